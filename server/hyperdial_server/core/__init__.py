@@ -1,0 +1,1 @@
+"""The pure domain: search spaces, studies, trials, typed errors and limits. No I/O."""

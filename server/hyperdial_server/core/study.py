@@ -1,0 +1,135 @@
+"""Studies: objectives, algorithms and the stored study record."""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from hyperdial_server.core import limits
+from hyperdial_server.core.errors import InvalidArgument
+from hyperdial_server.core.space import FloatDomain, SearchSpace
+
+
+class Algorithm(enum.Enum):
+    """Sampling algorithms. Values are the names stored and sent over the wire."""
+
+    GRID = "GRID"
+    RANDOM = "RANDOM"
+    QUASI_RANDOM = "QUASI_RANDOM"
+
+
+#: What a study that names no algorithm gets; resolved and stored at creation.
+DEFAULT_ALGORITHM = Algorithm.RANDOM
+
+
+@dataclass(frozen=True)
+class Objective:
+    """One objective: a name and whether higher is better."""
+
+    name: str
+    maximize: bool = False
+
+
+@dataclass(frozen=True)
+class StudySpec:
+    """What to tune and how; immutable once the study exists.
+
+    Attributes:
+        space: The search space.
+        objectives: At least one, names unique.
+        algorithm: The sampling algorithm, already resolved (never "unspecified").
+        seed: Seed of every random choice.
+        max_trials: Most trials handed out by asks over the study's life; ``None`` for no limit.
+        grid_resolution: Values per float parameter on a grid; ``None`` when not given.
+    """
+
+    space: SearchSpace
+    objectives: tuple[Objective, ...]
+    algorithm: Algorithm
+    seed: int
+    max_trials: int | None = None
+    grid_resolution: int | None = None
+
+    def __post_init__(self) -> None:
+        _check_objectives(self.objectives)
+        if self.max_trials is not None and not 1 <= self.max_trials <= limits.MAX_MAX_TRIALS:
+            raise InvalidArgument(
+                f"max_trials must be between 1 and {limits.MAX_MAX_TRIALS} (or 0 for no limit); "
+                f"got {self.max_trials}",
+                field="spec.max_trials",
+            )
+        if self.grid_resolution is not None and not (
+            2 <= self.grid_resolution <= limits.MAX_GRID_RESOLUTION
+        ):
+            raise InvalidArgument(
+                f"grid_resolution must be between 2 and {limits.MAX_GRID_RESOLUTION} "
+                f"(or 0 when not needed); got {self.grid_resolution}",
+                field="spec.grid_resolution",
+            )
+        if self.algorithm is Algorithm.GRID and self.grid_resolution is None:
+            floats = [p.name for p in self.space.parameters if isinstance(p.domain, FloatDomain)]
+            if floats:
+                raise InvalidArgument(
+                    f"a GRID study with float parameters ({', '.join(floats)}) needs "
+                    "grid_resolution: how many values each float parameter takes",
+                    field="spec.grid_resolution",
+                    reason="INVALID_SEARCH_SPACE",
+                )
+
+    def objective(self, name: str) -> Objective | None:
+        """The objective called ``name``, if any."""
+        for o in self.objectives:
+            if o.name == name:
+                return o
+        return None
+
+
+@dataclass(frozen=True)
+class StudyRecord:
+    """A study as stored.
+
+    Attributes:
+        study_id: The ``{study}`` of ``studies/{study}``.
+        spec: The immutable spec.
+        create_time: Seconds since the epoch.
+        uid: Random id of this incarnation of the study; a study deleted and created again
+            under the same id gets a new one, so caches of the old spec are detected as stale.
+        trial_count: Trials the study holds (in every state) when it was read.
+    """
+
+    study_id: str
+    spec: StudySpec
+    create_time: float
+    uid: str
+    trial_count: int = 0
+
+
+def _check_objectives(objectives: Sequence[Objective]) -> None:
+    if not objectives:
+        raise InvalidArgument(
+            "the study has no objectives; give at least one (a name and a goal)",
+            field="spec.objectives",
+            reason="INVALID_OBJECTIVES",
+        )
+    if len(objectives) > limits.MAX_OBJECTIVES:
+        raise InvalidArgument(
+            f"the study has {len(objectives)} objectives; the limit is {limits.MAX_OBJECTIVES}",
+            field="spec.objectives",
+            reason="INVALID_OBJECTIVES",
+        )
+    seen: set[str] = set()
+    for i, o in enumerate(objectives):
+        field = f"spec.objectives[{i}].name"
+        if not o.name or len(o.name) > limits.MAX_NAME_LENGTH or not o.name.isprintable():
+            raise InvalidArgument(
+                f"objective name {o.name!r} must be 1 to {limits.MAX_NAME_LENGTH} printable "
+                "characters",
+                field=field,
+                reason="INVALID_OBJECTIVES",
+            )
+        if o.name in seen:
+            raise InvalidArgument(
+                f"objective name {o.name!r} is used twice", field=field, reason="INVALID_OBJECTIVES"
+            )
+        seen.add(o.name)

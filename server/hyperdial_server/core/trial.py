@@ -1,0 +1,49 @@
+"""Trials and their states."""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+
+from hyperdial_server.core.space import Params
+
+
+class TrialState(enum.Enum):
+    """Life of a trial. Values are the names stored and sent over the wire."""
+
+    WAITING = "WAITING"
+    RUNNING = "RUNNING"
+    COMPLETED = "COMPLETED"
+    FAILED = "FAILED"
+
+    @property
+    def finished(self) -> bool:
+        """Whether the trial has ended (completed or failed)."""
+        return self in (TrialState.COMPLETED, TrialState.FAILED)
+
+
+@dataclass
+class Trial:
+    """One trial of a study, as stored. Stores hand out copies, never shared instances.
+
+    Attributes:
+        number: 1, 2, 3... in order of creation within the study.
+        state: Where the trial is in its life.
+        params: Values of the active parameters.
+        values: Objective values by name, when COMPLETED.
+        client_id: Who was handed the trial.
+        create_time: Seconds since the epoch.
+        complete_time: Seconds since the epoch, when finished.
+        failure_reason: Why it failed, when FAILED.
+        metadata: User annotations.
+    """
+
+    number: int
+    state: TrialState
+    params: Params
+    values: dict[str, float] | None = None
+    client_id: str = ""
+    create_time: float = 0.0
+    complete_time: float | None = None
+    failure_reason: str = ""
+    metadata: dict[str, str] = field(default_factory=dict)
