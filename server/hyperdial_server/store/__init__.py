@@ -1,0 +1,45 @@
+"""Stores of study state: the ``Store`` interface, an in-memory and a Redis implementation."""
+
+from __future__ import annotations
+
+from urllib.parse import urlsplit
+
+from hyperdial_server.store._base import DEFAULT_CLAIM_TTL, Claim, StaleStudy, Store
+from hyperdial_server.store._memory import MemoryStore
+from hyperdial_server.store._redis import RedisStore
+
+_REDIS_SCHEMES = ("redis", "rediss", "unix")
+
+
+def open_store(url: str | None) -> Store:
+    """The store a URL names.
+
+    Args:
+        url: ``None`` or ``""`` for a :class:`MemoryStore`; a ``redis://``, ``rediss://`` or
+            ``unix://`` URL for a :class:`RedisStore` (see :meth:`RedisStore.from_url`).
+
+    Raises:
+        ValueError: Any other URL. The message names the scheme only, never the URL, which may
+            hold a password.
+    """
+    if not url:
+        return MemoryStore()
+    scheme = urlsplit(url).scheme.lower() if "://" in url else ""
+    if scheme in _REDIS_SCHEMES:
+        return RedisStore.from_url(url)
+    shown = f"scheme {scheme!r}" if scheme else "no scheme"
+    raise ValueError(
+        f"unsupported store URL ({shown}); use redis://, rediss:// or unix://, "
+        "or no URL for the in-memory store"
+    )
+
+
+__all__ = [
+    "DEFAULT_CLAIM_TTL",
+    "Claim",
+    "MemoryStore",
+    "RedisStore",
+    "StaleStudy",
+    "Store",
+    "open_store",
+]

@@ -1,0 +1,352 @@
+"""Stored forms (compact JSON of study records and trials), error codes and argument checks.
+
+Numbers are written by Python's :mod:`json` only, which prints a float with ``repr`` (the
+shortest text that reads back as the same double, ``-0.0``, ``1e-300`` and ``5e-324``
+included), prints an int as an int of any size and reads ``3`` back as ``int`` and ``3.0`` as
+``float``. So parameter values, objective values and times round-trip bit-exact with their type.
+Non-finite floats are written as ``NaN`` / ``Infinity`` and read back by Python alike.
+
+A trial as the Redis store keeps it is a JSON array of *layers*: the full trial first, then
+patches appended by the Lua scripts (handing out an enqueued trial, completing a trial). A patch
+holds only the fields it changes; ``metadata`` in a patch is merged into the trial's metadata,
+every other field replaces. The patches are built here, in Python; the scripts never decode or
+re-encode JSON, they only splice texts, so no number ever goes through Lua's ``cjson`` (which
+prints 14 significant digits and would lose precision).
+
+The error codes are the first element of every Lua script's reply (``"OK"`` or a code below);
+:data:`ERRORS` is the one table mapping them to typed errors, used by both stores so that both
+word their errors alike.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+from hyperdial_server.core.errors import (
+    AlreadyExists,
+    FailedPrecondition,
+    study_not_found,
+    trial_not_found,
+)
+from hyperdial_server.core.space import (
+    CategoricalDomain,
+    Condition,
+    DiscreteDomain,
+    Domain,
+    FloatDomain,
+    IntDomain,
+    ParameterConfig,
+    Params,
+    ParamValue,
+    SearchSpace,
+)
+from hyperdial_server.core.study import Algorithm, Objective, StudyRecord, StudySpec
+from hyperdial_server.core.trial import Trial, TrialState
+from hyperdial_server.store._base import StaleStudy
+
+
+def dumps(obj: object) -> str:
+    """Compact JSON: no spaces, non-ASCII text kept as UTF-8."""
+    return json.dumps(obj, separators=(",", ":"), ensure_ascii=False)
+
+
+# --- study records ---------------------------------------------------------------------------
+
+
+def _domain_to_json(d: Domain) -> dict[str, Any]:
+    if isinstance(d, FloatDomain):
+        return {"kind": "float", "low": d.low, "high": d.high, "log": d.log}
+    if isinstance(d, IntDomain):
+        return {"kind": "int", "low": d.low, "high": d.high, "log": d.log}
+    if isinstance(d, CategoricalDomain):
+        return {"kind": "categorical", "values": list(d.values)}
+    return {"kind": "discrete", "values": list(d.values)}
+
+
+def _domain_from_json(obj: Mapping[str, Any]) -> Domain:
+    kind = obj["kind"]
+    if kind == "float":
+        return FloatDomain(obj["low"], obj["high"], bool(obj["log"]))
+    if kind == "int":
+        return IntDomain(obj["low"], obj["high"], bool(obj["log"]))
+    if kind == "categorical":
+        return CategoricalDomain(tuple(obj["values"]))
+    if kind == "discrete":
+        return DiscreteDomain(tuple(obj["values"]))
+    raise ValueError(f"unknown domain kind {kind!r} in a stored study")
+
+
+def _parameter_to_json(p: ParameterConfig) -> dict[str, Any]:
+    out: dict[str, Any] = {"name": p.name, "domain": _domain_to_json(p.domain)}
+    if p.condition is not None:
+        out["condition"] = {"parent": p.condition.parent, "values": list(p.condition.values)}
+    return out
+
+
+def _parameter_from_json(obj: Mapping[str, Any]) -> ParameterConfig:
+    cond = obj.get("condition")
+    condition = None
+    if cond is not None:
+        values: tuple[ParamValue, ...] = tuple(cond["values"])
+        condition = Condition(cond["parent"], values)
+    return ParameterConfig(obj["name"], _domain_from_json(obj["domain"]), condition)
+
+
+def spec_to_json(spec: StudySpec) -> dict[str, Any]:
+    """A study spec as a JSON-ready dict."""
+    return {
+        # Topological order, so building the space again keeps the same order.
+        "parameters": [_parameter_to_json(p) for p in spec.space.parameters],
+        "objectives": [{"name": o.name, "maximize": o.maximize} for o in spec.objectives],
+        "algorithm": spec.algorithm.value,
+        "seed": spec.seed,
+        "max_trials": spec.max_trials,
+        "grid_resolution": spec.grid_resolution,
+    }
+
+
+def spec_from_json(obj: Mapping[str, Any]) -> StudySpec:
+    """The study spec of :func:`spec_to_json`'s dict."""
+    return StudySpec(
+        space=SearchSpace([_parameter_from_json(p) for p in obj["parameters"]]),
+        objectives=tuple(Objective(o["name"], bool(o["maximize"])) for o in obj["objectives"]),
+        algorithm=Algorithm(obj["algorithm"]),
+        seed=obj["seed"],
+        max_trials=obj["max_trials"],
+        grid_resolution=obj["grid_resolution"],
+    )
+
+
+def encode_study(record: StudyRecord) -> str:
+    """A study record as compact JSON."""
+    return dumps(
+        {
+            "study_id": record.study_id,
+            "spec": spec_to_json(record.spec),
+            "create_time": record.create_time,
+            "uid": record.uid,
+            "trial_count": record.trial_count,
+        }
+    )
+
+
+def decode_study(text: str) -> StudyRecord:
+    """The study record of :func:`encode_study`'s text."""
+    obj = json.loads(text)
+    return StudyRecord(
+        study_id=obj["study_id"],
+        spec=spec_from_json(obj["spec"]),
+        create_time=obj["create_time"],
+        uid=obj["uid"],
+        trial_count=obj["trial_count"],
+    )
+
+
+# --- trials ----------------------------------------------------------------------------------
+
+
+def _trial_fields(trial: Trial) -> dict[str, Any]:
+    # "state" first: the Redis store splices the number in after the opening brace.
+    return {
+        "state": trial.state.value,
+        "params": dict(trial.params),
+        "values": None if trial.values is None else dict(trial.values),
+        "client_id": trial.client_id,
+        "create_time": trial.create_time,
+        "complete_time": trial.complete_time,
+        "failure_reason": trial.failure_reason,
+        "metadata": dict(trial.metadata),
+    }
+
+
+def encode_trial(trial: Trial) -> str:
+    """A trial as compact JSON."""
+    return dumps({"number": trial.number, **_trial_fields(trial)})
+
+
+def encode_trial_body(trial: Trial) -> str:
+    """A trial as compact JSON without its number: ``{"state":...}``.
+
+    The Redis scripts assign the number and splice ``"number":N,`` after the opening brace.
+    """
+    return dumps(_trial_fields(trial))
+
+
+def _trial_from_dict(obj: Mapping[str, Any]) -> Trial:
+    values = obj["values"]
+    return Trial(
+        number=obj["number"],
+        state=TrialState(obj["state"]),
+        params=dict(obj["params"]),
+        values=None if values is None else dict(values),
+        client_id=obj["client_id"],
+        create_time=obj["create_time"],
+        complete_time=obj["complete_time"],
+        failure_reason=obj["failure_reason"],
+        metadata=dict(obj["metadata"]),
+    )
+
+
+def decode_trial(text: str) -> Trial:
+    """The trial of :func:`encode_trial`'s text."""
+    return _trial_from_dict(json.loads(text))
+
+
+def encode_trial_patch(
+    *,
+    state: TrialState,
+    client_id: str | None = None,
+    values: Mapping[str, float] | None = None,
+    complete_time: float | None = None,
+    failure_reason: str | None = None,
+    metadata: Mapping[str, str] | None = None,
+) -> str:
+    """A patch layer: ``state`` and the other fields given (``metadata`` merges on decode)."""
+    patch: dict[str, Any] = {"state": state.value}
+    if client_id is not None:
+        patch["client_id"] = client_id
+    if values is not None:
+        patch["values"] = dict(values)
+    if complete_time is not None:
+        patch["complete_time"] = complete_time
+    if failure_reason is not None:
+        patch["failure_reason"] = failure_reason
+    if metadata:
+        patch["metadata"] = dict(metadata)
+    return dumps(patch)
+
+
+def decode_stored_trial(text: str) -> Trial:
+    """The trial of a stored layer array ``[trial, patch, ...]`` (see the module docstring)."""
+    layers = json.loads(text)
+    obj: dict[str, Any] = dict(layers[0])
+    metadata: dict[str, str] = dict(obj["metadata"])
+    for patch in layers[1:]:
+        for key, value in patch.items():
+            if key == "metadata":
+                metadata.update(value)
+            else:
+                obj[key] = value
+    obj["metadata"] = metadata
+    return _trial_from_dict(obj)
+
+
+# --- scores ----------------------------------------------------------------------------------
+
+
+def score_text(score: float) -> str:
+    """``score`` as Redis reads it back exactly (``repr``; ``inf`` and ``-inf`` included).
+
+    Raises:
+        ValueError: ``score`` is NaN, which has no rank.
+    """
+    f = float(score)
+    if math.isnan(f):
+        raise ValueError("a trial's score cannot be NaN")
+    return repr(f)
+
+
+def score_member(number: int) -> str:
+    """A trial number in the scores set, zero-padded so that ties sort by number."""
+    return f"{number:020d}"
+
+
+# --- argument checks (programming errors of the caller, alike in both stores) -------------
+
+
+def check_claim_args(count: int) -> None:
+    """Raises ``ValueError`` for a ``count`` below 1."""
+    if count < 1:
+        raise ValueError(f"count must be >= 1, got {count}")
+
+
+def check_points(points: Sequence[tuple[int, Params]]) -> None:
+    """Raises ``ValueError`` when an index appears twice in ``points``."""
+    indices = [i for i, _ in points]
+    if len(set(indices)) != len(indices):
+        raise ValueError("points name a sampler index twice")
+
+
+def check_new_trial(trial: Trial, score: float | None) -> None:
+    """Raises ``ValueError`` for a trial ``create_trial`` does not take."""
+    if trial.state is TrialState.RUNNING:
+        raise ValueError("create_trial takes a WAITING, COMPLETED or FAILED trial, not RUNNING")
+    if score is not None and trial.state is not TrialState.COMPLETED:
+        raise ValueError("a score is only given for a COMPLETED trial")
+
+
+def check_completion(
+    values: Mapping[str, float] | None, failure_reason: str | None, score: float | None
+) -> TrialState:
+    """The state ``complete_trial`` moves to; ``ValueError`` unless exactly one outcome."""
+    if (values is None) == (failure_reason is None):
+        raise ValueError("give exactly one of values and failure_reason")
+    if values is None and score is not None:
+        raise ValueError("a score is only given with values")
+    return TrialState.COMPLETED if values is not None else TrialState.FAILED
+
+
+def check_page_size(page_size: int) -> None:
+    """Raises ``ValueError`` for a ``page_size`` below 1."""
+    if page_size < 1:
+        raise ValueError(f"page_size must be >= 1, got {page_size}")
+
+
+# --- error codes -----------------------------------------------------------------------------
+
+
+def _trial(study_id: str, number: int | None) -> str:
+    return f"trial 'studies/{study_id}/trials/{number}'"
+
+
+def _not_running(study_id: str, number: int | None, state: str) -> Exception:
+    where = f"is {state}, not RUNNING" if state else "is not RUNNING"
+    return FailedPrecondition(
+        f"{_trial(study_id, number)} {where}; only a RUNNING trial can be completed",
+        reason="TRIAL_NOT_RUNNING",
+        metadata={"state": state} if state else None,
+    )
+
+
+_ErrorFactory = Callable[[str, int | None, str], Exception]
+
+#: Store error code -> typed error, from (study id, trial number, detail).
+ERRORS: dict[str, _ErrorFactory] = {
+    "STUDY_NOT_FOUND": lambda study_id, number, detail: study_not_found(study_id),
+    "STUDY_ALREADY_EXISTS": lambda study_id, number, detail: AlreadyExists(
+        f"study 'studies/{study_id}' already exists; choose another id or delete it first",
+        reason="STUDY_ALREADY_EXISTS",
+    ),
+    "STALE_STUDY": lambda study_id, number, detail: StaleStudy(
+        f"study 'studies/{study_id}' was deleted and created again since it was read"
+    ),
+    "TRIAL_NOT_FOUND": lambda study_id, number, detail: trial_not_found(study_id, number or 0),
+    "TRIAL_NOT_RUNNING": _not_running,
+    "CLAIM_EXPIRED": lambda study_id, number, detail: FailedPrecondition(
+        f"the claim of sampler indices of study 'studies/{study_id}' expired before its "
+        "trials were created, and the indices may have been handed out again; ask again",
+        reason="CLAIM_EXPIRED",
+    ),
+}
+
+
+def store_error(code: str, study_id: str, number: int | None = None, detail: str = "") -> Exception:
+    """The typed error for a store error code, from :data:`ERRORS`.
+
+    Args:
+        code: A key of :data:`ERRORS`.
+        study_id: The study of the call.
+        number: The trial of the call, for trial errors.
+        detail: For ``TRIAL_NOT_RUNNING``: the trial's state.
+
+    Returns:
+        The error to raise; a ``RuntimeError`` for an unknown code (a script and the table
+        disagree).
+    """
+    factory = ERRORS.get(code)
+    if factory is None:
+        return RuntimeError(f"unknown store error code {code!r}")
+    return factory(study_id, number, detail)

