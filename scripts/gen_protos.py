@@ -19,7 +19,9 @@ PROTOS = ROOT / "protos"
 def generate(out_dir: Path) -> list[Path]:
     """Runs protoc with the Python, gRPC and mypy-protobuf plugins into ``out_dir``."""
     out_dir.mkdir(parents=True, exist_ok=True)
-    sources = sorted(str(p.relative_to(PROTOS)) for p in (PROTOS / "hyperdial" / "v1").glob("*.proto"))
+    sources = sorted(
+        str(p.relative_to(PROTOS)) for p in (PROTOS / "hyperdial" / "v1").glob("*.proto")
+    )
     bin_dir = Path(sys.executable).parent
     args = [
         "protoc",

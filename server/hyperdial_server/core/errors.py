@@ -36,7 +36,9 @@ class InvalidArgument(HyperdialError):
 
     default_reason = "INVALID_ARGUMENT"
 
-    def __init__(self, message: str, *, field: str | None = None, reason: str | None = None) -> None:
+    def __init__(
+        self, message: str, *, field: str | None = None, reason: str | None = None
+    ) -> None:
         super().__init__(message, reason=reason, metadata={"field": field} if field else None)
         self.field = field
 

@@ -30,4 +30,6 @@ def pareto_front(trials: Sequence[Trial], objectives: Sequence[Objective]) -> li
 
 
 def _dominates(a: tuple[float, ...], b: tuple[float, ...]) -> bool:
-    return all(x <= y for x, y in zip(a, b)) and any(x < y for x, y in zip(a, b))
+    return all(x <= y for x, y in zip(a, b, strict=True)) and any(
+        x < y for x, y in zip(a, b, strict=True)
+    )

@@ -9,14 +9,13 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Union
 
 from hyperdial_server.core import limits
 from hyperdial_server.core.errors import InvalidArgument
 
 #: A parameter value: ``float`` for float and discrete parameters, ``int`` for integer ones,
 #: ``str`` for categorical ones.
-ParamValue = Union[float, int, str]
+ParamValue = float | int | str
 #: A point of the search space: the values of its active parameters, by name.
 Params = dict[str, ParamValue]
 
@@ -53,7 +52,7 @@ class DiscreteDomain:
     values: tuple[float, ...]
 
 
-Domain = Union[FloatDomain, IntDomain, CategoricalDomain, DiscreteDomain]
+Domain = FloatDomain | IntDomain | CategoricalDomain | DiscreteDomain
 
 
 @dataclass(frozen=True)
@@ -284,7 +283,9 @@ def _check_domain(d: Domain, field: str) -> None:
                 f"{field}: min ({d.low}) must be less than max ({d.high})", f"{field}.int_domain"
             )
         if d.log and d.low < 1:
-            raise _invalid(f"{field}: log scale needs min >= 1 (got {d.low})", f"{field}.int_domain")
+            raise _invalid(
+                f"{field}: log scale needs min >= 1 (got {d.low})", f"{field}.int_domain"
+            )
     elif isinstance(d, CategoricalDomain):
         sub = f"{field}.categorical_domain"
         if not d.values:
@@ -308,11 +309,13 @@ def _check_domain(d: Domain, field: str) -> None:
             )
         if not all(math.isfinite(v) for v in d.values):
             raise _invalid(f"{field}: discrete values must be finite numbers", sub)
-        if any(b <= a for a, b in zip(d.values, d.values[1:])):
+        if any(b <= a for a, b in zip(d.values, d.values[1:], strict=False)):
             raise _invalid(f"{field}: discrete values must be strictly increasing", sub)
 
 
-def _check_condition(p: ParameterConfig, by_name: Mapping[str, ParameterConfig], field: str) -> None:
+def _check_condition(
+    p: ParameterConfig, by_name: Mapping[str, ParameterConfig], field: str
+) -> None:
     cond = p.condition
     assert cond is not None
     if cond.parent == p.name:
@@ -345,7 +348,9 @@ def _check_condition(p: ParameterConfig, by_name: Mapping[str, ParameterConfig],
             ) from None
 
 
-def _check_depth(parameters: Sequence[ParameterConfig], by_name: Mapping[str, ParameterConfig]) -> None:
+def _check_depth(
+    parameters: Sequence[ParameterConfig], by_name: Mapping[str, ParameterConfig]
+) -> None:
     for p in parameters:
         depth = 0
         seen = {p.name}

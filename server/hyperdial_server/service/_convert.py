@@ -1,0 +1,315 @@
+"""Conversion between protobuf messages and core types: the only module that knows both."""
+
+from __future__ import annotations
+
+import math
+import secrets
+from collections.abc import Mapping
+
+from google.protobuf.timestamp_pb2 import Timestamp
+
+from hyperdial.v1 import study_pb2, trial_pb2
+from hyperdial_server.core import limits, names
+from hyperdial_server.core.errors import InvalidArgument
+from hyperdial_server.core.space import (
+    CategoricalDomain,
+    Condition,
+    DiscreteDomain,
+    Domain,
+    FloatDomain,
+    IntDomain,
+    ParameterConfig,
+    ParamValue,
+    SearchSpace,
+)
+from hyperdial_server.core.study import (
+    DEFAULT_ALGORITHM,
+    Algorithm,
+    Objective,
+    StudyRecord,
+    StudySpec,
+)
+from hyperdial_server.core.trial import Trial, TrialState
+
+_ALGORITHMS: dict[study_pb2.Algorithm.ValueType, Algorithm] = {
+    study_pb2.ALGORITHM_GRID: Algorithm.GRID,
+    study_pb2.ALGORITHM_RANDOM: Algorithm.RANDOM,
+    study_pb2.ALGORITHM_QUASI_RANDOM: Algorithm.QUASI_RANDOM,
+}
+_ALGORITHMS_PB = {v: k for k, v in _ALGORITHMS.items()}
+_STATES: dict[trial_pb2.TrialState.ValueType, TrialState] = {
+    trial_pb2.TRIAL_STATE_WAITING: TrialState.WAITING,
+    trial_pb2.TRIAL_STATE_RUNNING: TrialState.RUNNING,
+    trial_pb2.TRIAL_STATE_COMPLETED: TrialState.COMPLETED,
+    trial_pb2.TRIAL_STATE_FAILED: TrialState.FAILED,
+}
+_STATES_PB = {v: k for k, v in _STATES.items()}
+
+
+def spec_from_proto(pb: study_pb2.StudySpec) -> StudySpec:
+    """Builds a validated core spec; resolves the default algorithm and draws a seed if absent.
+
+    Raises:
+        InvalidArgument: Naming the offending field.
+    """
+    params = [
+        _parameter_from_proto(p, f"spec.parameters[{i}]") for i, p in enumerate(pb.parameters)
+    ]
+    try:
+        space = SearchSpace(params)
+    except InvalidArgument as e:
+        raise InvalidArgument(
+            e.message, field=f"spec.{e.field}" if e.field else "spec", reason=e.reason
+        ) from None
+    objectives = []
+    for i, o in enumerate(pb.objectives):
+        if o.goal not in (study_pb2.GOAL_MINIMIZE, study_pb2.GOAL_MAXIMIZE):
+            raise InvalidArgument(
+                f"objective {o.name!r} has no goal; set GOAL_MINIMIZE or GOAL_MAXIMIZE",
+                field=f"spec.objectives[{i}].goal",
+                reason="INVALID_OBJECTIVES",
+            )
+        objectives.append(Objective(o.name, maximize=o.goal == study_pb2.GOAL_MAXIMIZE))
+    if pb.algorithm == study_pb2.ALGORITHM_UNSPECIFIED:
+        algorithm = DEFAULT_ALGORITHM
+    elif pb.algorithm in _ALGORITHMS:
+        algorithm = _ALGORITHMS[pb.algorithm]
+    else:
+        raise InvalidArgument(
+            f"unknown algorithm {pb.algorithm}; use ALGORITHM_GRID, ALGORITHM_RANDOM or "
+            "ALGORITHM_QUASI_RANDOM",
+            field="spec.algorithm",
+        )
+    if pb.max_trials < 0:
+        raise InvalidArgument(
+            f"max_trials must be positive (or 0 for no limit); got {pb.max_trials}",
+            field="spec.max_trials",
+        )
+    if pb.grid_resolution < 0:
+        raise InvalidArgument(
+            f"grid_resolution must be positive (or 0 when not needed); got {pb.grid_resolution}",
+            field="spec.grid_resolution",
+        )
+    seed = pb.seed if pb.HasField("seed") else secrets.randbits(63)
+    return StudySpec(
+        space=space,
+        objectives=tuple(objectives),
+        algorithm=algorithm,
+        seed=seed,
+        max_trials=pb.max_trials or None,
+        grid_resolution=pb.grid_resolution or None,
+    )
+
+
+def _parameter_from_proto(pb: study_pb2.ParameterSpec, field: str) -> ParameterConfig:
+    kind = pb.WhichOneof("domain")
+    domain: Domain
+    if kind == "float_domain":
+        d = pb.float_domain
+        domain = FloatDomain(d.min, d.max, log=_is_log(d.scale, f"{field}.float_domain.scale"))
+    elif kind == "int_domain":
+        di = pb.int_domain
+        domain = IntDomain(di.min, di.max, log=_is_log(di.scale, f"{field}.int_domain.scale"))
+    elif kind == "categorical_domain":
+        domain = CategoricalDomain(tuple(pb.categorical_domain.values))
+    elif kind == "discrete_domain":
+        domain = DiscreteDomain(tuple(pb.discrete_domain.values))
+    else:
+        raise InvalidArgument(
+            f"parameter {pb.name!r} has no domain; set one of float_domain, int_domain, "
+            "categorical_domain, discrete_domain",
+            field=f"{field}.domain",
+            reason="INVALID_SEARCH_SPACE",
+        )
+    condition = None
+    if pb.HasField("condition"):
+        if len(pb.condition.values) > limits.MAX_DOMAIN_VALUES:
+            raise InvalidArgument(
+                f"{field}.condition lists {len(pb.condition.values)} values; the limit is "
+                f"{limits.MAX_DOMAIN_VALUES}",
+                field=f"{field}.condition.values",
+                reason="INVALID_SEARCH_SPACE",
+            )
+        values = tuple(
+            value_from_proto(v, f"{field}.condition.values[{j}]")
+            for j, v in enumerate(pb.condition.values)
+        )
+        condition = Condition(pb.condition.parent, values)
+    return ParameterConfig(pb.name, domain, condition)
+
+
+def _is_log(scale: int, field: str) -> bool:
+    if scale in (study_pb2.SCALE_UNSPECIFIED, study_pb2.SCALE_LINEAR):
+        return False
+    if scale == study_pb2.SCALE_LOG:
+        return True
+    raise InvalidArgument(f"unknown scale {scale}", field=field, reason="INVALID_SEARCH_SPACE")
+
+
+def spec_to_proto(spec: StudySpec) -> study_pb2.StudySpec:
+    """The stored spec as sent to clients (algorithm and seed resolved)."""
+    pb = study_pb2.StudySpec(
+        algorithm=_ALGORITHMS_PB[spec.algorithm],
+        seed=spec.seed,
+        max_trials=spec.max_trials or 0,
+        grid_resolution=spec.grid_resolution or 0,
+    )
+    for p in spec.space.parameters:
+        ppb = pb.parameters.add(name=p.name)
+        d = p.domain
+        scale = study_pb2.SCALE_LINEAR
+        if isinstance(d, FloatDomain):
+            if d.log:
+                scale = study_pb2.SCALE_LOG
+            ppb.float_domain.CopyFrom(study_pb2.FloatDomain(min=d.low, max=d.high, scale=scale))
+        elif isinstance(d, IntDomain):
+            if d.log:
+                scale = study_pb2.SCALE_LOG
+            ppb.int_domain.CopyFrom(study_pb2.IntDomain(min=d.low, max=d.high, scale=scale))
+        elif isinstance(d, CategoricalDomain):
+            ppb.categorical_domain.values.extend(d.values)
+        else:
+            ppb.discrete_domain.values.extend(d.values)
+        if p.condition is not None:
+            ppb.condition.parent = p.condition.parent
+            for v in p.condition.values:
+                ppb.condition.values.append(value_to_proto(v))
+    for o in spec.objectives:
+        pb.objectives.add(
+            name=o.name, goal=study_pb2.GOAL_MAXIMIZE if o.maximize else study_pb2.GOAL_MINIMIZE
+        )
+    return pb
+
+
+def study_to_proto(record: StudyRecord) -> study_pb2.Study:
+    """A stored study as sent to clients."""
+    return study_pb2.Study(
+        name=names.study_name(record.study_id),
+        spec=spec_to_proto(record.spec),
+        create_time=timestamp(record.create_time),
+        trial_count=record.trial_count,
+    )
+
+
+def value_from_proto(pb: study_pb2.ParameterValue, field: str) -> ParamValue:
+    """The typed value of a ``ParameterValue``.
+
+    Raises:
+        InvalidArgument: No value is set.
+    """
+    kind = pb.WhichOneof("kind")
+    if kind == "double_value":
+        return pb.double_value
+    if kind == "int_value":
+        return pb.int_value
+    if kind == "string_value":
+        return pb.string_value
+    raise InvalidArgument(
+        f"{field} holds no value; set double_value, int_value or string_value",
+        field=field,
+        reason="INVALID_PARAMETERS",
+    )
+
+
+def value_to_proto(value: ParamValue) -> study_pb2.ParameterValue:
+    """A typed value as a ``ParameterValue``."""
+    if isinstance(value, str):
+        return study_pb2.ParameterValue(string_value=value)
+    if isinstance(value, int):
+        return study_pb2.ParameterValue(int_value=value)
+    return study_pb2.ParameterValue(double_value=value)
+
+
+def params_from_proto(
+    params: Mapping[str, study_pb2.ParameterValue], field: str = "parameters"
+) -> dict[str, ParamValue]:
+    """Typed values of a parameter map (not yet checked against a search space)."""
+    return {name: value_from_proto(v, f"{field}[{name}]") for name, v in params.items()}
+
+
+def trial_to_proto(study_id: str, trial: Trial) -> trial_pb2.Trial:
+    """A stored trial as sent to clients."""
+    pb = trial_pb2.Trial(
+        name=names.trial_name(study_id, trial.number),
+        number=trial.number,
+        state=_STATES_PB[trial.state],
+        client_id=trial.client_id,
+        create_time=timestamp(trial.create_time),
+        failure_reason=trial.failure_reason,
+    )
+    for name, value in trial.params.items():
+        pb.parameters[name].CopyFrom(value_to_proto(value))
+    if trial.values is not None:
+        pb.final_measurement.values.update(trial.values)
+    if trial.complete_time is not None:
+        pb.complete_time.CopyFrom(timestamp(trial.complete_time))
+    pb.metadata.update(trial.metadata)
+    return pb
+
+
+def state_from_proto(state: int, field: str) -> TrialState:
+    """The core state of a ``TrialState`` enum value.
+
+    Raises:
+        InvalidArgument: Unspecified or unknown.
+    """
+    if state in _STATES:
+        return _STATES[trial_pb2.TrialState.ValueType(state)]
+    raise InvalidArgument(
+        f"{field}: {state} is not a trial state; use TRIAL_STATE_WAITING, _RUNNING, "
+        "_COMPLETED or _FAILED",
+        field=field,
+    )
+
+
+def timestamp(seconds: float) -> Timestamp:
+    """Seconds since the epoch as a ``Timestamp``."""
+    ts = Timestamp()
+    ts.FromNanoseconds(int(round(seconds * 1e9)))
+    return ts
+
+
+def check_values(
+    spec: StudySpec, values: Mapping[str, float], field: str = "final_measurement.values"
+) -> dict[str, float]:
+    """Checks objective values: one finite number for each objective of the study.
+
+    Raises:
+        InvalidArgument: A value is missing, unknown, NaN or infinite.
+    """
+    for name in values:
+        if spec.objective(name) is None:
+            known = ", ".join(repr(o.name) for o in spec.objectives)
+            raise InvalidArgument(
+                f"{field}: {name!r} is not an objective of the study (objectives: {known})",
+                field=f"{field}[{name}]",
+                reason="INVALID_MEASUREMENT",
+            )
+    out = {}
+    for o in spec.objectives:
+        if o.name not in values:
+            raise InvalidArgument(
+                f"{field}: no value for objective {o.name!r}; give one value per objective",
+                field=f"{field}[{o.name}]",
+                reason="INVALID_MEASUREMENT",
+            )
+        v = float(values[o.name])
+        if not math.isfinite(v):
+            raise InvalidArgument(
+                f"{field}: objective {o.name!r} is {v}; only finite values are recorded "
+                "(report a failed trial instead)",
+                field=f"{field}[{o.name}]",
+                reason="INVALID_MEASUREMENT",
+            )
+        out[o.name] = v
+    return out
+
+
+def score(spec: StudySpec, values: Mapping[str, float]) -> float | None:
+    """Rank of a completed trial among completed ones (lower is better) for a
+    single-objective study; ``None`` with several objectives."""
+    if len(spec.objectives) != 1:
+        return None
+    o = spec.objectives[0]
+    v = values[o.name]
+    return -v if o.maximize else v

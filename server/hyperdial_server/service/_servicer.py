@@ -1,0 +1,408 @@
+"""The ``hyperdial.v1.TuningService`` handlers.
+
+Each handler validates its request, converts it to core types, calls the store and samplers,
+and converts the answer back. Typed errors become gRPC statuses in one place (``_status``);
+anything else is a bug, logged with its traceback and answered INTERNAL.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import secrets
+import time
+from collections import OrderedDict
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
+
+import grpc
+
+from hyperdial.v1 import tuning_service_pb2, tuning_service_pb2_grpc
+from hyperdial_server.core import names
+from hyperdial_server.core.errors import (
+    FailedPrecondition,
+    HyperdialError,
+    InvalidArgument,
+    NotFound,
+    StudyComplete,
+    Unavailable,
+)
+from hyperdial_server.core.pareto import pareto_front
+from hyperdial_server.core.study import StudyRecord
+from hyperdial_server.core.trial import Trial, TrialState
+from hyperdial_server.samplers import get_sampler
+from hyperdial_server.service import _convert, _pagination, _validate
+from hyperdial_server.service._status import to_status
+from hyperdial_server.store import StaleStudy, Store
+
+logger = logging.getLogger("hyperdial.service")
+
+#: The namespace of every study until tenants exist.
+DEFAULT_NAMESPACE = "default"
+#: Most study specs cached per replica (specs are immutable; the uid check catches re-creation).
+SPEC_CACHE_SIZE = 10_000
+# An ask retries this often when the study was re-created under it or its claim expired.
+_ASK_ATTEMPTS = 3
+
+T = TypeVar("T")
+Req = TypeVar("Req")
+Resp = TypeVar("Resp")
+Handler = Callable[[Any, Req, grpc.aio.ServicerContext], Awaitable[Resp]]
+
+
+def _rpc(handler: Handler[Req, Resp]) -> Handler[Req, Resp]:
+    """Turns typed errors into rich gRPC statuses and unexpected exceptions into INTERNAL."""
+
+    @functools.wraps(handler)
+    async def wrapper(self: Any, request: Req, context: grpc.aio.ServicerContext) -> Resp:
+        try:
+            return await handler(self, request, context)
+        except HyperdialError as e:
+            status = to_status(e)
+            await context.abort(status.code, status.details, status.trailing_metadata)
+        except Exception:
+            logger.exception("unexpected error in %s", handler.__name__)
+            await context.abort(grpc.StatusCode.INTERNAL, "internal error; see the server log")
+        raise AssertionError("unreachable")  # context.abort always raises
+
+    return wrapper
+
+
+class TuningServicer(tuning_service_pb2_grpc.TuningServiceServicer):
+    """Serves ``TuningService`` from a store.
+
+    Args:
+        store: Where study state lives. The servicer holds no other state than a bounded
+            cache of immutable study specs, so any number of servicers (replicas) may share
+            one store.
+        namespace: Namespace of every study served.
+        clock: Seconds since the epoch (injectable for tests).
+    """
+
+    def __init__(
+        self,
+        store: Store,
+        *,
+        namespace: str = DEFAULT_NAMESPACE,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self._store = store
+        self._ns = namespace
+        self._clock = clock
+        self._specs: OrderedDict[str, StudyRecord] = OrderedDict()
+
+    # -- studies ---------------------------------------------------------------------------
+
+    @_rpc
+    async def CreateStudy(
+        self, request: tuning_service_pb2.CreateStudyRequest, context: grpc.aio.ServicerContext
+    ) -> tuning_service_pb2.CreateStudyResponse:
+        study_id = names.validate_study_id(request.study_id)
+        if not request.HasField("spec"):
+            raise InvalidArgument("spec is missing", field="spec")
+        spec = _convert.spec_from_proto(request.spec)
+        record = StudyRecord(study_id, spec, create_time=self._clock(), uid=_new_uid())
+        stored = await self._store.create_study(self._ns, record)
+        self._remember(stored)
+        logger.info("created study %s (%s)", study_id, spec.algorithm.value)
+        return tuning_service_pb2.CreateStudyResponse(study=_convert.study_to_proto(stored))
+
+    @_rpc
+    async def GetStudy(
+        self, request: tuning_service_pb2.GetStudyRequest, context: grpc.aio.ServicerContext
+    ) -> tuning_service_pb2.GetStudyResponse:
+        study_id = names.parse_study_name(request.name)
+        record = await self._store.get_study(self._ns, study_id)
+        return tuning_service_pb2.GetStudyResponse(study=_convert.study_to_proto(record))
+
+    @_rpc
+    async def ListStudies(
+        self, request: tuning_service_pb2.ListStudiesRequest, context: grpc.aio.ServicerContext
+    ) -> tuning_service_pb2.ListStudiesResponse:
+        size = _pagination.page_size(request.page_size)
+        after = _pagination.decode(request.page_token)
+        if after is not None and not isinstance(after, str):
+            raise InvalidArgument("page_token is malformed", field="page_token")
+        records, more = await self._store.list_studies(self._ns, size, after)
+        response = tuning_service_pb2.ListStudiesResponse(
+            studies=[_convert.study_to_proto(r) for r in records]
+        )
+        if more and records:
+            response.next_page_token = _pagination.encode(records[-1].study_id)
+        return response
+
+    @_rpc
+    async def DeleteStudy(
+        self, request: tuning_service_pb2.DeleteStudyRequest, context: grpc.aio.ServicerContext
+    ) -> tuning_service_pb2.DeleteStudyResponse:
+        study_id = names.parse_study_name(request.name)
+        self._specs.pop(study_id, None)
+        await self._store.delete_study(self._ns, study_id)
+        logger.info("deleted study %s", study_id)
+        return tuning_service_pb2.DeleteStudyResponse()
+
+    # -- ask / tell ------------------------------------------------------------------------
+
+    @_rpc
+    async def SuggestTrials(
+        self, request: tuning_service_pb2.SuggestTrialsRequest, context: grpc.aio.ServicerContext
+    ) -> tuning_service_pb2.SuggestTrialsResponse:
+        study_id = names.parse_study_name(request.parent, "parent")
+        count = _validate.check_count(request.count)
+        client_id = _validate.check_client_id(request.client_id)
+        handed: list[Trial] = []
+        record = await self._study(study_id)
+        for attempt in range(_ASK_ATTEMPTS):
+            try:
+                handed += await self._ask(record, count - len(handed), client_id)
+                break
+            except StaleStudy:
+                # Deleted and created again since we cached it: read it afresh and retry.
+                self._specs.pop(study_id, None)
+                record = await self._study(study_id)
+            except FailedPrecondition as e:
+                if e.reason != "CLAIM_EXPIRED" or attempt == _ASK_ATTEMPTS - 1:
+                    raise
+            except NotFound:
+                self._specs.pop(study_id, None)
+                raise
+        if not handed:
+            raise StudyComplete(_complete_message(record), reason="STUDY_COMPLETE")
+        return tuning_service_pb2.SuggestTrialsResponse(
+            trials=[_convert.trial_to_proto(study_id, t) for t in handed]
+        )
+
+    async def _ask(self, record: StudyRecord, count: int, client_id: str) -> list[Trial]:
+        spec = record.spec
+        sampler = get_sampler(spec.algorithm)
+        claim = await self._store.claim_trials(
+            self._ns,
+            record.study_id,
+            record.uid,
+            count,
+            capacity=sampler.capacity(spec),
+            max_trials=spec.max_trials,
+            client_id=client_id,
+            now=self._clock(),
+        )
+        handed = list(claim.trials)
+        if claim.indices:
+            points = sampler.suggest(spec, claim.indices)
+            handed += await self._store.commit_trials(
+                self._ns,
+                record.study_id,
+                record.uid,
+                claim.token,
+                list(zip(claim.indices, points, strict=True)),
+                client_id=client_id,
+                now=self._clock(),
+            )
+        return handed
+
+    @_rpc
+    async def CompleteTrial(
+        self, request: tuning_service_pb2.CompleteTrialRequest, context: grpc.aio.ServicerContext
+    ) -> tuning_service_pb2.CompleteTrialResponse:
+        study_id, number = names.parse_trial_name(request.name)
+        metadata = _validate.check_metadata(request.metadata)
+        outcome = request.WhichOneof("outcome")
+        if outcome is None:
+            raise InvalidArgument(
+                "set final_measurement (the objective values) or failure (why the trial failed)",
+                field="outcome",
+            )
+
+        def check(record: StudyRecord) -> dict[str, float] | None:
+            if outcome == "final_measurement":
+                return _convert.check_values(record.spec, request.final_measurement.values)
+            return None
+
+        failure = None
+        if outcome == "failure":
+            failure = _validate.check_failure_reason(request.failure.reason)
+        for _ in range(_ASK_ATTEMPTS):
+            # Validated against the cached spec; the store checks the spec is still current.
+            record, values = await self._validated(study_id, check)
+            try:
+                trial = await self._store.complete_trial(
+                    self._ns,
+                    study_id,
+                    number,
+                    values=values,
+                    failure_reason=failure,
+                    metadata=metadata,
+                    now=self._clock(),
+                    score=_convert.score(record.spec, values) if values is not None else None,
+                    uid=record.uid,
+                )
+                break
+            except StaleStudy:
+                self._specs.pop(study_id, None)
+            except NotFound:
+                self._specs.pop(study_id, None)
+                raise
+        else:
+            raise Unavailable("the study keeps changing under this call; retry it")
+        return tuning_service_pb2.CompleteTrialResponse(
+            trial=_convert.trial_to_proto(study_id, trial)
+        )
+
+    # -- trials ----------------------------------------------------------------------------
+
+    @_rpc
+    async def CreateTrial(
+        self, request: tuning_service_pb2.CreateTrialRequest, context: grpc.aio.ServicerContext
+    ) -> tuning_service_pb2.CreateTrialResponse:
+        study_id = names.parse_study_name(request.parent, "parent")
+        metadata = _validate.check_metadata(request.metadata)
+        for _ in range(_ASK_ATTEMPTS):
+            record, (trial, score) = await self._validated(
+                study_id, lambda r: self._new_trial(r, request, metadata)
+            )
+            try:
+                stored = await self._store.create_trial(
+                    self._ns, study_id, trial, score=score, uid=record.uid
+                )
+                break
+            except StaleStudy:
+                self._specs.pop(study_id, None)
+            except NotFound:
+                self._specs.pop(study_id, None)
+                raise
+        else:
+            raise Unavailable("the study keeps changing under this call; retry it")
+        return tuning_service_pb2.CreateTrialResponse(
+            trial=_convert.trial_to_proto(study_id, stored)
+        )
+
+    def _new_trial(
+        self,
+        record: StudyRecord,
+        request: tuning_service_pb2.CreateTrialRequest,
+        metadata: dict[str, str],
+    ) -> tuple[Trial, float | None]:
+        params = record.spec.space.validate_point(_convert.params_from_proto(request.parameters))
+        now = self._clock()
+        trial = Trial(
+            number=0, state=TrialState.WAITING, params=params, create_time=now, metadata=metadata
+        )
+        score = None
+        outcome = request.WhichOneof("outcome")
+        if outcome == "final_measurement":
+            trial.values = _convert.check_values(record.spec, request.final_measurement.values)
+            trial.state = TrialState.COMPLETED
+            trial.complete_time = now
+            score = _convert.score(record.spec, trial.values)
+        elif outcome == "failure":
+            trial.failure_reason = _validate.check_failure_reason(request.failure.reason)
+            trial.state = TrialState.FAILED
+            trial.complete_time = now
+        return trial, score
+
+    @_rpc
+    async def GetTrial(
+        self, request: tuning_service_pb2.GetTrialRequest, context: grpc.aio.ServicerContext
+    ) -> tuning_service_pb2.GetTrialResponse:
+        study_id, number = names.parse_trial_name(request.name)
+        trial = await self._store.get_trial(self._ns, study_id, number)
+        return tuning_service_pb2.GetTrialResponse(trial=_convert.trial_to_proto(study_id, trial))
+
+    @_rpc
+    async def ListTrials(
+        self, request: tuning_service_pb2.ListTrialsRequest, context: grpc.aio.ServicerContext
+    ) -> tuning_service_pb2.ListTrialsResponse:
+        study_id = names.parse_study_name(request.parent, "parent")
+        size = _pagination.page_size(request.page_size)
+        states = sorted(
+            {_convert.state_from_proto(s, f"states[{i}]") for i, s in enumerate(request.states)},
+            key=lambda s: s.value,
+        )
+        scope = [s.value for s in states]
+        after = _pagination.decode(request.page_token, scope)
+        if after is not None and (not isinstance(after, int) or after < 0):
+            raise InvalidArgument("page_token is malformed", field="page_token")
+        trials, more = await self._store.list_trials(
+            self._ns, study_id, states=states or None, page_size=size, after=after or 0
+        )
+        response = tuning_service_pb2.ListTrialsResponse(
+            trials=[_convert.trial_to_proto(study_id, t) for t in trials]
+        )
+        if more and trials:
+            response.next_page_token = _pagination.encode(trials[-1].number, scope)
+        return response
+
+    @_rpc
+    async def ListOptimalTrials(
+        self,
+        request: tuning_service_pb2.ListOptimalTrialsRequest,
+        context: grpc.aio.ServicerContext,
+    ) -> tuning_service_pb2.ListOptimalTrialsResponse:
+        study_id = names.parse_study_name(request.parent, "parent")
+        record = await self._study(study_id)
+        if len(record.spec.objectives) == 1:
+            best = await self._store.best_trial(self._ns, study_id)
+            optimal = [best] if best is not None else []
+        else:
+            completed: list[Trial] = []
+            after = 0
+            while True:
+                page, more = await self._store.list_trials(
+                    self._ns, study_id, states=[TrialState.COMPLETED], page_size=1000, after=after
+                )
+                completed += page
+                if not more or not page:
+                    break
+                after = page[-1].number
+            optimal = pareto_front(completed, record.spec.objectives)
+        return tuning_service_pb2.ListOptimalTrialsResponse(
+            trials=[_convert.trial_to_proto(study_id, t) for t in optimal]
+        )
+
+    # -- helpers ---------------------------------------------------------------------------
+
+    async def _study(self, study_id: str) -> StudyRecord:
+        """The study's immutable record, from the bounded per-replica cache if possible."""
+        cached = self._specs.get(study_id)
+        if cached is not None:
+            self._specs.move_to_end(study_id)
+            return cached
+        record = await self._store.get_study(self._ns, study_id)
+        self._remember(record)
+        return record
+
+    async def _validated(
+        self, study_id: str, check: Callable[[StudyRecord], T]
+    ) -> tuple[StudyRecord, T]:
+        """Runs ``check`` against the study; when it refuses the request on a cached copy, reads
+        the study afresh first, in case another replica re-created it with another spec."""
+        record = await self._study(study_id)
+        try:
+            return record, check(record)
+        except InvalidArgument:
+            fresh = await self._store.get_study(self._ns, study_id)
+            if fresh.uid == record.uid:
+                raise
+            self._remember(fresh)
+            return fresh, check(fresh)
+
+    def _remember(self, record: StudyRecord) -> None:
+        self._specs[record.study_id] = record
+        self._specs.move_to_end(record.study_id)
+        while len(self._specs) > SPEC_CACHE_SIZE:
+            self._specs.popitem(last=False)
+
+
+def _new_uid() -> str:
+    return secrets.token_hex(8)
+
+
+def _complete_message(record: StudyRecord) -> str:
+    spec = record.spec
+    name = names.study_name(record.study_id)
+    if spec.algorithm.value == "GRID":
+        why = "every grid point has been handed out"
+        if spec.max_trials:
+            why += f" or max_trials ({spec.max_trials}) was reached"
+    else:
+        why = f"max_trials ({spec.max_trials}) was reached"
+    return f"study {name!r} is complete: {why}; no trial is left to hand out"

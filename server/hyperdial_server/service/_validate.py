@@ -1,0 +1,72 @@
+"""Checks of request fields that are not part of the domain model."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from hyperdial_server.core import limits
+from hyperdial_server.core.errors import InvalidArgument
+
+
+def check_count(count: int) -> int:
+    """``SuggestTrials.count``: 1 to ``MAX_SUGGEST_COUNT``."""
+    if not 1 <= count <= limits.MAX_SUGGEST_COUNT:
+        raise InvalidArgument(
+            f"count must be between 1 and {limits.MAX_SUGGEST_COUNT}; got {count}",
+            field="count",
+        )
+    return count
+
+
+def check_client_id(client_id: str) -> str:
+    """``client_id``: at most ``MAX_CLIENT_ID_LENGTH`` printable characters."""
+    if len(client_id) > limits.MAX_CLIENT_ID_LENGTH:
+        raise InvalidArgument(
+            f"client_id is {len(client_id)} characters long; the limit is "
+            f"{limits.MAX_CLIENT_ID_LENGTH}",
+            field="client_id",
+        )
+    if not client_id.isprintable():
+        raise InvalidArgument("client_id has non-printable characters", field="client_id")
+    return client_id
+
+
+def check_failure_reason(reason: str) -> str:
+    """A failure reason: at most ``MAX_FAILURE_REASON_LENGTH`` characters."""
+    if len(reason) > limits.MAX_FAILURE_REASON_LENGTH:
+        raise InvalidArgument(
+            f"failure.reason is {len(reason)} characters long; the limit is "
+            f"{limits.MAX_FAILURE_REASON_LENGTH}",
+            field="failure.reason",
+        )
+    return reason
+
+
+def check_metadata(metadata: Mapping[str, str], field: str = "metadata") -> dict[str, str]:
+    """Trial metadata within the documented entry, key, value and total limits."""
+    if len(metadata) > limits.MAX_METADATA_ENTRIES:
+        raise InvalidArgument(
+            f"{field} has {len(metadata)} entries; the limit is {limits.MAX_METADATA_ENTRIES}",
+            field=field,
+        )
+    total = 0
+    for key, value in metadata.items():
+        if not key or len(key) > limits.MAX_METADATA_KEY_LENGTH:
+            raise InvalidArgument(
+                f"{field}: keys must be 1 to {limits.MAX_METADATA_KEY_LENGTH} characters; "
+                f"got one of {len(key)}",
+                field=field,
+            )
+        if len(value) > limits.MAX_METADATA_VALUE_LENGTH:
+            raise InvalidArgument(
+                f"{field}[{key}] is {len(value)} characters long; the limit is "
+                f"{limits.MAX_METADATA_VALUE_LENGTH}",
+                field=f"{field}[{key}]",
+            )
+        total += len(key.encode()) + len(value.encode())
+    if total > limits.MAX_METADATA_BYTES:
+        raise InvalidArgument(
+            f"{field} holds {total} bytes; the limit is {limits.MAX_METADATA_BYTES}",
+            field=field,
+        )
+    return dict(metadata)

@@ -1,0 +1,103 @@
+"""Real hyperdial servers for tests: in-process (own thread and event loop) or as processes."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import re
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+from collections.abc import Sequence
+from concurrent.futures import Future
+
+from hyperdial_server.server import RunningServer, ServerConfig, start
+
+
+class InProcessServer:
+    """A real gRPC server on loopback, run by an event loop in a background thread.
+
+    Args:
+        redis_url: Redis URL; empty for the memory store.
+    """
+
+    def __init__(self, redis_url: str = "") -> None:
+        self._config = ServerConfig(host="127.0.0.1", port=0, redis_url=redis_url, grace=1.0)
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
+        self._running: RunningServer | None = None
+
+    def start(self) -> InProcessServer:
+        self._thread.start()
+        fut = asyncio.run_coroutine_threadsafe(start(self._config), self._loop)
+        self._running = fut.result(timeout=30)
+        return self
+
+    @property
+    def target(self) -> str:
+        assert self._running is not None
+        return f"127.0.0.1:{self._running.port}"
+
+    def run(self, coro: object) -> object:
+        """Runs a coroutine on the server's loop (e.g. to inspect its store)."""
+        fut: Future[object] = asyncio.run_coroutine_threadsafe(coro, self._loop)  # type: ignore[arg-type]
+        return fut.result(timeout=60)
+
+    @property
+    def store(self) -> object:
+        assert self._running is not None
+        return self._running.store
+
+    def stop(self) -> None:
+        if self._running is not None:
+            asyncio.run_coroutine_threadsafe(self._running.stop(1.0), self._loop).result(30)
+            self._running = None
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join(timeout=30)
+        self._loop.close()
+
+
+_LISTEN_RE = re.compile(r"listening on ([0-9.]+):([0-9]+)")
+
+
+class ServerProcess:
+    """``python -m hyperdial_server`` as a separate process (a replica), port picked by the OS."""
+
+    def __init__(self, redis_url: str = "", extra: Sequence[str] = ()) -> None:
+        args = [sys.executable, "-m", "hyperdial_server", "--port", "0", "--grace", "2"]
+        if redis_url:
+            args += ["--redis", redis_url]
+        env = dict(os.environ, PYTHONUNBUFFERED="1")
+        # The log goes to a file: an unread pipe would fill up and block the server.
+        self.log = tempfile.TemporaryFile(mode="w+")
+        self.proc = subprocess.Popen(
+            [*args, *extra], stdout=subprocess.PIPE, stderr=self.log, text=True, env=env
+        )
+        assert self.proc.stdout is not None
+        line = self.proc.stdout.readline()
+        match = _LISTEN_RE.search(line)
+        if not match:
+            self.proc.kill()
+            self.log.seek(0)
+            err = self.log.read()
+            raise RuntimeError(f"server did not start: {line!r} {err}")
+        self.target = f"{match.group(1)}:{match.group(2)}"
+
+    def terminate(self, timeout: float = 30) -> int:
+        """SIGTERM, then waits; returns the exit code."""
+        self.proc.send_signal(signal.SIGTERM)
+        try:
+            return self.proc.wait(timeout=timeout)
+        finally:
+            if self.proc.poll() is None:
+                self.proc.kill()
+            if self.proc.stdout is not None:
+                self.proc.stdout.close()
+            self.log.close()
+
+    def kill(self) -> None:
+        """SIGKILL: the process dies without any cleanup."""
+        self.proc.kill()
+        self.proc.wait()
