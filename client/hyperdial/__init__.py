@@ -1,0 +1,58 @@
+"""hyperdial: a client for the hyperdial hyperparameter-tuning service.
+
+Example:
+    >>> import hyperdial as hd  # doctest: +SKIP
+    >>> with hd.Client("localhost:50051") as client:  # doctest: +SKIP
+    ...     study = client.create_study("demo", [hd.Float("x", -5, 5)])
+    ...     study.optimize(lambda t: (t.params["x"] - 1) ** 2, n_trials=20)
+    ...     print(study.best_trial.params)
+
+The client needs only ``grpcio`` and ``protobuf``; the server is the ``hyperdial[server]`` extra.
+"""
+
+from importlib.metadata import PackageNotFoundError, version
+
+from hyperdial._client import Client
+from hyperdial._errors import (
+    AlreadyExistsError,
+    FailedPreconditionError,
+    HyperdialError,
+    InvalidArgumentError,
+    NotFoundError,
+    ResourceExhaustedError,
+    StudyCompleteError,
+    UnavailableError,
+    from_rpc_error,
+)
+from hyperdial._space import Categorical, Discrete, Float, Int, Objective, Parameter, ParamValue
+from hyperdial._study import ObjectiveResult, Study, Trial, TrialState
+
+try:
+    __version__ = version("hyperdial")
+except PackageNotFoundError:  # pragma: no cover - running from a source tree
+    __version__ = "0.0.0"
+
+__all__ = [
+    "AlreadyExistsError",
+    "Categorical",
+    "Client",
+    "Discrete",
+    "FailedPreconditionError",
+    "Float",
+    "HyperdialError",
+    "Int",
+    "InvalidArgumentError",
+    "NotFoundError",
+    "Objective",
+    "ObjectiveResult",
+    "ParamValue",
+    "Parameter",
+    "ResourceExhaustedError",
+    "Study",
+    "StudyCompleteError",
+    "Trial",
+    "TrialState",
+    "UnavailableError",
+    "__version__",
+    "from_rpc_error",
+]

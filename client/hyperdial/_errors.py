@@ -1,0 +1,156 @@
+"""Typed errors of the client: one class per status code a caller can act on.
+
+Every ``grpc.RpcError`` the public API meets is converted by :func:`from_rpc_error`, so callers
+branch on a class or on the stable ``reason`` token (``STUDY_NOT_FOUND``, ``STUDY_COMPLETE``,
+``TRIAL_NOT_RUNNING``, ...) instead of parsing messages.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import grpc
+
+from hyperdial._status_details import details_from_metadata
+
+__all__ = [
+    "AlreadyExistsError",
+    "FailedPreconditionError",
+    "HyperdialError",
+    "InvalidArgumentError",
+    "NotFoundError",
+    "ResourceExhaustedError",
+    "StudyCompleteError",
+    "UnavailableError",
+    "from_rpc_error",
+]
+
+
+class HyperdialError(Exception):
+    """An error answered by the service (or by the transport on the way to it).
+
+    Args:
+        message: What went wrong, as the service worded it.
+        code: The gRPC status code.
+        reason: The stable ``google.rpc.ErrorInfo.reason`` token; "" when the answer had none.
+        metadata: ``google.rpc.ErrorInfo.metadata``, e.g. ``{"field": "spec.parameters[0]"}``.
+
+    Attributes:
+        code: The gRPC status code.
+        reason: The stable reason token, "" if none.
+        message: The message.
+        metadata: Extra facts about the error.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        code: grpc.StatusCode = grpc.StatusCode.UNKNOWN,
+        reason: str = "",
+        metadata: Mapping[str, str] | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.code = code
+        self.reason = reason
+        self.metadata: dict[str, str] = dict(metadata or {})
+
+    def __str__(self) -> str:
+        tag = self.reason or self.code.name
+        return f"{tag}: {self.message}" if self.message else tag
+
+    def __reduce__(self) -> tuple[object, ...]:
+        # Keyword-only arguments are not in ``args``: pickle (multiprocessing) needs this.
+        return (_rebuild, (type(self), self.message, self.code, self.reason, self.metadata))
+
+
+def _rebuild(
+    cls: type[HyperdialError],
+    message: str,
+    code: grpc.StatusCode,
+    reason: str,
+    metadata: dict[str, str],
+) -> HyperdialError:
+    return cls(message, code=code, reason=reason, metadata=metadata)
+
+
+class InvalidArgumentError(HyperdialError):
+    """The request is malformed (``INVALID_ARGUMENT``): a bad spec, parameters or values.
+
+    ``metadata["field"]``, when present, names the offending request field.
+    """
+
+
+class NotFoundError(HyperdialError):
+    """The study or trial does not exist (``NOT_FOUND``)."""
+
+
+class AlreadyExistsError(HyperdialError):
+    """The study to create exists already (``ALREADY_EXISTS``)."""
+
+
+class FailedPreconditionError(HyperdialError):
+    """The resource is not in a state that allows the call (``FAILED_PRECONDITION``), for
+    example a result told for a trial that is not running (``TRIAL_NOT_RUNNING``)."""
+
+
+class StudyCompleteError(HyperdialError):
+    """The study has no trial left to hand out: grid exhausted or ``max_trials`` reached
+    (``OUT_OF_RANGE`` with reason ``STUDY_COMPLETE``)."""
+
+
+class ResourceExhaustedError(HyperdialError):
+    """A quota or size limit of the service is reached (``RESOURCE_EXHAUSTED``)."""
+
+
+class UnavailableError(HyperdialError):
+    """The service or its store cannot be reached right now (``UNAVAILABLE``); retry later."""
+
+
+_BY_CODE: dict[grpc.StatusCode, type[HyperdialError]] = {
+    grpc.StatusCode.INVALID_ARGUMENT: InvalidArgumentError,
+    grpc.StatusCode.NOT_FOUND: NotFoundError,
+    grpc.StatusCode.ALREADY_EXISTS: AlreadyExistsError,
+    grpc.StatusCode.FAILED_PRECONDITION: FailedPreconditionError,
+    grpc.StatusCode.RESOURCE_EXHAUSTED: ResourceExhaustedError,
+    grpc.StatusCode.UNAVAILABLE: UnavailableError,
+}
+
+
+def from_rpc_error(error: grpc.RpcError) -> HyperdialError:
+    """Converts a failed call into the matching :class:`HyperdialError` subclass.
+
+    The class follows the status code; ``OUT_OF_RANGE`` becomes :class:`StudyCompleteError`
+    only with reason ``STUDY_COMPLETE``. The reason and metadata come from the
+    ``google.rpc.ErrorInfo`` in the trailing metadata, when there is one.
+
+    Args:
+        error: The exception raised by a gRPC stub.
+
+    Returns:
+        The typed error (not raised).
+    """
+    code = _call_or(error, "code", None)
+    if not isinstance(code, grpc.StatusCode):
+        code = grpc.StatusCode.UNKNOWN
+    trailing = _call_or(error, "trailing_metadata", None)
+    details = details_from_metadata(trailing if isinstance(trailing, (list, tuple)) else None)
+    message = _call_or(error, "details", None)
+    if not isinstance(message, str) or not message:
+        message = details.message or str(error)
+    cls = _BY_CODE.get(code, HyperdialError)
+    if code is grpc.StatusCode.OUT_OF_RANGE and details.reason == "STUDY_COMPLETE":
+        cls = StudyCompleteError
+    return cls(message, code=code, reason=details.reason, metadata=details.metadata)
+
+
+def _call_or(obj: object, method: str, default: object) -> object:
+    # Only errors that are also ``grpc.Call`` objects have code() / details() / trailers.
+    fn = getattr(obj, method, None)
+    if not callable(fn):
+        return default
+    try:
+        return fn()
+    except Exception:
+        return default

@@ -1,0 +1,743 @@
+"""Studies and trials as the client sees them: ask, tell, and the loops built on them."""
+
+from __future__ import annotations
+
+import contextlib
+import enum
+import logging
+import threading
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from types import TracebackType
+from typing import TYPE_CHECKING, SupportsFloat
+
+from google.protobuf.timestamp_pb2 import Timestamp
+
+from hyperdial._errors import FailedPreconditionError, HyperdialError, StudyCompleteError
+from hyperdial._space import (
+    Objective,
+    Parameter,
+    ParamValue,
+    parameter_from_proto,
+    value_from_proto,
+    value_to_proto,
+)
+from hyperdial.v1 import study_pb2, trial_pb2, tuning_service_pb2
+
+if TYPE_CHECKING:
+    from hyperdial._client import Client
+
+__all__ = ["ObjectiveResult", "Study", "Trial", "TrialState", "study_name"]
+
+logger = logging.getLogger("hyperdial")
+
+#: What an objective function returns: one value (single-objective studies) or one value
+#: per objective name.
+ObjectiveResult = float | Mapping[str, float]
+
+#: Longest failure reason the service records; longer ones are cut.
+MAX_FAILURE_REASON_LENGTH = 4096
+# Largest page the service serves: fewest round trips when reading every trial.
+_PAGE_SIZE = 1000
+# Reason recorded when a ``with study.trial()`` block ends without a result.
+NO_RESULT_REASON = "no result reported"
+
+
+def study_name(study_id_or_name: str) -> str:
+    """``studies/{study}`` for a study id or name."""
+    if study_id_or_name.startswith("studies/"):
+        return study_id_or_name
+    return f"studies/{study_id_or_name}"
+
+
+class TrialState(str, enum.Enum):
+    """Where a trial is in its life."""
+
+    #: Enqueued, waiting to be handed out by the next ask.
+    WAITING = "WAITING"
+    #: Handed out to a worker, waiting for its result.
+    RUNNING = "RUNNING"
+    #: Finished with objective values.
+    COMPLETED = "COMPLETED"
+    #: Finished without a result; ``failure_reason`` says why.
+    FAILED = "FAILED"
+    #: A state added to the protocol after this client was released.
+    UNKNOWN = "UNKNOWN"
+
+    def __str__(self) -> str:
+        return self.value
+
+    def _to_proto(self) -> trial_pb2.TrialState.ValueType:
+        return _STATES_PB[self]
+
+
+_STATES = {
+    trial_pb2.TRIAL_STATE_WAITING: TrialState.WAITING,
+    trial_pb2.TRIAL_STATE_RUNNING: TrialState.RUNNING,
+    trial_pb2.TRIAL_STATE_COMPLETED: TrialState.COMPLETED,
+    trial_pb2.TRIAL_STATE_FAILED: TrialState.FAILED,
+}
+_STATES_PB = {v: k for k, v in _STATES.items()}
+
+
+@dataclass
+class _Link:
+    """What a trial needs to report itself: its study, and whether a result was sent."""
+
+    study: Study
+    finished: bool = False
+
+
+@dataclass(frozen=True)
+class Trial:
+    """One evaluation of the objectives at one point of the search space.
+
+    A snapshot: it does not change when the trial does; ``report`` and ``fail`` return the
+    trial as stored afterwards.
+
+    Attributes:
+        name: ``studies/{study}/trials/{number}``.
+        number: 1, 2, 3... in order of creation within the study.
+        state: Where the trial is in its life.
+        params: Values of the active parameters by name: ``float`` for float and discrete
+            parameters, ``int`` for integer ones, ``str`` for categorical ones. Inactive
+            conditional parameters are absent.
+        values: Objective values by name when COMPLETED, else ``None``.
+        client_id: Who was handed the trial.
+        failure_reason: Why it failed, when FAILED.
+        metadata: User annotations.
+        create_time: When it was created (UTC).
+        complete_time: When it completed or failed (UTC), else ``None``.
+    """
+
+    name: str
+    number: int
+    state: TrialState
+    params: dict[str, ParamValue]
+    values: dict[str, float] | None
+    client_id: str
+    failure_reason: str
+    metadata: dict[str, str]
+    create_time: datetime | None
+    complete_time: datetime | None
+    _link: _Link | None = field(default=None, repr=False, compare=False)
+
+    def __hash__(self) -> int:
+        return hash((self.name, self.state))
+
+    @classmethod
+    def _from_proto(cls, pb: trial_pb2.Trial, link: _Link | None = None) -> Trial:
+        params = {k: value_from_proto(v) for k, v in pb.parameters.items()}
+        if link is not None:
+            # A protobuf map has no order: show the parameters in the order of the spec.
+            order = {name: i for i, name in enumerate(link.study._params)}
+            params = dict(sorted(params.items(), key=lambda kv: order.get(kv[0], len(order))))
+        return cls(
+            name=pb.name,
+            number=pb.number,
+            state=_STATES.get(pb.state, TrialState.UNKNOWN),
+            params=params,
+            values=(
+                dict(pb.final_measurement.values) if pb.HasField("final_measurement") else None
+            ),
+            client_id=pb.client_id,
+            failure_reason=pb.failure_reason,
+            metadata=dict(pb.metadata),
+            create_time=_datetime(pb, "create_time"),
+            complete_time=_datetime(pb, "complete_time"),
+            _link=link,
+        )
+
+    @property
+    def value(self) -> float | None:
+        """The objective value of a completed single-objective trial, else ``None``."""
+        if self.values is None or len(self.values) != 1:
+            return None
+        return next(iter(self.values.values()))
+
+    def report(
+        self,
+        value: float | None = None,
+        *,
+        values: Mapping[str, float] | None = None,
+        metadata: Mapping[str, str] | None = None,
+    ) -> Trial:
+        """Records the result of this running trial (see :meth:`Study.tell`).
+
+        Returns:
+            The completed trial as stored.
+        """
+        study = self._study()
+        done = study.tell(self, value, values=values, metadata=metadata)
+        self._mark_finished()
+        return done
+
+    def fail(self, reason: str) -> Trial:
+        """Records that this running trial failed (see :meth:`Study.fail`).
+
+        Returns:
+            The failed trial as stored.
+        """
+        done = self._study().fail(self, reason)
+        self._mark_finished()
+        return done
+
+    def _study(self) -> Study:
+        if self._link is None:
+            raise RuntimeError(f"trial {self.name} is not attached to a Study")
+        return self._link.study
+
+    def _mark_finished(self) -> None:
+        if self._link is not None:
+            self._link.finished = True
+
+
+def _datetime(pb: trial_pb2.Trial | study_pb2.Study, field_name: str) -> datetime | None:
+    if not pb.HasField(field_name):  # type: ignore[arg-type]
+        return None
+    ts: Timestamp = getattr(pb, field_name)
+    return ts.ToDatetime(tzinfo=timezone.utc)
+
+
+class Study:
+    """One tuning problem on the service. Obtain it from a :class:`~hyperdial.Client`.
+
+    Thread-safe, like the client it uses.
+    """
+
+    def __init__(self, client: Client, pb: study_pb2.Study) -> None:
+        self._client = client
+        self._pb = pb
+        self._params: dict[str, Parameter] = {}
+        for p in pb.spec.parameters:
+            try:
+                self._params[p.name] = parameter_from_proto(p)
+            except ValueError:  # a domain newer than this client: its values go untyped
+                logger.debug("parameter %r of %s has an unknown domain", p.name, pb.name)
+        self._objectives = [
+            Objective(o.name, "maximize" if o.goal == study_pb2.GOAL_MAXIMIZE else "minimize")
+            for o in pb.spec.objectives
+        ]
+
+    def __repr__(self) -> str:
+        return f"Study({self.name!r})"
+
+    @property
+    def name(self) -> str:
+        """``studies/{study}``."""
+        return self._pb.name
+
+    @property
+    def study_id(self) -> str:
+        """The ``{study}`` of the name."""
+        return self._pb.name.split("/", 1)[-1]
+
+    @property
+    def spec(self) -> study_pb2.StudySpec:
+        """The spec as stored (algorithm and seed resolved). A copy: changing it changes
+        nothing."""
+        spec = study_pb2.StudySpec()
+        spec.CopyFrom(self._pb.spec)
+        return spec
+
+    @property
+    def parameters(self) -> list[Parameter]:
+        """The search space, as helpers."""
+        return list(self._params.values())
+
+    @property
+    def objectives(self) -> list[Objective]:
+        """The objectives."""
+        return list(self._objectives)
+
+    @property
+    def algorithm(self) -> str:
+        """``"grid"``, ``"random"`` or ``"quasi_random"``."""
+        try:
+            name = study_pb2.Algorithm.Name(self._pb.spec.algorithm)
+        except ValueError:  # an algorithm newer than this client
+            return f"unknown ({self._pb.spec.algorithm})"
+        return name.removeprefix("ALGORITHM_").lower()
+
+    @property
+    def create_time(self) -> datetime | None:
+        """When the study was created (UTC)."""
+        return _datetime(self._pb, "create_time")
+
+    @property
+    def trial_count(self) -> int:
+        """Number of trials when this object was fetched from the service."""
+        return self._pb.trial_count
+
+    # -- ask / tell ------------------------------------------------------------------------
+
+    def ask(self, count: int = 1, *, client_id: str = "") -> list[Trial]:
+        """Hands out new running trials: enqueued ones first, then sampled ones.
+
+        Args:
+            count: How many, 1 to 100. Fewer come back only when the study has fewer left.
+            client_id: Who asks (a worker or host id), recorded on the trials.
+
+        Raises:
+            StudyCompleteError: No trial is left (grid exhausted or ``max_trials`` reached).
+        """
+        response = self._client._invoke(
+            "SuggestTrials",
+            tuning_service_pb2.SuggestTrialsRequest(
+                parent=self.name, count=count, client_id=client_id
+            ),
+            tuning_service_pb2.SuggestTrialsResponse,
+        )
+        return [Trial._from_proto(pb, _Link(self)) for pb in response.trials]
+
+    def tell(
+        self,
+        trial_or_number: Trial | int,
+        value: float | None = None,
+        *,
+        values: Mapping[str, float] | None = None,
+        metadata: Mapping[str, str] | None = None,
+    ) -> Trial:
+        """Records the result of a running trial.
+
+        Args:
+            trial_or_number: The trial or its number.
+            value: The objective value; only for a study with one objective.
+            values: One value per objective name (instead of ``value``).
+            metadata: Annotations merged into the trial's metadata.
+
+        Returns:
+            The completed trial as stored.
+
+        Raises:
+            ValueError: Neither or both of ``value`` and ``values``, or ``value`` for a study
+                with several objectives.
+            FailedPreconditionError: The trial is not running (reason ``TRIAL_NOT_RUNNING``).
+            InvalidArgumentError: A value is missing, unknown or not finite.
+        """
+        request = tuning_service_pb2.CompleteTrialRequest(
+            name=self._trial_name(trial_or_number),
+            final_measurement=self._measurement(value, values),
+            metadata=dict(metadata or {}),
+        )
+        response = self._client._invoke(
+            "CompleteTrial", request, tuning_service_pb2.CompleteTrialResponse
+        )
+        return Trial._from_proto(response.trial, _Link(self, finished=True))
+
+    def fail(
+        self,
+        trial_or_number: Trial | int,
+        reason: str,
+        *,
+        metadata: Mapping[str, str] | None = None,
+    ) -> Trial:
+        """Records that a running trial failed.
+
+        Args:
+            trial_or_number: The trial or its number.
+            reason: Why, for people; cut to 4096 characters.
+            metadata: Annotations merged into the trial's metadata.
+
+        Returns:
+            The failed trial as stored.
+
+        Raises:
+            FailedPreconditionError: The trial is not running (reason ``TRIAL_NOT_RUNNING``).
+        """
+        request = tuning_service_pb2.CompleteTrialRequest(
+            name=self._trial_name(trial_or_number),
+            failure=tuning_service_pb2.TrialFailure(reason=_cut(reason)),
+            metadata=dict(metadata or {}),
+        )
+        response = self._client._invoke(
+            "CompleteTrial", request, tuning_service_pb2.CompleteTrialResponse
+        )
+        return Trial._from_proto(response.trial, _Link(self, finished=True))
+
+    # -- trials ----------------------------------------------------------------------------
+
+    def enqueue(
+        self, params: Mapping[str, object], metadata: Mapping[str, str] | None = None
+    ) -> Trial:
+        """Enqueues a point: the next ask hands it out before any sampled one.
+
+        Args:
+            params: Values of the active parameters by name.
+            metadata: Annotations of the trial.
+
+        Returns:
+            The WAITING trial.
+
+        Raises:
+            InvalidArgumentError: The point is not in the search space
+                (reason ``INVALID_PARAMETERS``).
+        """
+        request = tuning_service_pb2.CreateTrialRequest(
+            parent=self.name,
+            parameters=self._params_to_proto(params),
+            metadata=dict(metadata or {}),
+        )
+        response = self._client._invoke(
+            "CreateTrial", request, tuning_service_pb2.CreateTrialResponse
+        )
+        return Trial._from_proto(response.trial, _Link(self))
+
+    def add_trial(
+        self,
+        params: Mapping[str, object],
+        value: float | None = None,
+        *,
+        values: Mapping[str, float] | None = None,
+        failure: str | None = None,
+        metadata: Mapping[str, str] | None = None,
+    ) -> Trial:
+        """Imports a trial that finished elsewhere: completed (``value`` or ``values``) or
+        failed (``failure``). It does not count towards ``max_trials``.
+
+        Args:
+            params: Values of the active parameters by name.
+            value: The objective value; only for a study with one objective.
+            values: One value per objective name.
+            failure: Why the trial failed, instead of a result.
+            metadata: Annotations of the trial.
+
+        Returns:
+            The trial as stored.
+
+        Raises:
+            ValueError: Not exactly one outcome is given.
+            InvalidArgumentError: The point or the values are invalid.
+        """
+        request = tuning_service_pb2.CreateTrialRequest(
+            parent=self.name,
+            parameters=self._params_to_proto(params),
+            metadata=dict(metadata or {}),
+        )
+        if failure is not None:
+            if value is not None or values is not None:
+                raise ValueError("give a result (value or values) or a failure, not both")
+            request.failure.reason = _cut(failure)
+        elif value is None and values is None:
+            raise ValueError(
+                "give the outcome (value, values or failure); use enqueue() for a trial to run"
+            )
+        else:
+            request.final_measurement.CopyFrom(self._measurement(value, values))
+        response = self._client._invoke(
+            "CreateTrial", request, tuning_service_pb2.CreateTrialResponse
+        )
+        return Trial._from_proto(response.trial, _Link(self, finished=True))
+
+    def trials(self, states: Iterable[TrialState | str] | None = None) -> list[Trial]:
+        """The trials of the study in order of number, all pages read.
+
+        Args:
+            states: Only trials in one of these states (e.g. ``["COMPLETED"]``); ``None``
+                for every state.
+        """
+        wanted = [_state(s)._to_proto() for s in states] if states is not None else []
+        if states is not None and not wanted:
+            return []
+        out: list[Trial] = []
+        token = ""
+        while True:
+            response = self._client._invoke(
+                "ListTrials",
+                tuning_service_pb2.ListTrialsRequest(
+                    parent=self.name, page_size=_PAGE_SIZE, page_token=token, states=wanted
+                ),
+                tuning_service_pb2.ListTrialsResponse,
+            )
+            out += [Trial._from_proto(pb, _Link(self)) for pb in response.trials]
+            token = response.next_page_token
+            if not token:
+                return out
+
+    def get_trial(self, number: int) -> Trial:
+        """Returns the trial of that number.
+
+        Raises:
+            NotFoundError: No such trial (reason ``TRIAL_NOT_FOUND``).
+        """
+        response = self._client._invoke(
+            "GetTrial",
+            tuning_service_pb2.GetTrialRequest(name=self._trial_name(number)),
+            tuning_service_pb2.GetTrialResponse,
+        )
+        return Trial._from_proto(response.trial, _Link(self))
+
+    @property
+    def best_trials(self) -> list[Trial]:
+        """The best completed trial (one objective) or every Pareto-optimal one (several);
+        empty when no trial has completed."""
+        response = self._client._invoke(
+            "ListOptimalTrials",
+            tuning_service_pb2.ListOptimalTrialsRequest(parent=self.name),
+            tuning_service_pb2.ListOptimalTrialsResponse,
+        )
+        return [Trial._from_proto(pb, _Link(self, finished=True)) for pb in response.trials]
+
+    @property
+    def best_trial(self) -> Trial:
+        """The best completed trial of a single-objective study (the lowest number among ties).
+
+        Raises:
+            ValueError: The study has several objectives (use ``best_trials``), or no trial
+                has completed yet.
+        """
+        if len(self._objectives) != 1:
+            raise ValueError(
+                f"{self.name} has {len(self._objectives)} objectives, so no single best trial; "
+                "use best_trials for the Pareto front"
+            )
+        best = self.best_trials
+        if not best:
+            raise ValueError(f"no trial of {self.name} has completed yet")
+        return best[0]
+
+    # -- loops -----------------------------------------------------------------------------
+
+    def trial(self, client_id: str = "") -> _TrialContext:
+        """Asks for one trial and makes sure it ends.
+
+        ``with study.trial() as t: ... t.report(loss)``. If the block raises, the trial is
+        failed with the exception's type and message and the exception propagates; if the
+        block ends without a result, the trial is failed with reason "no result reported".
+
+        Args:
+            client_id: Who asks, recorded on the trial.
+
+        Raises:
+            StudyCompleteError: On entry, when no trial is left.
+        """
+        return _TrialContext(self, client_id)
+
+    def optimize(
+        self,
+        objective: Callable[[Trial], ObjectiveResult | None],
+        n_trials: int | None = None,
+        *,
+        n_workers: int = 1,
+        catch: tuple[type[BaseException], ...] = (),
+        client_id: str = "",
+    ) -> None:
+        """Runs ask → objective → tell in a loop over ``n_workers`` threads.
+
+        The objective returns one value (single-objective study) or a mapping of objective
+        name to value; it may instead report the trial itself and return ``None``. Stops
+        without error when the study is complete.
+
+        Args:
+            objective: Evaluates a trial.
+            n_trials: Most trials to run (failed ones included); ``None`` runs until the study
+                is complete.
+            n_workers: Threads running trials in parallel, sharing this study's client.
+            catch: Exception types that fail the trial but let the optimisation go on.
+            client_id: Recorded on every trial this call runs.
+
+        Raises:
+            ValueError: ``n_workers`` < 1 or ``n_trials`` < 0.
+            BaseException: The first exception of the objective not in ``catch`` (its trial
+                is failed), after every worker finished its current trial; or the first
+                error of the service other than the study being complete.
+        """
+        if n_workers < 1:
+            raise ValueError(f"n_workers must be at least 1; got {n_workers}")
+        if n_trials is not None and n_trials < 0:
+            raise ValueError(f"n_trials must be None or at least 0; got {n_trials}")
+        run = _Optimization(self, objective, n_trials, catch, client_id)
+        if n_workers == 1:
+            run.work()  # in the caller's thread: Ctrl-C reaches the objective
+        else:
+            threads = [
+                threading.Thread(target=run.work, name=f"hyperdial-worker-{i}", daemon=True)
+                for i in range(n_workers)
+            ]
+            for t in threads:
+                t.start()
+            try:
+                for t in threads:
+                    t.join()
+            except BaseException:
+                # Ctrl-C while waiting: let every worker finish its current trial, then stop.
+                run.stop()
+                for t in threads:
+                    t.join()
+                raise
+        run.raise_error()
+
+    # -- helpers ---------------------------------------------------------------------------
+
+    def _trial_name(self, trial_or_number: Trial | int) -> str:
+        if isinstance(trial_or_number, Trial):
+            return trial_or_number.name
+        if isinstance(trial_or_number, bool) or not isinstance(trial_or_number, int):
+            raise TypeError(f"expected a Trial or a trial number; got {trial_or_number!r}")
+        return f"{self.name}/trials/{trial_or_number}"
+
+    def _params_to_proto(self, params: Mapping[str, object]) -> dict[str, study_pb2.ParameterValue]:
+        return {name: value_to_proto(v, self._params.get(name)) for name, v in params.items()}
+
+    def _measurement(
+        self, value: float | None, values: Mapping[str, float] | None
+    ) -> trial_pb2.Measurement:
+        if (value is None) == (values is None):
+            raise ValueError("give exactly one of value and values")
+        if value is not None:
+            if len(self._objectives) != 1:
+                names = ", ".join(repr(o.name) for o in self._objectives)
+                raise ValueError(
+                    f"{self.name} has {len(self._objectives)} objectives ({names}); "
+                    "pass values={name: value, ...}"
+                )
+            return trial_pb2.Measurement(values={self._objectives[0].name: _number(value)})
+        assert values is not None
+        if not isinstance(values, Mapping):
+            raise TypeError(f"values must be a mapping of objective name to value; got {values!r}")
+        return trial_pb2.Measurement(values={str(k): _number(v) for k, v in values.items()})
+
+
+def _number(value: object) -> float:
+    # SupportsFloat admits numpy scalars; bool and str would convert silently, so refuse them.
+    if isinstance(value, (bool, str, bytes)) or not isinstance(value, SupportsFloat):
+        raise TypeError(f"an objective value must be a number; got {value!r}")
+    return float(value)
+
+
+def _state(state: TrialState | str) -> TrialState:
+    try:
+        found = TrialState(str(state).upper())
+    except ValueError:
+        found = TrialState.UNKNOWN
+    if found is TrialState.UNKNOWN:
+        raise ValueError(
+            f"unknown trial state {state!r}; use WAITING, RUNNING, COMPLETED or FAILED"
+        )
+    return found
+
+
+def _cut(reason: str) -> str:
+    reason = str(reason)
+    if len(reason) <= MAX_FAILURE_REASON_LENGTH:
+        return reason
+    return reason[: MAX_FAILURE_REASON_LENGTH - 3] + "..."
+
+
+def _describe(exc: BaseException) -> str:
+    text = str(exc)
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
+def _fail_quietly(trial: Trial, reason: str) -> None:
+    """Fails a running trial while another error is being handled: that error matters more."""
+    try:
+        trial.fail(reason)
+    except FailedPreconditionError as e:
+        if e.reason != "TRIAL_NOT_RUNNING":  # already ended by other means: nothing to do
+            logger.warning("could not fail %s: %s", trial.name, e)
+    except HyperdialError as e:
+        logger.warning("could not fail %s: %s", trial.name, e)
+
+
+class _TrialContext(contextlib.AbstractContextManager["Trial"]):
+    """``with study.trial() as t``: one asked trial that always ends."""
+
+    def __init__(self, study: Study, client_id: str) -> None:
+        self._study = study
+        self._client_id = client_id
+        self._trial: Trial | None = None
+
+    def __enter__(self) -> Trial:
+        self._trial = self._study.ask(1, client_id=self._client_id)[0]
+        return self._trial
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        trial = self._trial
+        if trial is None or (trial._link is not None and trial._link.finished):
+            return
+        if exc is not None:
+            _fail_quietly(trial, _cut(_describe(exc)))
+            return
+        try:
+            trial.fail(NO_RESULT_REASON)
+        except FailedPreconditionError as e:
+            # Told through study.tell() instead of t.report(): the trial has ended anyway.
+            if e.reason != "TRIAL_NOT_RUNNING":
+                raise
+
+
+class _Optimization:
+    """State shared by the workers of one ``Study.optimize`` call."""
+
+    def __init__(
+        self,
+        study: Study,
+        objective: Callable[[Trial], ObjectiveResult | None],
+        n_trials: int | None,
+        catch: tuple[type[BaseException], ...],
+        client_id: str,
+    ) -> None:
+        self._study = study
+        self._objective = objective
+        self._n_trials = n_trials
+        self._catch = catch
+        self._client_id = client_id
+        self._lock = threading.Lock()
+        self._started = 0
+        self._stopped = False
+        self._error: BaseException | None = None
+
+    def stop(self) -> None:
+        with self._lock:
+            self._stopped = True
+
+    def raise_error(self) -> None:
+        if self._error is not None:
+            raise self._error
+
+    def _take_slot(self) -> bool:
+        with self._lock:
+            if self._stopped or (self._n_trials is not None and self._started >= self._n_trials):
+                return False
+            self._started += 1
+            return True
+
+    def _record(self, error: BaseException) -> None:
+        with self._lock:
+            self._stopped = True
+            if self._error is None:
+                self._error = error
+
+    def work(self) -> None:
+        while self._take_slot():
+            try:
+                trial = self._study.ask(1, client_id=self._client_id)[0]
+            except StudyCompleteError:
+                self.stop()
+                return
+            except BaseException as e:
+                self._record(e)
+                return
+            try:
+                result = self._objective(trial)
+                if result is None and trial._link is not None and trial._link.finished:
+                    continue  # the objective reported the trial itself
+                if isinstance(result, Mapping):
+                    trial.report(values=result)
+                else:
+                    trial.report(_number(result))
+            except BaseException as e:
+                if trial._link is None or not trial._link.finished:
+                    _fail_quietly(trial, _cut(_describe(e)))
+                if isinstance(e, self._catch):
+                    logger.warning("trial %s failed: %s", trial.name, _describe(e))
+                    continue
+                self._record(e)
+                return
