@@ -39,7 +39,8 @@ def test_every_message_and_field_is_commented() -> None:
         declared = [m.name for m in proto.message_type] + [e.name for e in proto.enum_type]
         for name in declared:
             idx = next(
-                i for i, line in enumerate(lines)
+                i
+                for i, line in enumerate(lines)
                 if line.startswith((f"message {name} ", f"enum {name} "))
             )
             assert lines[idx - 1].lstrip().startswith("//"), f"{name} has no comment"
