@@ -5,6 +5,7 @@ Studies: the search space, the objectives and the algorithm of one tuning proble
 
 from collections import abc as _abc
 from google.protobuf import descriptor as _descriptor
+from google.protobuf import duration_pb2 as _duration_pb2
 from google.protobuf import message as _message
 from google.protobuf import timestamp_pb2 as _timestamp_pb2
 from google.protobuf.internal import containers as _containers
@@ -75,28 +76,34 @@ class _Algorithm:
 class _AlgorithmEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_Algorithm.ValueType], _builtins.type):
     DESCRIPTOR: _descriptor.EnumDescriptor
     ALGORITHM_UNSPECIFIED: _Algorithm.ValueType  # 0
-    """Not set: the server's default (`ALGORITHM_RANDOM` in this version)."""
+    """Not set: the server's default (`ALGORITHM_BAYESIAN` in this version)."""
     ALGORITHM_GRID: _Algorithm.ValueType  # 1
     """Full factorial grid, visited in a seeded shuffled order; every point exactly once."""
     ALGORITHM_RANDOM: _Algorithm.ValueType  # 2
     """Independent uniform sampling (log-uniform for `SCALE_LOG`)."""
     ALGORITHM_QUASI_RANDOM: _Algorithm.ValueType  # 3
-    """Scrambled Sobol sequence.
-    Values from 4 on are kept for model-based algorithms (Bayesian optimisation).
+    """Scrambled Sobol sequence."""
+    ALGORITHM_BAYESIAN: _Algorithm.ValueType  # 4
+    """Bayesian optimisation: a Gaussian-process model of the objective and an expected-improvement
+    acquisition, after `initial_trials` quasi-random trials.
+    Values from 5 on are kept for more algorithms.
     """
 
 class Algorithm(_Algorithm, metaclass=_AlgorithmEnumTypeWrapper):
     """The sampling algorithm of a study."""
 
 ALGORITHM_UNSPECIFIED: Algorithm.ValueType  # 0
-"""Not set: the server's default (`ALGORITHM_RANDOM` in this version)."""
+"""Not set: the server's default (`ALGORITHM_BAYESIAN` in this version)."""
 ALGORITHM_GRID: Algorithm.ValueType  # 1
 """Full factorial grid, visited in a seeded shuffled order; every point exactly once."""
 ALGORITHM_RANDOM: Algorithm.ValueType  # 2
 """Independent uniform sampling (log-uniform for `SCALE_LOG`)."""
 ALGORITHM_QUASI_RANDOM: Algorithm.ValueType  # 3
-"""Scrambled Sobol sequence.
-Values from 4 on are kept for model-based algorithms (Bayesian optimisation).
+"""Scrambled Sobol sequence."""
+ALGORITHM_BAYESIAN: Algorithm.ValueType  # 4
+"""Bayesian optimisation: a Gaussian-process model of the objective and an expected-improvement
+acquisition, after `initial_trials` quasi-random trials.
+Values from 5 on are kept for more algorithms.
 """
 Global___Algorithm: _TypeAlias = Algorithm  # noqa: Y015
 
@@ -152,6 +159,8 @@ class StudySpec(_message.Message):
     SEED_FIELD_NUMBER: _builtins.int
     MAX_TRIALS_FIELD_NUMBER: _builtins.int
     GRID_RESOLUTION_FIELD_NUMBER: _builtins.int
+    INITIAL_TRIALS_FIELD_NUMBER: _builtins.int
+    LEASE_TIMEOUT_FIELD_NUMBER: _builtins.int
     algorithm: Global___Algorithm.ValueType
     """The sampling algorithm. `ALGORITHM_UNSPECIFIED` lets the server choose; the study then
     stores the algorithm chosen at creation, so a later change of default never changes it.
@@ -167,7 +176,10 @@ class StudySpec(_message.Message):
     grid_resolution: _builtins.int
     """For `ALGORITHM_GRID`: how many evenly spaced values each float parameter takes (evenly
     in log space for `SCALE_LOG`). Required, at least 2, when the grid has a float parameter.
-    Field numbers 7 to 19 are kept for: lease timeout, algorithm options, early stopping.
+    """
+    initial_trials: _builtins.int
+    """For `ALGORITHM_BAYESIAN`: how many trials are sampled quasi-randomly (Sobol) before the
+    model is used. 0 means the server default (see docs/algorithms.md).
     """
     @_builtins.property
     def parameters(self) -> _containers.RepeatedCompositeFieldContainer[Global___ParameterSpec]:
@@ -179,6 +191,14 @@ class StudySpec(_message.Message):
     def objectives(self) -> _containers.RepeatedCompositeFieldContainer[Global___ObjectiveSpec]:
         """The objectives to optimise. At least one; names are unique."""
 
+    @_builtins.property
+    def lease_timeout(self) -> _duration_pb2.Duration:
+        """How long a RUNNING trial may go without a heartbeat (`HeartbeatTrial`) or a result before
+        its lease expires and the trial fails with reason "lease expired". Absent or zero means the
+        server default (see docs/protocol.md).
+        Field numbers 9 to 19 are kept for: algorithm options, early stopping.
+        """
+
     def __init__(
         self,
         *,
@@ -188,10 +208,12 @@ class StudySpec(_message.Message):
         seed: _builtins.int | None = ...,
         max_trials: _builtins.int = ...,
         grid_resolution: _builtins.int = ...,
+        initial_trials: _builtins.int = ...,
+        lease_timeout: _duration_pb2.Duration | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["_seed", b"_seed", "seed", b"seed"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_seed", b"_seed", "lease_timeout", b"lease_timeout", "seed", b"seed"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["_seed", b"_seed", "algorithm", b"algorithm", "grid_resolution", b"grid_resolution", "max_trials", b"max_trials", "objectives", b"objectives", "parameters", b"parameters", "seed", b"seed"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_seed", b"_seed", "algorithm", b"algorithm", "grid_resolution", b"grid_resolution", "initial_trials", b"initial_trials", "lease_timeout", b"lease_timeout", "max_trials", b"max_trials", "objectives", b"objectives", "parameters", b"parameters", "seed", b"seed"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     _WhichOneofReturnType__seed: _TypeAlias = _typing.Literal["seed"]  # noqa: Y015
     _WhichOneofArgType__seed: _TypeAlias = _typing.Literal["_seed", b"_seed"]  # noqa: Y015

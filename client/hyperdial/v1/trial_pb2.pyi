@@ -114,6 +114,7 @@ class Trial(_message.Message):
     COMPLETE_TIME_FIELD_NUMBER: _builtins.int
     FAILURE_REASON_FIELD_NUMBER: _builtins.int
     METADATA_FIELD_NUMBER: _builtins.int
+    LEASE_EXPIRE_TIME_FIELD_NUMBER: _builtins.int
     name: _builtins.str
     """Resource name of the trial. Format: `studies/{study}/trials/{trial}`, where `{trial}`
     is the trial number.
@@ -146,9 +147,12 @@ class Trial(_message.Message):
 
     @_builtins.property
     def metadata(self) -> _containers.ScalarMap[_builtins.str, _builtins.str]:
-        """Small user key/value annotations (see the documented size limits).
-        Field numbers 11 to 29 are kept for: the lease deadline of a running trial,
-        intermediate measurements, and early-stopping decisions.
+        """Small user key/value annotations (see the documented size limits)."""
+
+    @_builtins.property
+    def lease_expire_time(self) -> _timestamp_pb2.Timestamp:
+        """When the lease of a RUNNING trial expires unless renewed by `HeartbeatTrial`.
+        Field numbers 12 to 29 are kept for intermediate measurements and early-stopping decisions.
         """
 
     def __init__(
@@ -164,10 +168,11 @@ class Trial(_message.Message):
         complete_time: _timestamp_pb2.Timestamp | None = ...,
         failure_reason: _builtins.str = ...,
         metadata: _abc.Mapping[_builtins.str, _builtins.str] | None = ...,
+        lease_expire_time: _timestamp_pb2.Timestamp | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["complete_time", b"complete_time", "create_time", b"create_time", "final_measurement", b"final_measurement"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["complete_time", b"complete_time", "create_time", b"create_time", "final_measurement", b"final_measurement", "lease_expire_time", b"lease_expire_time"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["client_id", b"client_id", "complete_time", b"complete_time", "create_time", b"create_time", "failure_reason", b"failure_reason", "final_measurement", b"final_measurement", "metadata", b"metadata", "name", b"name", "number", b"number", "parameters", b"parameters", "state", b"state"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["client_id", b"client_id", "complete_time", b"complete_time", "create_time", b"create_time", "failure_reason", b"failure_reason", "final_measurement", b"final_measurement", "lease_expire_time", b"lease_expire_time", "metadata", b"metadata", "name", b"name", "number", b"number", "parameters", b"parameters", "state", b"state"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

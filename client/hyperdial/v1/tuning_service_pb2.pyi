@@ -28,25 +28,30 @@ class CreateStudyRequest(_message.Message):
 
     STUDY_ID_FIELD_NUMBER: _builtins.int
     SPEC_FIELD_NUMBER: _builtins.int
+    REQUEST_ID_FIELD_NUMBER: _builtins.int
     study_id: _builtins.str
     """Id of the new study, the `{study}` of its name: 1 to 128 characters from
     `A-Z a-z 0-9 . _ -`, starting with a letter or digit.
     """
+    request_id: _builtins.str
+    """Makes the call idempotent: a retry with the same id (any string of 1 to 128 characters,
+    for example a UUID4) within the retention time returns the first answer and changes
+    nothing. Empty: no deduplication.
+    """
     @_builtins.property
     def spec(self) -> _study_pb2.StudySpec:
-        """What to tune and how.
-        Field number 3 is kept for `request_id` (idempotent retries).
-        """
+        """What to tune and how."""
 
     def __init__(
         self,
         *,
         study_id: _builtins.str = ...,
         spec: _study_pb2.StudySpec | None = ...,
+        request_id: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["spec", b"spec"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["spec", b"spec", "study_id", b"study_id"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["request_id", b"request_id", "spec", b"spec", "study_id", b"study_id"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -183,16 +188,23 @@ class DeleteStudyRequest(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 
     NAME_FIELD_NUMBER: _builtins.int
+    REQUEST_ID_FIELD_NUMBER: _builtins.int
     name: _builtins.str
     """Name of the study. Format: `studies/{study}`."""
+    request_id: _builtins.str
+    """Makes the call idempotent: a retry with the same id (any string of 1 to 128 characters,
+    for example a UUID4) within the retention time returns the first answer and changes
+    nothing. Empty: no deduplication.
+    """
     def __init__(
         self,
         *,
         name: _builtins.str = ...,
+        request_id: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["name", b"name"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["name", b"name", "request_id", b"request_id"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -224,13 +236,20 @@ class SuggestTrialsRequest(_message.Message):
     PARENT_FIELD_NUMBER: _builtins.int
     COUNT_FIELD_NUMBER: _builtins.int
     CLIENT_ID_FIELD_NUMBER: _builtins.int
+    REQUEST_ID_FIELD_NUMBER: _builtins.int
     parent: _builtins.str
     """Name of the study. Format: `studies/{study}`."""
     count: _builtins.int
     """How many trials to hand out: 1 to 100."""
     client_id: _builtins.str
-    """Who asks (a worker or host id), recorded on the trials; at most 128 characters.
-    Field number 4 is kept for `request_id` (idempotent retries).
+    """Who asks (a worker or host id), recorded on the trials; at most 128 characters. A client
+    that asks again while it holds RUNNING trials of the study gets those trials back first
+    (so a restarted worker resumes its trial). Empty: every ask gets new trials.
+    """
+    request_id: _builtins.str
+    """Makes the call idempotent: a retry with the same id (any string of 1 to 128 characters,
+    for example a UUID4) within the retention time returns the first answer and changes
+    nothing. Empty: no deduplication.
     """
     def __init__(
         self,
@@ -238,10 +257,11 @@ class SuggestTrialsRequest(_message.Message):
         parent: _builtins.str = ...,
         count: _builtins.int = ...,
         client_id: _builtins.str = ...,
+        request_id: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["client_id", b"client_id", "count", b"count", "parent", b"parent"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["client_id", b"client_id", "count", b"count", "parent", b"parent", "request_id", b"request_id"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -301,8 +321,14 @@ class CompleteTrialRequest(_message.Message):
     FINAL_MEASUREMENT_FIELD_NUMBER: _builtins.int
     FAILURE_FIELD_NUMBER: _builtins.int
     METADATA_FIELD_NUMBER: _builtins.int
+    REQUEST_ID_FIELD_NUMBER: _builtins.int
     name: _builtins.str
     """Name of the trial. Format: `studies/{study}/trials/{trial}`."""
+    request_id: _builtins.str
+    """Makes the call idempotent: a retry with the same id (any string of 1 to 128 characters,
+    for example a UUID4) within the retention time returns the first answer and changes
+    nothing. Empty: no deduplication.
+    """
     @_builtins.property
     def final_measurement(self) -> _trial_pb2.Measurement:
         """The objective values: one finite value for every objective of the study."""
@@ -313,9 +339,7 @@ class CompleteTrialRequest(_message.Message):
 
     @_builtins.property
     def metadata(self) -> _containers.ScalarMap[_builtins.str, _builtins.str]:
-        """Annotations merged into the trial's metadata.
-        Field number 5 is kept for `request_id` (idempotent retries).
-        """
+        """Annotations merged into the trial's metadata."""
 
     def __init__(
         self,
@@ -324,10 +348,11 @@ class CompleteTrialRequest(_message.Message):
         final_measurement: _trial_pb2.Measurement | None = ...,
         failure: Global___TrialFailure | None = ...,
         metadata: _abc.Mapping[_builtins.str, _builtins.str] | None = ...,
+        request_id: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["failure", b"failure", "final_measurement", b"final_measurement", "outcome", b"outcome"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["failure", b"failure", "final_measurement", b"final_measurement", "metadata", b"metadata", "name", b"name", "outcome", b"outcome"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["failure", b"failure", "final_measurement", b"final_measurement", "metadata", b"metadata", "name", b"name", "outcome", b"outcome", "request_id", b"request_id"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     _WhichOneofReturnType_outcome: _TypeAlias = _typing.Literal["final_measurement", "failure"]  # noqa: Y015
     _WhichOneofArgType_outcome: _TypeAlias = _typing.Literal["outcome", b"outcome"]  # noqa: Y015
@@ -433,8 +458,14 @@ class CreateTrialRequest(_message.Message):
     FINAL_MEASUREMENT_FIELD_NUMBER: _builtins.int
     FAILURE_FIELD_NUMBER: _builtins.int
     METADATA_FIELD_NUMBER: _builtins.int
+    REQUEST_ID_FIELD_NUMBER: _builtins.int
     parent: _builtins.str
     """Name of the study. Format: `studies/{study}`."""
+    request_id: _builtins.str
+    """Makes the call idempotent: a retry with the same id (any string of 1 to 128 characters,
+    for example a UUID4) within the retention time returns the first answer and changes
+    nothing. Empty: no deduplication.
+    """
     @_builtins.property
     def parameters(self) -> _containers.MessageMap[_builtins.str, _study_pb2.ParameterValue]:
         """Values of the active parameters, by name; each inside its domain and of its type."""
@@ -449,9 +480,7 @@ class CreateTrialRequest(_message.Message):
 
     @_builtins.property
     def metadata(self) -> _containers.ScalarMap[_builtins.str, _builtins.str]:
-        """Annotations of the trial.
-        Field number 6 is kept for `request_id` (idempotent retries).
-        """
+        """Annotations of the trial."""
 
     def __init__(
         self,
@@ -461,10 +490,11 @@ class CreateTrialRequest(_message.Message):
         final_measurement: _trial_pb2.Measurement | None = ...,
         failure: Global___TrialFailure | None = ...,
         metadata: _abc.Mapping[_builtins.str, _builtins.str] | None = ...,
+        request_id: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["failure", b"failure", "final_measurement", b"final_measurement", "outcome", b"outcome"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["failure", b"failure", "final_measurement", b"final_measurement", "metadata", b"metadata", "outcome", b"outcome", "parameters", b"parameters", "parent", b"parent"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["failure", b"failure", "final_measurement", b"final_measurement", "metadata", b"metadata", "outcome", b"outcome", "parameters", b"parameters", "parent", b"parent", "request_id", b"request_id"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     _WhichOneofReturnType_outcome: _TypeAlias = _typing.Literal["final_measurement", "failure"]  # noqa: Y015
     _WhichOneofArgType_outcome: _TypeAlias = _typing.Literal["outcome", b"outcome"]  # noqa: Y015
@@ -541,6 +571,52 @@ class GetTrialResponse(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___GetTrialResponse: _TypeAlias = GetTrialResponse  # noqa: Y015
+
+@_typing.final
+class HeartbeatTrialRequest(_message.Message):
+    """Request of `HeartbeatTrial`."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    NAME_FIELD_NUMBER: _builtins.int
+    name: _builtins.str
+    """Name of the trial. Format: `studies/{study}/trials/{trial}`."""
+    def __init__(
+        self,
+        *,
+        name: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["name", b"name"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___HeartbeatTrialRequest: _TypeAlias = HeartbeatTrialRequest  # noqa: Y015
+
+@_typing.final
+class HeartbeatTrialResponse(_message.Message):
+    """Response of `HeartbeatTrial`."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    TRIAL_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def trial(self) -> _trial_pb2.Trial:
+        """The trial, with its new `lease_expire_time`."""
+
+    def __init__(
+        self,
+        *,
+        trial: _trial_pb2.Trial | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["trial", b"trial"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["trial", b"trial"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___HeartbeatTrialResponse: _TypeAlias = HeartbeatTrialResponse  # noqa: Y015
 
 @_typing.final
 class ListTrialsRequest(_message.Message):

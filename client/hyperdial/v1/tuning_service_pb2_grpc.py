@@ -79,6 +79,11 @@ class TuningServiceStub:
                 request_serializer=hyperdial_dot_v1_dot_tuning__service__pb2.GetTrialRequest.SerializeToString,
                 response_deserializer=hyperdial_dot_v1_dot_tuning__service__pb2.GetTrialResponse.FromString,
                 _registered_method=True)
+        self.HeartbeatTrial = channel.unary_unary(
+                '/hyperdial.v1.TuningService/HeartbeatTrial',
+                request_serializer=hyperdial_dot_v1_dot_tuning__service__pb2.HeartbeatTrialRequest.SerializeToString,
+                response_deserializer=hyperdial_dot_v1_dot_tuning__service__pb2.HeartbeatTrialResponse.FromString,
+                _registered_method=True)
         self.ListTrials = channel.unary_unary(
                 '/hyperdial.v1.TuningService/ListTrials',
                 request_serializer=hyperdial_dot_v1_dot_tuning__service__pb2.ListTrialsRequest.SerializeToString,
@@ -158,6 +163,14 @@ class TuningServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def HeartbeatTrial(self, request, context):
+        """Renews the lease of a RUNNING trial: the worker is still on it.
+        FAILED_PRECONDITION (`TRIAL_NOT_RUNNING`) when the trial is no longer RUNNING.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def ListTrials(self, request, context):
         """Lists the trials of a study in order of their number, one page at a time.
         """
@@ -214,6 +227,11 @@ def add_TuningServiceServicer_to_server(servicer, server):
                     servicer.GetTrial,
                     request_deserializer=hyperdial_dot_v1_dot_tuning__service__pb2.GetTrialRequest.FromString,
                     response_serializer=hyperdial_dot_v1_dot_tuning__service__pb2.GetTrialResponse.SerializeToString,
+            ),
+            'HeartbeatTrial': grpc.unary_unary_rpc_method_handler(
+                    servicer.HeartbeatTrial,
+                    request_deserializer=hyperdial_dot_v1_dot_tuning__service__pb2.HeartbeatTrialRequest.FromString,
+                    response_serializer=hyperdial_dot_v1_dot_tuning__service__pb2.HeartbeatTrialResponse.SerializeToString,
             ),
             'ListTrials': grpc.unary_unary_rpc_method_handler(
                     servicer.ListTrials,
@@ -447,6 +465,33 @@ class TuningService:
             '/hyperdial.v1.TuningService/GetTrial',
             hyperdial_dot_v1_dot_tuning__service__pb2.GetTrialRequest.SerializeToString,
             hyperdial_dot_v1_dot_tuning__service__pb2.GetTrialResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def HeartbeatTrial(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/hyperdial.v1.TuningService/HeartbeatTrial',
+            hyperdial_dot_v1_dot_tuning__service__pb2.HeartbeatTrialRequest.SerializeToString,
+            hyperdial_dot_v1_dot_tuning__service__pb2.HeartbeatTrialResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -59,6 +59,10 @@ class TuningServiceStub:
     """
     GetTrial: _grpc.UnaryUnaryMultiCallable[_tuning_service_pb2.GetTrialRequest, _tuning_service_pb2.GetTrialResponse]
     """Returns a trial. NOT_FOUND (`TRIAL_NOT_FOUND`) if there is none of that name."""
+    HeartbeatTrial: _grpc.UnaryUnaryMultiCallable[_tuning_service_pb2.HeartbeatTrialRequest, _tuning_service_pb2.HeartbeatTrialResponse]
+    """Renews the lease of a RUNNING trial: the worker is still on it.
+    FAILED_PRECONDITION (`TRIAL_NOT_RUNNING`) when the trial is no longer RUNNING.
+    """
     ListTrials: _grpc.UnaryUnaryMultiCallable[_tuning_service_pb2.ListTrialsRequest, _tuning_service_pb2.ListTrialsResponse]
     """Lists the trials of a study in order of their number, one page at a time."""
     ListOptimalTrials: _grpc.UnaryUnaryMultiCallable[_tuning_service_pb2.ListOptimalTrialsRequest, _tuning_service_pb2.ListOptimalTrialsResponse]
@@ -95,6 +99,10 @@ class TuningServiceAsyncStub(TuningServiceStub):
     """
     GetTrial: _aio.UnaryUnaryMultiCallable[_tuning_service_pb2.GetTrialRequest, _tuning_service_pb2.GetTrialResponse]  # type: ignore[assignment]
     """Returns a trial. NOT_FOUND (`TRIAL_NOT_FOUND`) if there is none of that name."""
+    HeartbeatTrial: _aio.UnaryUnaryMultiCallable[_tuning_service_pb2.HeartbeatTrialRequest, _tuning_service_pb2.HeartbeatTrialResponse]  # type: ignore[assignment]
+    """Renews the lease of a RUNNING trial: the worker is still on it.
+    FAILED_PRECONDITION (`TRIAL_NOT_RUNNING`) when the trial is no longer RUNNING.
+    """
     ListTrials: _aio.UnaryUnaryMultiCallable[_tuning_service_pb2.ListTrialsRequest, _tuning_service_pb2.ListTrialsResponse]  # type: ignore[assignment]
     """Lists the trials of a study in order of their number, one page at a time."""
     ListOptimalTrials: _aio.UnaryUnaryMultiCallable[_tuning_service_pb2.ListOptimalTrialsRequest, _tuning_service_pb2.ListOptimalTrialsResponse]  # type: ignore[assignment]
@@ -176,6 +184,16 @@ class TuningServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_tuning_service_pb2.GetTrialResponse, _abc.Awaitable[_tuning_service_pb2.GetTrialResponse]]:
         """Returns a trial. NOT_FOUND (`TRIAL_NOT_FOUND`) if there is none of that name."""
+
+    @_abc_1.abstractmethod
+    def HeartbeatTrial(
+        self,
+        request: _tuning_service_pb2.HeartbeatTrialRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_tuning_service_pb2.HeartbeatTrialResponse, _abc.Awaitable[_tuning_service_pb2.HeartbeatTrialResponse]]:
+        """Renews the lease of a RUNNING trial: the worker is still on it.
+        FAILED_PRECONDITION (`TRIAL_NOT_RUNNING`) when the trial is no longer RUNNING.
+        """
 
     @_abc_1.abstractmethod
     def ListTrials(

@@ -17,6 +17,7 @@ class Algorithm(enum.Enum):
     GRID = "GRID"
     RANDOM = "RANDOM"
     QUASI_RANDOM = "QUASI_RANDOM"
+    BAYESIAN = "BAYESIAN"
 
 
 #: What a study that names no algorithm gets; resolved and stored at creation.

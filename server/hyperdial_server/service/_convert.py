@@ -35,6 +35,7 @@ _ALGORITHMS: dict[study_pb2.Algorithm.ValueType, Algorithm] = {
     study_pb2.ALGORITHM_GRID: Algorithm.GRID,
     study_pb2.ALGORITHM_RANDOM: Algorithm.RANDOM,
     study_pb2.ALGORITHM_QUASI_RANDOM: Algorithm.QUASI_RANDOM,
+    study_pb2.ALGORITHM_BAYESIAN: Algorithm.BAYESIAN,
 }
 _ALGORITHMS_PB = {v: k for k, v in _ALGORITHMS.items()}
 _STATES: dict[trial_pb2.TrialState.ValueType, TrialState] = {
@@ -76,8 +77,8 @@ def spec_from_proto(pb: study_pb2.StudySpec) -> StudySpec:
         algorithm = _ALGORITHMS[pb.algorithm]
     else:
         raise InvalidArgument(
-            f"unknown algorithm {pb.algorithm}; use ALGORITHM_GRID, ALGORITHM_RANDOM or "
-            "ALGORITHM_QUASI_RANDOM",
+            f"unknown algorithm {pb.algorithm}; use ALGORITHM_GRID, ALGORITHM_RANDOM, "
+            "ALGORITHM_QUASI_RANDOM or ALGORITHM_BAYESIAN",
             field="spec.algorithm",
         )
     if pb.max_trials < 0:

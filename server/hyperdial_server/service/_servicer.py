@@ -7,12 +7,14 @@ anything else is a bug, logged with its traceback and answered INTERNAL.
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import logging
 import secrets
 import time
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable
+from concurrent.futures import Executor, ThreadPoolExecutor
 from typing import Any, TypeVar
 
 import grpc
@@ -32,6 +34,7 @@ from hyperdial_server.core.study import StudyRecord
 from hyperdial_server.core.trial import Trial, TrialState
 from hyperdial_server.samplers import get_sampler
 from hyperdial_server.service import _convert, _pagination, _validate
+from hyperdial_server.service._context import current_namespace
 from hyperdial_server.service._status import to_status
 from hyperdial_server.store import StaleStudy, Store
 
@@ -77,6 +80,7 @@ class TuningServicer(tuning_service_pb2_grpc.TuningServiceServicer):
             one store.
         namespace: Namespace of every study served.
         clock: Seconds since the epoch (injectable for tests).
+        executor: Where model-based samplers run; a small thread pool by default.
     """
 
     def __init__(
@@ -85,11 +89,15 @@ class TuningServicer(tuning_service_pb2_grpc.TuningServiceServicer):
         *,
         namespace: str = DEFAULT_NAMESPACE,
         clock: Callable[[], float] = time.time,
+        executor: Executor | None = None,
     ) -> None:
         self._store = store
         self._ns = namespace
         self._clock = clock
-        self._specs: OrderedDict[str, StudyRecord] = OrderedDict()
+        self._specs: OrderedDict[tuple[str, str], StudyRecord] = OrderedDict()
+        self._executor = executor or ThreadPoolExecutor(
+            max_workers=2, thread_name_prefix="hyperdial-suggest"
+        )
 
     # -- studies ---------------------------------------------------------------------------
 
@@ -102,7 +110,7 @@ class TuningServicer(tuning_service_pb2_grpc.TuningServiceServicer):
             raise InvalidArgument("spec is missing", field="spec")
         spec = _convert.spec_from_proto(request.spec)
         record = StudyRecord(study_id, spec, create_time=self._clock(), uid=_new_uid())
-        stored = await self._store.create_study(self._ns, record)
+        stored = await self._store.create_study(self._namespace(), record)
         self._remember(stored)
         logger.info("created study %s (%s)", study_id, spec.algorithm.value)
         return tuning_service_pb2.CreateStudyResponse(study=_convert.study_to_proto(stored))
@@ -112,7 +120,7 @@ class TuningServicer(tuning_service_pb2_grpc.TuningServiceServicer):
         self, request: tuning_service_pb2.GetStudyRequest, context: grpc.aio.ServicerContext
     ) -> tuning_service_pb2.GetStudyResponse:
         study_id = names.parse_study_name(request.name)
-        record = await self._store.get_study(self._ns, study_id)
+        record = await self._store.get_study(self._namespace(), study_id)
         return tuning_service_pb2.GetStudyResponse(study=_convert.study_to_proto(record))
 
     @_rpc
@@ -123,7 +131,7 @@ class TuningServicer(tuning_service_pb2_grpc.TuningServiceServicer):
         after = _pagination.decode(request.page_token)
         if after is not None and not isinstance(after, str):
             raise InvalidArgument("page_token is malformed", field="page_token")
-        records, more = await self._store.list_studies(self._ns, size, after)
+        records, more = await self._store.list_studies(self._namespace(), size, after)
         response = tuning_service_pb2.ListStudiesResponse(
             studies=[_convert.study_to_proto(r) for r in records]
         )
@@ -136,8 +144,8 @@ class TuningServicer(tuning_service_pb2_grpc.TuningServiceServicer):
         self, request: tuning_service_pb2.DeleteStudyRequest, context: grpc.aio.ServicerContext
     ) -> tuning_service_pb2.DeleteStudyResponse:
         study_id = names.parse_study_name(request.name)
-        self._specs.pop(study_id, None)
-        await self._store.delete_study(self._ns, study_id)
+        self._forget(study_id)
+        await self._store.delete_study(self._namespace(), study_id)
         logger.info("deleted study %s", study_id)
         return tuning_service_pb2.DeleteStudyResponse()
 
@@ -158,13 +166,13 @@ class TuningServicer(tuning_service_pb2_grpc.TuningServiceServicer):
                 break
             except StaleStudy:
                 # Deleted and created again since we cached it: read it afresh and retry.
-                self._specs.pop(study_id, None)
+                self._forget(study_id)
                 record = await self._study(study_id)
             except FailedPrecondition as e:
                 if e.reason != "CLAIM_EXPIRED" or attempt == _ASK_ATTEMPTS - 1:
                     raise
             except NotFound:
-                self._specs.pop(study_id, None)
+                self._forget(study_id)
                 raise
         if not handed:
             raise StudyComplete(_complete_message(record), reason="STUDY_COMPLETE")
@@ -176,7 +184,7 @@ class TuningServicer(tuning_service_pb2_grpc.TuningServiceServicer):
         spec = record.spec
         sampler = get_sampler(spec.algorithm)
         claim = await self._store.claim_trials(
-            self._ns,
+            self._namespace(),
             record.study_id,
             record.uid,
             count,
@@ -187,9 +195,18 @@ class TuningServicer(tuning_service_pb2_grpc.TuningServiceServicer):
         )
         handed = list(claim.trials)
         if claim.indices:
-            points = sampler.suggest(spec, claim.indices)
+            if sampler.needs_history:
+                completed, pending = await self._history(record)
+                # Model-based samplers are CPU-heavy: off the event loop, so this replica keeps
+                # answering other calls meanwhile.
+                points = await asyncio.get_running_loop().run_in_executor(
+                    self._executor,
+                    functools.partial(sampler.suggest, spec, claim.indices, completed, pending),
+                )
+            else:
+                points = sampler.suggest(spec, claim.indices)
             handed += await self._store.commit_trials(
-                self._ns,
+                self._namespace(),
                 record.study_id,
                 record.uid,
                 claim.token,
@@ -198,6 +215,25 @@ class TuningServicer(tuning_service_pb2_grpc.TuningServiceServicer):
                 now=self._clock(),
             )
         return handed
+
+    async def _history(self, record: StudyRecord) -> tuple[list[Trial], list[Trial]]:
+        """Completed and pending (RUNNING) trials of a study, for model-based samplers."""
+        completed: list[Trial] = []
+        pending: list[Trial] = []
+        after = 0
+        while True:
+            page, more = await self._store.list_trials(
+                self._namespace(),
+                record.study_id,
+                states=[TrialState.COMPLETED, TrialState.RUNNING],
+                page_size=1000,
+                after=after,
+            )
+            for t in page:
+                (completed if t.state is TrialState.COMPLETED else pending).append(t)
+            if not more or not page:
+                return completed, pending
+            after = page[-1].number
 
     @_rpc
     async def CompleteTrial(
@@ -225,7 +261,7 @@ class TuningServicer(tuning_service_pb2_grpc.TuningServiceServicer):
             record, values = await self._validated(study_id, check)
             try:
                 trial = await self._store.complete_trial(
-                    self._ns,
+                    self._namespace(),
                     study_id,
                     number,
                     values=values,
@@ -237,9 +273,9 @@ class TuningServicer(tuning_service_pb2_grpc.TuningServiceServicer):
                 )
                 break
             except StaleStudy:
-                self._specs.pop(study_id, None)
+                self._forget(study_id)
             except NotFound:
-                self._specs.pop(study_id, None)
+                self._forget(study_id)
                 raise
         else:
             raise Unavailable("the study keeps changing under this call; retry it")
@@ -261,13 +297,13 @@ class TuningServicer(tuning_service_pb2_grpc.TuningServiceServicer):
             )
             try:
                 stored = await self._store.create_trial(
-                    self._ns, study_id, trial, score=score, uid=record.uid
+                    self._namespace(), study_id, trial, score=score, uid=record.uid
                 )
                 break
             except StaleStudy:
-                self._specs.pop(study_id, None)
+                self._forget(study_id)
             except NotFound:
-                self._specs.pop(study_id, None)
+                self._forget(study_id)
                 raise
         else:
             raise Unavailable("the study keeps changing under this call; retry it")
@@ -304,7 +340,7 @@ class TuningServicer(tuning_service_pb2_grpc.TuningServiceServicer):
         self, request: tuning_service_pb2.GetTrialRequest, context: grpc.aio.ServicerContext
     ) -> tuning_service_pb2.GetTrialResponse:
         study_id, number = names.parse_trial_name(request.name)
-        trial = await self._store.get_trial(self._ns, study_id, number)
+        trial = await self._store.get_trial(self._namespace(), study_id, number)
         return tuning_service_pb2.GetTrialResponse(trial=_convert.trial_to_proto(study_id, trial))
 
     @_rpc
@@ -322,7 +358,7 @@ class TuningServicer(tuning_service_pb2_grpc.TuningServiceServicer):
         if after is not None and (not isinstance(after, int) or after < 0):
             raise InvalidArgument("page_token is malformed", field="page_token")
         trials, more = await self._store.list_trials(
-            self._ns, study_id, states=states or None, page_size=size, after=after or 0
+            self._namespace(), study_id, states=states or None, page_size=size, after=after or 0
         )
         response = tuning_service_pb2.ListTrialsResponse(
             trials=[_convert.trial_to_proto(study_id, t) for t in trials]
@@ -340,14 +376,14 @@ class TuningServicer(tuning_service_pb2_grpc.TuningServiceServicer):
         study_id = names.parse_study_name(request.parent, "parent")
         record = await self._study(study_id)
         if len(record.spec.objectives) == 1:
-            best = await self._store.best_trial(self._ns, study_id)
+            best = await self._store.best_trial(self._namespace(), study_id)
             optimal = [best] if best is not None else []
         else:
             completed: list[Trial] = []
             after = 0
             while True:
                 page, more = await self._store.list_trials(
-                    self._ns, study_id, states=[TrialState.COMPLETED], page_size=1000, after=after
+                    self._namespace(), study_id, states=[TrialState.COMPLETED], page_size=1000, after=after
                 )
                 completed += page
                 if not more or not page:
@@ -362,11 +398,12 @@ class TuningServicer(tuning_service_pb2_grpc.TuningServiceServicer):
 
     async def _study(self, study_id: str) -> StudyRecord:
         """The study's immutable record, from the bounded per-replica cache if possible."""
-        cached = self._specs.get(study_id)
+        key = (self._namespace(), study_id)
+        cached = self._specs.get(key)
         if cached is not None:
-            self._specs.move_to_end(study_id)
+            self._specs.move_to_end(key)
             return cached
-        record = await self._store.get_study(self._ns, study_id)
+        record = await self._store.get_study(self._namespace(), study_id)
         self._remember(record)
         return record
 
@@ -379,17 +416,25 @@ class TuningServicer(tuning_service_pb2_grpc.TuningServiceServicer):
         try:
             return record, check(record)
         except InvalidArgument:
-            fresh = await self._store.get_study(self._ns, study_id)
+            fresh = await self._store.get_study(self._namespace(), study_id)
             if fresh.uid == record.uid:
                 raise
             self._remember(fresh)
             return fresh, check(fresh)
 
     def _remember(self, record: StudyRecord) -> None:
-        self._specs[record.study_id] = record
-        self._specs.move_to_end(record.study_id)
+        key = (self._namespace(), record.study_id)
+        self._specs[key] = record
+        self._specs.move_to_end(key)
         while len(self._specs) > SPEC_CACHE_SIZE:
             self._specs.popitem(last=False)
+
+    def _forget(self, study_id: str) -> None:
+        self._specs.pop((self._namespace(), study_id), None)
+
+    def _namespace(self) -> str:
+        """Namespace of the current call: the caller's tenant, else the servicer's default."""
+        return current_namespace.get() or self._ns
 
 
 def _new_uid() -> str:
