@@ -1,0 +1,80 @@
+"""The Redis work of an ask and a tell, counted through the real server, does not grow with
+the number of trials in the study (counted, not timed: INFO commandstats on a private Redis)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import grpc
+import pytest
+import redis
+
+from hyperdial.v1 import study_pb2
+from hyperdial.v1 import tuning_service_pb2 as ts
+from hyperdial.v1 import tuning_service_pb2_grpc
+from tests.e2e.protocol import ask, cat_param, create, float_param, int_param, spec, tell
+from tests.redis_server import RedisServer
+from tests.server_harness import InProcessServer
+
+
+@pytest.fixture(scope="module")
+def private() -> Iterator[tuple[redis.Redis, tuning_service_pb2_grpc.TuningServiceStub]]:
+    server = RedisServer().start()
+    hyperdial = InProcessServer(server.url).start()
+    client = redis.Redis.from_url(server.url)
+    channel = grpc.insecure_channel(hyperdial.target)
+    yield client, tuning_service_pb2_grpc.TuningServiceStub(channel)
+    channel.close()
+    client.close()
+    hyperdial.stop()
+    server.close()
+
+
+def _commands(client: redis.Redis) -> dict[str, int]:
+    stats = client.info("commandstats")
+    return {name: int(value["calls"]) for name, value in stats.items()}
+
+
+def _ask_tell_cost(
+    client: redis.Redis, stub: tuning_service_pb2_grpc.TuningServiceStub, study: str
+) -> dict[str, int]:
+    client.config_resetstat()
+    (trial,) = ask(stub, study)
+    tell(stub, trial.name, loss=1.0)
+    counts = _commands(client)
+    counts.pop("cmdstat_config|resetstat", None)
+    counts.pop("cmdstat_config", None)
+    counts.pop("cmdstat_info", None)
+    return counts
+
+
+@pytest.mark.parametrize(
+    "algorithm", [study_pb2.ALGORITHM_RANDOM, study_pb2.ALGORITHM_GRID, study_pb2.ALGORITHM_QUASI_RANDOM]
+)
+def test_commands_per_ask_and_tell_do_not_grow_with_the_study(
+    private: tuple[redis.Redis, tuning_service_pb2_grpc.TuningServiceStub], algorithm: int
+) -> None:
+    client, stub = private
+    params = [float_param("x", 0, 1), int_param("n", 1, 100), cat_param("c", ["a", "b", "c"])]
+    s = spec(*params, algorithm=algorithm, grid_resolution=100)
+    name = study_pb2.Algorithm.Name(algorithm).lower().replace("_", "-")
+    small, big = f"small-{name}", f"big-{name}"
+    create(stub, small, s)
+    create(stub, big, s)
+    for _ in range(10):
+        (t,) = ask(stub, small)
+        tell(stub, t.name, loss=0.5)
+    for _ in range(50):  # 5,000 trials, half of them completed
+        for t in ask(stub, big, count=100)[::2]:
+            tell(stub, t.name, loss=0.5)
+    big_study = stub.GetStudy(ts.GetStudyRequest(name=f"studies/{big}")).study
+    assert big_study.trial_count == 5000
+    # Warm: the first call of a replica loads scripts and caches the spec.
+    _ask_tell_cost(client, stub, small)
+    _ask_tell_cost(client, stub, big)
+    cost_small = _ask_tell_cost(client, stub, small)
+    cost_big = _ask_tell_cost(client, stub, big)
+    assert cost_small == cost_big
+    round_trips = cost_small.get("cmdstat_evalsha", 0)
+    assert round_trips == 3, cost_small  # claim + commit for the ask, complete for the tell
+    assert sum(cost_small.values()) <= 40, cost_small
