@@ -9,11 +9,13 @@ from collections.abc import Mapping
 
 from hyperdial_server.core.study import Algorithm
 from hyperdial_server.samplers._base import Sampler
+from hyperdial_server.samplers._bayes import BayesianSampler
 from hyperdial_server.samplers._grid import GridSampler
 from hyperdial_server.samplers._random import RandomSampler
 from hyperdial_server.samplers._sobol import QuasiRandomSampler
 
 __all__ = [
+    "BayesianSampler",
     "GridSampler",
     "QuasiRandomSampler",
     "RandomSampler",
@@ -25,6 +27,7 @@ _REGISTRY: Mapping[Algorithm, type[Sampler]] = {
     Algorithm.GRID: GridSampler,
     Algorithm.RANDOM: RandomSampler,
     Algorithm.QUASI_RANDOM: QuasiRandomSampler,
+    Algorithm.BAYESIAN: BayesianSampler,
 }
 
 

@@ -1,0 +1,292 @@
+"""Log expected improvement and its optimisation over a mixed search space.
+
+The acquisition is the logarithm of expected improvement (for minimisation), computed so that
+it stays finite and keeps a useful gradient far from the incumbent, where expected improvement
+itself underflows to zero (Ament et al., 2023, "Unexpected improvements to expected
+improvement for Bayesian optimization").
+
+It is maximised over a *design* (see :class:`Design`): points are rows of one number per
+parameter (a unit-cube coordinate for numeric parameters, an integer code for categorical
+ones). The search scores many quasi-random candidates plus perturbations of the best observed
+points, then improves the best few by local search that alternates L-BFGS-B steps over the
+active float coordinates (analytic gradient) with exhaustive or neighbourhood search over each
+integer, discrete and categorical coordinate, so discrete values are searched as such, never
+rounded afterwards.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Protocol
+
+import numpy as np
+import numpy.typing as npt
+import scipy.optimize
+import scipy.special
+from scipy.stats import qmc
+
+from hyperdial_server.samplers._gp import Posterior
+
+Array = npt.NDArray[np.float64]
+
+_HALF_LOG_2PI = 0.5 * math.log(2.0 * math.pi)
+_HALF_LOG_PI_OVER_2 = 0.5 * math.log(math.pi / 2.0)
+_INV_SQRT2 = 1.0 / math.sqrt(2.0)
+# Below this z the asymptotic expansion is exact to double precision.
+_Z_ASYMPTOTIC = -1e7
+
+#: Quasi-random candidates scored per search (a power of 2 keeps Sobol balanced).
+N_CANDIDATES = 1024
+#: Candidates drawn around each of the best observed points.
+N_LOCAL_CANDIDATES = 64
+#: Candidates improved by local search.
+N_LOCAL_STARTS = 4
+#: Rounds of alternating continuous / discrete local search.
+LOCAL_ROUNDS = 3
+
+
+class Design(Protocol):
+    """How the optimiser sees the search space (implemented by the sampler's encoder)."""
+
+    @property
+    def n_dims(self) -> int:
+        """Number of coordinates of a point (one per parameter)."""
+        ...
+
+    @property
+    def float_dims(self) -> tuple[int, ...]:
+        """Coordinates of float parameters (optimised by gradient)."""
+        ...
+
+    @property
+    def discrete_dims(self) -> tuple[int, ...]:
+        """Coordinates of integer, discrete and categorical parameters (searched discretely)."""
+        ...
+
+    def from_unit(self, s: Array) -> Array:
+        """Points from rows of the unit cube (discrete coordinates snapped to valid values)."""
+        ...
+
+    def features(self, u: Array) -> Array:
+        """Model features of points (rows)."""
+        ...
+
+    def feature_column(self, dim: int) -> int:
+        """The feature column holding float coordinate ``dim`` (its derivative is 1 when active)."""
+        ...
+
+    def active(self, u: Array) -> npt.NDArray[np.bool_]:
+        """Whether each parameter is active at each point, shape (m, n_dims)."""
+        ...
+
+    def options(self, value: float, dim: int, rng: np.random.Generator) -> Array:
+        """Values of discrete coordinate ``dim`` to try from ``value`` in a local search."""
+        ...
+
+    def perturb(self, u: Array, scale: float, rng: np.random.Generator) -> Array:
+        """Random points near the rows of ``u``."""
+        ...
+
+
+#: Raw candidates added after the local-search results in :func:`ranked`.
+N_RANKED = 64
+
+
+def log_h(z: Array) -> Array:
+    """``log(phi(z) + z * Phi(z))``, stable for every z (EI = sigma * h((mu* - mu) / sigma))."""
+    z = np.asarray(z, dtype=np.float64)
+    out = np.empty_like(z)
+    upper = z > -1.0
+    zu = z[upper]
+    out[upper] = np.log(
+        np.exp(-0.5 * zu * zu) / math.sqrt(2 * math.pi) + zu * scipy.special.ndtr(zu)
+    )
+    mid = (~upper) & (z > _Z_ASYMPTOTIC)
+    zm = z[mid]
+    # h(z) = phi(z) * (1 - |z| * erfcx(-z/sqrt2) * sqrt(pi/2)) for z < 0.
+    t = np.log(scipy.special.erfcx(-zm * _INV_SQRT2) * np.abs(zm)) + _HALF_LOG_PI_OVER_2
+    out[mid] = -0.5 * zm * zm - _HALF_LOG_2PI + _log1mexp(t)
+    low = ~(upper | mid)
+    zl = z[low]
+    out[low] = -0.5 * zl * zl - _HALF_LOG_2PI - 2.0 * np.log(np.abs(zl))
+    return out
+
+
+def _log1mexp(t: Array) -> Array:
+    """``log(1 - exp(t))`` for t < 0, accurate on both sides of -log 2."""
+    out = np.empty_like(t)
+    near = t > -math.log(2.0)
+    out[near] = np.log(-np.expm1(t[near]))
+    out[~near] = np.log1p(-np.exp(t[~near]))
+    return out
+
+
+def log_ei(mean: Array, var: Array, best: float) -> Array:
+    """Log expected improvement below ``best`` of a Gaussian ``N(mean, var)``."""
+    sigma = np.sqrt(var)
+    z = (best - mean) / sigma
+    out: Array = np.log(sigma) + log_h(z)
+    return out
+
+
+def log_ei_grad(mean: Array, var: Array, best: float) -> tuple[Array, Array, Array]:
+    """Log EI and its derivatives with respect to the mean and the variance."""
+    sigma = np.sqrt(var)
+    z = (best - mean) / sigma
+    lh = log_h(z)
+    # d log h / dz = Phi(z) / h(z), in log space so it stays finite far out.
+    ratio = np.exp(scipy.special.log_ndtr(z) - lh)
+    d_mean = -ratio / sigma
+    d_sigma = 1.0 / sigma - ratio * z / sigma
+    d_var = d_sigma / (2.0 * sigma)
+    return np.log(sigma) + lh, d_mean, d_var
+
+
+def score(design: Design, posterior: Posterior, best: float, u: Array) -> Array:
+    """Log EI at the points ``u``."""
+    mean, var = posterior.predict(design.features(u))
+    return log_ei(mean, var, best)
+
+
+def maximise(
+    design: Design,
+    posterior: Posterior,
+    best: float,
+    rng: np.random.Generator,
+    anchors: Array,
+) -> Array:
+    """The point of highest log EI found (the first row of :func:`ranked`)."""
+    top: Array = ranked(design, posterior, best, rng, anchors)[0]
+    return top
+
+
+def ranked(
+    design: Design,
+    posterior: Posterior,
+    best: float,
+    rng: np.random.Generator,
+    anchors: Array,
+) -> Array:
+    """Points of high log EI, best first: the local-search results, then the best candidates.
+
+    The caller takes the first that is not a point it already has, so a batch never repeats a
+    point of a discrete space while an almost-as-good one exists.
+
+    Args:
+        design: The search space as the optimiser sees it.
+        posterior: The model (outputs are minimised).
+        best: Incumbent value on the model's scale.
+        rng: Source of candidates.
+        anchors: Rows of good observed points: candidates are drawn around them and the best
+            of them start a local search too.
+
+    Returns:
+        Rows of ``design.n_dims`` numbers, highest log EI first.
+    """
+    engine = qmc.Sobol(design.n_dims, scramble=True, rng=rng)
+    cands = [design.from_unit(engine.random(N_CANDIDATES))]
+    if len(anchors):
+        for scale in (0.02, 0.1):
+            reps = np.repeat(anchors, max(1, N_LOCAL_CANDIDATES // (2 * len(anchors))), axis=0)
+            cands.append(design.perturb(reps, scale, rng))
+    u = np.vstack(cands)
+    values = score(design, posterior, best, u)
+    order = np.argsort(-values, kind="stable")
+    starts: list[Array] = []
+    for i in order:
+        if len(starts) >= N_LOCAL_STARTS:
+            break
+        if not any(np.array_equal(u[i], s) for s in starts):
+            starts.append(u[i].copy())
+    for a in anchors[:1]:
+        if not any(np.array_equal(a, s) for s in starts):
+            starts.append(a.copy())
+    cand, vals = _local_search(design, posterior, best, np.array(starts), rng)
+    top = order[:N_RANKED]
+    rows = np.vstack([cand, u[top]])
+    scores = np.concatenate([vals, values[top]])
+    out: Array = rows[np.argsort(-scores, kind="stable")]
+    return out
+
+
+def _local_search(
+    design: Design, posterior: Posterior, best: float, starts: Array, rng: np.random.Generator
+) -> tuple[Array, Array]:
+    """Improves every start at once; returns the points and their log EI."""
+    u = starts.copy()
+    value = score(design, posterior, best, u)
+    for _ in range(LOCAL_ROUNDS):
+        improved = False
+        if design.float_dims:
+            u2, v2 = _continuous_step(design, posterior, best, u)
+            better = v2 > value + 1e-12
+            if np.any(better):
+                u[better], value[better], improved = u2[better], v2[better], True
+        if not design.discrete_dims:
+            break
+        for dim in design.discrete_dims:
+            active = design.active(u)[:, dim]
+            rows: list[Array] = []
+            owner: list[int] = []
+            for s in np.flatnonzero(active):
+                opts = design.options(float(u[s, dim]), dim, rng)
+                trial = np.repeat(u[s][None, :], len(opts), axis=0)
+                trial[:, dim] = opts
+                rows.append(trial)
+                owner += [int(s)] * len(opts)
+            if not owner:
+                continue
+            trials = np.vstack(rows)
+            vals = score(design, posterior, best, trials)
+            who = np.asarray(owner)
+            for s in np.unique(who):
+                mine = np.flatnonzero(who == s)
+                j = int(mine[np.argmax(vals[mine])])
+                if vals[j] > value[s] + 1e-12:
+                    u[s], value[s], improved = trials[j], vals[j], True
+        if not improved:
+            break
+    return u, value
+
+
+def _continuous_step(
+    design: Design, posterior: Posterior, best: float, u: Array
+) -> tuple[Array, Array]:
+    """One L-BFGS-B run over the active float coordinates of every row at once.
+
+    The rows are independent, so the sum of their log EI is maximised jointly: one optimiser
+    loop and one batched model evaluation per iteration instead of one per row.
+    """
+    active = design.active(u)
+    mask = np.zeros_like(active)
+    fdims = list(design.float_dims)
+    mask[:, fdims] = active[:, fdims]
+    if not mask.any():
+        return u, score(design, posterior, best, u)
+    cols = [design.feature_column(d) for d in fdims]
+    base = design.features(u)
+    sub = mask[:, fdims]
+
+    def objective(z: Array) -> tuple[float, Array]:
+        x = base.copy()
+        block = x[:, cols]
+        block[sub] = z
+        x[:, cols] = block
+        mean, var, d_mean, d_var = posterior.predict_grad(x, cols)
+        val, g_mean, g_var = log_ei_grad(mean, var, best)
+        grad = g_mean[:, None] * d_mean + g_var[:, None] * d_var
+        return -float(np.sum(val)), -grad[sub]
+
+    res = scipy.optimize.minimize(
+        objective,
+        u[:, fdims][sub],
+        jac=True,
+        method="L-BFGS-B",
+        bounds=[(0.0, 1.0)] * int(sub.sum()),
+        options={"maxiter": 100},
+    )
+    out = u.copy()
+    block = out[:, fdims]
+    block[sub] = np.clip(res.x, 0.0, 1.0)
+    out[:, fdims] = block
+    return out, score(design, posterior, best, out)

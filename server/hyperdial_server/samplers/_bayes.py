@@ -1,0 +1,696 @@
+"""Bayesian optimisation: a Gaussian-process model and log expected improvement.
+
+How one ask is answered (``docs/algorithms.md`` has the user-facing account):
+
+1. **Initial design.** Index *i* gets the quasi-random (scrambled Sobol) point *i* while
+   ``i < initial_trials`` and fewer than ``initial_trials`` trials have completed, and whenever
+   fewer than two trials have completed (a model needs data).
+2. **Encoding.** Every parameter becomes one coordinate: floats and integers in the unit cube
+   (in log space for log scale), discrete values by rank, categorical values by code. The model
+   sees a feature map of it (see ``_gp``): one length scale per parameter; a conditional
+   parameter gets an extra 0/1 "active" column and a fixed value while inactive, so inactive
+   parameters never look like real values; a categorical parameter is compared by equality.
+3. **Outputs.** Objectives are turned into one number to minimise: the objective itself
+   (negated when maximised), or with several objectives a random augmented Chebyshev
+   scalarisation of the objectives normalised to [0, 1] (ParEGO), with weights drawn per
+   suggestion. The numbers are robustly standardised, passed through a Yeo-Johnson transform
+   fitted by maximum likelihood (tames heavy tails) and standardised again. Failed trials get
+   the worst value seen, so the model steers away from them rather than suggesting them again.
+4. **Model.** At most ``MAX_MODEL_TRIALS`` finished trials enter the model: beyond that, the
+   best half plus a seeded random sample of the rest. Hyperparameters are fitted by MAP
+   (``_gp.fit``).
+5. **Pending trials.** RUNNING trials, and the points already chosen in this ask, are added to
+   the model as observations at their predicted mean (kriging believer) before the next point
+   is chosen, so ``count = k`` gives k different points and a worker is not sent where another
+   one already is.
+6. **Concurrent asks.** Two asks computed at the same time do not see each other's points. The
+   store hands out sampler indices in order, and the trials of the history are numbered in
+   order, so ``index - (highest trial number in the history - trials imported as finished)``
+   counts the asks in flight before this one (exactly, unless the study has enqueued trials or
+   trials imported as failed). An ask at position *p* computes
+   the kriging-believer batch up to position *p*, with the randomness of each position seeded
+   by (seed, history size, position), and returns point *p*: concurrent asks then get the
+   points of one batch, all different. Positions are capped at ``MAX_LOOKAHEAD``.
+7. **Acquisition.** Log expected improvement, maximised by ``_acquisition.maximise``.
+
+The sampler is pure: the same inputs give the same points. Nothing is kept between calls;
+``plan`` accepts and returns fitted hyperparameters so that a caller may warm-start the next fit.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+
+from hyperdial_server.core.space import (
+    CategoricalDomain,
+    DiscreteDomain,
+    FloatDomain,
+    IntDomain,
+    ParameterConfig,
+    Params,
+    ParamValue,
+    SearchSpace,
+)
+from hyperdial_server.core.study import StudySpec
+from hyperdial_server.core.trial import Trial, TrialState
+from hyperdial_server.samplers import _acquisition, _gp
+from hyperdial_server.samplers._base import Sampler
+from hyperdial_server.samplers._sobol import QuasiRandomSampler
+from hyperdial_server.samplers._transform import check_indices
+
+Array = npt.NDArray[np.float64]
+BoolArray = npt.NDArray[np.bool_]
+
+#: Most finished trials the model is fitted on (cost control: fitting is cubic in this).
+MAX_MODEL_TRIALS = 200
+#: Most asks in flight that an ask accounts for (see point 6 of the module docstring).
+MAX_LOOKAHEAD = 16
+#: Fewest and most initial quasi-random trials of the default (2 per parameter in between).
+MIN_DEFAULT_INITIAL = 5
+MAX_DEFAULT_INITIAL = 10
+#: Weight of the sum in the augmented Chebyshev scalarisation of several objectives.
+CHEBYSHEV_RHO = 0.05
+# Value of a numeric coordinate's feature while the parameter is inactive.
+_INACTIVE = 0.5
+# A categorical domain with more values is searched over a random subset in a local search.
+_MAX_EXHAUSTIVE = 64
+
+
+def default_initial_trials(space: SearchSpace) -> int:
+    """Initial quasi-random trials of a study that does not set ``initial_trials``."""
+    return min(MAX_DEFAULT_INITIAL, max(MIN_DEFAULT_INITIAL, 2 * len(space)))
+
+
+class BayesianSampler(Sampler):
+    """Gaussian-process Bayesian optimisation with log expected improvement.
+
+    See the module docstring for the method. Cost per ask: fitting is O(n**3) in the trials
+    modelled (at most ``MAX_MODEL_TRIALS``) times a few dozen L-BFGS-B iterations; choosing a
+    point scores ``_acquisition.N_CANDIDATES`` candidates in O(n) each and runs a few short local
+    searches; each further point of an ask, or ask in flight, repeats the choice (not the fit).
+    """
+
+    needs_history = True
+
+    def suggest(
+        self,
+        spec: StudySpec,
+        indices: Sequence[int],
+        completed: Sequence[Trial] = (),
+        pending: Sequence[Trial] = (),
+    ) -> list[Params]:
+        """Returns one point per index, in order.
+
+        Args:
+            spec: The study spec.
+            indices: Sampler indices (non-negative).
+            completed: Finished trials: COMPLETED ones feed the model; FAILED ones, when
+                given, count as the worst outcome seen.
+            pending: RUNNING trials: their points are avoided.
+
+        Raises:
+            ValueError: An index is negative.
+        """
+        points, _ = self.plan(spec, indices, completed, pending)
+        return points
+
+    def plan(
+        self,
+        spec: StudySpec,
+        indices: Sequence[int],
+        completed: Sequence[Trial] = (),
+        pending: Sequence[Trial] = (),
+        warm: _gp.Hyper | None = None,
+    ) -> tuple[list[Params], _gp.Hyper | None]:
+        """Like ``suggest``, with a warm start in and the fitted hyperparameters out.
+
+        Args:
+            spec: The study spec.
+            indices: Sampler indices (non-negative).
+            completed: Finished trials.
+            pending: RUNNING trials.
+            warm: Hyperparameters of an earlier fit on the same study, tried as a start.
+
+        Returns:
+            The points, and the hyperparameters of the last fit (``None`` when no model was
+            needed).
+        """
+        check_indices(indices, None)
+        if not indices:
+            return [], None
+        enc = Encoder(spec.space)
+        data = _observations(spec, enc, completed)
+        n_ok = len(data.y)
+        n_init = spec.initial_trials or default_initial_trials(spec.space)
+        wanted = list(dict.fromkeys(indices))
+        initial = [i for i in wanted if n_ok < 2 or (i < n_init and n_ok < n_init)]
+        model = [i for i in wanted if i not in set(initial)]
+        out: dict[int, Params] = {}
+        if initial:
+            sobol = QuasiRandomSampler().suggest(spec, initial)
+            out.update(zip(initial, sobol, strict=True))
+        hyper: _gp.Hyper | None = None
+        if model:
+            busy = _encode_all(enc, [t.params for t in pending])
+            busy += [enc.encode(out[i]) for i in initial]
+            base = _sampled_before(completed, pending)
+            # Position of each index in the batch of asks in flight (distinct within a call).
+            positions: dict[int, int] = {}
+            last = -1
+            for i in sorted(model):
+                last = max(min(max(i - base, 0), MAX_LOOKAHEAD), last + 1)
+                positions[i] = last
+            chosen, hyper = _batch(spec, enc, data, busy, base, last + 1, warm)
+            for i, position in positions.items():
+                out[i] = chosen[position]
+        return [out[i] for i in indices], hyper
+
+
+def _sampled_before(completed: Sequence[Trial], pending: Sequence[Trial]) -> int:
+    """Estimated sampler indices used by the trials of the history.
+
+    Trials are numbered in order of creation, so the highest number counts every trial created
+    so far; trials imported as finished (created and completed at the same instant) took a
+    number but no index. Enqueued trials and imported failed trials also take no index but
+    cannot be told apart here, so with those the estimate is high and asks racing each other
+    may be given the same position (they still see each other's points once committed).
+    """
+    history = (*completed, *pending)
+    imported = sum(1 for t in history if t.complete_time == t.create_time)
+    return max((t.number for t in history), default=0) - imported
+
+
+@dataclass
+class _Data:
+    """Observations on the encoded space."""
+
+    u: Array  # (n, d) coordinates of completed trials
+    y: Array  # (n, m) objective values, oriented for minimisation
+    failed: Array  # (f, d) coordinates of failed trials
+
+
+def _encode_all(enc: Encoder, points: Sequence[Params]) -> list[Array]:
+    out = []
+    for point in points:
+        try:
+            out.append(enc.encode(point))
+        except (KeyError, ValueError, TypeError):
+            continue
+    return out
+
+
+def _observations(spec: StudySpec, enc: Encoder, completed: Sequence[Trial]) -> _Data:
+    names = [o.name for o in spec.objectives]
+    sign = np.array([-1.0 if o.maximize else 1.0 for o in spec.objectives])
+    rows: list[Array] = []
+    ys: list[list[float]] = []
+    failed: list[Array] = []
+    for t in completed:
+        # A trial that does not fit the space (impossible through the service) is skipped
+        # rather than trusted.
+        try:
+            row = enc.encode(t.params)
+        except (KeyError, ValueError, TypeError):
+            continue
+        if t.state is TrialState.FAILED:
+            failed.append(row)
+            continue
+        values = t.values or {}
+        if t.state is not TrialState.COMPLETED or any(n not in values for n in names):
+            continue
+        v = [float(values[n]) for n in names]
+        if not all(math.isfinite(x) for x in v):
+            continue
+        rows.append(row)
+        ys.append(v)
+    d = enc.n_dims
+    return _Data(
+        u=np.array(rows, dtype=np.float64).reshape(-1, d),
+        y=(np.array(ys, dtype=np.float64).reshape(-1, len(names)) * sign),
+        failed=np.array(failed, dtype=np.float64).reshape(-1, d),
+    )
+
+
+def _rng(spec: StudySpec, *keys: int) -> np.random.Generator:
+    return np.random.default_rng([spec.seed % 2**64, *keys])
+
+
+def _scalarise(y: Array, rng: np.random.Generator) -> Array:
+    """One number per trial: the objective, or a random augmented Chebyshev scalarisation."""
+    if y.shape[1] == 1:
+        out: Array = y[:, 0].copy()
+        return out
+    lo = y.min(axis=0)
+    span = y.max(axis=0) - lo
+    f = (y - lo) / np.where(span > 0, span, 1.0)
+    w = rng.dirichlet(np.ones(y.shape[1]))
+    scal: Array = np.max(f * w, axis=1) + CHEBYSHEV_RHO * (f @ w)
+    return scal
+
+
+def transform_outputs(y: Array) -> Array:
+    """Robust standardisation, Yeo-Johnson transform, standardisation (values to minimise)."""
+    if len(y) == 0:
+        empty: Array = y.copy()
+        return empty
+    med = float(np.median(y))
+    q75, q25 = np.percentile(y, [75.0, 25.0])
+    scale = float(q75 - q25) / 1.349
+    if not scale > 0:
+        scale = float(np.std(y))
+    if not scale > 0:
+        return np.zeros_like(y)
+    z = (y - med) / scale
+    if len(z) >= 4:
+        z = _yeo_johnson(z)
+    sd = float(np.std(z))
+    out: Array = (z - float(np.mean(z))) / (sd if sd > 0 else 1.0)
+    return out
+
+
+#: Yeo-Johnson exponents tried; the best by profile likelihood is used.
+_YJ_LAMBDAS = np.linspace(-1.0, 2.0, 61)
+
+
+def _yeo_johnson(z: Array) -> Array:
+    """Yeo-Johnson transform of ``z`` with the exponent of highest Gaussian likelihood."""
+    lam = _YJ_LAMBDAS[:, None]
+    pos = z >= 0
+    a = np.log1p(np.abs(z))  # log(1 + |z|)
+    with np.errstate(all="ignore"):
+        # (exp(l * a) - 1) / l, tending to a as l -> 0 (same on the negative side with 2 - l).
+        lp = np.where(np.abs(lam) < 1e-8, a, np.expm1(lam * a) / np.where(lam == 0, 1, lam))
+        l2 = 2.0 - lam
+        ln = np.where(np.abs(l2) < 1e-8, a, np.expm1(l2 * a) / np.where(l2 == 0, 1, l2))
+        t = np.where(pos, lp, -ln)
+        var = np.var(t, axis=1)
+        llf = -0.5 * len(z) * np.log(var) + (_YJ_LAMBDAS - 1.0) * float(np.sum(np.sign(z) * a))
+    llf = np.where(np.isfinite(llf) & (var > 0), llf, -np.inf)
+    if not np.any(np.isfinite(llf)):
+        return z
+    out: Array = t[int(np.argmax(llf))]
+    return out if np.all(np.isfinite(out)) else z
+
+
+def _model_data(
+    spec: StudySpec, data: _Data, y: Array, base: int, position: int
+) -> tuple[Array, Array, float, Array]:
+    """Features' coordinates, model outputs, incumbent and anchors for one scalarisation."""
+    z = transform_outputs(y)
+    u = data.u
+    if len(data.failed):
+        worst = float(np.max(z))
+        u = np.vstack([u, data.failed])
+        z = np.concatenate([z, np.full(len(data.failed), worst)])
+    if len(z) > MAX_MODEL_TRIALS:
+        order = np.argsort(z, kind="stable")
+        keep_best = order[: MAX_MODEL_TRIALS // 2]
+        rest = order[MAX_MODEL_TRIALS // 2 :]
+        pick = _rng(spec, base, position, 3).choice(
+            rest, MAX_MODEL_TRIALS - len(keep_best), replace=False
+        )
+        keep = np.sort(np.concatenate([keep_best, pick]))
+        u, z = u[keep], z[keep]
+    sd = float(np.std(z))
+    z = (z - float(np.mean(z))) / (sd if sd > 0 else 1.0)
+    n_ok = min(len(data.y), len(z))
+    best = float(np.min(z[:n_ok])) if n_ok else float(np.min(z))
+    anchors = u[np.argsort(z, kind="stable")[:3]]
+    return u, z, best, anchors
+
+
+def _batch(
+    spec: StudySpec,
+    enc: Encoder,
+    data: _Data,
+    busy: list[Array],
+    base: int,
+    size: int,
+    warm: _gp.Hyper | None,
+) -> tuple[list[Params], _gp.Hyper | None]:
+    """The first ``size`` points of the kriging-believer batch after ``busy`` points."""
+    points: list[Params] = []
+    chosen: list[Array] = []
+    posterior: _gp.Posterior | None = None
+    hyper = warm
+    best = 0.0
+    anchors = np.empty((0, enc.n_dims))
+    multi = data.y.shape[1] > 1
+    taken = {_key(enc.decode(row)) for row in (*busy, *data.u, *data.failed)}
+    for position in range(size):
+        if posterior is None or multi:
+            y = _scalarise(data.y, _rng(spec, base, position, 1))
+            u, z, best, anchors = _model_data(spec, data, y, base, position)
+            x = enc.features(u)
+            hyper = _gp.fit(x, z, enc.groups, _rng(spec, base, position, 2), hyper)
+            posterior = _gp.Posterior(x, z, enc.groups, hyper)
+            for row in [*busy, *chosen]:
+                best = min(best, _believe(posterior, enc, row))
+        rows = _acquisition.ranked(enc, posterior, best, _rng(spec, base, position, 4), anchors)
+        # The best point not handed out or evaluated already (discrete spaces run out of new
+        # points near the optimum; re-running a known point teaches the model nothing).
+        point = enc.decode(rows[0])
+        for row in rows:
+            candidate = enc.decode(row)
+            if _key(candidate) not in taken:
+                point = candidate
+                break
+        taken.add(_key(point))
+        points.append(point)
+        canonical = enc.encode(point)
+        chosen.append(canonical)
+        best = min(best, _believe(posterior, enc, canonical))
+    return points, hyper
+
+
+def _key(point: Params) -> tuple[tuple[str, ParamValue], ...]:
+    return tuple(sorted(point.items()))
+
+
+def _believe(posterior: _gp.Posterior, enc: Encoder, row: Array) -> float:
+    """Adds a pending point to the model at its predicted mean; returns that mean.
+
+    The believed value also counts towards the incumbent: otherwise a point predicted to
+    improve keeps its expected improvement after conditioning (variance gone, improvement
+    "certain"), and the next point lands right beside it.
+    """
+    x = enc.features(row[None, :])
+    mean, _ = posterior.predict(x)
+    posterior.condition_on(x[0], float(mean[0]))
+    return float(mean[0])
+
+
+class Encoder:
+    """The search space as coordinates and model features (implements ``_acquisition.Design``).
+
+    Coordinates, one per parameter in ``space.parameters`` order: float and integer parameters
+    in [0, 1] (log space for log scale; integers at ``(n - low) / (high - low)``), discrete
+    parameters at ``rank / (count - 1)``, categorical ones as the code ``0..count-1``. An
+    inactive parameter's coordinate is kept but ignored by the features.
+
+    Args:
+        space: The search space.
+    """
+
+    def __init__(self, space: SearchSpace) -> None:
+        self.space = space
+        self.params = space.parameters
+        self._pos = {p.name: i for i, p in enumerate(self.params)}
+        self._float: list[int] = []
+        self._discrete: list[int] = []
+        self._value_col: dict[int, int] = {}
+        groups: list[_gp.Group] = []
+        col = 0
+        for i, p in enumerate(self.params):
+            d = p.domain
+            if isinstance(d, FloatDomain):
+                self._float.append(i)
+            elif _count(p) > 1:
+                self._discrete.append(i)
+            if p.condition is None and _count(p) == 1:
+                continue  # a constant: nothing to model
+            categorical = isinstance(d, CategoricalDomain)
+            width = 1 if categorical or p.condition is None else 2
+            groups.append(_gp.Group(tuple(range(col, col + width)), categorical))
+            self._value_col[i] = col
+            col += width
+        self.groups = tuple(groups)
+        self.n_features = col
+        # For each conditional parameter: its parent's coordinate and the parent positions
+        # (code, rank or integer) that activate it.
+        self._conditions: dict[int, tuple[int, Array]] = {}
+        for i, p in enumerate(self.params):
+            if p.condition is not None:
+                parent = self.space[p.condition.parent]
+                keys = [_position_of(parent, v) for v in p.condition.values]
+                self._conditions[i] = (self._pos[parent.name], np.array(keys, dtype=np.float64))
+        # Coordinates given to inactive parameters: the middle (a valid value), code 0.
+        neutral = np.full((1, len(self.params)), _INACTIVE)
+        for i, p in enumerate(self.params):
+            if isinstance(p.domain, CategoricalDomain):
+                neutral[0, i] = 0.0
+        self._neutral = self._snap(neutral)[0]
+
+    # -- Design ----------------------------------------------------------------------------
+
+    @property
+    def n_dims(self) -> int:
+        """Number of coordinates."""
+        return len(self.params)
+
+    @property
+    def float_dims(self) -> tuple[int, ...]:
+        """Coordinates of float parameters."""
+        return tuple(self._float)
+
+    @property
+    def discrete_dims(self) -> tuple[int, ...]:
+        """Coordinates of integer, discrete and categorical parameters with several values."""
+        return tuple(self._discrete)
+
+    def feature_column(self, dim: int) -> int:
+        """Feature column of coordinate ``dim``."""
+        return self._value_col[dim]
+
+    def from_unit(self, s: Array) -> Array:
+        """Coordinates from unit-cube rows (each value region gets its share of the cube)."""
+        u = np.empty_like(s)
+        for i, p in enumerate(self.params):
+            d = p.domain
+            col = np.clip(s[:, i], 0.0, 1.0 - 2.0**-53)
+            if isinstance(d, FloatDomain):
+                u[:, i] = col
+            elif isinstance(d, IntDomain):
+                if d.log:
+                    lo, hi = math.log(d.low - 0.5), math.log(d.high + 0.5)
+                    n = np.floor(np.exp(lo + (hi - lo) * col) + 0.5)
+                    u[:, i] = self._int_unit(d, n)
+                else:
+                    span = float(d.high - d.low)
+                    u[:, i] = np.floor(col * (span + 1.0)) / span
+            else:
+                k = _count(p)
+                r = np.floor(col * k)
+                u[:, i] = r if isinstance(d, CategoricalDomain) else r / max(k - 1, 1)
+        return self._snap(u)
+
+    def active(self, u: Array) -> BoolArray:
+        """Whether each parameter is active at each row."""
+        act = np.ones(u.shape, dtype=bool)
+        for i in range(len(self.params)):
+            cond = self._conditions.get(i)
+            if cond is None:
+                continue
+            parent, keys = cond
+            act[:, i] = act[:, parent] & np.isin(self._parent_key(parent, u[:, parent]), keys)
+        return act
+
+    def features(self, u: Array) -> Array:
+        """Model features of coordinate rows."""
+        act = self.active(u)
+        x = np.empty((u.shape[0], self.n_features), dtype=np.float64)
+        for i, p in enumerate(self.params):
+            col = self._value_col.get(i)
+            if col is None:
+                continue
+            if isinstance(p.domain, CategoricalDomain):
+                x[:, col] = np.where(act[:, i], u[:, i], -1.0)
+            elif p.condition is None:
+                x[:, col] = u[:, i]
+            else:
+                x[:, col] = np.where(act[:, i], u[:, i], _INACTIVE)
+                x[:, col + 1] = act[:, i]
+        return x
+
+    def options(self, value: float, dim: int, rng: np.random.Generator) -> Array:
+        """Values of discrete coordinate ``dim`` to try in a local search from ``value``."""
+        p = self.params[dim]
+        d = p.domain
+        k = _count(p)
+        if isinstance(d, CategoricalDomain):
+            codes = np.arange(k, dtype=np.float64)
+            if k > _MAX_EXHAUSTIVE:
+                codes = rng.choice(codes, _MAX_EXHAUSTIVE, replace=False)
+            out: Array = codes[codes != value]
+            return out
+        if isinstance(d, DiscreteDomain) and k <= _MAX_EXHAUSTIVE:
+            ranks = np.arange(k, dtype=np.float64) / (k - 1)
+            out = ranks[ranks != value]
+            return out
+        if isinstance(d, IntDomain) and d.high - d.low < _MAX_EXHAUSTIVE:
+            units = self._int_unit(d, np.arange(d.low, d.high + 1, dtype=np.float64))
+            out = units[units != value]
+            return out
+        # Large ranges: neighbours at growing distances, plus a few random values.
+        steps = 2.0 ** -np.arange(1, 40, dtype=np.float64)
+        cands = np.concatenate([value + steps, value - steps, rng.random(8)])
+        col = np.zeros((len(cands), len(self.params)))
+        col[:, dim] = np.clip(cands, 0.0, 1.0)
+        snapped = self._snap_dim(dim, col[:, dim])
+        if isinstance(d, IntDomain):
+            n = self._int_value(d, np.array([value]))[0]
+            near = np.array([n - 1.0, n + 1.0])
+            near = near[(near >= d.low) & (near <= d.high)]
+            snapped = np.concatenate([snapped, self._int_unit(d, near)])
+        else:
+            r = round(value * (k - 1))
+            near = np.array([r - 1.0, r + 1.0])
+            near = near[(near >= 0) & (near < k)]
+            snapped = np.concatenate([snapped, near / (k - 1)])
+        uniq = np.unique(snapped)
+        out = uniq[uniq != value]
+        return out
+
+    def perturb(self, u: Array, scale: float, rng: np.random.Generator) -> Array:
+        """Rows near ``u``: numeric coordinates moved by N(0, scale), categories changed rarely."""
+        out = u.copy()
+        for i, p in enumerate(self.params):
+            if isinstance(p.domain, CategoricalDomain):
+                k = _count(p)
+                flip = rng.random(len(u)) < min(0.5, 2.0 * scale)
+                out[:, i] = np.where(flip, rng.integers(0, k, len(u)), u[:, i])
+            else:
+                out[:, i] = np.clip(u[:, i] + rng.normal(0.0, scale, len(u)), 0.0, 1.0)
+        return self._snap(out)
+
+    # -- points ----------------------------------------------------------------------------
+
+    def encode(self, point: Params) -> Array:
+        """Coordinates of a point of the space (inactive parameters at a neutral value)."""
+        row: Array = self._neutral.copy()
+        for i, p in enumerate(self.params):
+            v = point.get(p.name)
+            if v is not None:
+                row[i] = _unit_of(p, v)
+        return row
+
+    def decode(self, row: Array) -> Params:
+        """The point of the space at coordinates ``row``."""
+        point: Params = {}
+        for i, p in enumerate(self.params):
+            if self.space.is_active(p, point):
+                point[p.name] = _value_at(p, float(row[i]))
+        return point
+
+    # -- helpers ---------------------------------------------------------------------------
+
+    def _snap(self, u: Array) -> Array:
+        for i in self._discrete:
+            u[:, i] = self._snap_dim(i, u[:, i])
+        return u
+
+    def _snap_dim(self, i: int, col: Array) -> Array:
+        p = self.params[i]
+        d = p.domain
+        if isinstance(d, IntDomain):
+            return self._int_unit(d, self._int_value(d, col))
+        if isinstance(d, DiscreteDomain):
+            k = len(d.values)
+            out: Array = np.round(np.clip(col, 0.0, 1.0) * (k - 1)) / (k - 1)
+            return out
+        if isinstance(d, CategoricalDomain):
+            out = np.clip(np.round(col), 0, len(d.values) - 1)
+            return out
+        return col
+
+    @staticmethod
+    def _int_value(d: IntDomain, col: Array) -> Array:
+        col = np.clip(col, 0.0, 1.0)
+        n: Array
+        if d.log:
+            lo, hi = math.log(d.low), math.log(d.high)
+            n = np.round(np.exp(lo + (hi - lo) * col)).astype(np.float64)
+        else:
+            n = float(d.low) + np.round(col * float(d.high - d.low))
+        out: Array = np.clip(n, d.low, d.high)
+        return out
+
+    @staticmethod
+    def _int_unit(d: IntDomain, n: Array) -> Array:
+        n = np.clip(n, d.low, d.high)
+        if d.log:
+            lo, hi = math.log(d.low), math.log(d.high)
+            out: Array = (np.log(n) - lo) / (hi - lo)
+        else:
+            out = (n - d.low) / float(d.high - d.low)
+        return np.clip(out, 0.0, 1.0)
+
+    def _parent_key(self, parent: int, col: Array) -> Array:
+        p = self.params[parent]
+        d = p.domain
+        if isinstance(d, IntDomain):
+            return self._int_value(d, col)
+        if isinstance(d, DiscreteDomain):
+            out: Array = np.round(col * max(len(d.values) - 1, 1))
+            return out
+        return col
+
+
+def _count(p: ParameterConfig) -> int:
+    d = p.domain
+    if isinstance(d, (CategoricalDomain, DiscreteDomain)):
+        return len(d.values)
+    return 2  # float and int domains have at least two values
+
+
+def _position_of(parent: ParameterConfig, value: ParamValue) -> float:
+    """The key of a parent value as ``Encoder._parent_key`` computes it."""
+    d = parent.domain
+    if isinstance(d, CategoricalDomain):
+        return float(d.values.index(str(value)))
+    if isinstance(d, DiscreteDomain):
+        return float(d.values.index(float(value)))
+    return float(value)
+
+
+def _unit_of(p: ParameterConfig, v: ParamValue) -> float:
+    d = p.domain
+    if isinstance(d, FloatDomain):
+        x = float(v)
+        if d.log:
+            lo, hi = math.log(d.low), math.log(d.high)
+            return min(max((math.log(x) - lo) / (hi - lo), 0.0), 1.0)
+        # Halves: the difference of two finite bounds can overflow.
+        u = (0.5 * x - 0.5 * d.low) / (0.5 * d.high - 0.5 * d.low)
+        return min(max(u, 0.0), 1.0)
+    if isinstance(d, IntDomain):
+        if not isinstance(v, int):
+            raise TypeError(f"{p.name}: {v!r} is not an integer")
+        if d.log:
+            lo, hi = math.log(d.low), math.log(d.high)
+            return min(max((math.log(v) - lo) / (hi - lo), 0.0), 1.0)
+        return (v - d.low) / (d.high - d.low)
+    if isinstance(d, CategoricalDomain):
+        return float(d.values.index(str(v)))
+    k = len(d.values)
+    return d.values.index(float(v)) / (k - 1) if k > 1 else 0.0
+
+
+def _value_at(p: ParameterConfig, u: float) -> ParamValue:
+    """The value of ``p`` at coordinate ``u`` (exact integer arithmetic for integers)."""
+    d = p.domain
+    if isinstance(d, FloatDomain):
+        u = min(max(u, 0.0), 1.0)
+        if d.log:
+            lo, hi = math.log(d.low), math.log(d.high)
+            x = d.low if u <= 0.0 else d.high if u >= 1.0 else math.exp(lo + (hi - lo) * u)
+        else:
+            x = d.low * (1.0 - u) + d.high * u
+        return float(min(max(x, d.low), d.high))
+    if isinstance(d, IntDomain):
+        u = min(max(u, 0.0), 1.0)
+        if d.log:
+            lo, hi = math.log(d.low), math.log(d.high)
+            n = round(math.exp(lo + (hi - lo) * u))
+        else:
+            n = d.low + round(u * (d.high - d.low))
+        return int(min(max(n, d.low), d.high))
+    if isinstance(d, CategoricalDomain):
+        return d.values[int(min(max(round(u), 0), len(d.values) - 1))]
+    k = len(d.values)
+    return float(d.values[int(min(max(round(u * (k - 1)), 0), k - 1))])
