@@ -6,9 +6,13 @@ import os
 import uuid
 from collections.abc import Iterator
 
-import pytest
+# As the server does (hyperdial_server/__main__.py): one BLAS thread, set before numpy loads.
+for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ.setdefault(_var, "1")
 
-from tests.redis_server import RedisServer
+import pytest  # noqa: E402
+
+from tests.redis_server import RedisServer  # noqa: E402
 
 # Redis
 
@@ -36,7 +40,18 @@ def namespace() -> str:
     return f"t-{uuid.uuid4().hex}"
 
 
+# A real Redis Cluster (three masters), for the cluster runs of the store contract and e2e tests.
+from tests.cluster.fixtures import redis_cluster_url  # noqa: E402
+
 # Servers: real gRPC servers on loopback, on the memory store and on Redis.
 from tests.fixtures_server import redis_server_target, server_target, stub, target  # noqa: E402
 
-__all__ = ["namespace", "redis_server_target", "redis_url", "server_target", "stub", "target"]
+__all__ = [
+    "namespace",
+    "redis_cluster_url",
+    "redis_server_target",
+    "redis_url",
+    "server_target",
+    "stub",
+    "target",
+]

@@ -21,8 +21,12 @@ def server_target() -> Iterator[str]:
 
 @pytest.fixture(scope="session")
 def redis_server_target(redis_url: str) -> Iterator[str]:
-    """A real server on the session's real Redis."""
-    server = InProcessServer(redis_url).start()
+    """A real server on the session's real Redis.
+
+    It does not sweep leases: the store tests share this Redis and run on made-up clocks, whose
+    leases a sweep on the real clock would expire under them (the lease index is global).
+    """
+    server = InProcessServer(redis_url, lease_sweep_interval=0).start()
     yield server.target
     server.stop()
 

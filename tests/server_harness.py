@@ -21,10 +21,17 @@ class InProcessServer:
 
     Args:
         redis_url: Redis URL; empty for the memory store.
+        lease_sweep_interval: Seconds between lease sweeps; 0 for none.
     """
 
-    def __init__(self, redis_url: str = "") -> None:
-        self._config = ServerConfig(host="127.0.0.1", port=0, redis_url=redis_url, grace=1.0)
+    def __init__(self, redis_url: str = "", *, lease_sweep_interval: float = 1.0) -> None:
+        self._config = ServerConfig(
+            host="127.0.0.1",
+            port=0,
+            redis_url=redis_url,
+            grace=1.0,
+            lease_sweep_interval=lease_sweep_interval,
+        )
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
         self._running: RunningServer | None = None

@@ -9,9 +9,8 @@ import grpc
 import pytest
 import redis
 
-from hyperdial.v1 import study_pb2
+from hyperdial.v1 import study_pb2, tuning_service_pb2_grpc
 from hyperdial.v1 import tuning_service_pb2 as ts
-from hyperdial.v1 import tuning_service_pb2_grpc
 from tests.e2e.protocol import ask, cat_param, create, float_param, int_param, spec, tell
 from tests.redis_server import RedisServer
 from tests.server_harness import InProcessServer
@@ -20,7 +19,8 @@ from tests.server_harness import InProcessServer
 @pytest.fixture(scope="module")
 def private() -> Iterator[tuple[redis.Redis, tuning_service_pb2_grpc.TuningServiceStub]]:
     server = RedisServer().start()
-    hyperdial = InProcessServer(server.url).start()
+    # No lease sweep: its background commands would land in the counts.
+    hyperdial = InProcessServer(server.url, lease_sweep_interval=0).start()
     client = redis.Redis.from_url(server.url)
     channel = grpc.insecure_channel(hyperdial.target)
     yield client, tuning_service_pb2_grpc.TuningServiceStub(channel)
@@ -49,7 +49,8 @@ def _ask_tell_cost(
 
 
 @pytest.mark.parametrize(
-    "algorithm", [study_pb2.ALGORITHM_RANDOM, study_pb2.ALGORITHM_GRID, study_pb2.ALGORITHM_QUASI_RANDOM]
+    "algorithm",
+    [study_pb2.ALGORITHM_RANDOM, study_pb2.ALGORITHM_GRID, study_pb2.ALGORITHM_QUASI_RANDOM],
 )
 def test_commands_per_ask_and_tell_do_not_grow_with_the_study(
     private: tuple[redis.Redis, tuning_service_pb2_grpc.TuningServiceStub], algorithm: int

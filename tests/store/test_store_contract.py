@@ -3,13 +3,21 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import math
 import uuid
 from collections.abc import Awaitable, Callable
 
 import pytest
 
-from hyperdial_server.core.errors import AlreadyExists, FailedPrecondition, NotFound
+from hyperdial_server.core.errors import (
+    AlreadyExists,
+    FailedPrecondition,
+    InvalidArgument,
+    NotFound,
+    ResourceExhausted,
+    Unavailable,
+)
 from hyperdial_server.core.space import (
     CategoricalDomain,
     Condition,
@@ -22,7 +30,14 @@ from hyperdial_server.core.space import (
 )
 from hyperdial_server.core.study import Algorithm, Objective, StudyRecord, StudySpec
 from hyperdial_server.core.trial import Trial, TrialState
-from hyperdial_server.store import Claim, MemoryStore, RedisStore, StaleStudy, Store
+from hyperdial_server.store import (
+    Claim,
+    MemoryStore,
+    RedisStore,
+    RequestId,
+    StaleStudy,
+    Store,
+)
 
 Body = Callable[[Store], Awaitable[None]]
 
@@ -31,8 +46,8 @@ class StoreHarness:
     """Runs a test body on a fresh store of one kind, in its own event loop.
 
     Args:
-        kind: ``memory`` or ``redis``.
-        redis_url: The Redis to use for ``redis``.
+        kind: ``memory``, ``redis`` or ``cluster``.
+        redis_url: The Redis (or Redis Cluster) to use for ``redis`` (``cluster``).
     """
 
     def __init__(self, kind: str, redis_url: str) -> None:
@@ -67,10 +82,11 @@ class StoreHarness:
         asyncio.run(main())
 
 
-@pytest.fixture(params=["memory", "redis"])
+@pytest.fixture(params=["memory", "redis", "cluster"])
 def store(request: pytest.FixtureRequest) -> StoreHarness:
     """A harness for one kind of store; ``store.run(body)`` runs an async test body."""
-    url = str(request.getfixturevalue("redis_url")) if request.param == "redis" else ""
+    urls = {"memory": "", "redis": "redis_url", "cluster": "redis_cluster_url"}
+    url = str(request.getfixturevalue(urls[request.param])) if urls[request.param] else ""
     return StoreHarness(str(request.param), url)
 
 
@@ -117,7 +133,9 @@ async def claim(
     max_trials: int | None = None,
     now: float = 0.0,
     ttl: float = 10.0,
-    client_id: str = "w",
+    client_id: str = "",
+    lease: float = 600.0,
+    request_id: RequestId | None = None,
 ) -> Claim:
     return await s.claim_trials(
         ns,
@@ -129,6 +147,8 @@ async def claim(
         client_id=client_id,
         now=now,
         claim_ttl=ttl,
+        lease_timeout=lease,
+        request_id=request_id,
     )
 
 
@@ -137,12 +157,36 @@ def point(index: int) -> Params:
 
 
 async def commit(
-    s: Store, ns: str, rec: StudyRecord, c: Claim, *, now: float = 1.0, client_id: str = "w"
+    s: Store,
+    ns: str,
+    rec: StudyRecord,
+    c: Claim,
+    *,
+    now: float = 1.0,
+    client_id: str = "",
+    lease: float = 600.0,
+    request_id: RequestId | None = None,
 ) -> list[Trial]:
     points = [(i, point(i)) for i in c.indices]
     return await s.commit_trials(
-        ns, rec.study_id, rec.uid, c.token, points, client_id=client_id, now=now
+        ns,
+        rec.study_id,
+        rec.uid,
+        c.token,
+        points,
+        client_id=client_id,
+        now=now,
+        lease_timeout=lease,
+        reissues=c.reissues,
+        request_id=None
+        if request_id is None
+        else dataclasses.replace(request_id, handed=tuple(t.number for t in c.trials)),
     )
+
+
+def nothing(c: Claim) -> bool:
+    """Whether a claim handed out nothing (its ``pending`` count aside)."""
+    return not c.trials and not c.indices and not c.reissues and not c.token
 
 
 async def enqueue(s: Store, ns: str, rec: StudyRecord, params: Params | None = None) -> Trial:
@@ -420,7 +464,7 @@ def test_claims_stop_at_capacity(store: StoreHarness, namespace: str) -> None:
         await commit(s, namespace, rec, c1)
         await commit(s, namespace, rec, c2)
         c3 = await claim(s, namespace, rec, 1, capacity=3)
-        assert c3 == Claim()
+        assert nothing(c3) and c3.pending == 3  # RUNNING trials whose lease may expire
         # Enqueued trials are still handed out when the indices are exhausted.
         await enqueue(s, namespace, rec)
         c4 = await claim(s, namespace, rec, 2, capacity=3)
@@ -444,7 +488,7 @@ def test_max_trials_counts_enqueued_and_sampled_but_not_imported(
         assert [t.number for t in c.trials] == [1, 2]
         assert c.indices == [0, 1, 2]
         await commit(s, namespace, rec, c)
-        assert await claim(s, namespace, rec, 1, max_trials=5) == Claim()
+        assert nothing(await claim(s, namespace, rec, 1, max_trials=5))
         assert (await s.get_study(namespace, rec.study_id)).trial_count == 7
 
     store.run(body)
@@ -460,7 +504,7 @@ def test_max_trials_reached_leaves_enqueued_trials_waiting(
         await enqueue(s, namespace, rec)
         c = await claim(s, namespace, rec, 5, max_trials=1)
         assert [t.number for t in c.trials] == [1] and c.indices == []
-        assert await claim(s, namespace, rec, 5, max_trials=1) == Claim()
+        assert nothing(await claim(s, namespace, rec, 5, max_trials=1))
         assert (await s.get_trial(namespace, rec.study_id, 2)).state is TrialState.WAITING
 
     store.run(body)
@@ -478,7 +522,7 @@ def test_a_retaken_index_counts_once_against_max_trials(
         again = await claim(s, namespace, rec, 5, max_trials=3, now=20.0, ttl=10.0)
         assert sorted(again.indices) == [0, 1, 2]
         await commit(s, namespace, rec, again, now=21.0)
-        assert await claim(s, namespace, rec, 5, max_trials=3, now=100.0) == Claim()
+        assert nothing(await claim(s, namespace, rec, 5, max_trials=3, now=100.0))
 
     store.run(body)
 
@@ -977,7 +1021,8 @@ def test_concurrent_claims_hand_out_every_index_once(store: StoreHarness, namesp
         )
         indices = sorted(i for c in claims for i in c.indices)
         assert indices == list(range(200))
-        assert await claim(s, namespace, rec, 1, capacity=200) == Claim()
+        last = await claim(s, namespace, rec, 1, capacity=200)
+        assert nothing(last) and last.pending == 200  # every claim still outstanding
         committed = await asyncio.gather(
             *(commit(replicas[i % 5], namespace, rec, c) for i, c in enumerate(claims))
         )
@@ -1045,5 +1090,464 @@ def test_concurrent_completions_of_one_trial_succeed_once(
         got = await s.get_trial(namespace, rec.study_id, t.number)
         assert got.values == {"loss": float(winner)}
         assert got.metadata == {"who": str(winner)}
+
+    store.run(body)
+
+
+# --- leases ----------------------------------------------------------------------------------
+
+
+async def lease_study(
+    s: Store, ns: str, n: int, *, max_trials: int | None = None, lease: float = 10.0
+) -> tuple[StudyRecord, list[Trial]]:
+    """A study with ``n`` RUNNING trials from indices, handed out at 0 with a ``lease``."""
+    rec = make_record(max_trials=max_trials)
+    await s.create_study(ns, rec)
+    c = await claim(s, ns, rec, n, max_trials=max_trials, now=0.0, lease=lease)
+    return rec, await commit(s, ns, rec, c, now=0.0, lease=lease)
+
+
+def test_running_trials_hold_a_lease_that_heartbeats_renew(
+    store: StoreHarness, namespace: str
+) -> None:
+    async def body(s: Store) -> None:
+        rec, (t1, t2) = await lease_study(s, namespace, 2)
+        assert (t1.lease_expire_time, t2.lease_expire_time) == (10.0, 10.0)
+        got = await s.heartbeat_trial(namespace, rec.study_id, 1, now=9.5, lease_timeout=10.0)
+        assert (got.state, got.lease_expire_time) == (TrialState.RUNNING, 19.5)
+        assert (await s.get_trial(namespace, rec.study_id, 1, now=12.0)).lease_expire_time == 19.5
+        # Trial 2 was not renewed: expired by the read at 12.
+        two = await s.get_trial(namespace, rec.study_id, 2)
+        assert (two.state, two.lease_expire_time) == (TrialState.FAILED, None)
+        page, _ = await s.list_trials(namespace, rec.study_id, page_size=10)
+        assert [(t.number, t.lease_expire_time) for t in page] == [(1, 19.5), (2, None)]
+        done = await complete(s, namespace, rec, 1, 0.5)
+        assert done.lease_expire_time is None
+        # An enqueued trial gets its lease when handed out (after the point of trial 2).
+        await enqueue(s, namespace, rec)
+        c = await claim(s, namespace, rec, 2, now=20.0, lease=7.0)
+        assert [r.source for r in c.reissues] == [2]
+        assert [(t.number, t.lease_expire_time) for t in c.trials] == [(3, 27.0)]
+
+    store.run(body)
+
+
+def test_an_expired_lease_fails_the_trial_and_its_point_is_handed_out_again(
+    store: StoreHarness, namespace: str
+) -> None:
+    async def body(s: Store) -> None:
+        rec, (t1, t2) = await lease_study(s, namespace, 2, max_trials=2)
+        # At the deadline itself the lease holds.
+        assert nothing(await claim(s, namespace, rec, 1, max_trials=2, now=10.0))
+        assert (await s.get_trial(namespace, rec.study_id, 1)).state is TrialState.RUNNING
+        await complete(s, namespace, rec, 2, 0.5)
+        # Past it, the next ask expires it and hands its point out again, first, although
+        # max_trials is reached: the point counts once.
+        c = await claim(s, namespace, rec, 3, max_trials=2, now=10.5, client_id="x")
+        assert c.indices == [] and c.trials == [] and c.token
+        assert [(r.source, r.params) for r in c.reissues] == [(1, t1.params)]
+        old = await s.get_trial(namespace, rec.study_id, 1)
+        assert (old.state, old.failure_reason) == (TrialState.FAILED, "lease expired")
+        assert (old.complete_time, old.lease_expire_time, old.values) == (10.5, None, None)
+        (twin,) = await commit(s, namespace, rec, c, now=11.0, client_id="x", lease=10.0)
+        assert (twin.number, twin.state, twin.params) == (3, TrialState.RUNNING, t1.params)
+        assert (twin.client_id, twin.lease_expire_time) == ("x", 21.0)
+        assert nothing(await claim(s, namespace, rec, 1, max_trials=2, now=12.0))
+        failed, _ = await s.list_trials(
+            namespace, rec.study_id, states=[TrialState.FAILED], page_size=10
+        )
+        assert [t.number for t in failed] == [1]
+
+    store.run(body)
+
+
+def test_an_enqueued_trial_whose_lease_expires_is_handed_out_again_alike(
+    store: StoreHarness, namespace: str
+) -> None:
+    async def body(s: Store) -> None:
+        rec = make_record()
+        await s.create_study(namespace, rec)
+        queued = Trial(0, TrialState.WAITING, {"lr": 0.25}, create_time=1.0, metadata={"k": "v"})
+        await s.create_trial(namespace, rec.study_id, queued)
+        (t,) = (await claim(s, namespace, rec, 1, now=2.0, lease=5.0)).trials
+        assert t.lease_expire_time == 7.0
+        c = await claim(s, namespace, rec, 1, now=8.0, lease=5.0)
+        assert [(r.source, r.params, r.metadata) for r in c.reissues] == [
+            (1, {"lr": 0.25}, {"k": "v"})
+        ]
+        (twin,) = await commit(s, namespace, rec, c, now=8.0)
+        assert (twin.number, twin.params, twin.metadata) == (2, {"lr": 0.25}, {"k": "v"})
+
+    store.run(body)
+
+
+def test_a_claimed_reissue_that_is_not_committed_is_taken_again(
+    store: StoreHarness, namespace: str
+) -> None:
+    async def body(s: Store) -> None:
+        rec, (t1,) = await lease_study(s, namespace, 1)
+        first = await claim(s, namespace, rec, 1, now=11.0, ttl=5.0)  # claim deadline 16
+        assert [r.source for r in first.reissues] == [1]
+        assert nothing(await claim(s, namespace, rec, 1, now=16.0, capacity=1))
+        again = await claim(s, namespace, rec, 1, now=17.0, ttl=5.0, capacity=1)
+        assert [(r.source, r.params) for r in again.reissues] == [(1, t1.params)]
+        with pytest.raises(FailedPrecondition) as e:
+            await commit(s, namespace, rec, first, now=17.0)
+        assert e.value.reason == "CLAIM_EXPIRED"
+        (twin,) = await commit(s, namespace, rec, again, now=18.0)
+        assert (twin.number, twin.params) == (2, t1.params)
+
+    store.run(body)
+
+
+def test_expiry_is_lazy_on_reads_given_a_time_and_leases_expire_once(
+    store: StoreHarness, namespace: str
+) -> None:
+    async def body(s: Store) -> None:
+        rec, _ = await lease_study(s, namespace, 3)
+        sid = rec.study_id
+        # Without a time, reads change nothing.
+        assert (await s.get_trial(namespace, sid, 1)).state is TrialState.RUNNING
+        page, _ = await s.list_trials(namespace, sid, states=[TrialState.RUNNING], page_size=10)
+        assert len(page) == 3
+        page, _ = await s.list_trials(
+            namespace, sid, states=[TrialState.RUNNING], page_size=10, now=11.0
+        )
+        assert page == []
+        # Every replica may expire: the leases expired once, each point is queued once.
+        other = await store.open()
+        assert await other.expire_leases(now=12.0) == 0
+        assert await s.expire_leases(now=13.0) == 0
+        c = await claim(other, namespace, rec, 10, capacity=3, now=14.0)
+        assert sorted(r.source for r in c.reissues) == [1, 2, 3] and c.indices == []
+
+    store.run(body)
+
+
+def test_the_sweep_expires_leases_in_every_namespace(store: StoreHarness, namespace: str) -> None:
+    async def body(s: Store) -> None:
+        other_ns = namespace + "-b"
+        a, _ = await lease_study(s, namespace, 2, lease=10.0)
+        b, _ = await lease_study(s, other_ns, 1, lease=20.0)
+        gone, _ = await lease_study(s, namespace + "-c", 1, lease=5.0)
+        await s.delete_study(namespace + "-c", gone.study_id)
+        await s.heartbeat_trial(namespace, a.study_id, 2, now=5.0, lease_timeout=30.0)
+
+        async def states() -> list[TrialState]:
+            return [
+                (await s.get_trial(ns, study_id, number)).state
+                for ns, study_id, number in [
+                    (namespace, a.study_id, 1),
+                    (namespace, a.study_id, 2),
+                    (other_ns, b.study_id, 1),
+                ]
+            ]
+
+        R, F = TrialState.RUNNING, TrialState.FAILED
+        # The sweep is global: a shared Redis may hold leases of other tests' studies too.
+        assert await s.expire_leases(now=11.0) >= 1  # trial 1 of a
+        assert await states() == [F, R, R]
+        assert await s.expire_leases(now=11.0) == 0
+        assert await s.expire_leases(now=21.0) >= 1  # trial 1 of b
+        assert await states() == [F, R, F]
+        assert await s.expire_leases(now=36.0) >= 1  # trial 2 of a, renewed until 35
+        assert await states() == [F, F, F]
+        assert await s.expire_leases(now=36.0) == 0
+
+    store.run(body)
+
+
+def test_heartbeat_renews_only_running_trials(store: StoreHarness, namespace: str) -> None:
+    async def body(s: Store) -> None:
+        rec, _ = await lease_study(s, namespace, 2)
+        await enqueue(s, namespace, rec)  # 3 WAITING
+        await complete(s, namespace, rec, 1, 0.5)
+        for number, detail in [(1, "COMPLETED"), (3, "WAITING")]:
+            with pytest.raises(FailedPrecondition) as e:
+                await s.heartbeat_trial(namespace, rec.study_id, number, now=1.0, lease_timeout=5)
+            assert (e.value.reason, e.value.metadata) == ("TRIAL_NOT_RUNNING", {"state": detail})
+        # Past its deadline, a heartbeat finds the lease expired and expires it.
+        for _ in range(2):
+            with pytest.raises(FailedPrecondition) as e:
+                await s.heartbeat_trial(namespace, rec.study_id, 2, now=10.5, lease_timeout=5)
+            assert e.value.reason == "TRIAL_NOT_RUNNING"
+            assert e.value.metadata == {"state": "FAILED", "lease_expired": "true"}
+            assert "lease expired" in e.value.message
+        assert (await s.get_trial(namespace, rec.study_id, 2)).state is TrialState.FAILED
+        with pytest.raises(NotFound) as nf:
+            await s.heartbeat_trial(namespace, rec.study_id, 9, now=1.0, lease_timeout=5)
+        assert nf.value.reason == "TRIAL_NOT_FOUND"
+        with pytest.raises(NotFound) as nf:
+            await s.heartbeat_trial(namespace, "ghost", 1, now=1.0, lease_timeout=5)
+        assert nf.value.reason == "STUDY_NOT_FOUND"
+
+    store.run(body)
+
+
+def test_a_late_result_is_recorded_and_withdraws_the_queued_point(
+    store: StoreHarness, namespace: str
+) -> None:
+    async def body(s: Store) -> None:
+        rec, _ = await lease_study(s, namespace, 2)
+        await s.expire_leases(now=11.0)
+        late = await s.complete_trial(
+            namespace,
+            rec.study_id,
+            1,
+            values={"loss": 0.25, "acc": 1.0},
+            failure_reason=None,
+            metadata={"late": "yes"},
+            now=12.0,
+            score=0.25,
+        )
+        assert (late.state, late.values, late.failure_reason) == (
+            TrialState.COMPLETED,
+            {"loss": 0.25, "acc": 1.0},
+            "",
+        )
+        assert (late.complete_time, late.metadata) == (12.0, {"late": "yes"})
+        assert (await s.best_trial(namespace, rec.study_id)).number == 1  # type: ignore[union-attr]
+        # Taken once.
+        with pytest.raises(FailedPrecondition) as e:
+            await complete(s, namespace, rec, 1, 0.5)
+        assert e.value.metadata == {"state": "COMPLETED"}
+        # A late failure only replaces the reason: the point of trial 2 is still handed out.
+        failed = await s.complete_trial(
+            namespace, rec.study_id, 2, values=None, failure_reason="oom", metadata={}, now=13.0
+        )
+        assert (failed.state, failed.failure_reason) == (TrialState.FAILED, "oom")
+        c = await claim(s, namespace, rec, 5, capacity=2, now=14.0)
+        assert [r.source for r in c.reissues] == [2] and c.indices == []
+
+    store.run(body)
+
+
+def test_a_late_result_after_the_point_was_handed_out_again_leaves_both_trials(
+    store: StoreHarness, namespace: str
+) -> None:
+    async def body(s: Store) -> None:
+        rec, (t1,) = await lease_study(s, namespace, 1)
+        (twin,) = await commit(s, namespace, rec, await claim(s, namespace, rec, 1, now=11.0))
+        await complete(s, namespace, rec, 1, 0.5)  # the late result
+        await complete(s, namespace, rec, twin.number, 0.75)
+        done, _ = await s.list_trials(
+            namespace, rec.study_id, states=[TrialState.COMPLETED], page_size=10
+        )
+        assert [(t.number, t.params) for t in done] == [(1, t1.params), (2, t1.params)]
+
+    store.run(body)
+
+
+# --- client_id resume ------------------------------------------------------------------------
+
+
+def test_a_client_asking_again_gets_its_running_trials_back_first(
+    store: StoreHarness, namespace: str
+) -> None:
+    async def body(s: Store) -> None:
+        rec = make_record()
+        await s.create_study(namespace, rec)
+        a = await claim(s, namespace, rec, 2, client_id="a", now=0.0)
+        mine = await commit(s, namespace, rec, a, client_id="a", now=0.0, lease=10.0)
+        await enqueue(s, namespace, rec)  # 3
+        b = await claim(s, namespace, rec, 1, client_id="b", now=1.0, lease=10.0)
+        assert [t.number for t in b.trials] == [3]
+        # "a" again: its two trials, oldest first, leases renewed, then a new one.
+        again = await claim(s, namespace, rec, 3, client_id="a", now=5.0, lease=10.0)
+        assert [t.number for t in again.trials] == [t.number for t in mine] == [1, 2]
+        assert [t.lease_expire_time for t in again.trials] == [15.0, 15.0]
+        assert again.indices == [2]
+        await commit(s, namespace, rec, again, client_id="a", now=5.0, lease=10.0)  # 4
+        await complete(s, namespace, rec, 1, 0.5)
+        one = await claim(s, namespace, rec, 1, client_id="a", now=6.0, lease=10.0)
+        assert [t.number for t in one.trials] == [2] and one.indices == []
+        # A client id that is a prefix of another holds nothing of it.
+        assert (await claim(s, namespace, rec, 1, client_id="", now=6.0)).indices == [3]
+        # An expired trial is not resumed: its point is handed out again instead.
+        late = await claim(s, namespace, rec, 5, client_id="b", now=100.0)
+        assert late.trials == [] and sorted(r.source for r in late.reissues) == [2, 3, 4]
+
+    store.run(body)
+
+
+# --- request ids -----------------------------------------------------------------------------
+
+
+def rid(value: str, attempt: str = "") -> RequestId:
+    return RequestId(value, 100.0, attempt=attempt)
+
+
+def test_a_retried_ask_gets_the_first_answer_and_changes_nothing(
+    store: StoreHarness, namespace: str
+) -> None:
+    async def body(s: Store) -> None:
+        rec = make_record()
+        await s.create_study(namespace, rec)
+        await enqueue(s, namespace, rec)  # 1
+        first = await claim(s, namespace, rec, 3, request_id=rid("ask-1", "a1"), now=1.0)
+        trials = await commit(s, namespace, rec, first, request_id=rid("ask-1", "a1"), now=1.0)
+        handed = [1] + [t.number for t in trials]
+        assert handed == [1, 2, 3]
+        await complete(s, namespace, rec, 2, 0.5)
+        for attempt in ("a1", "a2"):
+            again = await claim(s, namespace, rec, 3, request_id=rid("ask-1", attempt), now=2.0)
+            assert again.replayed and again.indices == [] and again.token == ""
+            assert [t.number for t in again.trials] == handed
+            assert [t.state for t in again.trials] == [
+                TrialState.RUNNING,
+                TrialState.COMPLETED,  # as the trials are now
+                TrialState.RUNNING,
+            ]
+        assert (await claim(s, namespace, rec, 1, now=3.0)).indices == [2]
+        assert (await s.get_study(namespace, rec.study_id)).trial_count == 3
+        # An ask answered from the queue alone is recorded by the claim.
+        await enqueue(s, namespace, rec)  # 4
+        only = await claim(s, namespace, rec, 1, request_id=rid("ask-2", "b1"), now=4.0)
+        assert [t.number for t in only.trials] == [4] and not only.replayed
+        again = await claim(s, namespace, rec, 1, request_id=rid("ask-2", "b2"), now=5.0)
+        assert again.replayed and [t.number for t in again.trials] == [4]
+        # Past its time (ttl 100) the id is new again.
+        fresh = await claim(s, namespace, rec, 1, request_id=rid("ask-2", "b3"), now=200.0)
+        assert not fresh.replayed
+
+    store.run(body)
+
+
+def test_a_request_id_serves_one_kind_of_call(store: StoreHarness, namespace: str) -> None:
+    async def body(s: Store) -> None:
+        rec = make_record()
+        await s.create_study(namespace, rec)
+        first = await claim(s, namespace, rec, 1, request_id=rid("ask-1", "a1"), now=1.0)
+        await commit(s, namespace, rec, first, request_id=rid("ask-1", "a1"), now=1.0)
+        with pytest.raises(InvalidArgument) as e:
+            await s.complete_trial(
+                namespace,
+                rec.study_id,
+                3,
+                values={"loss": 1.0},
+                failure_reason=None,
+                metadata={},
+                now=6.0,
+                request_id=rid("ask-1"),
+            )
+        assert e.value.reason == "REQUEST_ID_REUSED"
+        assert "SuggestTrials" in e.value.message
+        trial = Trial(0, TrialState.WAITING, {"lr": 0.5})
+        with pytest.raises(InvalidArgument) as e:
+            await s.create_trial(namespace, rec.study_id, trial, request_id=rid("ask-1"), now=7.0)
+        assert e.value.reason == "REQUEST_ID_REUSED"
+
+    store.run(body)
+
+
+def test_a_concurrent_retry_of_an_ask_in_progress_is_refused_until_its_claim_expires(
+    store: StoreHarness, namespace: str
+) -> None:
+    async def body(s: Store) -> None:
+        rec = make_record()
+        await s.create_study(namespace, rec)
+        first = await claim(s, namespace, rec, 2, request_id=rid("r", "one"), now=0.0, ttl=10.0)
+        with pytest.raises(Unavailable) as e:
+            await claim(s, namespace, rec, 2, request_id=rid("r", "two"), now=5.0)
+        assert e.value.reason == "REQUEST_IN_PROGRESS"
+        # The first execution's own next step is not refused.
+        assert (await claim(s, namespace, rec, 1, request_id=rid("r", "one"), now=6.0)).indices
+        # Past the claim's deadline a retry takes the ask over; the first may not finish it.
+        over = await claim(s, namespace, rec, 2, request_id=rid("r", "two"), now=30.0)
+        assert over.indices
+        with pytest.raises(Unavailable) as e:
+            await commit(s, namespace, rec, first, request_id=rid("r", "one"), now=31.0)
+        assert e.value.reason == "REQUEST_IN_PROGRESS"
+        done = await commit(s, namespace, rec, over, request_id=rid("r", "two"), now=31.0)
+        replay = await claim(s, namespace, rec, 2, request_id=rid("r", "three"), now=32.0)
+        assert [t.number for t in replay.trials] == [t.number for t in done]
+
+    store.run(body)
+
+
+def test_a_retried_tell_returns_the_trial_and_changes_nothing(
+    store: StoreHarness, namespace: str
+) -> None:
+    async def body(s: Store) -> None:
+        rec, _ = await lease_study(s, namespace, 2)
+
+        async def tell(number: int, loss: float, request: str, now: float) -> Trial:
+            return await s.complete_trial(
+                namespace,
+                rec.study_id,
+                number,
+                values={"loss": loss, "acc": 0.0},
+                failure_reason=None,
+                metadata={"loss": str(loss)},
+                now=now,
+                score=loss,
+                request_id=rid(request),
+            )
+
+        first = await tell(1, 0.5, "t1", 1.0)
+        again = await tell(1, 0.9, "t1", 2.0)
+        assert again == first == await s.get_trial(namespace, rec.study_id, 1)
+        assert again.values == {"loss": 0.5, "acc": 0.0} and again.complete_time == 1.0
+        with pytest.raises(InvalidArgument) as e:
+            await tell(2, 0.5, "t1", 3.0)  # the id of a tell of trial 1
+        assert (e.value.reason, e.value.field) == ("REQUEST_ID_REUSED", "request_id")
+        with pytest.raises(FailedPrecondition):
+            await tell(1, 0.5, "t1", 500.0)  # past its time the id is forgotten
+
+    store.run(body)
+
+
+def test_retried_creations_and_deletions_change_nothing(
+    store: StoreHarness, namespace: str
+) -> None:
+    async def body(s: Store) -> None:
+        rec = make_record("made")
+        first = await s.create_study(namespace, rec, request_id=rid("c"))
+        retry = make_record("made")  # what a retry of the call builds: new uid, new time
+        got = await s.create_study(namespace, retry, request_id=rid("c"))
+        assert got == first and got.uid == rec.uid
+        with pytest.raises(AlreadyExists):
+            await s.create_study(namespace, make_record("made"), request_id=rid("other"))
+        with pytest.raises(AlreadyExists):
+            await s.create_study(namespace, make_record("made"))
+        queued = Trial(0, TrialState.WAITING, {"lr": 0.5}, create_time=1.0)
+        t1 = await s.create_trial(namespace, "made", queued, request_id=rid("t"), now=1.0)
+        t2 = await s.create_trial(namespace, "made", queued, request_id=rid("t"), now=2.0)
+        assert t1 == t2 and (await s.get_study(namespace, "made")).trial_count == 1
+        await s.delete_study(namespace, "made", request_id=rid("d"), now=3.0)
+        await s.create_study(namespace, make_record("made"))
+        await s.delete_study(namespace, "made", request_id=rid("d"), now=4.0)  # a retry
+        assert (await s.get_study(namespace, "made")).trial_count == 0  # still there
+        with pytest.raises(NotFound):
+            await s.delete_study(namespace, "gone", request_id=rid("d"), now=4.0)
+        await s.delete_study(namespace, "made", request_id=rid("d"), now=500.0)
+        with pytest.raises(NotFound):
+            await s.get_study(namespace, "made")
+
+    store.run(body)
+
+
+# --- limits ----------------------------------------------------------------------------------
+
+
+def test_a_namespace_holds_at_most_max_studies(store: StoreHarness, namespace: str) -> None:
+    async def body(s: Store) -> None:
+        assert isinstance(s, (MemoryStore, RedisStore))
+        s.max_studies = 3
+        for i in range(3):
+            await s.create_study(namespace, make_record(f"s{i}"))
+        with pytest.raises(ResourceExhausted) as e:
+            await s.create_study(namespace, make_record("s3"))
+        assert (e.value.reason, e.value.metadata) == ("TOO_MANY_STUDIES", {"limit": "3"})
+        with pytest.raises(AlreadyExists):
+            await s.create_study(namespace, make_record("s1"))
+        await s.create_study(namespace + "-other", make_record("s3"))
+        assert [r.study_id for r in (await s.list_studies(namespace, 10))[0]] == [
+            "s0",
+            "s1",
+            "s2",
+        ]
+        await s.delete_study(namespace, "s0")
+        await s.create_study(namespace, make_record("s3"))
 
     store.run(body)

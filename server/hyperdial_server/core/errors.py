@@ -79,6 +79,18 @@ class Unavailable(HyperdialError):
     default_reason = "STORE_UNAVAILABLE"
 
 
+class Unauthenticated(HyperdialError):
+    """The call carries no valid credentials (bearer token missing, malformed or unknown)."""
+
+    default_reason = "UNAUTHENTICATED"
+
+
+class PermissionDenied(HyperdialError):
+    """The caller is known but its role does not allow this call."""
+
+    default_reason = "PERMISSION_DENIED"
+
+
 def study_not_found(study_id: str) -> NotFound:
     """The error for an absent study, worded the same everywhere."""
     return NotFound(f"study 'studies/{study_id}' does not exist", reason="STUDY_NOT_FOUND")

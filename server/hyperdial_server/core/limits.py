@@ -1,7 +1,8 @@
 """Size limits of the service, in one place, so the docs and the checks cannot drift apart.
 
-Every request that goes past one of these is refused with INVALID_ARGUMENT and a message that
-names the limit; nothing is stored.
+Every request that goes past one of these is refused with INVALID_ARGUMENT (RESOURCE_EXHAUSTED
+for the message size and the number of studies) and a message that names the limit; nothing is
+stored. ``docs/protocol.md`` lists them all.
 """
 
 from __future__ import annotations
@@ -34,3 +35,22 @@ MAX_METADATA_VALUE_LENGTH = 4096
 MAX_METADATA_BYTES = 65_536
 #: Largest ``max_trials``.
 MAX_MAX_TRIALS = 1_000_000_000
+#: Largest request or response of the gRPC service, in bytes; a bigger request is refused with
+#: RESOURCE_EXHAUSTED by the transport, and list pages stop short of it.
+MAX_MESSAGE_BYTES = 4 * 1024 * 1024
+#: Largest ``StudySpec`` (serialized), so that every study fits in any response.
+MAX_SPEC_BYTES = 2 * 1024 * 1024
+#: Most studies one namespace holds; ``CreateStudy`` past it is RESOURCE_EXHAUSTED.
+MAX_STUDIES_PER_NAMESPACE = 10_000
+#: Longest ``request_id`` (idempotent retries), in characters.
+MAX_REQUEST_ID_LENGTH = 128
+#: Lease of a RUNNING trial (seconds without a heartbeat or a result before it fails with
+#: reason "lease expired"): the server default, and the bounds of ``StudySpec.lease_timeout``.
+DEFAULT_LEASE_TIMEOUT = 600.0
+MIN_LEASE_TIMEOUT = 1.0
+MAX_LEASE_TIMEOUT = 7 * 24 * 3600.0
+#: Seconds the answer of a call with a ``request_id`` is kept for its retries: the default and
+#: the bounds of ``hyperdial serve --request-id-ttl``.
+DEFAULT_REQUEST_ID_TTL = 24 * 3600.0
+MIN_REQUEST_ID_TTL = 60.0
+MAX_REQUEST_ID_TTL = 30 * 24 * 3600.0

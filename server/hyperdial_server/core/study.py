@@ -21,7 +21,9 @@ class Algorithm(enum.Enum):
 
 
 #: What a study that names no algorithm gets; resolved and stored at creation.
-DEFAULT_ALGORITHM = Algorithm.RANDOM
+DEFAULT_ALGORITHM = Algorithm.BAYESIAN
+#: Largest ``initial_trials`` of a study.
+MAX_INITIAL_TRIALS = 10_000
 
 
 @dataclass(frozen=True)
@@ -43,6 +45,11 @@ class StudySpec:
         seed: Seed of every random choice.
         max_trials: Most trials handed out by asks over the study's life; ``None`` for no limit.
         grid_resolution: Values per float parameter on a grid; ``None`` when not given.
+        initial_trials: For BAYESIAN: trials sampled quasi-randomly before the model is used;
+            ``None`` for the sampler's default.
+        lease_timeout: Seconds a RUNNING trial may go without a heartbeat or a result before
+            its lease expires; ``None`` for the server default (a new study stores the default
+            it got, see ``TuningServicer``).
     """
 
     space: SearchSpace
@@ -51,9 +58,20 @@ class StudySpec:
     seed: int
     max_trials: int | None = None
     grid_resolution: int | None = None
+    initial_trials: int | None = None
+    lease_timeout: float | None = None
 
     def __post_init__(self) -> None:
         _check_objectives(self.objectives)
+        if self.lease_timeout is not None and not (
+            limits.MIN_LEASE_TIMEOUT <= self.lease_timeout <= limits.MAX_LEASE_TIMEOUT
+        ):
+            raise InvalidArgument(
+                f"lease_timeout must be between {limits.MIN_LEASE_TIMEOUT:g} s and "
+                f"{limits.MAX_LEASE_TIMEOUT:g} s (or 0 for the server default); "
+                f"got {self.lease_timeout:g} s",
+                field="spec.lease_timeout",
+            )
         if self.max_trials is not None and not 1 <= self.max_trials <= limits.MAX_MAX_TRIALS:
             raise InvalidArgument(
                 f"max_trials must be between 1 and {limits.MAX_MAX_TRIALS} (or 0 for no limit); "
@@ -67,6 +85,12 @@ class StudySpec:
                 f"grid_resolution must be between 2 and {limits.MAX_GRID_RESOLUTION} "
                 f"(or 0 when not needed); got {self.grid_resolution}",
                 field="spec.grid_resolution",
+            )
+        if self.initial_trials is not None and not (1 <= self.initial_trials <= MAX_INITIAL_TRIALS):
+            raise InvalidArgument(
+                f"initial_trials must be between 1 and {MAX_INITIAL_TRIALS} (or 0 for the "
+                f"default); got {self.initial_trials}",
+                field="spec.initial_trials",
             )
         if self.algorithm is Algorithm.GRID and self.grid_resolution is None:
             floats = [p.name for p in self.space.parameters if isinstance(p.domain, FloatDomain)]

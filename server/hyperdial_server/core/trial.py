@@ -7,6 +7,9 @@ from dataclasses import dataclass, field
 
 from hyperdial_server.core.space import Params
 
+#: ``failure_reason`` of a trial whose lease expired (no heartbeat and no result in time).
+LEASE_EXPIRED_REASON = "lease expired"
+
 
 class TrialState(enum.Enum):
     """Life of a trial. Values are the names stored and sent over the wire."""
@@ -36,6 +39,8 @@ class Trial:
         complete_time: Seconds since the epoch, when finished.
         failure_reason: Why it failed, when FAILED.
         metadata: User annotations.
+        lease_expire_time: Seconds since the epoch when the lease of a RUNNING trial expires
+            unless renewed (heartbeat); ``None`` for a trial that is not RUNNING.
     """
 
     number: int
@@ -47,3 +52,4 @@ class Trial:
     complete_time: float | None = None
     failure_reason: str = ""
     metadata: dict[str, str] = field(default_factory=dict)
+    lease_expire_time: float | None = None

@@ -91,7 +91,13 @@ def spec_from_proto(pb: study_pb2.StudySpec) -> StudySpec:
             f"grid_resolution must be positive (or 0 when not needed); got {pb.grid_resolution}",
             field="spec.grid_resolution",
         )
+    if pb.initial_trials < 0:
+        raise InvalidArgument(
+            f"initial_trials must be positive (or 0 for the default); got {pb.initial_trials}",
+            field="spec.initial_trials",
+        )
     seed = pb.seed if pb.HasField("seed") else secrets.randbits(63)
+    lease_timeout = _lease_timeout_from_proto(pb)
     return StudySpec(
         space=space,
         objectives=tuple(objectives),
@@ -99,7 +105,24 @@ def spec_from_proto(pb: study_pb2.StudySpec) -> StudySpec:
         seed=seed,
         max_trials=pb.max_trials or None,
         grid_resolution=pb.grid_resolution or None,
+        initial_trials=pb.initial_trials or None,
+        lease_timeout=lease_timeout,
     )
+
+
+def _lease_timeout_from_proto(pb: study_pb2.StudySpec) -> float | None:
+    """``spec.lease_timeout`` in seconds; ``None`` when absent or zero (the server default)."""
+    if not pb.HasField("lease_timeout"):
+        return None
+    d = pb.lease_timeout
+    if d.seconds < 0 or not 0 <= d.nanos <= 999_999_999:
+        raise InvalidArgument(
+            f"lease_timeout must be a positive duration (or 0 for the server default); got "
+            f"{d.seconds} s and {d.nanos} ns",
+            field="spec.lease_timeout",
+        )
+    seconds = d.seconds + d.nanos / 1e9
+    return seconds or None
 
 
 def _parameter_from_proto(pb: study_pb2.ParameterSpec, field: str) -> ParameterConfig:
@@ -154,7 +177,10 @@ def spec_to_proto(spec: StudySpec) -> study_pb2.StudySpec:
         seed=spec.seed,
         max_trials=spec.max_trials or 0,
         grid_resolution=spec.grid_resolution or 0,
+        initial_trials=spec.initial_trials or 0,
     )
+    if spec.lease_timeout is not None:
+        pb.lease_timeout.FromNanoseconds(int(round(spec.lease_timeout * 1e9)))
     for p in spec.space.parameters:
         ppb = pb.parameters.add(name=p.name)
         d = p.domain
@@ -245,6 +271,8 @@ def trial_to_proto(study_id: str, trial: Trial) -> trial_pb2.Trial:
     if trial.complete_time is not None:
         pb.complete_time.CopyFrom(timestamp(trial.complete_time))
     pb.metadata.update(trial.metadata)
+    if trial.lease_expire_time is not None:
+        pb.lease_expire_time.CopyFrom(timestamp(trial.lease_expire_time))
     return pb
 
 

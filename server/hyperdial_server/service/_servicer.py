@@ -8,6 +8,7 @@ anything else is a bug, logged with its traceback and answered INTERNAL.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import functools
 import logging
 import secrets
@@ -18,9 +19,10 @@ from concurrent.futures import Executor, ThreadPoolExecutor
 from typing import Any, TypeVar
 
 import grpc
+from google.protobuf.message import Message
 
 from hyperdial.v1 import tuning_service_pb2, tuning_service_pb2_grpc
-from hyperdial_server.core import names
+from hyperdial_server.core import limits, names
 from hyperdial_server.core.errors import (
     FailedPrecondition,
     HyperdialError,
@@ -30,13 +32,16 @@ from hyperdial_server.core.errors import (
     Unavailable,
 )
 from hyperdial_server.core.pareto import pareto_front
-from hyperdial_server.core.study import StudyRecord
+from hyperdial_server.core.space import Params
+from hyperdial_server.core.study import StudyRecord, StudySpec
 from hyperdial_server.core.trial import Trial, TrialState
 from hyperdial_server.samplers import get_sampler
 from hyperdial_server.service import _convert, _pagination, _validate
 from hyperdial_server.service._context import current_namespace
+from hyperdial_server.service._metrics import timed_suggest
+from hyperdial_server.service._registration import MalformedRequest
 from hyperdial_server.service._status import to_status
-from hyperdial_server.store import StaleStudy, Store
+from hyperdial_server.store import DEFAULT_CLAIM_TTL, RequestId, StaleStudy, Store
 
 logger = logging.getLogger("hyperdial.service")
 
@@ -59,6 +64,12 @@ def _rpc(handler: Handler[Req, Resp]) -> Handler[Req, Resp]:
     @functools.wraps(handler)
     async def wrapper(self: Any, request: Req, context: grpc.aio.ServicerContext) -> Resp:
         try:
+            if isinstance(request, MalformedRequest):
+                raise InvalidArgument(
+                    f"the request is not a valid {request.message_type} message "
+                    f"({request.error}); send it as your generated stubs serialize it",
+                    reason="MALFORMED_REQUEST",
+                )
             return await handler(self, request, context)
         except HyperdialError as e:
             status = to_status(e)
@@ -81,6 +92,9 @@ class TuningServicer(tuning_service_pb2_grpc.TuningServiceServicer):
         namespace: Namespace of every study served.
         clock: Seconds since the epoch (injectable for tests).
         executor: Where model-based samplers run; a small thread pool by default.
+        lease_timeout: Lease of the RUNNING trials of a study created without one, in seconds;
+            a new study stores the value it got.
+        request_id_ttl: Seconds the answer of a call with a ``request_id`` is kept for retries.
     """
 
     def __init__(
@@ -90,8 +104,12 @@ class TuningServicer(tuning_service_pb2_grpc.TuningServiceServicer):
         namespace: str = DEFAULT_NAMESPACE,
         clock: Callable[[], float] = time.time,
         executor: Executor | None = None,
+        lease_timeout: float = limits.DEFAULT_LEASE_TIMEOUT,
+        request_id_ttl: float = limits.DEFAULT_REQUEST_ID_TTL,
     ) -> None:
         self._store = store
+        self._lease_timeout = lease_timeout
+        self._request_id_ttl = request_id_ttl
         self._ns = namespace
         self._clock = clock
         self._specs: OrderedDict[tuple[str, str], StudyRecord] = OrderedDict()
@@ -108,9 +126,19 @@ class TuningServicer(tuning_service_pb2_grpc.TuningServiceServicer):
         study_id = names.validate_study_id(request.study_id)
         if not request.HasField("spec"):
             raise InvalidArgument("spec is missing", field="spec")
+        if request.spec.ByteSize() > limits.MAX_SPEC_BYTES:
+            raise InvalidArgument(
+                f"spec is {request.spec.ByteSize()} bytes; the limit is {limits.MAX_SPEC_BYTES}",
+                field="spec",
+                reason="INVALID_SEARCH_SPACE",
+            )
         spec = _convert.spec_from_proto(request.spec)
+        if spec.lease_timeout is None:
+            # Stored with the study, so every replica applies the same lease to it.
+            spec = dataclasses.replace(spec, lease_timeout=self._lease_timeout)
+        request_id = self._request_id(request.request_id)
         record = StudyRecord(study_id, spec, create_time=self._clock(), uid=_new_uid())
-        stored = await self._store.create_study(self._namespace(), record)
+        stored = await self._store.create_study(self._namespace(), record, request_id=request_id)
         self._remember(stored)
         logger.info("created study %s (%s)", study_id, spec.algorithm.value)
         return tuning_service_pb2.CreateStudyResponse(study=_convert.study_to_proto(stored))
@@ -132,11 +160,10 @@ class TuningServicer(tuning_service_pb2_grpc.TuningServiceServicer):
         if after is not None and not isinstance(after, str):
             raise InvalidArgument("page_token is malformed", field="page_token")
         records, more = await self._store.list_studies(self._namespace(), size, after)
-        response = tuning_service_pb2.ListStudiesResponse(
-            studies=[_convert.study_to_proto(r) for r in records]
-        )
-        if more and records:
-            response.next_page_token = _pagination.encode(records[-1].study_id)
+        studies = _fitting([_convert.study_to_proto(r) for r in records])
+        response = tuning_service_pb2.ListStudiesResponse(studies=studies)
+        if (more or len(studies) < len(records)) and studies:
+            response.next_page_token = _pagination.encode(records[len(studies) - 1].study_id)
         return response
 
     @_rpc
@@ -144,8 +171,11 @@ class TuningServicer(tuning_service_pb2_grpc.TuningServiceServicer):
         self, request: tuning_service_pb2.DeleteStudyRequest, context: grpc.aio.ServicerContext
     ) -> tuning_service_pb2.DeleteStudyResponse:
         study_id = names.parse_study_name(request.name)
+        request_id = self._request_id(request.request_id)
         self._forget(study_id)
-        await self._store.delete_study(self._namespace(), study_id)
+        await self._store.delete_study(
+            self._namespace(), study_id, request_id=request_id, now=self._clock()
+        )
         logger.info("deleted study %s", study_id)
         return tuning_service_pb2.DeleteStudyResponse()
 
@@ -158,11 +188,17 @@ class TuningServicer(tuning_service_pb2_grpc.TuningServiceServicer):
         study_id = names.parse_study_name(request.parent, "parent")
         count = _validate.check_count(request.count)
         client_id = _validate.check_client_id(request.client_id)
+        request_id = self._request_id(request.request_id, ask=True)
         handed: list[Trial] = []
+        pending = 0
         record = await self._study(study_id)
         for attempt in range(_ASK_ATTEMPTS):
             try:
-                handed += await self._ask(record, count - len(handed), client_id)
+                replayed, pending = await self._ask(
+                    record, count - len(handed), client_id, request_id, handed
+                )
+                if replayed is not None:
+                    handed = replayed
                 break
             except StaleStudy:
                 # Deleted and created again since we cached it: read it afresh and retry.
@@ -175,14 +211,35 @@ class TuningServicer(tuning_service_pb2_grpc.TuningServiceServicer):
                 self._forget(study_id)
                 raise
         if not handed:
-            raise StudyComplete(_complete_message(record), reason="STUDY_COMPLETE")
+            raise StudyComplete(
+                _complete_message(record, pending),
+                reason="STUDY_COMPLETE",
+                metadata={"pending": str(pending)},
+            )
+        # Trials that do not fit stay RUNNING: with a client_id, an ask after the client has
+        # told the ones it got resumes them; else their leases expire and they come back.
         return tuning_service_pb2.SuggestTrialsResponse(
-            trials=[_convert.trial_to_proto(study_id, t) for t in handed]
+            trials=_fitting([_convert.trial_to_proto(study_id, t) for t in handed])
         )
 
-    async def _ask(self, record: StudyRecord, count: int, client_id: str) -> list[Trial]:
+    async def _ask(
+        self,
+        record: StudyRecord,
+        count: int,
+        client_id: str,
+        request_id: RequestId | None,
+        handed: list[Trial],
+    ) -> tuple[list[Trial] | None, int]:
+        """One claim (and commit) of up to ``count`` trials, appended to ``handed`` as soon as
+        they are RUNNING, so that a failed commit does not lose the claim's trials.
+
+        Returns:
+            The recorded answer when ``request_id`` was answered before (else ``None``), and
+            the study's pending count when nothing was handed out.
+        """
         spec = record.spec
         sampler = get_sampler(spec.algorithm)
+        lease = self._lease(spec)
         claim = await self._store.claim_trials(
             self._namespace(),
             record.study_id,
@@ -192,19 +249,29 @@ class TuningServicer(tuning_service_pb2_grpc.TuningServiceServicer):
             max_trials=spec.max_trials,
             client_id=client_id,
             now=self._clock(),
+            # A replica dying between claim and commit delays those points by no more than the
+            # lease of a trial would.
+            claim_ttl=min(DEFAULT_CLAIM_TTL, lease),
+            lease_timeout=lease,
+            request_id=_with_handed(request_id, handed),
         )
-        handed = list(claim.trials)
+        if claim.replayed:
+            return claim.trials, 0
+        handed += claim.trials
+        points: list[Params] = []
         if claim.indices:
+            suggest = timed_suggest(sampler.suggest, spec.algorithm.value)  # compute-time metric
             if sampler.needs_history:
                 completed, pending = await self._history(record)
                 # Model-based samplers are CPU-heavy: off the event loop, so this replica keeps
                 # answering other calls meanwhile.
                 points = await asyncio.get_running_loop().run_in_executor(
                     self._executor,
-                    functools.partial(sampler.suggest, spec, claim.indices, completed, pending),
+                    functools.partial(suggest, spec, claim.indices, completed, pending),
                 )
             else:
-                points = sampler.suggest(spec, claim.indices)
+                points = suggest(spec, claim.indices)
+        if claim.indices or claim.reissues:
             handed += await self._store.commit_trials(
                 self._namespace(),
                 record.study_id,
@@ -213,11 +280,14 @@ class TuningServicer(tuning_service_pb2_grpc.TuningServiceServicer):
                 list(zip(claim.indices, points, strict=True)),
                 client_id=client_id,
                 now=self._clock(),
+                lease_timeout=lease,
+                reissues=claim.reissues,
+                request_id=_with_handed(request_id, handed),
             )
-        return handed
+        return None, claim.pending
 
     async def _history(self, record: StudyRecord) -> tuple[list[Trial], list[Trial]]:
-        """Completed and pending (RUNNING) trials of a study, for model-based samplers."""
+        """Finished (completed or failed) and pending (RUNNING) trials, for model-based samplers."""
         completed: list[Trial] = []
         pending: list[Trial] = []
         after = 0
@@ -225,12 +295,14 @@ class TuningServicer(tuning_service_pb2_grpc.TuningServiceServicer):
             page, more = await self._store.list_trials(
                 self._namespace(),
                 record.study_id,
-                states=[TrialState.COMPLETED, TrialState.RUNNING],
+                states=[TrialState.COMPLETED, TrialState.FAILED, TrialState.RUNNING],
                 page_size=1000,
                 after=after,
+                now=self._clock(),
             )
             for t in page:
-                (completed if t.state is TrialState.COMPLETED else pending).append(t)
+                # Failed trials go with the finished ones: the model learns to avoid them.
+                (pending if t.state is TrialState.RUNNING else completed).append(t)
             if not more or not page:
                 return completed, pending
             after = page[-1].number
@@ -256,6 +328,7 @@ class TuningServicer(tuning_service_pb2_grpc.TuningServiceServicer):
         failure = None
         if outcome == "failure":
             failure = _validate.check_failure_reason(request.failure.reason)
+        request_id = self._request_id(request.request_id)
         for _ in range(_ASK_ATTEMPTS):
             # Validated against the cached spec; the store checks the spec is still current.
             record, values = await self._validated(study_id, check)
@@ -270,6 +343,7 @@ class TuningServicer(tuning_service_pb2_grpc.TuningServiceServicer):
                     now=self._clock(),
                     score=_convert.score(record.spec, values) if values is not None else None,
                     uid=record.uid,
+                    request_id=request_id,
                 )
                 break
             except StaleStudy:
@@ -291,13 +365,20 @@ class TuningServicer(tuning_service_pb2_grpc.TuningServiceServicer):
     ) -> tuning_service_pb2.CreateTrialResponse:
         study_id = names.parse_study_name(request.parent, "parent")
         metadata = _validate.check_metadata(request.metadata)
+        request_id = self._request_id(request.request_id)
         for _ in range(_ASK_ATTEMPTS):
             record, (trial, score) = await self._validated(
                 study_id, lambda r: self._new_trial(r, request, metadata)
             )
             try:
                 stored = await self._store.create_trial(
-                    self._namespace(), study_id, trial, score=score, uid=record.uid
+                    self._namespace(),
+                    study_id,
+                    trial,
+                    score=score,
+                    uid=record.uid,
+                    request_id=request_id,
+                    now=trial.create_time,
                 )
                 break
             except StaleStudy:
@@ -340,8 +421,29 @@ class TuningServicer(tuning_service_pb2_grpc.TuningServiceServicer):
         self, request: tuning_service_pb2.GetTrialRequest, context: grpc.aio.ServicerContext
     ) -> tuning_service_pb2.GetTrialResponse:
         study_id, number = names.parse_trial_name(request.name)
-        trial = await self._store.get_trial(self._namespace(), study_id, number)
+        trial = await self._store.get_trial(self._namespace(), study_id, number, now=self._clock())
         return tuning_service_pb2.GetTrialResponse(trial=_convert.trial_to_proto(study_id, trial))
+
+    @_rpc
+    async def HeartbeatTrial(
+        self, request: tuning_service_pb2.HeartbeatTrialRequest, context: grpc.aio.ServicerContext
+    ) -> tuning_service_pb2.HeartbeatTrialResponse:
+        study_id, number = names.parse_trial_name(request.name)
+        record = await self._study(study_id)
+        try:
+            trial = await self._store.heartbeat_trial(
+                self._namespace(),
+                study_id,
+                number,
+                now=self._clock(),
+                lease_timeout=self._lease(record.spec),
+            )
+        except NotFound:
+            self._forget(study_id)
+            raise
+        return tuning_service_pb2.HeartbeatTrialResponse(
+            trial=_convert.trial_to_proto(study_id, trial)
+        )
 
     @_rpc
     async def ListTrials(
@@ -358,13 +460,17 @@ class TuningServicer(tuning_service_pb2_grpc.TuningServiceServicer):
         if after is not None and (not isinstance(after, int) or after < 0):
             raise InvalidArgument("page_token is malformed", field="page_token")
         trials, more = await self._store.list_trials(
-            self._namespace(), study_id, states=states or None, page_size=size, after=after or 0
+            self._namespace(),
+            study_id,
+            states=states or None,
+            page_size=size,
+            after=after or 0,
+            now=self._clock(),
         )
-        response = tuning_service_pb2.ListTrialsResponse(
-            trials=[_convert.trial_to_proto(study_id, t) for t in trials]
-        )
-        if more and trials:
-            response.next_page_token = _pagination.encode(trials[-1].number, scope)
+        page = _fitting([_convert.trial_to_proto(study_id, t) for t in trials])
+        response = tuning_service_pb2.ListTrialsResponse(trials=page)
+        if (more or len(page) < len(trials)) and page:
+            response.next_page_token = _pagination.encode(trials[len(page) - 1].number, scope)
         return response
 
     @_rpc
@@ -383,15 +489,20 @@ class TuningServicer(tuning_service_pb2_grpc.TuningServiceServicer):
             after = 0
             while True:
                 page, more = await self._store.list_trials(
-                    self._namespace(), study_id, states=[TrialState.COMPLETED], page_size=1000, after=after
+                    self._namespace(),
+                    study_id,
+                    states=[TrialState.COMPLETED],
+                    page_size=1000,
+                    after=after,
                 )
                 completed += page
                 if not more or not page:
                     break
                 after = page[-1].number
             optimal = pareto_front(completed, record.spec.objectives)
+        # A Pareto front too large for one response is cut to its lowest-numbered trials.
         return tuning_service_pb2.ListOptimalTrialsResponse(
-            trials=[_convert.trial_to_proto(study_id, t) for t in optimal]
+            trials=_fitting([_convert.trial_to_proto(study_id, t) for t in optimal])
         )
 
     # -- helpers ---------------------------------------------------------------------------
@@ -432,6 +543,17 @@ class TuningServicer(tuning_service_pb2_grpc.TuningServiceServicer):
     def _forget(self, study_id: str) -> None:
         self._specs.pop((self._namespace(), study_id), None)
 
+    def _lease(self, spec: StudySpec) -> float:
+        """Seconds of the lease of the study's RUNNING trials."""
+        return spec.lease_timeout or self._lease_timeout
+
+    def _request_id(self, value: str, *, ask: bool = False) -> RequestId | None:
+        """The validated ``request_id`` of a call; ``None`` when empty. An ask gets an attempt
+        id of its own, so its second step is told apart from a concurrent retry."""
+        if not _validate.check_request_id(value):
+            return None
+        return RequestId(value, self._request_id_ttl, attempt=_new_uid() if ask else "")
+
     def _namespace(self) -> str:
         """Namespace of the current call: the caller's tenant, else the servicer's default."""
         return current_namespace.get() or self._ns
@@ -441,7 +563,32 @@ def _new_uid() -> str:
     return secrets.token_hex(8)
 
 
-def _complete_message(record: StudyRecord) -> str:
+#: Bytes a response may spend on its list of studies or trials: the message limit less room
+#: for its other fields.
+_RESPONSE_BUDGET = limits.MAX_MESSAGE_BYTES - 64 * 1024
+
+M = TypeVar("M", bound=Message)
+
+
+def _fitting(messages: list[M]) -> list[M]:
+    """The longest prefix of ``messages`` (one at least) that fits in a response; pages stop
+    short of the message limit instead of failing with RESOURCE_EXHAUSTED."""
+    total = 0
+    for i, message in enumerate(messages):
+        total += message.ByteSize() + 6  # the field's tag and length prefix
+        if total > _RESPONSE_BUDGET and i > 0:
+            return messages[:i]
+    return messages
+
+
+def _with_handed(request_id: RequestId | None, handed: list[Trial]) -> RequestId | None:
+    """``request_id`` with the trials handed out so far by this execution of the ask."""
+    if request_id is None:
+        return None
+    return dataclasses.replace(request_id, handed=tuple(t.number for t in handed))
+
+
+def _complete_message(record: StudyRecord, pending: int = 0) -> str:
     spec = record.spec
     name = names.study_name(record.study_id)
     if spec.algorithm.value == "GRID":
@@ -450,4 +597,10 @@ def _complete_message(record: StudyRecord) -> str:
             why += f" or max_trials ({spec.max_trials}) was reached"
     else:
         why = f"max_trials ({spec.max_trials}) was reached"
-    return f"study {name!r} is complete: {why}; no trial is left to hand out"
+    message = f"study {name!r} is complete: {why}; no trial is left to hand out"
+    if pending:
+        message += (
+            f" now, but {pending} trials are still running or being handed out; the point of"
+            " any whose lease expires is handed out again to a later ask"
+        )
+    return message

@@ -20,6 +20,8 @@ _CODES: dict[type[errors.HyperdialError], grpc.StatusCode] = {
     errors.StudyComplete: grpc.StatusCode.OUT_OF_RANGE,
     errors.ResourceExhausted: grpc.StatusCode.RESOURCE_EXHAUSTED,
     errors.Unavailable: grpc.StatusCode.UNAVAILABLE,
+    errors.Unauthenticated: grpc.StatusCode.UNAUTHENTICATED,
+    errors.PermissionDenied: grpc.StatusCode.PERMISSION_DENIED,
 }
 
 
@@ -31,24 +33,39 @@ def status_code(error: errors.HyperdialError) -> grpc.StatusCode:
     return grpc.StatusCode.INTERNAL
 
 
+#: Most UTF-8 bytes of the message, and of each metadata value, in an error's details.
+#: Messages quote the caller's input: unclipped, a huge name would swell the trailers past
+#: gRPC's metadata limit (8 KiB by default), and the caller would get RESOURCE_EXHAUSTED
+#: instead of the error.
+MAX_MESSAGE_BYTES = 1024
+MAX_VALUE_BYTES = 256
+
+
+def _clip(text: str, limit: int) -> str:
+    data = text.encode()
+    if len(data) <= limit:
+        return text
+    return data[: limit - 3].decode(errors="ignore") + "..."
+
+
 def to_status(error: errors.HyperdialError) -> grpc.Status:
     """A ``grpc.Status`` carrying ``google.rpc.Status`` with an ``ErrorInfo`` (and a
-    ``BadRequest`` naming the field, for invalid arguments)."""
+    ``BadRequest`` naming the field, for invalid arguments); texts clipped to a few KiB."""
     code = status_code(error)
-    info = error_details_pb2.ErrorInfo(
-        reason=error.reason, domain=ERROR_DOMAIN, metadata=error.metadata
-    )
+    message = _clip(error.message, MAX_MESSAGE_BYTES)
+    metadata = {k: _clip(v, MAX_VALUE_BYTES) for k, v in error.metadata.items()}
+    info = error_details_pb2.ErrorInfo(reason=error.reason, domain=ERROR_DOMAIN, metadata=metadata)
     details = [_pack(info)]
-    field = error.metadata.get("field")
+    field = metadata.get("field")
     if code is grpc.StatusCode.INVALID_ARGUMENT and field:
         bad = error_details_pb2.BadRequest(
             field_violations=[
-                error_details_pb2.BadRequest.FieldViolation(field=field, description=error.message)
+                error_details_pb2.BadRequest.FieldViolation(field=field, description=message)
             ]
         )
         details.append(_pack(bad))
     return rpc_status.to_status(
-        status_pb2.Status(code=code.value[0], message=error.message, details=details)
+        status_pb2.Status(code=code.value[0], message=message, details=details)
     )
 
 

@@ -31,6 +31,23 @@ def check_client_id(client_id: str) -> str:
     return client_id
 
 
+def check_request_id(request_id: str) -> str:
+    """``request_id``: empty (no deduplication) or 1 to ``MAX_REQUEST_ID_LENGTH`` printable
+    characters."""
+    if len(request_id) > limits.MAX_REQUEST_ID_LENGTH:
+        raise InvalidArgument(
+            f"request_id is {len(request_id)} characters long; the limit is "
+            f"{limits.MAX_REQUEST_ID_LENGTH} (a UUID4 is 36)",
+            field="request_id",
+        )
+    if not request_id.isprintable():
+        raise InvalidArgument(
+            "request_id has non-printable characters; use a UUID4, for example",
+            field="request_id",
+        )
+    return request_id
+
+
 def check_failure_reason(reason: str) -> str:
     """A failure reason: at most ``MAX_FAILURE_REASON_LENGTH`` characters."""
     if len(reason) > limits.MAX_FAILURE_REASON_LENGTH:

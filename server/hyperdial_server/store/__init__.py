@@ -4,11 +4,19 @@ from __future__ import annotations
 
 from urllib.parse import urlsplit
 
-from hyperdial_server.store._base import DEFAULT_CLAIM_TTL, Claim, StaleStudy, Store
+from hyperdial_server.store._base import (
+    DEFAULT_CLAIM_TTL,
+    EXPIRE_BATCH,
+    Claim,
+    Reissue,
+    RequestId,
+    StaleStudy,
+    Store,
+)
 from hyperdial_server.store._memory import MemoryStore
 from hyperdial_server.store._redis import RedisStore
 
-_REDIS_SCHEMES = ("redis", "rediss", "unix")
+_REDIS_SCHEMES = ("redis", "rediss", "unix", "redis+cluster", "rediss+cluster")
 
 
 def open_store(url: str | None) -> Store:
@@ -16,7 +24,9 @@ def open_store(url: str | None) -> Store:
 
     Args:
         url: ``None`` or ``""`` for a :class:`MemoryStore`; a ``redis://``, ``rediss://`` or
-            ``unix://`` URL for a :class:`RedisStore` (see :meth:`RedisStore.from_url`).
+            ``unix://`` URL for a :class:`RedisStore` (see :meth:`RedisStore.from_url`), or
+            ``redis+cluster://`` / ``rediss+cluster://`` for a :class:`RedisStore` on a Redis
+            Cluster.
 
     Raises:
         ValueError: Any other URL. The message names the scheme only, never the URL, which may
@@ -29,16 +39,19 @@ def open_store(url: str | None) -> Store:
         return RedisStore.from_url(url)
     shown = f"scheme {scheme!r}" if scheme else "no scheme"
     raise ValueError(
-        f"unsupported store URL ({shown}); use redis://, rediss:// or unix://, "
-        "or no URL for the in-memory store"
+        f"unsupported store URL ({shown}); use redis://, rediss://, unix:// or "
+        "redis+cluster://, or no URL for the in-memory store"
     )
 
 
 __all__ = [
     "DEFAULT_CLAIM_TTL",
+    "EXPIRE_BATCH",
     "Claim",
     "MemoryStore",
     "RedisStore",
+    "Reissue",
+    "RequestId",
     "StaleStudy",
     "Store",
     "open_store",

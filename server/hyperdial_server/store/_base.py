@@ -13,6 +13,27 @@ Contract for every implementation (the contract suite in ``tests/store/`` runs a
 * **Typed errors.** Failures a caller can cause raise the errors of
   :mod:`hyperdial_server.core.errors`; a store that cannot be reached raises
   :class:`~hyperdial_server.core.errors.Unavailable`.
+* **Leases.** Every trial that becomes RUNNING gets a lease deadline, ``now + lease_timeout``
+  (``Trial.lease_expire_time``); :meth:`Store.heartbeat_trial` and a ``client_id`` resume
+  renew it. A lease is expired once ``deadline < now``. Expiring a trial, in one atomic step:
+  it becomes FAILED with ``failure_reason`` :data:`~hyperdial_server.core.trial.
+  LEASE_EXPIRED_REASON` and ``complete_time`` now, and its parameters join the study's re-issue
+  queue, from which :meth:`Store.claim_trials` hands them out again first, as a new trial.
+  Expiry needs no leader: ``claim_trials``, ``heartbeat_trial`` and, when given ``now``,
+  ``get_trial`` and ``list_trials`` expire the study's due leases first (at most
+  :data:`EXPIRE_BATCH` per call), and :meth:`Store.expire_leases` (the periodic sweep of every
+  replica) expires them in every study; each lease expires exactly once whoever gets there.
+* **Late results.** ``complete_trial`` on a trial whose lease expired records the result all the
+  same: with values the trial becomes COMPLETED and, if its point is still waiting in the
+  re-issue queue, the point is withdrawn (it has its measurement); if the point was handed out
+  again already, that twin stays and measures the same point a second time. With a failure the
+  trial stays FAILED with the new reason and its point stays queued. A late result is taken once.
+* **Request ids.** A call given a :class:`RequestId` that was already answered (same id, same
+  study, within its ``ttl``) changes nothing and answers what the first call answered; the
+  check and the change are one atomic step. An ask is two steps (``claim_trials`` then
+  ``commit_trials``): its id is marked in progress by the claim and answered by the step that
+  finishes the ask, so a concurrent retry is refused (``REQUEST_IN_PROGRESS``, UNAVAILABLE)
+  instead of handing out more trials, until the first attempt's claim deadline has passed.
 """
 
 from __future__ import annotations
@@ -21,6 +42,7 @@ import abc
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 
+from hyperdial_server.core.limits import DEFAULT_LEASE_TIMEOUT
 from hyperdial_server.core.space import Params
 from hyperdial_server.core.study import StudyRecord
 from hyperdial_server.core.trial import Trial, TrialState
@@ -28,6 +50,43 @@ from hyperdial_server.core.trial import Trial, TrialState
 #: Seconds a sampler index stays claimed without being committed before another ask may take
 #: it again (covers a replica that died between ``claim_trials`` and ``commit_trials``).
 DEFAULT_CLAIM_TTL = 30.0
+#: Most leases one call expires lazily; the rest wait for the next call or the sweep, so the
+#: cost of a call stays bounded whatever the number of trials.
+EXPIRE_BATCH = 100
+
+
+@dataclass(frozen=True)
+class RequestId:
+    """Makes one mutating call idempotent.
+
+    Attributes:
+        value: The caller's request id (1 to 128 characters); unique per study.
+        ttl: Seconds the answer is kept for retries.
+        attempt: For asks: a random id of this execution of the call, so that its own second
+            step (or its own retry of a step) is told apart from a concurrent retry.
+        handed: For asks: numbers of the trials this execution handed out in earlier steps,
+            part of its answer.
+    """
+
+    value: str
+    ttl: float
+    attempt: str = ""
+    handed: tuple[int, ...] = ()
+
+
+@dataclass
+class Reissue:
+    """The point of a lease-expired trial, claimed to be handed out again as a new trial.
+
+    Attributes:
+        source: Number of the expired trial.
+        params: Its parameters; the new trial gets them unchanged.
+        metadata: Its metadata; the new trial gets a copy.
+    """
+
+    source: int
+    params: Params
+    metadata: dict[str, str] = field(default_factory=dict)
 
 
 class StaleStudy(Exception):
@@ -42,15 +101,26 @@ class Claim:
     """What one ``claim_trials`` call took for the caller.
 
     Attributes:
-        trials: Enqueued trials handed out by this claim, already RUNNING in the store.
+        trials: Trials handed out by this claim, already RUNNING in the store: the caller's own
+            RUNNING trials (``client_id`` resume), then enqueued ones. With ``replayed``, the
+            recorded answer of the request id instead.
         indices: Sampler indices claimed; the caller computes their points and passes them to
             ``commit_trials`` with ``token`` before the claim expires.
-        token: Identifies the claim of ``indices``; empty when ``indices`` is empty.
+        reissues: Points of lease-expired trials claimed to be handed out again; the caller
+            passes them to ``commit_trials`` with ``token``.
+        token: Identifies the claim of ``indices`` and ``reissues``; empty when both are empty.
+        replayed: The request id was answered before: ``trials`` is that answer (as the trials
+            are now) and nothing changed.
+        pending: When nothing was handed out: trials still RUNNING plus claims not committed
+            yet, whose points may come back to the study if their leases or claims expire.
     """
 
     trials: list[Trial] = field(default_factory=list)
     indices: list[int] = field(default_factory=list)
+    reissues: list[Reissue] = field(default_factory=list)
     token: str = ""
+    replayed: bool = False
+    pending: int = 0
 
 
 class Store(abc.ABC):
@@ -71,12 +141,22 @@ class Store(abc.ABC):
         raise NotImplementedError
 
     @abc.abstractmethod
-    async def create_study(self, namespace: str, study: StudyRecord) -> StudyRecord:
+    async def create_study(
+        self, namespace: str, study: StudyRecord, *, request_id: RequestId | None = None
+    ) -> StudyRecord:
         """Stores a new study with no trials and returns it as stored.
+
+        Args:
+            namespace: The namespace.
+            study: The study; its ``create_time`` is the time of the call.
+            request_id: With the id of the call that created this very study, within its
+                ``ttl``: returns the study as first created instead of ``AlreadyExists``.
 
         Raises:
             AlreadyExists: A study of that id exists in the namespace (reason
                 ``STUDY_ALREADY_EXISTS``).
+            ResourceExhausted: The namespace holds the most studies it may (reason
+                ``TOO_MANY_STUDIES``).
         """
         raise NotImplementedError
 
@@ -106,8 +186,20 @@ class Store(abc.ABC):
         raise NotImplementedError
 
     @abc.abstractmethod
-    async def delete_study(self, namespace: str, study_id: str) -> None:
+    async def delete_study(
+        self,
+        namespace: str,
+        study_id: str,
+        *,
+        request_id: RequestId | None = None,
+        now: float = 0.0,
+    ) -> None:
         """Deletes a study and everything stored for it.
+
+        Args:
+            request_id: With the id of a call that deleted the study before, within its
+                ``ttl``: returns without deleting anything (even a study created since).
+            now: Current time, seconds since the epoch (for ``request_id``).
 
         Raises:
             NotFound: No such study.
@@ -127,14 +219,26 @@ class Store(abc.ABC):
         client_id: str,
         now: float,
         claim_ttl: float = DEFAULT_CLAIM_TTL,
+        lease_timeout: float = DEFAULT_LEASE_TIMEOUT,
+        request_id: RequestId | None = None,
     ) -> Claim:
         """Takes up to ``count`` trials to hand out, in one atomic step.
 
-        In order: enqueued (WAITING) trials, oldest first, become RUNNING with ``client_id``;
-        then sampler indices whose earlier claim expired uncommitted are taken again; then new
-        indices 0, 1, 2... are taken from the study's counter, never reaching ``capacity``.
+        First the study's due leases expire (see the module docstring). Then, in order:
+
+        1. with a ``client_id``: the RUNNING trials that client holds, oldest first (their
+           leases renewed), except those in ``request_id.handed``;
+        2. points of lease-expired trials waiting in the re-issue queue, oldest trial first;
+        3. enqueued (WAITING) trials, oldest first, become RUNNING with ``client_id``;
+        4. sampler indices and re-issued points whose earlier claim expired uncommitted are
+           taken again;
+        5. new indices 0, 1, 2... are taken from the study's counter, never reaching
+           ``capacity``.
+
         The total handed out over the study's life (enqueued trials and committed or claimed
-        indices, an index re-taken after expiry counted once) never exceeds ``max_trials``.
+        indices, an index re-taken after expiry counted once) never exceeds ``max_trials``;
+        re-issued points and resumed trials do not count again. Trials becoming RUNNING get
+        the lease deadline ``now + lease_timeout``.
 
         Args:
             namespace: The namespace.
@@ -143,16 +247,22 @@ class Store(abc.ABC):
             count: Most trials to take (>= 1).
             capacity: Number of distinct sampler indices (a grid's size), ``None`` for no bound.
             max_trials: The study's ``max_trials``, ``None`` for no limit.
-            client_id: Recorded on the trials handed out.
+            client_id: Recorded on the trials handed out; empty for no resume.
             now: Current time, seconds since the epoch.
             claim_ttl: Seconds before an uncommitted claim of indices may be taken again.
+            lease_timeout: Seconds of the lease of trials handed out.
+            request_id: Makes the ask idempotent (see the module docstring).
 
         Returns:
-            The claim; both lists empty when the study has nothing left.
+            The claim; all lists empty when the study has nothing left right now.
 
         Raises:
             NotFound: No such study.
             StaleStudy: The study's uid is not ``uid``.
+            Unavailable: Another execution of ``request_id`` is in progress (reason
+                ``REQUEST_IN_PROGRESS``).
+            InvalidArgument: ``request_id`` was used for another kind of call (reason
+                ``REQUEST_ID_REUSED``).
         """
         raise NotImplementedError
 
@@ -167,21 +277,31 @@ class Store(abc.ABC):
         *,
         client_id: str,
         now: float,
+        lease_timeout: float = DEFAULT_LEASE_TIMEOUT,
+        reissues: Sequence[Reissue] = (),
+        request_id: RequestId | None = None,
     ) -> list[Trial]:
-        """Creates one RUNNING trial per claimed index, numbered in order, in one atomic step.
+        """Creates one RUNNING trial per re-issued point and per claimed index, numbered in
+        that order, in one atomic step.
 
         Args:
-            token: ``Claim.token`` of the claim that took the indices.
+            token: ``Claim.token`` of the claim that took the indices and re-issues.
             points: ``(index, params)`` for every index of that claim.
+            lease_timeout: Seconds of the lease of the new trials.
+            reissues: ``Claim.reissues`` of that claim.
+            request_id: The request id of the ask, as given to ``claim_trials`` with
+                ``handed`` extended by the claim's ``trials``; the ask's answer is recorded.
 
         Returns:
-            The new trials, in the order of ``points``.
+            The new trials, re-issues first, then in the order of ``points``.
 
         Raises:
             NotFound: No such study.
             StaleStudy: The study's uid is not ``uid``.
             FailedPrecondition: The claim expired and its indices may have been taken again
                 (reason ``CLAIM_EXPIRED``); nothing was created.
+            Unavailable: A retry of ``request_id`` took the ask over (``REQUEST_IN_PROGRESS``);
+                nothing was created.
         """
         raise NotImplementedError
 
@@ -194,6 +314,8 @@ class Store(abc.ABC):
         *,
         score: float | None = None,
         uid: str | None = None,
+        request_id: RequestId | None = None,
+        now: float = 0.0,
     ) -> Trial:
         """Adds a trial with the next number: WAITING (enqueued) or already finished.
 
@@ -203,10 +325,14 @@ class Store(abc.ABC):
             score: For a COMPLETED trial of a single-objective study: its rank among completed
                 trials, lower is better (see ``best_trial``).
             uid: When given, the ``uid`` of the study the caller validated ``trial`` against.
+            request_id: With the id of an earlier ``create_trial`` of the study: returns the
+                trial it created, as it is now, and creates nothing.
+            now: Current time, seconds since the epoch (for ``request_id``).
 
         Raises:
             NotFound: No such study.
             StaleStudy: ``uid`` is given and the study's uid differs; nothing was created.
+            InvalidArgument: ``request_id`` was used for another kind of call.
         """
         raise NotImplementedError
 
@@ -223,28 +349,69 @@ class Store(abc.ABC):
         now: float,
         score: float | None = None,
         uid: str | None = None,
+        request_id: RequestId | None = None,
     ) -> Trial:
-        """Ends a RUNNING trial, in one atomic step.
+        """Ends a RUNNING trial, or records the late result of a lease-expired one, in one
+        atomic step.
 
         Exactly one of ``values`` (the trial becomes COMPLETED) and ``failure_reason`` (FAILED)
-        is given. ``metadata`` is merged into the trial's metadata.
+        is given. ``metadata`` is merged into the trial's metadata. The trial's lease ends.
 
         Args:
             score: For a single-objective study and ``values``: rank among completed trials,
                 lower is better.
             uid: When given, the ``uid`` of the study the caller validated ``values`` against.
+            request_id: With the id of an earlier ``complete_trial`` of this trial: returns the
+                trial as it is and changes nothing.
 
         Raises:
             NotFound: No such study or trial.
             StaleStudy: ``uid`` is given and the study's uid differs; nothing changed.
-            FailedPrecondition: The trial is not RUNNING (reason ``TRIAL_NOT_RUNNING``);
-                nothing changed.
+            FailedPrecondition: The trial is not RUNNING and took no late result (reason
+                ``TRIAL_NOT_RUNNING``); nothing changed.
+            InvalidArgument: ``request_id`` was used for another call.
         """
         raise NotImplementedError
 
     @abc.abstractmethod
-    async def get_trial(self, namespace: str, study_id: str, number: int) -> Trial:
+    async def heartbeat_trial(
+        self, namespace: str, study_id: str, number: int, *, now: float, lease_timeout: float
+    ) -> Trial:
+        """Renews the lease of a RUNNING trial to ``now + lease_timeout``, in one atomic step.
+
+        A lease found expired is expired (see the module docstring) instead of renewed.
+
+        Raises:
+            NotFound: No such study or trial.
+            FailedPrecondition: The trial is not RUNNING, or its lease had expired (reason
+                ``TRIAL_NOT_RUNNING``, metadata ``lease_expired``).
+        """
+        raise NotImplementedError
+
+    @abc.abstractmethod
+    async def expire_leases(self, *, now: float, limit: int = 1000) -> int:
+        """Expires due leases in every namespace and study: the periodic sweep.
+
+        Safe to run on every replica at once. Finds the studies with a due lease without
+        visiting the others.
+
+        Args:
+            now: Current time, seconds since the epoch.
+            limit: Most studies visited by this call.
+
+        Returns:
+            How many leases this call expired.
+        """
+        raise NotImplementedError
+
+    @abc.abstractmethod
+    async def get_trial(
+        self, namespace: str, study_id: str, number: int, *, now: float | None = None
+    ) -> Trial:
         """Returns one trial.
+
+        Args:
+            now: When given, the study's due leases expire first.
 
         Raises:
             NotFound: No such study (``STUDY_NOT_FOUND``) or trial (``TRIAL_NOT_FOUND``).
@@ -260,6 +427,7 @@ class Store(abc.ABC):
         states: Collection[TrialState] | None = None,
         page_size: int,
         after: int = 0,
+        now: float | None = None,
     ) -> tuple[list[Trial], bool]:
         """Lists trials in ascending order of number.
 
@@ -267,6 +435,7 @@ class Store(abc.ABC):
             states: Only trials in one of these states; ``None`` for every state.
             page_size: Most trials to return (>= 1).
             after: Only numbers strictly greater than this one.
+            now: When given, the study's due leases expire first.
 
         Returns:
             The trials, and whether more follow. The cost is bounded by the page size, not by

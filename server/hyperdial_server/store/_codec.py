@@ -28,6 +28,9 @@ from typing import Any
 from hyperdial_server.core.errors import (
     AlreadyExists,
     FailedPrecondition,
+    InvalidArgument,
+    ResourceExhausted,
+    Unavailable,
     study_not_found,
     trial_not_found,
 )
@@ -105,6 +108,8 @@ def spec_to_json(spec: StudySpec) -> dict[str, Any]:
         "seed": spec.seed,
         "max_trials": spec.max_trials,
         "grid_resolution": spec.grid_resolution,
+        "initial_trials": spec.initial_trials,
+        "lease_timeout": spec.lease_timeout,
     }
 
 
@@ -117,6 +122,9 @@ def spec_from_json(obj: Mapping[str, Any]) -> StudySpec:
         seed=obj["seed"],
         max_trials=obj["max_trials"],
         grid_resolution=obj["grid_resolution"],
+        # Absent from records written before the field existed.
+        initial_trials=obj.get("initial_trials"),
+        lease_timeout=obj.get("lease_timeout"),
     )
 
 
@@ -163,8 +171,14 @@ def _trial_fields(trial: Trial) -> dict[str, Any]:
 
 
 def encode_trial(trial: Trial) -> str:
-    """A trial as compact JSON."""
-    return dumps({"number": trial.number, **_trial_fields(trial)})
+    """A trial as compact JSON (its lease too, unlike the stored form of the Redis store)."""
+    return dumps(
+        {
+            "number": trial.number,
+            **_trial_fields(trial),
+            "lease_expire_time": trial.lease_expire_time,
+        }
+    )
 
 
 def encode_trial_body(trial: Trial) -> str:
@@ -187,6 +201,7 @@ def _trial_from_dict(obj: Mapping[str, Any]) -> Trial:
         complete_time=obj["complete_time"],
         failure_reason=obj["failure_reason"],
         metadata=dict(obj["metadata"]),
+        lease_expire_time=obj.get("lease_expire_time"),
     )
 
 
@@ -210,6 +225,8 @@ def encode_trial_patch(
         patch["client_id"] = client_id
     if values is not None:
         patch["values"] = dict(values)
+        # A late result turns a lease-expired (FAILED) trial into a COMPLETED one.
+        patch["failure_reason"] = ""
     if complete_time is not None:
         patch["complete_time"] = complete_time
     if failure_reason is not None:
@@ -219,8 +236,15 @@ def encode_trial_patch(
     return dumps(patch)
 
 
-def decode_stored_trial(text: str) -> Trial:
-    """The trial of a stored layer array ``[trial, patch, ...]`` (see the module docstring)."""
+def decode_stored_trial(text: str, lease: str | float | None = None) -> Trial:
+    """The trial of a stored layer array ``[trial, patch, ...]`` (see the module docstring).
+
+    Args:
+        text: The stored layers.
+        lease: The trial's lease deadline (kept outside the trial, in the study's lease set, so
+            that a heartbeat rewrites one score instead of growing the trial); ``None`` or
+            ``False`` (a missing score as Lua returns it) for none.
+    """
     layers = json.loads(text)
     obj: dict[str, Any] = dict(layers[0])
     metadata: dict[str, str] = dict(obj["metadata"])
@@ -231,7 +255,10 @@ def decode_stored_trial(text: str) -> Trial:
             else:
                 obj[key] = value
     obj["metadata"] = metadata
-    return _trial_from_dict(obj)
+    trial = _trial_from_dict(obj)
+    if lease is not None and lease is not False and trial.state is TrialState.RUNNING:
+        trial.lease_expire_time = float(lease)
+    return trial
 
 
 # --- scores ----------------------------------------------------------------------------------
@@ -302,12 +329,22 @@ def _trial(study_id: str, number: int | None) -> str:
     return f"trial 'studies/{study_id}/trials/{number}'"
 
 
-def _not_running(study_id: str, number: int | None, state: str) -> Exception:
+def _not_running(study_id: str, number: int | None, detail: str) -> Exception:
+    # detail: the trial's state, with ":expired" when its lease expired.
+    state, _, why = detail.partition(":")
     where = f"is {state}, not RUNNING" if state else "is not RUNNING"
+    if why == "expired":
+        where += (
+            " (its lease expired: no heartbeat and no result within the study's lease_timeout; "
+            "a result sent with CompleteTrial is still recorded)"
+        )
+    metadata = {"state": state} if state else {}
+    if why == "expired":
+        metadata["lease_expired"] = "true"
     return FailedPrecondition(
-        f"{_trial(study_id, number)} {where}; only a RUNNING trial can be completed",
+        f"{_trial(study_id, number)} {where}; only a RUNNING trial can be completed or renewed",
         reason="TRIAL_NOT_RUNNING",
-        metadata={"state": state} if state else None,
+        metadata=metadata or None,
     )
 
 
@@ -325,6 +362,23 @@ ERRORS: dict[str, _ErrorFactory] = {
     ),
     "TRIAL_NOT_FOUND": lambda study_id, number, detail: trial_not_found(study_id, number or 0),
     "TRIAL_NOT_RUNNING": _not_running,
+    "REQUEST_IN_PROGRESS": lambda study_id, number, detail: Unavailable(
+        f"an earlier call with this request_id on study 'studies/{study_id}' is still in "
+        "progress; retry with the same request_id to get its answer",
+        reason="REQUEST_IN_PROGRESS",
+    ),
+    "REQUEST_ID_REUSED": lambda study_id, number, detail: InvalidArgument(
+        f"request_id was already used for another call on study 'studies/{study_id}' "
+        f"({detail}); use a new id for every distinct call",
+        field="request_id",
+        reason="REQUEST_ID_REUSED",
+    ),
+    "TOO_MANY_STUDIES": lambda study_id, number, detail: ResourceExhausted(
+        f"the namespace already holds the most studies it may ({detail}); delete studies "
+        "that are no longer needed",
+        reason="TOO_MANY_STUDIES",
+        metadata={"limit": detail},
+    ),
     "CLAIM_EXPIRED": lambda study_id, number, detail: FailedPrecondition(
         f"the claim of sampler indices of study 'studies/{study_id}' expired before its "
         "trials were created, and the indices may have been handed out again; ask again",
@@ -340,7 +394,9 @@ def store_error(code: str, study_id: str, number: int | None = None, detail: str
         code: A key of :data:`ERRORS`.
         study_id: The study of the call.
         number: The trial of the call, for trial errors.
-        detail: For ``TRIAL_NOT_RUNNING``: the trial's state.
+        detail: For ``TRIAL_NOT_RUNNING``: the trial's state, with ``:expired`` when its lease
+            expired; for ``REQUEST_ID_REUSED``: what the id was used for; for
+            ``TOO_MANY_STUDIES``: the limit.
 
     Returns:
         The error to raise; a ``RuntimeError`` for an unknown code (a script and the table

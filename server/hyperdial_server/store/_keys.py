@@ -11,10 +11,28 @@ Redis Cluster slot and every Lua script touches keys of one slot only::
     hd:{ns/id}:queue            list: WAITING trial numbers, oldest first
     hd:{ns/id}:claims           sorted set: "<index>:<token>" scored by claim deadline
     hd:{ns/id}:scores           sorted set: zero-padded trial number scored by ``score``
+    hd:{ns/id}:leases           sorted set: RUNNING trial numbers scored by lease deadline
+    hd:{ns/id}:reissue          sorted set: numbers of lease-expired trials whose point waits to
+                                be handed out again (score = number)
+    hd:{ns/id}:expired          sorted set: numbers of lease-expired trials that still take a
+                                late result (score = number)
+    hd:{ns/id}:owners           hash: RUNNING trial number -> client_id (non-empty ones only)
+    hd:{ns/id}:holders          sorted set, all scores 0: "<client_id>\0<zero-padded number>"
+                                per RUNNING trial with a client_id, so a client's trials are
+                                one lexicographic range (``client_id`` resume)
+    hd:{ns/id}:requests         hash: request id -> recorded answer (idempotent retries)
+    hd:{ns/id}:request_times    sorted set: request id scored by the time its record expires
+    hd:{ns/id}:deleted          hash: request ids of ``DeleteStudy`` calls that deleted the
+                                study; a key with a TTL that outlives the study on purpose
 
 The namespace's study index is a key of its own slot: ``hd:{ns}:studies``, a sorted set whose
 members (study ids, all scored 0) sort by code point. A study tag always holds a ``/`` and a
 namespace tag never does, so the two kinds cannot collide.
+
+The lease index ``hd:leases`` (no hash tag, a slot of its own) is one sorted set for every
+namespace: member ``<namespace>/<study_id>``, score at most the earliest lease deadline of that
+study, so the periodic sweep of every replica finds the studies with a lease due in one range
+query, whatever the number of studies.
 """
 
 from __future__ import annotations
@@ -56,6 +74,14 @@ class StudyKeys:
     queue: str
     claims: str
     scores: str
+    leases: str
+    reissue: str
+    expired: str
+    owners: str
+    holders: str
+    requests: str
+    request_times: str
+    deleted: str
 
     def state(self, state: TrialState) -> str:
         """The sorted set of trial numbers in ``state``."""
@@ -68,7 +94,7 @@ class StudyKeys:
 
     @property
     def all(self) -> tuple[str, ...]:
-        """Every key of the study, the study hash first."""
+        """Every key of the study, the study hash first; not ``deleted``, which outlives it."""
         return (
             self.study,
             self.trials,
@@ -80,6 +106,13 @@ class StudyKeys:
             self.queue,
             self.claims,
             self.scores,
+            self.leases,
+            self.reissue,
+            self.expired,
+            self.owners,
+            self.holders,
+            self.requests,
+            self.request_times,
         )
 
 
@@ -112,6 +145,14 @@ def study_keys(namespace: str, study_id: str) -> StudyKeys:
         queue=base + "queue",
         claims=base + "claims",
         scores=base + "scores",
+        leases=base + "leases",
+        reissue=base + "reissue",
+        expired=base + "expired",
+        owners=base + "owners",
+        holders=base + "holders",
+        requests=base + "requests",
+        request_times=base + "request_times",
+        deleted=base + "deleted",
     )
 
 
@@ -123,3 +164,28 @@ def study_index(namespace: str) -> str:
     """
     _check_namespace(namespace)
     return f"{PREFIX}:{{{namespace}}}:studies"
+
+
+#: The lease index of every namespace (see the module docstring).
+LEASE_INDEX = f"{PREFIX}:leases"
+
+
+def lease_member(namespace: str, study_id: str) -> str:
+    """A study's member in :data:`LEASE_INDEX`: ``<namespace>/<study_id>``.
+
+    Raises:
+        ValueError: ``namespace`` or ``study_id`` holds a character outside ``A-Za-z0-9._-``.
+    """
+    _check_namespace(namespace)
+    _check_study_id(study_id)
+    return f"{namespace}/{study_id}"
+
+
+def parse_lease_member(member: str) -> tuple[str, str] | None:
+    """``(namespace, study_id)`` of a :func:`lease_member`; ``None`` for anything else."""
+    namespace, slash, study_id = member.partition("/")
+    if not slash or not _NAMESPACE_RE.fullmatch(namespace):
+        return None
+    if not _STUDY_ID_RE.fullmatch(study_id):
+        return None
+    return namespace, study_id

@@ -20,6 +20,17 @@ Design:
   after. A crash leaves at worst an index entry without a study, which ``list_studies`` skips and
   removes lazily. Whoever removes an entry checks the study again afterwards and puts the entry
   back if the study exists by then, so a removal racing with a creation cannot hide a study.
+* **Redis Cluster.** ``redis+cluster://`` URLs run the same code on a cluster: each script's
+  keys share the study's hash tag, hence one slot; the index is its own key, and the reads that
+  span studies (``list_studies``) are non-transactional pipelines, which the cluster client
+  splits by node (one round trip per node).
+* **Leases.** A RUNNING trial's deadline is its score in the study's ``leases`` set, not a field
+  of its JSON, so a heartbeat rewrites one score instead of growing the trial; reads join it back.
+  The shared functions of ``lua/_lib.lua`` (expiry, client holds, request records) are put in
+  front of the scripts that use them. The lease index ``hd:leases`` lives in its own slot: the
+  ask writes it before and after its scripts, the sweep moves it (see ``expire_leases``).
+* **Request ids.** The record of an answered call lives in the study's ``requests`` hash and is
+  checked and written by the same script that makes the change.
 * **Errors.** Scripts reply ``{"OK", ...}`` or ``{CODE, ...}``; :func:`._codec.store_error` maps
   each code to a typed error. A Redis that cannot be reached raises
   :class:`~hyperdial_server.core.errors.Unavailable`, whose message names the server without
@@ -29,24 +40,34 @@ Design:
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import secrets
-from collections.abc import Awaitable, Collection, Mapping, Sequence
+from collections.abc import Awaitable, Collection, Coroutine, Mapping, Sequence
 from importlib import resources
 from typing import Any, TypeVar, cast
 from urllib.parse import parse_qs, quote, unquote, urlsplit
 
 import redis.exceptions as rx
 from redis.asyncio import BlockingConnectionPool, Redis
+from redis.asyncio.cluster import RedisCluster
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 from redis.commands.core import AsyncScript
 
 from hyperdial_server.core.errors import Unavailable
+from hyperdial_server.core.limits import DEFAULT_LEASE_TIMEOUT, MAX_STUDIES_PER_NAMESPACE
 from hyperdial_server.core.space import Params
 from hyperdial_server.core.study import StudyRecord
-from hyperdial_server.core.trial import Trial, TrialState
-from hyperdial_server.store._base import DEFAULT_CLAIM_TTL, Claim, Store
+from hyperdial_server.core.trial import LEASE_EXPIRED_REASON, Trial, TrialState
+from hyperdial_server.store._base import (
+    DEFAULT_CLAIM_TTL,
+    EXPIRE_BATCH,
+    Claim,
+    Reissue,
+    RequestId,
+    Store,
+)
 from hyperdial_server.store._codec import (
     check_claim_args,
     check_completion,
@@ -62,7 +83,14 @@ from hyperdial_server.store._codec import (
     score_text,
     store_error,
 )
-from hyperdial_server.store._keys import study_index, study_keys
+from hyperdial_server.store._keys import (
+    LEASE_INDEX,
+    StudyKeys,
+    lease_member,
+    parse_lease_member,
+    study_index,
+    study_keys,
+)
 
 _T = TypeVar("_T")
 
@@ -76,6 +104,8 @@ _SCRIPTS = (
     "get_trial",
     "list_trials",
     "best_trial",
+    "heartbeat_trial",
+    "expire_leases",
 )
 
 # Failures that mean "the store cannot serve right now"; everything else is a bug and propagates.
@@ -91,6 +121,9 @@ _UNAVAILABLE: tuple[type[BaseException], ...] = (
     OSError,
 )
 
+# URL schemes of a Redis Cluster, and the plain scheme redis-py takes for each.
+_CLUSTER_SCHEMES = {"redis+cluster": "redis", "rediss+cluster": "rediss"}
+
 #: Seconds to wait for a free pooled connection before reporting the store unavailable.
 POOL_TIMEOUT = 10.0
 #: Seconds to wait for a TCP connection, and for a reply.
@@ -99,12 +132,12 @@ SOCKET_TIMEOUT = 10.0
 
 
 def _load_script(name: str) -> str:
-    return (
-        resources.files("hyperdial_server.store")
-        .joinpath("lua")
-        .joinpath(f"{name}.lua")
-        .read_text()
-    )
+    """A script's text; the shared functions of ``_lib.lua`` go in front when it uses them."""
+    lua = resources.files("hyperdial_server.store").joinpath("lua")
+    text = lua.joinpath(f"{name}.lua").read_text()
+    if text.startswith("-- uses: _lib\n"):
+        text = lua.joinpath("_lib.lua").read_text() + "\n" + text
+    return text
 
 
 def _public_url(url: str) -> tuple[str, list[str]]:
@@ -130,29 +163,54 @@ class RedisStore(Store):
             the store owns it and closes it in :meth:`close`.
         where: How to name the server in error messages, without credentials.
         hide: Texts (passwords) never to show in an error message.
+        max_studies: Most studies per namespace (attribute ``max_studies``).
     """
 
-    def __init__(self, client: Redis, *, where: str = "Redis", hide: Sequence[str] = ()) -> None:
+    def __init__(
+        self,
+        client: Redis | RedisCluster,
+        *,
+        where: str = "Redis",
+        hide: Sequence[str] = (),
+        max_studies: int = MAX_STUDIES_PER_NAMESPACE,
+    ) -> None:
+        self.max_studies = max_studies
         self._r = client
         self._where = where
         self._hide = [h for h in hide if h]
+        # Bounds in-flight calls on a cluster (see ``_cluster_from_url``); None: the pool waits.
+        self._gate: asyncio.Semaphore | None = None
         self._scripts: dict[str, AsyncScript] = {
             name: client.register_script(_load_script(name)) for name in _SCRIPTS
         }
 
     @classmethod
-    def from_url(cls, url: str, *, max_connections: int = 64) -> RedisStore:
+    def from_url(
+        cls,
+        url: str,
+        *,
+        max_connections: int = 64,
+        max_studies: int = MAX_STUDIES_PER_NAMESPACE,
+    ) -> RedisStore:
         """A store with its own connection pool of at most ``max_connections`` connections.
 
         Args:
             url: ``redis://[[user]:password@]host[:port][/db]``, ``rediss://...`` (TLS) or
                 ``unix:///path/to/socket``; query options of redis-py are honoured.
-            max_connections: Size of the pool; a call waits up to ``POOL_TIMEOUT`` seconds for
-                a free connection.
+                ``redis+cluster://[[user]:password@]host:port`` (``rediss+cluster://`` for TLS)
+                opens a Redis Cluster; ``host:port`` is any node, the others are discovered.
+            max_connections: Size of the pool (per node on a cluster); a call waits up to
+                ``POOL_TIMEOUT`` seconds for a free connection.
+            max_studies: Most studies per namespace.
 
         Raises:
             ValueError: The URL is malformed.
         """
+        scheme = urlsplit(url).scheme.lower()
+        if scheme in _CLUSTER_SCHEMES:
+            store = cls._cluster_from_url(url, _CLUSTER_SCHEMES[scheme], max_connections)
+            store.max_studies = max_studies
+            return store
         pool = BlockingConnectionPool.from_url(
             url,
             max_connections=max_connections,
@@ -163,7 +221,32 @@ class RedisStore(Store):
             retry=Retry(NoBackoff(), 0),
         )
         where, hide = _public_url(url)
-        return cls(Redis.from_pool(pool), where=where, hide=hide)
+        return cls(Redis.from_pool(pool), where=where, hide=hide, max_studies=max_studies)
+
+    @classmethod
+    def _cluster_from_url(cls, url: str, scheme: str, max_connections: int) -> RedisStore:
+        """A store on a Redis Cluster: every script runs on the slot of its study's hash tag.
+
+        The cluster client follows MOVED and ASK redirections itself (a redirected command has
+        not run, so that is no retry); like the single-server store it retries nothing else.
+        """
+        try:
+            client = RedisCluster.from_url(
+                scheme + url[url.index("://") :],
+                max_connections=max_connections,
+                decode_responses=True,
+                socket_connect_timeout=CONNECT_TIMEOUT,
+                socket_timeout=SOCKET_TIMEOUT,
+                retry=Retry(NoBackoff(), 0),
+            )
+        except rx.RedisClusterException as e:
+            # E.g. a database other than 0: a cluster has only one.
+            raise ValueError(f"unusable Redis Cluster URL: {e}") from None
+        where, hide = _public_url(url)
+        store = cls(client, where=where, hide=hide)
+        # A cluster node's pool fails at once when full instead of waiting: queue here instead.
+        store._gate = asyncio.Semaphore(max_connections)
+        return store
 
     # --- plumbing ----------------------------------------------------------------------------
 
@@ -178,10 +261,27 @@ class RedisStore(Store):
 
     async def _do(self, call: Awaitable[_T]) -> _T:
         try:
+            if self._gate is not None:
+                return await self._on_cluster(self._gate, call)
             return await call
         except _UNAVAILABLE as exc:
             # ``from None``: the original error is described in the message, scrubbed.
             raise self._unavailable(exc) from None
+
+    async def _on_cluster(self, gate: asyncio.Semaphore, call: Awaitable[_T]) -> _T:
+        """Runs ``call`` on a Redis Cluster, at most ``max_connections`` at a time."""
+        try:
+            async with gate:
+                try:
+                    # Discovers the nodes first, under the client's lock: commands racing
+                    # through the cluster client's lazy start-up break its connections.
+                    await cast(RedisCluster, self._r).initialize()
+                except rx.RedisClusterException as exc:  # no node of the cluster answers
+                    raise self._unavailable(exc) from None
+                return await call
+        finally:
+            if isinstance(call, Coroutine):
+                call.close()  # a no-op once it ran; else it never starts
 
     async def _script(
         self,
@@ -207,16 +307,33 @@ class RedisStore(Store):
 
     # --- studies -----------------------------------------------------------------------------
 
-    async def create_study(self, namespace: str, study: StudyRecord) -> StudyRecord:
-        """See :meth:`Store.create_study` and the study index in the module docstring."""
+    async def create_study(
+        self, namespace: str, study: StudyRecord, *, request_id: RequestId | None = None
+    ) -> StudyRecord:
+        """See :meth:`Store.create_study` and the study index in the module docstring.
+
+        The number of studies is the size of the index, checked after adding the new id to it:
+        two creations racing for the last place may both be refused, never both accepted. An
+        index entry left by a crash counts until ``list_studies`` removes it.
+        """
         keys = study_keys(namespace, study.study_id)
         index = study_index(namespace)
         stored = encode_study(dataclasses.replace(study, trial_count=0))
         await self._do(self._r.zadd(index, {study.study_id: 0}))
-        await self._script("create_study", keys.all, [stored, study.uid], study.study_id)
+        size = cast(int, await self._do(self._r.zcard(index)))
+        if size > self.max_studies and not await self._do(self._r.exists(keys.study)):
+            await self._drop_from_index(namespace, [study.study_id])
+            raise store_error("TOO_MANY_STUDIES", study.study_id, None, str(self.max_studies))
+        now = study.create_time
+        reply = await self._script(
+            "create_study",
+            keys.all,
+            [stored, study.uid, *_request_args(request_id, now)],
+            study.study_id,
+        )
         # Again, now that the study exists: undoes a lazy removal that raced with us.
         await self._do(self._r.zadd(index, {study.study_id: 0}))
-        return decode_study(stored)
+        return decode_study(reply[1])
 
     async def get_study(self, namespace: str, study_id: str) -> StudyRecord:
         """See :meth:`Store.get_study`."""
@@ -272,10 +389,23 @@ class RedisStore(Store):
         if back:
             await self._do(self._r.zadd(index, back))
 
-    async def delete_study(self, namespace: str, study_id: str) -> None:
+    async def delete_study(
+        self,
+        namespace: str,
+        study_id: str,
+        *,
+        request_id: RequestId | None = None,
+        now: float = 0.0,
+    ) -> None:
         """See :meth:`Store.delete_study` and the study index in the module docstring."""
         keys = study_keys(namespace, study_id)
-        await self._script("delete_study", keys.all, [], study_id)
+        ttl_ms = 1 if request_id is None else max(1, int(request_id.ttl * 1000))
+        await self._script(
+            "delete_study",
+            [*keys.all, keys.deleted],
+            [*_request_args(request_id, now), ttl_ms],
+            study_id,
+        )
         await self._drop_from_index(namespace, [study_id])
 
     # --- handing out trials ------------------------------------------------------------------
@@ -292,15 +422,36 @@ class RedisStore(Store):
         client_id: str,
         now: float,
         claim_ttl: float = DEFAULT_CLAIM_TTL,
+        lease_timeout: float = DEFAULT_LEASE_TIMEOUT,
+        request_id: RequestId | None = None,
     ) -> Claim:
-        """See :meth:`Store.claim_trials`. One script call."""
+        """See :meth:`Store.claim_trials`. One script call, plus the lease index."""
         check_claim_args(count)
         keys = study_keys(namespace, study_id)
         token = secrets.token_hex(8)
         patch = encode_trial_patch(state=TrialState.RUNNING, client_id=client_id)
+        lease = float(now) + lease_timeout
+        # Before the script: a lease created by it is in the index even if this replica dies
+        # right after (see ``_index_lease``).
+        await self._index_lease(namespace, study_id, lease)
         reply = await self._script(
             "claim_trials",
-            [keys.study, keys.trials, keys.queue, keys.waiting, keys.running, keys.claims],
+            [
+                keys.study,
+                keys.trials,
+                keys.queue,
+                keys.waiting,
+                keys.running,
+                keys.claims,
+                keys.leases,
+                keys.reissue,
+                keys.failed,
+                keys.expired,
+                keys.owners,
+                keys.holders,
+                keys.requests,
+                keys.request_times,
+            ],
             [
                 uid,
                 count,
@@ -310,14 +461,31 @@ class RedisStore(Store):
                 repr(float(now) + claim_ttl),
                 token,
                 patch,
+                repr(lease),
+                client_id,
+                _expiry_patch(now),
+                EXPIRE_BATCH,
+                *_ask_args(request_id, now),
             ],
             study_id,
         )
-        indices = [int(i) for i in reply[2]]
+        _, texts, leases, raw_indices, raw_reissues, pending, replayed = reply
+        trials = [decode_stored_trial(t, lease) for t, lease in zip(texts, leases, strict=True)]
+        if replayed:
+            return Claim(trials=trials, replayed=True)
+        if trials:
+            await self._index_lease(namespace, study_id, lease)
+        indices = [int(i) for i in raw_indices]
+        reissues = []
+        for source, text in zip(raw_reissues[::2], raw_reissues[1::2], strict=True):
+            old = decode_stored_trial(text)
+            reissues.append(Reissue(int(source), old.params, old.metadata))
         return Claim(
-            trials=[decode_stored_trial(t) for t in reply[1]],
+            trials=trials,
             indices=indices,
-            token=token if indices else "",
+            reissues=reissues,
+            token=token if indices or reissues else "",
+            pending=int(pending),
         )
 
     async def commit_trials(
@@ -330,21 +498,50 @@ class RedisStore(Store):
         *,
         client_id: str,
         now: float,
+        lease_timeout: float = DEFAULT_LEASE_TIMEOUT,
+        reissues: Sequence[Reissue] = (),
+        request_id: RequestId | None = None,
     ) -> list[Trial]:
-        """See :meth:`Store.commit_trials`. One script call."""
+        """See :meth:`Store.commit_trials`. One script call, plus the lease index."""
         check_points(points)
         keys = study_keys(namespace, study_id)
-        args: list[str | int] = [uid, token]
-        for index, params in points:
-            trial = Trial(0, TrialState.RUNNING, params, client_id=client_id, create_time=now)
-            args += [index, encode_trial_body(trial)]
+        lease = float(now) + lease_timeout
+        args: list[str | int] = [uid, token, repr(lease), client_id, *_ask_args(request_id, now)]
+        slots: list[tuple[str, Params, dict[str, str]]] = [
+            (f"r{r.source}", r.params, r.metadata) for r in reissues
+        ]
+        slots += [(str(index), params, {}) for index, params in points]
+        for slot, params, metadata in slots:
+            trial = Trial(
+                0,
+                TrialState.RUNNING,
+                params,
+                client_id=client_id,
+                create_time=now,
+                metadata=metadata,
+            )
+            args += [slot, encode_trial_body(trial)]
+        await self._index_lease(namespace, study_id, lease)
         reply = await self._script(
             "commit_trials",
-            [keys.study, keys.trials, keys.numbers, keys.running, keys.claims],
+            [
+                keys.study,
+                keys.trials,
+                keys.numbers,
+                keys.running,
+                keys.claims,
+                keys.leases,
+                keys.owners,
+                keys.holders,
+                keys.requests,
+                keys.request_times,
+            ],
             args,
             study_id,
         )
-        return [decode_stored_trial(t) for t in reply[1]]
+        # Again after the script: a sweep that raised the index meanwhile cannot hide these.
+        await self._index_lease(namespace, study_id, lease)
+        return [decode_stored_trial(t, lease) for t in reply[1]]
 
     async def create_trial(
         self,
@@ -354,6 +551,8 @@ class RedisStore(Store):
         *,
         score: float | None = None,
         uid: str | None = None,
+        request_id: RequestId | None = None,
+        now: float = 0.0,
     ) -> Trial:
         """See :meth:`Store.create_trial`. One script call."""
         check_new_trial(trial, score)
@@ -367,16 +566,20 @@ class RedisStore(Store):
                 keys.state(trial.state),
                 keys.queue,
                 keys.scores,
+                keys.requests,
+                keys.request_times,
+                keys.leases,
             ],
             [
                 encode_trial_body(trial),
                 trial.state.value,
                 "" if score is None else score_text(score),
                 uid or "",
+                *_request_args(request_id, now),
             ],
             study_id,
         )
-        return decode_stored_trial(reply[1])
+        return decode_stored_trial(reply[1], reply[2])
 
     async def complete_trial(
         self,
@@ -390,6 +593,7 @@ class RedisStore(Store):
         now: float,
         score: float | None = None,
         uid: str | None = None,
+        request_id: RequestId | None = None,
     ) -> Trial:
         """See :meth:`Store.complete_trial`. One script call."""
         state = check_completion(values, failure_reason, score)
@@ -401,6 +605,7 @@ class RedisStore(Store):
             failure_reason=failure_reason,
             metadata=metadata,
         )
+        rid, _, until = _request_args(request_id, now)
         reply = await self._script(
             "complete_trial",
             [
@@ -411,6 +616,13 @@ class RedisStore(Store):
                 keys.completed,
                 keys.failed,
                 keys.scores,
+                keys.leases,
+                keys.expired,
+                keys.reissue,
+                keys.owners,
+                keys.holders,
+                keys.requests,
+                keys.request_times,
             ],
             [
                 str(number),
@@ -419,21 +631,128 @@ class RedisStore(Store):
                 "" if score is None else score_text(score),
                 score_member(number),
                 uid or "",
+                rid,
+                repr(float(now)),
+                until,
             ],
             study_id,
             number,
         )
         return decode_stored_trial(reply[1])
 
+    # --- leases ------------------------------------------------------------------------------
+
+    async def heartbeat_trial(
+        self, namespace: str, study_id: str, number: int, *, now: float, lease_timeout: float
+    ) -> Trial:
+        """See :meth:`Store.heartbeat_trial`. One script call."""
+        keys = study_keys(namespace, study_id)
+        lease = float(now) + lease_timeout
+        reply = await self._script(
+            "heartbeat_trial",
+            [
+                keys.study,
+                keys.trials,
+                keys.waiting,
+                keys.running,
+                keys.completed,
+                keys.failed,
+                keys.leases,
+                keys.expired,
+                keys.reissue,
+                keys.owners,
+                keys.holders,
+            ],
+            [str(number), repr(float(now)), repr(lease), _expiry_patch(now)],
+            study_id,
+            number,
+        )
+        return decode_stored_trial(reply[1], lease)
+
+    async def expire_leases(self, *, now: float, limit: int = 1000) -> int:
+        """See :meth:`Store.expire_leases`.
+
+        One range query on the lease index finds the studies with a due lease; each costs one
+        script call and a few index updates. A study's entry is moved to its earliest deadline
+        left (or removed), then checked again, so that a lease created meanwhile by another
+        replica is never left behind a later score (see ``_index_lease``).
+        """
+        due = cast(
+            list[str],
+            await self._do(
+                self._r.zrangebyscore(LEASE_INDEX, "-inf", repr(float(now)), start=0, num=limit)
+            ),
+        )
+        total = 0
+        for member in due:
+            where = parse_lease_member(member)
+            if where is None:  # not written by this code: nothing to expire
+                await self._do(self._r.zrem(LEASE_INDEX, member))
+                continue
+            keys = study_keys(*where)
+            reply = cast(
+                list[Any],
+                await self._do(
+                    self._scripts["expire_leases"](
+                        keys=[
+                            keys.study,
+                            keys.trials,
+                            keys.running,
+                            keys.failed,
+                            keys.leases,
+                            keys.expired,
+                            keys.reissue,
+                            keys.owners,
+                            keys.holders,
+                        ],
+                        args=[repr(float(now)), _expiry_patch(now), SWEEP_BATCH],
+                    )
+                ),
+            )
+            if reply[0] == "OK":
+                total += int(reply[1])
+                earliest = reply[2]
+            else:  # the study is gone
+                earliest = ""
+            if earliest == "":
+                await self._do(self._r.zrem(LEASE_INDEX, member))
+            else:
+                await self._do(self._r.zadd(LEASE_INDEX, {member: float(earliest)}))
+            # A lease created since the script ran may be earlier than what was just written.
+            first = cast(
+                list[tuple[str, float]],
+                await self._do(self._r.zrange(keys.leases, 0, 0, withscores=True)),
+            )
+            if first:
+                await self._do(self._r.zadd(LEASE_INDEX, {member: first[0][1]}, lt=True))
+        return total
+
+    async def _index_lease(self, namespace: str, study_id: str, deadline: float) -> None:
+        """Lowers the study's score in the lease index to ``deadline`` (or adds it).
+
+        The index lives in its own slot, so it cannot change in the script that creates a
+        lease. Callers write it before the script (a replica dying after the script leaves the
+        lease indexed) and after it (a sweep that moved the entry to a later score in between
+        cannot hide the new lease). The score only ever goes down here; the sweep moves it up.
+        """
+        member = lease_member(namespace, study_id)
+        await self._do(self._r.zadd(LEASE_INDEX, {member: deadline}, lt=True))
+
     # --- reading trials ----------------------------------------------------------------------
 
-    async def get_trial(self, namespace: str, study_id: str, number: int) -> Trial:
+    async def get_trial(
+        self, namespace: str, study_id: str, number: int, *, now: float | None = None
+    ) -> Trial:
         """See :meth:`Store.get_trial`. One script call."""
         keys = study_keys(namespace, study_id)
         reply = await self._script(
-            "get_trial", [keys.study, keys.trials], [str(number)], study_id, number
+            "get_trial",
+            [*_expiry_keys(keys)],
+            [str(number), *_lazy_expiry_args(now)],
+            study_id,
+            number,
         )
-        return decode_stored_trial(reply[1])
+        return decode_stored_trial(reply[1], reply[2] if len(reply) > 2 else None)
 
     async def list_trials(
         self,
@@ -443,6 +762,7 @@ class RedisStore(Store):
         states: Collection[TrialState] | None = None,
         page_size: int,
         after: int = 0,
+        now: float | None = None,
     ) -> tuple[list[Trial], bool]:
         """See :meth:`Store.list_trials`. One script call, O(page size) work."""
         check_page_size(page_size)
@@ -454,11 +774,13 @@ class RedisStore(Store):
             sources = [keys.state(s) for s in TrialState if s in wanted]
         reply = await self._script(
             "list_trials",
-            [keys.study, keys.trials, *sources],
-            [str(int(after)), page_size],
+            [*_expiry_keys(keys), *sources],
+            [str(int(after)), page_size, *_lazy_expiry_args(now)],
             study_id,
         )
-        return [decode_stored_trial(t) for t in reply[2:]], bool(reply[1])
+        _, more, texts, leases = reply
+        trials = [decode_stored_trial(t, lease) for t, lease in zip(texts, leases, strict=True)]
+        return trials, bool(more)
 
     async def best_trial(self, namespace: str, study_id: str) -> Trial | None:
         """See :meth:`Store.best_trial`. One script call."""
@@ -467,3 +789,55 @@ class RedisStore(Store):
             "best_trial", [keys.study, keys.trials, keys.scores], [], study_id
         )
         return decode_stored_trial(reply[1]) if len(reply) > 1 else None
+
+
+#: Most leases one sweep step expires in one study.
+SWEEP_BATCH = 1000
+
+
+def _expiry_patch(now: float) -> str:
+    """The patch layer of a trial whose lease expires at ``now``."""
+    return encode_trial_patch(
+        state=TrialState.FAILED, complete_time=float(now), failure_reason=LEASE_EXPIRED_REASON
+    )
+
+
+def _expiry_keys(keys: StudyKeys) -> tuple[str, ...]:
+    """KEYS[1..9] of the reading scripts that expire due leases first."""
+    return (
+        keys.study,
+        keys.trials,
+        keys.running,
+        keys.failed,
+        keys.leases,
+        keys.expired,
+        keys.reissue,
+        keys.owners,
+        keys.holders,
+    )
+
+
+def _lazy_expiry_args(now: float | None) -> list[str | int]:
+    """Time, patch and batch of a reading script's lazy expiry; no expiry without a time."""
+    if now is None:
+        return ["", "", 0]
+    return [repr(float(now)), _expiry_patch(now), EXPIRE_BATCH]
+
+
+def _request_args(request_id: RequestId | None, now: float) -> list[str]:
+    """Request id, now, and the time until which its record is kept ('' for no id)."""
+    if request_id is None:
+        return ["", repr(float(now)), ""]
+    return [request_id.value, repr(float(now)), repr(float(now) + request_id.ttl)]
+
+
+def _ask_args(request_id: RequestId | None, now: float) -> list[str]:
+    """The request arguments of the two steps of an ask: id, attempt, record time, handed."""
+    if request_id is None:
+        return ["", "", "", ""]
+    return [
+        request_id.value,
+        request_id.attempt,
+        repr(float(now) + request_id.ttl),
+        ",".join(str(n) for n in request_id.handed),
+    ]

@@ -1,4 +1,6 @@
--- create_trial: adds a WAITING (enqueued) or finished trial with the next number.
+-- uses: _lib
+-- create_trial: adds a WAITING (enqueued) or finished trial with the next number. A request id
+-- answered before returns the trial it created, as it is now.
 --
 -- KEYS[1] study hash
 -- KEYS[2] trials hash
@@ -6,15 +8,35 @@
 -- KEYS[4] sorted set of the trial's state
 -- KEYS[5] queue of WAITING trial numbers
 -- KEYS[6] scores sorted set
+-- KEYS[7] requests hash
+-- KEYS[8] request_times sorted set
+-- KEYS[9] leases sorted set
 -- ARGV[1] trial JSON without its number, starting with '{'
 -- ARGV[2] state: WAITING, COMPLETED or FAILED
 -- ARGV[3] score, or '' for none
 -- ARGV[4] uid the caller validated the trial against, or '' for no check
+-- ARGV[5] request id, or ''
+-- ARGV[6] now
+-- ARGV[7] time until which the request record is kept
 --
--- Returns {"OK", stored trial}, {"STUDY_NOT_FOUND"} or {"STALE_STUDY"}.
+-- Returns {"OK", stored trial, lease or nil}, {"STUDY_NOT_FOUND"}, {"STALE_STUDY"} or
+-- {"REQUEST_ID_REUSED", what}.
+local k = {requests = KEYS[7], request_times = KEYS[8]}
 local uid = redis.call('HGET', KEYS[1], 'uid')
 if not uid then
   return {'STUDY_NOT_FOUND'}
+end
+local rid = ARGV[5]
+if rid ~= '' then
+  purge_requests(k, ARGV[6])
+  local rec = find_request(k, rid, ARGV[6])
+  if rec then
+    if string.sub(rec, 1, 4) == 'D:C:' then
+      local number = string.sub(rec, 5)
+      return {'OK', redis.call('HGET', KEYS[2], number), redis.call('ZSCORE', KEYS[9], number)}
+    end
+    return {'REQUEST_ID_REUSED', request_kind(rec)}
+  end
 end
 if ARGV[4] ~= '' and uid ~= ARGV[4] then
   return {'STALE_STUDY'}
@@ -31,4 +53,7 @@ end
 if ARGV[3] ~= '' then
   redis.call('ZADD', KEYS[6], ARGV[3], string.format('%020d', tonumber(number)))
 end
-return {'OK', text}
+if rid ~= '' then
+  record_request(k, rid, 'D:C:' .. number, ARGV[7])
+end
+return {'OK', text, false}
