@@ -4,17 +4,56 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import logging
+import math
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
-from hyperdial_server import __version__
+from hyperdial_server import __version__, logs
+from hyperdial_server.core import limits
 from hyperdial_server.server import RunningServer, ServerConfig, serve
 
 
 def _env(name: str, default: str) -> str:
     return os.environ.get(name, default)
+
+
+def _metrics_port(value: str) -> int | None:
+    """``--metrics-port``: a port, or ``off`` (or empty) for no endpoint."""
+    if value.strip().lower() in ("", "off"):
+        return None
+    try:
+        port = int(value)
+    except ValueError:
+        port = -1
+    if not 0 <= port <= 65535:
+        raise argparse.ArgumentTypeError(f"a port number (0 to 65535) or off, not {value!r}")
+    return port
+
+
+def _seconds(low: float, high: float, *, zero: bool = False) -> Callable[[str], float]:
+    """An argparse type: seconds between ``low`` and ``high`` (or 0 when ``zero``)."""
+
+    def parse(value: str) -> float:
+        try:
+            seconds = float(value)
+        except ValueError:
+            seconds = math.nan
+        if (zero and seconds == 0) or low <= seconds <= high:
+            return seconds
+        also = " or 0" if zero else ""
+        raise argparse.ArgumentTypeError(f"seconds from {low:g} to {high:g}{also}, not {value!r}")
+
+    return parse
+
+
+class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    """Shows defaults, except where the value may hold a secret (a Redis URL's password)."""
+
+    def _get_help_string(self, action: argparse.Action) -> str | None:
+        if action.dest == "redis":
+            return action.help
+        return super()._get_help_string(action)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -23,7 +62,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="hyperdial serve",
         description="Run the hyperdial tuning service (gRPC). Without --redis the studies live "
         "in memory and are lost when the server stops.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        formatter_class=_HelpFormatter,
     )
     parser.add_argument(
         "--host",
@@ -33,33 +72,103 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--port",
         type=int,
-        default=int(_env("HYPERDIAL_PORT", "50051")),
+        default=_env("HYPERDIAL_PORT", "50051"),  # a string: argparse converts and checks it
         help="port to listen on; 0 picks a free one (env HYPERDIAL_PORT)",
     )
     parser.add_argument(
         "--redis",
         default=_env("HYPERDIAL_REDIS_URL", ""),
         metavar="URL",
-        help="Redis URL (redis://[:password@]host:port/db, rediss:// for TLS); empty: the "
+        help="Redis URL (redis://[:password@]host:port/db, rediss:// for TLS, "
+        "redis+cluster://host:port for a Redis Cluster); empty: the "
         "embedded in-memory store (env HYPERDIAL_REDIS_URL)",
     )
     parser.add_argument(
         "--grace",
         type=float,
-        default=float(_env("HYPERDIAL_GRACE", "10")),
+        default=_env("HYPERDIAL_GRACE", "10"),
         help="seconds in-flight calls get to finish on SIGTERM (env HYPERDIAL_GRACE)",
     )
     parser.add_argument(
         "--no-reflection",
         action="store_true",
-        default=_env("HYPERDIAL_NO_REFLECTION", "") not in ("", "0", "false"),
+        default=_env("HYPERDIAL_NO_REFLECTION", "").lower() not in ("", "0", "false", "no", "off"),
         help="do not serve gRPC server reflection (env HYPERDIAL_NO_REFLECTION=1)",
+    )
+    parser.add_argument(
+        "--tls-cert",
+        default=_env("HYPERDIAL_TLS_CERT", ""),
+        metavar="PEM",
+        help="server certificate chain; with --tls-key the port speaks TLS only "
+        "(env HYPERDIAL_TLS_CERT)",
+    )
+    parser.add_argument(
+        "--tls-key",
+        default=_env("HYPERDIAL_TLS_KEY", ""),
+        metavar="PEM",
+        help="unencrypted private key of --tls-cert (env HYPERDIAL_TLS_KEY)",
+    )
+    parser.add_argument(
+        "--tls-client-ca",
+        default=_env("HYPERDIAL_TLS_CLIENT_CA", ""),
+        metavar="PEM",
+        help="CA certificates of clients; set, every client must present a certificate they "
+        "signed (mutual TLS) (env HYPERDIAL_TLS_CLIENT_CA)",
+    )
+    parser.add_argument(
+        "--tokens-file",
+        default=_env("HYPERDIAL_TOKENS_FILE", ""),
+        metavar="FILE",
+        help="bearer tokens (as SHA-256 hashes) with their namespace and role; set, every "
+        "tuning call needs 'authorization: Bearer <token>'; re-read when it changes; see "
+        "docs/security.md (env HYPERDIAL_TOKENS_FILE)",
+    )
+    parser.add_argument(
+        "--metrics-port",
+        type=_metrics_port,
+        default=_env("HYPERDIAL_METRICS_PORT", "off"),
+        metavar="PORT",
+        help="serve Prometheus metrics over HTTP at http://HOST:PORT/metrics (on --host); "
+        "0 picks a free one; off: no endpoint (env HYPERDIAL_METRICS_PORT)",
+    )
+    parser.add_argument(
+        "--lease-timeout",
+        type=_seconds(limits.MIN_LEASE_TIMEOUT, limits.MAX_LEASE_TIMEOUT),
+        default=_env("HYPERDIAL_LEASE_TIMEOUT", f"{limits.DEFAULT_LEASE_TIMEOUT:g}"),
+        metavar="SECONDS",
+        help="lease of a RUNNING trial (seconds without a heartbeat or a result before it fails "
+        "with reason 'lease expired') for studies created without lease_timeout; a study "
+        "keeps the value it was created with (env HYPERDIAL_LEASE_TIMEOUT)",
+    )
+    parser.add_argument(
+        "--request-id-ttl",
+        type=_seconds(limits.MIN_REQUEST_ID_TTL, limits.MAX_REQUEST_ID_TTL),
+        default=_env("HYPERDIAL_REQUEST_ID_TTL", f"{limits.DEFAULT_REQUEST_ID_TTL:g}"),
+        metavar="SECONDS",
+        help="how long the answer of a call with a request_id is kept, so that a retry with "
+        "the same id gets it (env HYPERDIAL_REQUEST_ID_TTL)",
+    )
+    parser.add_argument(
+        "--lease-sweep-interval",
+        type=_seconds(0.05, 3600.0, zero=True),
+        default=_env("HYPERDIAL_LEASE_SWEEP_INTERVAL", "1"),
+        metavar="SECONDS",
+        help="seconds between two sweeps for expired leases (every replica sweeps; no leader); "
+        "0: no sweep, leases then expire only when their study is asked or listed "
+        "(env HYPERDIAL_LEASE_SWEEP_INTERVAL)",
     )
     parser.add_argument(
         "--log-level",
         default=_env("HYPERDIAL_LOG_LEVEL", "INFO"),
         choices=["DEBUG", "INFO", "WARNING", "ERROR"],
-        help="(env HYPERDIAL_LOG_LEVEL)",
+        help="lowest level logged; DEBUG adds one line per call (env HYPERDIAL_LOG_LEVEL)",
+    )
+    parser.add_argument(
+        "--log-format",
+        default=_env("HYPERDIAL_LOG_FORMAT", "text"),
+        choices=list(logs.FORMATS),
+        help="log lines for people (text) or one JSON object per line (json) "
+        "(env HYPERDIAL_LOG_FORMAT)",
     )
     return parser
 
@@ -67,22 +176,29 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of ``hyperdial serve``."""
     args = build_parser().parse_args(argv)
-    logging.basicConfig(
-        level=args.log_level,
-        stream=sys.stderr,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
+    logs.configure(args.log_level, args.log_format, sys.stderr)
     config = ServerConfig(
         host=args.host,
         port=args.port,
         redis_url=args.redis,
         grace=args.grace,
         reflection=not args.no_reflection,
+        metrics_port=args.metrics_port,
+        tls_cert=args.tls_cert,
+        tls_key=args.tls_key,
+        tls_client_ca=args.tls_client_ca,
+        tokens_file=args.tokens_file,
+        lease_timeout=args.lease_timeout,
+        request_id_ttl=args.request_id_ttl,
+        lease_sweep_interval=args.lease_sweep_interval,
     )
 
     def ready(running: RunningServer) -> None:
         # One machine-readable line on stdout so scripts and tests can find a --port 0 server.
         print(f"hyperdial {__version__} listening on {config.host}:{running.port}", flush=True)
+        if running.metrics_endpoint is not None:
+            port = running.metrics_endpoint.port
+            print(f"metrics on http://{config.host}:{port}/metrics", flush=True)
 
     try:
         asyncio.run(serve(config, ready))

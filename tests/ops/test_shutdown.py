@@ -1,0 +1,139 @@
+"""SIGTERM: stop accepting, finish in-flight calls within the grace period, exit 0.
+
+Calls are held in flight by pausing the writes of the test's own Redis (``CLIENT PAUSE ...
+WRITE``): every ask and tell is a script, so it waits in Redis until ``CLIENT UNPAUSE``. The
+tests wait for events (clients blocked in Redis, lines in the log), never for a time.
+"""
+
+from __future__ import annotations
+
+import signal
+import time
+from collections.abc import Callable, Iterator
+
+import grpc
+import pytest
+import redis as redis_lib
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+from hyperdial.v1 import study_pb2, trial_pb2, tuning_service_pb2_grpc
+from hyperdial.v1 import tuning_service_pb2 as ts
+from tests.e2e.protocol import float_param, measurement, spec
+from tests.ops._servers import ConfiguredServer, Process
+from tests.redis_server import RedisServer
+
+TUNING = "hyperdial.v1.TuningService"
+SPEC = spec(float_param("x", 0, 1), algorithm=study_pb2.ALGORITHM_RANDOM)
+
+
+@pytest.fixture
+def redis() -> Iterator[RedisServer]:
+    """A Redis of this test's own, since the test pauses it."""
+    with RedisServer() as server:
+        yield server
+
+
+@pytest.fixture
+def admin(redis: RedisServer) -> Iterator[redis_lib.Redis]:
+    client = redis_lib.Redis.from_url(redis.url, decode_responses=True)
+    yield client
+    client.execute_command("CLIENT", "UNPAUSE")
+    client.close()
+
+
+def _until(condition: Callable[[], bool]) -> None:
+    """Waits for an event (bounded by the test timeout)."""
+    while not condition():
+        time.sleep(0.01)
+
+
+def _blocked(admin: redis_lib.Redis) -> int:
+    """Clients whose commands wait in Redis (paused)."""
+    return sum("b" in c["flags"] for c in admin.client_list())
+
+
+def _ask(count: int = 1) -> ts.SuggestTrialsRequest:
+    return ts.SuggestTrialsRequest(parent="studies/s", count=count)
+
+
+def test_sigterm_finishes_in_flight_calls_then_exits_0(
+    redis: RedisServer, admin: redis_lib.Redis
+) -> None:
+    server = Process(["--redis", redis.url, "--grace", "60"])
+    try:
+        with grpc.insecure_channel(server.target) as channel:
+            stub = tuning_service_pb2_grpc.TuningServiceStub(channel)
+            stub.CreateStudy(ts.CreateStudyRequest(study_id="s", spec=SPEC))
+            (first,) = stub.SuggestTrials(_ask()).trials
+            watch = health_pb2_grpc.HealthStub(channel).Watch(
+                health_pb2.HealthCheckRequest(service=TUNING)
+            )
+            statuses = (r.status for r in watch)
+            assert next(statuses) == health_pb2.HealthCheckResponse.SERVING
+
+            admin.execute_command("CLIENT", "PAUSE", "600000", "WRITE")
+            ask = stub.SuggestTrials.future(_ask(2))
+            tell = stub.CompleteTrial.future(
+                ts.CompleteTrialRequest(name=first.name, final_measurement=measurement(loss=0.5))
+            )
+            _until(lambda: _blocked(admin) == 2)  # both calls are in flight, inside Redis
+
+            server.proc.send_signal(signal.SIGTERM)
+            # Health watchers (load balancers) hear NOT_SERVING, then their stream ends: it
+            # does not hold the stop until the grace period is over.
+            assert next(statuses) == health_pb2.HealthCheckResponse.NOT_SERVING
+            assert next(statuses, None) is None
+            _until(lambda: "stopping: finishing in-flight calls" in server.read_log())
+            # No new call is accepted.
+            with grpc.insecure_channel(server.target) as late:
+                with pytest.raises(grpc.RpcError) as refused:
+                    tuning_service_pb2_grpc.TuningServiceStub(late).GetStudy(
+                        ts.GetStudyRequest(name="studies/s"), timeout=30
+                    )
+                assert refused.value.code() is grpc.StatusCode.UNAVAILABLE
+            assert not ask.done() and not tell.done() and server.proc.poll() is None
+
+            admin.execute_command("CLIENT", "UNPAUSE")
+            assert len(ask.result(timeout=60).trials) == 2
+            assert tell.result(timeout=60).trial.state == trial_pb2.TRIAL_STATE_COMPLETED
+        assert server.proc.wait(timeout=60) == 0
+        log = server.read_log()
+    finally:
+        server.terminate()
+    assert log.rstrip().endswith("stopped")
+
+    # What the in-flight calls did is in the store.
+    again = ConfiguredServer(redis_url=redis.url).start()
+    try:
+        with grpc.insecure_channel(again.target) as channel:
+            stub = tuning_service_pb2_grpc.TuningServiceStub(channel)
+            trials = stub.ListTrials(ts.ListTrialsRequest(parent="studies/s")).trials
+    finally:
+        again.stop()
+    assert [t.state for t in trials] == [
+        trial_pb2.TRIAL_STATE_COMPLETED,
+        trial_pb2.TRIAL_STATE_RUNNING,
+        trial_pb2.TRIAL_STATE_RUNNING,
+    ]
+
+
+def test_calls_still_running_when_the_grace_period_ends_are_cancelled(
+    redis: RedisServer, admin: redis_lib.Redis
+) -> None:
+    server = Process(["--redis", redis.url, "--grace", "0.2"])
+    try:
+        with grpc.insecure_channel(server.target) as channel:
+            stub = tuning_service_pb2_grpc.TuningServiceStub(channel)
+            stub.CreateStudy(ts.CreateStudyRequest(study_id="s", spec=SPEC))
+            admin.execute_command("CLIENT", "PAUSE", "600000", "WRITE")
+            ask = stub.SuggestTrials.future(_ask())
+            _until(lambda: _blocked(admin) == 1)
+            server.proc.send_signal(signal.SIGTERM)
+            # Redis stays paused: the call cannot finish, the grace period ends, the server
+            # cancels it, closes the store and still exits 0.
+            assert server.proc.wait(timeout=60) == 0
+            with pytest.raises(grpc.RpcError) as cut:
+                ask.result(timeout=60)
+            assert cut.value.code() in (grpc.StatusCode.CANCELLED, grpc.StatusCode.UNAVAILABLE)
+    finally:
+        server.terminate()
