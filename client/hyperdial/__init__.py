@@ -8,24 +8,30 @@ Example:
     ...     print(study.best_trial.params)
 
 The client needs only ``grpcio`` and ``protobuf``; the server is the ``hyperdial[server]`` extra.
+The asyncio client is :mod:`hyperdial.aio`.
 """
 
 from importlib.metadata import PackageNotFoundError, version
 
+from hyperdial._channel import tls_credentials
 from hyperdial._client import Client
 from hyperdial._errors import (
     AlreadyExistsError,
+    DeadlineExceededError,
     FailedPreconditionError,
     HyperdialError,
     InvalidArgumentError,
     NotFoundError,
+    PermissionDeniedError,
     ResourceExhaustedError,
     StudyCompleteError,
+    UnauthenticatedError,
     UnavailableError,
     from_rpc_error,
 )
+from hyperdial._retry import RetryPolicy
 from hyperdial._space import Categorical, Discrete, Float, Int, Objective, Parameter, ParamValue
-from hyperdial._study import ObjectiveResult, Study, Trial, TrialState
+from hyperdial._study import BaseTrial, ObjectiveResult, Study, Trial, TrialState
 
 try:
     __version__ = version("hyperdial")
@@ -34,8 +40,10 @@ except PackageNotFoundError:  # pragma: no cover - running from a source tree
 
 __all__ = [
     "AlreadyExistsError",
+    "BaseTrial",
     "Categorical",
     "Client",
+    "DeadlineExceededError",
     "Discrete",
     "FailedPreconditionError",
     "Float",
@@ -47,12 +55,16 @@ __all__ = [
     "ObjectiveResult",
     "ParamValue",
     "Parameter",
+    "PermissionDeniedError",
     "ResourceExhaustedError",
+    "RetryPolicy",
     "Study",
     "StudyCompleteError",
     "Trial",
     "TrialState",
+    "UnauthenticatedError",
     "UnavailableError",
     "__version__",
     "from_rpc_error",
+    "tls_credentials",
 ]

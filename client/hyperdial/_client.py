@@ -2,18 +2,28 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Iterator, Sequence
+from datetime import timedelta
 from types import TracebackType
 from typing import Any, TypeVar, cast
 
 import grpc
 
-from hyperdial._errors import from_rpc_error
+from hyperdial._channel import (
+    call_metadata,
+    channel_options,
+    method_timeout,
+    resolve_credentials,
+)
+from hyperdial._errors import HyperdialError, from_rpc_error
+from hyperdial._leases import LeaseKeeper
+from hyperdial._retry import Attempts, RetryPolicy
 from hyperdial._space import Objective, Parameter, parameters_to_proto
-from hyperdial._study import Study, study_name
+from hyperdial._study import Study, new_request_id, study_name
 from hyperdial.v1 import study_pb2, tuning_service_pb2, tuning_service_pb2_grpc
 
-__all__ = ["Client"]
+__all__ = ["Client", "create_study_request", "delete_study_request", "given_up"]
 
 R = TypeVar("R")
 
@@ -21,9 +31,10 @@ _ALGORITHMS = {
     "grid": study_pb2.ALGORITHM_GRID,
     "random": study_pb2.ALGORITHM_RANDOM,
     "quasi_random": study_pb2.ALGORITHM_QUASI_RANDOM,
+    "bayesian": study_pb2.ALGORITHM_BAYESIAN,
 }
-# The service refuses larger messages; matching it makes an oversized answer fail clearly.
-_MAX_MESSAGE_BYTES = 4 * 1024 * 1024
+# Frozen, so one default instance serves every client.
+_DEFAULT_RETRY = RetryPolicy()
 
 
 class Client:
@@ -31,37 +42,65 @@ class Client:
 
     Thread-safe: one client may be shared by any number of threads (``Study.optimize`` does).
 
+    Every call is retried on ``UNAVAILABLE`` and ``DEADLINE_EXCEEDED`` under ``retry``; every
+    mutating call carries a ``request_id`` that stays the same across retries, so a retry
+    never applies a change twice. While a trial handed out by this client is open (asked and
+    not yet told or failed), a background thread renews its lease.
+
     Args:
-        target: ``host:port`` of the service.
-        timeout: Deadline of each call, in seconds; ``None`` for none.
-        channel: A channel to use instead of opening one to ``target`` (for TLS, interceptors
-            or custom options). The caller keeps ownership: ``close()`` leaves it open.
+        target: A gRPC target: ``host:port``, ``dns:///host:port`` (every address the name
+            resolves to, calls spread round-robin), or ``ipv4:10.0.0.1:50051,10.0.0.2:50051``.
+        timeout: Deadline of each attempt, in seconds; ``None`` for the per-method deadlines
+            (30 s; 60 s for an ask, 10 s for a heartbeat), as in the channel's service config.
+        retry: How failed calls are retried; ``None`` for a single attempt (gRPC's own quick
+            retries off too).
+        tls: ``True`` for TLS with the system's trusted roots, or credentials from
+            :func:`~hyperdial.tls_credentials` (own CA, client certificates); ``False`` for
+            plaintext.
+        token: A bearer token, sent as ``authorization: Bearer <token>`` with every call.
+        load_balancing: gRPC load-balancing policy across the addresses of ``target``.
+        options: More gRPC channel options; they override the client's.
+        renew_leases: Renew the leases of open trials in the background. Turn it off only
+            when something else sends ``HeartbeatTrial``.
+        channel: A channel to use instead of opening one (for interceptors or custom
+            credentials); ``tls``, ``load_balancing`` and ``options`` then do not apply. The
+            caller keeps ownership: ``close()`` leaves it open.
 
     Example:
-        >>> with Client("localhost:50051") as client:  # doctest: +SKIP
-        ...     study = client.create_study("demo", [Float("x", -1, 1)])
+        >>> with Client("dns:///hyperdial.internal:50051", tls=True, token=TOKEN) as client:
+        ...     study = client.create_study("demo", [Float("x", -1, 1)])  # doctest: +SKIP
     """
 
     def __init__(
         self,
         target: str = "localhost:50051",
         *,
-        timeout: float | None = 30.0,
+        timeout: float | None = None,
+        retry: RetryPolicy | None = _DEFAULT_RETRY,
+        tls: bool | grpc.ChannelCredentials = False,
+        token: str | None = None,
+        load_balancing: str | None = "round_robin",
+        options: Sequence[tuple[str, Any]] = (),
+        renew_leases: bool = True,
         channel: grpc.Channel | None = None,
     ) -> None:
         self._target = target
         self._timeout = timeout
+        self._retry = retry
+        self._metadata = call_metadata(token)
         self._owns_channel = channel is None
         if channel is None:
-            channel = grpc.insecure_channel(
-                target,
-                options=[
-                    ("grpc.max_receive_message_length", _MAX_MESSAGE_BYTES),
-                    ("grpc.max_send_message_length", _MAX_MESSAGE_BYTES),
-                ],
+            opts = channel_options(
+                retry=retry is not None, load_balancing=load_balancing, extra=options
             )
+            credentials = resolve_credentials(tls)
+            if credentials is None:
+                channel = grpc.insecure_channel(target, options=opts)
+            else:
+                channel = grpc.secure_channel(target, credentials, options=opts)
         self._channel = channel
         self._stub = tuning_service_pb2_grpc.TuningServiceStub(channel)
+        self._leases: LeaseKeeper | None = LeaseKeeper(self._heartbeat) if renew_leases else None
 
     def __repr__(self) -> str:
         return f"Client({self._target!r})"
@@ -78,18 +117,47 @@ class Client:
         self.close()
 
     def close(self) -> None:
-        """Closes the channel, unless it was passed in by the caller."""
+        """Stops renewing leases and closes the channel, unless it was passed in by the
+        caller."""
+        if self._leases is not None:
+            self._leases.close()
         if self._owns_channel:
             self._channel.close()
 
-    def _invoke(self, method: str, request: object, response_type: type[R]) -> R:
-        """Calls one unary RPC of ``TuningService``; converts every gRPC error."""
+    def _invoke(
+        self, method: str, request: object, response_type: type[R], *, deadline: float | None = None
+    ) -> R:
+        """Calls one unary RPC of ``TuningService``, retrying under the policy; converts every
+        gRPC error.
+
+        Args:
+            method: The RPC's name.
+            request: The request; resent as it is (same ``request_id``) by every retry.
+            response_type: The response's type (for the type checker).
+            deadline: Overall deadline instead of the policy's.
+        """
         rpc: Callable[..., Any] = getattr(self._stub, method)
-        try:
-            response = rpc(request, timeout=self._timeout)
-        except grpc.RpcError as e:
-            raise from_rpc_error(e) from None
-        return cast(R, response)
+        timeout = self._timeout if self._timeout is not None else method_timeout(method)
+        attempts = Attempts(method, self._retry, timeout, deadline=deadline)
+        while True:
+            try:
+                response = rpc(request, timeout=attempts.timeout(), metadata=self._metadata)
+            except grpc.RpcError as e:
+                error = from_rpc_error(e)
+                wait = attempts.failed(error)
+                if wait is None:
+                    raise given_up(attempts.last_error(error), attempts.count) from None
+                time.sleep(wait)
+                continue
+            return cast(R, response)
+
+    def _heartbeat(self, name: str, timeout: float) -> Any:
+        """Starts one ``HeartbeatTrial`` (for the lease keeper); returns its future."""
+        return self._stub.HeartbeatTrial.future(
+            tuning_service_pb2.HeartbeatTrialRequest(name=name),
+            timeout=timeout,
+            metadata=self._metadata,
+        )
 
     # -- studies ---------------------------------------------------------------------------
 
@@ -103,6 +171,8 @@ class Client:
         seed: int | None = None,
         max_trials: int | None = None,
         grid_resolution: int | None = None,
+        initial_trials: int | None = None,
+        lease_timeout: float | timedelta | None = None,
     ) -> Study:
         """Creates a study.
 
@@ -111,11 +181,16 @@ class Client:
             params: The search space.
             objectives: The objectives; a bare ``"minimize"`` or ``"maximize"`` means one
                 objective named ``"value"`` with that goal.
-            algorithm: ``"grid"``, ``"random"`` or ``"quasi_random"``; ``None`` lets the
-                service choose (and the study records its choice).
+            algorithm: ``"grid"``, ``"random"``, ``"quasi_random"`` or ``"bayesian"``;
+                ``None`` lets the service choose (and the study records its choice).
             seed: Seed of the sampler; ``None`` lets the service draw and record one.
             max_trials: Most trials ever handed out; ``None`` for no limit.
             grid_resolution: For ``"grid"`` with float parameters: values per float parameter.
+            initial_trials: For ``"bayesian"``: quasi-random trials before the model is used;
+                ``None`` for the service's default.
+            lease_timeout: Seconds (or a ``timedelta``) a running trial may go without a
+                heartbeat before it fails with reason "lease expired"; ``None`` for the
+                service's default.
 
         Returns:
             The study as stored.
@@ -125,27 +200,18 @@ class Client:
             AlreadyExistsError: A study with that id exists (reason ``STUDY_ALREADY_EXISTS``).
             InvalidArgumentError: The spec is invalid (e.g. reason ``INVALID_SEARCH_SPACE``).
         """
-        spec = study_pb2.StudySpec(
-            parameters=parameters_to_proto(params),
-            objectives=[o._to_proto() for o in _objectives(objectives)],
+        request = create_study_request(
+            study_id,
+            params,
+            objectives,
+            algorithm=algorithm,
+            seed=seed,
+            max_trials=max_trials,
+            grid_resolution=grid_resolution,
+            initial_trials=initial_trials,
+            lease_timeout=lease_timeout,
         )
-        if algorithm is not None:
-            if algorithm not in _ALGORITHMS:
-                raise ValueError(
-                    f"algorithm must be one of {sorted(_ALGORITHMS)} or None; got {algorithm!r}"
-                )
-            spec.algorithm = _ALGORITHMS[algorithm]
-        if seed is not None:
-            spec.seed = seed
-        if max_trials is not None:
-            spec.max_trials = max_trials
-        if grid_resolution is not None:
-            spec.grid_resolution = grid_resolution
-        response = self._invoke(
-            "CreateStudy",
-            tuning_service_pb2.CreateStudyRequest(study_id=study_id, spec=spec),
-            tuning_service_pb2.CreateStudyResponse,
-        )
+        response = self._invoke("CreateStudy", request, tuning_service_pb2.CreateStudyResponse)
         return Study(self, response.study)
 
     def get_study(self, study_id_or_name: str) -> Study:
@@ -188,12 +254,76 @@ class Client:
         Raises:
             NotFoundError: No such study (reason ``STUDY_NOT_FOUND``).
         """
-        name = study_id_or_name.name if isinstance(study_id_or_name, Study) else study_id_or_name
         self._invoke(
             "DeleteStudy",
-            tuning_service_pb2.DeleteStudyRequest(name=study_name(name)),
+            delete_study_request(study_id_or_name),
             tuning_service_pb2.DeleteStudyResponse,
         )
+
+
+def given_up(error: HyperdialError, attempts: int) -> HyperdialError:
+    """The error to raise after the last attempt: says how many there were, if several."""
+    if attempts <= 1:
+        return error
+    return type(error)(
+        f"{error.message} (gave up after {attempts} attempts)",
+        code=error.code,
+        reason=error.reason,
+        metadata=error.metadata,
+    )
+
+
+def delete_study_request(study: object) -> tuning_service_pb2.DeleteStudyRequest:
+    """The ``DeleteStudy`` request for a study id, name, or study object."""
+    name = getattr(study, "name", study)
+    if not isinstance(name, str):
+        raise TypeError(f"expected a study id, name or study; got {study!r}")
+    return tuning_service_pb2.DeleteStudyRequest(name=study_name(name), request_id=new_request_id())
+
+
+def create_study_request(
+    study_id: str,
+    params: Sequence[Parameter],
+    objectives: Sequence[Objective] | Objective | str,
+    *,
+    algorithm: str | None,
+    seed: int | None,
+    max_trials: int | None,
+    grid_resolution: int | None,
+    initial_trials: int | None,
+    lease_timeout: float | timedelta | None,
+) -> tuning_service_pb2.CreateStudyRequest:
+    """The ``CreateStudy`` request (see :meth:`Client.create_study` for the arguments)."""
+    spec = study_pb2.StudySpec(
+        parameters=parameters_to_proto(params),
+        objectives=[o._to_proto() for o in _objectives(objectives)],
+    )
+    if algorithm is not None:
+        if algorithm not in _ALGORITHMS:
+            raise ValueError(
+                f"algorithm must be one of {sorted(_ALGORITHMS)} or None; got {algorithm!r}"
+            )
+        spec.algorithm = _ALGORITHMS[algorithm]
+    if seed is not None:
+        spec.seed = seed
+    if max_trials is not None:
+        spec.max_trials = max_trials
+    if grid_resolution is not None:
+        spec.grid_resolution = grid_resolution
+    if initial_trials is not None:
+        spec.initial_trials = initial_trials
+    if lease_timeout is not None:
+        seconds = (
+            lease_timeout.total_seconds()
+            if isinstance(lease_timeout, timedelta)
+            else float(lease_timeout)
+        )
+        if not seconds > 0:
+            raise ValueError(f"lease_timeout must be positive or None; got {lease_timeout!r}")
+        spec.lease_timeout.FromTimedelta(timedelta(seconds=seconds))
+    return tuning_service_pb2.CreateStudyRequest(
+        study_id=study_id, spec=spec, request_id=new_request_id()
+    )
 
 
 def _objectives(objectives: Sequence[Objective] | Objective | str) -> list[Objective]:

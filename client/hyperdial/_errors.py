@@ -15,12 +15,15 @@ from hyperdial._status_details import details_from_metadata
 
 __all__ = [
     "AlreadyExistsError",
+    "DeadlineExceededError",
     "FailedPreconditionError",
     "HyperdialError",
     "InvalidArgumentError",
     "NotFoundError",
+    "PermissionDeniedError",
     "ResourceExhaustedError",
     "StudyCompleteError",
+    "UnauthenticatedError",
     "UnavailableError",
     "from_rpc_error",
 ]
@@ -105,7 +108,24 @@ class ResourceExhaustedError(HyperdialError):
 
 
 class UnavailableError(HyperdialError):
-    """The service or its store cannot be reached right now (``UNAVAILABLE``); retry later."""
+    """The service or its store cannot be reached right now (``UNAVAILABLE``); retry later.
+
+    The client has already retried within its :class:`~hyperdial.RetryPolicy` when it raises
+    this.
+    """
+
+
+class DeadlineExceededError(HyperdialError):
+    """No answer came within the call's deadline (``DEADLINE_EXCEEDED``), retries included."""
+
+
+class UnauthenticatedError(HyperdialError):
+    """The service needs a valid bearer token (``UNAUTHENTICATED``): none was given, or it is
+    unknown."""
+
+
+class PermissionDeniedError(HyperdialError):
+    """The token is valid but its role does not allow the call (``PERMISSION_DENIED``)."""
 
 
 _BY_CODE: dict[grpc.StatusCode, type[HyperdialError]] = {
@@ -115,6 +135,9 @@ _BY_CODE: dict[grpc.StatusCode, type[HyperdialError]] = {
     grpc.StatusCode.FAILED_PRECONDITION: FailedPreconditionError,
     grpc.StatusCode.RESOURCE_EXHAUSTED: ResourceExhaustedError,
     grpc.StatusCode.UNAVAILABLE: UnavailableError,
+    grpc.StatusCode.DEADLINE_EXCEEDED: DeadlineExceededError,
+    grpc.StatusCode.UNAUTHENTICATED: UnauthenticatedError,
+    grpc.StatusCode.PERMISSION_DENIED: PermissionDeniedError,
 }
 
 
@@ -134,8 +157,7 @@ def from_rpc_error(error: grpc.RpcError) -> HyperdialError:
     code = _call_or(error, "code", None)
     if not isinstance(code, grpc.StatusCode):
         code = grpc.StatusCode.UNKNOWN
-    trailing = _call_or(error, "trailing_metadata", None)
-    details = details_from_metadata(trailing if isinstance(trailing, (list, tuple)) else None)
+    details = details_from_metadata(_pairs(_call_or(error, "trailing_metadata", None)))
     message = _call_or(error, "details", None)
     if not isinstance(message, str) or not message:
         message = details.message or str(error)
@@ -143,6 +165,16 @@ def from_rpc_error(error: grpc.RpcError) -> HyperdialError:
     if code is grpc.StatusCode.OUT_OF_RANGE and details.reason == "STUDY_COMPLETE":
         cls = StudyCompleteError
     return cls(message, code=code, reason=details.reason, metadata=details.metadata)
+
+
+def _pairs(metadata: object) -> list[tuple[str, object]] | None:
+    # A sync call gives a tuple of pairs; an asyncio call gives a ``grpc.aio.Metadata``.
+    if metadata is None or isinstance(metadata, (str, bytes)):
+        return None
+    try:
+        return [(str(k), v) for k, v in metadata]  # type: ignore[attr-defined]
+    except Exception:
+        return None
 
 
 def _call_or(obj: object, method: str, default: object) -> object:

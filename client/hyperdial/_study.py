@@ -1,20 +1,35 @@
-"""Studies and trials as the client sees them: ask, tell, and the loops built on them."""
+"""Studies and trials as the client sees them: ask, tell, and the loops built on them.
+
+The request building and the conversions live in :class:`BaseStudy` and :class:`BaseTrial`,
+shared by the blocking classes here and the asyncio ones in :mod:`hyperdial.aio`, so the two
+clients cannot drift apart.
+"""
 
 from __future__ import annotations
 
 import contextlib
 import enum
 import logging
+import sys
 import threading
-from collections.abc import Callable, Iterable, Mapping
+import uuid
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from types import TracebackType
-from typing import TYPE_CHECKING, SupportsFloat
+from typing import TYPE_CHECKING, Any, Generic, SupportsFloat, TypeVar
 
 from google.protobuf.timestamp_pb2 import Timestamp
 
-from hyperdial._errors import FailedPreconditionError, HyperdialError, StudyCompleteError
+from hyperdial._dataframe import trials_dataframe
+from hyperdial._errors import (
+    FailedPreconditionError,
+    HyperdialError,
+    NotFoundError,
+    StudyCompleteError,
+)
+from hyperdial._leases import UNKNOWN_LEASE_TIMEOUT, lease_seconds
+from hyperdial._progress import Progress, progress_wanted
 from hyperdial._space import (
     Objective,
     Parameter,
@@ -28,7 +43,16 @@ from hyperdial.v1 import study_pb2, trial_pb2, tuning_service_pb2
 if TYPE_CHECKING:
     from hyperdial._client import Client
 
-__all__ = ["ObjectiveResult", "Study", "Trial", "TrialState", "study_name"]
+__all__ = [
+    "BaseStudy",
+    "BaseTrial",
+    "ObjectiveResult",
+    "Study",
+    "Trial",
+    "TrialState",
+    "new_request_id",
+    "study_name",
+]
 
 logger = logging.getLogger("hyperdial")
 
@@ -49,6 +73,11 @@ def study_name(study_id_or_name: str) -> str:
     if study_id_or_name.startswith("studies/"):
         return study_id_or_name
     return f"studies/{study_id_or_name}"
+
+
+def new_request_id() -> str:
+    """A fresh ``request_id`` for one mutating call; its retries reuse it."""
+    return str(uuid.uuid4())
 
 
 class TrialState(str, enum.Enum):
@@ -83,14 +112,15 @@ _STATES_PB = {v: k for k, v in _STATES.items()}
 
 @dataclass
 class _Link:
-    """What a trial needs to report itself: its study, and whether a result was sent."""
+    """What a trial needs to report itself: its study, and the result once one was sent."""
 
-    study: Study
+    study: Any
     finished: bool = False
+    result: BaseTrial | None = None
 
 
 @dataclass(frozen=True)
-class Trial:
+class BaseTrial:
     """One evaluation of the objectives at one point of the search space.
 
     A snapshot: it does not change when the trial does; ``report`` and ``fail`` return the
@@ -109,6 +139,8 @@ class Trial:
         metadata: User annotations.
         create_time: When it was created (UTC).
         complete_time: When it completed or failed (UTC), else ``None``.
+        lease_expire_time: When the lease of a RUNNING trial expires unless renewed (UTC),
+            else ``None``. Not compared by ``==``.
     """
 
     name: str
@@ -121,17 +153,18 @@ class Trial:
     metadata: dict[str, str]
     create_time: datetime | None
     complete_time: datetime | None
+    lease_expire_time: datetime | None = field(default=None, compare=False)
     _link: _Link | None = field(default=None, repr=False, compare=False)
 
     def __hash__(self) -> int:
         return hash((self.name, self.state))
 
     @classmethod
-    def _from_proto(cls, pb: trial_pb2.Trial, link: _Link | None = None) -> Trial:
+    def _from_proto(cls: type[TrialT], pb: trial_pb2.Trial, link: _Link | None = None) -> TrialT:
         params = {k: value_from_proto(v) for k, v in pb.parameters.items()}
         if link is not None:
             # A protobuf map has no order: show the parameters in the order of the spec.
-            order = {name: i for i, name in enumerate(link.study._params)}
+            order = {name: i for i, name in enumerate(link.study._param_names)}
             params = dict(sorted(params.items(), key=lambda kv: order.get(kv[0], len(order))))
         return cls(
             name=pb.name,
@@ -146,6 +179,7 @@ class Trial:
             metadata=dict(pb.metadata),
             create_time=_datetime(pb, "create_time"),
             complete_time=_datetime(pb, "complete_time"),
+            lease_expire_time=_datetime(pb, "lease_expire_time"),
             _link=link,
         )
 
@@ -155,6 +189,27 @@ class Trial:
         if self.values is None or len(self.values) != 1:
             return None
         return next(iter(self.values.values()))
+
+    def _study(self) -> Any:
+        if self._link is None:
+            raise RuntimeError(f"trial {self.name} is not attached to a study")
+        return self._link.study
+
+    def _mark_finished(self, result: BaseTrial) -> None:
+        if self._link is not None:
+            self._link.finished = True
+            self._link.result = result
+
+    @property
+    def _finished(self) -> bool:
+        return self._link is not None and self._link.finished
+
+
+TrialT = TypeVar("TrialT", bound=BaseTrial)
+
+
+class Trial(BaseTrial):
+    """A trial of a :class:`Study` (see :class:`BaseTrial` for the attributes)."""
 
     def report(
         self,
@@ -168,9 +223,8 @@ class Trial:
         Returns:
             The completed trial as stored.
         """
-        study = self._study()
-        done = study.tell(self, value, values=values, metadata=metadata)
-        self._mark_finished()
+        done: Trial = self._study().tell(self, value, values=values, metadata=metadata)
+        self._mark_finished(done)
         return done
 
     def fail(self, reason: str) -> Trial:
@@ -179,18 +233,9 @@ class Trial:
         Returns:
             The failed trial as stored.
         """
-        done = self._study().fail(self, reason)
-        self._mark_finished()
+        done: Trial = self._study().fail(self, reason)
+        self._mark_finished(done)
         return done
-
-    def _study(self) -> Study:
-        if self._link is None:
-            raise RuntimeError(f"trial {self.name} is not attached to a Study")
-        return self._link.study
-
-    def _mark_finished(self) -> None:
-        if self._link is not None:
-            self._link.finished = True
 
 
 def _datetime(pb: trial_pb2.Trial | study_pb2.Study, field_name: str) -> datetime | None:
@@ -200,13 +245,15 @@ def _datetime(pb: trial_pb2.Trial | study_pb2.Study, field_name: str) -> datetim
     return ts.ToDatetime(tzinfo=timezone.utc)
 
 
-class Study:
-    """One tuning problem on the service. Obtain it from a :class:`~hyperdial.Client`.
+class BaseStudy(Generic[TrialT]):
+    """What every study object knows without calling the service, and how it builds requests.
 
-    Thread-safe, like the client it uses.
+    The calls themselves are in :class:`Study` (blocking) and ``hyperdial.aio.AsyncStudy``.
     """
 
-    def __init__(self, client: Client, pb: study_pb2.Study) -> None:
+    _trial_type: type[TrialT]
+
+    def __init__(self, client: Any, pb: study_pb2.Study) -> None:
         self._client = client
         self._pb = pb
         self._params: dict[str, Parameter] = {}
@@ -215,13 +262,14 @@ class Study:
                 self._params[p.name] = parameter_from_proto(p)
             except ValueError:  # a domain newer than this client: its values go untyped
                 logger.debug("parameter %r of %s has an unknown domain", p.name, pb.name)
+        self._param_names = [p.name for p in pb.spec.parameters]
         self._objectives = [
             Objective(o.name, "maximize" if o.goal == study_pb2.GOAL_MAXIMIZE else "minimize")
             for o in pb.spec.objectives
         ]
 
     def __repr__(self) -> str:
-        return f"Study({self.name!r})"
+        return f"{type(self).__name__}({self.name!r})"
 
     @property
     def name(self) -> str:
@@ -253,12 +301,19 @@ class Study:
 
     @property
     def algorithm(self) -> str:
-        """``"grid"``, ``"random"`` or ``"quasi_random"``."""
+        """``"grid"``, ``"random"``, ``"quasi_random"`` or ``"bayesian"``."""
         try:
             name = study_pb2.Algorithm.Name(self._pb.spec.algorithm)
         except ValueError:  # an algorithm newer than this client
             return f"unknown ({self._pb.spec.algorithm})"
         return name.removeprefix("ALGORITHM_").lower()
+
+    @property
+    def lease_timeout(self) -> float | None:
+        """Seconds a running trial may go without a heartbeat or a result before its lease
+        expires; ``None`` when the study has the service's default. The client renews the
+        leases of its open trials by itself."""
+        return lease_seconds(self._pb.spec)
 
     @property
     def create_time(self) -> datetime | None:
@@ -270,36 +325,212 @@ class Study:
         """Number of trials when this object was fetched from the service."""
         return self._pb.trial_count
 
+    # -- requests --------------------------------------------------------------------------
+
+    def _trial(self, pb: trial_pb2.Trial, *, finished: bool = False) -> TrialT:
+        return self._trial_type._from_proto(pb, _Link(self, finished=finished))
+
+    def _suggest_request(
+        self, count: int, client_id: str
+    ) -> tuning_service_pb2.SuggestTrialsRequest:
+        return tuning_service_pb2.SuggestTrialsRequest(
+            parent=self.name, count=count, client_id=client_id, request_id=new_request_id()
+        )
+
+    def _tell_request(
+        self,
+        trial_or_number: BaseTrial | int,
+        value: float | None,
+        values: Mapping[str, float] | None,
+        metadata: Mapping[str, str] | None,
+    ) -> tuning_service_pb2.CompleteTrialRequest:
+        return tuning_service_pb2.CompleteTrialRequest(
+            name=self._trial_name(trial_or_number),
+            final_measurement=self._measurement(value, values),
+            metadata=dict(metadata or {}),
+            request_id=new_request_id(),
+        )
+
+    def _fail_request(
+        self, trial_or_number: BaseTrial | int, reason: str, metadata: Mapping[str, str] | None
+    ) -> tuning_service_pb2.CompleteTrialRequest:
+        return tuning_service_pb2.CompleteTrialRequest(
+            name=self._trial_name(trial_or_number),
+            failure=tuning_service_pb2.TrialFailure(reason=_cut(reason)),
+            metadata=dict(metadata or {}),
+            request_id=new_request_id(),
+        )
+
+    def _enqueue_request(
+        self, params: Mapping[str, object], metadata: Mapping[str, str] | None
+    ) -> tuning_service_pb2.CreateTrialRequest:
+        return tuning_service_pb2.CreateTrialRequest(
+            parent=self.name,
+            parameters=self._params_to_proto(params),
+            metadata=dict(metadata or {}),
+            request_id=new_request_id(),
+        )
+
+    def _add_trial_request(
+        self,
+        params: Mapping[str, object],
+        value: float | None,
+        values: Mapping[str, float] | None,
+        failure: str | None,
+        metadata: Mapping[str, str] | None,
+    ) -> tuning_service_pb2.CreateTrialRequest:
+        request = self._enqueue_request(params, metadata)
+        if failure is not None:
+            if value is not None or values is not None:
+                raise ValueError("give a result (value or values) or a failure, not both")
+            request.failure.reason = _cut(failure)
+        elif value is None and values is None:
+            raise ValueError(
+                "give the outcome (value, values or failure); use enqueue() for a trial to run"
+            )
+        else:
+            request.final_measurement.CopyFrom(self._measurement(value, values))
+        return request
+
+    def _list_request(
+        self, states: list[trial_pb2.TrialState.ValueType], token: str
+    ) -> tuning_service_pb2.ListTrialsRequest:
+        return tuning_service_pb2.ListTrialsRequest(
+            parent=self.name, page_size=_PAGE_SIZE, page_token=token, states=states
+        )
+
+    def _trial_request(self, number: int) -> tuning_service_pb2.GetTrialRequest:
+        return tuning_service_pb2.GetTrialRequest(name=self._trial_name(number))
+
+    def _optimal_request(self) -> tuning_service_pb2.ListOptimalTrialsRequest:
+        return tuning_service_pb2.ListOptimalTrialsRequest(parent=self.name)
+
+    def _best_of(self, best: list[TrialT]) -> TrialT:
+        if not best:
+            raise ValueError(f"no trial of {self.name} has completed yet")
+        return best[0]
+
+    def _check_single_objective(self) -> None:
+        if len(self._objectives) != 1:
+            raise ValueError(
+                f"{self.name} has {len(self._objectives)} objectives, so no single best trial; "
+                "use best_trials for the Pareto front"
+            )
+
+    def _dataframe(self, trials: list[TrialT]) -> Any:
+        return trials_dataframe(trials, self._param_names, [o.name for o in self._objectives])
+
+    # -- leases ----------------------------------------------------------------------------
+
+    def _opened(self, trials: Iterable[BaseTrial]) -> None:
+        """Starts renewing the leases of trials just handed out."""
+        keeper = self._client._leases
+        if keeper is None:
+            return
+        for t in trials:
+            if t.state is TrialState.RUNNING:
+                keeper.add(t.name, self.lease_timeout or UNKNOWN_LEASE_TIMEOUT, t.lease_expire_time)
+
+    def _closed(self, name: str) -> None:
+        """Stops renewing a trial's lease: it has ended."""
+        keeper = self._client._leases
+        if keeper is not None:
+            keeper.discard(name)
+
+    # -- helpers ---------------------------------------------------------------------------
+
+    def _progress(self, total: int | None, best: float | None, number: int | None) -> Progress:
+        goal = self._objectives[0].goal if len(self._objectives) == 1 else None
+        return Progress(sys.stderr, self.study_id, total, goal=goal, best=best, best_number=number)
+
+    def _trial_name(self, trial_or_number: BaseTrial | int) -> str:
+        if isinstance(trial_or_number, BaseTrial):
+            return trial_or_number.name
+        if isinstance(trial_or_number, bool) or not isinstance(trial_or_number, int):
+            raise TypeError(f"expected a Trial or a trial number; got {trial_or_number!r}")
+        return f"{self.name}/trials/{trial_or_number}"
+
+    def _params_to_proto(self, params: Mapping[str, object]) -> dict[str, study_pb2.ParameterValue]:
+        return {name: value_to_proto(v, self._params.get(name)) for name, v in params.items()}
+
+    def _measurement(
+        self, value: float | None, values: Mapping[str, float] | None
+    ) -> trial_pb2.Measurement:
+        if (value is None) == (values is None):
+            raise ValueError("give exactly one of value and values")
+        if value is not None:
+            if len(self._objectives) != 1:
+                names = ", ".join(repr(o.name) for o in self._objectives)
+                raise ValueError(
+                    f"{self.name} has {len(self._objectives)} objectives ({names}); "
+                    "pass values={name: value, ...}"
+                )
+            return trial_pb2.Measurement(values={self._objectives[0].name: _number(value)})
+        assert values is not None
+        if not isinstance(values, Mapping):
+            raise TypeError(f"values must be a mapping of objective name to value; got {values!r}")
+        return trial_pb2.Measurement(values={str(k): _number(v) for k, v in values.items()})
+
+
+def wanted_states(
+    states: Iterable[TrialState | str] | None,
+) -> list[trial_pb2.TrialState.ValueType] | None:
+    """The ``ListTrials`` filter for ``states``: ``[]`` for every state, ``None`` for none."""
+    if states is None:
+        return []
+    wanted = [_state(s)._to_proto() for s in states]
+    return wanted or None
+
+
+class Study(BaseStudy[Trial]):
+    """One tuning problem on the service. Obtain it from a :class:`~hyperdial.Client`.
+
+    Thread-safe, like the client it uses.
+    """
+
+    _trial_type = Trial
+
+    def __init__(self, client: Client, pb: study_pb2.Study) -> None:
+        super().__init__(client, pb)
+
     # -- ask / tell ------------------------------------------------------------------------
 
     def ask(self, count: int = 1, *, client_id: str = "") -> list[Trial]:
-        """Hands out new running trials: enqueued ones first, then sampled ones.
+        """Hands out running trials: enqueued ones first, then sampled ones.
+
+        The client renews the leases of the trials it hands out until they are told or
+        failed (unless it was created with ``renew_leases=False``).
 
         Args:
             count: How many, 1 to 100. Fewer come back only when the study has fewer left.
-            client_id: Who asks (a worker or host id), recorded on the trials.
+            client_id: Who asks (a worker or host id), recorded on the trials. A worker that
+                asks again with the same id while it holds running trials of the study gets
+                those back first, so give each concurrent worker its own id.
 
         Raises:
             StudyCompleteError: No trial is left (grid exhausted or ``max_trials`` reached).
         """
         response = self._client._invoke(
             "SuggestTrials",
-            tuning_service_pb2.SuggestTrialsRequest(
-                parent=self.name, count=count, client_id=client_id
-            ),
+            self._suggest_request(count, client_id),
             tuning_service_pb2.SuggestTrialsResponse,
         )
-        return [Trial._from_proto(pb, _Link(self)) for pb in response.trials]
+        trials = [self._trial(pb) for pb in response.trials]
+        self._opened(trials)
+        return trials
 
     def tell(
         self,
-        trial_or_number: Trial | int,
+        trial_or_number: BaseTrial | int,
         value: float | None = None,
         *,
         values: Mapping[str, float] | None = None,
         metadata: Mapping[str, str] | None = None,
     ) -> Trial:
         """Records the result of a running trial.
+
+        Safe to retry: the client sends one ``request_id`` with every attempt, so a tell whose
+        answer was lost is not applied twice and does not fail.
 
         Args:
             trial_or_number: The trial or its number.
@@ -316,19 +547,11 @@ class Study:
             FailedPreconditionError: The trial is not running (reason ``TRIAL_NOT_RUNNING``).
             InvalidArgumentError: A value is missing, unknown or not finite.
         """
-        request = tuning_service_pb2.CompleteTrialRequest(
-            name=self._trial_name(trial_or_number),
-            final_measurement=self._measurement(value, values),
-            metadata=dict(metadata or {}),
-        )
-        response = self._client._invoke(
-            "CompleteTrial", request, tuning_service_pb2.CompleteTrialResponse
-        )
-        return Trial._from_proto(response.trial, _Link(self, finished=True))
+        return self._end(self._tell_request(trial_or_number, value, values, metadata))
 
     def fail(
         self,
-        trial_or_number: Trial | int,
+        trial_or_number: BaseTrial | int,
         reason: str,
         *,
         metadata: Mapping[str, str] | None = None,
@@ -346,15 +569,18 @@ class Study:
         Raises:
             FailedPreconditionError: The trial is not running (reason ``TRIAL_NOT_RUNNING``).
         """
-        request = tuning_service_pb2.CompleteTrialRequest(
-            name=self._trial_name(trial_or_number),
-            failure=tuning_service_pb2.TrialFailure(reason=_cut(reason)),
-            metadata=dict(metadata or {}),
-        )
-        response = self._client._invoke(
-            "CompleteTrial", request, tuning_service_pb2.CompleteTrialResponse
-        )
-        return Trial._from_proto(response.trial, _Link(self, finished=True))
+        return self._end(self._fail_request(trial_or_number, reason, metadata))
+
+    def _end(self, request: tuning_service_pb2.CompleteTrialRequest) -> Trial:
+        try:
+            response = self._client._invoke(
+                "CompleteTrial", request, tuning_service_pb2.CompleteTrialResponse
+            )
+        except (FailedPreconditionError, NotFoundError):
+            self._closed(request.name)  # ended already: nothing left to renew
+            raise
+        self._closed(request.name)
+        return self._trial(response.trial, finished=True)
 
     # -- trials ----------------------------------------------------------------------------
 
@@ -374,15 +600,12 @@ class Study:
             InvalidArgumentError: The point is not in the search space
                 (reason ``INVALID_PARAMETERS``).
         """
-        request = tuning_service_pb2.CreateTrialRequest(
-            parent=self.name,
-            parameters=self._params_to_proto(params),
-            metadata=dict(metadata or {}),
-        )
         response = self._client._invoke(
-            "CreateTrial", request, tuning_service_pb2.CreateTrialResponse
+            "CreateTrial",
+            self._enqueue_request(params, metadata),
+            tuning_service_pb2.CreateTrialResponse,
         )
-        return Trial._from_proto(response.trial, _Link(self))
+        return self._trial(response.trial)
 
     def add_trial(
         self,
@@ -410,25 +633,12 @@ class Study:
             ValueError: Not exactly one outcome is given.
             InvalidArgumentError: The point or the values are invalid.
         """
-        request = tuning_service_pb2.CreateTrialRequest(
-            parent=self.name,
-            parameters=self._params_to_proto(params),
-            metadata=dict(metadata or {}),
-        )
-        if failure is not None:
-            if value is not None or values is not None:
-                raise ValueError("give a result (value or values) or a failure, not both")
-            request.failure.reason = _cut(failure)
-        elif value is None and values is None:
-            raise ValueError(
-                "give the outcome (value, values or failure); use enqueue() for a trial to run"
-            )
-        else:
-            request.final_measurement.CopyFrom(self._measurement(value, values))
         response = self._client._invoke(
-            "CreateTrial", request, tuning_service_pb2.CreateTrialResponse
+            "CreateTrial",
+            self._add_trial_request(params, value, values, failure, metadata),
+            tuning_service_pb2.CreateTrialResponse,
         )
-        return Trial._from_proto(response.trial, _Link(self, finished=True))
+        return self._trial(response.trial, finished=True)
 
     def trials(self, states: Iterable[TrialState | str] | None = None) -> list[Trial]:
         """The trials of the study in order of number, all pages read.
@@ -437,20 +647,18 @@ class Study:
             states: Only trials in one of these states (e.g. ``["COMPLETED"]``); ``None``
                 for every state.
         """
-        wanted = [_state(s)._to_proto() for s in states] if states is not None else []
-        if states is not None and not wanted:
+        wanted = wanted_states(states)
+        if wanted is None:
             return []
         out: list[Trial] = []
         token = ""
         while True:
             response = self._client._invoke(
                 "ListTrials",
-                tuning_service_pb2.ListTrialsRequest(
-                    parent=self.name, page_size=_PAGE_SIZE, page_token=token, states=wanted
-                ),
+                self._list_request(wanted, token),
                 tuning_service_pb2.ListTrialsResponse,
             )
-            out += [Trial._from_proto(pb, _Link(self)) for pb in response.trials]
+            out += [self._trial(pb) for pb in response.trials]
             token = response.next_page_token
             if not token:
                 return out
@@ -462,11 +670,9 @@ class Study:
             NotFoundError: No such trial (reason ``TRIAL_NOT_FOUND``).
         """
         response = self._client._invoke(
-            "GetTrial",
-            tuning_service_pb2.GetTrialRequest(name=self._trial_name(number)),
-            tuning_service_pb2.GetTrialResponse,
+            "GetTrial", self._trial_request(number), tuning_service_pb2.GetTrialResponse
         )
-        return Trial._from_proto(response.trial, _Link(self))
+        return self._trial(response.trial)
 
     @property
     def best_trials(self) -> list[Trial]:
@@ -474,10 +680,10 @@ class Study:
         empty when no trial has completed."""
         response = self._client._invoke(
             "ListOptimalTrials",
-            tuning_service_pb2.ListOptimalTrialsRequest(parent=self.name),
+            self._optimal_request(),
             tuning_service_pb2.ListOptimalTrialsResponse,
         )
-        return [Trial._from_proto(pb, _Link(self, finished=True)) for pb in response.trials]
+        return [self._trial(pb, finished=True) for pb in response.trials]
 
     @property
     def best_trial(self) -> Trial:
@@ -487,15 +693,23 @@ class Study:
             ValueError: The study has several objectives (use ``best_trials``), or no trial
                 has completed yet.
         """
-        if len(self._objectives) != 1:
-            raise ValueError(
-                f"{self.name} has {len(self._objectives)} objectives, so no single best trial; "
-                "use best_trials for the Pareto front"
-            )
-        best = self.best_trials
-        if not best:
-            raise ValueError(f"no trial of {self.name} has completed yet")
-        return best[0]
+        self._check_single_objective()
+        return self._best_of(self.best_trials)
+
+    def trials_dataframe(self, states: Iterable[TrialState | str] | None = None) -> Any:
+        """The trials as a ``pandas.DataFrame``, one row per trial in order of number.
+
+        Columns: ``number``, ``state``, ``value`` (one objective) or ``values_<name>``,
+        ``params_<name>``, ``client_id``, ``failure_reason``, ``create_time``,
+        ``complete_time``, ``duration``, ``metadata_<key>``.
+
+        Args:
+            states: Only trials in one of these states; ``None`` for every state.
+
+        Raises:
+            ImportError: pandas is not installed (it is not a dependency of hyperdial).
+        """
+        return self._dataframe(self.trials(states))
 
     # -- loops -----------------------------------------------------------------------------
 
@@ -505,6 +719,7 @@ class Study:
         ``with study.trial() as t: ... t.report(loss)``. If the block raises, the trial is
         failed with the exception's type and message and the exception propagates; if the
         block ends without a result, the trial is failed with reason "no result reported".
+        The trial's lease is renewed while the block runs.
 
         Args:
             client_id: Who asks, recorded on the trial.
@@ -522,12 +737,14 @@ class Study:
         n_workers: int = 1,
         catch: tuple[type[BaseException], ...] = (),
         client_id: str = "",
+        show_progress: bool | None = None,
     ) -> None:
         """Runs ask → objective → tell in a loop over ``n_workers`` threads.
 
         The objective returns one value (single-objective study) or a mapping of objective
         name to value; it may instead report the trial itself and return ``None``. Stops
-        without error when the study is complete.
+        without error when the study is complete. Leases of running trials are renewed in
+        the background, however long the objective takes.
 
         Args:
             objective: Evaluates a trial.
@@ -535,7 +752,11 @@ class Study:
                 is complete.
             n_workers: Threads running trials in parallel, sharing this study's client.
             catch: Exception types that fail the trial but let the optimisation go on.
-            client_id: Recorded on every trial this call runs.
+            client_id: Recorded on every trial this call runs; with several workers, worker
+                *i* uses ``f"{client_id}-{i}"`` (a worker asking with the id of a running
+                trial gets that trial back).
+            show_progress: Draw a progress line with the best value so far on stderr;
+                ``None`` (the default) draws it only when stderr is a terminal.
 
         Raises:
             ValueError: ``n_workers`` < 1 or ``n_trials`` < 0.
@@ -543,60 +764,67 @@ class Study:
                 is failed), after every worker finished its current trial; or the first
                 error of the service other than the study being complete.
         """
-        if n_workers < 1:
-            raise ValueError(f"n_workers must be at least 1; got {n_workers}")
-        if n_trials is not None and n_trials < 0:
-            raise ValueError(f"n_trials must be None or at least 0; got {n_trials}")
-        run = _Optimization(self, objective, n_trials, catch, client_id)
-        if n_workers == 1:
-            run.work()  # in the caller's thread: Ctrl-C reaches the objective
-        else:
-            threads = [
-                threading.Thread(target=run.work, name=f"hyperdial-worker-{i}", daemon=True)
-                for i in range(n_workers)
-            ]
-            for t in threads:
-                t.start()
-            try:
+        _check_run(n_trials, n_workers)
+        progress = None
+        if progress_wanted(show_progress, sys.stderr):
+            best, number = _best_for_progress(self, lambda: self.best_trials)
+            progress = self._progress(n_trials, best, number)
+        run = RunState(n_trials, catch, progress)
+        ids = worker_ids(client_id, n_workers)
+        try:
+            if n_workers == 1:
+                _work(self, objective, run, ids[0])  # in the caller's thread: Ctrl-C works
+            else:
+                threads = [
+                    threading.Thread(
+                        target=_work,
+                        args=(self, objective, run, ids[i]),
+                        name=f"hyperdial-worker-{i}",
+                        daemon=True,
+                    )
+                    for i in range(n_workers)
+                ]
                 for t in threads:
-                    t.join()
-            except BaseException:
-                # Ctrl-C while waiting: let every worker finish its current trial, then stop.
-                run.stop()
-                for t in threads:
-                    t.join()
-                raise
+                    t.start()
+                try:
+                    for t in threads:
+                        t.join()
+                except BaseException:
+                    # Ctrl-C while waiting: let every worker finish its current trial, then stop.
+                    run.stop()
+                    for t in threads:
+                        t.join()
+                    raise
+        finally:
+            if progress is not None:
+                progress.close()
         run.raise_error()
 
-    # -- helpers ---------------------------------------------------------------------------
 
-    def _trial_name(self, trial_or_number: Trial | int) -> str:
-        if isinstance(trial_or_number, Trial):
-            return trial_or_number.name
-        if isinstance(trial_or_number, bool) or not isinstance(trial_or_number, int):
-            raise TypeError(f"expected a Trial or a trial number; got {trial_or_number!r}")
-        return f"{self.name}/trials/{trial_or_number}"
+def _check_run(n_trials: int | None, n_workers: int) -> None:
+    if n_workers < 1:
+        raise ValueError(f"n_workers must be at least 1; got {n_workers}")
+    if n_trials is not None and n_trials < 0:
+        raise ValueError(f"n_trials must be None or at least 0; got {n_trials}")
 
-    def _params_to_proto(self, params: Mapping[str, object]) -> dict[str, study_pb2.ParameterValue]:
-        return {name: value_to_proto(v, self._params.get(name)) for name, v in params.items()}
 
-    def _measurement(
-        self, value: float | None, values: Mapping[str, float] | None
-    ) -> trial_pb2.Measurement:
-        if (value is None) == (values is None):
-            raise ValueError("give exactly one of value and values")
-        if value is not None:
-            if len(self._objectives) != 1:
-                names = ", ".join(repr(o.name) for o in self._objectives)
-                raise ValueError(
-                    f"{self.name} has {len(self._objectives)} objectives ({names}); "
-                    "pass values={name: value, ...}"
-                )
-            return trial_pb2.Measurement(values={self._objectives[0].name: _number(value)})
-        assert values is not None
-        if not isinstance(values, Mapping):
-            raise TypeError(f"values must be a mapping of objective name to value; got {values!r}")
-        return trial_pb2.Measurement(values={str(k): _number(v) for k, v in values.items()})
+def worker_ids(client_id: str, n_workers: int) -> list[str]:
+    """The ``client_id`` of each worker of ``optimize``: distinct when several share one."""
+    if not client_id or n_workers == 1:
+        return [client_id] * n_workers
+    return [f"{client_id}-{i}" for i in range(n_workers)]
+
+
+def _best_for_progress(
+    study: BaseStudy[Any], best_trials: Callable[[], Sequence[BaseTrial]]
+) -> tuple[float | None, int | None]:
+    if len(study._objectives) != 1:
+        return None, None
+    try:
+        best = best_trials()
+    except HyperdialError:  # only for the display: the run reports real errors itself
+        return None, None
+    return (best[0].value, best[0].number) if best else (None, None)
 
 
 def _number(value: object) -> float:
@@ -625,20 +853,25 @@ def _cut(reason: str) -> str:
     return reason[: MAX_FAILURE_REASON_LENGTH - 3] + "..."
 
 
-def _describe(exc: BaseException) -> str:
+def describe(exc: BaseException) -> str:
+    """``"Type: message"``, cut to a failure reason's length."""
     text = str(exc)
-    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+    return _cut(f"{type(exc).__name__}: {text}" if text else type(exc).__name__)
+
+
+def quiet_failure(trial: BaseTrial, error: HyperdialError) -> None:
+    """Logs why a trial could not be failed while another error is being handled."""
+    if isinstance(error, FailedPreconditionError) and error.reason == "TRIAL_NOT_RUNNING":
+        return  # already ended by other means: nothing to do
+    logger.warning("could not fail %s: %s", trial.name, error)
 
 
 def _fail_quietly(trial: Trial, reason: str) -> None:
     """Fails a running trial while another error is being handled: that error matters more."""
     try:
         trial.fail(reason)
-    except FailedPreconditionError as e:
-        if e.reason != "TRIAL_NOT_RUNNING":  # already ended by other means: nothing to do
-            logger.warning("could not fail %s: %s", trial.name, e)
     except HyperdialError as e:
-        logger.warning("could not fail %s: %s", trial.name, e)
+        quiet_failure(trial, e)
 
 
 class _TrialContext(contextlib.AbstractContextManager["Trial"]):
@@ -660,10 +893,10 @@ class _TrialContext(contextlib.AbstractContextManager["Trial"]):
         tb: TracebackType | None,
     ) -> None:
         trial = self._trial
-        if trial is None or (trial._link is not None and trial._link.finished):
+        if trial is None or trial._finished:
             return
         if exc is not None:
-            _fail_quietly(trial, _cut(_describe(exc)))
+            _fail_quietly(trial, describe(exc))
             return
         try:
             trial.fail(NO_RESULT_REASON)
@@ -673,71 +906,90 @@ class _TrialContext(contextlib.AbstractContextManager["Trial"]):
                 raise
 
 
-class _Optimization:
-    """State shared by the workers of one ``Study.optimize`` call."""
+class RunState:
+    """State shared by the workers of one ``optimize`` call (threads or tasks)."""
 
     def __init__(
         self,
-        study: Study,
-        objective: Callable[[Trial], ObjectiveResult | None],
         n_trials: int | None,
         catch: tuple[type[BaseException], ...],
-        client_id: str,
+        progress: Progress | None,
     ) -> None:
-        self._study = study
-        self._objective = objective
+        self.catch = catch
+        self.progress = progress
         self._n_trials = n_trials
-        self._catch = catch
-        self._client_id = client_id
         self._lock = threading.Lock()
         self._started = 0
         self._stopped = False
         self._error: BaseException | None = None
 
     def stop(self) -> None:
+        """No worker starts another trial."""
         with self._lock:
             self._stopped = True
 
     def raise_error(self) -> None:
+        """Raises the first error recorded, if any."""
         if self._error is not None:
             raise self._error
 
-    def _take_slot(self) -> bool:
+    def take_slot(self) -> bool:
+        """Claims the right to run one more trial."""
         with self._lock:
             if self._stopped or (self._n_trials is not None and self._started >= self._n_trials):
                 return False
             self._started += 1
             return True
 
-    def _record(self, error: BaseException) -> None:
+    def record(self, error: BaseException) -> None:
+        """Stops the run on an error; the first one is raised at the end."""
         with self._lock:
             self._stopped = True
             if self._error is None:
                 self._error = error
 
-    def work(self) -> None:
-        while self._take_slot():
-            try:
-                trial = self._study.ask(1, client_id=self._client_id)[0]
-            except StudyCompleteError:
-                self.stop()
-                return
-            except BaseException as e:
-                self._record(e)
-                return
-            try:
-                result = self._objective(trial)
-                if result is None and trial._link is not None and trial._link.finished:
-                    continue  # the objective reported the trial itself
-                if isinstance(result, Mapping):
-                    trial.report(values=result)
-                else:
-                    trial.report(_number(result))
-            except BaseException as e:
-                if trial._link is None or not trial._link.finished:
-                    _fail_quietly(trial, _cut(_describe(e)))
-                if isinstance(e, self._catch):
-                    logger.warning("trial %s failed: %s", trial.name, _describe(e))
-                    continue
-                self._record(e)
-                return
+    def finished(self, trial: BaseTrial) -> None:
+        """Counts a trial that ended (for the progress line)."""
+        if self.progress is None:
+            return
+        result = trial._link.result if trial._link is not None else None
+        if result is None or result.state is not TrialState.COMPLETED:
+            self.progress.trial_failed()
+        else:
+            self.progress.trial_finished(result.number, result.value)
+
+
+def _work(
+    study: Study,
+    objective: Callable[[Trial], ObjectiveResult | None],
+    run: RunState,
+    client_id: str,
+) -> None:
+    while run.take_slot():
+        try:
+            trial = study.ask(1, client_id=client_id)[0]
+        except StudyCompleteError:
+            run.stop()
+            return
+        except BaseException as e:
+            run.record(e)
+            return
+        try:
+            result = objective(trial)
+            if result is None and trial._finished:
+                run.finished(trial)
+                continue  # the objective reported the trial itself
+            if isinstance(result, Mapping):
+                trial.report(values=result)
+            else:
+                trial.report(_number(result))
+            run.finished(trial)
+        except BaseException as e:
+            if not trial._finished:
+                _fail_quietly(trial, describe(e))
+            run.finished(trial)
+            if isinstance(e, run.catch):
+                logger.warning("trial %s failed: %s", trial.name, describe(e))
+                continue
+            run.record(e)
+            return

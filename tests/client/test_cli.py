@@ -9,13 +9,13 @@ import shutil
 import signal
 import subprocess
 import sys
-import textwrap
 from pathlib import Path
 
 import pytest
 
 import hyperdial as hd
 from hyperdial import cli
+from tests.client._support import blocked_python
 
 ROOT = Path(__file__).resolve().parents[2]
 LISTEN_RE = re.compile(r"hyperdial (\S+) listening on ([0-9.]+):([0-9]+)")
@@ -103,23 +103,11 @@ def test_quickstart_example_runs_twice(server_target: str) -> None:
         assert result.returncode == 0, result.stderr
         assert result.stdout.startswith("best of 30 trials: #")
         outputs.append(result.stdout)
-    assert outputs[0] == outputs[1]  # seeded: the same trials, the same best
+    # The example uses the default (model-based) algorithm with four workers: the points depend
+    # on the order in which results arrive, so the two runs need not agree; each starts afresh.
+    for out in outputs:
+        assert re.match(r"best of 30 trials: #\d+ loss=\d+\.\d{4}\n  params: \{", out), out
 
-
-_BLOCKER = """
-    import importlib.abc
-    import sys
-
-    BLOCKED = {blocked!r}
-
-    class Blocker(importlib.abc.MetaPathFinder):
-        def find_spec(self, name, path=None, target=None):
-            if any(name == b or name.startswith(b + ".") for b in BLOCKED):
-                raise ModuleNotFoundError(f"No module named {{name!r}}", name=name)
-            return None
-
-    sys.meta_path.insert(0, Blocker())
-"""
 
 _CLIENT_ONLY = """
     import json
@@ -156,10 +144,7 @@ _CLIENT_ONLY = """
 
 
 def _blocked_python(body: str, *args: str) -> subprocess.CompletedProcess[str]:
-    code = textwrap.dedent(_BLOCKER.format(blocked=SERVER_ONLY)) + textwrap.dedent(body)
-    return subprocess.run(
-        [sys.executable, "-c", code, *args], capture_output=True, text=True, timeout=120
-    )
+    return blocked_python(body, *args, blocked=SERVER_ONLY)
 
 
 def test_client_works_without_the_server_extra(server_target: str) -> None:

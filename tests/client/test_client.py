@@ -7,7 +7,6 @@ import math
 import pickle
 import socket
 import threading
-import uuid
 from collections.abc import Iterator
 from datetime import timezone
 
@@ -17,6 +16,7 @@ import pytest
 import hyperdial as hd
 from hyperdial import _study
 from hyperdial.v1 import tuning_service_pb2, tuning_service_pb2_grpc
+from tests.client._support import new_id
 
 SPACE = [
     hd.Float("lr", 1e-4, 1e-1, log=True),
@@ -27,20 +27,10 @@ SPACE = [
 ]
 
 
-@pytest.fixture(params=["server_target", "redis_server_target"], ids=["memory", "redis"])
-def store_target(request: pytest.FixtureRequest) -> str:
-    """The target of a real server, once per store."""
-    return str(request.getfixturevalue(request.param))
-
-
 @pytest.fixture
 def client(store_target: str) -> Iterator[hd.Client]:
     with hd.Client(store_target) as c:
         yield c
-
-
-def new_id(prefix: str = "c") -> str:
-    return f"{prefix}-{uuid.uuid4().hex[:16]}"
 
 
 def quadratic(trial: hd.Trial) -> float:
@@ -56,7 +46,8 @@ def test_create_get_list_delete(client: hd.Client) -> None:
 
     assert study.study_id == study_id
     assert study.name == f"studies/{study_id}"
-    assert study.algorithm == "random"  # the server's default, recorded at creation
+    # The server's default, resolved and recorded at creation.
+    assert study.algorithm in ("random", "quasi_random", "bayesian")
     assert study.spec.seed == 7
     assert study.spec.max_trials == 50
     assert study.parameters == SPACE
@@ -449,7 +440,9 @@ def test_optimize_grid_with_four_workers_evaluates_every_point_once(client: hd.C
     assert set(evaluated) == grid
     trials = study.trials()
     assert len(trials) == 60
-    assert all(t.state == "COMPLETED" and t.client_id == "grid-run" for t in trials)
+    assert all(t.state == "COMPLETED" for t in trials)
+    # Each worker asks under its own id: one asking with another's id would get its trial.
+    assert {t.client_id for t in trials} <= {f"grid-run-{i}" for i in range(4)}
     assert all(name.startswith("hyperdial-worker-") for name in workers)
     with pytest.raises(hd.StudyCompleteError) as info:
         study.ask()
@@ -631,12 +624,13 @@ def test_unreachable_service_is_unavailable() -> None:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    # Nothing listens on the port any more: the call fails fast with UNAVAILABLE.
-    with hd.Client(f"127.0.0.1:{port}", timeout=30) as client:
+    # Nothing listens on the port any more: without retries the call fails fast.
+    with hd.Client(f"127.0.0.1:{port}", timeout=30, retry=None) as client:
         with pytest.raises(hd.UnavailableError) as info:
             client.get_study("anything")
     assert info.value.code == grpc.StatusCode.UNAVAILABLE
     assert info.value.reason == ""
+    assert "attempts" not in info.value.message
 
 
 def test_client_leaves_a_passed_channel_open(store_target: str) -> None:

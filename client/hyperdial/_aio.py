@@ -1,0 +1,547 @@
+"""The asyncio client: :class:`AsyncClient`, :class:`AsyncStudy`, :class:`AsyncTrial`.
+
+The same surface as the blocking client, with ``await`` on every call, on ``grpc.aio``. The
+requests, conversions, retries and channel settings are the blocking client's own, shared.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import sys
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping, Sequence
+from datetime import timedelta
+from types import TracebackType
+from typing import Any, TypeVar, cast
+
+import grpc
+
+from hyperdial._channel import (
+    call_metadata,
+    channel_options,
+    method_timeout,
+    resolve_credentials,
+)
+from hyperdial._client import create_study_request, delete_study_request, given_up
+from hyperdial._errors import (
+    FailedPreconditionError,
+    HyperdialError,
+    NotFoundError,
+    StudyCompleteError,
+    from_rpc_error,
+)
+from hyperdial._leases import AsyncLeaseKeeper
+from hyperdial._progress import progress_wanted
+from hyperdial._retry import Attempts, RetryPolicy
+from hyperdial._space import Objective, Parameter
+from hyperdial._study import (
+    NO_RESULT_REASON,
+    BaseStudy,
+    BaseTrial,
+    ObjectiveResult,
+    RunState,
+    TrialState,
+    _best_for_progress,
+    _check_run,
+    _number,
+    describe,
+    logger,
+    quiet_failure,
+    study_name,
+    wanted_states,
+    worker_ids,
+)
+from hyperdial.v1 import tuning_service_pb2, tuning_service_pb2_grpc
+
+__all__ = ["AsyncClient", "AsyncStudy", "AsyncTrial"]
+
+R = TypeVar("R")
+
+#: An objective of :meth:`AsyncStudy.optimize`: a coroutine function, or a plain function.
+AsyncObjective = Callable[
+    ["AsyncTrial"], Awaitable[ObjectiveResult | None] | ObjectiveResult | None
+]
+
+_DEFAULT_RETRY = RetryPolicy()
+
+
+class AsyncTrial(BaseTrial):
+    """A trial of an :class:`AsyncStudy` (see :class:`~hyperdial.BaseTrial` for the
+    attributes)."""
+
+    async def report(
+        self,
+        value: float | None = None,
+        *,
+        values: Mapping[str, float] | None = None,
+        metadata: Mapping[str, str] | None = None,
+    ) -> AsyncTrial:
+        """Records the result of this running trial (see :meth:`AsyncStudy.tell`).
+
+        Returns:
+            The completed trial as stored.
+        """
+        done: AsyncTrial = await self._study().tell(self, value, values=values, metadata=metadata)
+        self._mark_finished(done)
+        return done
+
+    async def fail(self, reason: str) -> AsyncTrial:
+        """Records that this running trial failed (see :meth:`AsyncStudy.fail`).
+
+        Returns:
+            The failed trial as stored.
+        """
+        done: AsyncTrial = await self._study().fail(self, reason)
+        self._mark_finished(done)
+        return done
+
+
+class AsyncClient:
+    """An asyncio connection to a hyperdial service, on ``grpc.aio``.
+
+    Create and use it on one event loop. The arguments are those of
+    :class:`hyperdial.Client`: retries with one ``request_id`` per mutating call, the service
+    config (round-robin, per-method deadlines, gRPC retries), keepalive, TLS and token; the
+    leases of open trials are renewed by one task on the loop.
+
+    Args:
+        target: A gRPC target (``host:port``, ``dns:///host:port``, ``ipv4:A:P,B:Q``).
+        timeout: Deadline of each attempt, in seconds; ``None`` for the service config's.
+        retry: How failed calls are retried; ``None`` for a single attempt.
+        tls: ``True``, credentials from :func:`~hyperdial.tls_credentials`, or ``False``.
+        token: A bearer token, sent with every call.
+        load_balancing: gRPC load-balancing policy across the addresses of ``target``.
+        options: More gRPC channel options; they override the client's.
+        renew_leases: Renew the leases of open trials in the background.
+        channel: A ``grpc.aio`` channel to use instead of opening one; the caller keeps
+            ownership.
+
+    Example:
+        >>> async with AsyncClient("localhost:50051") as client:  # doctest: +SKIP
+        ...     study = await client.create_study("demo", [Float("x", -1, 1)])
+        ...     await study.optimize(objective, n_trials=20, n_workers=4)
+    """
+
+    def __init__(
+        self,
+        target: str = "localhost:50051",
+        *,
+        timeout: float | None = None,
+        retry: RetryPolicy | None = _DEFAULT_RETRY,
+        tls: bool | grpc.ChannelCredentials = False,
+        token: str | None = None,
+        load_balancing: str | None = "round_robin",
+        options: Sequence[tuple[str, Any]] = (),
+        renew_leases: bool = True,
+        channel: grpc.aio.Channel | None = None,
+    ) -> None:
+        self._target = target
+        self._timeout = timeout
+        self._retry = retry
+        self._metadata = call_metadata(token)
+        self._owns_channel = channel is None
+        if channel is None:
+            opts = channel_options(
+                retry=retry is not None, load_balancing=load_balancing, extra=options
+            )
+            credentials = resolve_credentials(tls)
+            if credentials is None:
+                channel = grpc.aio.insecure_channel(target, options=opts)
+            else:
+                channel = grpc.aio.secure_channel(target, credentials, options=opts)
+        self._channel = channel
+        self._stub = tuning_service_pb2_grpc.TuningServiceStub(channel)
+        self._leases: AsyncLeaseKeeper | None = (
+            AsyncLeaseKeeper(self._heartbeat) if renew_leases else None
+        )
+
+    def __repr__(self) -> str:
+        return f"AsyncClient({self._target!r})"
+
+    async def __aenter__(self) -> AsyncClient:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.close()
+
+    async def close(self) -> None:
+        """Stops renewing leases and closes the channel, unless the caller passed it in."""
+        if self._leases is not None:
+            await self._leases.close()
+        if self._owns_channel:
+            await self._channel.close()
+
+    async def _invoke(
+        self, method: str, request: object, response_type: type[R], *, deadline: float | None = None
+    ) -> R:
+        """Calls one unary RPC, retrying under the policy; converts every gRPC error."""
+        rpc: Callable[..., Any] = getattr(self._stub, method)
+        timeout = self._timeout if self._timeout is not None else method_timeout(method)
+        attempts = Attempts(method, self._retry, timeout, deadline=deadline)
+        while True:
+            try:
+                response = await rpc(request, timeout=attempts.timeout(), metadata=self._metadata)
+            except grpc.RpcError as e:
+                error = from_rpc_error(e)
+                wait = attempts.failed(error)
+                if wait is None:
+                    raise given_up(attempts.last_error(error), attempts.count) from None
+                await asyncio.sleep(wait)
+                continue
+            return cast(R, response)
+
+    async def _heartbeat(self, name: str, timeout: float) -> object:
+        """One ``HeartbeatTrial`` (for the lease keeper), a single attempt."""
+        try:
+            return await self._stub.HeartbeatTrial(
+                tuning_service_pb2.HeartbeatTrialRequest(name=name),
+                timeout=timeout,
+                metadata=self._metadata,
+            )
+        except grpc.RpcError as e:
+            raise from_rpc_error(e) from None
+
+    # -- studies ---------------------------------------------------------------------------
+
+    async def create_study(
+        self,
+        study_id: str,
+        params: Sequence[Parameter],
+        objectives: Sequence[Objective] | Objective | str = "minimize",
+        *,
+        algorithm: str | None = None,
+        seed: int | None = None,
+        max_trials: int | None = None,
+        grid_resolution: int | None = None,
+        initial_trials: int | None = None,
+        lease_timeout: float | timedelta | None = None,
+    ) -> AsyncStudy:
+        """Creates a study (see :meth:`hyperdial.Client.create_study`)."""
+        request = create_study_request(
+            study_id,
+            params,
+            objectives,
+            algorithm=algorithm,
+            seed=seed,
+            max_trials=max_trials,
+            grid_resolution=grid_resolution,
+            initial_trials=initial_trials,
+            lease_timeout=lease_timeout,
+        )
+        response = await self._invoke(
+            "CreateStudy", request, tuning_service_pb2.CreateStudyResponse
+        )
+        return AsyncStudy(self, response.study)
+
+    async def get_study(self, study_id_or_name: str) -> AsyncStudy:
+        """Returns a study (see :meth:`hyperdial.Client.get_study`)."""
+        response = await self._invoke(
+            "GetStudy",
+            tuning_service_pb2.GetStudyRequest(name=study_name(study_id_or_name)),
+            tuning_service_pb2.GetStudyResponse,
+        )
+        return AsyncStudy(self, response.study)
+
+    async def list_studies(self) -> AsyncIterator[AsyncStudy]:
+        """Every study, in order of id, one page fetched at a time: ``async for s in ...``."""
+        token = ""
+        while True:
+            response = await self._invoke(
+                "ListStudies",
+                tuning_service_pb2.ListStudiesRequest(page_token=token),
+                tuning_service_pb2.ListStudiesResponse,
+            )
+            for pb in response.studies:
+                yield AsyncStudy(self, pb)
+            token = response.next_page_token
+            if not token:
+                return
+
+    async def delete_study(self, study_id_or_name: str | AsyncStudy) -> None:
+        """Deletes a study and all its trials (see :meth:`hyperdial.Client.delete_study`)."""
+        await self._invoke(
+            "DeleteStudy",
+            delete_study_request(study_id_or_name),
+            tuning_service_pb2.DeleteStudyResponse,
+        )
+
+
+class AsyncStudy(BaseStudy[AsyncTrial]):
+    """One tuning problem on the service, from an :class:`AsyncClient`.
+
+    Every method of :class:`hyperdial.Study` is here, as a coroutine; ``best_trials`` and
+    ``best_trial`` are awaitable properties (``await study.best_trial``).
+    """
+
+    _trial_type = AsyncTrial
+
+    def __init__(self, client: AsyncClient, pb: Any) -> None:
+        super().__init__(client, pb)
+
+    # -- ask / tell ------------------------------------------------------------------------
+
+    async def ask(self, count: int = 1, *, client_id: str = "") -> list[AsyncTrial]:
+        """Hands out running trials (see :meth:`hyperdial.Study.ask`)."""
+        response = await self._client._invoke(
+            "SuggestTrials",
+            self._suggest_request(count, client_id),
+            tuning_service_pb2.SuggestTrialsResponse,
+        )
+        trials = [self._trial(pb) for pb in response.trials]
+        self._opened(trials)
+        return trials
+
+    async def tell(
+        self,
+        trial_or_number: BaseTrial | int,
+        value: float | None = None,
+        *,
+        values: Mapping[str, float] | None = None,
+        metadata: Mapping[str, str] | None = None,
+    ) -> AsyncTrial:
+        """Records the result of a running trial (see :meth:`hyperdial.Study.tell`)."""
+        return await self._end(self._tell_request(trial_or_number, value, values, metadata))
+
+    async def fail(
+        self,
+        trial_or_number: BaseTrial | int,
+        reason: str,
+        *,
+        metadata: Mapping[str, str] | None = None,
+    ) -> AsyncTrial:
+        """Records that a running trial failed (see :meth:`hyperdial.Study.fail`)."""
+        return await self._end(self._fail_request(trial_or_number, reason, metadata))
+
+    async def _end(self, request: tuning_service_pb2.CompleteTrialRequest) -> AsyncTrial:
+        try:
+            response = await self._client._invoke(
+                "CompleteTrial", request, tuning_service_pb2.CompleteTrialResponse
+            )
+        except (FailedPreconditionError, NotFoundError):
+            self._closed(request.name)
+            raise
+        self._closed(request.name)
+        return self._trial(response.trial, finished=True)
+
+    # -- trials ----------------------------------------------------------------------------
+
+    async def enqueue(
+        self, params: Mapping[str, object], metadata: Mapping[str, str] | None = None
+    ) -> AsyncTrial:
+        """Enqueues a point for the next ask (see :meth:`hyperdial.Study.enqueue`)."""
+        response = await self._client._invoke(
+            "CreateTrial",
+            self._enqueue_request(params, metadata),
+            tuning_service_pb2.CreateTrialResponse,
+        )
+        return self._trial(response.trial)
+
+    async def add_trial(
+        self,
+        params: Mapping[str, object],
+        value: float | None = None,
+        *,
+        values: Mapping[str, float] | None = None,
+        failure: str | None = None,
+        metadata: Mapping[str, str] | None = None,
+    ) -> AsyncTrial:
+        """Imports a finished trial (see :meth:`hyperdial.Study.add_trial`)."""
+        response = await self._client._invoke(
+            "CreateTrial",
+            self._add_trial_request(params, value, values, failure, metadata),
+            tuning_service_pb2.CreateTrialResponse,
+        )
+        return self._trial(response.trial, finished=True)
+
+    async def trials(self, states: Iterable[TrialState | str] | None = None) -> list[AsyncTrial]:
+        """The trials in order of number, all pages read (see :meth:`hyperdial.Study.trials`)."""
+        wanted = wanted_states(states)
+        if wanted is None:
+            return []
+        out: list[AsyncTrial] = []
+        token = ""
+        while True:
+            response = await self._client._invoke(
+                "ListTrials",
+                self._list_request(wanted, token),
+                tuning_service_pb2.ListTrialsResponse,
+            )
+            out += [self._trial(pb) for pb in response.trials]
+            token = response.next_page_token
+            if not token:
+                return out
+
+    async def get_trial(self, number: int) -> AsyncTrial:
+        """Returns the trial of that number (see :meth:`hyperdial.Study.get_trial`)."""
+        response = await self._client._invoke(
+            "GetTrial", self._trial_request(number), tuning_service_pb2.GetTrialResponse
+        )
+        return self._trial(response.trial)
+
+    async def _best_trials(self) -> list[AsyncTrial]:
+        response = await self._client._invoke(
+            "ListOptimalTrials",
+            self._optimal_request(),
+            tuning_service_pb2.ListOptimalTrialsResponse,
+        )
+        return [self._trial(pb, finished=True) for pb in response.trials]
+
+    async def _best_trial(self) -> AsyncTrial:
+        self._check_single_objective()
+        return self._best_of(await self._best_trials())
+
+    @property
+    def best_trials(self) -> Awaitable[list[AsyncTrial]]:
+        """``await study.best_trials``: the best trial or the Pareto front (see
+        :attr:`hyperdial.Study.best_trials`)."""
+        return self._best_trials()
+
+    @property
+    def best_trial(self) -> Awaitable[AsyncTrial]:
+        """``await study.best_trial``: the best completed trial of a single-objective study.
+
+        Raises:
+            ValueError: Several objectives, or no trial has completed yet (when awaited).
+        """
+        return self._best_trial()
+
+    async def trials_dataframe(self, states: Iterable[TrialState | str] | None = None) -> Any:
+        """The trials as a ``pandas.DataFrame`` (see
+        :meth:`hyperdial.Study.trials_dataframe`).
+
+        Raises:
+            ImportError: pandas is not installed.
+        """
+        return self._dataframe(await self.trials(states))
+
+    # -- loops -----------------------------------------------------------------------------
+
+    def trial(self, client_id: str = "") -> _AsyncTrialContext:
+        """``async with study.trial() as t: ... await t.report(loss)``: one trial that always
+        ends (see :meth:`hyperdial.Study.trial`)."""
+        return _AsyncTrialContext(self, client_id)
+
+    async def optimize(
+        self,
+        objective: AsyncObjective,
+        n_trials: int | None = None,
+        *,
+        n_workers: int = 1,
+        catch: tuple[type[BaseException], ...] = (),
+        client_id: str = "",
+        show_progress: bool | None = None,
+    ) -> None:
+        """Runs ask → objective → tell in ``n_workers`` concurrent tasks.
+
+        The objective may be a coroutine function (awaited) or a plain function (called on
+        the loop: keep it short, or run heavy work with ``asyncio.to_thread``). Otherwise as
+        :meth:`hyperdial.Study.optimize`.
+
+        Raises:
+            ValueError: ``n_workers`` < 1 or ``n_trials`` < 0.
+            BaseException: The first exception of the objective not in ``catch``, after every
+                worker finished its current trial; or the first error of the service other
+                than the study being complete.
+        """
+        _check_run(n_trials, n_workers)
+        progress = None
+        if progress_wanted(show_progress, sys.stderr):
+            best_trials: list[AsyncTrial] = []
+            if len(self._objectives) == 1:
+                try:
+                    best_trials = await self._best_trials()
+                except HyperdialError:
+                    best_trials = []
+            best, number = _best_for_progress(self, lambda: best_trials)
+            progress = self._progress(n_trials, best, number)
+        run = RunState(n_trials, catch, progress)
+        try:
+            await asyncio.gather(
+                *(_work(self, objective, run, cid) for cid in worker_ids(client_id, n_workers))
+            )
+        finally:
+            if progress is not None:
+                progress.close()
+        run.raise_error()
+
+
+async def _fail_quietly(trial: AsyncTrial, reason: str) -> None:
+    try:
+        await trial.fail(reason)
+    except HyperdialError as e:
+        quiet_failure(trial, e)
+
+
+class _AsyncTrialContext:
+    """``async with study.trial() as t``: one asked trial that always ends."""
+
+    def __init__(self, study: AsyncStudy, client_id: str) -> None:
+        self._study = study
+        self._client_id = client_id
+        self._trial: AsyncTrial | None = None
+
+    async def __aenter__(self) -> AsyncTrial:
+        self._trial = (await self._study.ask(1, client_id=self._client_id))[0]
+        return self._trial
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        trial = self._trial
+        if trial is None or trial._finished:
+            return
+        if exc is not None:
+            await _fail_quietly(trial, describe(exc))
+            return
+        try:
+            await trial.fail(NO_RESULT_REASON)
+        except FailedPreconditionError as e:
+            if e.reason != "TRIAL_NOT_RUNNING":
+                raise
+
+
+async def _work(
+    study: AsyncStudy, objective: AsyncObjective, run: RunState, client_id: str
+) -> None:
+    while run.take_slot():
+        try:
+            trial = (await study.ask(1, client_id=client_id))[0]
+        except StudyCompleteError:
+            run.stop()
+            return
+        except BaseException as e:
+            run.record(e)
+            if isinstance(e, asyncio.CancelledError):
+                raise
+            return
+        try:
+            result = objective(trial)
+            if inspect.isawaitable(result):
+                result = await result
+            if result is None and trial._finished:
+                run.finished(trial)
+                continue
+            if isinstance(result, Mapping):
+                await trial.report(values=result)
+            else:
+                await trial.report(_number(result))
+            run.finished(trial)
+        except BaseException as e:
+            if not trial._finished:
+                await _fail_quietly(trial, describe(e))
+            run.finished(trial)
+            if isinstance(e, run.catch) and not isinstance(e, asyncio.CancelledError):
+                logger.warning("trial %s failed: %s", trial.name, describe(e))
+                continue
+            run.record(e)
+            if isinstance(e, asyncio.CancelledError):
+                raise
+            return

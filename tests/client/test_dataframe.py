@@ -1,0 +1,91 @@
+"""``Study.trials_dataframe()``: pandas is optional, never a dependency of the client."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import math
+from datetime import timedelta
+
+import pytest
+
+import hyperdial as hd
+from hyperdial._dataframe import PANDAS_MISSING
+from hyperdial.aio import AsyncClient
+from tests.client._support import blocked_python, new_id
+
+SPACE = [
+    hd.Int("layers", 1, 4),
+    hd.Categorical("opt", ["adam", "sgd"]),
+    hd.Float("momentum", 0.0, 1.0, when=("opt", ["sgd"])),
+]
+
+
+def test_without_pandas_the_message_says_what_to_install(server_target: str) -> None:
+    body = """
+        import json
+        import hyperdial as hd
+
+        with hd.Client(sys.argv[1]) as client:
+            study = client.create_study(sys.argv[2], [hd.Int("n", 1, 3)], algorithm="grid")
+            study.add_trial({"n": 1}, 1.0)
+            try:
+                study.trials_dataframe()
+            except ImportError as e:
+                print(json.dumps({"message": str(e), "name": e.name}))
+    """
+    result = blocked_python(body, server_target, new_id("df"), blocked=["pandas"])
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout) == {"message": PANDAS_MISSING, "name": "pandas"}
+    assert "pip install pandas" in PANDAS_MISSING
+
+
+def test_trials_dataframe(server_target: str) -> None:
+    pd = pytest.importorskip("pandas")
+    with hd.Client(server_target) as client:
+        study = client.create_study(new_id("df"), SPACE, algorithm="random")
+        study.add_trial({"layers": 2, "opt": "adam"}, 0.5, metadata={"host": "a"})
+        study.add_trial({"layers": 3, "opt": "sgd", "momentum": 0.9}, failure="diverged")
+        study.ask()
+        frame = study.trials_dataframe()
+        completed = study.trials_dataframe(["COMPLETED"])
+
+    assert list(frame.columns) == [
+        "number",
+        "state",
+        "value",
+        "params_layers",
+        "params_opt",
+        "params_momentum",
+        "client_id",
+        "failure_reason",
+        "create_time",
+        "complete_time",
+        "duration",
+        "metadata_host",
+    ]
+    assert list(frame["number"]) == [1, 2, 3]
+    assert list(frame["state"]) == ["COMPLETED", "FAILED", "RUNNING"]
+    assert frame.loc[0, "value"] == 0.5 and math.isnan(frame.loc[1, "value"])
+    assert frame.loc[1, "params_momentum"] == 0.9 and math.isnan(frame.loc[0, "params_momentum"])
+    assert frame.loc[1, "failure_reason"] == "diverged"
+    assert frame.loc[0, "metadata_host"] == "a"
+    assert str(frame["create_time"].dt.tz) == "UTC"
+    assert frame.loc[0, "duration"] >= timedelta(0) and pd.isna(frame.loc[2, "duration"])
+    assert list(completed["number"]) == [1]
+
+
+def test_multi_objective_dataframe_from_the_async_client(server_target: str) -> None:
+    pytest.importorskip("pandas")
+
+    async def main() -> object:
+        async with AsyncClient(server_target) as client:
+            study = await client.create_study(
+                new_id("df"), SPACE, [hd.Objective("loss"), hd.Objective("acc", "maximize")]
+            )
+            await study.add_trial({"layers": 1, "opt": "adam"}, values={"loss": 1, "acc": 0.5})
+            return await study.trials_dataframe()
+
+    frame = asyncio.run(main())
+    assert list(frame.columns[:4]) == ["number", "state", "values_loss", "values_acc"]  # type: ignore[attr-defined]
+    assert frame.loc[0, "values_acc"] == 0.5  # type: ignore[attr-defined]
