@@ -329,30 +329,22 @@ class TuningServicer(tuning_service_pb2_grpc.TuningServiceServicer):
         if outcome == "failure":
             failure = _validate.check_failure_reason(request.failure.reason)
         request_id = self._request_id(request.request_id)
-        for _ in range(_ASK_ATTEMPTS):
-            # Validated against the cached spec; the store checks the spec is still current.
-            record, values = await self._validated(study_id, check)
-            try:
-                trial = await self._store.complete_trial(
-                    self._namespace(),
-                    study_id,
-                    number,
-                    values=values,
-                    failure_reason=failure,
-                    metadata=metadata,
-                    now=self._clock(),
-                    score=_convert.score(record.spec, values) if values is not None else None,
-                    uid=record.uid,
-                    request_id=request_id,
-                )
-                break
-            except StaleStudy:
-                self._forget(study_id)
-            except NotFound:
-                self._forget(study_id)
-                raise
-        else:
-            raise Unavailable("the study keeps changing under this call; retry it")
+
+        async def write(record: StudyRecord, values: dict[str, float] | None) -> Trial:
+            return await self._store.complete_trial(
+                self._namespace(),
+                study_id,
+                number,
+                values=values,
+                failure_reason=failure,
+                metadata=metadata,
+                now=self._clock(),
+                score=_convert.score(record.spec, values) if values is not None else None,
+                uid=record.uid,
+                request_id=request_id,
+            )
+
+        trial = await self._write_checked(study_id, check, write)
         return tuning_service_pb2.CompleteTrialResponse(
             trial=_convert.trial_to_proto(study_id, trial)
         )
@@ -366,28 +358,22 @@ class TuningServicer(tuning_service_pb2_grpc.TuningServiceServicer):
         study_id = names.parse_study_name(request.parent, "parent")
         metadata = _validate.check_metadata(request.metadata)
         request_id = self._request_id(request.request_id)
-        for _ in range(_ASK_ATTEMPTS):
-            record, (trial, score) = await self._validated(
-                study_id, lambda r: self._new_trial(r, request, metadata)
+
+        async def write(record: StudyRecord, new: tuple[Trial, float | None]) -> Trial:
+            trial, score = new
+            return await self._store.create_trial(
+                self._namespace(),
+                study_id,
+                trial,
+                score=score,
+                uid=record.uid,
+                request_id=request_id,
+                now=trial.create_time,
             )
-            try:
-                stored = await self._store.create_trial(
-                    self._namespace(),
-                    study_id,
-                    trial,
-                    score=score,
-                    uid=record.uid,
-                    request_id=request_id,
-                    now=trial.create_time,
-                )
-                break
-            except StaleStudy:
-                self._forget(study_id)
-            except NotFound:
-                self._forget(study_id)
-                raise
-        else:
-            raise Unavailable("the study keeps changing under this call; retry it")
+
+        stored = await self._write_checked(
+            study_id, lambda r: self._new_trial(r, request, metadata), write
+        )
         return tuning_service_pb2.CreateTrialResponse(
             trial=_convert.trial_to_proto(study_id, stored)
         )
@@ -517,6 +503,26 @@ class TuningServicer(tuning_service_pb2_grpc.TuningServiceServicer):
         record = await self._store.get_study(self._namespace(), study_id)
         self._remember(record)
         return record
+
+    async def _write_checked(
+        self,
+        study_id: str,
+        check: Callable[[StudyRecord], T],
+        write: Callable[[StudyRecord, T], Awaitable[Trial]],
+    ) -> Trial:
+        """Validates a request against the study's spec, then writes it, in step with the
+        store: a write refused because the study was re-created under the cached spec
+        (``StaleStudy``) is validated again against the current one and retried."""
+        for _ in range(_ASK_ATTEMPTS):
+            record, checked = await self._validated(study_id, check)
+            try:
+                return await write(record, checked)
+            except StaleStudy:
+                self._forget(study_id)
+            except NotFound:
+                self._forget(study_id)
+                raise
+        raise Unavailable("the study keeps changing under this call; retry it")
 
     async def _validated(
         self, study_id: str, check: Callable[[StudyRecord], T]
