@@ -18,7 +18,6 @@ from hyperdial_server.core.space import (
     SearchSpace,
 )
 from hyperdial_server.core.study import Algorithm, Objective, StudySpec
-from hyperdial_server.core.trial import Trial, TrialState
 from hyperdial_server.samplers import Sampler, get_sampler
 
 P = ParameterConfig
@@ -201,28 +200,3 @@ def test_inputs_are_not_mutated(algorithm: Algorithm, sampler: Sampler) -> None:
 def test_unknown_algorithm_is_refused() -> None:
     with pytest.raises(ValueError):
         get_sampler("BAYES")  # type: ignore[arg-type]
-
-
-def test_warm_start_state_round_trips(algorithm: Algorithm, sampler: Sampler) -> None:
-    """``suggest_warm`` without a state equals ``suggest``; its state, passed back on a later
-    call with more history, still gives members of the space."""
-    spec = _spec(SPACES["every_kind"], algorithm)
-    first = _indices(sampler, spec)[:4]
-    points = sampler.suggest(spec, first)
-    history = [
-        Trial(
-            number=i + 1,
-            state=TrialState.COMPLETED,
-            params=p,
-            values={"loss": float(i % 3) + 0.5 * i},
-            create_time=1.0,
-            complete_time=2.0 + i,
-        )
-        for i, p in enumerate(points)
-    ]
-    cold, state = sampler.suggest_warm(spec, [4], history, [], None)
-    assert cold == sampler.suggest(spec, [4], history, [])
-    more = [*history, Trial(5, TrialState.COMPLETED, cold[0], {"loss": 0.1}, "", 1.0, 3.0)]
-    warm, _ = sampler.suggest_warm(spec, [5], more, [], state)
-    assert len(warm) == 1
-    _check_point(spec.space, warm[0])

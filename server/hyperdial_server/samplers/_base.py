@@ -31,23 +31,6 @@ class Sampler(abc.ABC):
         """Number of distinct indices the sampler can fill; ``None`` if unbounded."""
         return None
 
-    def suggest_warm(
-        self,
-        spec: StudySpec,
-        indices: Sequence[int],
-        completed: Sequence[Trial],
-        pending: Sequence[Trial],
-        warm: object | None,
-    ) -> tuple[list[Params], object | None]:
-        """Like ``suggest``, with a warm start carried between calls by the caller.
-
-        The sampler stays pure: whatever it wants to reuse (a model-based sampler's fitted
-        hyperparameters) comes back as the second value, and the caller may pass it as ``warm``
-        to a later call on the same study. Points may differ with and without ``warm``, but
-        every one is valid. The default keeps no state.
-        """
-        return self.suggest(spec, indices, completed, pending), None
-
     @abc.abstractmethod
     def suggest(
         self,

@@ -119,19 +119,6 @@ class BayesianSampler(Sampler):
         points, _ = self.plan(spec, indices, completed, pending)
         return points
 
-    def suggest_warm(
-        self,
-        spec: StudySpec,
-        indices: Sequence[int],
-        completed: Sequence[Trial],
-        pending: Sequence[Trial],
-        warm: object | None,
-    ) -> tuple[list[Params], object | None]:
-        """``suggest`` with the fitted hyperparameters of an earlier call as a start (``plan``)."""
-        return self.plan(
-            spec, indices, completed, pending, warm if isinstance(warm, _gp.Hyper) else None
-        )
-
     def plan(
         self,
         spec: StudySpec,

@@ -113,8 +113,6 @@ class TuningServicer(tuning_service_pb2_grpc.TuningServiceServicer):
         self._ns = namespace
         self._clock = clock
         self._specs: OrderedDict[tuple[str, str], StudyRecord] = OrderedDict()
-        # Per study incarnation: what a model-based sampler reuses between asks (bounded LRU).
-        self._warm: OrderedDict[tuple[str, str, str], object] = OrderedDict()
         self._executor = executor or ThreadPoolExecutor(
             max_workers=2, thread_name_prefix="hyperdial-suggest"
         )
@@ -262,31 +260,16 @@ class TuningServicer(tuning_service_pb2_grpc.TuningServiceServicer):
         handed += claim.trials
         points: list[Params] = []
         if claim.indices:
+            suggest = timed_suggest(sampler.suggest, spec.algorithm.value)  # compute-time metric
             if sampler.needs_history:
                 completed, pending = await self._history(record)
-                warm_key = (self._namespace(), record.study_id, record.uid)
-                suggest_warm = timed_suggest(sampler.suggest_warm, spec.algorithm.value)
                 # Model-based samplers are CPU-heavy: off the event loop, so this replica keeps
                 # answering other calls meanwhile.
-                points, state = await asyncio.get_running_loop().run_in_executor(
+                points = await asyncio.get_running_loop().run_in_executor(
                     self._executor,
-                    functools.partial(
-                        suggest_warm,
-                        spec,
-                        claim.indices,
-                        completed,
-                        pending,
-                        self._warm.get(warm_key),
-                    ),
+                    functools.partial(suggest, spec, claim.indices, completed, pending),
                 )
-                if state is not None:
-                    # The model's last fit starts the next one: most of its cost saved.
-                    self._warm[warm_key] = state
-                    self._warm.move_to_end(warm_key)
-                    while len(self._warm) > SPEC_CACHE_SIZE:
-                        self._warm.popitem(last=False)
             else:
-                suggest = timed_suggest(sampler.suggest, spec.algorithm.value)
                 points = suggest(spec, claim.indices)
         if claim.indices or claim.reissues:
             handed += await self._store.commit_trials(
