@@ -87,24 +87,42 @@ class ServerProcess:
         match = _LISTEN_RE.search(line)
         if not match:
             self.proc.kill()
+            self.proc.wait()
             self.log.seek(0)
             err = self.log.read()
+            self._close_files()
             raise RuntimeError(f"server did not start: {line!r} {err}")
         self.target = f"{match.group(1)}:{match.group(2)}"
 
     def terminate(self, timeout: float = 30) -> int:
         """SIGTERM, then waits; returns the exit code."""
-        self.proc.send_signal(signal.SIGTERM)
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
         try:
             return self.proc.wait(timeout=timeout)
         finally:
             if self.proc.poll() is None:
                 self.proc.kill()
-            if self.proc.stdout is not None:
-                self.proc.stdout.close()
-            self.log.close()
+                self.proc.wait()
+            self._close_files()
 
     def kill(self) -> None:
-        """SIGKILL: the process dies without any cleanup."""
+        """SIGKILL: the process dies without any cleanup (its log stays readable)."""
         self.proc.kill()
         self.proc.wait()
+        if self.proc.stdout is not None:
+            self.proc.stdout.close()
+
+    def _close_files(self) -> None:
+        # Closed here, not left to the garbage collector: an unclosed file's ResourceWarning
+        # would surface in whatever test happens to run when it is collected.
+        if self.proc.stdout is not None:
+            self.proc.stdout.close()
+        self.log.close()
+
+    def __del__(self) -> None:
+        if hasattr(self, "log") and not self.log.closed:
+            if self.proc.poll() is None:
+                self.proc.kill()
+                self.proc.wait()
+            self._close_files()

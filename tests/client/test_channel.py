@@ -87,12 +87,14 @@ def test_dns_target(server_target: str) -> None:
 
 @pytest.fixture
 def two_replicas(redis_url: str) -> Iterator[tuple[ServerProcess, ServerProcess]]:
-    a, b = ServerProcess(redis_url), ServerProcess(redis_url)
+    started: list[ServerProcess] = []
     try:
-        yield a, b
+        started.append(ServerProcess(redis_url))
+        started.append(ServerProcess(redis_url))
+        yield started[0], started[1]
     finally:
-        a.terminate()
-        b.terminate()
+        for server in started:
+            server.terminate()
 
 
 def served(server: ServerProcess, study_ids: list[str]) -> bool:
