@@ -170,3 +170,10 @@ def test_cli_hash_refuses_weak_or_unsendable_tokens(
 def test_cli_new_refuses_a_bad_namespace(capsys: pytest.CaptureFixture[str]) -> None:
     assert tokens_main(["new", "--namespace", "a/b", "--role", "admin"]) == 2
     assert "a namespace is" in capsys.readouterr().err
+
+
+def test_new_tokens_never_start_with_a_dash() -> None:
+    # One token in 64 would otherwise: `--token -abc` is read as an option on command lines.
+    tokens = [new_token() for _ in range(2000)]
+    assert all(t[0] != "-" for t in tokens)
+    assert len(set(tokens)) == len(tokens)

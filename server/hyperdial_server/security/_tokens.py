@@ -117,7 +117,11 @@ def check_token(token: str) -> str:
 
 def new_token() -> str:
     """A fresh random token: 256 bits, URL-safe base64 (43 characters)."""
-    return secrets.token_urlsafe(32)
+    # Never a leading "-": command lines (``--token -x…``) would read it as an option.
+    while True:
+        token = secrets.token_urlsafe(32)
+        if token[0] != "-":
+            return token
 
 
 def check_namespace(namespace: str) -> str:
