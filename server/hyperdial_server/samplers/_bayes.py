@@ -70,6 +70,9 @@ BoolArray = npt.NDArray[np.bool_]
 MAX_MODEL_TRIALS = 200
 #: Most asks in flight that an ask accounts for (see point 6 of the module docstring).
 MAX_LOOKAHEAD = 16
+#: Smallest distance (in the unit coordinates) between a new point and a point in flight;
+#: closer candidates are passed over for the next best.
+MIN_GAP_IN_FLIGHT = 1e-3
 #: Fewest and most initial quasi-random trials of the default (2 per parameter in between).
 MIN_DEFAULT_INITIAL = 5
 MAX_DEFAULT_INITIAL = 10
@@ -354,12 +357,19 @@ def _batch(
         rows = _acquisition.ranked(enc, posterior, best, _rng(spec, base, position, 4), anchors)
         # The best point not handed out or evaluated already (discrete spaces run out of new
         # points near the optimum; re-running a known point teaches the model nothing).
+        # Nor one almost on top of a point in flight: that worker is already measuring it.
+        in_flight = np.array([*busy, *chosen]) if busy or chosen else np.empty((0, enc.n_dims))
         point = enc.decode(rows[0])
         for row in rows:
             candidate = enc.decode(row)
-            if _key(candidate) not in taken:
-                point = candidate
-                break
+            if _key(candidate) in taken:
+                continue
+            if len(in_flight):
+                gap = np.min(np.linalg.norm(in_flight - enc.encode(candidate), axis=1))
+                if gap < MIN_GAP_IN_FLIGHT:
+                    continue
+            point = candidate
+            break
         taken.add(_key(point))
         points.append(point)
         canonical = enc.encode(point)
