@@ -7,8 +7,10 @@ tests wait for events (clients blocked in Redis, lines in the log), never for a 
 
 from __future__ import annotations
 
+import re
 import signal
 import time
+import urllib.request
 from collections.abc import Callable, Iterator
 
 import grpc
@@ -20,7 +22,7 @@ from hyperdial.v1 import study_pb2, trial_pb2, tuning_service_pb2_grpc
 from hyperdial.v1 import tuning_service_pb2 as ts
 from tests.e2e.protocol import float_param, measurement, spec
 from tests.ops._servers import ConfiguredServer, Process
-from tests.redis_server import RedisServer
+from tests.redis_server import RedisServer, free_port
 
 TUNING = "hyperdial.v1.TuningService"
 SPEC = spec(float_param("x", 0, 1), algorithm=study_pb2.ALGORITHM_RANDOM)
@@ -52,6 +54,15 @@ def _blocked(admin: redis_lib.Redis) -> int:
     return sum("b" in c["flags"] for c in admin.client_list())
 
 
+def _in_flight(metrics_port: int, method: str) -> int:
+    """Calls of ``method`` the server is handling, from its Prometheus endpoint."""
+    with urllib.request.urlopen(f"http://127.0.0.1:{metrics_port}/metrics", timeout=30) as r:
+        text = r.read().decode()
+    pattern = rf'^hyperdial_grpc_server_in_flight{{[^}}]*grpc_method="{method}"[^}}]*}} (\S+)$'
+    found = re.search(pattern, text, re.MULTILINE)
+    return int(float(found.group(1))) if found else 0
+
+
 def _ask(count: int = 1) -> ts.SuggestTrialsRequest:
     return ts.SuggestTrialsRequest(parent="studies/s", count=count)
 
@@ -59,7 +70,8 @@ def _ask(count: int = 1) -> ts.SuggestTrialsRequest:
 def test_sigterm_finishes_in_flight_calls_then_exits_0(
     redis: RedisServer, admin: redis_lib.Redis
 ) -> None:
-    server = Process(["--redis", redis.url, "--grace", "60"])
+    metrics_port = free_port()
+    server = Process(["--redis", redis.url, "--grace", "60", "--metrics-port", str(metrics_port)])
     try:
         with grpc.insecure_channel(server.target) as channel:
             stub = tuning_service_pb2_grpc.TuningServiceStub(channel)
@@ -76,7 +88,15 @@ def test_sigterm_finishes_in_flight_calls_then_exits_0(
             tell = stub.CompleteTrial.future(
                 ts.CompleteTrialRequest(name=first.name, final_measurement=measurement(loss=0.5))
             )
-            _until(lambda: _blocked(admin) == 2)  # both calls are in flight, inside Redis
+            # Both calls are in flight, held by Redis: the server's calls to Redis share one
+            # pipelined connection, which waits on the first write.
+            _until(
+                lambda: (
+                    _in_flight(metrics_port, "SuggestTrials") == 1
+                    and _in_flight(metrics_port, "CompleteTrial") == 1
+                    and _blocked(admin) >= 1
+                )
+            )
 
             server.proc.send_signal(signal.SIGTERM)
             # Health watchers (load balancers) hear NOT_SERVING, then their stream ends: it

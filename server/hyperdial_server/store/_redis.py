@@ -9,7 +9,9 @@ Design:
 * **O(1) round trips.** ``claim_trials``, ``commit_trials``, ``complete_trial``,
   ``create_trial``, ``get_trial``, ``list_trials`` and ``best_trial`` are one script call each,
   ``get_study`` one ``HMGET``; none of them reads the whole study, so their cost does not grow
-  with the number of trials.
+  with the number of trials. On a single server, scripts go through a :class:`._link.RedisLink`:
+  the calls of all requests pipelined over one connection, with the lease index updates of a
+  claim or commit in the same round trip.
 * **Exact numbers.** Trials are stored as JSON written by Python (see :mod:`._codec`): a script
   that changes a trial appends a patch layer that Python built, and never decodes or
   re-encodes JSON. Doubles therefore never pass through Lua's ``cjson`` and round-trip bit-exact.
@@ -91,6 +93,7 @@ from hyperdial_server.store._keys import (
     study_index,
     study_keys,
 )
+from hyperdial_server.store._link import RedisLink, replies_or_raise
 
 _T = TypeVar("_T")
 
@@ -140,6 +143,11 @@ def _load_script(name: str) -> str:
     return text
 
 
+def _text(script: AsyncScript) -> str:
+    text = script.script
+    return text if isinstance(text, str) else bytes(text).decode()
+
+
 def _public_url(url: str) -> tuple[str, list[str]]:
     """``url`` without credentials or query, and the secrets to scrub from messages."""
     parts = urlsplit(url)
@@ -164,6 +172,8 @@ class RedisStore(Store):
         where: How to name the server in error messages, without credentials.
         hide: Texts (passwords) never to show in an error message.
         max_studies: Most studies per namespace (attribute ``max_studies``).
+        link: Where scripts go on a single server (pipelined; see :mod:`._link`); ``None``:
+            through ``client``, as on a cluster.
     """
 
     def __init__(
@@ -173,9 +183,11 @@ class RedisStore(Store):
         where: str = "Redis",
         hide: Sequence[str] = (),
         max_studies: int = MAX_STUDIES_PER_NAMESPACE,
+        link: RedisLink | None = None,
     ) -> None:
         self.max_studies = max_studies
         self._r = client
+        self._link = link
         self._where = where
         self._hide = [h for h in hide if h]
         # Bounds in-flight calls on a cluster (see ``_cluster_from_url``); None: the pool waits.
@@ -221,7 +233,12 @@ class RedisStore(Store):
             retry=Retry(NoBackoff(), 0),
         )
         where, hide = _public_url(url)
-        return cls(Redis.from_pool(pool), where=where, hide=hide, max_studies=max_studies)
+        # Scripts, the hot path, share one pipelined connection made with the pool's options;
+        # the pool serves the other commands.
+        link = RedisLink(pool.make_connection, reply_timeout=SOCKET_TIMEOUT)
+        return cls(
+            Redis.from_pool(pool), where=where, hide=hide, max_studies=max_studies, link=link
+        )
 
     @classmethod
     def _cluster_from_url(cls, url: str, scheme: str, max_connections: int) -> RedisStore:
@@ -283,6 +300,40 @@ class RedisStore(Store):
             if isinstance(call, Coroutine):
                 call.close()  # a no-op once it ran; else it never starts
 
+    async def _eval(
+        self,
+        name: str,
+        keys: Sequence[str],
+        args: Sequence[str | int],
+        lease: tuple[str, float] | None = None,
+    ) -> list[Any]:
+        """A script's reply. With ``lease`` (lease index member, deadline), the member's score
+        in the lease index is lowered to the deadline before and after the script (see
+        ``_index_lease_member``); on a single server the three go in one round trip."""
+        link = self._link
+        if link is None:
+            if lease is not None:
+                await self._index_lease_member(*lease)
+            reply = await self._do(self._scripts[name](keys=keys, args=args))
+            if lease is not None:
+                await self._index_lease_member(*lease)
+            return cast(list[Any], reply)
+        script = self._scripts[name]
+        call: list[str | int] = ["EVALSHA", script.sha, len(keys), *keys, *args]
+        batch = [call]
+        if lease is not None:
+            index: list[str | int] = ["ZADD", LEASE_INDEX, "LT", repr(float(lease[1])), lease[0]]
+            batch = [index, call, index]
+        try:
+            replies = await link.execute(*batch)
+            if isinstance(replies[len(batch) // 2], rx.NoScriptError):
+                # First call since Redis started (or SCRIPT FLUSH): nothing ran; load, run again.
+                replies_or_raise(await link.execute(["SCRIPT", "LOAD", _text(script)]))
+                replies = await link.execute(*batch)
+            return cast(list[Any], replies_or_raise(replies)[len(batch) // 2])
+        except _UNAVAILABLE as exc:
+            raise self._unavailable(exc) from None
+
     async def _script(
         self,
         name: str,
@@ -290,8 +341,9 @@ class RedisStore(Store):
         args: Sequence[str | int],
         study_id: str,
         number: int | None = None,
+        lease: tuple[str, float] | None = None,
     ) -> list[Any]:
-        reply = cast(list[Any], await self._do(self._scripts[name](keys=keys, args=args)))
+        reply = await self._eval(name, keys, args, lease)
         if reply[0] != "OK":
             detail = reply[1] if len(reply) > 1 else ""
             raise store_error(reply[0], study_id, number, detail)
@@ -299,6 +351,8 @@ class RedisStore(Store):
 
     async def close(self) -> None:
         """Closes the client and its connection pool."""
+        if self._link is not None:
+            await self._link.close()
         await self._r.aclose()
 
     async def ping(self) -> None:
@@ -431,9 +485,6 @@ class RedisStore(Store):
         token = secrets.token_hex(8)
         patch = encode_trial_patch(state=TrialState.RUNNING, client_id=client_id)
         lease = float(now) + lease_timeout
-        # Before the script: a lease created by it is in the index even if this replica dies
-        # right after (see ``_index_lease``).
-        await self._index_lease(namespace, study_id, lease)
         reply = await self._script(
             "claim_trials",
             [
@@ -468,13 +519,13 @@ class RedisStore(Store):
                 *_ask_args(request_id, now),
             ],
             study_id,
+            # Trials taken from the queue become RUNNING here, with a lease.
+            lease=(lease_member(namespace, study_id), lease),
         )
         _, texts, leases, raw_indices, raw_reissues, pending, replayed = reply
         trials = [decode_stored_trial(t, lease) for t, lease in zip(texts, leases, strict=True)]
         if replayed:
             return Claim(trials=trials, replayed=True)
-        if trials:
-            await self._index_lease(namespace, study_id, lease)
         indices = [int(i) for i in raw_indices]
         reissues = []
         for source, text in zip(raw_reissues[::2], raw_reissues[1::2], strict=True):
@@ -521,7 +572,6 @@ class RedisStore(Store):
                 metadata=metadata,
             )
             args += [slot, encode_trial_body(trial)]
-        await self._index_lease(namespace, study_id, lease)
         reply = await self._script(
             "commit_trials",
             [
@@ -538,9 +588,8 @@ class RedisStore(Store):
             ],
             args,
             study_id,
+            lease=(lease_member(namespace, study_id), lease),
         )
-        # Again after the script: a sweep that raised the index meanwhile cannot hide these.
-        await self._index_lease(namespace, study_id, lease)
         return [decode_stored_trial(t, lease) for t in reply[1]]
 
     async def create_trial(
@@ -675,7 +724,7 @@ class RedisStore(Store):
         One range query on the lease index finds the studies with a due lease; each costs one
         script call and a few index updates. A study's entry is moved to its earliest deadline
         left (or removed), then checked again, so that a lease created meanwhile by another
-        replica is never left behind a later score (see ``_index_lease``).
+        replica is never left behind a later score (see ``_index_lease_member``).
         """
         due = cast(
             list[str],
@@ -690,24 +739,20 @@ class RedisStore(Store):
                 await self._do(self._r.zrem(LEASE_INDEX, member))
                 continue
             keys = study_keys(*where)
-            reply = cast(
-                list[Any],
-                await self._do(
-                    self._scripts["expire_leases"](
-                        keys=[
-                            keys.study,
-                            keys.trials,
-                            keys.running,
-                            keys.failed,
-                            keys.leases,
-                            keys.expired,
-                            keys.reissue,
-                            keys.owners,
-                            keys.holders,
-                        ],
-                        args=[repr(float(now)), _expiry_patch(now), SWEEP_BATCH],
-                    )
-                ),
+            reply = await self._eval(
+                "expire_leases",
+                [
+                    keys.study,
+                    keys.trials,
+                    keys.running,
+                    keys.failed,
+                    keys.leases,
+                    keys.expired,
+                    keys.reissue,
+                    keys.owners,
+                    keys.holders,
+                ],
+                [repr(float(now)), _expiry_patch(now), SWEEP_BATCH],
             )
             if reply[0] == "OK":
                 total += int(reply[1])
@@ -727,15 +772,14 @@ class RedisStore(Store):
                 await self._do(self._r.zadd(LEASE_INDEX, {member: first[0][1]}, lt=True))
         return total
 
-    async def _index_lease(self, namespace: str, study_id: str, deadline: float) -> None:
-        """Lowers the study's score in the lease index to ``deadline`` (or adds it).
+    async def _index_lease_member(self, member: str, deadline: float) -> None:
+        """Lowers a study's score in the lease index to ``deadline`` (or adds it).
 
         The index lives in its own slot, so it cannot change in the script that creates a
         lease. Callers write it before the script (a replica dying after the script leaves the
         lease indexed) and after it (a sweep that moved the entry to a later score in between
         cannot hide the new lease). The score only ever goes down here; the sweep moves it up.
         """
-        member = lease_member(namespace, study_id)
         await self._do(self._r.zadd(LEASE_INDEX, {member: deadline}, lt=True))
 
     # --- reading trials ----------------------------------------------------------------------

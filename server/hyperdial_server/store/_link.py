@@ -1,0 +1,232 @@
+"""``RedisLink``: the hot path of a replica to one Redis server, pipelined over one connection.
+
+Every ask and tell is a few commands to Redis. Through redis-py's client each command takes a
+pooled connection, arms a timeout, and parses its reply in Python: more CPU than the command
+costs Redis. A link instead writes the commands of every caller to one connection as they come
+(Redis answers in order, so replies are matched to callers by position) and parses replies with
+hiredis, which is how multiplexing clients such as Lettuce and ioredis work.
+
+* The connection is made, authenticated and TLS-wrapped by redis-py (the same URL options as
+  the pool), then its streams are taken over.
+* A command's reply is a value, or an exception *instance* for an error reply, so that a caller
+  sending several commands sees every reply; a broken or silent connection fails every caller
+  waiting on it with ``ConnectionError`` or ``TimeoutError`` and the next call reconnects.
+* One timer per link checks the oldest unanswered command instead of a timeout per command.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import contextlib
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import hiredis
+import redis.exceptions as rx
+from redis._parsers.base import BaseParser
+from redis.asyncio.connection import AbstractConnection
+
+Command = Sequence[str | int | float | bytes]
+
+_CRLF = b"\r\n"
+_READ_SIZE = 1 << 16
+
+
+def pack(commands: Sequence[Command]) -> bytes:
+    """The RESP encoding of ``commands``, one array of bulk strings each."""
+    out: list[bytes] = []
+    for command in commands:
+        out.append(b"*%d\r\n" % len(command))
+        for arg in command:
+            if isinstance(arg, bytes):
+                data = arg
+            elif isinstance(arg, str):
+                data = arg.encode()
+            elif isinstance(arg, int):
+                data = b"%d" % arg
+            else:  # float: repr round-trips, as Redis parses it
+                data = repr(arg).encode()
+            out += (b"$%d\r\n" % len(data), data, _CRLF)
+    return b"".join(out)
+
+
+def _error(reply: rx.ResponseError) -> rx.RedisError:
+    """The redis-py exception for an error reply (e.g. ``NoScriptError`` for ``NOSCRIPT``)."""
+    return BaseParser.parse_error(str(reply))  # type: ignore[no-any-return,no-untyped-call]
+
+
+@dataclass
+class _Waiter:
+    future: asyncio.Future[list[Any]]
+    expected: int
+    sent: float
+    replies: list[Any] = field(default_factory=list)
+
+
+class _Connection:
+    """One open connection: its streams, the callers waiting in order, and the reading task."""
+
+    def __init__(
+        self,
+        reader: asyncio.StreamReader,
+        writer: asyncio.StreamWriter,
+        on_close: Callable[[], None],
+    ) -> None:
+        self.reader = reader
+        self.writer = writer
+        self.waiting: collections.deque[_Waiter] = collections.deque()
+        self.failure: BaseException | None = None
+        self._on_close = on_close
+        self._parser = hiredis.Reader(encoding="utf-8", replyError=rx.ResponseError)
+        self.task = asyncio.get_running_loop().create_task(self._read())
+
+    async def _read(self) -> None:
+        try:
+            while True:
+                data = await self.reader.read(_READ_SIZE)
+                if not data:
+                    raise rx.ConnectionError("the Redis server closed the connection")
+                self._parser.feed(data)
+                while (reply := self._parser.gets()) is not False:
+                    waiter = self.waiting[0]
+                    waiter.replies.append(
+                        _error(reply) if isinstance(reply, rx.ResponseError) else reply
+                    )
+                    if len(waiter.replies) == waiter.expected:
+                        self.waiting.popleft()
+                        if not waiter.future.done():  # its caller may have been cancelled
+                            waiter.future.set_result(waiter.replies)
+        except asyncio.CancelledError:
+            self.fail(rx.ConnectionError("the connection to Redis was closed"))
+            raise
+        except (OSError, rx.RedisError, hiredis.ProtocolError, IndexError) as exc:
+            # IndexError: a reply nobody asked for; the stream cannot be trusted any more.
+            self.fail(exc if isinstance(exc, rx.RedisError) else rx.ConnectionError(str(exc)))
+
+    def fail(self, exc: BaseException) -> None:
+        """Fails every waiting caller with ``exc`` and closes the connection (idempotent)."""
+        if self.failure is not None:
+            return
+        self.failure = exc
+        self._on_close()
+        while self.waiting:
+            waiter = self.waiting.popleft()
+            if not waiter.future.done():
+                waiter.future.set_exception(exc)
+        with contextlib.suppress(Exception):
+            self.writer.close()
+        if self.task is not asyncio.current_task():
+            self.task.cancel()
+
+
+class RedisLink:
+    """Commands of any number of callers pipelined over one connection to one Redis server.
+
+    Args:
+        connect: Makes a redis-py connection object (not yet connected); the link connects it,
+            which runs its handshake (TLS, AUTH, SELECT), and then takes over its streams.
+        reply_timeout: Seconds the oldest unanswered command may wait before the connection is
+            given up as dead (``TimeoutError`` for every caller waiting on it).
+    """
+
+    def __init__(self, connect: Callable[[], AbstractConnection], *, reply_timeout: float) -> None:
+        self._make = connect
+        self._reply_timeout = reply_timeout
+        self._conn: _Connection | None = None
+        self._opening: asyncio.Future[_Connection] | None = None
+        self._timer: asyncio.TimerHandle | None = None
+        self._closed = False
+
+    async def execute(self, *commands: Command) -> list[Any]:
+        """Sends ``commands`` together and returns their replies, in order.
+
+        An error reply comes back as a ``redis.exceptions.RedisError`` instance in its place.
+
+        Raises:
+            redis.exceptions.ConnectionError: Redis cannot be reached or the connection broke
+                before every reply came (a command may or may not have run).
+            redis.exceptions.TimeoutError: No reply within ``reply_timeout``.
+        """
+        conn = self._conn
+        if conn is None or conn.failure is not None:
+            conn = await self._open()
+            if conn.failure is not None:  # broke while this caller was waking up
+                raise conn.failure
+        loop = asyncio.get_running_loop()
+        waiter = _Waiter(loop.create_future(), len(commands), loop.time())
+        conn.waiting.append(waiter)
+        conn.writer.write(pack(commands))
+        if self._timer is None:
+            self._timer = loop.call_later(self._reply_timeout / 4, self._check)
+        return await waiter.future
+
+    async def _open(self) -> _Connection:
+        if self._closed:
+            raise rx.ConnectionError("the store is closed")
+        if self._opening is None:
+            # The first caller connects; callers arriving meanwhile wait for the same result.
+            self._opening = asyncio.ensure_future(self._connect())
+        opening = self._opening
+        try:
+            return await asyncio.shield(opening)
+        finally:
+            if opening.done() and self._opening is opening:
+                self._opening = None
+
+    async def _connect(self) -> _Connection:
+        raw = self._make()
+        await raw.connect()  # type: ignore[no-untyped-call]
+        reader, writer = getattr(raw, "_reader", None), getattr(raw, "_writer", None)
+        if not isinstance(reader, asyncio.StreamReader) or not isinstance(
+            writer, asyncio.StreamWriter
+        ):
+            await raw.disconnect()
+            raise RuntimeError("this redis-py version keeps its streams elsewhere")
+        # The streams are the link's now: redis-py must not close them, nor warn of them.
+        raw._reader = raw._writer = None
+        conn = _Connection(reader, writer, on_close=lambda: self._forget(conn))
+        self._conn = conn
+        return conn
+
+    def _forget(self, conn: _Connection) -> None:
+        if self._conn is conn:
+            self._conn = None
+
+    def _check(self) -> None:
+        """Gives up a connection whose oldest command has waited too long; re-arms itself."""
+        self._timer = None
+        conn = self._conn
+        if conn is None or not conn.waiting:
+            return
+        loop = asyncio.get_running_loop()
+        if loop.time() - conn.waiting[0].sent > self._reply_timeout:
+            conn.fail(rx.TimeoutError(f"no reply from Redis within {self._reply_timeout:g} s"))
+            return
+        self._timer = loop.call_later(self._reply_timeout / 4, self._check)
+
+    async def close(self) -> None:
+        """Closes the connection; callers still waiting get ``ConnectionError``."""
+        self._closed = True
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        conn = self._conn
+        if conn is not None:
+            conn.fail(rx.ConnectionError("the store is closed"))
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await conn.task
+            with contextlib.suppress(Exception):
+                await conn.writer.wait_closed()
+
+
+def replies_or_raise(replies: Sequence[Any]) -> list[Any]:
+    """``replies``, raising the first error reply among them."""
+    for reply in replies:
+        if isinstance(reply, rx.RedisError):
+            raise reply
+    return list(replies)
+
+
+__all__ = ["Command", "RedisLink", "pack", "replies_or_raise"]
