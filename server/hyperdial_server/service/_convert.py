@@ -256,24 +256,24 @@ def params_from_proto(
 
 def trial_to_proto(study_id: str, trial: Trial) -> trial_pb2.Trial:
     """A stored trial as sent to clients."""
-    pb = trial_pb2.Trial(
+    # One constructor call: setting fields one by one afterwards costs several times more.
+    return trial_pb2.Trial(
         name=names.trial_name(study_id, trial.number),
         number=trial.number,
         state=_STATES_PB[trial.state],
         client_id=trial.client_id,
         create_time=timestamp(trial.create_time),
         failure_reason=trial.failure_reason,
+        parameters={name: value_to_proto(value) for name, value in trial.params.items()},
+        final_measurement=(
+            None if trial.values is None else trial_pb2.Measurement(values=trial.values)
+        ),
+        complete_time=None if trial.complete_time is None else timestamp(trial.complete_time),
+        metadata=trial.metadata,
+        lease_expire_time=(
+            None if trial.lease_expire_time is None else timestamp(trial.lease_expire_time)
+        ),
     )
-    for name, value in trial.params.items():
-        pb.parameters[name].CopyFrom(value_to_proto(value))
-    if trial.values is not None:
-        pb.final_measurement.values.update(trial.values)
-    if trial.complete_time is not None:
-        pb.complete_time.CopyFrom(timestamp(trial.complete_time))
-    pb.metadata.update(trial.metadata)
-    if trial.lease_expire_time is not None:
-        pb.lease_expire_time.CopyFrom(timestamp(trial.lease_expire_time))
-    return pb
 
 
 def state_from_proto(state: int, field: str) -> TrialState:
@@ -293,9 +293,8 @@ def state_from_proto(state: int, field: str) -> TrialState:
 
 def timestamp(seconds: float) -> Timestamp:
     """Seconds since the epoch as a ``Timestamp``."""
-    ts = Timestamp()
-    ts.FromNanoseconds(int(round(seconds * 1e9)))
-    return ts
+    whole, nanos = divmod(int(round(seconds * 1e9)), 1_000_000_000)
+    return Timestamp(seconds=whole, nanos=nanos)
 
 
 def check_values(

@@ -25,7 +25,7 @@ from __future__ import annotations
 import asyncio
 import inspect
 import logging
-import secrets
+import random
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from contextvars import ContextVar
@@ -267,7 +267,9 @@ class _Call:
         if rid is None:
             rid = _header(context.invocation_metadata(), "x-request-id")
         self._tokens = [
-            logs.request_id.set(logs.clean_request_id(rid) if rid else secrets.token_hex(8)),
+            logs.request_id.set(
+                logs.clean_request_id(rid) if rid else f"{random.getrandbits(64):016x}"
+            ),
             _current.set(self.m.metrics),
         ]
         if self.m.in_flight is not None:

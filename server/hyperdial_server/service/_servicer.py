@@ -11,7 +11,7 @@ import asyncio
 import dataclasses
 import functools
 import logging
-import secrets
+import random
 import time
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable
@@ -566,7 +566,8 @@ class TuningServicer(tuning_service_pb2_grpc.TuningServiceServicer):
 
 
 def _new_uid() -> str:
-    return secrets.token_hex(8)
+    # Tells attempts apart; not a secret, so no system call for entropy.
+    return f"{random.getrandbits(64):016x}"
 
 
 #: Bytes a response may spend on its list of studies or trials: the message limit less room

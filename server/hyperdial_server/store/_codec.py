@@ -50,10 +50,13 @@ from hyperdial_server.core.study import Algorithm, Objective, StudyRecord, Study
 from hyperdial_server.core.trial import Trial, TrialState
 from hyperdial_server.store._base import StaleStudy
 
+# One encoder for every call: ``json.dumps`` with options builds a new one each time.
+_ENCODER = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False)
+
 
 def dumps(obj: object) -> str:
     """Compact JSON: no spaces, non-ASCII text kept as UTF-8."""
-    return json.dumps(obj, separators=(",", ":"), ensure_ascii=False)
+    return _ENCODER.encode(obj)
 
 
 # --- study records ---------------------------------------------------------------------------

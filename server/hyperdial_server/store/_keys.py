@@ -37,12 +37,15 @@ query, whatever the number of studies.
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass
 
 from hyperdial_server.core.trial import TrialState
 
 PREFIX = "hd"
+#: Studies whose key names :func:`study_keys` keeps (about 1.5 KiB each).
+STUDY_KEYS_CACHE_SIZE = 1024
 
 # Ids and namespaces are validated upstream; checked again here because a brace or slash in
 # a key would silently move it to another cluster slot or into another study.
@@ -127,8 +130,10 @@ def study_tag(namespace: str, study_id: str) -> str:
     return f"{{{namespace}/{study_id}}}"
 
 
+@functools.lru_cache(maxsize=STUDY_KEYS_CACHE_SIZE)
 def study_keys(namespace: str, study_id: str) -> StudyKeys:
-    """The keys of one study.
+    """The keys of one study (immutable; the last ``STUDY_KEYS_CACHE_SIZE`` are cached, as every
+    call of a study builds them).
 
     Raises:
         ValueError: ``namespace`` or ``study_id`` holds a character outside ``A-Za-z0-9._-``.

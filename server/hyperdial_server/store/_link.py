@@ -11,6 +11,8 @@ hiredis, which is how multiplexing clients such as Lettuce and ioredis work.
 * A command's reply is a value, or an exception *instance* for an error reply, so that a caller
   sending several commands sees every reply; a broken or silent connection fails every caller
   waiting on it with ``ConnectionError`` or ``TimeoutError`` and the next call reconnects.
+* Commands sent during one turn of the event loop leave in one write; replies are parsed in
+  the protocol's callback, with no task per connection.
 * One timer per link checks the oldest unanswered command instead of a timeout per command.
 """
 
@@ -18,7 +20,6 @@ from __future__ import annotations
 
 import asyncio
 import collections
-import contextlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -31,7 +32,6 @@ from redis.asyncio.connection import AbstractConnection
 Command = Sequence[str | int | float | bytes]
 
 _CRLF = b"\r\n"
-_READ_SIZE = 1 << 16
 
 
 def pack(commands: Sequence[Command]) -> bytes:
@@ -65,45 +65,64 @@ class _Waiter:
     replies: list[Any] = field(default_factory=list)
 
 
-class _Connection:
-    """One open connection: its streams, the callers waiting in order, and the reading task."""
+class _Connection(asyncio.Protocol):
+    """One open connection: the callers waiting in order, replies parsed as bytes arrive.
+
+    Commands written during one turn of the event loop leave in one ``send``.
+    """
 
     def __init__(
         self,
-        reader: asyncio.StreamReader,
         writer: asyncio.StreamWriter,
+        transport: asyncio.Transport,
         on_close: Callable[[], None],
     ) -> None:
-        self.reader = reader
-        self.writer = writer
+        # The stream writer warns when collected before its transport closes: keep it as long.
+        self._writer = writer
+        self.transport = transport
         self.waiting: collections.deque[_Waiter] = collections.deque()
         self.failure: BaseException | None = None
+        self.closed = asyncio.get_running_loop().create_future()
         self._on_close = on_close
         self._parser = hiredis.Reader(encoding="utf-8", replyError=rx.ResponseError)
-        self.task = asyncio.get_running_loop().create_task(self._read())
+        self._out: list[bytes] = []
+        transport.set_protocol(self)
 
-    async def _read(self) -> None:
+    def send(self, waiter: _Waiter, data: bytes) -> None:
+        self.waiting.append(waiter)
+        if not self._out:
+            asyncio.get_running_loop().call_soon(self._flush)
+        self._out.append(data)
+
+    def _flush(self) -> None:
+        out, self._out = self._out, []
+        if self.failure is None:
+            self.transport.write(b"".join(out))
+
+    def data_received(self, data: bytes) -> None:
         try:
-            while True:
-                data = await self.reader.read(_READ_SIZE)
-                if not data:
-                    raise rx.ConnectionError("the Redis server closed the connection")
-                self._parser.feed(data)
-                while (reply := self._parser.gets()) is not False:
-                    waiter = self.waiting[0]
-                    waiter.replies.append(
-                        _error(reply) if isinstance(reply, rx.ResponseError) else reply
-                    )
-                    if len(waiter.replies) == waiter.expected:
-                        self.waiting.popleft()
-                        if not waiter.future.done():  # its caller may have been cancelled
-                            waiter.future.set_result(waiter.replies)
-        except asyncio.CancelledError:
-            self.fail(rx.ConnectionError("the connection to Redis was closed"))
-            raise
-        except (OSError, rx.RedisError, hiredis.ProtocolError, IndexError) as exc:
+            self._parser.feed(data)
+            while (reply := self._parser.gets()) is not False:
+                waiter = self.waiting[0]
+                waiter.replies.append(
+                    _error(reply) if isinstance(reply, rx.ResponseError) else reply
+                )
+                if len(waiter.replies) == waiter.expected:
+                    self.waiting.popleft()
+                    if not waiter.future.done():  # its caller may have been cancelled
+                        waiter.future.set_result(waiter.replies)
+        except (hiredis.ProtocolError, IndexError) as exc:
             # IndexError: a reply nobody asked for; the stream cannot be trusted any more.
-            self.fail(exc if isinstance(exc, rx.RedisError) else rx.ConnectionError(str(exc)))
+            self.fail(rx.ConnectionError(f"unexpected data from Redis ({exc!r})"))
+
+    def eof_received(self) -> bool:
+        self.fail(rx.ConnectionError("the Redis server closed the connection"))
+        return False
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.fail(rx.ConnectionError(f"the connection to Redis was lost ({exc or 'closed'})"))
+        if not self.closed.done():
+            self.closed.set_result(None)
 
     def fail(self, exc: BaseException) -> None:
         """Fails every waiting caller with ``exc`` and closes the connection (idempotent)."""
@@ -115,10 +134,8 @@ class _Connection:
             waiter = self.waiting.popleft()
             if not waiter.future.done():
                 waiter.future.set_exception(exc)
-        with contextlib.suppress(Exception):
-            self.writer.close()
-        if self.task is not asyncio.current_task():
-            self.task.cancel()
+        # Nothing sent after a failure can be matched to a caller: drop it, close at once.
+        self.transport.abort()
 
 
 class RedisLink:
@@ -156,8 +173,7 @@ class RedisLink:
                 raise conn.failure
         loop = asyncio.get_running_loop()
         waiter = _Waiter(loop.create_future(), len(commands), loop.time())
-        conn.waiting.append(waiter)
-        conn.writer.write(pack(commands))
+        conn.send(waiter, pack(commands))
         if self._timer is None:
             self._timer = loop.call_later(self._reply_timeout / 4, self._check)
         return await waiter.future
@@ -184,9 +200,13 @@ class RedisLink:
         ):
             await raw.disconnect()
             raise RuntimeError("this redis-py version keeps its streams elsewhere")
-        # The streams are the link's now: redis-py must not close them, nor warn of them.
+        # The connection is the link's now: redis-py must not close it, nor warn of it.
         raw._reader = raw._writer = None
-        conn = _Connection(reader, writer, on_close=lambda: self._forget(conn))
+        transport = writer.transport
+        if reader._buffer or not isinstance(transport, asyncio.Transport):  # type: ignore[attr-defined]
+            transport.close()
+            raise rx.ConnectionError("unexpected data from Redis after the handshake")
+        conn = _Connection(writer, transport, on_close=lambda: self._forget(conn))
         self._conn = conn
         return conn
 
@@ -215,10 +235,7 @@ class RedisLink:
         conn = self._conn
         if conn is not None:
             conn.fail(rx.ConnectionError("the store is closed"))
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await conn.task
-            with contextlib.suppress(Exception):
-                await conn.writer.wait_closed()
+            await conn.closed
 
 
 def replies_or_raise(replies: Sequence[Any]) -> list[Any]:
