@@ -257,3 +257,29 @@ def test_study_records_without_initial_trials_still_decode() -> None:
     assert spec_from_json(obj) == spec
     del obj["initial_trials"]  # a record written before the field existed
     assert spec_from_json(obj).initial_trials is None
+
+
+def test_local_search_options_of_a_discrete_coordinate_are_every_other_value() -> None:
+    # Small ranges are listed in full (built once per encoder): every call, from any value,
+    # gives every other value of the domain, and what a caller does with them stays its own.
+    space = SearchSpace(
+        [
+            P("n", IntDomain(3, 9)),
+            P("bs", DiscreteDomain((16.0, 32.0, 64.0, 128.0))),
+            P("big", IntDomain(1, 10_000, log=True)),
+        ]
+    )
+    enc = _bayes.Encoder(space)
+    rng = np.random.default_rng(0)
+    every_n = [enc.encode({"n": v, "bs": 16.0, "big": 1})[0] for v in range(3, 10)]
+    for value in every_n:
+        opts = enc.options(value, 0, rng)
+        assert sorted(opts) == sorted(v for v in every_n if v != value)
+        opts[:] = -1.0
+    assert sorted(enc.options(every_n[0], 0, rng)) == every_n[1:]
+    ranks = enc.options(1.0 / 3.0, 1, rng)
+    np.testing.assert_array_equal(ranks, [0.0, 2.0 / 3.0, 1.0])
+    # A large range: neighbours on both sides (snapped to integers), never the value itself.
+    here = enc.encode({"n": 3, "bs": 16.0, "big": 100})[2]
+    near = [enc.decode(np.array([0.0, 0.0, u]))["big"] for u in enc.options(here, 2, rng)]
+    assert 99 in near and 101 in near and 100 not in near

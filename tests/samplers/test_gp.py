@@ -6,6 +6,7 @@ import math
 
 import numpy as np
 import pytest
+import scipy.optimize
 import scipy.special
 
 from hyperdial_server.samplers import _acquisition, _gp
@@ -218,3 +219,105 @@ def test_log_ei_is_exact_against_closed_form_expected_improvement() -> None:
     z = (0.2 - mean) / sigma
     ei = sigma * (np.exp(-z * z / 2) / math.sqrt(2 * math.pi) + z * scipy.special.ndtr(z))
     np.testing.assert_allclose(np.exp(_acquisition.log_ei(mean, var, 0.2)), ei, rtol=1e-10)
+
+
+# -- fast paths: the same numbers as the general code ---------------------------------------
+
+
+def _rosenbrock(x: np.ndarray) -> tuple[float, np.ndarray]:
+    a, b = x[:-1], x[1:]
+    grad = np.zeros_like(x)
+    grad[:-1] = -400.0 * a * (b - a * a) - 2.0 * (1.0 - a)
+    grad[1:] += 200.0 * (b - a * a)
+    return float(np.sum(100.0 * (b - a * a) ** 2 + (1.0 - a) ** 2)), grad
+
+
+@pytest.mark.parametrize("fast", [True, False])
+@pytest.mark.parametrize("maxiter", [3, 200])
+def test_lbfgsb_returns_exactly_what_scipy_minimize_returns(
+    maxiter: int, fast: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Bit for bit, on a hard function (stopped by maxiter or converged, a start outside the
+    # bounds clipped, one-sided bounds) and on the likelihood the fit optimises: `lbfgsb` may
+    # replace `minimize` only because nothing changes. Also through the fallback of older
+    # scipy versions.
+    if fast and not _gp.FAST_LBFGSB:
+        pytest.skip("this scipy has no compiled L-BFGS-B core to drive")
+    monkeypatch.setattr(_gp, "FAST_LBFGSB", fast)
+    x, y = _data(20)
+    flat = _gp.group_sq_dists(x, x, GROUPS).reshape(len(GROUPS), -1)
+    cases = [
+        (_rosenbrock, np.array([-1.5, 2.5, 0.3, -0.7]), [(-2.0, 2.0)] * 4, {}),
+        (
+            _rosenbrock,
+            np.array([-1.5, 2.5, 0.3, -0.7]),
+            [(-math.inf, math.inf), (0.5, math.inf), (-math.inf, 0.2), (-1.0, 1.0)],
+            {},
+        ),
+        (
+            lambda t: _gp.neg_log_posterior(t, flat.reshape(len(GROUPS), 20, 20), y),
+            _gp.default_hyper(len(GROUPS)).vector() + 0.5,
+            _gp._bounds(len(GROUPS)),
+            {"ftol": 1e-7, "gtol": 1e-4},
+        ),
+    ]
+    for fun, x0, bounds, tol in cases:
+        want = scipy.optimize.minimize(
+            fun,
+            x0,
+            jac=True,
+            method="L-BFGS-B",
+            bounds=bounds,
+            options={"maxiter": maxiter, **tol},
+        )
+        got_x, got_f = _gp.lbfgsb(fun, x0, bounds, maxiter=maxiter, **tol)
+        assert np.array_equal(got_x, want.x)
+        assert got_f == want.fun
+
+
+def test_likelihood_value_alone_is_the_same_number() -> None:
+    x, y = _data(17)
+    dists = _gp.group_sq_dists(x, x, GROUPS)
+    flat = dists.reshape(len(GROUPS), -1)
+    rng = np.random.default_rng(2)
+    for _ in range(5):
+        theta = HYPER.vector() + rng.normal(size=len(GROUPS) + 2)
+        value, grad = _gp.neg_log_posterior(theta, dists, y)
+        assert _gp._neg_log_value(theta, flat, y) == value
+        assert np.array_equal(_gp._neg_log_value_and_grad(theta, flat, y)[1], grad)
+
+
+def test_matern_value_and_derivative_together_are_the_same_numbers() -> None:
+    r2 = np.concatenate([[0.0, 1e-300], np.random.default_rng(0).random(50) * 10.0])
+    corr, grad = _gp._matern52_and_grad(r2)
+    assert np.array_equal(corr, _gp.matern52(r2))
+    assert np.array_equal(grad, _gp.matern52_grad(r2))
+
+
+def test_posterior_distances_to_its_points_are_those_of_the_general_function() -> None:
+    # The posterior keeps the training side of the distances; it must equal a fresh
+    # computation, before and after points are added (categorical and two-column groups too).
+    x, y = _data(12)
+    xs, _ = _data(6, seed=3)
+    post = _gp.Posterior(x, y, GROUPS, HYPER)
+    for extra in range(3):
+        want = _gp.scaled_sq_dists(xs, post.x, GROUPS, post.rho)
+        assert np.array_equal(post._sq_dists(xs), want)
+        k = post.kernel(xs, post.x)
+        assert np.array_equal(post.predict(xs)[0], k @ post.alpha)
+        post.condition_on(xs[extra], 0.1 * extra)
+    assert len(post.y) == 15
+
+
+def test_log_h_gives_the_same_numbers_with_and_without_far_points() -> None:
+    # Points all above -1 take a shortcut past the per-branch masks; the numbers must not
+    # depend on which path a point took.
+    z = np.linspace(-0.999, 6.0, 37)
+    alone = _acquisition.log_h(z)
+    mixed = _acquisition.log_h(np.concatenate([z, [-3.0, -1e8]]))
+    assert np.array_equal(alone, mixed[: len(z)])
+    # Likewise log(1 - exp(t)) with every t above -log 2, or not.
+    t = np.linspace(-0.69, -1e-6, 23)
+    assert np.array_equal(
+        _acquisition._log1mexp(t), _acquisition._log1mexp(np.append(t, -5.0))[:-1]
+    )

@@ -21,11 +21,10 @@ from typing import Protocol
 
 import numpy as np
 import numpy.typing as npt
-import scipy.optimize
 import scipy.special
 from scipy.stats import qmc
 
-from hyperdial_server.samplers._gp import Posterior
+from hyperdial_server.samplers._gp import Posterior, lbfgsb
 
 Array = npt.NDArray[np.float64]
 
@@ -95,20 +94,30 @@ N_RANKED = 64
 def log_h(z: Array) -> Array:
     """``log(phi(z) + z * Phi(z))``, stable for every z (EI = sigma * h((mu* - mu) / sigma))."""
     z = np.asarray(z, dtype=np.float64)
-    out = np.empty_like(z)
     upper = z > -1.0
-    zu = z[upper]
-    out[upper] = np.log(
-        np.exp(-0.5 * zu * zu) / math.sqrt(2 * math.pi) + zu * scipy.special.ndtr(zu)
-    )
+    if upper.all():
+        # The usual case in a local search: the first branch for every z, without the masks.
+        whole: Array = np.log(
+            np.exp(-0.5 * z * z) / math.sqrt(2 * math.pi) + z * scipy.special.ndtr(z)
+        )
+        return whole
+    out = np.empty_like(z)
+    # Empty branches are skipped: these run on a handful of points per call, many times.
+    if upper.any():
+        zu = z[upper]
+        out[upper] = np.log(
+            np.exp(-0.5 * zu * zu) / math.sqrt(2 * math.pi) + zu * scipy.special.ndtr(zu)
+        )
     mid = (~upper) & (z > _Z_ASYMPTOTIC)
-    zm = z[mid]
-    # h(z) = phi(z) * (1 - |z| * erfcx(-z/sqrt2) * sqrt(pi/2)) for z < 0.
-    t = np.log(scipy.special.erfcx(-zm * _INV_SQRT2) * np.abs(zm)) + _HALF_LOG_PI_OVER_2
-    out[mid] = -0.5 * zm * zm - _HALF_LOG_2PI + _log1mexp(t)
+    if mid.any():
+        zm = z[mid]
+        # h(z) = phi(z) * (1 - |z| * erfcx(-z/sqrt2) * sqrt(pi/2)) for z < 0.
+        t = np.log(scipy.special.erfcx(-zm * _INV_SQRT2) * np.abs(zm)) + _HALF_LOG_PI_OVER_2
+        out[mid] = -0.5 * zm * zm - _HALF_LOG_2PI + _log1mexp(t)
     low = ~(upper | mid)
-    zl = z[low]
-    out[low] = -0.5 * zl * zl - _HALF_LOG_2PI - 2.0 * np.log(np.abs(zl))
+    if low.any():
+        zl = z[low]
+        out[low] = -0.5 * zl * zl - _HALF_LOG_2PI - 2.0 * np.log(np.abs(zl))
     return out
 
 
@@ -116,6 +125,9 @@ def _log1mexp(t: Array) -> Array:
     """``log(1 - exp(t))`` for t < 0, accurate on both sides of -log 2."""
     out = np.empty_like(t)
     near = t > -math.log(2.0)
+    if near.all():
+        out[:] = np.log(-np.expm1(t))
+        return out
     out[near] = np.log(-np.expm1(t[near]))
     out[~near] = np.log1p(-np.exp(t[~near]))
     return out
@@ -227,23 +239,26 @@ def _local_search(
         for dim in design.discrete_dims:
             active = design.active(u)[:, dim]
             rows: list[Array] = []
-            owner: list[int] = []
+            # Each start's trials are one block [begin, end) of `trials`, starts in order.
+            blocks: list[tuple[int, int, int]] = []
+            end = 0
             for s in np.flatnonzero(active):
                 opts = design.options(float(u[s, dim]), dim, rng)
+                if not len(opts):
+                    continue
                 trial = np.repeat(u[s][None, :], len(opts), axis=0)
                 trial[:, dim] = opts
                 rows.append(trial)
-                owner += [int(s)] * len(opts)
-            if not owner:
+                blocks.append((int(s), end, end + len(opts)))
+                end += len(opts)
+            if not blocks:
                 continue
             trials = np.vstack(rows)
             vals = score(design, posterior, best, trials)
-            who = np.asarray(owner)
-            for s in np.unique(who):
-                mine = np.flatnonzero(who == s)
-                j = int(mine[np.argmax(vals[mine])])
-                if vals[j] > value[s] + 1e-12:
-                    u[s], value[s], improved = trials[j], vals[j], True
+            for row, begin, stop in blocks:
+                j = begin + int(np.argmax(vals[begin:stop]))
+                if vals[j] > value[row] + 1e-12:
+                    u[row], value[row], improved = trials[j], vals[j], True
         if not improved:
             break
     return u, value
@@ -266,27 +281,22 @@ def _continuous_step(
     cols = [design.feature_column(d) for d in fdims]
     base = design.features(u)
     sub = mask[:, fdims]
+    # Where the free coordinates sit: in `sub` (row-major, as boolean indexing orders them)
+    # and in the feature matrix.
+    rows, which = np.nonzero(sub)
+    feature_cols = np.asarray(cols)[which]
 
     def objective(z: Array) -> tuple[float, Array]:
         x = base.copy()
-        block = x[:, cols]
-        block[sub] = z
-        x[:, cols] = block
+        x[rows, feature_cols] = z
         mean, var, d_mean, d_var = posterior.predict_grad(x, cols)
         val, g_mean, g_var = log_ei_grad(mean, var, best)
         grad = g_mean[:, None] * d_mean + g_var[:, None] * d_var
-        return -float(np.sum(val)), -grad[sub]
+        return -float(np.sum(val)), -grad[rows, which]
 
-    res = scipy.optimize.minimize(
-        objective,
-        u[:, fdims][sub],
-        jac=True,
-        method="L-BFGS-B",
-        bounds=[(0.0, 1.0)] * int(sub.sum()),
-        options={"maxiter": 100},
-    )
+    z, _ = lbfgsb(objective, u[:, fdims][sub], [(0.0, 1.0)] * int(sub.sum()), maxiter=100)
     out = u.copy()
     block = out[:, fdims]
-    block[sub] = np.clip(res.x, 0.0, 1.0)
+    block[sub] = np.clip(z, 0.0, 1.0)
     out[:, fdims] = block
     return out, score(design, posterior, best, out)

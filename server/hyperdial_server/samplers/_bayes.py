@@ -82,6 +82,8 @@ CHEBYSHEV_RHO = 0.05
 _INACTIVE = 0.5
 # A categorical domain with more values is searched over a random subset in a local search.
 _MAX_EXHAUSTIVE = 64
+# Distances of the neighbours tried around a value of a large discrete range.
+_STEPS = 2.0 ** -np.arange(1, 40, dtype=np.float64)
 
 
 def default_initial_trials(space: SearchSpace) -> int:
@@ -445,6 +447,8 @@ class Encoder:
             if isinstance(p.domain, CategoricalDomain):
                 neutral[0, i] = 0.0
         self._neutral = self._snap(neutral)[0]
+        # Every value of a small discrete coordinate, by coordinate (built on first use).
+        self._every_value: dict[int, Array] = {}
 
     # -- Design ----------------------------------------------------------------------------
 
@@ -528,20 +532,21 @@ class Encoder:
                 codes = rng.choice(codes, _MAX_EXHAUSTIVE, replace=False)
             out: Array = codes[codes != value]
             return out
-        if isinstance(d, DiscreteDomain) and k <= _MAX_EXHAUSTIVE:
-            ranks = np.arange(k, dtype=np.float64) / (k - 1)
-            out = ranks[ranks != value]
-            return out
-        if isinstance(d, IntDomain) and d.high - d.low < _MAX_EXHAUSTIVE:
-            units = self._int_unit(d, np.arange(d.low, d.high + 1, dtype=np.float64))
-            out = units[units != value]
+        if (isinstance(d, DiscreteDomain) and k <= _MAX_EXHAUSTIVE) or (
+            isinstance(d, IntDomain) and d.high - d.low < _MAX_EXHAUSTIVE
+        ):
+            every = self._every_value.get(dim)
+            if every is None:  # the same for every start and round of a local search
+                if isinstance(d, DiscreteDomain):
+                    every = np.arange(k, dtype=np.float64) / (k - 1)
+                else:
+                    every = self._int_unit(d, np.arange(d.low, d.high + 1, dtype=np.float64))
+                self._every_value[dim] = every
+            out = every[every != value]
             return out
         # Large ranges: neighbours at growing distances, plus a few random values.
-        steps = 2.0 ** -np.arange(1, 40, dtype=np.float64)
-        cands = np.concatenate([value + steps, value - steps, rng.random(8)])
-        col = np.zeros((len(cands), len(self.params)))
-        col[:, dim] = np.clip(cands, 0.0, 1.0)
-        snapped = self._snap_dim(dim, col[:, dim])
+        cands = np.concatenate([value + _STEPS, value - _STEPS, rng.random(8)])
+        snapped = self._snap_dim(dim, np.clip(cands, 0.0, 1.0))
         if isinstance(d, IntDomain):
             n = self._int_value(d, np.array([value]))[0]
             near = np.array([n - 1.0, n + 1.0])

@@ -22,16 +22,24 @@ analytic gradients, from a few starting points (a warm start, when given, among 
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+import re
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
 import numpy.typing as npt
+import scipy
 import scipy.linalg
 import scipy.optimize
 from scipy.linalg.lapack import dpotrf as _dpotrf
 from scipy.linalg.lapack import dpotri as _dpotri
 from scipy.linalg.lapack import dpotrs as _dpotrs
+from scipy.linalg.lapack import dtrtrs as _dtrtrs
+
+try:  # The compiled core of scipy's L-BFGS-B (see `lbfgsb`).
+    from scipy.optimize import _lbfgsb as _lbfgsb_core
+except ImportError:  # pragma: no cover - depends on the scipy build
+    _lbfgsb_core = None
 
 Array = npt.NDArray[np.float64]
 
@@ -93,6 +101,125 @@ class Hyper:
         return Hyper(tuple(float(v) for v in theta[:-2]), float(theta[-2]), float(theta[-1]))
 
 
+def _scipy_version() -> tuple[int, int]:
+    major, minor = re.findall(r"\d+", scipy.__version__)[:2]
+    return int(major), int(minor)
+
+
+#: Whether `lbfgsb` drives scipy's compiled L-BFGS-B core itself: scipy 1.15 rewrote the core
+#: in C with the `setulb` call used here; older versions go through `scipy.optimize.minimize`.
+#: Checked once at import by `_fast_path_agrees` as well, so that a scipy release that changes
+#: the private core's interface falls back to `minimize` instead of failing or drifting.
+FAST_LBFGSB = _lbfgsb_core is not None and _scipy_version() >= (1, 15)
+
+Objective = Callable[[Array], tuple[float, Array]]
+
+
+def lbfgsb(
+    fun: Objective,
+    x0: Array,
+    bounds: Sequence[tuple[float, float]],
+    *,
+    maxiter: int,
+    ftol: float = 2.2204460492503131e-09,
+    gtol: float = 1e-5,
+) -> tuple[Array, float]:
+    """``scipy.optimize.minimize(fun, x0, jac=True, method="L-BFGS-B", ...)``, minus overhead.
+
+    The samplers run L-BFGS-B on small problems whose function costs tens of microseconds,
+    where ``minimize``'s bookkeeping per evaluation (copies, array-namespace checks, caches)
+    costs about as much again. This runs the loop of ``scipy.optimize._minimize_lbfgsb``
+    (history 10, line search 20 steps, the same stopping tests) over the same compiled core,
+    so it returns the same point, bit for bit (``tests/samplers/test_gp.py`` checks it).
+
+    Args:
+        fun: Returns the value and the gradient at a point; must not modify the point.
+        x0: Starting point (clipped into the bounds).
+        bounds: ``(low, high)`` per coordinate (infinite for none).
+        maxiter: Most iterations.
+        ftol: Relative reduction of the value under which the search stops.
+        gtol: Projected gradient size under which the search stops.
+
+    Returns:
+        The last point and the last value the search evaluated, as ``minimize``'s result
+        ``x`` and ``fun``.
+    """
+    if not FAST_LBFGSB:
+        res = scipy.optimize.minimize(
+            fun,
+            x0,
+            jac=True,
+            method="L-BFGS-B",
+            bounds=bounds,
+            options={"maxiter": maxiter, "ftol": ftol, "gtol": gtol},
+        )
+        return np.asarray(res.x, dtype=np.float64), float(res.fun)
+    m = 10
+    maxls = 20
+    factr = ftol / np.finfo(float).eps
+    bound_arr = np.array(bounds, dtype=np.float64).T
+    x = np.array(np.clip(np.asarray(x0).ravel(), bound_arr[0], bound_arr[1]), dtype=np.float64)
+    n = x.shape[0]
+    # Bound kinds as the core wants them: 0 none, 1 lower, 2 both, 3 upper (a missing bound
+    # is 0 in its array).
+    has_lo = np.isfinite(bound_arr[0])
+    has_hi = np.isfinite(bound_arr[1])
+    nbd = np.where(has_lo, np.where(has_hi, 2, 1), np.where(has_hi, 3, 0)).astype(np.int32)
+    lo = np.where(has_lo, bound_arr[0], 0.0)
+    hi = np.where(has_hi, bound_arr[1], 0.0)
+    f: float | Array = np.array(0.0, dtype=np.float64)
+    g = np.zeros(n, dtype=np.float64)
+    wa = np.zeros(2 * m * n + 5 * n + 11 * m * m + 8 * m, dtype=np.float64)
+    iwa = np.zeros(3 * n, dtype=np.int32)
+    task = np.zeros(2, dtype=np.int32)
+    ln_task = np.zeros(2, dtype=np.int32)
+    lsave = np.zeros(4, dtype=np.int32)
+    isave = np.zeros(44, dtype=np.int32)
+    dsave = np.zeros(29, dtype=np.float64)
+    iterations = 0
+    while True:
+        g = g.astype(np.float64)
+        _lbfgsb_core.setulb(
+            m, x, lo, hi, nbd, f, g, factr, gtol, wa, iwa, task, lsave, isave, dsave, maxls,
+            ln_task,
+        )  # fmt: skip
+        if task[0] == 3:  # wants the value and gradient at x
+            f, g = fun(x.copy())
+        elif task[0] == 1:  # a new iterate
+            # (minimize's other test, more than 15000 evaluations, needs maxiter * maxls
+            # beyond that; the samplers' searches stay far below.)
+            iterations += 1
+            if iterations >= maxiter:
+                task[0] = 5
+                task[1] = 504
+        else:
+            break
+    return x, float(f)
+
+
+def _fast_path_agrees() -> bool:
+    """Whether `lbfgsb`'s own loop gives `minimize`'s answer on a small bounded problem."""
+
+    def fun(x: Array) -> tuple[float, Array]:
+        d = x - np.array([0.3, -2.0, 5.0])
+        return float(d @ d + np.sin(3 * x[0])), 2 * d + np.array([3 * np.cos(3 * x[0]), 0, 0])
+
+    bounds = [(-1.0, 1.0), (-1.0, np.inf), (-np.inf, 4.0)]
+    x0 = np.array([0.9, 0.5, -3.0])
+    try:
+        fast = lbfgsb(fun, x0, bounds, maxiter=50)
+    except Exception:  # any failure of the private interface means: do not use it
+        return False
+    ref = scipy.optimize.minimize(
+        fun, x0, jac=True, method="L-BFGS-B", bounds=bounds, options={"maxiter": 50}
+    )
+    return bool(np.array_equal(fast[0], ref.x)) and fast[1] == float(ref.fun)
+
+
+if FAST_LBFGSB:
+    FAST_LBFGSB = _fast_path_agrees()
+
+
 def matern52(r2: Array) -> Array:
     """Matérn-5/2 correlation as a function of the squared scaled distance."""
     s = np.sqrt(5.0 * np.maximum(r2, 0.0))
@@ -105,6 +232,19 @@ def matern52_grad(r2: Array) -> Array:
     s = np.sqrt(5.0 * np.maximum(r2, 0.0))
     out: Array = (-5.0 / 6.0) * (1.0 + s) * np.exp(-s)
     return out
+
+
+def _matern52_and_grad(r2: Array) -> tuple[Array, Array]:
+    """``matern52(r2)`` and ``matern52_grad(r2)`` sharing the square root and exponential.
+
+    The same operations in the same order as the two functions, so the same numbers.
+    """
+    s = np.sqrt(5.0 * np.maximum(r2, 0.0))
+    e = np.exp(-s)
+    one_s = 1.0 + s
+    corr: Array = (one_s + s * s / 3.0) * e
+    grad: Array = (-5.0 / 6.0) * one_s * e
+    return corr, grad
 
 
 def group_sq_dists(a: Array, b: Array, groups: Sequence[Group]) -> Array:
@@ -173,40 +313,74 @@ def neg_log_posterior(theta: Array, dists: Array, y: Array) -> tuple[float, Arra
         The value and its gradient with respect to ``theta``. A kernel matrix that is not
         positive definite in floating point gives ``inf`` and a zero gradient.
     """
-    n_groups = dists.shape[0]
+    flat = np.ascontiguousarray(dists).reshape(dists.shape[0], -1)
+    value, grad = _neg_log_posterior(theta, flat, y, True)
+    assert grad is not None
+    return value, grad
+
+
+def _neg_log_value(theta: Array, flat: Array, y: Array) -> float:
+    """The value of ``neg_log_posterior`` alone (no gradient work)."""
+    return _neg_log_posterior(theta, flat, y, False)[0]
+
+
+def _neg_log_value_and_grad(theta: Array, flat: Array, y: Array) -> tuple[float, Array]:
+    """``neg_log_posterior`` on distances flattened to (G, n * n) (the L-BFGS-B objective)."""
+    value, grad = _neg_log_posterior(theta, flat, y, True)
+    assert grad is not None
+    return value, grad
+
+
+def _neg_log_posterior(
+    theta: Array, flat: Array, y: Array, with_grad: bool
+) -> tuple[float, Array | None]:
+    # This runs dozens of times per fit on small matrices, where the number of numpy and
+    # LAPACK calls, not their arithmetic, sets the cost: LAPACK is called directly (the
+    # wrappers' checks add up), work buffers are overwritten in place, and the gradient part
+    # is skipped when only the value is wanted. `flat` holds the per-group squared distances
+    # as (G, n * n), so `rho @ flat` is the one matrix product `np.tensordot` would make.
+    n_groups = flat.shape[0]
     n = y.shape[0]
     rho = np.exp(theta[:n_groups])
     signal = math.exp(theta[n_groups])
     noise = math.exp(theta[n_groups + 1])
-    r2 = np.tensordot(rho, dists, axes=1)
-    corr = matern52(r2)
+    r2 = np.dot(rho.reshape(1, n_groups), flat).reshape(n, n)
+    corr, corr_grad = _matern52_and_grad(r2)
     k = signal * corr
     c = k.copy()
-    c[np.diag_indices(n)] += noise
-    # LAPACK directly: this runs dozens of times per fit, and the wrappers' checks add up.
-    chol, info = _dpotrf(c, lower=1, clean=1)
+    c.ravel()[:: n + 1] += noise
+    chol, info = _dpotrf(c, lower=1, clean=1, overwrite_a=1)
     if info != 0:
-        return math.inf, np.zeros_like(theta)
+        return math.inf, np.zeros_like(theta) if with_grad else None
     alpha, _ = _dpotrs(chol, y, lower=1)
-    log_det = 2.0 * float(np.sum(np.log(np.diag(chol))))
+    log_det = 2.0 * float(np.log(chol.diagonal()).sum())
     nll = 0.5 * float(y @ alpha) + 0.5 * log_det + 0.5 * n * _LOG_2PI
-    c_inv, _ = _dpotri(chol, lower=1)
-    c_inv = np.tril(c_inv) + np.tril(c_inv, -1).T
-    # d(log likelihood)/d(theta_j) = 1/2 tr((alpha alpha^T - C^-1) dC/dtheta_j).
-    w = np.outer(alpha, alpha) - c_inv
-    grad = np.empty_like(theta)
-    a = w * (signal * matern52_grad(r2))
-    grad[:n_groups] = -0.5 * rho * np.tensordot(dists, a, axes=([1, 2], [0, 1]))
-    grad[n_groups] = -0.5 * float(np.sum(w * k))
-    grad[n_groups + 1] = -0.5 * noise * float(np.trace(w))
+    grad: Array | None = None
+    if with_grad:
+        # The strict upper triangle of `chol` is zero (clean=1), and stays so in the inverse:
+        # adding the transpose makes it symmetric, doubling the diagonal (halved back; both
+        # exact in floating point).
+        c_inv, _ = _dpotri(chol, lower=1, overwrite_c=1)
+        c_inv += c_inv.T
+        c_inv.ravel(order="K")[:: n + 1] *= 0.5
+        # d(log likelihood)/d(theta_j) = 1/2 tr((alpha alpha^T - C^-1) dC/dtheta_j).
+        w = np.outer(alpha, alpha)
+        w -= c_inv
+        grad = np.empty_like(theta)
+        a = w * (signal * corr_grad)
+        grad[:n_groups] = -0.5 * rho * np.dot(flat, a.reshape(n * n, 1)).reshape(n_groups)
+        grad[n_groups] = -0.5 * float(np.sum(w * k))
+        grad[n_groups + 1] = -0.5 * noise * float(np.trace(w))
     # Priors (Gaussian in log space); log length scale = -theta/2.
     mu, var = _length_scale_prior(n_groups)
     log_ls = -0.5 * theta[:n_groups]
     nll += float(np.sum((log_ls - mu) ** 2)) / (2.0 * var)
-    grad[:n_groups] += -0.5 * (log_ls - mu) / var
+    if grad is not None:
+        grad[:n_groups] += -0.5 * (log_ls - mu) / var
     for j, (m, sd) in ((n_groups, _SIGNAL_PRIOR), (n_groups + 1, _NOISE_PRIOR)):
         nll += (theta[j] - m) ** 2 / (2.0 * sd * sd)
-        grad[j] += (theta[j] - m) / (sd * sd)
+        if grad is not None:
+            grad[j] += (theta[j] - m) / (sd * sd)
     return nll, grad
 
 
@@ -254,7 +428,8 @@ def fit(
         warm = fit(x[sub], y[sub], groups, rng, None)
         random_starts = 0
         max_iter = REFINE_MAX_ITER
-    dists = group_sq_dists(x, x, groups)
+    # Distances once per fit, flattened for the likelihood (they do not depend on theta).
+    flat = group_sq_dists(x, x, groups).reshape(n_groups, -1)
     bounds = _bounds(n_groups)
     lo = np.array([b[0] for b in bounds])
     hi = np.array([b[1] for b in bounds])
@@ -267,24 +442,23 @@ def fit(
         jitter[:n_groups] *= 1.5
         starts.append(np.clip(base + jitter, lo, hi))
     scored = sorted(
-        ((neg_log_posterior(s, dists, y)[0], i) for i, s in enumerate(starts)),
+        ((_neg_log_value(s, flat, y), i) for i, s in enumerate(starts)),
         key=lambda t: t[0],
     )
     best_theta = starts[scored[0][1]]
     best_value = scored[0][0]
     for _, i in scored[:optimised_starts]:
-        res = scipy.optimize.minimize(
-            neg_log_posterior,
+        theta, value = lbfgsb(
+            lambda t: _neg_log_value_and_grad(t, flat, y),
             starts[i],
-            args=(dists, y),
-            jac=True,
-            method="L-BFGS-B",
-            bounds=bounds,
-            options={"maxiter": max_iter, "ftol": 1e-7, "gtol": 1e-4},
+            bounds,
+            maxiter=max_iter,
+            ftol=1e-7,
+            gtol=1e-4,
         )
-        if np.isfinite(res.fun) and res.fun < best_value:
-            best_value = float(res.fun)
-            best_theta = np.asarray(res.x, dtype=np.float64)
+        if np.isfinite(value) and value < best_value:
+            best_value = value
+            best_theta = theta
     return Hyper.from_vector(best_theta)
 
 
@@ -309,6 +483,24 @@ class Posterior:
         self.noise = math.exp(hyper.log_noise)
         self.x = np.array(x, dtype=np.float64)
         self.y = np.array(y, dtype=np.float64)
+        # What `scaled_sq_dists` derives from the groups on every call, once: the acquisition
+        # search predicts at a few points hundreds of times per ask.
+        num_cols: list[int] = []
+        num_scale: list[float] = []
+        self._categorical: list[tuple[int, np.float64]] = []
+        self._rho_col = np.zeros(self.x.shape[1])
+        for g, group in enumerate(self.groups):
+            if group.categorical:
+                self._categorical.append((group.columns[0], self.rho[g]))
+            else:
+                num_cols.extend(group.columns)
+                num_scale.extend([math.sqrt(self.rho[g])] * len(group.columns))
+            for c in group.columns:
+                self._rho_col[c] = self.rho[g]
+        self._num_cols = np.asarray(num_cols, dtype=np.intp)
+        self._num_scale = np.asarray(num_scale)
+        self._columns: dict[tuple[int, ...], tuple[npt.NDArray[np.intp], Array, Array]] = {}
+        self._scale_training()
         k = self.kernel(self.x, self.x)
         k[np.diag_indices(len(self.y))] += self.noise
         self._chol = _robust_cholesky(k)
@@ -317,6 +509,35 @@ class Posterior:
     def _refresh(self) -> None:
         self.alpha = scipy.linalg.cho_solve((self._chol, True), self.y, check_finite=False)
 
+    def _scale_training(self) -> None:
+        """Caches the training points' side of ``scaled_sq_dists`` (after ``x`` changes)."""
+        if len(self._num_cols):
+            self._sx = self.x[:, self._num_cols] * self._num_scale
+            self._sx_sq = np.einsum("ij,ij->i", self._sx, self._sx)
+        self._columns.clear()
+
+    def _sq_dists(self, xc: Array) -> Array:
+        """``scaled_sq_dists(xc, self.x, ...)``: the same operations in the same order."""
+        r2: Array | None = None
+        for c, rho_g in self._categorical:
+            term = rho_g * (xc[:, c, None] != self.x[None, :, c])
+            r2 = term if r2 is None else r2 + term
+        if len(self._num_cols):
+            # (Column selection gives a Fortran-ordered array, and the matrix product below
+            # depends on the order in its last bits: keep it rather than use `xc` as it is.)
+            sa = xc[:, self._num_cols] * self._num_scale
+            cross = sa @ self._sx.T
+            sq = np.einsum("ij,ij->i", sa, sa)[:, None] + self._sx_sq[None, :]
+            if r2 is None:
+                r2 = sq
+            else:
+                r2 += sq
+            r2 -= 2.0 * cross
+            np.maximum(r2, 0.0, out=r2)
+        if r2 is None:
+            r2 = np.zeros((xc.shape[0], self.x.shape[0]))
+        return r2
+
     def kernel(self, a: Array, b: Array) -> Array:
         """Kernel matrix between the rows of ``a`` and ``b`` (no noise)."""
         out: Array = self.signal * matern52(scaled_sq_dists(a, b, self.groups, self.rho))
@@ -324,9 +545,9 @@ class Posterior:
 
     def predict(self, xc: Array) -> tuple[Array, Array]:
         """Posterior mean and variance (of the latent function) at the rows of ``xc``."""
-        kx = self.kernel(xc, self.x)
+        kx = self.signal * matern52(self._sq_dists(xc))
         mean: Array = kx @ self.alpha
-        v = scipy.linalg.solve_triangular(self._chol, kx.T, lower=True, check_finite=False)
+        v = _solve_lower(self._chol, kx.T, False)
         var = self.signal - np.einsum("ij,ij->j", v, v)
         return mean, np.maximum(var, 1e-12 * self.signal)
 
@@ -340,24 +561,25 @@ class Posterior:
         Returns:
             ``(mean, var, d_mean, d_var)``; the gradients have shape (m, len(columns)).
         """
-        r2 = scaled_sq_dists(xc, self.x, self.groups, self.rho)
-        kx = self.signal * matern52(r2)
-        dk_dr2 = self.signal * matern52_grad(r2)
+        r2 = self._sq_dists(xc)
+        corr, corr_grad = _matern52_and_grad(r2)
+        kx = self.signal * corr
+        dk_dr2 = self.signal * corr_grad
         mean: Array = kx @ self.alpha
-        v = scipy.linalg.solve_triangular(self._chol, kx.T, lower=True, check_finite=False)
+        v = _solve_lower(self._chol, kx.T, False)
         var = self.signal - np.einsum("ij,ij->j", v, v)
         # C^-1 k(x) for the variance gradient.
-        ck = scipy.linalg.solve_triangular(
-            self._chol, v, lower=True, trans="T", check_finite=False
-        ).T
-        rho_col = np.zeros(self.x.shape[1])
-        for g, group in enumerate(self.groups):
-            for c in group.columns:
-                rho_col[c] = self.rho[g]
-        cols = list(columns)
+        ck = _solve_lower(self._chol, v, True).T
+        cols = tuple(columns)
+        cached = self._columns.get(cols)
+        if cached is None:
+            index = np.asarray(cols, dtype=np.intp)
+            cached = (index, self.x[:, index], 2.0 * self._rho_col[index])
+            self._columns[cols] = cached
+        index, x_cols, two_rho = cached
         # dr2/dx_f = 2 rho_f (x_f - X_if), shape (m, n, |cols|).
-        diff = xc[:, None, cols] - self.x[None, :, cols]
-        dr2 = 2.0 * rho_col[cols] * diff
+        diff = xc[:, index][:, None, :] - x_cols[None, :, :]
+        dr2 = two_rho * diff
         dk = dk_dr2[:, :, None] * dr2
         d_mean = np.einsum("mnc,n->mc", dk, self.alpha)
         d_var = -2.0 * np.einsum("mnc,mn->mc", dk, ck)
@@ -369,8 +591,8 @@ class Posterior:
     def condition_on(self, xn: Array, yn: float) -> None:
         """Adds one observation ``(xn, yn)`` in place (hyperparameters unchanged)."""
         xn = xn.reshape(1, -1)
-        kx = self.kernel(xn, self.x)[0]
-        l21 = scipy.linalg.solve_triangular(self._chol, kx, lower=True, check_finite=False)
+        kx = (self.signal * matern52(self._sq_dists(xn)))[0]
+        l21 = _solve_lower(self._chol, kx, False)
         d = self.signal + self.noise - float(l21 @ l21)
         l22 = math.sqrt(max(d, 1e-12 * self.signal))
         n = len(self.y)
@@ -381,7 +603,24 @@ class Posterior:
         self._chol = chol
         self.x = np.vstack([self.x, xn])
         self.y = np.append(self.y, yn)
+        self._scale_training()
         self._refresh()
+
+
+def _solve_lower(chol: Array, b: Array, transposed: bool) -> Array:
+    """``solve_triangular(chol, b, lower=True, trans=transposed)`` without its checks.
+
+    LAPACK ``trtrs`` directly, called the way ``scipy.linalg.solve_triangular`` calls it (a
+    C-ordered factor is passed as its transpose, an upper factor), so the numbers are the same.
+    """
+    if chol.flags.f_contiguous:
+        x, info = _dtrtrs(chol, b, lower=1, trans=int(transposed))
+    else:
+        x, info = _dtrtrs(chol.T, b, lower=0, trans=int(not transposed))
+    if info != 0:
+        raise np.linalg.LinAlgError(f"triangular solve failed (LAPACK info {info})")
+    out: Array = x
+    return out
 
 
 def _robust_cholesky(k: Array) -> Array:
