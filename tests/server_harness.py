@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from concurrent.futures import Future
 
 from hyperdial_server.server import RunningServer, ServerConfig, start
+from hyperdial_server.service._compute import DEFAULT_SAMPLER_PROCESSES
 
 
 class InProcessServer:
@@ -22,15 +23,23 @@ class InProcessServer:
     Args:
         redis_url: Redis URL; empty for the memory store.
         lease_sweep_interval: Seconds between lease sweeps; 0 for none.
+        sampler_processes: Worker processes of model-based samplers; 0 for threads.
     """
 
-    def __init__(self, redis_url: str = "", *, lease_sweep_interval: float = 1.0) -> None:
+    def __init__(
+        self,
+        redis_url: str = "",
+        *,
+        lease_sweep_interval: float = 1.0,
+        sampler_processes: int = DEFAULT_SAMPLER_PROCESSES,
+    ) -> None:
         self._config = ServerConfig(
             host="127.0.0.1",
             port=0,
             redis_url=redis_url,
             grace=1.0,
             lease_sweep_interval=lease_sweep_interval,
+            sampler_processes=sampler_processes,
         )
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)

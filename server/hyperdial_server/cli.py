@@ -12,6 +12,7 @@ from collections.abc import Callable, Sequence
 from hyperdial_server import __version__, logs
 from hyperdial_server.core import limits
 from hyperdial_server.server import RunningServer, ServerConfig, serve
+from hyperdial_server.service._compute import DEFAULT_SAMPLER_PROCESSES
 
 
 def _env(name: str, default: str) -> str:
@@ -29,6 +30,17 @@ def _metrics_port(value: str) -> int | None:
     if not 0 <= port <= 65535:
         raise argparse.ArgumentTypeError(f"a port number (0 to 65535) or off, not {value!r}")
     return port
+
+
+def _processes(value: str) -> int:
+    """``--sampler-processes``: 0 to 64."""
+    try:
+        n = int(value)
+    except ValueError:
+        n = -1
+    if not 0 <= n <= 64:
+        raise argparse.ArgumentTypeError(f"a number of processes from 0 to 64, not {value!r}")
+    return n
 
 
 def _seconds(low: float, high: float, *, zero: bool = False) -> Callable[[str], float]:
@@ -149,6 +161,15 @@ def build_parser() -> argparse.ArgumentParser:
         "the same id gets it (env HYPERDIAL_REQUEST_ID_TTL)",
     )
     parser.add_argument(
+        "--sampler-processes",
+        type=_processes,
+        default=_env("HYPERDIAL_SAMPLER_PROCESSES", str(DEFAULT_SAMPLER_PROCESSES)),
+        metavar="N",
+        help="worker processes for Bayesian suggestions, so that they never hold up this "
+        "replica's other calls (started on the first Bayesian ask); 0: threads of the server "
+        "process instead (env HYPERDIAL_SAMPLER_PROCESSES)",
+    )
+    parser.add_argument(
         "--lease-sweep-interval",
         type=_seconds(0.05, 3600.0, zero=True),
         default=_env("HYPERDIAL_LEASE_SWEEP_INTERVAL", "1"),
@@ -191,6 +212,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         lease_timeout=args.lease_timeout,
         request_id_ttl=args.request_id_ttl,
         lease_sweep_interval=args.lease_sweep_interval,
+        sampler_processes=args.sampler_processes,
     )
 
     def ready(running: RunningServer) -> None:

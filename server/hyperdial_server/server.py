@@ -27,6 +27,7 @@ from hyperdial_server.core.errors import Unavailable
 from hyperdial_server.security import TokenRegistry, check_tls_paths, server_credentials
 from hyperdial_server.service import TuningServicer
 from hyperdial_server.service._auth import AuthInterceptor
+from hyperdial_server.service._compute import DEFAULT_SAMPLER_PROCESSES, SamplerWorkers
 from hyperdial_server.service._health import HealthServicer
 from hyperdial_server.service._metrics import CallInterceptor, Metrics, MetricsEndpoint
 from hyperdial_server.service._registration import add_tuning_servicer
@@ -63,6 +64,7 @@ class ServerConfig:
         request_id_ttl: Seconds the answer of a call with a ``request_id`` is kept.
         lease_sweep_interval: Seconds between two sweeps of expired leases; 0: no sweep (leases
             then expire only when their study is asked or listed).
+        sampler_processes: Worker processes of model-based samplers; 0: threads instead.
     """
 
     host: str = "127.0.0.1"
@@ -78,6 +80,7 @@ class ServerConfig:
     lease_timeout: float = limits.DEFAULT_LEASE_TIMEOUT
     request_id_ttl: float = limits.DEFAULT_REQUEST_ID_TTL
     lease_sweep_interval: float = 1.0
+    sampler_processes: int = DEFAULT_SAMPLER_PROCESSES
 
 
 def add_tuning_service(
@@ -86,6 +89,7 @@ def add_tuning_service(
     *,
     lease_timeout: float = limits.DEFAULT_LEASE_TIMEOUT,
     request_id_ttl: float = limits.DEFAULT_REQUEST_ID_TTL,
+    sampler_processes: int = DEFAULT_SAMPLER_PROCESSES,
 ) -> TuningServicer:
     """Mounts ``hyperdial.v1.TuningService`` on a server the caller owns.
 
@@ -97,11 +101,18 @@ def add_tuning_service(
         store: The store; the caller keeps ownership (and closes it).
         lease_timeout: Lease of the RUNNING trials of studies created without one, seconds.
         request_id_ttl: Seconds the answer of a call with a ``request_id`` is kept.
+        sampler_processes: Worker processes of model-based samplers (started on the first
+            Bayesian ask); 0: threads of this process instead.
 
     Returns:
-        The servicer.
+        The servicer; call its ``close()`` after stopping the server, to stop the workers.
     """
-    servicer = TuningServicer(store, lease_timeout=lease_timeout, request_id_ttl=request_id_ttl)
+    servicer = TuningServicer(
+        store,
+        lease_timeout=lease_timeout,
+        request_id_ttl=request_id_ttl,
+        samplers=SamplerWorkers(sampler_processes),
+    )
     # Not the generated add_TuningServiceServicer_to_server: unparsable requests get
     # INVALID_ARGUMENT instead of UNKNOWN.
     add_tuning_servicer(servicer, server)
@@ -142,8 +153,10 @@ class RunningServer:
         metrics: Metrics | None = None,
         metrics_endpoint: MetricsEndpoint | None = None,
         sweep_task: asyncio.Task[None] | None = None,
+        servicer: TuningServicer | None = None,
     ) -> None:
         self.server = server
+        self._servicer = servicer
         self.store = store
         self.port = port
         self._health_task = health_task
@@ -163,6 +176,8 @@ class RunningServer:
             # NOT_SERVING first, so health watchers (load balancers) drain this replica.
             await self._health.enter_graceful_shutdown()
         await self.server.stop(grace)
+        if self._servicer is not None:
+            self._servicer.close()
         await self.store.close()
         if self.metrics_endpoint is not None:
             self.metrics_endpoint.close()
@@ -197,8 +212,12 @@ async def start(config: ServerConfig, store: Store | None = None) -> RunningServ
             ("grpc.keepalive_permit_without_calls", 1),
         ],
     )
-    add_tuning_service(
-        server, store, lease_timeout=config.lease_timeout, request_id_ttl=config.request_id_ttl
+    servicer = add_tuning_service(
+        server,
+        store,
+        lease_timeout=config.lease_timeout,
+        request_id_ttl=config.request_id_ttl,
+        sampler_processes=config.sampler_processes,
     )
     health_servicer = HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
@@ -232,6 +251,7 @@ async def start(config: ServerConfig, store: Store | None = None) -> RunningServ
         metrics=metrics,
         metrics_endpoint=endpoint,
         sweep_task=sweep,
+        servicer=servicer,
     )
 
 

@@ -167,6 +167,14 @@ class MetricsEndpoint:
         self._thread.join()
 
 
+def observe_suggestion(algorithm: str, seconds: float) -> None:
+    """Records a sampler's compute time measured elsewhere (e.g. in a worker process) into
+    ``hyperdial_suggestion_compute_seconds`` of the current call; a no-op outside one."""
+    metrics = _current.get()
+    if metrics is not None:
+        metrics.suggestion_seconds.labels(algorithm.lower()).observe(seconds)
+
+
 def timed_suggest(suggest: Callable[P, R], algorithm: str) -> Callable[P, R]:
     """``suggest``, timed into ``hyperdial_suggestion_compute_seconds`` of the current call.
 

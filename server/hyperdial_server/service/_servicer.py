@@ -7,7 +7,6 @@ anything else is a bug, logged with its traceback and answered INTERNAL.
 
 from __future__ import annotations
 
-import asyncio
 import dataclasses
 import functools
 import logging
@@ -15,7 +14,6 @@ import random
 import time
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable
-from concurrent.futures import Executor, ThreadPoolExecutor
 from typing import Any, TypeVar
 
 import grpc
@@ -37,11 +35,12 @@ from hyperdial_server.core.study import StudyRecord, StudySpec
 from hyperdial_server.core.trial import Trial, TrialState
 from hyperdial_server.samplers import get_sampler
 from hyperdial_server.service import _convert, _pagination, _validate
+from hyperdial_server.service._compute import SamplerWorkers
 from hyperdial_server.service._context import current_namespace
-from hyperdial_server.service._metrics import timed_suggest
+from hyperdial_server.service._metrics import observe_suggestion, timed_suggest
 from hyperdial_server.service._registration import MalformedRequest
 from hyperdial_server.service._status import to_status
-from hyperdial_server.store import DEFAULT_CLAIM_TTL, RequestId, StaleStudy, Store
+from hyperdial_server.store import DEFAULT_CLAIM_TTL, RequestId, StaleStudy, Store, TrialPage
 
 logger = logging.getLogger("hyperdial.service")
 
@@ -91,7 +90,8 @@ class TuningServicer(tuning_service_pb2_grpc.TuningServiceServicer):
             one store.
         namespace: Namespace of every study served.
         clock: Seconds since the epoch (injectable for tests).
-        executor: Where model-based samplers run; a small thread pool by default.
+        samplers: Where model-based samplers run; worker processes by default
+            (:class:`~hyperdial_server.service._compute.SamplerWorkers`). :meth:`close` stops them.
         lease_timeout: Lease of the RUNNING trials of a study created without one, in seconds;
             a new study stores the value it got.
         request_id_ttl: Seconds the answer of a call with a ``request_id`` is kept for retries.
@@ -103,7 +103,7 @@ class TuningServicer(tuning_service_pb2_grpc.TuningServiceServicer):
         *,
         namespace: str = DEFAULT_NAMESPACE,
         clock: Callable[[], float] = time.time,
-        executor: Executor | None = None,
+        samplers: SamplerWorkers | None = None,
         lease_timeout: float = limits.DEFAULT_LEASE_TIMEOUT,
         request_id_ttl: float = limits.DEFAULT_REQUEST_ID_TTL,
     ) -> None:
@@ -113,9 +113,11 @@ class TuningServicer(tuning_service_pb2_grpc.TuningServiceServicer):
         self._ns = namespace
         self._clock = clock
         self._specs: OrderedDict[tuple[str, str], StudyRecord] = OrderedDict()
-        self._executor = executor or ThreadPoolExecutor(
-            max_workers=2, thread_name_prefix="hyperdial-suggest"
-        )
+        self._samplers = samplers if samplers is not None else SamplerWorkers()
+
+    def close(self) -> None:
+        """Stops the sampler workers (call after the server stopped)."""
+        self._samplers.close()
 
     # -- studies ---------------------------------------------------------------------------
 
@@ -260,16 +262,16 @@ class TuningServicer(tuning_service_pb2_grpc.TuningServiceServicer):
         handed += claim.trials
         points: list[Params] = []
         if claim.indices:
-            suggest = timed_suggest(sampler.suggest, spec.algorithm.value)  # compute-time metric
             if sampler.needs_history:
-                completed, pending = await self._history(record)
-                # Model-based samplers are CPU-heavy: off the event loop, so this replica keeps
-                # answering other calls meanwhile.
-                points = await asyncio.get_running_loop().run_in_executor(
-                    self._executor,
-                    functools.partial(suggest, spec, claim.indices, completed, pending),
+                history = await self._history(record)
+                # Model-based samplers are CPU-heavy: in worker processes, so this replica
+                # keeps answering other calls meanwhile.
+                points, seconds = await self._samplers.suggest(
+                    spec.algorithm, spec, claim.indices, history
                 )
+                observe_suggestion(spec.algorithm.value, seconds)
             else:
+                suggest = timed_suggest(sampler.suggest, spec.algorithm.value)  # compute metric
                 points = suggest(spec, claim.indices)
         if claim.indices or claim.reissues:
             handed += await self._store.commit_trials(
@@ -286,13 +288,13 @@ class TuningServicer(tuning_service_pb2_grpc.TuningServiceServicer):
             )
         return None, claim.pending
 
-    async def _history(self, record: StudyRecord) -> tuple[list[Trial], list[Trial]]:
-        """Finished (completed or failed) and pending (RUNNING) trials, for model-based samplers."""
-        completed: list[Trial] = []
-        pending: list[Trial] = []
+    async def _history(self, record: StudyRecord) -> list[TrialPage]:
+        """Finished (completed or failed) and RUNNING trials, for model-based samplers; still
+        encoded when the store keeps them so (the sampler's worker decodes them)."""
+        pages: list[TrialPage] = []
         after = 0
         while True:
-            page, more = await self._store.list_trials(
+            page, more = await self._store.list_trial_page(
                 self._namespace(),
                 record.study_id,
                 states=[TrialState.COMPLETED, TrialState.FAILED, TrialState.RUNNING],
@@ -300,12 +302,10 @@ class TuningServicer(tuning_service_pb2_grpc.TuningServiceServicer):
                 after=after,
                 now=self._clock(),
             )
-            for t in page:
-                # Failed trials go with the finished ones: the model learns to avoid them.
-                (pending if t.state is TrialState.RUNNING else completed).append(t)
-            if not more or not page:
-                return completed, pending
-            after = page[-1].number
+            pages.append(page)
+            if not more or not page.last:
+                return pages
+            after = page.last
 
     @_rpc
     async def CompleteTrial(

@@ -12,6 +12,7 @@ from hyperdial_server.store._base import (
     RequestId,
     StaleStudy,
     Store,
+    TrialPage,
 )
 from hyperdial_server.store._memory import MemoryStore
 from hyperdial_server.store._redis import RedisStore
@@ -54,5 +55,6 @@ __all__ = [
     "RequestId",
     "StaleStudy",
     "Store",
+    "TrialPage",
     "open_store",
 ]

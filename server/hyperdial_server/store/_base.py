@@ -39,8 +39,9 @@ Contract for every implementation (the contract suite in ``tests/store/`` runs a
 from __future__ import annotations
 
 import abc
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from hyperdial_server.core.limits import DEFAULT_LEASE_TIMEOUT
 from hyperdial_server.core.space import Params
@@ -121,6 +122,41 @@ class Claim:
     token: str = ""
     replayed: bool = False
     pending: int = 0
+
+
+class TrialPage:
+    """A page of trials that may be decoded later, in another process (it pickles cheaply).
+
+    A store that keeps trials encoded returns them as it keeps them, so that a caller who
+    hands them to a worker process (the Bayesian sampler) spends no time decoding them on its
+    event loop.
+
+    Args:
+        trials: Decoded trials.
+        decode: Turns ``encoded`` into trials; a module-level function (it is pickled by
+            reference).
+        encoded: Whatever ``decode`` takes.
+        last: Number of the page's last trial (0 when empty).
+    """
+
+    def __init__(
+        self,
+        trials: Sequence[Trial] = (),
+        *,
+        decode: Callable[[Any], list[Trial]] | None = None,
+        encoded: Any = None,
+        last: int | None = None,
+    ) -> None:
+        self._trials = list(trials)
+        self._decode = decode
+        self._encoded = encoded
+        self.last = last if last is not None else (self._trials[-1].number if trials else 0)
+
+    def decode(self) -> list[Trial]:
+        """The trials of the page."""
+        if self._decode is not None:
+            return self._decode(self._encoded)
+        return self._trials
 
 
 class Store(abc.ABC):
@@ -445,6 +481,27 @@ class Store(abc.ABC):
             NotFound: No such study.
         """
         raise NotImplementedError
+
+    async def list_trial_page(
+        self,
+        namespace: str,
+        study_id: str,
+        *,
+        states: Collection[TrialState] | None = None,
+        page_size: int,
+        after: int = 0,
+        now: float | None = None,
+    ) -> tuple[TrialPage, bool]:
+        """Like :meth:`list_trials`, with the trials possibly still encoded.
+
+        Returns:
+            The page (``page.last`` is the number to pass as ``after`` for the next one), and
+            whether more follow.
+        """
+        trials, more = await self.list_trials(
+            namespace, study_id, states=states, page_size=page_size, after=after, now=now
+        )
+        return TrialPage(trials), more
 
     @abc.abstractmethod
     async def best_trial(self, namespace: str, study_id: str) -> Trial | None:

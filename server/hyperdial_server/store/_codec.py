@@ -239,6 +239,13 @@ def encode_trial_patch(
     return dumps(patch)
 
 
+def stored_trial_number(text: str) -> int:
+    """The number of a stored trial, read without decoding it: the scripts write the number
+    first (``[{"number":N,...``)."""
+    start = text.index(":") + 1
+    return int(text[start : text.index(",", start)])
+
+
 def decode_stored_trial(text: str, lease: str | float | None = None) -> Trial:
     """The trial of a stored layer array ``[trial, patch, ...]`` (see the module docstring).
 

@@ -69,6 +69,7 @@ from hyperdial_server.store._base import (
     Reissue,
     RequestId,
     Store,
+    TrialPage,
 )
 from hyperdial_server.store._codec import (
     check_claim_args,
@@ -84,6 +85,7 @@ from hyperdial_server.store._codec import (
     score_member,
     score_text,
     store_error,
+    stored_trial_number,
 )
 from hyperdial_server.store._keys import (
     LEASE_INDEX,
@@ -810,6 +812,22 @@ class RedisStore(Store):
         now: float | None = None,
     ) -> tuple[list[Trial], bool]:
         """See :meth:`Store.list_trials`. One script call, O(page size) work."""
+        page, more = await self.list_trial_page(
+            namespace, study_id, states=states, page_size=page_size, after=after, now=now
+        )
+        return page.decode(), more
+
+    async def list_trial_page(
+        self,
+        namespace: str,
+        study_id: str,
+        *,
+        states: Collection[TrialState] | None = None,
+        page_size: int,
+        after: int = 0,
+        now: float | None = None,
+    ) -> tuple[TrialPage, bool]:
+        """See :meth:`Store.list_trial_page`: the trials as stored, decoded on demand."""
         check_page_size(page_size)
         keys = study_keys(namespace, study_id)
         wanted = set(TrialState) if states is None else set(states)
@@ -824,8 +842,8 @@ class RedisStore(Store):
             study_id,
         )
         _, more, texts, leases = reply
-        trials = [decode_stored_trial(t, lease) for t, lease in zip(texts, leases, strict=True)]
-        return trials, bool(more)
+        last = stored_trial_number(texts[-1]) if texts else 0
+        return TrialPage(decode=_decode_page, encoded=(texts, leases), last=last), bool(more)
 
     async def best_trial(self, namespace: str, study_id: str) -> Trial | None:
         """See :meth:`Store.best_trial`. One script call."""
@@ -834,6 +852,11 @@ class RedisStore(Store):
             "best_trial", [keys.study, keys.trials, keys.scores], [], study_id
         )
         return decode_stored_trial(reply[1]) if len(reply) > 1 else None
+
+
+def _decode_page(encoded: tuple[list[str], list[Any]]) -> list[Trial]:
+    texts, leases = encoded
+    return [decode_stored_trial(t, lease) for t, lease in zip(texts, leases, strict=True)]
 
 
 #: Most leases one sweep step expires in one study.

@@ -1,0 +1,160 @@
+"""Model-based samplers compute in worker processes: the same points, no GIL shared with the
+event loop, and a dead worker costs one ask at most (UNAVAILABLE), never the replica."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import threading
+
+import grpc
+import pytest
+
+from hyperdial.v1 import study_pb2
+from hyperdial_server.core.errors import Unavailable
+from hyperdial_server.core.space import FloatDomain, ParameterConfig, SearchSpace
+from hyperdial_server.core.study import Algorithm, Objective, StudySpec
+from hyperdial_server.core.trial import Trial, TrialState
+from hyperdial_server.samplers import get_sampler
+from hyperdial_server.service._compute import SamplerWorkers
+from hyperdial_server.store import RedisStore, TrialPage
+from tests.e2e.protocol import ask, create, float_param, spec, tell
+from tests.server_harness import InProcessServer
+
+
+def _spec() -> StudySpec:
+    space = SearchSpace(
+        [ParameterConfig("x", FloatDomain(0.0, 1.0)), ParameterConfig("y", FloatDomain(0.0, 1.0))]
+    )
+    return StudySpec(
+        space=space, objectives=[Objective("loss")], algorithm=Algorithm.BAYESIAN, seed=3
+    )
+
+
+def _history(n: int) -> list[Trial]:
+    out = []
+    for i in range(1, n + 1):
+        x, y = (i * 0.37) % 1, (i * 0.61) % 1
+        out.append(
+            Trial(i, TrialState.COMPLETED, {"x": x, "y": y}, values={"loss": (x - 0.3) ** 2 + y})
+        )
+    return out
+
+
+class _KillsItsReader:
+    """Unpickling this ends the process that does it, as an out-of-memory kill would."""
+
+    def __reduce__(self) -> tuple[object, tuple[int]]:
+        return os._exit, (17,)
+
+
+def test_workers_give_the_sampler_s_own_points_and_its_compute_time() -> None:
+    spec, history = _spec(), _history(12)
+    expected = get_sampler(Algorithm.BAYESIAN).suggest(spec, [12, 13], history, [])
+    workers = SamplerWorkers(1)
+    try:
+        points, seconds = asyncio.run(
+            workers.suggest(Algorithm.BAYESIAN, spec, [12, 13], [TrialPage(history)])
+        )
+    finally:
+        workers.close()
+    assert points == expected
+    assert seconds > 0
+
+
+def test_a_dead_worker_fails_that_ask_with_unavailable_and_the_next_ask_works() -> None:
+    spec, history = _spec(), _history(12)
+    poisoned = Trial(99, TrialState.RUNNING, {"x": 0.5, "y": _KillsItsReader()})  # type: ignore[dict-item]
+    workers = SamplerWorkers(1)
+
+    async def body() -> None:
+        # The worker dies; so does the one started for the retry: UNAVAILABLE.
+        with pytest.raises(Unavailable) as e:
+            await workers.suggest(Algorithm.BAYESIAN, spec, [12], [TrialPage([*history, poisoned])])
+        assert "worker process died" in e.value.message
+        # A new pool serves the next ask.
+        points, _ = await workers.suggest(Algorithm.BAYESIAN, spec, [12], [TrialPage(history)])
+        assert len(points) == 1
+
+    try:
+        asyncio.run(body())
+    finally:
+        workers.close()
+
+
+def test_a_closed_pool_refuses_with_unavailable() -> None:
+    workers = SamplerWorkers(1)
+    workers.close()
+    with pytest.raises(Unavailable):
+        asyncio.run(workers.suggest(Algorithm.BAYESIAN, _spec(), [0], []))
+
+
+def test_negative_processes_are_refused() -> None:
+    with pytest.raises(ValueError):
+        SamplerWorkers(-1)
+
+
+@pytest.mark.parametrize("processes", [0, 2])
+def test_bayesian_asks_over_grpc_with_processes_or_threads(processes: int) -> None:
+    server = InProcessServer(sampler_processes=processes).start()
+    try:
+        with grpc.insecure_channel(server.target) as channel:
+            from hyperdial.v1 import tuning_service_pb2_grpc
+
+            stub = tuning_service_pb2_grpc.TuningServiceStub(channel)
+            create(
+                stub,
+                "bo",
+                spec(
+                    float_param("x", 0, 1),
+                    float_param("y", 0, 1),
+                    algorithm=study_pb2.ALGORITHM_BAYESIAN,
+                    initial_trials=3,
+                ),
+            )
+            results: list[int] = []
+
+            def worker() -> None:
+                for _ in range(4):
+                    (t,) = ask(stub, "bo")
+                    x = t.parameters["x"].double_value
+                    tell(stub, t.name, loss=(x - 0.3) ** 2)
+                    results.append(t.number)
+
+            threads = [threading.Thread(target=worker) for _ in range(3)]
+            for t in threads:
+                t.start()
+            for t in threads:
+                t.join(timeout=120)
+            assert sorted(results) == list(range(1, 13))
+    finally:
+        server.stop()
+
+
+def test_a_redis_page_decodes_in_the_worker_to_the_trials_the_store_lists(
+    redis_url: str, namespace: str
+) -> None:
+    from tests.store.test_store_contract import claim, commit, complete, make_record
+
+    async def body() -> None:
+        store = RedisStore.from_url(redis_url)
+        workers = SamplerWorkers(1)
+        try:
+            rec = make_record("s")
+            await store.create_study(namespace, rec)
+            trials = await commit(store, namespace, rec, await claim(store, namespace, rec, 5))
+            for t in trials[:3]:
+                await complete(store, namespace, rec, t.number, float(t.number), score=1.0)
+            listed, _ = await store.list_trials(namespace, rec.study_id, page_size=3, after=1)
+            page, more = await store.list_trial_page(namespace, rec.study_id, page_size=3, after=1)
+            assert more and page.last == listed[-1].number == 4
+            assert page.decode() == listed
+            # Decoded by a worker process: the same trials come back (pickled both ways).
+            loop = asyncio.get_running_loop()
+            pool = workers._pool()
+            assert await loop.run_in_executor(pool, TrialPage.decode, page) == listed
+        finally:
+            workers.close()
+            await store.close()
+
+    asyncio.run(body())
