@@ -20,11 +20,16 @@ import json
 import logging
 import sys
 import time
+from collections.abc import Callable
 from contextvars import ContextVar
 from typing import Any, TextIO
 
 #: Request id of the call being handled (None outside calls).
-request_id: ContextVar[str | None] = ContextVar("hyperdial_request_id", default=None)
+request_id: ContextVar[str | Callable[[], str] | None] = ContextVar(
+    "hyperdial_request_id", default=None
+)
+"""The current call's request id, or a function that makes it when a log line first needs it
+(most calls log nothing, and finding the id reads the call's metadata)."""
 
 #: Values of ``--log-format``.
 FORMATS = ("text", "json")
@@ -52,7 +57,11 @@ class RequestIdFilter(logging.Filter):
 
     def filter(self, record: logging.LogRecord) -> bool:
         if getattr(record, "request_id", None) is None:
-            record.request_id = request_id.get()
+            rid = request_id.get()
+            if callable(rid):  # made once per call, then kept for its other lines
+                rid = rid()
+                request_id.set(rid)
+            record.request_id = rid
         return True
 
 

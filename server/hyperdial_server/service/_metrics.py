@@ -271,15 +271,14 @@ class _Call:
 
     def begin(self, request: object | None, context: grpc.aio.ServicerContext) -> None:
         given = getattr(request, "request_id", None) if request is not None else None
-        rid = given if isinstance(given, str) and given else None
-        if rid is None:
-            rid = _header(context.invocation_metadata(), "x-request-id")
-        self._tokens = [
-            logs.request_id.set(
-                logs.clean_request_id(rid) if rid else f"{random.getrandbits(64):016x}"
-            ),
-            _current.set(self.m.metrics),
-        ]
+
+        def rid() -> str:
+            found = given if isinstance(given, str) and given else None
+            if found is None:
+                found = _header(context.invocation_metadata(), "x-request-id")
+            return logs.clean_request_id(found) if found else f"{random.getrandbits(64):016x}"
+
+        self._tokens = [logs.request_id.set(rid), _current.set(self.m.metrics)]
         if self.m.in_flight is not None:
             self.m.in_flight.inc()
         self._start = time.perf_counter()
