@@ -73,6 +73,7 @@ def test_a_platform_server_serves_the_tuning_service(kind: str, redis_url: str) 
             result = await asyncio.to_thread(_work, f"127.0.0.1:{port}", study_id)
         finally:
             await server.stop(None)
+            servicer.close()
         # The store is the platform's: still open after the server stopped, until it closes it.
         await store.ping()
         assert (await store.get_study("default", study_id)).study_id == study_id

@@ -1,0 +1,293 @@
+"""BAYESIAN ask latency as a study grows, next to Optuna's GPSampler, and its cost to other calls.
+
+One invocation measures, on a real ``redis-server`` and one real replica
+(``python -m hyperdial_server --port 0 --redis URL``):
+
+1. ``hyperdial``: a 6-D BAYESIAN study (Hartmann-6's space) holding N = 50, 300 and 1,000
+   completed trials (imported with ``CreateTrial``): p50 and p99 of one ``SuggestTrials`` over
+   gRPC, each suggestion told before the next ask.
+2. ``optuna-gp``: Optuna's ``GPSampler`` (5.0 defaults) on the same space holding the same N
+   completed trials (in-memory storage, so the figure is the sampler alone): p50 and p99 of
+   ``study.ask()``, each trial told.
+3. Interference: one client process loops RANDOM ask -> tell on the same replica; its p99 per
+   call is measured idle, then while other client processes loop BAYESIAN asks on the
+   300-trial study, then (a control) while as many plain busy loops run at the priority of the
+   sampler's workers, which involves no hyperdial work at all. The ratios are printed.
+
+Run it from the repository root in an environment with the ``bench`` extra (Optuna, PyTorch)::
+
+    OPENBLAS_NUM_THREADS=1 OMP_NUM_THREADS=1 python -m bench.bayes_latency
+    python -m bench.bayes_latency --sizes 50,300 --asks 10 --optuna-asks-large 3
+
+The figures are one run on one machine: clients, the replica and Redis share its cores.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import multiprocessing as mp
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Sequence
+from multiprocessing.connection import Connection
+from typing import Any
+
+from bench.bayes_problems import PROBLEMS
+from bench.load import Proc, redis_server, start_hyperdial
+
+PROBLEM = PROBLEMS["hartmann6"]
+SIZES = (50, 300, 1000)
+
+
+def _stub(target: str) -> Any:
+    import grpc
+
+    from hyperdial.v1 import tuning_service_pb2_grpc
+
+    channel = grpc.insecure_channel(target)
+    grpc.channel_ready_future(channel).result(timeout=30)
+    return tuning_service_pb2_grpc.TuningServiceStub(channel)
+
+
+def _spec(algorithm: str) -> Any:
+    from hyperdial.v1 import study_pb2 as s
+
+    return s.StudySpec(
+        parameters=[
+            s.ParameterSpec(name=p.name, float_domain=s.FloatDomain(min=p.low, max=p.high))
+            for p in PROBLEM.params
+        ],
+        objectives=[s.ObjectiveSpec(name="y", goal=s.GOAL_MINIMIZE)],
+        algorithm=getattr(s, f"ALGORITHM_{algorithm}"),
+    )
+
+
+def _history(n: int, seed: int) -> list[tuple[dict[str, float], float]]:
+    """``n`` uniformly random points of the space and their objective values."""
+    import random
+
+    rng = random.Random(seed)
+    out = []
+    for _ in range(n):
+        x = {p.name: rng.uniform(p.low, p.high) for p in PROBLEM.params}
+        out.append((x, PROBLEM.fn(x)))
+    return out
+
+
+def create_study(stub: Any, study_id: str, algorithm: str, n: int) -> None:
+    """A study holding ``n`` completed trials (imported in one call each)."""
+    from hyperdial.v1 import study_pb2, trial_pb2
+    from hyperdial.v1 import tuning_service_pb2 as ts
+
+    stub.CreateStudy(ts.CreateStudyRequest(study_id=study_id, spec=_spec(algorithm)))
+    for x, y in _history(n, seed=n):
+        stub.CreateTrial(
+            ts.CreateTrialRequest(
+                parent=f"studies/{study_id}",
+                parameters={k: study_pb2.ParameterValue(double_value=v) for k, v in x.items()},
+                final_measurement=trial_pb2.Measurement(values={"y": y}),
+            )
+        )
+
+
+def ask_tell(stub: Any, study_id: str, client_id: str = "") -> float:
+    """One ask and its tell; returns the seconds the ask took."""
+    from hyperdial.v1 import trial_pb2
+    from hyperdial.v1 import tuning_service_pb2 as ts
+
+    t0 = time.perf_counter()
+    (trial,) = stub.SuggestTrials(
+        ts.SuggestTrialsRequest(parent=f"studies/{study_id}", count=1, client_id=client_id)
+    ).trials
+    seconds = time.perf_counter() - t0
+    x = {k: v.double_value for k, v in trial.parameters.items()}
+    stub.CompleteTrial(
+        ts.CompleteTrialRequest(
+            name=trial.name,
+            final_measurement=trial_pb2.Measurement(values={"y": PROBLEM.fn(x)}),
+        )
+    )
+    return seconds
+
+
+def hyperdial_asks(stub: Any, n: int, asks: int) -> list[float]:
+    study_id = f"bayes-{n}"
+    create_study(stub, study_id, "BAYESIAN", n)
+    ask_tell(stub, study_id)  # warm-up (worker start), not counted
+    return [ask_tell(stub, study_id) for _ in range(asks)]
+
+
+def optuna_asks(n: int, asks: int) -> list[float]:
+    import warnings
+
+    import optuna
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+    dists = {p.name: optuna.distributions.FloatDistribution(p.low, p.high) for p in PROBLEM.params}
+    study = optuna.create_study(sampler=optuna.samplers.GPSampler(seed=0))
+    study.add_trials(
+        [
+            optuna.trial.create_trial(params=x, distributions=dists, value=y)
+            for x, y in _history(n, seed=n)
+        ]
+    )
+    out = []
+    for i in range(asks + 1):  # the first one warms PyTorch up and is not counted
+        t0 = time.perf_counter()
+        trial = study.ask(dists)
+        if i:
+            out.append(time.perf_counter() - t0)
+        study.tell(trial, PROBLEM.fn(trial.params))
+    return out
+
+
+# --- interference -----------------------------------------------------------------------------
+
+
+def _loop(target: str, study_id: str, client_id: str, conn: Connection) -> None:
+    """A client process: ask -> tell until told to stop; sends back its ask latencies."""
+    stub = _stub(target)
+    conn.send("ready")
+    conn.recv()  # go
+    seconds: list[float] = []
+    while not conn.poll():
+        seconds.append(ask_tell(stub, study_id, client_id))
+    conn.send(seconds)
+
+
+def _run_clients(target: str, loops: Sequence[tuple[str, str]], duration: float) -> list[Any]:
+    ctx = mp.get_context("spawn")
+    pipes, procs = [], []
+    for study_id, client_id in loops:
+        ours, theirs = ctx.Pipe()
+        proc = ctx.Process(target=_loop, args=(target, study_id, client_id, theirs))
+        proc.start()
+        pipes.append(ours)
+        procs.append(proc)
+    for p in pipes:
+        assert p.recv() == "ready"
+    for p in pipes:
+        p.send("go")
+    time.sleep(duration)
+    for p in pipes:
+        p.send("stop")
+    results = [p.recv() for p in pipes]
+    for proc in procs:
+        proc.join(timeout=30)
+    return results
+
+
+_BURN = (
+    "import os\n"
+    "try:\n"
+    "    os.sched_setscheduler(0, os.SCHED_IDLE, os.sched_param(0))\n"
+    "except (AttributeError, OSError):\n"
+    "    os.nice(19)\n"
+    "while True:\n"
+    "    pass\n"
+)
+
+
+def interference(target: str, stub: Any, duration: float, bayes_clients: int) -> dict[str, Any]:
+    """The probe idle, while clients loop Bayesian asks, and (a control that involves no
+    hyperdial work) while as many busy loops run at the workers' idle priority."""
+    create_study(stub, "random-probe", "RANDOM", 0)
+    create_study(stub, "bayes-load", "BAYESIAN", 300)
+    idle = _run_clients(target, [("random-probe", "probe")], duration)[0]
+    loops = [("random-probe", "probe")]
+    loops += [("bayes-load", f"b{i}") for i in range(bayes_clients)]
+    busy_all = _run_clients(target, loops, duration)
+    busy, bayes = busy_all[0], [s for r in busy_all[1:] for s in r]
+    burners = [subprocess.Popen([sys.executable, "-c", _BURN]) for _ in range(bayes_clients)]
+    try:
+        burned = _run_clients(target, [("random-probe", "probe")], duration)[0]
+    finally:
+        for b in burners:
+            b.kill()
+            b.wait()
+    return {"idle": idle, "busy": busy, "bayes": bayes, "burned": burned}
+
+
+# --- reporting --------------------------------------------------------------------------------
+
+
+def pct(values: Sequence[float], q: float) -> float:
+    """The ``q`` quantile (nearest rank) of ``values``, in milliseconds."""
+    if not values:
+        return math.nan
+    ordered = sorted(values)
+    return 1000 * ordered[min(len(ordered) - 1, max(0, math.ceil(q * len(ordered)) - 1))]
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--sizes", default=",".join(map(str, SIZES)))
+    parser.add_argument("--asks", type=int, default=30, help="asks per size (hyperdial)")
+    parser.add_argument("--optuna-asks", type=int, default=20, help="asks per size (Optuna)")
+    parser.add_argument(
+        "--optuna-asks-large", type=int, default=5, help="Optuna asks at sizes over 300"
+    )
+    parser.add_argument("--duration", type=float, default=8.0, help="seconds per probe run")
+    parser.add_argument("--bayes-clients", type=int, default=2)
+    parser.add_argument("--redis", default=None, help="a running Redis (default: start one)")
+    parser.add_argument("--skip-optuna", action="store_true")
+    args = parser.parse_args(argv)
+    sizes = [int(s) for s in args.sizes.split(",")]
+    out: Callable[[str], None] = lambda line: print(line, flush=True)  # noqa: E731
+
+    rows = []
+    with redis_server(args.redis) as url:
+        server: Proc = start_hyperdial(url)
+        try:
+            stub = _stub(server.target)
+            for n in sizes:
+                hd = hyperdial_asks(stub, n, args.asks)
+                out(f"# hyperdial N={n}: p50 {pct(hd, 0.5):.1f} ms  p99 {pct(hd, 0.99):.1f} ms")
+                op: list[float] = []
+                if not args.skip_optuna:
+                    k = args.optuna_asks if n <= 300 else args.optuna_asks_large
+                    op = optuna_asks(n, k)
+                    out(f"# optuna-gp N={n}: p50 {pct(op, 0.5):.1f} ms  p99 {pct(op, 0.99):.1f} ms")
+                rows.append((n, hd, op))
+            probe = interference(server.target, stub, args.duration, args.bayes_clients)
+        finally:
+            server.stop()
+
+    out("")
+    out("| completed trials (6-D) | hyperdial p50 ms | p99 ms | Optuna GP p50 ms | p99 ms | asks |")
+    out("| ---: | ---: | ---: | ---: | ---: | ---: |")
+    for n, hd, op in rows:
+        out(
+            f"| {n:,} | {pct(hd, 0.5):.1f} | {pct(hd, 0.99):.1f} | {pct(op, 0.5):.1f} | "
+            f"{pct(op, 0.99):.1f} | {len(hd)} / {len(op)} |"
+        )
+    idle, busy, bayes = probe["idle"], probe["busy"], probe["bayes"]
+    out("")
+    out("| RANDOM asks on the replica | asks | p50 ms | p99 ms |")
+    out("| --- | ---: | ---: | ---: |")
+    out(f"| idle | {len(idle)} | {pct(idle, 0.5):.2f} | {pct(idle, 0.99):.2f} |")
+    out(
+        f"| while {args.bayes_clients} clients loop BAYESIAN asks (300 trials; "
+        f"{len(bayes)} asks, p50 {pct(bayes, 0.5):.0f} ms) | {len(busy)} | "
+        f"{pct(busy, 0.5):.2f} | {pct(busy, 0.99):.2f} |"
+    )
+    burned = probe["burned"]
+    out(
+        f"| control: while {args.bayes_clients} idle-priority busy loops run (no hyperdial "
+        f"work) | {len(burned)} | {pct(burned, 0.5):.2f} | {pct(burned, 0.99):.2f} |"
+    )
+    ratio = pct(busy, 0.99) / pct(idle, 0.99)
+    control = pct(burned, 0.99) / pct(idle, 0.99)
+    out(f"\nRANDOM p99 busy / idle = {ratio:.2f}x (target <= 2x); control / idle = {control:.2f}x")
+    if rows:
+        medians = [statistics.median(hd) for _, hd, _ in rows]
+        out("hyperdial p50 by size: " + ", ".join(f"{1000 * m:.1f} ms" for m in medians))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
