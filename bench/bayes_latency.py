@@ -181,20 +181,13 @@ def _run_clients(target: str, loops: Sequence[tuple[str, str]], duration: float)
     return results
 
 
-_BURN = (
-    "import os\n"
-    "try:\n"
-    "    os.sched_setscheduler(0, os.SCHED_IDLE, os.sched_param(0))\n"
-    "except (AttributeError, OSError):\n"
-    "    os.nice(19)\n"
-    "while True:\n"
-    "    pass\n"
-)
+# A busy loop at the niceness of the sampler's workers (``service/_compute.py``).
+_BURN = "import os\nos.nice(10)\nwhile True:\n    pass\n"
 
 
 def interference(target: str, stub: Any, duration: float, bayes_clients: int) -> dict[str, Any]:
     """The probe idle, while clients loop Bayesian asks, and (a control that involves no
-    hyperdial work) while as many busy loops run at the workers' idle priority."""
+    hyperdial work) while as many busy loops run at the workers' priority."""
     create_study(stub, "random-probe", "RANDOM", 0)
     create_study(stub, "bayes-load", "BAYESIAN", 300)
     idle = _run_clients(target, [("random-probe", "probe")], duration)[0]
@@ -277,7 +270,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     burned = probe["burned"]
     out(
-        f"| control: while {args.bayes_clients} idle-priority busy loops run (no hyperdial "
+        f"| control: while {args.bayes_clients} busy loops at the workers' niceness (no hyperdial "
         f"work) | {len(burned)} | {pct(burned, 0.5):.2f} | {pct(burned, 0.99):.2f} |"
     )
     ratio = pct(busy, 0.99) / pct(idle, 0.99)

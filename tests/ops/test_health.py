@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 
 import grpc
@@ -72,7 +73,13 @@ def test_health_follows_the_store(redis: RedisServer, monkeypatch: pytest.Monkey
             with pytest.raises(grpc.RpcError) as down:
                 stub.GetStudy(ts.GetStudyRequest(name="studies/s"))
             assert down.value.code() is grpc.StatusCode.UNAVAILABLE
-            m = scrape(server.metrics_url)
+            # An aborted call's status reaches the client before the server has counted it
+            # (gRPC sends it from abort()): wait for the count, however long that takes.
+            while True:
+                m = scrape(server.metrics_url)
+                if sample(m, "hyperdial_store_errors_total", operation="GetStudy") >= 1:
+                    break
+                time.sleep(0.01)
             assert sample(m, "hyperdial_store_up") == 0
             assert sample(m, "hyperdial_store_errors_total", operation="GetStudy") == 1
             assert sample(m, "hyperdial_store_errors_total", operation="health_check") >= 1

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import time
 from collections.abc import Iterator
 
 import grpc
@@ -74,7 +75,10 @@ def test_calls_latency_compute_time_and_trials_are_counted(server: ConfiguredSer
             stub.GetStudy(ts.GetStudyRequest(name="not a name"))
         assert bad.value.code() is grpc.StatusCode.INVALID_ARGUMENT
 
-    m = scrape(server.metrics_url)
+    # The status of an aborted call reaches the client before the server has counted the call
+    # (gRPC sends it from abort()): wait for the last call's count, however long that takes.
+    while _handled(m := scrape(server.metrics_url), "GetStudy", "INVALID_ARGUMENT") < 1:
+        time.sleep(0.01)
     assert _handled(m, "CreateStudy", "OK") == 4
     assert _handled(m, "SuggestTrials", "OK") == 6
     assert _handled(m, "SuggestTrials", "OUT_OF_RANGE") == 1

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import asyncio
 import os
+import subprocess
+import sys
 import threading
 
 import grpc
@@ -12,11 +14,11 @@ import pytest
 
 from hyperdial.v1 import study_pb2
 from hyperdial_server.core.errors import Unavailable
-from hyperdial_server.core.space import FloatDomain, ParameterConfig, SearchSpace
+from hyperdial_server.core.space import FloatDomain, ParameterConfig, Params, SearchSpace
 from hyperdial_server.core.study import Algorithm, Objective, StudySpec
 from hyperdial_server.core.trial import Trial, TrialState
 from hyperdial_server.samplers import get_sampler
-from hyperdial_server.service._compute import SamplerWorkers
+from hyperdial_server.service._compute import SAMPLER_NICENESS, SamplerWorkers
 from hyperdial_server.store import RedisStore, TrialPage
 from tests.e2e.protocol import ask, create, float_param, spec, tell
 from tests.server_harness import InProcessServer
@@ -158,3 +160,41 @@ def test_a_redis_page_decodes_in_the_worker_to_the_trials_the_store_lists(
             await store.close()
 
     asyncio.run(body())
+
+
+def test_workers_run_at_a_lower_priority_and_still_progress_on_saturated_cores() -> None:
+    # Every core busy with normal-priority work: a worker must still get its share (an idle
+    # scheduling class would starve it and hold the ask forever).
+    burn = "print('busy', flush=True)\nwhile True:\n    pass\n"
+    burners = [
+        subprocess.Popen([sys.executable, "-c", burn], stdout=subprocess.PIPE, text=True)
+        for _ in range(os.cpu_count() or 1)
+    ]
+    for b in burners:  # every core is busy before the worker starts
+        assert b.stdout is not None and b.stdout.readline() == "busy\n"
+    workers = SamplerWorkers(1)
+
+    async def body() -> tuple[int, list[Params]]:
+        loop = asyncio.get_running_loop()
+        niceness = await loop.run_in_executor(workers._pool(), os.nice, 0)
+        if hasattr(os, "sched_getscheduler"):
+            # The normal class, whose niceness still gives a share of a busy core; the idle
+            # class gets next to none and held asks for minutes on a saturated machine.
+            policy = await loop.run_in_executor(workers._pool(), os.sched_getscheduler, 0)
+            assert policy == os.SCHED_OTHER
+        points, _ = await workers.suggest(
+            Algorithm.BAYESIAN, _spec(), [40], [TrialPage(_history(40))]
+        )
+        return niceness, points
+
+    try:
+        niceness, points = asyncio.run(body())
+    finally:
+        workers.close()
+        for b in burners:
+            b.kill()
+            b.wait()
+            if b.stdout is not None:
+                b.stdout.close()
+    assert niceness == min(19, os.nice(0) + SAMPLER_NICENESS)
+    assert len(points) == 1

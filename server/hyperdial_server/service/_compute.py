@@ -11,8 +11,9 @@ UNAVAILABLE and may be retried).
 Workers start from a fork server that has already imported the samplers, so starting one
 costs milliseconds, not the seconds of importing numpy and scipy; they start on the first
 model-based ask, so a replica that serves only grid, random and Sobol studies runs none. They
-run at a lower CPU priority than the server process: when the cores are busy, short calls
-(asks of other studies, tells, health checks) are answered first and suggestions take longer.
+run at a lower CPU priority (niceness 10) than the server process: when the cores are busy,
+short calls (asks of other studies, tells, health checks) get most of them and suggestions
+take longer, but always progress.
 """
 
 from __future__ import annotations
@@ -39,13 +40,9 @@ DEFAULT_SAMPLER_PROCESSES = max(1, min(4, os.cpu_count() or 1))
 
 
 def _lower_priority() -> None:
-    """Runs first in each worker: Linux's idle scheduling class where there is one (the
-    worker gets a core only when no normal task wants it), else a higher niceness."""
-    try:
-        os.sched_setscheduler(0, os.SCHED_IDLE, os.sched_param(0))
-        return
-    except (AttributeError, OSError):
-        pass
+    """Runs first in each worker. A niceness, not Linux's idle scheduling class: a worker in
+    that class gets no CPU at all while normal tasks keep the cores busy, so an ask could
+    wait forever on a saturated node; with niceness 10 it still gets about a tenth."""
     try:
         os.nice(SAMPLER_NICENESS)
     except OSError:  # not allowed here: the workers then compete on equal terms
