@@ -297,6 +297,8 @@ def test_a_retried_tell_whose_answer_was_lost_does_not_fail(store_target: str) -
             seen = direct.get_study(study.study_id)
             while seen.get_trial(trial.number).state != "COMPLETED":
                 time.sleep(0.01)  # waiting for the service to apply the first attempt
+            while proxy.swallowed == 0:
+                time.sleep(0.01)  # and for its answer to reach the proxy (which keeps it)
             proxy.cut()  # the answer is lost: the client retries with the same request id
             done = tell.result()
             assert done.state == "COMPLETED" and done.value == 0.75
