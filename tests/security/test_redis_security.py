@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import secrets
 from collections.abc import Iterator
 from pathlib import Path
@@ -121,8 +122,11 @@ def test_acl_user_limited_to_hyperdial_keys(tokens: Tokens) -> None:
 
 
 def _tls_redis(pki: Pki, *extra: str) -> tuple[RedisServer, int]:
-    """A redis-server with a TLS port (its plaintext port stays on, for the test's own checks),
-    or a skip if this redis-server was built without TLS."""
+    """A redis-server with a TLS port (its plaintext port stays on, for the test's own checks).
+
+    A redis-server built without TLS fails the test with what to install, unless
+    ``HYPERDIAL_TESTS_ALLOW_REDIS_WITHOUT_TLS=1`` says that this machine cannot have one (then the
+    test skips, with that reason in the summary)."""
     tls_port = free_port()
     args = [
         "--tls-port", str(tls_port),
@@ -138,7 +142,14 @@ def _tls_redis(pki: Pki, *extra: str) -> tuple[RedisServer, int]:
         server.close()
         text = str(e).lower()
         if "tls" in text and ("bad directive" in text or "not supported" in text):
-            pytest.skip(f"{server.binary} was built without TLS support")
+            why = f"{server.binary} was built without TLS support"
+            if os.environ.get("HYPERDIAL_TESTS_ALLOW_REDIS_WITHOUT_TLS") == "1":
+                pytest.skip(why)
+            pytest.fail(
+                f"{why}: put a TLS-capable redis-server on PATH (e.g. Debian's redis-server "
+                "package); HYPERDIAL_TESTS_ALLOW_REDIS_WITHOUT_TLS=1 skips these "
+                "tests instead"
+            )
         raise
     return server, tls_port
 
