@@ -19,7 +19,6 @@ take longer, but always progress.
 from __future__ import annotations
 
 import asyncio
-import concurrent.futures
 import multiprocessing
 import os
 from collections.abc import Sequence
@@ -119,14 +118,11 @@ class SamplerWorkers:
                         "the sampler's worker process died twice computing this suggestion; "
                         "retry, and check the replica's memory limit"
                     ) from None
-            except (RuntimeError, concurrent.futures.CancelledError):
-                if self._closed:
-                    raise Unavailable("the server is stopping; retry on another replica") from None
-                raise
         raise AssertionError("unreachable")
 
     def close(self) -> None:
-        """Stops the workers; suggestions still computing fail with UNAVAILABLE."""
+        """Stops the workers once they finish what they are computing; suggestions not started
+        yet are cancelled, and later ones answer UNAVAILABLE."""
         self._closed = True
         executor, self._executor = self._executor, None
         if executor is not None:

@@ -748,19 +748,10 @@ class RedisStore(Store):
                 await self._do(self._r.zrem(LEASE_INDEX, member))
                 continue
             keys = study_keys(*where)
+            # The sweep's script takes the same keys as the reading scripts' lazy expiry.
             reply = await self._eval(
                 "expire_leases",
-                [
-                    keys.study,
-                    keys.trials,
-                    keys.running,
-                    keys.failed,
-                    keys.leases,
-                    keys.expired,
-                    keys.reissue,
-                    keys.owners,
-                    keys.holders,
-                ],
+                _expiry_keys(keys),
                 [repr(float(now)), _expiry_patch(now), SWEEP_BATCH],
             )
             if reply[0] == "OK":
