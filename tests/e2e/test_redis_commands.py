@@ -11,6 +11,7 @@ import redis
 
 from hyperdial.v1 import study_pb2, tuning_service_pb2_grpc
 from hyperdial.v1 import tuning_service_pb2 as ts
+from hyperdial_server.service._reservations import BLOCK
 from tests.e2e.protocol import ask, cat_param, create, float_param, int_param, spec, tell
 from tests.redis_server import RedisServer
 from tests.server_harness import InProcessServer
@@ -77,5 +78,26 @@ def test_commands_per_ask_and_tell_do_not_grow_with_the_study(
     cost_big = _ask_tell_cost(client, stub, big)
     assert cost_small == cost_big
     round_trips = cost_small.get("cmdstat_evalsha", 0)
-    assert round_trips == 3, cost_small  # claim + commit for the ask, complete for the tell
+    if algorithm == study_pb2.ALGORITHM_RANDOM:
+        # One step from a reserved index for the ask (the block lasts), complete for the tell.
+        assert round_trips == 2, cost_small
+    else:
+        assert round_trips == 3, cost_small  # claim + commit for the ask, complete for the tell
     assert sum(cost_small.values()) <= 40, cost_small
+
+
+def test_a_random_ask_is_one_script_call_and_the_replica_reserves_a_block_per_64_asks(
+    private: tuple[redis.Redis, tuning_service_pb2_grpc.TuningServiceStub],
+) -> None:
+    client, stub = private
+    create(stub, "reserving", spec(float_param("x", 0, 1), algorithm=study_pb2.ALGORITHM_RANDOM))
+    client.config_resetstat()
+    for _ in range(BLOCK):
+        (t,) = ask(stub, "reserving")
+        tell(stub, t.name, loss=0.5)
+    scripts = _commands(client)["cmdstat_evalsha"]
+    assert scripts == 2 * BLOCK + 1  # one ask, one tell, and one reservation of BLOCK indices
+    client.config_resetstat()
+    (t,) = ask(stub, "reserving")  # the block is used up: reserves the next one
+    assert _commands(client)["cmdstat_evalsha"] == 2
+    assert client.hget("hd:{default/reserving}:study", "next_index") == str(2 * BLOCK).encode()

@@ -143,3 +143,63 @@ def test_numbers_are_unique_across_replicas(replicas: list[str]) -> None:
     for c in channels:
         c.close()
     assert sorted(numbers) == list(range(1, 241))
+
+
+def test_random_asks_over_two_replicas_stop_at_max_trials_with_distinct_points(
+    replicas: list[str],
+) -> None:
+    """Each replica asks RANDOM studies in one step from indices it reserved ahead: the
+    studies' counters keep the replicas' blocks apart, and max_trials holds exactly."""
+    channels, stubs = _stubs(replicas)
+    sid = f"rand-{uuid.uuid4().hex[:8]}"
+    create(
+        stubs[0],
+        sid,
+        spec(float_param("x", 0, 1), algorithm=study_pb2.ALGORITHM_RANDOM, max_trials=150),
+    )
+    handed: list[tuple[int, float]] = []
+    reasons: list[str] = []
+    lock = threading.Lock()
+    counter = itertools.count()
+
+    def worker() -> None:
+        i = next(counter)
+        stub = stubs[i % 2]
+        while True:
+            try:
+                trials = ask(stub, sid, count=1 + i % 3, client_id=f"w{i}")
+            except grpc.RpcError as e:
+                with lock:
+                    reasons.append(error_reason(e)[1])
+                return
+            with lock:
+                handed.extend((t.number, t.parameters["x"].double_value) for t in trials)
+            for t in trials:
+                tell(stub, t.name, loss=0.5)
+
+    threads = [threading.Thread(target=worker) for _ in range(16)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=120)
+    for c in channels:
+        c.close()
+    assert reasons == ["STUDY_COMPLETE"] * 16
+    assert sorted(n for n, _ in handed) == list(range(1, 151))
+    assert len({x for _, x in handed}) == 150
+
+
+def test_a_replica_never_uses_indices_reserved_for_a_deleted_study(replicas: list[str]) -> None:
+    channels, (a, b) = _stubs(replicas)
+    sid = f"resv-{uuid.uuid4().hex[:8]}"
+    random_spec = spec(float_param("x", 0, 1), algorithm=study_pb2.ALGORITHM_RANDOM, seed=7)
+    create(a, sid, random_spec)
+    (first,) = ask(a, sid)  # replica a reserved a block of the first incarnation
+    b.DeleteStudy(ts.DeleteStudyRequest(name=f"studies/{sid}"))
+    create(b, sid, random_spec)
+    (again,) = ask(a, sid)
+    assert again.number == 1
+    # Same seed, and index 0 of the new incarnation: the same point as the first trial had.
+    assert again.parameters["x"].double_value == first.parameters["x"].double_value
+    for c in channels:
+        c.close()

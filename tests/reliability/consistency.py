@@ -9,6 +9,7 @@ import re
 
 import redis
 
+from hyperdial_server.core.study import Algorithm
 from hyperdial_server.core.trial import LEASE_EXPIRED_REASON, TrialState
 from hyperdial_server.store._codec import decode_stored_trial, decode_study
 from hyperdial_server.store._keys import LEASE_INDEX, lease_member, study_keys
@@ -142,7 +143,9 @@ def check_study(
         elif not slot.isdigit() or int(slot) >= next_index:
             bad.append(f"claimed index {slot} was never taken from the counter")
 
-    if next_index > handed_out:
+    # A replica reserves RANDOM indices ahead and counts them when it commits them; every
+    # other index is counted when it is taken.
+    if next_index > handed_out and record.spec.algorithm is not Algorithm.RANDOM:
         bad.append("more indices taken than trials counted as handed out")
     if record.spec.max_trials is not None and handed_out > record.spec.max_trials:
         bad.append(f"{handed_out} handed out, past max_trials {record.spec.max_trials}")

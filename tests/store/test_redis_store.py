@@ -50,10 +50,12 @@ async def keys_of(admin: Redis, pattern: str) -> set[str]:
     return {k async for k in admin.scan_iter(match=pattern, count=1000)}
 
 
-async def busy_study(s: Store, ns: str, study_id: str) -> StudyRecord:
+async def busy_study(
+    s: Store, ns: str, study_id: str, algorithm: Algorithm = Algorithm.RANDOM
+) -> StudyRecord:
     """A study with a key of every kind: trials in every state, a queue, claims, scores,
     leases, a lease-expired trial waiting for re-issue, a client's trials, a request id."""
-    rec = make_record(study_id)
+    rec = make_record(study_id, algorithm=algorithm)
     await s.create_study(ns, rec)
     c = await claim(s, ns, rec, 3)
     await enqueue(s, ns, rec)  # 1

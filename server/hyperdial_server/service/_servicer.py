@@ -33,12 +33,13 @@ from hyperdial_server.core.pareto import pareto_front
 from hyperdial_server.core.space import Params
 from hyperdial_server.core.study import StudyRecord, StudySpec
 from hyperdial_server.core.trial import Trial, TrialState
-from hyperdial_server.samplers import get_sampler
+from hyperdial_server.samplers import Sampler, get_sampler
 from hyperdial_server.service import _convert, _pagination, _validate
 from hyperdial_server.service._compute import SamplerWorkers
 from hyperdial_server.service._context import current_namespace
 from hyperdial_server.service._metrics import observe_suggestion, timed_suggest
 from hyperdial_server.service._registration import MalformedRequest
+from hyperdial_server.service._reservations import IndexReservations
 from hyperdial_server.service._status import to_status
 from hyperdial_server.store import DEFAULT_CLAIM_TTL, RequestId, StaleStudy, Store, TrialPage
 
@@ -114,6 +115,7 @@ class TuningServicer(tuning_service_pb2_grpc.TuningServiceServicer):
         self._clock = clock
         self._specs: OrderedDict[tuple[str, str], StudyRecord] = OrderedDict()
         self._samplers = samplers if samplers is not None else SamplerWorkers()
+        self._reserved = IndexReservations(store.reserve_indices)
 
     def close(self) -> None:
         """Stops the sampler workers (call after the server stopped)."""
@@ -242,6 +244,15 @@ class TuningServicer(tuning_service_pb2_grpc.TuningServiceServicer):
         spec = record.spec
         sampler = get_sampler(spec.algorithm)
         lease = self._lease(spec)
+        if not handed and sampler.capacity(spec) is None and not sampler.needs_history:
+            key = (self._namespace(), record.study_id, record.uid)
+            if self._reserved.should_try(key):
+                fast = await self._ask_reserved(
+                    key, record, sampler, count, client_id, request_id, lease
+                )
+                if fast is not None:
+                    handed += fast
+                    return None, 0
         claim = await self._store.claim_trials(
             self._namespace(),
             record.study_id,
@@ -287,6 +298,43 @@ class TuningServicer(tuning_service_pb2_grpc.TuningServiceServicer):
                 request_id=_with_handed(request_id, handed),
             )
         return None, claim.pending
+
+    async def _ask_reserved(
+        self,
+        key: tuple[str, str, str],
+        record: StudyRecord,
+        sampler: Sampler,
+        count: int,
+        client_id: str,
+        request_id: RequestId | None,
+        lease: float,
+    ) -> list[Trial] | None:
+        """An ask in one store call, from indices this replica reserved ahead (RANDOM only:
+        see ``_reservations``); ``None`` when the ask needs the two steps of ``_ask``."""
+        spec = record.spec
+        indices = await self._reserved.take(key, count)
+        started = time.perf_counter()
+        points = sampler.suggest(spec, indices)
+        seconds = time.perf_counter() - started
+        fast = await self._store.commit_reserved(
+            key[0],
+            record.study_id,
+            record.uid,
+            points,
+            max_trials=spec.max_trials,
+            client_id=client_id,
+            now=self._clock(),
+            lease_timeout=lease,
+            request_id=request_id,
+        )
+        if fast.fallback:
+            # A retry or a client with trials to resume says nothing of the next asks.
+            if fast.fallback not in ("REQUEST_ID", "CLIENT_HOLDS_TRIALS"):
+                self._reserved.fell_back(key)
+            return None
+        # Counted once the points are handed out: a fallback computes them again.
+        observe_suggestion(spec.algorithm.value, seconds)
+        return fast.trials
 
     async def _history(self, record: StudyRecord) -> list[TrialPage]:
         """Finished (completed or failed) and RUNNING trials, for model-based samplers; still

@@ -34,6 +34,11 @@ Contract for every implementation (the contract suite in ``tests/store/`` runs a
   ``commit_trials``): its id is marked in progress by the claim and answered by the step that
   finishes the ask, so a concurrent retry is refused (``REQUEST_IN_PROGRESS``, UNAVAILABLE)
   instead of handing out more trials, until the first attempt's claim deadline has passed.
+* **Reserved indices.** For a sampler whose indices have no bound (RANDOM), a caller may take
+  a block of indices at once (:meth:`Store.reserve_indices`) and then make each ask one step
+  (:meth:`Store.commit_reserved`) while the ask needs nothing ``claim_trials`` hands out
+  first. A reserved index that is never committed is skipped, not handed out again: nothing
+  of the study depends on it.
 """
 
 from __future__ import annotations
@@ -122,6 +127,22 @@ class Claim:
     token: str = ""
     replayed: bool = False
     pending: int = 0
+
+
+@dataclass
+class FastAsk:
+    """What one ``commit_reserved`` call did.
+
+    Attributes:
+        trials: The new RUNNING trials, in the order of the points; empty with ``fallback``.
+        fallback: Empty when the trials were created; else why the ask needs the two steps
+            (nothing was created): ``REQUEST_ID`` (the request id has a record),
+            ``CLIENT_HOLDS_TRIALS``, ``REISSUE``, ``ENQUEUED``, ``EXPIRED_CLAIM`` or
+            ``MAX_TRIALS``.
+    """
+
+    trials: list[Trial] = field(default_factory=list)
+    fallback: str = ""
 
 
 class TrialPage:
@@ -338,6 +359,68 @@ class Store(abc.ABC):
                 (reason ``CLAIM_EXPIRED``); nothing was created.
             Unavailable: A retry of ``request_id`` took the ask over (``REQUEST_IN_PROGRESS``);
                 nothing was created.
+        """
+        raise NotImplementedError
+
+    @abc.abstractmethod
+    async def reserve_indices(self, namespace: str, study_id: str, uid: str, count: int) -> int:
+        """Takes ``count`` fresh sampler indices off the study's counter for the caller alone,
+        in one atomic step, for a sampler whose indices have no bound.
+
+        No other caller ever gets them from ``claim_trials`` or ``reserve_indices``. They are
+        not counted against ``max_trials`` until committed, and an index never committed is
+        skipped (so only a sampler whose points are independent draws may reserve).
+
+        Args:
+            uid: ``uid`` of the study as the caller read it.
+            count: Number of indices (>= 1).
+
+        Returns:
+            The first index; the caller owns ``first, first + 1, ..., first + count - 1``.
+
+        Raises:
+            NotFound: No such study.
+            StaleStudy: The study's uid is not ``uid``.
+        """
+        raise NotImplementedError
+
+    @abc.abstractmethod
+    async def commit_reserved(
+        self,
+        namespace: str,
+        study_id: str,
+        uid: str,
+        points: Sequence[Params],
+        *,
+        max_trials: int | None,
+        client_id: str,
+        now: float,
+        lease_timeout: float = DEFAULT_LEASE_TIMEOUT,
+        request_id: RequestId | None = None,
+    ) -> FastAsk:
+        """An ask in one atomic step: one new RUNNING trial per point, numbered in order, when
+        ``claim_trials`` would hand out nothing before fresh indices.
+
+        First the study's due leases expire. The ask then falls back (nothing is created and
+        :attr:`FastAsk.fallback` says why) if ``request_id`` has a record, if ``client_id``
+        holds RUNNING trials, if points of lease-expired trials or enqueued trials wait, if a
+        claim expired uncommitted, or if the points would take the study past ``max_trials``;
+        the caller then asks with ``claim_trials`` and ``commit_trials``. Otherwise the points
+        count as handed out, and the answer is recorded under ``request_id``.
+
+        Args:
+            uid: ``uid`` of the study as the caller read it.
+            points: Parameters computed from indices the caller reserved
+                (:meth:`reserve_indices`), each index used once.
+            max_trials: The study's ``max_trials``, ``None`` for no limit.
+            client_id: Recorded on the new trials.
+            now: Current time, seconds since the epoch.
+            lease_timeout: Seconds of the lease of the new trials.
+            request_id: Makes the ask idempotent (see the module docstring).
+
+        Raises:
+            NotFound: No such study.
+            StaleStudy: The study's uid is not ``uid``.
         """
         raise NotImplementedError
 

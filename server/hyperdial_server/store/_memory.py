@@ -30,6 +30,7 @@ from hyperdial_server.store._base import (
     DEFAULT_CLAIM_TTL,
     EXPIRE_BATCH,
     Claim,
+    FastAsk,
     Reissue,
     RequestId,
     Store,
@@ -394,6 +395,64 @@ class MemoryStore(Store):
                 now + request_id.ttl,
             )
         return out
+
+    async def reserve_indices(self, namespace: str, study_id: str, uid: str, count: int) -> int:
+        """See :meth:`Store.reserve_indices`."""
+        check_claim_args(count)
+        study = self._checked(namespace, study_id, uid)
+        first = study.next_index
+        study.next_index += count
+        return first
+
+    async def commit_reserved(
+        self,
+        namespace: str,
+        study_id: str,
+        uid: str,
+        points: Sequence[Params],
+        *,
+        max_trials: int | None,
+        client_id: str,
+        now: float,
+        lease_timeout: float = DEFAULT_LEASE_TIMEOUT,
+        request_id: RequestId | None = None,
+    ) -> FastAsk:
+        """See :meth:`Store.commit_reserved`."""
+        study = self._checked(namespace, study_id, uid)
+        if request_id is not None and study.find_request(request_id.value, now) is not None:
+            return FastAsk(fallback="REQUEST_ID")
+        study.expire_due(now, EXPIRE_BATCH)
+        if client_id and study.holders.get(client_id):
+            return FastAsk(fallback="CLIENT_HOLDS_TRIALS")
+        if study.reissue:
+            return FastAsk(fallback="REISSUE")
+        if study.queue:
+            return FastAsk(fallback="ENQUEUED")
+        if any(deadline < now for _, deadline in study.claims.values()):
+            return FastAsk(fallback="EXPIRED_CLAIM")
+        if max_trials is not None and study.handed_out + len(points) > max_trials:
+            return FastAsk(fallback="MAX_TRIALS")
+        study.handed_out += len(points)
+        out: list[Trial] = []
+        for params in points:
+            trial = Trial(
+                number=len(study.trials) + 1,
+                state=TrialState.RUNNING,
+                params=copy.deepcopy(params),
+                client_id=client_id,
+                create_time=now,
+            )
+            study.trials.append(trial)
+            study.by_state[TrialState.RUNNING].append(trial.number)
+            study.leases[trial.number] = now + lease_timeout
+            study.hold(trial.number, client_id)
+            out.append(self._copy(study, trial.number))
+        if request_id is not None:
+            study.requests[request_id.value] = (
+                "D:A:" + ",".join(str(t.number) for t in out),
+                now + request_id.ttl,
+            )
+        return FastAsk(trials=out)
 
     async def create_trial(
         self,

@@ -66,6 +66,7 @@ from hyperdial_server.store._base import (
     DEFAULT_CLAIM_TTL,
     EXPIRE_BATCH,
     Claim,
+    FastAsk,
     Reissue,
     RequestId,
     Store,
@@ -104,6 +105,8 @@ _SCRIPTS = (
     "delete_study",
     "claim_trials",
     "commit_trials",
+    "reserve_indices",
+    "commit_reserved",
     "create_trial",
     "complete_trial",
     "get_trial",
@@ -346,7 +349,7 @@ class RedisStore(Store):
         lease: tuple[str, float] | None = None,
     ) -> list[Any]:
         reply = await self._eval(name, keys, args, lease)
-        if reply[0] != "OK":
+        if reply[0] != "OK" and reply[0] != "FALLBACK":
             detail = reply[1] if len(reply) > 1 else ""
             raise store_error(reply[0], study_id, number, detail)
         return reply
@@ -600,6 +603,72 @@ class RedisStore(Store):
             trial.number = stored_trial_number(text)
             trial.lease_expire_time = lease
         return sent
+
+    async def reserve_indices(self, namespace: str, study_id: str, uid: str, count: int) -> int:
+        """See :meth:`Store.reserve_indices`. One script call."""
+        check_claim_args(count)
+        keys = study_keys(namespace, study_id)
+        reply = await self._script("reserve_indices", [keys.study], [uid, count], study_id)
+        return int(reply[1])
+
+    async def commit_reserved(
+        self,
+        namespace: str,
+        study_id: str,
+        uid: str,
+        points: Sequence[Params],
+        *,
+        max_trials: int | None,
+        client_id: str,
+        now: float,
+        lease_timeout: float = DEFAULT_LEASE_TIMEOUT,
+        request_id: RequestId | None = None,
+    ) -> FastAsk:
+        """See :meth:`Store.commit_reserved`. One script call, plus the lease index."""
+        keys = study_keys(namespace, study_id)
+        lease = float(now) + lease_timeout
+        sent = [
+            Trial(0, TrialState.RUNNING, params, client_id=client_id, create_time=now)
+            for params in points
+        ]
+        reply = await self._script(
+            "commit_reserved",
+            [
+                keys.study,
+                keys.trials,
+                keys.numbers,
+                keys.running,
+                keys.queue,
+                keys.claims,
+                keys.leases,
+                keys.reissue,
+                keys.failed,
+                keys.expired,
+                keys.owners,
+                keys.holders,
+                keys.requests,
+                keys.request_times,
+            ],
+            [
+                uid,
+                repr(float(now)),
+                repr(lease),
+                client_id,
+                _expiry_patch(now),
+                EXPIRE_BATCH,
+                -1 if max_trials is None else max_trials,
+                *_request_args_until(request_id, now),
+                *(encode_trial_body(t) for t in sent),
+            ],
+            study_id,
+            lease=(lease_member(namespace, study_id), lease),
+        )
+        if reply[0] == "FALLBACK":
+            return FastAsk(fallback=str(reply[1]))
+        for trial, text in zip(sent, reply[1], strict=True):
+            trial.number = stored_trial_number(text)
+            trial.lease_expire_time = lease
+        return FastAsk(trials=sent)
 
     async def create_trial(
         self,
@@ -894,6 +963,13 @@ def _request_args(request_id: RequestId | None, now: float) -> list[str]:
     if request_id is None:
         return ["", repr(float(now)), ""]
     return [request_id.value, repr(float(now)), repr(float(now) + request_id.ttl)]
+
+
+def _request_args_until(request_id: RequestId | None, now: float) -> list[str]:
+    """Request id and the time until which its record is kept ('' for no id)."""
+    if request_id is None:
+        return ["", ""]
+    return [request_id.value, repr(float(now) + request_id.ttl)]
 
 
 def _ask_args(request_id: RequestId | None, now: float) -> list[str]:
