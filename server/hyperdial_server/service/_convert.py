@@ -256,24 +256,35 @@ def params_from_proto(
 
 def trial_to_proto(study_id: str, trial: Trial) -> trial_pb2.Trial:
     """A stored trial as sent to clients."""
-    # One constructor call: setting fields one by one afterwards costs several times more.
-    return trial_pb2.Trial(
+    # Scalars in one constructor call; map entries set in place, which costs about half of
+    # building a ParameterValue message per entry and copying them in.
+    pb = trial_pb2.Trial(
         name=names.trial_name(study_id, trial.number),
         number=trial.number,
         state=_STATES_PB[trial.state],
         client_id=trial.client_id,
         create_time=timestamp(trial.create_time),
         failure_reason=trial.failure_reason,
-        parameters={name: value_to_proto(value) for name, value in trial.params.items()},
-        final_measurement=(
-            None if trial.values is None else trial_pb2.Measurement(values=trial.values)
-        ),
         complete_time=None if trial.complete_time is None else timestamp(trial.complete_time),
-        metadata=trial.metadata,
         lease_expire_time=(
             None if trial.lease_expire_time is None else timestamp(trial.lease_expire_time)
         ),
     )
+    parameters = pb.parameters
+    for name, value in trial.params.items():
+        if isinstance(value, str):
+            parameters[name].string_value = value
+        elif isinstance(value, int):
+            parameters[name].int_value = value
+        else:
+            parameters[name].double_value = value
+    if trial.values is not None:
+        measurement = pb.final_measurement
+        measurement.SetInParent()  # present even with no values
+        measurement.values.update(trial.values)
+    if trial.metadata:
+        pb.metadata.update(trial.metadata)
+    return pb
 
 
 def state_from_proto(state: int, field: str) -> TrialState:

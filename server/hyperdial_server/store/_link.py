@@ -31,25 +31,13 @@ from redis.asyncio.connection import AbstractConnection
 
 Command = Sequence[str | int | float | bytes]
 
-_CRLF = b"\r\n"
-
 
 def pack(commands: Sequence[Command]) -> bytes:
-    """The RESP encoding of ``commands``, one array of bulk strings each."""
-    out: list[bytes] = []
-    for command in commands:
-        out.append(b"*%d\r\n" % len(command))
-        for arg in command:
-            if isinstance(arg, bytes):
-                data = arg
-            elif isinstance(arg, str):
-                data = arg.encode()
-            elif isinstance(arg, int):
-                data = b"%d" % arg
-            else:  # float: repr round-trips, as Redis parses it
-                data = repr(arg).encode()
-            out += (b"$%d\r\n" % len(data), data, _CRLF)
-    return b"".join(out)
+    """The RESP encoding of ``commands``, one array of bulk strings each (hiredis's encoder:
+    str as UTF-8, int in decimal, float as ``repr``, which Redis parses back exactly)."""
+    # hiredis's stub types the argument as a 1-tuple; any length is taken.
+    packed = [hiredis.pack_command(tuple(command)) for command in commands]  # type: ignore[arg-type]
+    return b"".join(packed)
 
 
 def _error(reply: rx.ResponseError) -> rx.RedisError:
