@@ -198,3 +198,25 @@ def test_workers_run_at_a_lower_priority_and_still_progress_on_saturated_cores()
                 b.stdout.close()
     assert niceness == min(19, os.nice(0) + SAMPLER_NICENESS)
     assert len(points) == 1
+
+
+def test_the_default_leaves_a_core_to_the_event_loop() -> None:
+    """One worker per core this process may use, but one: at least 1, at most 4."""
+    script = (
+        "import os\n"
+        "os.sched_setaffinity(0, {cores})\n"
+        "from hyperdial_server.service._compute import DEFAULT_SAMPLER_PROCESSES as d\n"
+        "print(d)\n"
+    )
+    available = sorted(os.sched_getaffinity(0))
+    expected = {1: 1, 2: 1, 3: 2, 5: 4, 8: 4}
+    for n, want in expected.items():
+        if n > len(available):
+            continue
+        out = subprocess.run(
+            [sys.executable, "-c", script.format(cores=set(available[:n]))],
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        assert int(out.stdout) == want, (n, out.stdout)

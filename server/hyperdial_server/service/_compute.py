@@ -34,8 +34,21 @@ from hyperdial_server.store import TrialPage
 #: How much lower the workers' CPU priority is than the server's (``nice``): when the cores are
 #: busy, the event loop, answering short calls, goes first.
 SAMPLER_NICENESS = 10
-#: Default number of worker processes: one per core, at most 4.
-DEFAULT_SAMPLER_PROCESSES = max(1, min(4, os.cpu_count() or 1))
+
+
+def _usable_cores() -> int:
+    """Cores this process may run on (its CPU affinity, e.g. a container's cpuset)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):  # not Linux
+        return os.cpu_count() or 1
+
+
+#: Default number of worker processes: one per core but one, at least 1 and at most 4. The core
+#: left over keeps the event loop (and Redis, when it runs alongside) answering short calls
+#: promptly while Bayesian asks compute: with every core busy, even at a low priority, the p99
+#: of a RANDOM ask triples on a 2-core machine (bench/README.md).
+DEFAULT_SAMPLER_PROCESSES = max(1, min(4, _usable_cores() - 1))
 
 
 def _lower_priority() -> None:
