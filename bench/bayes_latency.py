@@ -11,8 +11,9 @@ One invocation measures, on a real ``redis-server`` and one real replica
    ``study.ask()``, each trial told.
 3. Interference: one client process loops RANDOM ask -> tell on the same replica; its p99 per
    call is measured idle, then while other client processes loop BAYESIAN asks on the
-   300-trial study, then (a control) while as many plain busy loops run at the priority of the
-   sampler's workers, which involves no hyperdial work at all. The ratios are printed.
+   300-trial study, then (a control) while plain busy loops run at the priority of the
+   sampler's workers, as many as the replica has workers busy (no hyperdial work at all). The
+   ratios are printed.
 
 Run it from the repository root in an environment with the ``bench`` extra (Optuna, PyTorch)::
 
@@ -37,6 +38,7 @@ from typing import Any
 
 from bench.bayes_problems import PROBLEMS
 from bench.load import Proc, redis_server, start_hyperdial
+from hyperdial_server.service._compute import DEFAULT_SAMPLER_PROCESSES
 
 PROBLEM = PROBLEMS["hartmann6"]
 SIZES = (50, 300, 1000)
@@ -185,9 +187,11 @@ def _run_clients(target: str, loops: Sequence[tuple[str, str]], duration: float)
 _BURN = "import os\nos.nice(10)\nwhile True:\n    pass\n"
 
 
-def interference(target: str, stub: Any, duration: float, bayes_clients: int) -> dict[str, Any]:
+def interference(
+    target: str, stub: Any, duration: float, bayes_clients: int, burners: int
+) -> dict[str, Any]:
     """The probe idle, while clients loop Bayesian asks, and (a control that involves no
-    hyperdial work) while as many busy loops run at the workers' priority."""
+    hyperdial work) while ``burners`` busy loops run at the workers' priority."""
     create_study(stub, "random-probe", "RANDOM", 0)
     create_study(stub, "bayes-load", "BAYESIAN", 300)
     idle = _run_clients(target, [("random-probe", "probe")], duration)[0]
@@ -195,11 +199,11 @@ def interference(target: str, stub: Any, duration: float, bayes_clients: int) ->
     loops += [("bayes-load", f"b{i}") for i in range(bayes_clients)]
     busy_all = _run_clients(target, loops, duration)
     busy, bayes = busy_all[0], [s for r in busy_all[1:] for s in r]
-    burners = [subprocess.Popen([sys.executable, "-c", _BURN]) for _ in range(bayes_clients)]
+    loops = [subprocess.Popen([sys.executable, "-c", _BURN]) for _ in range(burners)]
     try:
         burned = _run_clients(target, [("random-probe", "probe")], duration)[0]
     finally:
-        for b in burners:
+        for b in loops:
             b.kill()
             b.wait()
     return {"idle": idle, "busy": busy, "bayes": bayes, "burned": burned}
@@ -224,7 +228,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument(
         "--optuna-asks-large", type=int, default=5, help="Optuna asks at sizes over 300"
     )
-    parser.add_argument("--duration", type=float, default=8.0, help="seconds per probe run")
+    parser.add_argument("--duration", type=float, default=15.0, help="seconds per probe run")
     parser.add_argument("--bayes-clients", type=int, default=2)
     parser.add_argument("--redis", default=None, help="a running Redis (default: start one)")
     parser.add_argument("--skip-optuna", action="store_true")
@@ -246,7 +250,9 @@ def main(argv: Sequence[str] | None = None) -> int:
                     op = optuna_asks(n, k)
                     out(f"# optuna-gp N={n}: p50 {pct(op, 0.5):.1f} ms  p99 {pct(op, 0.99):.1f} ms")
                 rows.append((n, hd, op))
-            probe = interference(server.target, stub, args.duration, args.bayes_clients)
+            # As many busy loops as the Bayesian clients can keep the replica's workers busy.
+            burners = min(args.bayes_clients, DEFAULT_SAMPLER_PROCESSES)
+            probe = interference(server.target, stub, args.duration, args.bayes_clients, burners)
         finally:
             server.stop()
 
@@ -270,7 +276,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     burned = probe["burned"]
     out(
-        f"| control: while {args.bayes_clients} busy loops at the workers' niceness (no hyperdial "
+        f"| control: while {burners} busy loop(s) at the workers' niceness (no hyperdial "
         f"work) | {len(burned)} | {pct(burned, 0.5):.2f} | {pct(burned, 0.99):.2f} |"
     )
     ratio = pct(busy, 0.99) / pct(idle, 0.99)
