@@ -99,6 +99,24 @@ class _Study:
             if not held:
                 del self.holders[owner]
 
+    def add_running(
+        self, params: Params, metadata: Mapping[str, str], client_id: str, now: float, lease: float
+    ) -> int:
+        """Appends a new RUNNING trial (copies of ``params`` and ``metadata``); its number."""
+        trial = Trial(
+            number=len(self.trials) + 1,
+            state=TrialState.RUNNING,
+            params=copy.deepcopy(params),
+            client_id=client_id,
+            create_time=now,
+            metadata=dict(metadata),
+        )
+        self.trials.append(trial)
+        self.by_state[TrialState.RUNNING].append(trial.number)
+        self.leases[trial.number] = lease
+        self.hold(trial.number, client_id)
+        return trial.number
+
     def expire_one(self, number: int, now: float) -> None:
         del self.leases[number]
         trial = self.trials[number - 1]
@@ -375,19 +393,8 @@ class MemoryStore(Store):
         out: list[Trial] = []
         for slot, params, metadata in slots:
             del study.claims[slot]
-            trial = Trial(
-                number=len(study.trials) + 1,
-                state=TrialState.RUNNING,
-                params=copy.deepcopy(params),
-                client_id=client_id,
-                create_time=now,
-                metadata=dict(metadata),
-            )
-            study.trials.append(trial)
-            study.by_state[TrialState.RUNNING].append(trial.number)
-            study.leases[trial.number] = now + lease_timeout
-            study.hold(trial.number, client_id)
-            out.append(self._copy(study, trial.number))
+            number = study.add_running(params, metadata, client_id, now, now + lease_timeout)
+            out.append(self._copy(study, number))
         if request_id is not None:
             answer = [*request_id.handed, *(t.number for t in out)]
             study.requests[request_id.value] = (
@@ -435,18 +442,8 @@ class MemoryStore(Store):
         study.handed_out += len(points)
         out: list[Trial] = []
         for params in points:
-            trial = Trial(
-                number=len(study.trials) + 1,
-                state=TrialState.RUNNING,
-                params=copy.deepcopy(params),
-                client_id=client_id,
-                create_time=now,
-            )
-            study.trials.append(trial)
-            study.by_state[TrialState.RUNNING].append(trial.number)
-            study.leases[trial.number] = now + lease_timeout
-            study.hold(trial.number, client_id)
-            out.append(self._copy(study, trial.number))
+            number = study.add_running(params, {}, client_id, now, now + lease_timeout)
+            out.append(self._copy(study, number))
         if request_id is not None:
             study.requests[request_id.value] = (
                 "D:A:" + ",".join(str(t.number) for t in out),
