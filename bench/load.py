@@ -601,9 +601,10 @@ def run_scenario(
     workers: Workers,
     args: argparse.Namespace,
     out: Callable[[str], None],
+    round_no: int = 0,
 ) -> Row:
-    """Measures one scenario with ``w`` clients."""
-    study = f"{scenario}-{w}-{run_id}"
+    """Measures one scenario with ``w`` clients (in round ``round_no`` of ``--rounds``)."""
+    study = f"{scenario}-{w}-{run_id}-{round_no}"
     kind, count = "hyperdial", 1
     servers = [procs["hd-a"]] if "hd-a" in procs else []
     if scenario == "floor":
@@ -629,7 +630,12 @@ def run_scenario(
         return process_cpu(pids), redis_cpu(redis_url) if uses_redis else float("nan")
 
     spy = None
-    if args.profile and scenario == "hd-1" and w == max(int(x) for x in args.workers.split(",")):
+    if (
+        args.profile
+        and round_no == 0
+        and scenario == "hd-1"
+        and w == max(int(x) for x in args.workers.split(","))
+    ):
         spy = start_profiler(pids[0], 1.0 + args.warmup + args.duration, args.profile)
     results, (server_s, redis_s) = measure(
         workers,
@@ -663,6 +669,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--warmup", type=float, default=1.0, help="unmeasured seconds per run")
     parser.add_argument("--scenarios", default=",".join(SCENARIOS))
     parser.add_argument("--big", type=int, default=100_000, help="trials of the big study")
+    parser.add_argument(
+        "--rounds",
+        type=int,
+        default=1,
+        help="run the scenarios of each W this many times, interleaved; report each row's "
+        "median round (by pairs/s) and every round's ratios",
+    )
     parser.add_argument("--redis", default="", help="a running Redis (default: start one)")
     parser.add_argument(
         "--profile",
@@ -712,13 +725,26 @@ def main(argv: Sequence[str] | None = None) -> int:
                 took = fill(workers, max(ws), procs["hd-a"].target, big_study, args.big)
                 out(f"# filled {big_study}: {args.big:,} trials asked and told in {took:.0f} s")
             for w in ws:
-                for scenario in scenarios:
-                    row = run_scenario(scenario, w, procs, redis_url, run_id, workers, args, out)
-                    rows.append(row)
-                    out(
-                        f"# {scenario:>13} W={w:<2} {row.pairs_per_s:8,.0f} pairs/s  "
-                        f"p50 {row.p50_ms:6.1f} ms  p99 {row.p99_ms:6.1f} ms"
-                    )
+                # Rounds interleave the scenarios, so that a drift of the machine's speed
+                # during the run reaches every scenario alike.
+                by_round: list[list[Row]] = []
+                for r in range(args.rounds):
+                    round_rows = []
+                    for scenario in scenarios:
+                        row = run_scenario(
+                            scenario, w, procs, redis_url, run_id, workers, args, out, r
+                        )
+                        round_rows.append(row)
+                        out(
+                            f"# {scenario:>13} W={w:<2} {row.pairs_per_s:8,.0f} pairs/s  "
+                            f"p50 {row.p50_ms:6.1f} ms  p99 {row.p99_ms:6.1f} ms"
+                        )
+                    by_round.append(round_rows)
+                    if args.rounds > 1:
+                        print_ratios(round_rows, lambda line, r=r: out(f"# round {r + 1}: {line}"))
+                for i in range(len(scenarios)):
+                    ranked = sorted((rr[i] for rr in by_round), key=lambda row: row.pairs_per_s)
+                    rows.append(ranked[len(ranked) // 2])
             for p in stopped:
                 p.stop()
             stopped.clear()
