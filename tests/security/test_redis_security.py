@@ -16,6 +16,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from hyperdial.v1 import tuning_service_pb2 as ts
 from hyperdial_server.security import Role
 from hyperdial_server.server import ServerConfig
+from hyperdial_server.store._redis import _public_url
 from tests.e2e.protocol import measurement
 from tests.redis_server import RedisServer, free_port
 from tests.security.calls import SPEC, error_info, new_id
@@ -215,3 +216,17 @@ def test_redis_mutual_tls(mtls_redis: tuple[RedisServer, int], pki: Pki, tokens:
             )
     assert info.value.code() == grpc.StatusCode.UNAVAILABLE
     assert isinstance(Path(pki.client.key), Path)
+
+
+def test_every_secret_of_a_redis_url_is_scrubbed_from_messages() -> None:
+    """The URL's password, a password query option and a TLS key passphrase (``ssl_password``)
+    are hidden in every spelling; the public form keeps scheme, host, port and database."""
+    url = (
+        "rediss://user:p%40ss@redis.example:6380/2?password=qp%2Fw&ssl_password=k%20ey"
+        "&ssl_certfile=/c.pem"
+    )
+    where, hide = _public_url(url)
+    assert where == "rediss://redis.example:6380/2"
+    for secret in ("p@ss", "p%40ss", "qp/w", "qp%2Fw", "k ey", "k%20ey"):
+        assert secret in hide, secret
+    assert all(h for h in hide)

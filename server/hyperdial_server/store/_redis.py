@@ -157,8 +157,10 @@ def _public_url(url: str) -> tuple[str, list[str]]:
     """``url`` without credentials or query, and the secrets to scrub from messages."""
     parts = urlsplit(url)
     secret_values = [s for s in (parts.password,) if s]
-    for value in parse_qs(parts.query).get("password", []):
-        secret_values.append(value)
+    query = parse_qs(parts.query)
+    # The Redis password, and the passphrase of a TLS client key.
+    for name in ("password", "ssl_password"):
+        secret_values += [v for v in query.get(name, []) if v]
     # Every spelling a library might print: as written, decoded, and encoded.
     spelled = {v for s in secret_values for v in (s, unquote(s), quote(s, safe=""))}
     host = parts.hostname or ""
