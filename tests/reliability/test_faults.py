@@ -71,12 +71,27 @@ def private_redis() -> Iterator[RedisServer]:
     server.close()
 
 
+def random_spec() -> study_pb2.StudySpec:
+    # One Redis script per ask, from blocks of indices each replica reserved ahead.
+    return spec(
+        float_param("lr", 1e-4, 1e-1, log=True),
+        int_param("layers", 1, 4),
+        algorithm=study_pb2.ALGORITHM_RANDOM,
+        max_trials=GRID_POINTS,
+        lease_timeout=LEASE,
+    )
+
+
 @pytest.mark.slow
-def test_killing_a_replica_loses_no_tell_and_no_grid_point(private_redis: RedisServer) -> None:
+@pytest.mark.parametrize("algorithm", ["grid", "random"])
+def test_killing_a_replica_loses_no_tell_and_no_point(
+    private_redis: RedisServer, algorithm: str
+) -> None:
     sid = f"kill-{uuid.uuid4().hex[:8]}"
+    study_spec = grid_spec() if algorithm == "grid" else random_spec()
     with replicas(2, private_redis.url, SWEEP) as servers:
         with grpc.insecure_channel(servers[1].target) as channel:
-            create(tuning_service_pb2_grpc.TuningServiceStub(channel), sid, grid_spec())
+            create(tuning_service_pb2_grpc.TuningServiceStub(channel), sid, study_spec)
         # Workers 0, 2, 4, 6 crash along with the replica's host: their trials can only come
         # back through their leases.
         targets = [s.target for s in servers]
@@ -95,18 +110,22 @@ def test_killing_a_replica_loses_no_tell_and_no_grid_point(private_redis: RedisS
             trials = all_trials(tuning_service_pb2_grpc.TuningServiceStub(channel), sid)
         completed, failed = check_trials(trials, log.told)
         points = [params_of(t) for t in completed]
-        assert len(points) == len(set(points)) == GRID_POINTS  # every point once, none twice
+        # Every grid point once, none twice; as many random points as max_trials, all distinct
+        # (the killed replica's reserved indices are skipped, never handed out twice).
+        assert len(points) == len(set(points)) == GRID_POINTS
         assert {t.name for t in failed} >= set(log.abandoned)
         assert len(log.told) == len(completed)  # every completion was acknowledged
         client = redis.Redis.from_url(private_redis.url, decode_responses=True)
-        assert check_study(client, "default", sid, capacity=GRID_POINTS) == []
+        capacity = GRID_POINTS if algorithm == "grid" else None
+        assert check_study(client, "default", sid, capacity=capacity) == []
         client.close()
         assert "unexpected error" not in server_log(servers[1])
         assert servers[1].terminate() == 0
     print(
-        f"\nkill -9 of 1 of 2 replicas, 16 workers, 4 of them crashed: {len(trials)} trials, "
-        f"{len(completed)} completed, {len(failed)} failed by lease and handed out again, "
-        f"{len(log.lost_leases)} leases lost by live workers, retried errors {dict(log.retried)}"
+        f"\nkill -9 of 1 of 2 replicas ({algorithm}), 16 workers, 4 of them crashed: "
+        f"{len(trials)} trials, {len(completed)} completed, {len(failed)} failed by lease and "
+        f"handed out again, {len(log.lost_leases)} leases lost by live workers, retried errors "
+        f"{dict(log.retried)}"
     )
 
 
