@@ -249,6 +249,25 @@ def test_trials_imported_as_finished_do_not_shift_concurrent_positions() -> None
     assert SAMPLER.suggest(spec, [5], history) == batch[1:]
 
 
+def test_recorded_indices_keep_concurrent_positions_apart_with_enqueued_trials() -> None:
+    spec = _spec(MIXED, initial_trials=4)
+    history = _history(spec, 12, _mixed_loss)
+    # Trials 1-8 were sampled from indices 0..7; trials 9-12 were enqueued by the user and
+    # took no index, which only a recorded index tells apart. The next two asks in flight hold
+    # indices 8 and 9: they must get different points, the first two of the batch.
+    for t in history[:8]:
+        t.sampler_index = t.number - 1
+    batch = SAMPLER.suggest(spec, [8, 9], history)
+    assert _unit_distance(MIXED, batch[0], batch[1]) > 1e-3
+    assert SAMPLER.suggest(spec, [8], history) == batch[:1]
+    assert SAMPLER.suggest(spec, [9], history) == batch[1:]
+    # Without recorded indices the number-based estimate counts the enqueued trials as
+    # sampled, and both asks fall on the first position.
+    for t in history:
+        t.sampler_index = None
+    assert SAMPLER.suggest(spec, [8], history) == SAMPLER.suggest(spec, [9], history)
+
+
 def test_study_records_without_initial_trials_still_decode() -> None:
     from hyperdial_server.store._codec import spec_from_json, spec_to_json
 

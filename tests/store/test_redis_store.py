@@ -224,6 +224,32 @@ def test_codec_round_trips_exactly() -> None:
 # --- open_store ------------------------------------------------------------------------------
 
 
+def test_stored_trials_leave_defaults_out_and_older_full_texts_still_decode() -> None:
+    fresh = Trial(0, TrialState.RUNNING, {"x": 0.5}, create_time=1.25, sampler_index=3)
+    body = encode_trial_body(fresh)
+    assert body == '{"state":"RUNNING","params":{"x":0.5},"create_time":1.25,"index":3}'
+    stored = '[{"number":4,' + body[1:] + "]"
+    assert decode_stored_trial(stored) == Trial(
+        4, TrialState.RUNNING, {"x": 0.5}, create_time=1.25, sampler_index=3
+    )
+    # A trial as stored before defaults were left out and indices recorded.
+    older = (
+        '[{"number":2,"state":"RUNNING","params":{"x":0.5},"values":null,"client_id":"w",'
+        '"create_time":1.25,"complete_time":null,"failure_reason":"","metadata":{"a":"1"}},'
+        '{"state":"COMPLETED","values":{"loss":0.5},"failure_reason":"","complete_time":2.5}]'
+    )
+    assert decode_stored_trial(older) == Trial(
+        2,
+        TrialState.COMPLETED,
+        {"x": 0.5},
+        {"loss": 0.5},
+        client_id="w",
+        create_time=1.25,
+        complete_time=2.5,
+        metadata={"a": "1"},
+    )
+
+
 def test_open_store_picks_the_store_by_url(redis_url: str) -> None:
     assert isinstance(open_store(None), MemoryStore)
     assert isinstance(open_store(""), MemoryStore)

@@ -1573,7 +1573,7 @@ async def fast(
         ns,
         rec.study_id,
         rec.uid,
-        [point(i) for i in indices],
+        [(i, point(i)) for i in indices],
         max_trials=max_trials,
         client_id=client_id,
         now=now,
@@ -1624,6 +1624,7 @@ def test_a_one_step_ask_creates_running_trials_held_by_the_client(
             )
             assert stored.create_time == 2.0
         assert typed(done.trials[1].params) == typed(point(1))
+        assert [t.sampler_index for t in done.trials] == [0, 1]
         # The client now holds trials: its next ask resumes them, through claim_trials.
         again = await fast(s, namespace, rec, [2], client_id="w", now=3.0)
         assert (again.fallback, again.trials) == ("CLIENT_HOLDS_TRIALS", [])
@@ -1739,5 +1740,29 @@ def test_reserving_and_one_step_asks_on_a_missing_or_recreated_study(
             await fast(s, namespace, old, [0])
         assert (await s.get_study(namespace, "again")).trial_count == 0
         assert await s.reserve_indices(namespace, "again", new.uid, 4) == 0
+
+    store.run(body)
+
+
+def test_trials_record_the_sampler_index_their_point_came_from(
+    store: StoreHarness, namespace: str
+) -> None:
+    async def body(s: Store) -> None:
+        rec = make_record()
+        await s.create_study(namespace, rec)
+        queued = await enqueue(s, namespace, rec)  # 1: no index
+        c = await claim(s, namespace, rec, 3, now=0.0, lease=5.0)
+        sampled = await commit(s, namespace, rec, c, now=0.0, lease=5.0)  # 2, 3 from 0, 1
+        assert [t.sampler_index for t in sampled] == [0, 1]
+        await s.get_trial(namespace, rec.study_id, 2, now=10.0)  # trials 1-3 expire
+        again = await claim(s, namespace, rec, 3, now=10.0)
+        reissued = await commit(s, namespace, rec, again, now=10.0)  # re-issues: no index
+        assert [t.sampler_index for t in reissued] == [None, None, None]
+        assert [r.source for r in again.reissues] == [1, 2, 3]
+        for t in [queued, *sampled, *reissued]:
+            stored = await s.get_trial(namespace, rec.study_id, t.number)
+            assert stored.sampler_index == (t.sampler_index if t is not queued else None)
+        listed, _ = await s.list_trials(namespace, rec.study_id, page_size=10)
+        assert [t.sampler_index for t in listed] == [None, 0, 1, None, None, None]
 
     store.run(body)

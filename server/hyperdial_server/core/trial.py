@@ -41,6 +41,9 @@ class Trial:
         metadata: User annotations.
         lease_expire_time: Seconds since the epoch when the lease of a RUNNING trial expires
             unless renewed (heartbeat); ``None`` for a trial that is not RUNNING.
+        sampler_index: The sampler index the trial's point was computed from; ``None`` for a
+            trial enqueued or imported, for a re-issued point, and for trials stored before
+            indices were recorded.
     """
 
     number: int
@@ -53,3 +56,4 @@ class Trial:
     failure_reason: str = ""
     metadata: dict[str, str] = field(default_factory=dict)
     lease_expire_time: float | None = None
+    sampler_index: int | None = None

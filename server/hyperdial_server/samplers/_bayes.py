@@ -177,15 +177,19 @@ class BayesianSampler(Sampler):
 
 
 def _sampled_before(completed: Sequence[Trial], pending: Sequence[Trial]) -> int:
-    """Estimated sampler indices used by the trials of the history.
+    """Sampler indices used by the trials of the history: one past the highest recorded.
 
-    Trials are numbered in order of creation, so the highest number counts every trial created
-    so far; trials imported as finished (created and completed at the same instant) took a
-    number but no index. Enqueued trials and imported failed trials also take no index but
-    cannot be told apart here, so with those the estimate is high and asks racing each other
-    may be given the same position (they still see each other's points once committed).
+    Trials record the index their point came from (``Trial.sampler_index``). Without any such
+    trial (a study stored before indices were recorded), an estimate: trials are numbered in
+    order of creation, so the highest number counts every trial created so far, less those
+    imported as finished (created and completed at the same instant). Enqueued trials and
+    imported failed trials take no index but cannot be told apart there, so that estimate is
+    high with them.
     """
     history = (*completed, *pending)
+    recorded = [t.sampler_index for t in history if t.sampler_index is not None]
+    if recorded:
+        return max(recorded) + 1
     imported = sum(1 for t in history if t.complete_time == t.create_time)
     return max((t.number for t in history), default=0) - imported
 

@@ -320,7 +320,7 @@ class TuningServicer(tuning_service_pb2_grpc.TuningServiceServicer):
             key[0],
             record.study_id,
             record.uid,
-            points,
+            list(zip(indices, points, strict=True)),
             max_trials=spec.max_trials,
             client_id=client_id,
             now=self._clock(),

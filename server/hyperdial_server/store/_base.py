@@ -390,7 +390,7 @@ class Store(abc.ABC):
         namespace: str,
         study_id: str,
         uid: str,
-        points: Sequence[Params],
+        points: Sequence[tuple[int, Params]],
         *,
         max_trials: int | None,
         client_id: str,
@@ -410,8 +410,8 @@ class Store(abc.ABC):
 
         Args:
             uid: ``uid`` of the study as the caller read it.
-            points: Parameters computed from indices the caller reserved
-                (:meth:`reserve_indices`), each index used once.
+            points: ``(index, params)``: each index one the caller reserved
+                (:meth:`reserve_indices`), used once, and the point computed from it.
             max_trials: The study's ``max_trials``, ``None`` for no limit.
             client_id: Recorded on the new trials.
             now: Current time, seconds since the epoch.

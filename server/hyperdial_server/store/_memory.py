@@ -100,7 +100,13 @@ class _Study:
                 del self.holders[owner]
 
     def add_running(
-        self, params: Params, metadata: Mapping[str, str], client_id: str, now: float, lease: float
+        self,
+        params: Params,
+        metadata: Mapping[str, str],
+        client_id: str,
+        now: float,
+        lease: float,
+        sampler_index: int | None,
     ) -> int:
         """Appends a new RUNNING trial (copies of ``params`` and ``metadata``); its number."""
         trial = Trial(
@@ -110,6 +116,7 @@ class _Study:
             client_id=client_id,
             create_time=now,
             metadata=dict(metadata),
+            sampler_index=sampler_index,
         )
         self.trials.append(trial)
         self.by_state[TrialState.RUNNING].append(trial.number)
@@ -382,18 +389,18 @@ class MemoryStore(Store):
             rec = study.requests.get(request_id.value)
             if rec is not None and not rec[0].startswith(f"P:{request_id.attempt}:"):
                 raise store_error("REQUEST_IN_PROGRESS", study_id)
-        slots: list[tuple[str, Params, dict[str, str]]] = [
-            (f"r{r.source}", r.params, r.metadata) for r in reissues
+        slots: list[tuple[str, Params, dict[str, str], int | None]] = [
+            (f"r{r.source}", r.params, r.metadata, None) for r in reissues
         ]
-        slots += [(str(index), params, {}) for index, params in points]
+        slots += [(str(index), params, {}, index) for index, params in points]
         # A claim past its deadline that nobody took again is still ours: only its absence
         # (committed, or re-taken under another token) is refused.
-        if any(study.claims.get(slot, (None, 0.0))[0] != token for slot, _, _ in slots):
+        if any(study.claims.get(slot, (None, 0.0))[0] != token for slot, _, _, _ in slots):
             raise store_error("CLAIM_EXPIRED", study_id)
         out: list[Trial] = []
-        for slot, params, metadata in slots:
+        for slot, params, metadata, index in slots:
             del study.claims[slot]
-            number = study.add_running(params, metadata, client_id, now, now + lease_timeout)
+            number = study.add_running(params, metadata, client_id, now, now + lease_timeout, index)
             out.append(self._copy(study, number))
         if request_id is not None:
             answer = [*request_id.handed, *(t.number for t in out)]
@@ -416,7 +423,7 @@ class MemoryStore(Store):
         namespace: str,
         study_id: str,
         uid: str,
-        points: Sequence[Params],
+        points: Sequence[tuple[int, Params]],
         *,
         max_trials: int | None,
         client_id: str,
@@ -425,6 +432,7 @@ class MemoryStore(Store):
         request_id: RequestId | None = None,
     ) -> FastAsk:
         """See :meth:`Store.commit_reserved`."""
+        check_points(points)
         study = self._checked(namespace, study_id, uid)
         if request_id is not None and study.find_request(request_id.value, now) is not None:
             return FastAsk(fallback="REQUEST_ID")
@@ -441,8 +449,8 @@ class MemoryStore(Store):
             return FastAsk(fallback="MAX_TRIALS")
         study.handed_out += len(points)
         out: list[Trial] = []
-        for params in points:
-            number = study.add_running(params, {}, client_id, now, now + lease_timeout)
+        for index, params in points:
+            number = study.add_running(params, {}, client_id, now, now + lease_timeout, index)
             out.append(self._copy(study, number))
         if request_id is not None:
             study.requests[request_id.value] = (

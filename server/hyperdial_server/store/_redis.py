@@ -566,12 +566,12 @@ class RedisStore(Store):
         keys = study_keys(namespace, study_id)
         lease = float(now) + lease_timeout
         args: list[str | int] = [uid, token, repr(lease), client_id, *_ask_args(request_id, now)]
-        slots: list[tuple[str, Params, dict[str, str]]] = [
-            (f"r{r.source}", r.params, r.metadata) for r in reissues
+        slots: list[tuple[str, Params, dict[str, str], int | None]] = [
+            (f"r{r.source}", r.params, r.metadata, None) for r in reissues
         ]
-        slots += [(str(index), params, {}) for index, params in points]
+        slots += [(str(index), params, {}, index) for index, params in points]
         sent: list[Trial] = []
-        for slot, params, metadata in slots:
+        for slot, params, metadata, index in slots:
             trial = Trial(
                 0,
                 TrialState.RUNNING,
@@ -579,6 +579,7 @@ class RedisStore(Store):
                 client_id=client_id,
                 create_time=now,
                 metadata=metadata,
+                sampler_index=index,
             )
             sent.append(trial)
             args += [slot, encode_trial_body(trial)]
@@ -618,7 +619,7 @@ class RedisStore(Store):
         namespace: str,
         study_id: str,
         uid: str,
-        points: Sequence[Params],
+        points: Sequence[tuple[int, Params]],
         *,
         max_trials: int | None,
         client_id: str,
@@ -627,11 +628,19 @@ class RedisStore(Store):
         request_id: RequestId | None = None,
     ) -> FastAsk:
         """See :meth:`Store.commit_reserved`. One script call, plus the lease index."""
+        check_points(points)
         keys = study_keys(namespace, study_id)
         lease = float(now) + lease_timeout
         sent = [
-            Trial(0, TrialState.RUNNING, params, client_id=client_id, create_time=now)
-            for params in points
+            Trial(
+                0,
+                TrialState.RUNNING,
+                params,
+                client_id=client_id,
+                create_time=now,
+                sampler_index=index,
+            )
+            for index, params in points
         ]
         reply = await self._script(
             "commit_reserved",
