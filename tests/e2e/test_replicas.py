@@ -5,7 +5,7 @@ from __future__ import annotations
 import itertools
 import threading
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import grpc
@@ -43,6 +43,15 @@ def replicas(redis_url: str) -> Iterator[list[str]]:
 def _stubs(targets: list[str]) -> tuple[list[grpc.Channel], list[Any]]:
     channels = [grpc.insecure_channel(t) for t in targets]
     return channels, [tuning_service_pb2_grpc.TuningServiceStub(c) for c in channels]
+
+
+def _run_threads(target: Callable[[], None], n: int) -> None:
+    """Runs ``target`` in ``n`` threads at once and waits for them all."""
+    threads = [threading.Thread(target=target) for _ in range(n)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=120)
 
 
 @pytest.mark.slow
@@ -135,11 +144,7 @@ def test_numbers_are_unique_across_replicas(replicas: list[str]) -> None:
             with lock:
                 numbers.extend(got)
 
-    threads = [threading.Thread(target=worker) for _ in range(8)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(timeout=120)
+    _run_threads(worker, 8)
     for c in channels:
         c.close()
     assert sorted(numbers) == list(range(1, 241))
@@ -177,11 +182,7 @@ def test_random_asks_over_two_replicas_stop_at_max_trials_with_distinct_points(
             for t in trials:
                 tell(stub, t.name, loss=0.5)
 
-    threads = [threading.Thread(target=worker) for _ in range(16)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(timeout=120)
+    _run_threads(worker, 16)
     for c in channels:
         c.close()
     assert reasons == ["STUDY_COMPLETE"] * 16

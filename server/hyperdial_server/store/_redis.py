@@ -495,22 +495,7 @@ class RedisStore(Store):
         lease = float(now) + lease_timeout
         reply = await self._script(
             "claim_trials",
-            [
-                keys.study,
-                keys.trials,
-                keys.queue,
-                keys.waiting,
-                keys.running,
-                keys.claims,
-                keys.leases,
-                keys.reissue,
-                keys.failed,
-                keys.expired,
-                keys.owners,
-                keys.holders,
-                keys.requests,
-                keys.request_times,
-            ],
+            [keys.study, keys.trials, keys.queue, keys.waiting, keys.running, *_ask_keys(keys)],
             [
                 uid,
                 count,
@@ -644,22 +629,7 @@ class RedisStore(Store):
         ]
         reply = await self._script(
             "commit_reserved",
-            [
-                keys.study,
-                keys.trials,
-                keys.numbers,
-                keys.running,
-                keys.queue,
-                keys.claims,
-                keys.leases,
-                keys.reissue,
-                keys.failed,
-                keys.expired,
-                keys.owners,
-                keys.holders,
-                keys.requests,
-                keys.request_times,
-            ],
+            [keys.study, keys.trials, keys.numbers, keys.running, keys.queue, *_ask_keys(keys)],
             [
                 uid,
                 repr(float(now)),
@@ -959,6 +929,21 @@ def _expiry_keys(keys: StudyKeys) -> tuple[str, ...]:
         keys.reissue,
         keys.owners,
         keys.holders,
+    )
+
+
+def _ask_keys(keys: StudyKeys) -> tuple[str, ...]:
+    """KEYS[6..14] of the scripts that hand out trials (claim_trials, commit_reserved)."""
+    return (
+        keys.claims,
+        keys.leases,
+        keys.reissue,
+        keys.failed,
+        keys.expired,
+        keys.owners,
+        keys.holders,
+        keys.requests,
+        keys.request_times,
     )
 
 
