@@ -200,3 +200,13 @@ def test_inputs_are_not_mutated(algorithm: Algorithm, sampler: Sampler) -> None:
 def test_unknown_algorithm_is_refused() -> None:
     with pytest.raises(ValueError):
         get_sampler("BAYES")  # type: ignore[arg-type]
+
+
+def test_only_random_declares_independent_draws(algorithm: Algorithm, sampler: Sampler) -> None:
+    """A sampler whose indices a replica may reserve ahead and skip: unbounded, history-free,
+    and point i the same whichever other indices were ever drawn (checked above). Grid and
+    quasi-random rely on every index being handed out, so they must not declare it."""
+    assert sampler.independent_draws == (algorithm is Algorithm.RANDOM)
+    if sampler.independent_draws:
+        spec = _spec(SPACES["conditional"], algorithm)
+        assert sampler.capacity(spec) is None and not sampler.needs_history

@@ -23,9 +23,13 @@ class Sampler(abc.ABC):
     Attributes:
         needs_history: Whether ``suggest`` reads ``completed`` / ``pending``. When false the
             service does not load trials for an ask.
+        independent_draws: Whether each index's point is an independent draw, so that
+            skipping indices changes nothing of what the others give (random): the service
+            may then reserve indices ahead and ask in one store call.
     """
 
     needs_history: bool = False
+    independent_draws: bool = False
 
     def capacity(self, spec: StudySpec) -> int | None:
         """Number of distinct indices the sampler can fill; ``None`` if unbounded."""

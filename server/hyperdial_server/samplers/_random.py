@@ -25,6 +25,8 @@ class RandomSampler(Sampler):
     parameters get a value only when their condition holds. The sequence is unbounded.
     """
 
+    independent_draws = True
+
     def capacity(self, spec: StudySpec) -> int | None:
         """Always ``None``: every index has a point."""
         return None

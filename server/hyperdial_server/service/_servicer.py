@@ -244,7 +244,7 @@ class TuningServicer(tuning_service_pb2_grpc.TuningServiceServicer):
         spec = record.spec
         sampler = get_sampler(spec.algorithm)
         lease = self._lease(spec)
-        if not handed and sampler.capacity(spec) is None and not sampler.needs_history:
+        if not handed and sampler.independent_draws:
             key = (self._namespace(), record.study_id, record.uid)
             if self._reserved.should_try(key):
                 fast = await self._ask_reserved(
@@ -309,8 +309,9 @@ class TuningServicer(tuning_service_pb2_grpc.TuningServiceServicer):
         request_id: RequestId | None,
         lease: float,
     ) -> list[Trial] | None:
-        """An ask in one store call, from indices this replica reserved ahead (RANDOM only:
-        see ``_reservations``); ``None`` when the ask needs the two steps of ``_ask``."""
+        """An ask in one store call, from indices this replica reserved ahead (samplers of
+        independent draws: see ``_reservations``); ``None`` when the ask needs the two steps
+        of ``_ask``."""
         spec = record.spec
         indices = await self._reserved.take(key, count)
         started = time.perf_counter()
