@@ -188,25 +188,35 @@ _BURN = "import os\nos.nice(10)\nwhile True:\n    pass\n"
 
 
 def interference(
-    target: str, stub: Any, duration: float, bayes_clients: int, burners: int
+    target: str, stub: Any, duration: float, bayes_clients: int, burners: int, rounds: int = 1
 ) -> dict[str, Any]:
     """The probe idle, while clients loop Bayesian asks, and (a control that involves no
-    hyperdial work) while ``burners`` busy loops run at the workers' priority."""
+    hyperdial work) while ``burners`` busy loops run at the workers' priority; ``rounds``
+    times in turn, so that a drift of the machine reaches the three alike. Each phase's
+    samples are pooled over the rounds; ``ratios`` holds each round's p99 ratios to idle."""
     create_study(stub, "random-probe", "RANDOM", 0)
     create_study(stub, "bayes-load", "BAYESIAN", 300)
-    idle = _run_clients(target, [("random-probe", "probe")], duration)[0]
-    loops = [("random-probe", "probe")]
-    loops += [("bayes-load", f"b{i}") for i in range(bayes_clients)]
-    busy_all = _run_clients(target, loops, duration)
-    busy, bayes = busy_all[0], [s for r in busy_all[1:] for s in r]
-    loops = [subprocess.Popen([sys.executable, "-c", _BURN]) for _ in range(burners)]
-    try:
-        burned = _run_clients(target, [("random-probe", "probe")], duration)[0]
-    finally:
-        for b in loops:
-            b.kill()
-            b.wait()
-    return {"idle": idle, "busy": busy, "bayes": bayes, "burned": burned}
+    out: dict[str, Any] = {"idle": [], "busy": [], "bayes": [], "burned": [], "ratios": []}
+    for _ in range(rounds):
+        idle = _run_clients(target, [("random-probe", "probe")], duration)[0]
+        loops = [("random-probe", "probe")]
+        loops += [("bayes-load", f"b{i}") for i in range(bayes_clients)]
+        busy_all = _run_clients(target, loops, duration)
+        busy = busy_all[0]
+        procs = [subprocess.Popen([sys.executable, "-c", _BURN]) for _ in range(burners)]
+        try:
+            burned = _run_clients(target, [("random-probe", "probe")], duration)[0]
+        finally:
+            for b in procs:
+                b.kill()
+                b.wait()
+        out["idle"] += idle
+        out["busy"] += busy
+        out["bayes"] += [s for r in busy_all[1:] for s in r]
+        out["burned"] += burned
+        base = pct(idle, 0.99)
+        out["ratios"].append((pct(busy, 0.99) / base, pct(burned, 0.99) / base))
+    return out
 
 
 # --- reporting --------------------------------------------------------------------------------
@@ -230,10 +240,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     parser.add_argument("--duration", type=float, default=15.0, help="seconds per probe run")
     parser.add_argument("--bayes-clients", type=int, default=2)
+    parser.add_argument(
+        "--probe-rounds", type=int, default=1, help="rounds of idle / busy / control probes"
+    )
     parser.add_argument("--redis", default=None, help="a running Redis (default: start one)")
     parser.add_argument("--skip-optuna", action="store_true")
     args = parser.parse_args(argv)
-    sizes = [int(s) for s in args.sizes.split(",")]
+    sizes = [int(s) for s in args.sizes.split(",") if s]  # --sizes "": the probes alone
     out: Callable[[str], None] = lambda line: print(line, flush=True)  # noqa: E731
 
     rows = []
@@ -252,7 +265,14 @@ def main(argv: Sequence[str] | None = None) -> int:
                 rows.append((n, hd, op))
             # As many busy loops as the Bayesian clients can keep the replica's workers busy.
             burners = min(args.bayes_clients, DEFAULT_SAMPLER_PROCESSES)
-            probe = interference(server.target, stub, args.duration, args.bayes_clients, burners)
+            probe = interference(
+                server.target,
+                stub,
+                args.duration,
+                args.bayes_clients,
+                burners,
+                args.probe_rounds,
+            )
         finally:
             server.stop()
 
@@ -282,6 +302,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     ratio = pct(busy, 0.99) / pct(idle, 0.99)
     control = pct(burned, 0.99) / pct(idle, 0.99)
     out(f"\nRANDOM p99 busy / idle = {ratio:.2f}x (target <= 2x); control / idle = {control:.2f}x")
+    if len(probe["ratios"]) > 1:
+        rounds = ", ".join(f"{b:.2f}x / {c:.2f}x" for b, c in probe["ratios"])
+        out(f"each round, busy / idle and control / idle: {rounds}")
     if rows:
         medians = [statistics.median(hd) for _, hd, _ in rows]
         out("hyperdial p50 by size: " + ", ".join(f"{1000 * m:.1f} ms" for m in medians))
