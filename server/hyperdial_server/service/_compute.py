@@ -96,7 +96,7 @@ class SamplerWorkers:
                 )
             else:
                 self._executor = ThreadPoolExecutor(
-                    max(2, min(4, os.cpu_count() or 1)), thread_name_prefix="hyperdial-sampler"
+                    max(2, min(4, _usable_cores())), thread_name_prefix="hyperdial-sampler"
                 )
         return self._executor
 

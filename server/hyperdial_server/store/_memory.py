@@ -135,6 +135,14 @@ class _Study:
         trial.failure_reason = LEASE_EXPIRED_REASON
         trial.lease_expire_time = None
 
+    def answer_ask(self, request_id: RequestId, numbers: Sequence[int], now: float) -> None:
+        """Records ``numbers`` (with those handed out by earlier steps) as the ask's answer."""
+        answer = [*request_id.handed, *numbers]
+        self.requests[request_id.value] = (
+            "D:A:" + ",".join(map(str, answer)),
+            now + request_id.ttl,
+        )
+
     def expire_due(self, now: float, limit: int) -> int:
         # The Redis order: by deadline, then by the member text.
         due = sorted((d, str(n), n) for n, d in self.leases.items() if d < now)[:limit]
@@ -403,11 +411,7 @@ class MemoryStore(Store):
             number = study.add_running(params, metadata, client_id, now, now + lease_timeout, index)
             out.append(self._copy(study, number))
         if request_id is not None:
-            answer = [*request_id.handed, *(t.number for t in out)]
-            study.requests[request_id.value] = (
-                "D:A:" + ",".join(map(str, answer)),
-                now + request_id.ttl,
-            )
+            study.answer_ask(request_id, [t.number for t in out], now)
         return out
 
     async def reserve_indices(self, namespace: str, study_id: str, uid: str, count: int) -> int:
@@ -453,10 +457,7 @@ class MemoryStore(Store):
             number = study.add_running(params, {}, client_id, now, now + lease_timeout, index)
             out.append(self._copy(study, number))
         if request_id is not None:
-            study.requests[request_id.value] = (
-                "D:A:" + ",".join(str(t.number) for t in out),
-                now + request_id.ttl,
-            )
+            study.answer_ask(request_id, [t.number for t in out], now)
         return FastAsk(trials=out)
 
     async def create_trial(

@@ -586,11 +586,7 @@ class RedisStore(Store):
             study_id,
             lease=(lease_member(namespace, study_id), lease),
         )
-        # The stored trials are the ones sent, numbered: no need to decode what we encoded.
-        for trial, text in zip(sent, reply[1], strict=True):
-            trial.number = stored_trial_number(text)
-            trial.lease_expire_time = lease
-        return sent
+        return _numbered(sent, reply[1], lease)
 
     async def reserve_indices(self, namespace: str, study_id: str, uid: str, count: int) -> int:
         """See :meth:`Store.reserve_indices`. One script call."""
@@ -632,13 +628,12 @@ class RedisStore(Store):
             [keys.study, keys.trials, keys.numbers, keys.running, keys.queue, *_ask_keys(keys)],
             [
                 uid,
-                repr(float(now)),
                 repr(lease),
                 client_id,
                 _expiry_patch(now),
                 EXPIRE_BATCH,
                 -1 if max_trials is None else max_trials,
-                *_request_args_until(request_id, now),
+                *_request_args(request_id, now),
                 *(encode_trial_body(t) for t in sent),
             ],
             study_id,
@@ -646,10 +641,7 @@ class RedisStore(Store):
         )
         if reply[0] == "FALLBACK":
             return FastAsk(fallback=str(reply[1]))
-        for trial, text in zip(sent, reply[1], strict=True):
-            trial.number = stored_trial_number(text)
-            trial.lease_expire_time = lease
-        return FastAsk(trials=sent)
+        return FastAsk(trials=_numbered(sent, reply[1], lease))
 
     async def create_trial(
         self,
@@ -961,11 +953,13 @@ def _request_args(request_id: RequestId | None, now: float) -> list[str]:
     return [request_id.value, repr(float(now)), repr(float(now) + request_id.ttl)]
 
 
-def _request_args_until(request_id: RequestId | None, now: float) -> list[str]:
-    """Request id and the time until which its record is kept ('' for no id)."""
-    if request_id is None:
-        return ["", ""]
-    return [request_id.value, repr(float(now) + request_id.ttl)]
+def _numbered(sent: list[Trial], texts: Sequence[str], lease: float) -> list[Trial]:
+    """The new RUNNING trials a commit sent, with the numbers the script gave them (read off
+    the stored texts: no need to decode what was just encoded) and their lease."""
+    for trial, text in zip(sent, texts, strict=True):
+        trial.number = stored_trial_number(text)
+        trial.lease_expire_time = lease
+    return sent
 
 
 def _ask_args(request_id: RequestId | None, now: float) -> list[str]:

@@ -24,14 +24,14 @@
 -- KEYS[13] requests hash
 -- KEYS[14] request_times sorted set
 -- ARGV[1]  uid the caller read
--- ARGV[2]  now
--- ARGV[3]  lease deadline of the new trials
--- ARGV[4]  client_id ('' for none)
--- ARGV[5]  patch layer of a trial whose lease expires
--- ARGV[6]  most leases to expire
--- ARGV[7]  max_trials, or -1 for no limit
--- ARGV[8]  request id, or ''
--- ARGV[9]  time until which the request record is kept
+-- ARGV[2]  lease deadline of the new trials
+-- ARGV[3]  client_id ('' for none)
+-- ARGV[4]  patch layer of a trial whose lease expires
+-- ARGV[5]  most leases to expire
+-- ARGV[6]  max_trials, or -1 for no limit
+-- ARGV[7]  request id, or ''
+-- ARGV[8]  now
+-- ARGV[9]  time until which the request record is kept ('' without a request id)
 -- ARGV[10], ARGV[11], ... trial JSON without its number (starts with '{'), one per point
 --
 -- Returns {"OK", {stored trial...}}, {"FALLBACK", why}, {"STUDY_NOT_FOUND"} or {"STALE_STUDY"}.
@@ -45,16 +45,16 @@ end
 if head[1] ~= ARGV[1] then
   return {'STALE_STUDY'}
 end
-local now = ARGV[2]
-local rid = ARGV[8]
+local now = ARGV[8]
+local rid = ARGV[7]
 if rid ~= '' then
   purge_requests(k, now)
   if find_request(k, rid, now) then
     return {'FALLBACK', 'REQUEST_ID'}
   end
 end
-expire_due(k, now, ARGV[5], tonumber(ARGV[6]))
-local client_id = ARGV[4]
+expire_due(k, now, ARGV[4], tonumber(ARGV[5]))
+local client_id = ARGV[3]
 if client_id ~= '' and #redis.call('ZRANGEBYLEX', KEYS[12], '[' .. client_id .. '\0',
     '(' .. client_id .. '\1', 'LIMIT', 0, 1) > 0 then
   return {'FALLBACK', 'CLIENT_HOLDS_TRIALS'}
@@ -70,7 +70,7 @@ if #redis.call('ZRANGEBYSCORE', KEYS[6], '-inf', '(' .. now, 'LIMIT', 0, 1) > 0 
 end
 local count = #ARGV - 9
 local handed_out = tonumber(head[2]) + count
-local max_trials = tonumber(ARGV[7])
+local max_trials = tonumber(ARGV[6])
 if max_trials >= 0 and handed_out > max_trials then
   return {'FALLBACK', 'MAX_TRIALS'}
 end
@@ -83,7 +83,7 @@ for j = 0, count - 1 do
   redis.call('HSET', KEYS[2], number, text)
   redis.call('ZADD', KEYS[3], number, number)
   redis.call('ZADD', KEYS[4], number, number)
-  redis.call('ZADD', KEYS[7], ARGV[3], number)
+  redis.call('ZADD', KEYS[7], ARGV[2], number)
   hold(k, number, client_id)
   texts[j + 1] = text
   answer[j + 1] = number
