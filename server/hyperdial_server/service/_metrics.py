@@ -3,7 +3,8 @@
 :class:`CallInterceptor` wraps every handler of the server it is installed on. For each call
 it sets the request id that log lines carry (``hyperdial_server.logs``), writes one log line
 when the call ends, and counts it in a :class:`Metrics`. Sampler compute time is measured
-where the sampler runs (:func:`timed_suggest`), since an interceptor cannot see it.
+where the sampler runs and recorded with :func:`observe_suggestion`, since an interceptor
+cannot see it.
 
 Metrics (``--metrics-port`` serves them at ``/metrics``):
 
@@ -29,7 +30,7 @@ import random
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from contextvars import ContextVar
-from typing import Any, ParamSpec, TypeVar
+from typing import Any
 
 import grpc
 from google.rpc import error_details_pb2, status_pb2
@@ -48,8 +49,6 @@ from hyperdial_server import logs
 
 logger = logging.getLogger("hyperdial.calls")
 
-P = ParamSpec("P")
-R = TypeVar("R")
 
 #: Latency buckets of calls, in seconds (1 ms to 30 s).
 CALL_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
@@ -80,7 +79,7 @@ _TOLD: dict[int, str] = {
     trial_pb2.TRIAL_STATE_FAILED: "failed",
 }
 
-# The metrics of the server handling the current call (read by ``timed_suggest``).
+# The metrics of the server handling the current call (read by ``observe_suggestion``).
 _current: ContextVar[Metrics | None] = ContextVar("hyperdial_metrics", default=None)
 
 
@@ -173,32 +172,6 @@ def observe_suggestion(algorithm: str, seconds: float) -> None:
     metrics = _current.get()
     if metrics is not None:
         metrics.suggestion_seconds.labels(algorithm.lower()).observe(seconds)
-
-
-def timed_suggest(suggest: Callable[P, R], algorithm: str) -> Callable[P, R]:
-    """``suggest``, timed into ``hyperdial_suggestion_compute_seconds`` of the current call.
-
-    Call this on the event loop's thread (where the call's context is); the function it returns
-    may run on any thread. Outside a call of an intercepted server, ``suggest`` is returned as
-    it is.
-
-    Args:
-        suggest: The sampler's suggest function.
-        algorithm: Label value, e.g. ``"GRID"`` (written in lower case).
-    """
-    metrics = _current.get()
-    if metrics is None:
-        return suggest
-    histogram = metrics.suggestion_seconds.labels(algorithm.lower())
-
-    def timed(*args: P.args, **kwargs: P.kwargs) -> R:
-        start = time.perf_counter()
-        try:
-            return suggest(*args, **kwargs)
-        finally:
-            histogram.observe(time.perf_counter() - start)
-
-    return timed
 
 
 class CallInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
