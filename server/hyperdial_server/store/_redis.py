@@ -351,7 +351,7 @@ class RedisStore(Store):
         lease: tuple[str, float] | None = None,
     ) -> list[Any]:
         reply = await self._eval(name, keys, args, lease)
-        if reply[0] != "OK" and reply[0] != "FALLBACK":
+        if reply[0] != "OK":
             detail = reply[1] if len(reply) > 1 else ""
             raise store_error(reply[0], study_id, number, detail)
         return reply
@@ -639,9 +639,10 @@ class RedisStore(Store):
             study_id,
             lease=(lease_member(namespace, study_id), lease),
         )
-        if reply[0] == "FALLBACK":
-            return FastAsk(fallback=str(reply[1]))
-        return FastAsk(trials=_numbered(sent, reply[1], lease))
+        _, texts, fallback = reply
+        if fallback:
+            return FastAsk(fallback=str(fallback))
+        return FastAsk(trials=_numbered(sent, texts, lease))
 
     async def create_trial(
         self,

@@ -2,7 +2,7 @@
 -- commit_reserved: an ask in one step, for the common case. Creates one RUNNING trial per
 -- point (computed by the caller from indices it reserved) if the ask needs nothing that
 -- claim_trials would hand out first; else changes nothing but the expiry of due leases and
--- answers FALLBACK, and the caller asks through claim_trials and commit_trials.
+-- answers why it fell back, and the caller asks through claim_trials and commit_trials.
 --
 -- claim_trials would hand out first: the client's own RUNNING trials (client_id resume), points
 -- of lease-expired trials, enqueued trials, and claims that expired uncommitted. An ask also
@@ -34,7 +34,8 @@
 -- ARGV[9]  time until which the request record is kept ('' without a request id)
 -- ARGV[10], ARGV[11], ... trial JSON without its number (starts with '{'), one per point
 --
--- Returns {"OK", {stored trial...}}, {"FALLBACK", why}, {"STUDY_NOT_FOUND"} or {"STALE_STUDY"}.
+-- Returns {"OK", {stored trial...}, ""}, {"OK", {}, why it fell back}, {"STUDY_NOT_FOUND"} or
+-- {"STALE_STUDY"}.
 local k = {trials = KEYS[2], running = KEYS[4], failed = KEYS[9], leases = KEYS[7],
   expired = KEYS[10], reissue = KEYS[8], owners = KEYS[11], holders = KEYS[12],
   requests = KEYS[13], request_times = KEYS[14]}
@@ -50,29 +51,29 @@ local rid = ARGV[7]
 if rid ~= '' then
   purge_requests(k, now)
   if find_request(k, rid, now) then
-    return {'FALLBACK', 'REQUEST_ID'}
+    return {'OK', {}, 'REQUEST_ID'}
   end
 end
 expire_due(k, now, ARGV[4], tonumber(ARGV[5]))
 local client_id = ARGV[3]
 if client_id ~= '' and #redis.call('ZRANGEBYLEX', KEYS[12], '[' .. client_id .. '\0',
     '(' .. client_id .. '\1', 'LIMIT', 0, 1) > 0 then
-  return {'FALLBACK', 'CLIENT_HOLDS_TRIALS'}
+  return {'OK', {}, 'CLIENT_HOLDS_TRIALS'}
 end
 if redis.call('ZCARD', KEYS[8]) > 0 then
-  return {'FALLBACK', 'REISSUE'}
+  return {'OK', {}, 'REISSUE'}
 end
 if redis.call('LLEN', KEYS[5]) > 0 then
-  return {'FALLBACK', 'ENQUEUED'}
+  return {'OK', {}, 'ENQUEUED'}
 end
 if #redis.call('ZRANGEBYSCORE', KEYS[6], '-inf', '(' .. now, 'LIMIT', 0, 1) > 0 then
-  return {'FALLBACK', 'EXPIRED_CLAIM'}
+  return {'OK', {}, 'EXPIRED_CLAIM'}
 end
 local count = #ARGV - 9
 local handed_out = tonumber(head[2]) + count
 local max_trials = tonumber(ARGV[6])
 if max_trials >= 0 and handed_out > max_trials then
-  return {'FALLBACK', 'MAX_TRIALS'}
+  return {'OK', {}, 'MAX_TRIALS'}
 end
 redis.call('HSET', KEYS[1], 'handed_out', string.format('%d', handed_out))
 local first = redis.call('HINCRBY', KEYS[1], 'trials', count) - count + 1
@@ -91,4 +92,4 @@ end
 if rid ~= '' then
   record_request(k, rid, 'D:A:' .. table.concat(answer, ','), ARGV[9])
 end
-return {'OK', texts}
+return {'OK', texts, ''}
