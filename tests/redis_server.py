@@ -13,6 +13,8 @@ import time
 from pathlib import Path
 from types import TracebackType
 
+from tests.process_groups import kill_group, popen
+
 #: Seconds a server gets to answer PING after start, or to exit after stop.
 START_TIMEOUT = 30.0
 STOP_TIMEOUT = 30.0
@@ -59,6 +61,9 @@ def free_port() -> int:
 class RedisServer:
     """One ``redis-server`` process; ``stop()``/``kill()`` and ``start()`` again keep the port.
 
+    The server leads a process group of its own (with any save or rewrite child it forks),
+    killed whole when it stops, when this object is collected, or at exit of the test run.
+
     Args:
         extra_args: More ``redis-server`` arguments, e.g. ``("--requirepass", "secret")`` or
             ``("--appendonly", "yes")`` (later ones override the defaults).
@@ -79,6 +84,11 @@ class RedisServer:
         """``redis://[:password@]127.0.0.1:PORT/0``."""
         auth = f":{self.password}@" if self.password else ""
         return f"redis://{auth}127.0.0.1:{self.port}/0"
+
+    @property
+    def pid(self) -> int | None:
+        """The process id while started, else ``None``."""
+        return self._proc.pid if self._proc is not None else None
 
     @property
     def running(self) -> bool:
@@ -113,18 +123,19 @@ class RedisServer:
         # Configuration errors are printed before the log file opens: keep them too.
         console = self.dir / "console.log"
         with console.open("wb") as out:
-            self._proc = subprocess.Popen(
-                args, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT
-            )
-        deadline = time.monotonic() + START_TIMEOUT
-        while not self._answers():
-            if self._proc.poll() is not None or time.monotonic() > deadline:
-                self.kill()
-                text = "".join(
-                    f.read_text(errors="replace")[-4000:] for f in (console, log) if f.exists()
-                )
-                raise RuntimeError(f"redis-server {' '.join(args)} did not start:\n{text}")
-            time.sleep(0.02)
+            self._proc = popen(args, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT)
+        try:
+            deadline = time.monotonic() + START_TIMEOUT
+            while not self._answers():
+                if self._proc.poll() is not None or time.monotonic() > deadline:
+                    text = "".join(
+                        f.read_text(errors="replace")[-4000:] for f in (console, log) if f.exists()
+                    )
+                    raise RuntimeError(f"redis-server {' '.join(args)} did not start:\n{text}")
+                time.sleep(0.02)
+        except BaseException:  # e.g. KeyboardInterrupt while it starts: nothing stays behind
+            self.kill()
+            raise
         return self
 
     def _answers(self) -> bool:
@@ -149,18 +160,26 @@ class RedisServer:
         proc, self._proc = self._proc, None
         if proc is None:
             return
-        if proc.poll() is None:
-            proc.send_signal(sig)
-            try:
+        try:
+            if proc.poll() is None:
+                proc.send_signal(sig)
                 proc.wait(STOP_TIMEOUT)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+        except subprocess.TimeoutExpired:
+            pass
+        finally:
+            # Whatever is left: the server if it did not stop, or a child it forked to save.
+            kill_group(proc)
 
     def close(self) -> None:
         """Stops the server and removes its directory."""
         self.kill()
         self._tmp.cleanup()
+
+    def __del__(self) -> None:
+        # A last resort, for a test that never closed it: the directory goes with the object,
+        # so the server must too.
+        if getattr(self, "_proc", None) is not None:
+            self.kill()
 
     def __enter__(self) -> RedisServer:
         return self.start()

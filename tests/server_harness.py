@@ -15,6 +15,7 @@ from concurrent.futures import Future
 
 from hyperdial_server.server import RunningServer, ServerConfig, start
 from hyperdial_server.service._compute import DEFAULT_SAMPLER_PROCESSES
+from tests.process_groups import GROUP_GRACE, kill_group, popen
 
 
 class InProcessServer:
@@ -79,7 +80,12 @@ _LISTEN_RE = re.compile(r"listening on ([0-9.]+):([0-9]+)")
 
 
 class ServerProcess:
-    """``python -m hyperdial_server`` as a separate process (a replica), port picked by the OS."""
+    """``python -m hyperdial_server`` as a separate process (a replica), port picked by the OS.
+
+    The replica leads a process group of its own, with its fork server and sampler workers:
+    :meth:`terminate` and :meth:`kill` end the replica, then kill whatever of its group is
+    left, and so does the garbage collector or the exit of the test run when neither ran.
+    """
 
     def __init__(self, redis_url: str = "", extra: Sequence[str] = ()) -> None:
         args = [sys.executable, "-m", "hyperdial_server", "--port", "0", "--grace", "2"]
@@ -88,15 +94,19 @@ class ServerProcess:
         env = dict(os.environ, PYTHONUNBUFFERED="1")
         # The log goes to a file: an unread pipe would fill up and block the server.
         self.log = tempfile.TemporaryFile(mode="w+")
-        self.proc = subprocess.Popen(
+        self.proc: subprocess.Popen[str] = popen(
             [*args, *extra], stdout=subprocess.PIPE, stderr=self.log, text=True, env=env
         )
         assert self.proc.stdout is not None
-        line = self.proc.stdout.readline()
+        try:
+            line = self.proc.stdout.readline()
+        except BaseException:  # e.g. KeyboardInterrupt while it starts
+            kill_group(self.proc)
+            self._close_files()
+            raise
         match = _LISTEN_RE.search(line)
         if not match:
-            self.proc.kill()
-            self.proc.wait()
+            kill_group(self.proc)
             self.log.seek(0)
             err = self.log.read()
             self._close_files()
@@ -104,23 +114,30 @@ class ServerProcess:
         self.target = f"{match.group(1)}:{match.group(2)}"
 
     def terminate(self, timeout: float = 30) -> int:
-        """SIGTERM, then waits; returns the exit code."""
+        """SIGTERM, then waits; returns the exit code. Then kills what is left of its group."""
         if self.proc.poll() is None:
             self.proc.send_signal(signal.SIGTERM)
         try:
             return self.proc.wait(timeout=timeout)
         finally:
-            if self.proc.poll() is None:
-                self.proc.kill()
-                self.proc.wait()
+            self.reap_group()
             self._close_files()
 
     def kill(self) -> None:
-        """SIGKILL: the process dies without any cleanup (its log stays readable)."""
-        self.proc.kill()
+        """SIGKILL: the process dies without any cleanup (its log stays readable). Only the
+        replica is killed, as a crash would; its children then end by themselves, and what is
+        left of its group after :data:`~tests.process_groups.GROUP_GRACE` is killed."""
+        if self.proc.poll() is None:
+            self.proc.kill()
         self.proc.wait()
+        self.reap_group()
         if self.proc.stdout is not None:
             self.proc.stdout.close()
+
+    def reap_group(self, grace: float = GROUP_GRACE) -> None:
+        """Kills (SIGKILL) what is left of the replica's process group, and the replica if it
+        still runs; an exited replica's group gets ``grace`` seconds to end by itself."""
+        kill_group(self.proc, grace)
 
     def _close_files(self) -> None:
         # Closed here, not left to the garbage collector: an unclosed file's ResourceWarning
@@ -130,8 +147,8 @@ class ServerProcess:
         self.log.close()
 
     def __del__(self) -> None:
-        if hasattr(self, "log") and not self.log.closed:
-            if self.proc.poll() is None:
-                self.proc.kill()
-                self.proc.wait()
+        if not hasattr(self, "proc"):
+            return
+        kill_group(self.proc)  # a last resort: a test that neither terminated nor killed it
+        if not self.log.closed:
             self._close_files()

@@ -16,6 +16,7 @@ import pytest
 import hyperdial as hd
 from hyperdial import cli
 from tests.client._support import blocked_python
+from tests.process_groups import GROUP_GRACE, kill_group, popen
 
 ROOT = Path(__file__).resolve().parents[2]
 LISTEN_RE = re.compile(r"hyperdial (\S+) listening on ([0-9.]+):([0-9]+)")
@@ -61,7 +62,9 @@ def test_serve_forwards_its_arguments(capsys: pytest.CaptureFixture[str]) -> Non
 
 
 def test_serve_runs_a_real_server_until_sigterm() -> None:
-    proc = subprocess.Popen(
+    # In a process group of its own, killed with whatever it started (its sampler workers'
+    # fork server, the resource tracker) on every path.
+    proc = popen(
         hyperdial_command("serve", "--port", "0", "--grace", "2"),
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
@@ -81,9 +84,7 @@ def test_serve_runs_a_real_server_until_sigterm() -> None:
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(timeout=60) == 0
     finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
+        kill_group(proc, GROUP_GRACE)  # an exited server's group gets the grace to end itself
         for stream in (proc.stdout, proc.stderr):
             if stream is not None:
                 stream.close()

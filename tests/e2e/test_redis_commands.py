@@ -20,15 +20,22 @@ from tests.server_harness import InProcessServer
 @pytest.fixture(scope="module")
 def private() -> Iterator[tuple[redis.Redis, tuning_service_pb2_grpc.TuningServiceStub]]:
     server = RedisServer().start()
-    # No lease sweep: its background commands would land in the counts.
-    hyperdial = InProcessServer(server.url, lease_sweep_interval=0).start()
-    client = redis.Redis.from_url(server.url)
-    channel = grpc.insecure_channel(hyperdial.target)
-    yield client, tuning_service_pb2_grpc.TuningServiceStub(channel)
-    channel.close()
-    client.close()
-    hyperdial.stop()
-    server.close()
+    try:  # on every path, the redis-server too (e.g. the gRPC server fails to start)
+        # No lease sweep: its background commands would land in the counts.
+        hyperdial = InProcessServer(server.url, lease_sweep_interval=0)
+        try:
+            hyperdial.start()
+            client = redis.Redis.from_url(server.url)
+            channel = grpc.insecure_channel(hyperdial.target)
+            try:
+                yield client, tuning_service_pb2_grpc.TuningServiceStub(channel)
+            finally:
+                channel.close()
+                client.close()
+        finally:
+            hyperdial.stop()
+    finally:
+        server.close()
 
 
 def _commands(client: redis.Redis) -> dict[str, int]:

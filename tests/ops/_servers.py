@@ -62,9 +62,13 @@ class Process(ServerProcess):
         return self.proc.stdout.readline()
 
     def stop_and_read_log(self, timeout: float = 60) -> tuple[int, str]:
-        """SIGTERM, waits for the exit; returns the exit code and everything logged."""
+        """SIGTERM, waits for the exit; returns the exit code and everything logged. What is
+        left of the process group then is killed."""
         self.proc.send_signal(signal.SIGTERM)
-        code = self.proc.wait(timeout)
+        try:
+            code = self.proc.wait(timeout)
+        finally:
+            self.reap_group()
         return code, self.read_log()
 
     def read_log(self) -> str:

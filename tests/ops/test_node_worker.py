@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import subprocess
 import uuid
 from pathlib import Path
 
@@ -14,6 +13,7 @@ import pytest
 
 from hyperdial.v1 import trial_pb2, tuning_service_pb2_grpc
 from hyperdial.v1 import tuning_service_pb2 as ts
+from tests.process_groups import run
 
 NODE_DIR = Path(__file__).resolve().parents[2] / "examples" / "node"
 TRIALS = 12
@@ -26,24 +26,16 @@ def node_worker() -> Path:
         if os.environ.get("CI"):
             pytest.fail("node and npm are needed on CI machines")
         pytest.skip("node and npm are not installed")
-    done = subprocess.run(
-        ["npm", "install", "--no-audit", "--no-fund"],
-        cwd=NODE_DIR,
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
+    done = run(["npm", "install", "--no-audit", "--no-fund"], cwd=NODE_DIR, timeout=600)
     assert done.returncode == 0, done.stderr
     return NODE_DIR / "worker.js"
 
 
 def test_node_worker_runs_a_study_to_the_end(node_worker: Path, target: str) -> None:
     study = f"node-{uuid.uuid4().hex[:12]}"
-    done = subprocess.run(
+    done = run(
         ["node", str(node_worker), "--study", study, "--trials", str(TRIALS), "--json"],
         env=dict(os.environ, HYPERDIAL_TARGET=target),
-        capture_output=True,
-        text=True,
         timeout=120,
     )
     assert done.returncode == 0, done.stderr
@@ -72,11 +64,6 @@ def test_node_worker_runs_a_study_to_the_end(node_worker: Path, target: str) -> 
 def test_node_worker_reports_an_unreachable_server(node_worker: Path) -> None:
     from tests.redis_server import free_port
 
-    done = subprocess.run(
-        ["node", str(node_worker), "--target", f"127.0.0.1:{free_port()}"],
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    done = run(["node", str(node_worker), "--target", f"127.0.0.1:{free_port()}"], timeout=120)
     assert done.returncode == 1
     assert done.stderr.startswith("hyperdial worker: UNAVAILABLE")

@@ -18,9 +18,11 @@ from hyperdial_server.core.space import FloatDomain, ParameterConfig, Params, Se
 from hyperdial_server.core.study import Algorithm, Objective, StudySpec
 from hyperdial_server.core.trial import Trial, TrialState
 from hyperdial_server.samplers import get_sampler
-from hyperdial_server.service._compute import SAMPLER_NICENESS, SamplerWorkers
+from hyperdial_server.samplers._worker import SAMPLER_NICENESS
+from hyperdial_server.service._compute import SAMPLER_UNAVAILABLE, SamplerWorkers
 from hyperdial_server.store import RedisStore, TrialPage
 from tests.e2e.protocol import ask, create, float_param, spec, tell
+from tests.process_groups import kill_group, popen
 from tests.server_harness import InProcessServer
 
 
@@ -70,10 +72,13 @@ def test_a_dead_worker_fails_that_ask_with_unavailable_and_the_next_ask_works() 
     workers = SamplerWorkers(1)
 
     async def body() -> None:
-        # The worker dies; so does the one started for the retry: UNAVAILABLE.
+        # The worker dies; so does the one started for the retry: UNAVAILABLE, with a reason
+        # of its own (not the store's), and a message that says what died.
         with pytest.raises(Unavailable) as e:
             await workers.suggest(Algorithm.BAYESIAN, spec, [12], [TrialPage([*history, poisoned])])
-        assert "worker process died" in e.value.message
+        assert e.value.reason == SAMPLER_UNAVAILABLE == "SAMPLER_UNAVAILABLE"
+        assert "BAYESIAN sampler's worker process died" in e.value.message
+        assert "computed it again" in e.value.message
         # A new pool serves the next ask.
         points, _ = await workers.suggest(Algorithm.BAYESIAN, spec, [12], [TrialPage(history)])
         assert len(points) == 1
@@ -87,8 +92,10 @@ def test_a_dead_worker_fails_that_ask_with_unavailable_and_the_next_ask_works() 
 def test_a_closed_pool_refuses_with_unavailable() -> None:
     workers = SamplerWorkers(1)
     workers.close()
-    with pytest.raises(Unavailable):
+    with pytest.raises(Unavailable) as e:
         asyncio.run(workers.suggest(Algorithm.BAYESIAN, _spec(), [0], []))
+    assert e.value.reason == SAMPLER_UNAVAILABLE
+    assert "stopping" in e.value.message
 
 
 def test_negative_processes_are_refused() -> None:
@@ -166,12 +173,9 @@ def test_workers_run_at_a_lower_priority_and_still_progress_on_saturated_cores()
     # Every core busy with normal-priority work: a worker must still get its share (an idle
     # scheduling class would starve it and hold the ask forever).
     burn = "print('busy', flush=True)\nwhile True:\n    pass\n"
-    burners = [
-        subprocess.Popen([sys.executable, "-c", burn], stdout=subprocess.PIPE, text=True)
-        for _ in range(os.cpu_count() or 1)
-    ]
-    for b in burners:  # every core is busy before the worker starts
-        assert b.stdout is not None and b.stdout.readline() == "busy\n"
+    # Each in a process group of its own, killed on every path (kill_group in the finally, or
+    # the exit-time sweep of tests/process_groups.py after an interrupt).
+    burners: list[subprocess.Popen[str]] = []
     workers = SamplerWorkers(1)
 
     async def body() -> tuple[int, list[Params]]:
@@ -188,12 +192,15 @@ def test_workers_run_at_a_lower_priority_and_still_progress_on_saturated_cores()
         return niceness, points
 
     try:
+        for _ in range(os.cpu_count() or 1):
+            burners.append(popen([sys.executable, "-c", burn], stdout=subprocess.PIPE, text=True))
+        for b in burners:  # every core is busy before the worker starts
+            assert b.stdout is not None and b.stdout.readline() == "busy\n"
         niceness, points = asyncio.run(body())
     finally:
         workers.close()
         for b in burners:
-            b.kill()
-            b.wait()
+            kill_group(b)
             if b.stdout is not None:
                 b.stdout.close()
     assert niceness == min(19, os.nice(0) + SAMPLER_NICENESS)

@@ -230,7 +230,8 @@ def replicas(
     count: int, redis_url: str, extra: Sequence[str] = ()
 ) -> Iterator[list[ServerProcess]]:
     """``count`` server processes on ``redis_url``; whatever is still running at the end is
-    killed, and every process's pipes and log are closed."""
+    killed (each replica's whole process group: its sampler workers too), and every process's
+    pipes and log are closed."""
     servers: list[ServerProcess] = []
     try:
         for _ in range(count):
@@ -240,6 +241,7 @@ def replicas(
         for server in servers:
             if server.proc.poll() is None:
                 server.kill()
+            server.reap_group()  # a no-op for a replica killed or terminated already
             if server.proc.stdout is not None:
                 server.proc.stdout.close()
             server.log.close()

@@ -18,6 +18,7 @@ import grpc
 from hyperdial.v1 import tuning_service_pb2 as ts
 from hyperdial_server.security import Role, hash_token, new_token
 from tests.e2e.protocol import measurement
+from tests.process_groups import run
 from tests.redis_server import RedisServer
 from tests.security.calls import SPEC, new_id
 from tests.security.harness import Tokens, bearer, stub
@@ -93,13 +94,15 @@ def test_no_secret_in_logs_or_errors(pki: Pki, tmp_path: Path) -> None:
                         errors.append(f"{e.code()} {e.details()} {e.trailing_metadata()}")
                 assert any("UNAVAILABLE" in e for e in errors)
         finally:
-            code = server.proc.wait(timeout=0) if server.proc.poll() is not None else None
-            assert code is None, "the server died"
-            server.proc.terminate()
-            server.proc.wait(timeout=60)
-            server.log.seek(0)
-            log = server.log.read()
-            server.terminate()
+            try:
+                code = server.proc.wait(timeout=0) if server.proc.poll() is not None else None
+                assert code is None, "the server died"
+                server.proc.terminate()
+                server.proc.wait(timeout=60)
+                server.log.seek(0)
+                log = server.log.read()
+            finally:  # on every path: the server's whole process group, and its files
+                server.terminate()
     assert "refused /hyperdial.v1.TuningService/DeleteStudy" in log  # the log did record them
     assert "TOKEN_INVALID" in log
     assert "(token 'acme-read-only'): ROLE_INSUFFICIENT" in log
@@ -110,12 +113,9 @@ def test_no_secret_in_logs_or_errors(pki: Pki, tmp_path: Path) -> None:
 
 
 def _serve(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "hyperdial_server", "--port", "0", *args],
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    """``hyperdial serve`` expected to refuse to start. In a process group of its own: one that
+    starts after all is killed, with whatever it started, on every path (timeout included)."""
+    return run([sys.executable, "-m", "hyperdial_server", "--port", "0", *args], timeout=60)
 
 
 def test_startup_errors_show_no_secret(pki: Pki, tmp_path: Path) -> None:

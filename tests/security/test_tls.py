@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -22,6 +21,7 @@ from hyperdial_server.security import (
     server_credentials,
 )
 from hyperdial_server.server import ServerConfig
+from tests.process_groups import run
 from tests.security.harness import ConfiguredServer, Tokens, bearer, stub
 from tests.security.pki import Identity, Pki
 from tests.server_harness import ServerProcess
@@ -212,7 +212,9 @@ def test_flags_read_their_environment_variables(
 
 
 def test_serve_exits_2_on_a_bad_tls_setting(pki: Pki) -> None:
-    done = subprocess.run(
+    # In a process group of its own: a server that starts after all is killed, with whatever
+    # it started, on every path (timeout and interrupt included).
+    done = run(
         [
             sys.executable,
             "-m",
@@ -222,8 +224,6 @@ def test_serve_exits_2_on_a_bad_tls_setting(pki: Pki) -> None:
             "--tls-cert",
             str(pki.server.cert),
         ],
-        capture_output=True,
-        text=True,
         timeout=60,
     )
     assert done.returncode == 2

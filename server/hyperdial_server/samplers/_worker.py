@@ -3,12 +3,22 @@
 It lives with the samplers so that a worker imports them and nothing of the server's gRPC
 side: workers fork from a process that has imported exactly this (and the store's pure codec,
 to decode the history).
+
+Imported by the fork server itself (its preload), this module ties the fork server's life to
+the replica's (:func:`die_with_parent`): the fork server and its workers hold pipes to each
+other, so without it they would outlive a replica that is killed.
 """
 
 from __future__ import annotations
 
+import ctypes
+import os
+import signal
+import sys
+import threading
 import time
 from collections.abc import Sequence
+from types import FrameType
 
 from hyperdial_server.core.space import Params
 from hyperdial_server.core.study import Algorithm, StudySpec
@@ -44,3 +54,107 @@ def run_suggest(
                 completed.append(t)
     points = get_sampler(algorithm).suggest(spec, indices, completed, pending)
     return points, time.perf_counter() - start
+
+
+# --- Dying with the replica ---------------------------------------------------------------
+
+# prctl(2) option: the signal this process gets when its parent dies.
+_PR_SET_PDEATHSIG = 1
+#: Seconds between two looks at the parent pid where the parent-death signal is unavailable.
+PARENT_WATCH_INTERVAL = 0.5
+
+#: Pid of the fork server, set in the fork server by the hook at the end of this module (and so
+#: inherited by every worker it forks); None in any other process tree.
+fork_server_pid: int | None = None
+
+
+def _set_parent_death_signal() -> bool:
+    """Asks Linux for SIGKILL when the parent dies; False where that is unavailable."""
+    if not sys.platform.startswith("linux"):
+        return False
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        return int(libc.prctl(_PR_SET_PDEATHSIG, int(signal.SIGKILL), 0, 0, 0)) == 0
+    except (OSError, AttributeError):  # no libc, or no prctl in it
+        return False
+
+
+def _die() -> None:
+    os.kill(os.getpid(), signal.SIGKILL)
+
+
+def _watch_parent(parent: int) -> None:
+    while os.getppid() == parent:
+        time.sleep(PARENT_WATCH_INTERVAL)
+    _die()
+
+
+def die_with_parent(parent: int) -> None:
+    """Ends this process (SIGKILL) when its parent process dies, however the parent dies.
+
+    Linux's parent-death signal where it is available; else a daemon thread that checks the
+    parent pid every :data:`PARENT_WATCH_INTERVAL` seconds. The signal is sent when the thread
+    that started this process exits, so the parent must start it from a thread that lives as
+    long as the parent does.
+
+    Args:
+        parent: Pid of the parent this process must not outlive. If it is not the parent any
+            more (it died before the signal was set up, and this process was re-parented),
+            this process ends at once.
+    """
+    if _set_parent_death_signal():
+        # The parent may have died before the signal was set: then nothing would send it.
+        if os.getppid() != parent:
+            _die()
+        return
+    threading.Thread(
+        target=_watch_parent, args=(parent,), name="hyperdial-parent-watch", daemon=True
+    ).start()
+
+
+#: How much lower the workers' CPU priority is than the server's (``nice``): when the cores are
+#: busy, the event loop, answering short calls, goes first.
+SAMPLER_NICENESS = 10
+
+
+def _lower_priority() -> None:
+    """A niceness, not Linux's idle scheduling class: a worker in that class gets no CPU at
+    all while normal tasks keep the cores busy, so an ask could wait forever on a saturated
+    node; with niceness 10 it still gets about a tenth."""
+    try:
+        os.nice(SAMPLER_NICENESS)
+    except OSError:  # not allowed here: the workers then compete on equal terms
+        pass
+
+
+def start_worker() -> None:
+    """Runs first in each worker: a lower priority, and death with its parent process.
+
+    Here, not in the service module that starts the pool: an initializer is pickled by
+    reference, and importing the service side would load gRPC into every worker (~15 MB each).
+    """
+    _lower_priority()
+    # The parent is the fork server (whose pid the worker inherited from it), or the replica
+    # itself where workers are spawned, or a fork server started without our preload.
+    die_with_parent(fork_server_pid or os.getppid())
+
+
+def _imported_by_fork_server() -> bool:
+    """Whether the code importing this module is the fork server's preload (not a worker
+    that fork server forked, whose stack holds the fork server's ``main`` too)."""
+    forkserver = sys.modules.get("multiprocessing.forkserver")
+    if forkserver is None:
+        return False
+    # Frame 1 is this module's code; above it, the import machinery's, then the importer's.
+    frame: FrameType | None = sys._getframe(2)
+    while frame is not None and frame.f_code.co_filename.startswith("<frozen importlib"):
+        frame = frame.f_back
+    return frame is not None and frame.f_code is forkserver.main.__code__
+
+
+if _imported_by_fork_server():
+    # The replica started the fork server; with this, the fork server dies with it, and its
+    # workers with the fork server (see service/_compute.py). A replica that died before this
+    # line is seen by the fork server itself: its "alive" pipe is at EOF, and it exits.
+    fork_server_pid = os.getpid()
+    die_with_parent(os.getppid())

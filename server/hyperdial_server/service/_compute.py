@@ -14,26 +14,34 @@ model-based ask, so a replica that serves only grid, random and Sobol studies ru
 run at a lower CPU priority (niceness 10) than the server process: when the cores are busy,
 short calls (asks of other studies, tells, health checks) get most of them and suggestions
 take longer, but always progress.
+
+None of these processes outlives the replica, however it ends (SIGKILL and out-of-memory kills
+included): the fork server gets SIGKILL when the replica dies and each worker when the fork
+server dies (Linux's parent-death signal, or a thread that watches the parent pid elsewhere),
+and multiprocessing's resource tracker exits once no process holds its pipe any more.
 """
 
 from __future__ import annotations
 
 import asyncio
 import multiprocessing
+import multiprocessing.forkserver
 import os
-from collections.abc import Sequence
-from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
+import queue
+import threading
+from collections.abc import Callable, Sequence
+from concurrent.futures import Executor, Future, ProcessPoolExecutor, ThreadPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 
 from hyperdial_server.core.errors import Unavailable
 from hyperdial_server.core.space import Params
 from hyperdial_server.core.study import Algorithm, StudySpec
-from hyperdial_server.samplers._worker import run_suggest
+from hyperdial_server.samplers._worker import run_suggest, start_worker
 from hyperdial_server.store import TrialPage
 
-#: How much lower the workers' CPU priority is than the server's (``nice``): when the cores are
-#: busy, the event loop, answering short calls, goes first.
-SAMPLER_NICENESS = 10
+#: ``ErrorInfo.reason`` of an ask whose sampler could not compute: its worker process died (e.g.
+#: killed for memory), or the replica is stopping. UNAVAILABLE: the ask may be retried.
+SAMPLER_UNAVAILABLE = "SAMPLER_UNAVAILABLE"
 
 
 def _usable_cores() -> int:
@@ -51,23 +59,63 @@ def _usable_cores() -> int:
 DEFAULT_SAMPLER_PROCESSES = max(1, min(4, _usable_cores() - 1))
 
 
-def _lower_priority() -> None:
-    """Runs first in each worker. A niceness, not Linux's idle scheduling class: a worker in
-    that class gets no CPU at all while normal tasks keep the cores busy, so an ask could
-    wait forever on a saturated node; with niceness 10 it still gets about a tenth."""
-    try:
-        os.nice(SAMPLER_NICENESS)
-    except OSError:  # not allowed here: the workers then compete on equal terms
-        pass
-
-
 def _context() -> multiprocessing.context.BaseContext:
     if "forkserver" in multiprocessing.get_all_start_methods():
         ctx = multiprocessing.get_context("forkserver")
-        # Workers fork from a server that imported these already.
+        # Workers fork from a server that imported these already; importing the module also
+        # ties the fork server's life to this process's (samplers/_worker.py).
         ctx.set_forkserver_preload(["hyperdial_server.samplers._worker"])
         return ctx
     return multiprocessing.get_context("spawn")
+
+
+class _LifelongThread:
+    """Runs functions in one daemon thread that lives as long as this process.
+
+    The fork server dies by the parent-death signal, which Linux sends when the *thread* that
+    started it exits, not the process. Started by the thread of an event loop that stops
+    before the process does (a server run in a thread, as in the tests or an embedding), it
+    would die with that thread, taking the workers of every other pool of the process along.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._jobs: queue.SimpleQueue[tuple[Callable[[], object], Future[object]]] | None = None
+        self._pid = 0
+
+    def run(self, fn: Callable[[], object]) -> object:
+        """``fn()`` run in the thread; its result, or its exception raised here."""
+        done: Future[object] = Future()
+        with self._lock:
+            if self._jobs is None or self._pid != os.getpid():  # none yet, or a forked child
+                self._jobs, self._pid = queue.SimpleQueue(), os.getpid()
+                threading.Thread(
+                    target=self._serve,
+                    args=(self._jobs,),
+                    name="hyperdial-forkserver-starter",
+                    daemon=True,
+                ).start()
+            self._jobs.put((fn, done))
+        return done.result()
+
+    @staticmethod
+    def _serve(jobs: queue.SimpleQueue[tuple[Callable[[], object], Future[object]]]) -> None:
+        while True:
+            fn, done = jobs.get()
+            try:
+                done.set_result(fn())
+            except BaseException as e:  # handed to the caller
+                done.set_exception(e)
+
+
+_starter = _LifelongThread()
+
+
+def _ensure_fork_server(ctx: multiprocessing.context.BaseContext) -> None:
+    """Starts the fork server, if ``ctx`` uses one and it is not running, from the lifelong
+    thread. The pool's first worker would otherwise start it from the thread that asks."""
+    if ctx.get_start_method() == "forkserver":
+        _starter.run(multiprocessing.forkserver.ensure_running)
 
 
 class SamplerWorkers:
@@ -88,11 +136,16 @@ class SamplerWorkers:
 
     def _pool(self) -> Executor:
         if self._closed:
-            raise Unavailable("the server is stopping; retry on another replica")
+            raise Unavailable(
+                "the server is stopping and computes no more suggestions; retry on another replica",
+                reason=SAMPLER_UNAVAILABLE,
+            )
         if self._executor is None:
             if self.processes:
+                ctx = _context()
+                _ensure_fork_server(ctx)
                 self._executor = ProcessPoolExecutor(
-                    self.processes, mp_context=_context(), initializer=_lower_priority
+                    self.processes, mp_context=ctx, initializer=start_worker
                 )
             else:
                 self._executor = ThreadPoolExecutor(
@@ -111,8 +164,8 @@ class SamplerWorkers:
         decodes the ``history`` pages (the study's finished and RUNNING trials) itself.
 
         Raises:
-            Unavailable: The worker died twice in a row (e.g. killed for memory), or the
-                server is stopping.
+            Unavailable: Reason ``SAMPLER_UNAVAILABLE``: the worker died twice in a row
+                (e.g. killed for memory), or the server is stopping.
         """
         loop = asyncio.get_running_loop()
         for attempt in range(2):
@@ -128,8 +181,11 @@ class SamplerWorkers:
                     pool.shutdown(wait=False, cancel_futures=True)
                 if attempt == 1:
                     raise Unavailable(
-                        "the sampler's worker process died twice computing this suggestion; "
-                        "retry, and check the replica's memory limit"
+                        f"the {algorithm.name} sampler's worker process died (killed, e.g. "
+                        "for memory, or crashed) while computing this suggestion, and so did "
+                        "the one that computed it again; retry, and check the replica's memory "
+                        "limit and its log",
+                        reason=SAMPLER_UNAVAILABLE,
                     ) from None
         raise AssertionError("unreachable")
 
