@@ -12,7 +12,11 @@ from collections.abc import Callable, Sequence
 from hyperdial_server import __version__, logs
 from hyperdial_server.core import limits
 from hyperdial_server.server import RunningServer, ServerConfig, serve
+from hyperdial_server.service._admission import AdmissionLimits
 from hyperdial_server.service._compute import DEFAULT_SAMPLER_PROCESSES
+from hyperdial_server.service._servicer import SPEC_CACHE_BYTES
+
+_MIB = 1024 * 1024
 
 
 def _env(name: str, default: str) -> str:
@@ -59,6 +63,21 @@ def _seconds(low: float, high: float, *, zero: bool = False) -> Callable[[str], 
     return parse
 
 
+def _whole(low: int, high: int) -> Callable[[str], int]:
+    """An argparse type: a whole number from ``low`` to ``high``."""
+
+    def parse(value: str) -> int:
+        try:
+            n = int(value)
+        except ValueError:
+            n = low - 1
+        if low <= n <= high:
+            return n
+        raise argparse.ArgumentTypeError(f"a whole number from {low} to {high}, not {value!r}")
+
+    return parse
+
+
 class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
     """Shows defaults, except where the value may hold a secret (a Redis URL's password)."""
 
@@ -94,6 +113,15 @@ def build_parser() -> argparse.ArgumentParser:
         help="Redis URL (redis://[:password@]host:port/db, rediss:// for TLS, "
         "redis+cluster://host:port for a Redis Cluster); empty: the "
         "embedded in-memory store (env HYPERDIAL_REDIS_URL)",
+    )
+    parser.add_argument(
+        "--allow-evicting-redis",
+        action="store_true",
+        default=_env("HYPERDIAL_ALLOW_EVICTING_REDIS", "").lower()
+        not in ("", "0", "false", "no", "off"),
+        help="serve from a Redis whose maxmemory-policy is not noeviction, with a warning, "
+        "instead of refusing to start: a full Redis then drops keys and damages studies "
+        "(env HYPERDIAL_ALLOW_EVICTING_REDIS=1)",
     )
     parser.add_argument(
         "--grace",
@@ -178,6 +206,58 @@ def build_parser() -> argparse.ArgumentParser:
         "0: no sweep, leases then expire only when their study is asked or listed "
         "(env HYPERDIAL_LEASE_SWEEP_INTERVAL)",
     )
+    admission = AdmissionLimits()
+    parser.add_argument(
+        "--max-list-calls",
+        type=_whole(1, 10_000),
+        default=_env("HYPERDIAL_MAX_LIST_CALLS", str(admission.replica)),
+        metavar="N",
+        help="most list calls (ListTrials, ListStudies, ListOptimalTrials) one replica serves "
+        "at a time, every namespace together; asks and tells wait behind at most this many "
+        "(see docs/operations.md, Load shedding) (env HYPERDIAL_MAX_LIST_CALLS)",
+    )
+    parser.add_argument(
+        "--max-list-calls-per-namespace",
+        type=_whole(1, 10_000),
+        default=_env("HYPERDIAL_MAX_LIST_CALLS_PER_NAMESPACE", str(admission.tenant)),
+        metavar="N",
+        help="most list calls of one namespace (tenant) one replica serves at a time "
+        "(env HYPERDIAL_MAX_LIST_CALLS_PER_NAMESPACE)",
+    )
+    parser.add_argument(
+        "--list-queue",
+        type=_whole(0, 100_000),
+        default=_env("HYPERDIAL_LIST_QUEUE", str(admission.queue)),
+        metavar="N",
+        help="most list calls waiting for a slot, per namespace and replica-wide; one more is "
+        "refused at once with RESOURCE_EXHAUSTED TOO_MANY_REQUESTS (env HYPERDIAL_LIST_QUEUE)",
+    )
+    parser.add_argument(
+        "--list-wait",
+        type=_seconds(0.0, 60.0),
+        default=_env("HYPERDIAL_LIST_WAIT", f"{admission.wait:g}"),
+        metavar="SECONDS",
+        help="most seconds a list call waits for a slot before it is refused with "
+        "RESOURCE_EXHAUSTED TOO_MANY_REQUESTS and a retry hint (env HYPERDIAL_LIST_WAIT)",
+    )
+    parser.add_argument(
+        "--spec-cache-mib",
+        type=_whole(1, 1024 * 1024),
+        default=_env("HYPERDIAL_SPEC_CACHE_MIB", str(SPEC_CACHE_BYTES // _MIB)),
+        metavar="MIB",
+        help="most MiB of study specs one replica caches (estimated; at most 10000 specs "
+        "either way) (env HYPERDIAL_SPEC_CACHE_MIB)",
+    )
+    parser.add_argument(
+        "--namespace-spec-mib",
+        type=_whole(0, 1024 * 1024),
+        default=_env(
+            "HYPERDIAL_NAMESPACE_SPEC_MIB", str(limits.DEFAULT_NAMESPACE_SPEC_BYTES // _MIB)
+        ),
+        metavar="MIB",
+        help="most MiB of stored study specs one namespace holds; CreateStudy past it is "
+        "RESOURCE_EXHAUSTED NAMESPACE_SPEC_BUDGET; 0: no budget (env HYPERDIAL_NAMESPACE_SPEC_MIB)",
+    )
     parser.add_argument(
         "--log-level",
         default=_env("HYPERDIAL_LOG_LEVEL", "INFO"),
@@ -202,6 +282,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         host=args.host,
         port=args.port,
         redis_url=args.redis,
+        allow_evicting_redis=args.allow_evicting_redis,
         grace=args.grace,
         reflection=not args.no_reflection,
         metrics_port=args.metrics_port,
@@ -213,6 +294,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         request_id_ttl=args.request_id_ttl,
         lease_sweep_interval=args.lease_sweep_interval,
         sampler_processes=args.sampler_processes,
+        admission=AdmissionLimits(
+            replica=args.max_list_calls,
+            tenant=args.max_list_calls_per_namespace,
+            queue=args.list_queue,
+            wait=args.list_wait,
+        ),
+        spec_cache_bytes=args.spec_cache_mib * _MIB,
+        namespace_spec_bytes=args.namespace_spec_mib * _MIB,
     )
 
     def ready(running: RunningServer) -> None:

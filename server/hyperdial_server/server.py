@@ -11,8 +11,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import faulthandler
 import logging
+import os
 import signal
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -23,15 +26,23 @@ from grpc_reflection.v1alpha import reflection
 
 from hyperdial.v1 import tuning_service_pb2
 from hyperdial_server.core import limits
-from hyperdial_server.core.errors import Unavailable
+from hyperdial_server.core.errors import HyperdialError, ResourceExhausted, Unavailable
 from hyperdial_server.security import TokenRegistry, check_tls_paths, server_credentials
 from hyperdial_server.service import TuningServicer
+from hyperdial_server.service._admission import AdmissionLimits
 from hyperdial_server.service._auth import AuthInterceptor
 from hyperdial_server.service._compute import DEFAULT_SAMPLER_PROCESSES, SamplerWorkers
 from hyperdial_server.service._health import HealthServicer
-from hyperdial_server.service._metrics import CallInterceptor, Metrics, MetricsEndpoint
+from hyperdial_server.service._metrics import (
+    STORE_UNAVAILABLE,
+    CallInterceptor,
+    Metrics,
+    MetricsEndpoint,
+)
 from hyperdial_server.service._registration import add_tuning_servicer
-from hyperdial_server.store import Store, open_store
+from hyperdial_server.service._servicer import SPEC_CACHE_BYTES
+from hyperdial_server.store import RedisStore, Store, open_store
+from hyperdial_server.store._redis import REQUIRED_EVICTION_POLICY
 
 logger = logging.getLogger("hyperdial.server")
 
@@ -39,6 +50,9 @@ logger = logging.getLogger("hyperdial.server")
 MAX_MESSAGE_BYTES = limits.MAX_MESSAGE_BYTES
 #: Seconds between two store checks of the health service.
 HEALTH_INTERVAL = 2.0
+#: Seconds a health check waits for the store before counting it down: a store that stalls
+#: turns health NOT_SERVING within HEALTH_INTERVAL + HEALTH_TIMEOUT (5 s) of the stall.
+HEALTH_TIMEOUT = 3.0
 SERVICE_NAME = tuning_service_pb2.DESCRIPTOR.services_by_name["TuningService"].full_name
 
 
@@ -50,6 +64,8 @@ class ServerConfig:
         host: Address to listen on.
         port: Port to listen on; 0 picks a free one.
         redis_url: Redis URL; empty for the embedded in-memory store.
+        allow_evicting_redis: Serve (with a loud warning) from a Redis whose
+            ``maxmemory-policy`` is not ``noeviction``, instead of refusing to start.
         grace: Seconds in-flight calls get to finish on shutdown.
         reflection: Whether to serve gRPC server reflection.
         tls_cert: PEM certificate chain of the server; with ``tls_key``, the port speaks TLS.
@@ -65,11 +81,16 @@ class ServerConfig:
         lease_sweep_interval: Seconds between two sweeps of expired leases; 0: no sweep (leases
             then expire only when their study is asked or listed).
         sampler_processes: Worker processes of model-based samplers; 0: threads instead.
+        admission: Bounds of the heavy reads (list calls) in flight and waiting per replica
+            and per namespace (``docs/operations.md``, "Load shedding").
+        spec_cache_bytes: Most bytes of study specs a replica caches.
+        namespace_spec_bytes: Most bytes of stored study specs per namespace; 0: no budget.
     """
 
     host: str = "127.0.0.1"
     port: int = 50051
     redis_url: str = ""
+    allow_evicting_redis: bool = False
     grace: float = 10.0
     reflection: bool = True
     tls_cert: str = ""
@@ -81,6 +102,9 @@ class ServerConfig:
     request_id_ttl: float = limits.DEFAULT_REQUEST_ID_TTL
     lease_sweep_interval: float = 1.0
     sampler_processes: int = DEFAULT_SAMPLER_PROCESSES
+    admission: AdmissionLimits = AdmissionLimits()
+    spec_cache_bytes: int = SPEC_CACHE_BYTES
+    namespace_spec_bytes: int = limits.DEFAULT_NAMESPACE_SPEC_BYTES
 
 
 def add_tuning_service(
@@ -90,6 +114,8 @@ def add_tuning_service(
     lease_timeout: float = limits.DEFAULT_LEASE_TIMEOUT,
     request_id_ttl: float = limits.DEFAULT_REQUEST_ID_TTL,
     sampler_processes: int = DEFAULT_SAMPLER_PROCESSES,
+    admission: AdmissionLimits | None = None,
+    spec_cache_bytes: int = SPEC_CACHE_BYTES,
 ) -> TuningServicer:
     """Mounts ``hyperdial.v1.TuningService`` on a server the caller owns.
 
@@ -103,6 +129,8 @@ def add_tuning_service(
         request_id_ttl: Seconds the answer of a call with a ``request_id`` is kept.
         sampler_processes: Worker processes of model-based samplers (started on the first
             Bayesian ask); 0: threads of this process instead.
+        admission: Bounds of the heavy reads in flight and waiting; ``None``: the defaults.
+        spec_cache_bytes: Most bytes of study specs the servicer caches.
 
     Returns:
         The servicer; call its ``close()`` after stopping the server, to stop the workers.
@@ -112,6 +140,8 @@ def add_tuning_service(
         lease_timeout=lease_timeout,
         request_id_ttl=request_id_ttl,
         samplers=SamplerWorkers(sampler_processes),
+        admission=admission,
+        spec_cache_bytes=spec_cache_bytes,
     )
     # Not the generated add_TuningServiceServicer_to_server: unparsable requests get
     # INVALID_ARGUMENT instead of UNKNOWN.
@@ -123,14 +153,17 @@ async def sweep_leases(store: Store, interval: float) -> None:
     """Expires due trial leases every ``interval`` seconds, until cancelled.
 
     Every replica runs one: the store expires each lease once whoever gets there, so no leader
-    is needed. A store that cannot be reached is retried at the next tick (the health service
-    reports it); any other failure is logged and retried too, so the sweep never stops.
+    is needed. A store that cannot be reached or is full is retried at the next tick (the health
+    service reports it); any other failure is logged and retried too, so the sweep never stops.
     """
     while True:
         await asyncio.sleep(interval)
         try:
             expired = await store.expire_leases(now=time.time())
-        except Unavailable:
+        except (Unavailable, ResourceExhausted):
+            continue  # the store is down or full: the health service reports it
+        except HyperdialError as exc:  # a damaged study (DATA_LOSS), a refused command
+            logger.error("the lease sweep failed: %s; it runs again in %.1f s", exc, interval)
             continue
         except Exception:
             logger.exception("the lease sweep failed; it runs again in %.1f s", interval)
@@ -193,12 +226,31 @@ async def start(config: ServerConfig, store: Store | None = None) -> RunningServ
     Raises:
         SecurityConfigError: A TLS file or the tokens file is missing or malformed (checked
             before anything is opened).
+        EvictingStoreError: Redis may evict keys (see :func:`check_eviction`) and
+            ``config.allow_evicting_redis`` is off.
     """
     tls = check_tls_paths(config.tls_cert, config.tls_key, config.tls_client_ca)
     credentials = server_credentials(tls) if tls is not None else None
     tokens = TokenRegistry(config.tokens_file) if config.tokens_file else None
+    owned = store is None
     if store is None:
-        store = open_store(config.redis_url or None)
+        store = open_store(config.redis_url or None, max_spec_bytes=config.namespace_spec_bytes)
+    verified = False  # whether the eviction policy was checked here
+    try:
+        verified = await check_eviction(store, allow=config.allow_evicting_redis)
+        if not verified:
+            raise EvictingStoreError(
+                "refusing to start: Redis may evict keys (its maxmemory-policy is not "
+                f"{REQUIRED_EVICTION_POLICY}), which damages studies; set it with 'CONFIG SET "
+                f"maxmemory-policy {REQUIRED_EVICTION_POLICY}' (and in redis.conf), or pass "
+                "--allow-evicting-redis (docs/operations.md)"
+            )
+    except HyperdialError:
+        pass  # not reachable yet: checked once it answers (``_check_store``)
+    except EvictingStoreError:
+        if owned:
+            await store.close()
+        raise
     metrics = Metrics()
     server = grpc.aio.server(
         interceptors=[CallInterceptor(metrics), *([AuthInterceptor(tokens)] if tokens else [])],
@@ -206,9 +258,12 @@ async def start(config: ServerConfig, store: Store | None = None) -> RunningServ
             ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
             ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
             ("grpc.so_reuseport", 0),
-            # Clients keep long asks alive with pings every 60 s; the gRPC default (one per
-            # 5 minutes) would answer them with GOAWAY "too_many_pings".
-            ("grpc.http2.min_recv_ping_interval_without_data_ms", 30_000),
+            # Clients ping every 10 s, idle or not, to notice a frozen replica (docs/protocol.md);
+            # the gRPC default (one per 5 minutes) would answer with GOAWAY "too_many_pings".
+            # Half the clients' interval, so timer jitter never counts as a strike. (The C
+            # name is GRPC_ARG_HTTP2_MIN_RECV_PING_INTERVAL_WITHOUT_DATA_MS; its string is
+            # this one; "grpc.http2.min_recv_ping_..." would be silently ignored.)
+            ("grpc.http2.min_ping_interval_without_data_ms", 5_000),
             ("grpc.keepalive_permit_without_calls", 1),
         ],
     )
@@ -218,6 +273,8 @@ async def start(config: ServerConfig, store: Store | None = None) -> RunningServ
         lease_timeout=config.lease_timeout,
         request_id_ttl=config.request_id_ttl,
         sampler_processes=config.sampler_processes,
+        admission=config.admission,
+        spec_cache_bytes=config.spec_cache_bytes,
     )
     health_servicer = HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
@@ -236,9 +293,14 @@ async def start(config: ServerConfig, store: Store | None = None) -> RunningServ
     if config.metrics_port is not None:
         endpoint = MetricsEndpoint(metrics, config.host, config.metrics_port)
     # The health status is known before the first call arrives.
-    status = await _check_store(store, health_servicer, metrics, None)
+    allow = config.allow_evicting_redis
+    status = await _check_store(
+        store, health_servicer, metrics, None, allow_evicting=allow, verified=verified
+    )
     await server.start()
-    task = asyncio.create_task(_watch_store(store, health_servicer, metrics, status))
+    task = asyncio.create_task(
+        _watch_store(store, health_servicer, metrics, status, allow_evicting=allow)
+    )
     sweep = None
     if config.lease_sweep_interval > 0:
         sweep = asyncio.create_task(sweep_leases(store, config.lease_sweep_interval))
@@ -255,29 +317,110 @@ async def start(config: ServerConfig, store: Store | None = None) -> RunningServ
     )
 
 
+class EvictingStoreError(ValueError):
+    """The store may evict keys (``maxmemory-policy`` is not ``noeviction``) and evicting
+    stores are not allowed: the server refuses to start."""
+
+
+async def check_eviction(store: Store, *, allow: bool) -> bool:
+    """Whether ``store`` may be served from: Redis must never evict a key of a study.
+
+    Every primary's ``maxmemory-policy`` must be ``noeviction``: under any other policy a full
+    Redis drops keys, and a study that lost some (a trial record, its study hash) is damaged
+    (DATA_LOSS). ``volatile-*`` policies are refused too: they evict only keys with a TTL, but
+    a few of ours have one. A server that refuses ``CONFIG GET`` (managed Redis) is served
+    from, with a warning to check the setting by hand.
+
+    Args:
+        store: The store; only a Redis store is checked.
+        allow: Serve from an evicting Redis anyway, with a loud warning.
+
+    Returns:
+        ``False`` when the store may evict and ``allow`` is off (logged as an error).
+
+    Raises:
+        HyperdialError: The store cannot be reached (``Unavailable``...).
+    """
+    if not isinstance(store, RedisStore):
+        return True
+    policies = await store.eviction_policies()
+    unknown = sorted(where for where, policy in policies.items() if policy is None)
+    if unknown:
+        logger.warning(
+            "cannot read maxmemory-policy of %s (CONFIG GET refused, as managed Redis often "
+            "does): make sure it is %s, or a full Redis drops keys of studies "
+            "(docs/operations.md)",
+            ", ".join(unknown),
+            REQUIRED_EVICTION_POLICY,
+        )
+    bad = {w: p for w, p in policies.items() if p is not None and p != REQUIRED_EVICTION_POLICY}
+    if not bad:
+        return True
+    shown = ", ".join(f"{where}: {policy}" for where, policy in sorted(bad.items()))
+    if allow:
+        logger.warning(
+            "REDIS MAY EVICT KEYS OF STUDIES (maxmemory-policy %s, not %s): serving anyway "
+            "because of --allow-evicting-redis; a study whose keys Redis evicts is damaged "
+            "and answers DATA_LOSS",
+            shown,
+            REQUIRED_EVICTION_POLICY,
+        )
+        return True
+    logger.error(
+        "Redis may evict keys of studies (maxmemory-policy %s, not %s): not serving from it "
+        "(--allow-evicting-redis overrides)",
+        shown,
+        REQUIRED_EVICTION_POLICY,
+    )
+    return False
+
+
 async def _check_store(
     store: Store,
     servicer: health.aio.HealthServicer,
     metrics: Metrics | None,
     last: int | None,
+    *,
+    allow_evicting: bool = True,
+    verified: bool = False,
 ) -> int:
-    """Pings the store once and sets the health status from the answer, which it returns."""
+    """Probes the store once and sets the health status from the answer, which it returns.
+
+    SERVING only if the store takes a write (``Store.ping``) within ``HEALTH_TIMEOUT``: a
+    read-only replica, a full or a stalled Redis is NOT_SERVING. Whenever the store comes
+    (back) into service, its eviction policy is checked again (a failover may have brought
+    another server), unless ``verified`` (just checked by the caller).
+    """
+    serving = health_pb2.HealthCheckResponse.SERVING
+    why = ""
     try:
-        await store.ping()
-        status = health_pb2.HealthCheckResponse.SERVING
-    except Unavailable:
+        await asyncio.wait_for(store.ping(), HEALTH_TIMEOUT)
+        status = serving
+    except (HyperdialError, asyncio.TimeoutError) as exc:
         status = health_pb2.HealthCheckResponse.NOT_SERVING
+        why = getattr(exc, "message", "") or f"no answer within {HEALTH_TIMEOUT:g} s"
         if metrics is not None:
-            metrics.store_errors.labels("health_check").inc()
+            reason = getattr(exc, "reason", STORE_UNAVAILABLE)  # a timeout: no answer at all
+            metrics.store_errors.labels("health_check", reason).inc()
+    if status == serving and last != serving and not verified:
+        try:
+            if not await asyncio.wait_for(
+                check_eviction(store, allow=allow_evicting), HEALTH_TIMEOUT
+            ):
+                status = health_pb2.HealthCheckResponse.NOT_SERVING
+                why = "its maxmemory-policy lets it evict keys"
+        except (HyperdialError, asyncio.TimeoutError) as exc:
+            status = health_pb2.HealthCheckResponse.NOT_SERVING
+            why = getattr(exc, "message", "") or f"no answer within {HEALTH_TIMEOUT:g} s"
     if metrics is not None:
-        metrics.store_up.set(1 if status == health_pb2.HealthCheckResponse.SERVING else 0)
+        metrics.store_up.set(1 if status == serving else 0)
     if status != last:
         for service in ("", SERVICE_NAME):
             await servicer.set(service, status)
-        if status != health_pb2.HealthCheckResponse.SERVING:
-            logger.warning("store unreachable: health NOT_SERVING until it answers")
+        if status != serving:
+            logger.warning("store unusable (%s): health NOT_SERVING until it takes writes", why)
         elif last is not None:
-            logger.info("store reachable again: health SERVING")
+            logger.info("store takes writes again: health SERVING")
     return int(status)
 
 
@@ -286,15 +429,23 @@ async def _watch_store(
     servicer: health.aio.HealthServicer,
     metrics: Metrics | None = None,
     last: int | None = None,
+    *,
+    allow_evicting: bool = True,
 ) -> None:
-    """Keeps the health status in step with the store: SERVING only while it answers."""
+    """Keeps the health status in step with the store: SERVING only while it takes writes."""
     while True:
         await asyncio.sleep(HEALTH_INTERVAL)
-        last = await _check_store(store, servicer, metrics, last)
+        last = await _check_store(store, servicer, metrics, last, allow_evicting=allow_evicting)
 
 
 async def serve(config: ServerConfig, ready: Callable[[RunningServer], None] | None = None) -> None:
     """Runs a standalone server until SIGTERM or SIGINT, then stops gracefully."""
+    # Caught from the start: a signal that comes while starting (or right after the ready
+    # line) stops the server gracefully instead of killing it without a clean-up.
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
     running = await start(config)
     kind = "redis" if config.redis_url else "memory (embedded, not persistent)"
     logger.info("hyperdial listening on %s:%d, store: %s", config.host, running.port, kind)
@@ -307,11 +458,33 @@ async def serve(config: ServerConfig, ready: Callable[[RunningServer], None] | N
         logger.info("metrics on http://%s:%d/metrics", config.host, running.metrics_endpoint.port)
     if ready is not None:
         ready(running)
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stop.set)
     await stop.wait()
     logger.info("stopping: finishing in-flight calls (grace %.0f s)", config.grace)
+    # From here the stop is bounded whatever it waits on (a Redis that hangs, a sampler
+    # worker, a thread at interpreter exit), and a second signal ends it at once.
+    _exit_after(config.grace + STOP_BOUND)
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, _exit_now, "a second signal")
     await running.stop(config.grace)
     logger.info("stopped")
+
+
+#: Seconds past the grace period after which a stopping replica exits anyway: the store's
+#: reply bound (a call to a hung Redis fails within it) plus time to close everything.
+STOP_BOUND = 15.0
+
+
+def _exit_after(seconds: float) -> None:
+    """Exits the process (status 1) if it is still running ``seconds`` from now: a daemon
+    thread, so it fires even when the event loop or interpreter shutdown is stuck."""
+    timer = threading.Timer(seconds, _exit_now, (f"no clean stop within {seconds:.0f} s",))
+    timer.daemon = True
+    timer.start()
+
+
+def _exit_now(why: str) -> None:
+    logger.error("exiting now: %s; the threads were doing:", why)
+    faulthandler.dump_traceback(all_threads=True)
+    # Buffered log lines first: os._exit skips every clean-up, flushing included.
+    logging.shutdown()
+    os._exit(1)

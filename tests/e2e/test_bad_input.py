@@ -366,8 +366,11 @@ COND_SPEC = spec(
     ("params", "words"),
     [
         ({"opt": pvalue("adam"), "layers": pvalue(9)}, "not a valid value"),
-        ({"opt": pvalue("adam"), "layers": pvalue(2.0)}, "not a valid value"),
-        ({"opt": pvalue("adam"), "layers": pvalue("2")}, "not a valid value"),
+        ({"opt": pvalue("adam"), "layers": pvalue(2.0)}, "as int_value, not double_value"),
+        ({"opt": pvalue("adam"), "layers": pvalue("2")}, "as int_value, not string_value"),
+        # A float parameter's value is a double_value, even when it is a whole number.
+        ({"opt": pvalue("sgd"), "layers": pvalue(2), "momentum": pvalue(0)}, "as double_value"),
+        ({"opt": pvalue(1), "layers": pvalue(2)}, "as string_value, not int_value"),
         ({"opt": pvalue("lion"), "layers": pvalue(2)}, "not a valid value"),
         ({"opt": pvalue("sgd"), "layers": pvalue(2)}, "'momentum' is missing"),
         ({"opt": pvalue("adam"), "layers": pvalue(2), "momentum": pvalue(0.5)}, "inactive"),
@@ -413,6 +416,31 @@ def test_page_token_bound_to_its_filter(stub: Any) -> None:
         states=[trial_pb2.TRIAL_STATE_COMPLETED],
     )
     code, reason, _ = _fails(stub.ListTrials, request)
+    assert (code, reason) == (INVALID, "INVALID_PAGE_TOKEN")
+
+
+def test_page_token_bound_to_its_study(stub: Any) -> None:
+    first_sid, other_sid = _sid(), _sid()
+    for sid in (first_sid, other_sid):
+        create(stub, sid, spec(float_param("x", 0, 1)))
+        ask(stub, sid, count=3)
+    first = stub.ListTrials(ts.ListTrialsRequest(parent=f"studies/{first_sid}", page_size=1))
+    assert first.next_page_token
+    # The token works on its own study ...
+    stub.ListTrials(
+        ts.ListTrialsRequest(
+            parent=f"studies/{first_sid}", page_size=1, page_token=first.next_page_token
+        )
+    )
+    # ... and not on another one, nor on ListStudies.
+    request = ts.ListTrialsRequest(
+        parent=f"studies/{other_sid}", page_size=1, page_token=first.next_page_token
+    )
+    code, reason, _ = _fails(stub.ListTrials, request)
+    assert (code, reason) == (INVALID, "INVALID_PAGE_TOKEN")
+    code, reason, _ = _fails(
+        stub.ListStudies, ts.ListStudiesRequest(page_token=first.next_page_token)
+    )
     assert (code, reason) == (INVALID, "INVALID_PAGE_TOKEN")
 
 

@@ -77,12 +77,36 @@ def test_health_follows_the_store(redis: RedisServer, monkeypatch: pytest.Monkey
             # (gRPC sends it from abort()): wait for the count, however long that takes.
             while True:
                 m = scrape(server.metrics_url)
-                if sample(m, "hyperdial_store_errors_total", operation="GetStudy") >= 1:
+                if (
+                    sample(
+                        m,
+                        "hyperdial_store_errors_total",
+                        operation="GetStudy",
+                        reason="STORE_UNAVAILABLE",
+                    )
+                    >= 1
+                ):
                     break
                 time.sleep(0.01)
             assert sample(m, "hyperdial_store_up") == 0
-            assert sample(m, "hyperdial_store_errors_total", operation="GetStudy") == 1
-            assert sample(m, "hyperdial_store_errors_total", operation="health_check") >= 1
+            assert (
+                sample(
+                    m,
+                    "hyperdial_store_errors_total",
+                    operation="GetStudy",
+                    reason="STORE_UNAVAILABLE",
+                )
+                == 1
+            )
+            assert (
+                sample(
+                    m,
+                    "hyperdial_store_errors_total",
+                    operation="health_check",
+                    reason="STORE_UNAVAILABLE",
+                )
+                >= 1
+            )
 
             redis.start()
             assert next(statuses) == SERVING

@@ -100,7 +100,7 @@ def test_calls_latency_compute_time_and_trials_are_counted(server: ConfiguredSer
     assert sample(m, "hyperdial_trials_asked_total") == 2 + 1 + 1 + 2 + 1 + 1
     assert sample(m, "hyperdial_trials_told_total", outcome="completed") == 1
     assert sample(m, "hyperdial_trials_told_total", outcome="failed") == 1
-    assert sample(m, "hyperdial_store_errors_total", operation="GetStudy") == 0
+    assert not any(name == "hyperdial_store_errors_total" for name, _ in m)
     assert sample(m, "hyperdial_store_up") == 1
     assert ("process_cpu_seconds_total", ()) in m
 

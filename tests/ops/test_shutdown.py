@@ -7,8 +7,10 @@ tests wait for events (clients blocked in Redis, lines in the log), never for a 
 
 from __future__ import annotations
 
+import os
 import re
 import signal
+import threading
 import time
 import urllib.request
 from collections.abc import Callable, Iterator
@@ -157,3 +159,105 @@ def test_calls_still_running_when_the_grace_period_ends_are_cancelled(
             assert cut.value.code() in (grpc.StatusCode.CANCELLED, grpc.StatusCode.UNAVAILABLE)
     finally:
         server.terminate()
+
+
+# What Redis is doing when the replica gets SIGTERM.
+_REDIS_PHASES = ("killed", "hung", "restarted", "reconnected")
+
+
+@pytest.mark.parametrize("phase", _REDIS_PHASES)
+def test_sigterm_during_each_phase_of_a_redis_restart_exits_in_time(phase: str) -> None:
+    """Workers keep asking (BAYESIAN and RANDOM studies, so the sampler workers are busy too)
+    and telling while Redis is killed, hangs (SIGSTOP) or comes back; SIGTERM then stops the
+    replica within its grace period plus the store's reply bound, with exit status 0."""
+    grace = 2
+    with RedisServer("--appendonly", "yes") as redis:
+        server = Process(["--redis", redis.url, "--grace", str(grace)])
+        stop = threading.Event()
+        calls = [0]
+        try:
+            with grpc.insecure_channel(server.target) as channel:
+                stub = tuning_service_pb2_grpc.TuningServiceStub(channel)
+                for name, algorithm in (
+                    ("bayes", study_pb2.ALGORITHM_BAYESIAN),
+                    ("random", study_pb2.ALGORITHM_RANDOM),
+                ):
+                    two = spec(float_param("x", 0, 1), float_param("y", 0, 1), algorithm=algorithm)
+                    stub.CreateStudy(ts.CreateStudyRequest(study_id=name, spec=two))
+
+                def work(study: str) -> None:
+                    ask = ts.SuggestTrialsRequest(parent=f"studies/{study}", count=1)
+                    while not stop.is_set():
+                        try:
+                            (t,) = stub.SuggestTrials(ask, timeout=30).trials
+                            stub.CompleteTrial(
+                                ts.CompleteTrialRequest(
+                                    name=t.name, final_measurement=measurement(loss=t.number)
+                                ),
+                                timeout=30,
+                            )
+                            calls[0] += 1
+                        except grpc.RpcError:
+                            stop.wait(0.05)
+
+                workers = [
+                    threading.Thread(target=work, args=(s,), daemon=True)
+                    for s in ("bayes", "random", "bayes", "random")
+                ]
+                for w in workers:
+                    w.start()
+                _until(lambda: calls[0] >= 20)  # the sampler workers have started, too
+                pid = redis.pid
+                assert pid is not None
+                if phase == "hung":
+                    os.kill(pid, signal.SIGSTOP)
+                else:
+                    redis.kill()
+                    if phase in ("restarted", "reconnected"):
+                        redis.start()
+                    if phase == "reconnected":
+                        now = calls[0]
+                        _until(lambda: calls[0] >= now + 10)
+                server.proc.send_signal(signal.SIGTERM)
+                # Grace for in-flight calls, then the store's 10 s reply bound at most for a
+                # hung Redis; the rest is room for a busy machine. A replica that hangs fails.
+                code = server.proc.wait(timeout=60)
+                if phase == "hung":
+                    os.kill(pid, signal.SIGCONT)
+                stop.set()
+                for w in workers:
+                    w.join(timeout=60)
+                log = server.read_log()
+        finally:
+            stop.set()
+            if phase == "hung" and redis.running:
+                os.kill(redis.pid, signal.SIGCONT)
+            server.terminate()
+    assert code == 0, log
+    assert log.rstrip().endswith("stopped"), log
+
+
+def test_a_second_sigterm_ends_a_stop_at_once(redis: RedisServer, admin: redis_lib.Redis) -> None:
+    """An operator who does not want to wait out the grace period signals again: the replica
+    exits at once (status 1), saying why and what its threads were doing."""
+    metrics_port = free_port()
+    server = Process(["--redis", redis.url, "--grace", "600", "--metrics-port", str(metrics_port)])
+    try:
+        with grpc.insecure_channel(server.target) as channel:
+            stub = tuning_service_pb2_grpc.TuningServiceStub(channel)
+            stub.CreateStudy(ts.CreateStudyRequest(study_id="s", spec=SPEC))
+            admin.execute_command("CLIENT", "PAUSE", "600000", "WRITE")
+            held = stub.SuggestTrials.future(_ask())
+            _until(lambda: _in_flight(metrics_port, "SuggestTrials") == 1 and _blocked(admin))
+            server.proc.send_signal(signal.SIGTERM)
+            _until(lambda: "stopping: finishing in-flight calls" in server.read_log())
+            assert server.proc.poll() is None  # held by the call, for up to 600 s
+            server.proc.send_signal(signal.SIGTERM)
+            assert server.proc.wait(timeout=60) == 1
+            with pytest.raises(grpc.RpcError):
+                held.result(timeout=60)
+        log = server.read_log()
+    finally:
+        server.terminate()
+    assert "exiting now: a second signal" in log
+    assert "Thread" in log  # the threads' stacks, for whoever wonders why the stop hung

@@ -95,6 +95,10 @@ BAD_CREDENTIALS: dict[str, Any] = {
     "unknown-token": (bearer(new_token()), "TOKEN_INVALID"),
     "not-bearer": ((("authorization", "Basic dXNlcjpwYXNz"),), "TOKEN_INVALID"),
     "empty-bearer": ((("authorization", "Bearer "),), "TOKEN_INVALID"),
+    # Exactly one space between scheme and token, and nothing around them.
+    "two-spaces": (None, "TOKEN_INVALID"),
+    "trailing-space": (None, "TOKEN_INVALID"),
+    "leading-space": (None, "TOKEN_INVALID"),
     # The hash of a valid token is not a token.
     "hash-as-token": (None, "TOKEN_INVALID"),
     "twice": (None, "TOKEN_INVALID"),
@@ -111,6 +115,12 @@ def test_bad_credentials(channel: grpc.Channel, tokens: Tokens, case: str, metho
         metadata = bearer(hash_token(tokens["alpha", Role.ADMIN]))
     elif case == "twice":
         metadata = bearer(tokens["alpha", Role.ADMIN]) + bearer(tokens["alpha", Role.ADMIN])
+    elif case == "two-spaces":
+        metadata = (("authorization", f"Bearer  {tokens['alpha', Role.ADMIN]}"),)
+    elif case == "trailing-space":
+        metadata = (("authorization", f"Bearer {tokens['alpha', Role.ADMIN]} "),)
+    elif case == "leading-space":
+        metadata = (("authorization", f" Bearer {tokens['alpha', Role.ADMIN]}"),)
     study_id = prepare(s, admin)
     before = snapshot(s, admin, study_id)
     code, answer = call(s, method, request(method, study_id), metadata)
@@ -127,7 +137,7 @@ def test_bad_credentials(channel: grpc.Channel, tokens: Tokens, case: str, metho
 
 def test_scheme_is_case_insensitive(channel: grpc.Channel, tokens: Tokens) -> None:
     token = tokens["alpha", Role.READ_ONLY]
-    md = (("authorization", f"bearer   {token}"),)
+    md = (("authorization", f"bearer {token}"),)
     stub(channel).ListStudies(ts.ListStudiesRequest(), metadata=md)
 
 

@@ -24,7 +24,7 @@ from hyperdial_server.store._codec import (
     encode_trial_body,
     encode_trial_patch,
 )
-from hyperdial_server.store._keys import study_index, study_keys
+from hyperdial_server.store._keys import spec_bytes, study_index, study_keys
 from tests.redis_server import RedisServer
 from tests.store.test_store_contract import claim, commit, complete, enqueue, make_record
 
@@ -87,8 +87,10 @@ def test_every_key_of_a_study_shares_one_hash_tag(redis_url: str, namespace: str
         await busy_study(s, namespace, "one")
         await busy_study(s, namespace, "two")
         found = await keys_of(admin, f"*{namespace}*")
-        assert study_index(namespace) in found
-        per_study = found - {study_index(namespace)}
+        # The namespace's keys: its study index and, in the same slot, its spec byte counts.
+        of_namespace = {study_index(namespace), *spec_bytes(namespace)}
+        assert of_namespace <= found
+        per_study = found - of_namespace
         tags = {re.search(r"\{([^}]*)\}", k).group(1) for k in per_study}  # type: ignore[union-attr]
         assert tags == {f"{namespace}/one", f"{namespace}/two"}
         for k in per_study:

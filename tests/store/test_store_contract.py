@@ -623,6 +623,137 @@ def test_claim_count_must_be_positive(store: StoreHarness, namespace: str) -> No
     store.run(body)
 
 
+# --- renewing claims -------------------------------------------------------------------------
+
+
+async def renew(
+    s: Store,
+    ns: str,
+    rec: StudyRecord,
+    c: Claim,
+    *,
+    now: float,
+    ttl: float = 10.0,
+    request_id: RequestId | None = None,
+) -> None:
+    await s.renew_claim(
+        ns,
+        rec.study_id,
+        rec.uid,
+        c.token,
+        c.indices,
+        now=now,
+        claim_ttl=ttl,
+        reissues=c.reissues,
+        request_id=request_id,
+    )
+
+
+def test_a_renewed_claim_outlives_its_first_deadline(store: StoreHarness, namespace: str) -> None:
+    async def body(s: Store) -> None:
+        rec, (t1,) = await lease_study(s, namespace, 1, lease=5.0)
+        mine = await claim(s, namespace, rec, 3, now=10.0, ttl=10.0)  # deadline 20
+        assert ([r.source for r in mine.reissues], mine.indices) == ([1], [1, 2])
+        await renew(s, namespace, rec, mine, now=18.0, ttl=10.0)  # deadline 28
+        # Past the first deadline, not the new one: the members are not taken again.
+        other = await claim(s, namespace, rec, 3, now=25.0, ttl=10.0)
+        assert (other.reissues, other.indices) == ([], [3, 4, 5])
+        # At the new deadline itself the claim still holds; then it lapses as any other.
+        assert nothing(await claim(s, namespace, rec, 3, now=28.0, capacity=6))
+        trials = await commit(s, namespace, rec, mine, now=28.0)
+        assert [(t.number, t.params) for t in trials] == [
+            (2, t1.params),
+            (3, point(1)),
+            (4, point(2)),
+        ]
+
+    store.run(body)
+
+
+def test_a_claim_past_its_deadline_that_nobody_took_is_renewed(
+    store: StoreHarness, namespace: str
+) -> None:
+    async def body(s: Store) -> None:
+        rec = make_record()
+        await s.create_study(namespace, rec)
+        mine = await claim(s, namespace, rec, 2, now=0.0, ttl=10.0)
+        await renew(s, namespace, rec, mine, now=15.0, ttl=10.0)  # deadline 25
+        assert (await claim(s, namespace, rec, 1, now=20.0)).indices == [2]
+        assert [t.number for t in await commit(s, namespace, rec, mine, now=21.0)] == [1, 2]
+
+    store.run(body)
+
+
+def test_renewing_a_claim_taken_again_is_claim_expired_and_changes_nothing(
+    store: StoreHarness, namespace: str
+) -> None:
+    async def body(s: Store) -> None:
+        rec = make_record()
+        await s.create_study(namespace, rec)
+        mine = await claim(s, namespace, rec, 2, now=0.0, ttl=10.0)  # indices 0 and 1
+        thief = await claim(s, namespace, rec, 1, now=11.0, ttl=10.0)
+        assert thief.indices == [0]
+        with pytest.raises(FailedPrecondition) as e:
+            await renew(s, namespace, rec, mine, now=12.0, ttl=100.0)
+        assert e.value.reason == "CLAIM_EXPIRED"
+        # Index 1 kept its lapsed deadline: the next ask takes it again.
+        assert (await claim(s, namespace, rec, 1, now=13.0)).indices == [1]
+        # A committed claim has no members left to renew.
+        await commit(s, namespace, rec, thief, now=14.0)
+        with pytest.raises(FailedPrecondition) as e:
+            await renew(s, namespace, rec, thief, now=15.0)
+        assert e.value.reason == "CLAIM_EXPIRED"
+
+    store.run(body)
+
+
+def test_renewing_an_ask_in_progress_keeps_its_retries_out(
+    store: StoreHarness, namespace: str
+) -> None:
+    async def body(s: Store) -> None:
+        rec = make_record()
+        await s.create_study(namespace, rec)
+        one = rid("r", "one")
+        first = await claim(s, namespace, rec, 2, request_id=one, now=0.0, ttl=10.0)
+        await renew(s, namespace, rec, first, now=8.0, ttl=10.0, request_id=one)  # deadline 18
+        # Without the renewal, a retry at 15 would take the ask over.
+        with pytest.raises(Unavailable) as e:
+            await claim(s, namespace, rec, 2, request_id=rid("r", "two"), now=15.0)
+        assert e.value.reason == "REQUEST_IN_PROGRESS"
+        over = await claim(s, namespace, rec, 2, request_id=rid("r", "two"), now=19.0)
+        assert sorted(over.indices) == [0, 1]
+        # The retry owns the ask now: the first execution may neither renew nor commit.
+        with pytest.raises(Unavailable) as e:
+            await renew(s, namespace, rec, first, now=20.0, request_id=one)
+        assert e.value.reason == "REQUEST_IN_PROGRESS"
+        done = await commit(s, namespace, rec, over, request_id=rid("r", "two"), now=21.0)
+        with pytest.raises(Unavailable) as e:
+            await renew(s, namespace, rec, over, now=22.0, request_id=rid("r", "two"))
+        assert e.value.reason == "REQUEST_IN_PROGRESS"  # answered: nothing left to renew
+        replay = await claim(s, namespace, rec, 2, request_id=rid("r", "three"), now=23.0)
+        assert [t.number for t in replay.trials] == [t.number for t in done]
+
+    store.run(body)
+
+
+def test_renewing_a_claim_of_a_missing_or_recreated_study(
+    store: StoreHarness, namespace: str
+) -> None:
+    async def body(s: Store) -> None:
+        rec = make_record()
+        await s.create_study(namespace, rec)
+        mine = await claim(s, namespace, rec, 1, now=0.0)
+        stale = StudyRecord(rec.study_id, rec.spec, rec.create_time, uid="other")
+        with pytest.raises(StaleStudy):
+            await renew(s, namespace, stale, mine, now=1.0)
+        await s.delete_study(namespace, rec.study_id)
+        with pytest.raises(NotFound) as e:
+            await renew(s, namespace, rec, mine, now=2.0)
+        assert e.value.reason == "STUDY_NOT_FOUND"
+
+    store.run(body)
+
+
 # --- creating and completing trials ----------------------------------------------------------
 
 
@@ -1764,5 +1895,167 @@ def test_trials_record_the_sampler_index_their_point_came_from(
             assert stored.sampler_index == (t.sampler_index if t is not queued else None)
         listed, _ = await s.list_trials(namespace, rec.study_id, page_size=10)
         assert [t.sampler_index for t in listed] == [None, 0, 1, None, None, None]
+
+    store.run(body)
+
+
+# --- request ids with payload fingerprints ---------------------------------------------------
+
+
+def frid(value: str, fingerprint: str, attempt: str = "") -> RequestId:
+    """A request id whose call's payload has ``fingerprint``."""
+    return RequestId(value, 100.0, attempt=attempt, fingerprint=fingerprint)
+
+
+async def mismatch(call: Awaitable[object], kind: str) -> None:
+    """``call`` is refused as a request id replayed with another payload."""
+    with pytest.raises(InvalidArgument) as e:
+        await call
+    assert (e.value.reason, e.value.field) == ("REQUEST_ID_MISMATCH", "request_id")
+    assert kind in e.value.message
+
+
+def test_a_request_id_replayed_with_another_payload_is_refused_and_changes_nothing(
+    store: StoreHarness, namespace: str
+) -> None:
+    async def body(s: Store) -> None:
+        rec = make_record("fp")
+        made = await s.create_study(namespace, rec, request_id=frid("c", "A"))
+        await mismatch(
+            s.create_study(namespace, make_record("fp"), request_id=frid("c", "B")), "CreateStudy"
+        )
+        assert await s.create_study(namespace, make_record("fp"), request_id=frid("c", "A")) == made
+        # An ask, answered in two steps: a retry with another payload is neither replayed...
+        first = await claim(s, namespace, rec, 2, request_id=frid("a", "A", "a1"), now=1.0)
+        handed = await commit(s, namespace, rec, first, request_id=frid("a", "A", "a1"), now=1.0)
+        await mismatch(claim(s, namespace, rec, 2, request_id=frid("a", "B", "a2")), "Suggest")
+        again = await claim(s, namespace, rec, 2, request_id=frid("a", "A", "a3"), now=2.0)
+        assert again.replayed and [t.number for t in again.trials] == [t.number for t in handed]
+        # A one-step ask records its payload too; a changed retry falls back and is refused.
+        first_fast = await fast(s, namespace, rec, [50], request_id=frid("f", "A"), now=2.0)
+        (fast_trial,) = first_fast.trials
+        assert (await fast(s, namespace, rec, [51], request_id=frid("f", "B"))).fallback
+        await mismatch(claim(s, namespace, rec, 1, request_id=frid("f", "B", "f2")), "Suggest")
+        # ... nor taken over while in progress, nor after its claim lapsed.
+        busy = await claim(s, namespace, rec, 1, request_id=frid("b", "A", "b1"), now=3.0, ttl=5)
+        assert busy.indices == [2]
+        await mismatch(
+            claim(s, namespace, rec, 1, request_id=frid("b", "B", "b2"), now=4.0), "Suggest"
+        )
+        await mismatch(
+            claim(s, namespace, rec, 1, request_id=frid("b", "B", "b2"), now=20.0), "Suggest"
+        )
+        # A tell with another outcome, an import with other parameters, a deletion.
+        number = handed[0].number
+
+        async def tell(loss: float, fingerprint: str) -> Trial:
+            return await s.complete_trial(
+                namespace,
+                rec.study_id,
+                number,
+                values={"loss": loss, "acc": 0.0},
+                failure_reason=None,
+                metadata={},
+                now=22.0,
+                score=loss,
+                request_id=frid("t", fingerprint),
+            )
+
+        told = await tell(0.5, "A")
+        await mismatch(tell(0.9, "B"), "CompleteTrial")
+        assert await tell(0.5, "A") == told == await s.get_trial(namespace, rec.study_id, number)
+        queued = Trial(0, TrialState.WAITING, {"lr": 0.5}, create_time=1.0)
+        made_trial = await s.create_trial(
+            namespace, rec.study_id, queued, request_id=frid("ct", "A"), now=23.0
+        )
+        other = Trial(0, TrialState.WAITING, {"lr": 0.25}, create_time=1.0)
+        await mismatch(
+            s.create_trial(namespace, rec.study_id, other, request_id=frid("ct", "B"), now=24.0),
+            "CreateTrial",
+        )
+        count = (await s.get_study(namespace, rec.study_id)).trial_count
+        assert count == made_trial.number == fast_trial.number + 1
+        assert (await s.best_trial(namespace, rec.study_id)) == told
+        await s.delete_study(namespace, "fp", request_id=frid("d", "A"), now=25.0)
+        again_rec = make_record("fp")
+        await s.create_study(namespace, again_rec)
+        await mismatch(
+            s.delete_study(namespace, "fp", request_id=frid("d", "B"), now=26.0), "DeleteStudy"
+        )
+        await s.delete_study(namespace, "fp", request_id=frid("d", "A"), now=26.0)  # a retry
+        assert (await s.get_study(namespace, "fp")).uid == again_rec.uid  # still there
+
+    store.run(body)
+
+
+def test_request_ids_without_a_fingerprint_are_checked_by_id_alone(
+    store: StoreHarness, namespace: str
+) -> None:
+    async def body(s: Store) -> None:
+        # Records written without one (as before fingerprints existed) answer any payload, and
+        # a call without one is answered by any record.
+        rec = make_record("old")
+        made = await s.create_study(namespace, rec, request_id=rid("c"))
+        retry = await s.create_study(namespace, make_record("old"), request_id=frid("c", "B"))
+        assert retry == made
+        first = await claim(s, namespace, rec, 1, request_id=rid("a", "a1"), now=1.0)
+        (trial,) = await commit(s, namespace, rec, first, request_id=rid("a", "a1"), now=1.0)
+        again = await claim(s, namespace, rec, 1, request_id=frid("a", "B", "a2"), now=2.0)
+        assert again.replayed and [t.number for t in again.trials] == [trial.number]
+        queued = Trial(0, TrialState.WAITING, {"lr": 0.5}, create_time=1.0)
+        made_trial = await s.create_trial(
+            namespace, rec.study_id, queued, request_id=frid("ct", "A"), now=3.0
+        )
+        replayed = await s.create_trial(namespace, rec.study_id, queued, request_id=rid("ct"))
+        assert replayed == made_trial
+
+    store.run(body)
+
+
+# --- twins of a re-issued point --------------------------------------------------------------
+
+
+def test_a_late_result_after_a_reissue_leaves_twins_that_name_each_other(
+    store: StoreHarness, namespace: str
+) -> None:
+    async def body(s: Store) -> None:
+        rec, (t1, t2, t3) = await lease_study(s, namespace, 3)
+        sid = rec.study_id
+        # Trial 1's point is handed out again as trial 4 (both name each other at once)...
+        c = await claim(s, namespace, rec, 1, now=11.0, capacity=3)
+        (twin,) = await commit(s, namespace, rec, c, now=11.0)
+        assert (twin.number, twin.original_number, twin.reissued_number) == (4, 1, None)
+        expired = await s.get_trial(namespace, sid, 1)
+        assert (expired.state, expired.reissued_number, expired.original_number) == (
+            TrialState.FAILED,
+            4,
+            None,
+        )
+        # ... and the late result of trial 1 keeps the mark: two COMPLETED twins of one point.
+        late = await complete(s, namespace, rec, 1, 0.5)
+        assert (late.state, late.reissued_number) == (TrialState.COMPLETED, 4)
+        # Trial 2's point is claimed, its late result comes, then the claim is committed.
+        c = await claim(s, namespace, rec, 1, now=12.0, capacity=3)
+        assert [r.source for r in c.reissues] == [2]
+        await complete(s, namespace, rec, 2, 0.25)
+        (twin2,) = await commit(s, namespace, rec, c, now=12.0)
+        assert (twin2.number, twin2.original_number) == (5, 2)
+        # Trial 3's late result comes first: its point is withdrawn, so it has no twin.
+        await complete(s, namespace, rec, 3, 0.75)
+        assert nothing(await claim(s, namespace, rec, 1, now=13.0, capacity=3))
+        listed, _ = await s.list_trials(namespace, sid, page_size=10)
+        got = [(t.number, t.state, t.original_number, t.reissued_number) for t in listed]
+        C, R = TrialState.COMPLETED, TrialState.RUNNING
+        assert got == [
+            (1, C, None, 4),
+            (2, C, None, 5),
+            (3, C, None, None),
+            (4, R, 1, None),
+            (5, R, 2, None),
+        ]
+        for t in listed:
+            assert await s.get_trial(namespace, sid, t.number) == t
+        # Untouched trials carry no mark.
+        assert (t1.reissued_number, t2.original_number, t3.reissued_number) == (None,) * 3
 
     store.run(body)

@@ -115,6 +115,8 @@ class Trial(_message.Message):
     FAILURE_REASON_FIELD_NUMBER: _builtins.int
     METADATA_FIELD_NUMBER: _builtins.int
     LEASE_EXPIRE_TIME_FIELD_NUMBER: _builtins.int
+    ORIGINAL_TRIAL_FIELD_NUMBER: _builtins.int
+    REISSUED_TRIAL_FIELD_NUMBER: _builtins.int
     name: _builtins.str
     """Resource name of the trial. Format: `studies/{study}/trials/{trial}`, where `{trial}`
     is the trial number.
@@ -127,6 +129,16 @@ class Trial(_message.Message):
     """The client that was handed the trial, as given to `SuggestTrials`."""
     failure_reason: _builtins.str
     """Why the trial failed, set when the trial is `TRIAL_STATE_FAILED`."""
+    original_trial: _builtins.str
+    """Set on a trial created to measure again the point of a trial whose lease expired: the
+    resource name of that trial. Format: `studies/{study}/trials/{trial}`. Empty otherwise.
+    """
+    reissued_trial: _builtins.str
+    """Set on a trial whose lease expired once its point was handed out again: the resource name
+    of the trial created for it (whose `original_trial` names this one). Empty otherwise. When
+    this trial is `TRIAL_STATE_COMPLETED` all the same (its result arrived after the lease
+    expired), the two are twins: both measure the same point.
+    """
     @_builtins.property
     def parameters(self) -> _containers.MessageMap[_builtins.str, _study_pb2.ParameterValue]:
         """Values of the active parameters, by parameter name. Inactive conditional parameters
@@ -169,10 +181,12 @@ class Trial(_message.Message):
         failure_reason: _builtins.str = ...,
         metadata: _abc.Mapping[_builtins.str, _builtins.str] | None = ...,
         lease_expire_time: _timestamp_pb2.Timestamp | None = ...,
+        original_trial: _builtins.str = ...,
+        reissued_trial: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["complete_time", b"complete_time", "create_time", b"create_time", "final_measurement", b"final_measurement", "lease_expire_time", b"lease_expire_time"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["client_id", b"client_id", "complete_time", b"complete_time", "create_time", b"create_time", "failure_reason", b"failure_reason", "final_measurement", b"final_measurement", "lease_expire_time", b"lease_expire_time", "metadata", b"metadata", "name", b"name", "number", b"number", "parameters", b"parameters", "state", b"state"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["client_id", b"client_id", "complete_time", b"complete_time", "create_time", b"create_time", "failure_reason", b"failure_reason", "final_measurement", b"final_measurement", "lease_expire_time", b"lease_expire_time", "metadata", b"metadata", "name", b"name", "number", b"number", "original_trial", b"original_trial", "parameters", b"parameters", "reissued_trial", b"reissued_trial", "state", b"state"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

@@ -68,9 +68,28 @@ class StudyComplete(HyperdialError):
 
 
 class ResourceExhausted(HyperdialError):
-    """A quota or size limit of the service is reached."""
+    """A quota or size limit of the service is reached.
+
+    Args:
+        message: What went wrong and what to do about it.
+        reason: Stable machine-readable token.
+        metadata: Extra facts for the caller.
+        retry_delay: Seconds after which a retry may succeed (sent as ``google.rpc.RetryInfo``);
+            ``None`` when waiting does not help (a size limit).
+    """
 
     default_reason = "RESOURCE_EXHAUSTED"
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        reason: str | None = None,
+        metadata: Mapping[str, str] | None = None,
+        retry_delay: float | None = None,
+    ) -> None:
+        super().__init__(message, reason=reason, metadata=metadata)
+        self.retry_delay = retry_delay
 
 
 class Unavailable(HyperdialError):
@@ -91,6 +110,13 @@ class PermissionDenied(HyperdialError):
     default_reason = "PERMISSION_DENIED"
 
 
+class DataLoss(HyperdialError):
+    """Stored state is missing or not as the service wrote it (a study whose keys disagree,
+    after an eviction, a lost write or a hand edit); retrying does not help."""
+
+    default_reason = "STUDY_DATA_LOSS"
+
+
 def study_not_found(study_id: str) -> NotFound:
     """The error for an absent study, worded the same everywhere."""
     return NotFound(f"study 'studies/{study_id}' does not exist", reason="STUDY_NOT_FOUND")
@@ -100,4 +126,20 @@ def trial_not_found(study_id: str, number: int) -> NotFound:
     """The error for an absent trial, worded the same everywhere."""
     return NotFound(
         f"trial 'studies/{study_id}/trials/{number}' does not exist", reason="TRIAL_NOT_FOUND"
+    )
+
+
+def study_data_loss(study_id: str, what: str) -> DataLoss:
+    """The error for a study whose stored keys are inconsistent, worded the same everywhere.
+
+    Args:
+        study_id: The study.
+        what: What is missing or wrong (for the operator).
+    """
+    return DataLoss(
+        f"study 'studies/{study_id}' is damaged in the store ({what}); its data cannot be "
+        "trusted: an operator must restore it from a backup or delete it (check that Redis "
+        "runs with maxmemory-policy noeviction and AOF, docs/operations.md)",
+        reason="STUDY_DATA_LOSS",
+        metadata={"study": f"studies/{study_id}"},
     )

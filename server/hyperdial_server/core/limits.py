@@ -54,3 +54,6 @@ MAX_LEASE_TIMEOUT = 7 * 24 * 3600.0
 DEFAULT_REQUEST_ID_TTL = 24 * 3600.0
 MIN_REQUEST_ID_TTL = 60.0
 MAX_REQUEST_ID_TTL = 30 * 24 * 3600.0
+#: Most bytes of stored study records (specs, as stored JSON) one namespace holds by default;
+#: ``CreateStudy`` past it is RESOURCE_EXHAUSTED (``NAMESPACE_SPEC_BUDGET``); 0: no budget.
+DEFAULT_NAMESPACE_SPEC_BYTES = 256 * 1024 * 1024

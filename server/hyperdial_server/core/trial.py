@@ -44,6 +44,11 @@ class Trial:
         sampler_index: The sampler index the trial's point was computed from; ``None`` for a
             trial enqueued or imported, for a re-issued point, and for trials stored before
             indices were recorded.
+        original_number: For a trial created from the re-issued point of a lease-expired
+            trial: that trial's number; ``None`` otherwise.
+        reissued_number: For a lease-expired trial whose point was handed out again: the
+            number of the trial created for it; ``None`` otherwise. If the expired trial took
+            a late result as well (COMPLETED), the two are twins measuring one point.
     """
 
     number: int
@@ -57,3 +62,5 @@ class Trial:
     metadata: dict[str, str] = field(default_factory=dict)
     lease_expire_time: float | None = None
     sampler_index: int | None = None
+    original_number: int | None = None
+    reissued_number: int | None = None

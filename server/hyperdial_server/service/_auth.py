@@ -123,9 +123,11 @@ class AuthInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
                 reason="TOKEN_INVALID",
             )
         value = values[0]
-        scheme, _, token = value.strip().partition(" ") if isinstance(value, str) else ("", "", "")
-        token = token.strip()
-        if scheme.lower() != BEARER_SCHEME or not token:
+        scheme, _, token = value.partition(" ") if isinstance(value, str) else ("", "", "")
+        # Exactly "Bearer <token>": one space, no padding. A lenient parse would let two
+        # spellings of one credential through, and the documented form is what every gRPC
+        # library's token credentials send.
+        if scheme.lower() != BEARER_SCHEME or not token or token != token.strip():
             raise Unauthenticated(
                 f"the authorization entry is not of the form 'Bearer <token>'; {_HOW}",
                 reason="TOKEN_INVALID",

@@ -21,6 +21,7 @@ from hyperdial_server.core.space import (
     ParameterConfig,
     ParamValue,
     SearchSpace,
+    domain_kind,
 )
 from hyperdial_server.core.study import (
     DEFAULT_ALGORITHM,
@@ -254,6 +255,40 @@ def params_from_proto(
     return {name: value_from_proto(v, f"{field}[{name}]") for name, v in params.items()}
 
 
+#: The one ``ParameterValue`` field that carries a value of each kind of domain.
+_VALUE_FIELDS: dict[type[Domain], str] = {
+    FloatDomain: "double_value",
+    DiscreteDomain: "double_value",
+    IntDomain: "int_value",
+    CategoricalDomain: "string_value",
+}
+
+
+def typed_params_from_proto(
+    space: SearchSpace, params: Mapping[str, study_pb2.ParameterValue], field: str = "parameters"
+) -> dict[str, ParamValue]:
+    """Like :func:`params_from_proto`, and each value of a known parameter must come in the
+    field of its domain (the protocol's typing): an ``int_value`` for a float parameter is
+    refused, not converted, so what a trial stores is what every client reads back.
+
+    Raises:
+        InvalidArgument: A value is in another field than its parameter's.
+    """
+    for name, value in params.items():
+        if name not in space:
+            continue  # named as unknown by the space's own check
+        expected = _VALUE_FIELDS[type(space[name].domain)]
+        kind = value.WhichOneof("kind")
+        if kind is not None and kind != expected:
+            raise InvalidArgument(
+                f"{field}[{name}]: parameter {name!r} is "
+                f"{domain_kind(space[name].domain)}; send its value as {expected}, not {kind}",
+                field=f"{field}[{name}]",
+                reason="INVALID_PARAMETERS",
+            )
+    return params_from_proto(params, field)
+
+
 def trial_to_proto(study_id: str, trial: Trial) -> trial_pb2.Trial:
     """A stored trial as sent to clients."""
     # Scalars in one constructor call; map entries set in place, which costs about half of
@@ -284,6 +319,11 @@ def trial_to_proto(study_id: str, trial: Trial) -> trial_pb2.Trial:
         measurement.values.update(trial.values)
     if trial.metadata:
         pb.metadata.update(trial.metadata)
+    # The two trials of a re-issued point name each other (see docs/protocol.md, Leases).
+    if trial.original_number is not None:
+        pb.original_trial = names.trial_name(study_id, trial.original_number)
+    if trial.reissued_number is not None:
+        pb.reissued_trial = names.trial_name(study_id, trial.reissued_number)
     return pb
 
 

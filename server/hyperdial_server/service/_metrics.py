@@ -16,8 +16,9 @@ Metrics (``--metrics-port`` serves them at ``/metrics``):
 * ``hyperdial_trials_asked_total``: trials handed out by ``SuggestTrials``.
 * ``hyperdial_trials_told_total{outcome}``: trials ended by ``CompleteTrial`` (``completed``
   or ``failed``).
-* ``hyperdial_store_errors_total{operation}``: store failures, by the RPC that met them (or
-  ``health_check`` for the health service's own store checks).
+* ``hyperdial_store_errors_total{operation,reason}``: store failures, by the RPC that met them
+  (or ``health_check`` for the health service's own store checks) and their ``ErrorInfo``
+  reason (``STORE_UNAVAILABLE``, ``STORE_OUT_OF_MEMORY``, ``STORE_READ_ONLY``, ...).
 * ``hyperdial_store_up``: 1 while the store answers the health service's checks, else 0.
 """
 
@@ -59,6 +60,13 @@ COMPUTE_BUCKETS = (
 )  # fmt: skip
 #: ``ErrorInfo.reason`` of a failure to reach the store.
 STORE_UNAVAILABLE = "STORE_UNAVAILABLE"
+
+
+def is_store_failure(reason: str | None) -> bool:
+    """Whether an error's reason says the store failed (unreachable, full, read-only, refusing
+    a command, inconsistent), as opposed to the caller or this replica."""
+    return reason is not None and (reason.startswith("STORE_") or reason == "STUDY_DATA_LOSS")
+
 
 # Codes that are the normal end of a call (a worker's loop ends on STUDY_COMPLETE).
 _QUIET = frozenset({grpc.StatusCode.OK, grpc.StatusCode.OUT_OF_RANGE})
@@ -135,8 +143,8 @@ class Metrics:
         )
         self.store_errors = Counter(
             "hyperdial_store_errors",
-            "Failures to reach the store, by the operation that met them.",
-            ["operation"],
+            "Store failures, by the operation that met them and their ErrorInfo reason.",
+            ["operation", "reason"],
             registry=registry,
         )
         self.store_up = Gauge(
@@ -280,8 +288,8 @@ class _Call:
             m.seconds.observe(elapsed)
             if code is grpc.StatusCode.OK:
                 _count_trials(m.metrics, m.method, response)
-            elif code is grpc.StatusCode.UNAVAILABLE and _reason(context) == STORE_UNAVAILABLE:
-                m.metrics.store_errors.labels(m.method).inc()
+            elif code not in _QUIET and is_store_failure(reason := _reason(context)):
+                m.metrics.store_errors.labels(m.method, reason).inc()
         level = (
             logging.DEBUG
             if code in _QUIET

@@ -7,19 +7,22 @@ anything else is a bug, logged with its traceback and answered INTERNAL.
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import functools
+import hashlib
 import logging
 import random
 import time
 from collections import OrderedDict
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
 import grpc
 from google.protobuf.message import Message
 
-from hyperdial.v1 import tuning_service_pb2, tuning_service_pb2_grpc
+from hyperdial.v1 import study_pb2, trial_pb2, tuning_service_pb2, tuning_service_pb2_grpc
 from hyperdial_server.core import limits, names
 from hyperdial_server.core.errors import (
     FailedPrecondition,
@@ -35,13 +38,21 @@ from hyperdial_server.core.study import StudyRecord, StudySpec
 from hyperdial_server.core.trial import Trial, TrialState
 from hyperdial_server.samplers import Sampler, get_sampler
 from hyperdial_server.service import _convert, _pagination, _validate
+from hyperdial_server.service._admission import Admission, AdmissionLimits
 from hyperdial_server.service._compute import SamplerWorkers
 from hyperdial_server.service._context import current_namespace
 from hyperdial_server.service._metrics import observe_suggestion
 from hyperdial_server.service._registration import MalformedRequest
 from hyperdial_server.service._reservations import IndexReservations
 from hyperdial_server.service._status import to_status
-from hyperdial_server.store import DEFAULT_CLAIM_TTL, RequestId, StaleStudy, Store, TrialPage
+from hyperdial_server.store import (
+    DEFAULT_CLAIM_TTL,
+    Claim,
+    RequestId,
+    StaleStudy,
+    Store,
+    TrialPage,
+)
 
 logger = logging.getLogger("hyperdial.service")
 
@@ -49,8 +60,24 @@ logger = logging.getLogger("hyperdial.service")
 DEFAULT_NAMESPACE = "default"
 #: Most study specs cached per replica (specs are immutable; the uid check catches re-creation).
 SPEC_CACHE_SIZE = 10_000
+#: Most bytes (estimated, see ``_spec_weight``) of the specs cached per replica: near the
+#: 2 MiB limit a spec takes about 3 MB of replica memory, so the count alone could reach 30 GB.
+SPEC_CACHE_BYTES = 256 * 1024 * 1024
+#: Specs heavier than this (estimated bytes) are converted to protobuf in a thread, so that one
+#: big study does not hold up every other call of the replica for tens of milliseconds.
+OFF_LOOP_SPEC_BYTES = 256 * 1024
+#: Pages of more trials than this are decoded and converted off the event loop (1000 trials
+#: take ~50 ms of CPU, mostly JSON decoding).
+OFF_LOOP_TRIALS = 100
 # An ask retries this often when the study was re-created under it or its claim expired.
 _ASK_ATTEMPTS = 3
+#: ``ErrorInfo.reason`` of the UNAVAILABLE an ask answers when every attempt lost its claim to
+#: other asks (or the study was re-created under it); the worker retries with the same
+#: ``request_id``.
+ASK_CONTENDED = "ASK_CONTENDED"
+#: Renewals of an ask's claim per claim TTL while its points are computed: two may be lost or
+#: late before the claim lapses.
+_CLAIM_RENEWALS_PER_TTL = 3
 
 T = TypeVar("T")
 Req = TypeVar("Req")
@@ -96,6 +123,9 @@ class TuningServicer(tuning_service_pb2_grpc.TuningServiceServicer):
         lease_timeout: Lease of the RUNNING trials of a study created without one, in seconds;
             a new study stores the value it got.
         request_id_ttl: Seconds the answer of a call with a ``request_id`` is kept for retries.
+        admission: Bounds of the heavy reads (``ListTrials``, ``ListStudies``,
+            ``ListOptimalTrials``) in flight; see :mod:`._admission`.
+        spec_cache_bytes: Most bytes of study specs cached (estimated; at least one is kept).
     """
 
     def __init__(
@@ -107,6 +137,8 @@ class TuningServicer(tuning_service_pb2_grpc.TuningServiceServicer):
         samplers: SamplerWorkers | None = None,
         lease_timeout: float = limits.DEFAULT_LEASE_TIMEOUT,
         request_id_ttl: float = limits.DEFAULT_REQUEST_ID_TTL,
+        admission: AdmissionLimits | None = None,
+        spec_cache_bytes: int = SPEC_CACHE_BYTES,
     ) -> None:
         self._store = store
         self._lease_timeout = lease_timeout
@@ -114,12 +146,21 @@ class TuningServicer(tuning_service_pb2_grpc.TuningServiceServicer):
         self._ns = namespace
         self._clock = clock
         self._specs: OrderedDict[tuple[str, str], StudyRecord] = OrderedDict()
+        # Estimated bytes of each cached spec, and their sum (bounded by spec_cache_bytes).
+        self._spec_weights: dict[tuple[str, str], int] = {}
+        self._spec_cache_bytes = spec_cache_bytes
+        self._cached_bytes = 0
+        self._admission = Admission(admission)
+        # One thread decodes and converts big pages: off the event loop, so that asks and tells
+        # interleave with them, and one at a time, so that they do not convoy on the GIL.
+        self._converter = ThreadPoolExecutor(1, thread_name_prefix="hyperdial-convert")
         self._samplers = samplers if samplers is not None else SamplerWorkers()
         self._reserved = IndexReservations(store.reserve_indices)
 
     def close(self) -> None:
         """Stops the sampler workers (call after the server stopped)."""
         self._samplers.close()
+        self._converter.shutdown(wait=False)
 
     # -- studies ---------------------------------------------------------------------------
 
@@ -140,7 +181,7 @@ class TuningServicer(tuning_service_pb2_grpc.TuningServiceServicer):
         if spec.lease_timeout is None:
             # Stored with the study, so every replica applies the same lease to it.
             spec = dataclasses.replace(spec, lease_timeout=self._lease_timeout)
-        request_id = self._request_id(request.request_id)
+        request_id = self._request_id(request.request_id, request)
         record = StudyRecord(study_id, spec, create_time=self._clock(), uid=_new_uid())
         stored = await self._store.create_study(self._namespace(), record, request_id=request_id)
         self._remember(stored)
@@ -153,7 +194,7 @@ class TuningServicer(tuning_service_pb2_grpc.TuningServiceServicer):
     ) -> tuning_service_pb2.GetStudyResponse:
         study_id = names.parse_study_name(request.name)
         record = await self._store.get_study(self._namespace(), study_id)
-        return tuning_service_pb2.GetStudyResponse(study=_convert.study_to_proto(record))
+        return tuning_service_pb2.GetStudyResponse(study=await _study_proto(record))
 
     @_rpc
     async def ListStudies(
@@ -163,19 +204,46 @@ class TuningServicer(tuning_service_pb2_grpc.TuningServiceServicer):
         after = _pagination.decode(request.page_token)
         if after is not None and not isinstance(after, str):
             raise InvalidArgument("page_token is malformed", field="page_token")
-        records, more = await self._store.list_studies(self._namespace(), size, after)
-        studies = _fitting([_convert.study_to_proto(r) for r in records])
+        async with self._admission.heavy(self._namespace()):
+            studies, last, more = await self._study_page(size, after)
         response = tuning_service_pb2.ListStudiesResponse(studies=studies)
-        if (more or len(studies) < len(records)) and studies:
-            response.next_page_token = _pagination.encode(records[len(studies) - 1].study_id)
+        if more and studies:
+            response.next_page_token = _pagination.encode(last)
         return response
+
+    async def _study_page(
+        self, size: int, after: str | None
+    ) -> tuple[list[study_pb2.Study], str, bool]:
+        """Up to ``size`` studies after ``after`` that fit in a response, the id of the last,
+        and whether more follow.
+
+        Read from the store in growing chunks (8, 16, 32...) and converted one by one, so that
+        a page of studies with specs near the 2 MiB limit (two fit in a response) reads and
+        decodes a few of them, not ``size``."""
+        studies: list[study_pb2.Study] = []
+        total, last, chunk = 0, "", 8
+        while len(studies) < size:
+            records, more = await self._store.list_studies(
+                self._namespace(), min(chunk, size - len(studies)), after
+            )
+            for record in records:
+                study = await _study_proto(record)
+                total += study.ByteSize() + 6  # the field's tag and length prefix
+                if total > _RESPONSE_BUDGET and studies:
+                    return studies, last, True
+                studies.append(study)
+                last = record.study_id
+            if not more or not records:
+                return studies, last, False
+            after, chunk = records[-1].study_id, chunk * 2
+        return studies, last, True
 
     @_rpc
     async def DeleteStudy(
         self, request: tuning_service_pb2.DeleteStudyRequest, context: grpc.aio.ServicerContext
     ) -> tuning_service_pb2.DeleteStudyResponse:
         study_id = names.parse_study_name(request.name)
-        request_id = self._request_id(request.request_id)
+        request_id = self._request_id(request.request_id, request)
         self._forget(study_id)
         await self._store.delete_study(
             self._namespace(), study_id, request_id=request_id, now=self._clock()
@@ -192,11 +260,11 @@ class TuningServicer(tuning_service_pb2_grpc.TuningServiceServicer):
         study_id = names.parse_study_name(request.parent, "parent")
         count = _validate.check_count(request.count)
         client_id = _validate.check_client_id(request.client_id)
-        request_id = self._request_id(request.request_id, ask=True)
+        request_id = self._request_id(request.request_id, request, ask=True)
         handed: list[Trial] = []
         pending = 0
         record = await self._study(study_id)
-        for attempt in range(_ASK_ATTEMPTS):
+        for _ in range(_ASK_ATTEMPTS):
             try:
                 replayed, pending = await self._ask(
                     record, count - len(handed), client_id, request_id, handed
@@ -209,11 +277,22 @@ class TuningServicer(tuning_service_pb2_grpc.TuningServiceServicer):
                 self._forget(study_id)
                 record = await self._study(study_id)
             except FailedPrecondition as e:
-                if e.reason != "CLAIM_EXPIRED" or attempt == _ASK_ATTEMPTS - 1:
+                # Our claim was taken by another ask (this replica stalled past its deadline):
+                # claim again.
+                if e.reason != "CLAIM_EXPIRED":
                     raise
             except NotFound:
                 self._forget(study_id)
                 raise
+        else:
+            # Not the caller's fault, and a retry of the same call may well succeed: a code
+            # workers retry, not the store's CLAIM_EXPIRED (see docs/protocol.md).
+            raise Unavailable(
+                f"this ask of study {names.study_name(study_id)!r} lost its claim to other asks "
+                f"(or the study was re-created under it) {_ASK_ATTEMPTS} times in a row; retry "
+                "it with the same request_id",
+                reason=ASK_CONTENDED,
+            )
         if not handed:
             raise StudyComplete(
                 _complete_message(record, pending),
@@ -244,6 +323,9 @@ class TuningServicer(tuning_service_pb2_grpc.TuningServiceServicer):
         spec = record.spec
         sampler = get_sampler(spec.algorithm)
         lease = self._lease(spec)
+        # Short, so that a replica dying between claim and commit delays those points by no
+        # more than the lease of a trial would; a slow computation renews it.
+        claim_ttl = min(DEFAULT_CLAIM_TTL, lease)
         if not handed and sampler.independent_draws:
             key = (self._namespace(), record.study_id, record.uid)
             if self._reserved.should_try(key):
@@ -262,9 +344,7 @@ class TuningServicer(tuning_service_pb2_grpc.TuningServiceServicer):
             max_trials=spec.max_trials,
             client_id=client_id,
             now=self._clock(),
-            # A replica dying between claim and commit delays those points by no more than the
-            # lease of a trial would.
-            claim_ttl=min(DEFAULT_CLAIM_TTL, lease),
+            claim_ttl=claim_ttl,
             lease_timeout=lease,
             request_id=_with_handed(request_id, handed),
         )
@@ -274,11 +354,10 @@ class TuningServicer(tuning_service_pb2_grpc.TuningServiceServicer):
         points: list[Params] = []
         if claim.indices:
             if sampler.needs_history:
-                history = await self._history(record)
-                # Model-based samplers are CPU-heavy: in worker processes, so this replica
-                # keeps answering other calls meanwhile.
-                points, seconds = await self._samplers.suggest(
-                    spec.algorithm, spec, claim.indices, history
+                # Reading the history and computing take as long as they take (a busy node
+                # runs the workers at a low priority): the claim is renewed meanwhile.
+                points, seconds = await self._while_claimed(
+                    record, claim, claim_ttl, request_id, self._model_points(record, claim)
                 )
                 observe_suggestion(spec.algorithm.value, seconds)
             else:
@@ -298,6 +377,78 @@ class TuningServicer(tuning_service_pb2_grpc.TuningServiceServicer):
                 request_id=_with_handed(request_id, handed),
             )
         return None, claim.pending
+
+    async def _model_points(self, record: StudyRecord, claim: Claim) -> tuple[list[Params], float]:
+        """A model-based sampler's points for the claim's indices, and its compute seconds."""
+        history = await self._history(record)
+        # Model-based samplers are CPU-heavy: in worker processes, so this replica keeps
+        # answering other calls meanwhile.
+        return await self._samplers.suggest(
+            record.spec.algorithm, record.spec, claim.indices, history
+        )
+
+    async def _while_claimed(
+        self,
+        record: StudyRecord,
+        claim: Claim,
+        claim_ttl: float,
+        request_id: RequestId | None,
+        work: Coroutine[Any, Any, T],
+    ) -> T:
+        """Runs ``work`` while a background task renews ``claim`` every
+        ``claim_ttl / _CLAIM_RENEWALS_PER_TTL`` seconds, so that the claim lasts as long as the
+        work, however slow, yet lapses soon after this replica dies.
+
+        Raises:
+            FailedPrecondition: The claim was lost (``CLAIM_EXPIRED``, retried by
+                ``SuggestTrials``); ``work`` was cancelled, as its points could not be used.
+            Unavailable: A retry of the ask took it over (``REQUEST_IN_PROGRESS``).
+            Whatever ``work`` raises.
+        """
+        task = asyncio.ensure_future(work)
+        renewal = asyncio.create_task(self._renew_claim(record, claim, claim_ttl, request_id))
+        try:
+            await asyncio.wait((task, renewal), return_when=asyncio.FIRST_COMPLETED)
+            if task.done():
+                return task.result()
+            renewal.result()  # the renewal only ends by raising: the claim is lost
+            raise AssertionError("unreachable")
+        finally:
+            # On every path (the caller's cancellation too), neither task outlives the ask. A
+            # cancelled computation stops being awaited; its worker finishes it and drops it.
+            task.cancel()
+            renewal.cancel()
+            await asyncio.gather(task, renewal, return_exceptions=True)
+
+    async def _renew_claim(
+        self,
+        record: StudyRecord,
+        claim: Claim,
+        claim_ttl: float,
+        request_id: RequestId | None,
+    ) -> None:
+        """Renews ``claim`` periodically until cancelled; returns only by raising once the
+        claim is lost (see :meth:`Store.renew_claim`)."""
+        while True:
+            await asyncio.sleep(claim_ttl / _CLAIM_RENEWALS_PER_TTL)
+            try:
+                await self._store.renew_claim(
+                    self._namespace(),
+                    record.study_id,
+                    record.uid,
+                    claim.token,
+                    claim.indices,
+                    now=self._clock(),
+                    claim_ttl=claim_ttl,
+                    reissues=claim.reissues,
+                    request_id=request_id,
+                )
+            except Unavailable as e:
+                if e.reason == "REQUEST_IN_PROGRESS":
+                    raise
+                # The store did not answer this once; the claim may well hold still, and the
+                # next renewal or the commit tells.
+                logger.warning("could not renew an ask's claim on %s: %s", record.study_id, e)
 
     async def _ask_reserved(
         self,
@@ -375,7 +526,7 @@ class TuningServicer(tuning_service_pb2_grpc.TuningServiceServicer):
         failure = None
         if outcome == "failure":
             failure = _validate.check_failure_reason(request.failure.reason)
-        request_id = self._request_id(request.request_id)
+        request_id = self._request_id(request.request_id, request)
 
         async def write(record: StudyRecord, values: dict[str, float] | None) -> Trial:
             return await self._store.complete_trial(
@@ -404,7 +555,7 @@ class TuningServicer(tuning_service_pb2_grpc.TuningServiceServicer):
     ) -> tuning_service_pb2.CreateTrialResponse:
         study_id = names.parse_study_name(request.parent, "parent")
         metadata = _validate.check_metadata(request.metadata)
-        request_id = self._request_id(request.request_id)
+        request_id = self._request_id(request.request_id, request)
 
         async def write(record: StudyRecord, new: tuple[Trial, float | None]) -> Trial:
             trial, score = new
@@ -431,7 +582,8 @@ class TuningServicer(tuning_service_pb2_grpc.TuningServiceServicer):
         request: tuning_service_pb2.CreateTrialRequest,
         metadata: dict[str, str],
     ) -> tuple[Trial, float | None]:
-        params = record.spec.space.validate_point(_convert.params_from_proto(request.parameters))
+        space = record.spec.space
+        params = space.validate_point(_convert.typed_params_from_proto(space, request.parameters))
         now = self._clock()
         trial = Trial(
             number=0, state=TrialState.WAITING, params=params, create_time=now, metadata=metadata
@@ -488,19 +640,25 @@ class TuningServicer(tuning_service_pb2_grpc.TuningServiceServicer):
             {_convert.state_from_proto(s, f"states[{i}]") for i, s in enumerate(request.states)},
             key=lambda s: s.value,
         )
-        scope = [s.value for s in states]
+        # The token is bound to its study and filter: reused on another study (whose trial
+        # numbers mean something else) or with other states, it is refused, not misread.
+        scope = {"study": study_id, "states": [s.value for s in states]}
         after = _pagination.decode(request.page_token, scope)
         if after is not None and (not isinstance(after, int) or after < 0):
             raise InvalidArgument("page_token is malformed", field="page_token")
-        trials, more = await self._store.list_trials(
-            self._namespace(),
-            study_id,
-            states=states or None,
-            page_size=size,
-            after=after or 0,
-            now=self._clock(),
-        )
-        page = _fitting([_convert.trial_to_proto(study_id, t) for t in trials])
+        # A heavy read: admitted within this replica's budget (see ``_admission``).
+        async with self._admission.heavy(self._namespace()):
+            stored, more = await self._store.list_trial_page(
+                self._namespace(),
+                study_id,
+                states=states or None,
+                page_size=size,
+                after=after or 0,
+                now=self._clock(),
+            )
+            trials, page = await self._off_loop(
+                size > OFF_LOOP_TRIALS, _trial_protos, study_id, stored
+            )
         response = tuning_service_pb2.ListTrialsResponse(trials=page)
         if (more or len(page) < len(trials)) and page:
             response.next_page_token = _pagination.encode(trials[len(page) - 1].number, scope)
@@ -514,29 +672,30 @@ class TuningServicer(tuning_service_pb2_grpc.TuningServiceServicer):
     ) -> tuning_service_pb2.ListOptimalTrialsResponse:
         study_id = names.parse_study_name(request.parent, "parent")
         record = await self._study(study_id)
-        if len(record.spec.objectives) == 1:
-            best = await self._store.best_trial(self._namespace(), study_id)
-            optimal = [best] if best is not None else []
-        else:
-            completed: list[Trial] = []
-            after = 0
-            while True:
-                page, more = await self._store.list_trials(
-                    self._namespace(),
-                    study_id,
-                    states=[TrialState.COMPLETED],
-                    page_size=1000,
-                    after=after,
-                )
-                completed += page
-                if not more or not page:
-                    break
-                after = page[-1].number
-            optimal = pareto_front(completed, record.spec.objectives)
-        # A Pareto front too large for one response is cut to its lowest-numbered trials.
-        return tuning_service_pb2.ListOptimalTrialsResponse(
-            trials=_fitting([_convert.trial_to_proto(study_id, t) for t in optimal])
-        )
+        async with self._admission.heavy(self._namespace()):
+            if len(record.spec.objectives) == 1:
+                best = await self._store.best_trial(self._namespace(), study_id)
+                optimal = [best] if best is not None else []
+            else:
+                completed: list[Trial] = []
+                after = 0
+                while True:
+                    page, more = await self._store.list_trials(
+                        self._namespace(),
+                        study_id,
+                        states=[TrialState.COMPLETED],
+                        page_size=1000,
+                        after=after,
+                    )
+                    completed += page
+                    if not more or not page:
+                        break
+                    after = page[-1].number
+                optimal = pareto_front(completed, record.spec.objectives)
+            # A Pareto front too large for one response is cut to its lowest-numbered trials.
+            return tuning_service_pb2.ListOptimalTrialsResponse(
+                trials=_fitting([_convert.trial_to_proto(study_id, t) for t in optimal])
+            )
 
     # -- helpers ---------------------------------------------------------------------------
 
@@ -569,7 +728,12 @@ class TuningServicer(tuning_service_pb2_grpc.TuningServiceServicer):
             except NotFound:
                 self._forget(study_id)
                 raise
-        raise Unavailable("the study keeps changing under this call; retry it")
+        # Not the caller's fault, and a retry may well succeed: a code workers retry.
+        raise Unavailable(
+            f"study {names.study_name(study_id)!r} was deleted and created again "
+            f"{_ASK_ATTEMPTS} times during this call; retry it with the same request_id",
+            reason="STUDY_RECREATED",
+        )
 
     async def _validated(
         self, study_id: str, check: Callable[[StudyRecord], T]
@@ -586,30 +750,102 @@ class TuningServicer(tuning_service_pb2_grpc.TuningServiceServicer):
             self._remember(fresh)
             return fresh, check(fresh)
 
+    async def _off_loop(self, heavy: bool, fn: Callable[..., T], *args: Any) -> T:
+        """``fn(*args)``, on the converter thread when ``heavy``, else here."""
+        if not heavy:
+            return fn(*args)
+        return await asyncio.get_running_loop().run_in_executor(self._converter, fn, *args)
+
     def _remember(self, record: StudyRecord) -> None:
+        """Caches ``record``, evicting the least recently used past ``SPEC_CACHE_SIZE`` specs
+        or ``spec_cache_bytes`` bytes (the newest one is kept whatever its size)."""
         key = (self._namespace(), record.study_id)
+        self._drop(key)
+        weight = _spec_weight(record.spec)
         self._specs[key] = record
-        self._specs.move_to_end(key)
-        while len(self._specs) > SPEC_CACHE_SIZE:
-            self._specs.popitem(last=False)
+        self._spec_weights[key] = weight
+        self._cached_bytes += weight
+        while len(self._specs) > 1 and (
+            len(self._specs) > SPEC_CACHE_SIZE or self._cached_bytes > self._spec_cache_bytes
+        ):
+            self._drop(next(iter(self._specs)))
 
     def _forget(self, study_id: str) -> None:
-        self._specs.pop((self._namespace(), study_id), None)
+        self._drop((self._namespace(), study_id))
+
+    def _drop(self, key: tuple[str, str]) -> None:
+        if self._specs.pop(key, None) is not None:
+            self._cached_bytes -= self._spec_weights.pop(key)
+
+    @property
+    def spec_cache_bytes(self) -> int:
+        """Estimated bytes of the specs this replica caches now."""
+        return self._cached_bytes
 
     def _lease(self, spec: StudySpec) -> float:
         """Seconds of the lease of the study's RUNNING trials."""
         return spec.lease_timeout or self._lease_timeout
 
-    def _request_id(self, value: str, *, ask: bool = False) -> RequestId | None:
-        """The validated ``request_id`` of a call; ``None`` when empty. An ask gets an attempt
-        id of its own, so its second step is told apart from a concurrent retry."""
+    def _request_id(self, value: str, request: Message, *, ask: bool = False) -> RequestId | None:
+        """The validated ``request_id`` of a call, with the fingerprint of ``request`` (see
+        :func:`_fingerprint`); ``None`` when empty. An ask gets an attempt id of its own, so
+        its second step is told apart from a concurrent retry."""
         if not _validate.check_request_id(value):
             return None
-        return RequestId(value, self._request_id_ttl, attempt=_new_uid() if ask else "")
+        return RequestId(
+            value,
+            self._request_id_ttl,
+            attempt=_new_uid() if ask else "",
+            fingerprint=_fingerprint(request),
+        )
 
     def _namespace(self) -> str:
         """Namespace of the current call: the caller's tenant, else the servicer's default."""
         return current_namespace.get() or self._ns
+
+
+def _trial_protos(study_id: str, page: TrialPage) -> tuple[list[Trial], list[trial_pb2.Trial]]:
+    """A page's trials, and the prefix of them that fits in a response, as protobuf."""
+    trials = page.decode()
+    return trials, _fitting([_convert.trial_to_proto(study_id, t) for t in trials])
+
+
+def _spec_weight(spec: StudySpec) -> int:
+    """Estimated bytes a spec takes in this process: a few hundred per parameter, and per
+    domain value its text and the Python object around it. O(parameters + categorical values),
+    never a serialization."""
+    total = 512 + 64 * len(spec.objectives)
+    for p in spec.space.parameters:
+        total += 256 + len(p.name)
+        values = getattr(p.domain, "values", ())
+        total += 64 * len(values)
+        if values and isinstance(values[0], str):
+            total += sum(map(len, values))
+        if p.condition is not None:
+            total += 64 * len(p.condition.values)
+    return total
+
+
+async def _study_proto(record: StudyRecord) -> study_pb2.Study:
+    """``record`` as protobuf; converted in a thread when the spec is big (see
+    ``OFF_LOOP_SPEC_BYTES``), so that the event loop keeps serving other calls."""
+    if _spec_weight(record.spec) > OFF_LOOP_SPEC_BYTES:
+        return await asyncio.to_thread(_convert.study_to_proto, record)
+    return _convert.study_to_proto(record)
+
+
+def _fingerprint(request: Message) -> str:
+    """A digest of a request's payload: everything but its ``request_id`` and unknown fields.
+
+    The deterministic serialization is the exact payload (map entries sorted), so a retry that
+    repeats the call matches and one that changes any field (another spec, count, client,
+    value, outcome or parameters) does not. 128 bits of SHA-256, hex: 32 bytes per record.
+    """
+    payload = type(request)()
+    payload.CopyFrom(request)
+    payload.ClearField("request_id")
+    payload.DiscardUnknownFields()
+    return hashlib.sha256(payload.SerializeToString(deterministic=True)).hexdigest()[:32]
 
 
 def _new_uid() -> str:

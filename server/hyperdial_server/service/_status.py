@@ -22,6 +22,7 @@ _CODES: dict[type[errors.HyperdialError], grpc.StatusCode] = {
     errors.Unavailable: grpc.StatusCode.UNAVAILABLE,
     errors.Unauthenticated: grpc.StatusCode.UNAUTHENTICATED,
     errors.PermissionDenied: grpc.StatusCode.PERMISSION_DENIED,
+    errors.DataLoss: grpc.StatusCode.DATA_LOSS,
 }
 
 
@@ -50,7 +51,8 @@ def _clip(text: str, limit: int) -> str:
 
 def to_status(error: errors.HyperdialError) -> grpc.Status:
     """A ``grpc.Status`` carrying ``google.rpc.Status`` with an ``ErrorInfo`` (and a
-    ``BadRequest`` naming the field, for invalid arguments); texts clipped to a few KiB."""
+    ``BadRequest`` naming the field, for invalid arguments, and a ``RetryInfo`` when the error
+    carries a ``retry_delay``); texts clipped to a few KiB."""
     code = status_code(error)
     message = _clip(error.message, MAX_MESSAGE_BYTES)
     metadata = {k: _clip(v, MAX_VALUE_BYTES) for k, v in error.metadata.items()}
@@ -64,12 +66,22 @@ def to_status(error: errors.HyperdialError) -> grpc.Status:
             ]
         )
         details.append(_pack(bad))
+    retry_delay = getattr(error, "retry_delay", None)
+    if retry_delay is not None:
+        # Tells a well-behaved client when to come back (RESOURCE_EXHAUSTED of load shedding).
+        retry = error_details_pb2.RetryInfo()
+        retry.retry_delay.FromNanoseconds(int(retry_delay * 1e9))
+        details.append(_pack(retry))
     return rpc_status.to_status(
         status_pb2.Status(code=code.value[0], message=message, details=details)
     )
 
 
-def _pack(message: error_details_pb2.ErrorInfo | error_details_pb2.BadRequest) -> any_pb2.Any:
+def _pack(
+    message: error_details_pb2.ErrorInfo
+    | error_details_pb2.BadRequest
+    | error_details_pb2.RetryInfo,
+) -> any_pb2.Any:
     packed = any_pb2.Any()
     packed.Pack(message)
     return packed

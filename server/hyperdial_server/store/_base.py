@@ -28,12 +28,18 @@ Contract for every implementation (the contract suite in ``tests/store/`` runs a
   re-issue queue, the point is withdrawn (it has its measurement); if the point was handed out
   again already, that twin stays and measures the same point a second time. With a failure the
   trial stays FAILED with the new reason and its point stays queued. A late result is taken once.
+  The trial created for a re-issued point gets ``Trial.original_number`` (the expired trial) and,
+  in the same step, the expired trial gets ``Trial.reissued_number`` (the new one), so twins
+  name each other whichever of the late result and the re-issue comes first.
 * **Request ids.** A call given a :class:`RequestId` that was already answered (same id, same
   study, within its ``ttl``) changes nothing and answers what the first call answered; the
-  check and the change are one atomic step. An ask is two steps (``claim_trials`` then
+  check and the change are one atomic step. If both calls carry a ``fingerprint`` and they
+  differ, the later call changes nothing and is refused (``REQUEST_ID_MISMATCH``,
+  INVALID_ARGUMENT) instead. An ask is two steps (``claim_trials`` then
   ``commit_trials``): its id is marked in progress by the claim and answered by the step that
   finishes the ask, so a concurrent retry is refused (``REQUEST_IN_PROGRESS``, UNAVAILABLE)
-  instead of handing out more trials, until the first attempt's claim deadline has passed.
+  instead of handing out more trials, until the first attempt's claim deadline has passed
+  (:meth:`Store.renew_claim` pushes it on while that attempt computes).
 * **Reserved indices.** For a sampler whose indices have no bound (RANDOM), a caller may take
   a block of indices at once (:meth:`Store.reserve_indices`) and then make each ask one step
   (:meth:`Store.commit_reserved`) while the ask needs nothing ``claim_trials`` hands out
@@ -53,9 +59,11 @@ from hyperdial_server.core.space import Params
 from hyperdial_server.core.study import StudyRecord
 from hyperdial_server.core.trial import Trial, TrialState
 
-#: Seconds a sampler index stays claimed without being committed before another ask may take
-#: it again (covers a replica that died between ``claim_trials`` and ``commit_trials``).
-DEFAULT_CLAIM_TTL = 30.0
+#: Seconds a sampler index stays claimed without being committed (or renewed) before another
+#: ask may take it again (covers a replica that died or froze between ``claim_trials`` and
+#: ``commit_trials``). Short, because an ask that computes longer renews its claim; a retry of
+#: an ask stuck on a frozen replica takes it over after this long.
+DEFAULT_CLAIM_TTL = 10.0
 #: Most leases one call expires lazily; the rest wait for the next call or the sweep, so the
 #: cost of a call stays bounded whatever the number of trials.
 EXPIRE_BATCH = 100
@@ -72,12 +80,17 @@ class RequestId:
             step (or its own retry of a step) is told apart from a concurrent retry.
         handed: For asks: numbers of the trials this execution handed out in earlier steps,
             part of its answer.
+        fingerprint: A digest of the call's payload (text without ``|``), recorded with the
+            answer; a later call with the same id and another fingerprint is refused
+            (``REQUEST_ID_MISMATCH``) instead of answered. Empty: no check, as for records
+            made before fingerprints existed.
     """
 
     value: str
     ttl: float
     attempt: str = ""
     handed: tuple[int, ...] = ()
+    fingerprint: str = ""
 
 
 @dataclass
@@ -190,10 +203,11 @@ class Store(abc.ABC):
 
     @abc.abstractmethod
     async def ping(self) -> None:
-        """Returns when the store answers.
+        """Returns when the store answers and takes writes (the health check).
 
         Raises:
-            Unavailable: The store cannot be reached.
+            Unavailable: The store cannot be reached or takes no writes (a read-only replica).
+            ResourceExhausted: The store is out of memory (``STORE_OUT_OF_MEMORY``).
         """
         raise NotImplementedError
 
@@ -213,7 +227,8 @@ class Store(abc.ABC):
             AlreadyExists: A study of that id exists in the namespace (reason
                 ``STUDY_ALREADY_EXISTS``).
             ResourceExhausted: The namespace holds the most studies it may (reason
-                ``TOO_MANY_STUDIES``).
+                ``TOO_MANY_STUDIES``), or its stored study records would pass the store's
+                ``max_spec_bytes`` (reason ``NAMESPACE_SPEC_BUDGET``); nothing is created.
         """
         raise NotImplementedError
 
@@ -359,6 +374,51 @@ class Store(abc.ABC):
                 (reason ``CLAIM_EXPIRED``); nothing was created.
             Unavailable: A retry of ``request_id`` took the ask over (``REQUEST_IN_PROGRESS``);
                 nothing was created.
+        """
+        raise NotImplementedError
+
+    @abc.abstractmethod
+    async def renew_claim(
+        self,
+        namespace: str,
+        study_id: str,
+        uid: str,
+        token: str,
+        indices: Sequence[int],
+        *,
+        now: float,
+        claim_ttl: float,
+        reissues: Sequence[Reissue] = (),
+        request_id: RequestId | None = None,
+    ) -> None:
+        """Keeps a claim of ``claim_trials`` from expiring while its caller computes its points,
+        in one atomic step.
+
+        Every member of the claim (each of ``indices`` and ``reissues`` under ``token``) gets
+        the deadline ``now + claim_ttl``, and so does the in-progress record of ``request_id``
+        (a concurrent retry is refused until then). A member past its deadline that nobody took
+        again is still the caller's, as for ``commit_trials``, and is renewed. Either every
+        member is renewed or nothing changes. The caller renews well within ``claim_ttl``, so
+        the claim outlives a slow computation yet lapses soon after its caller dies.
+
+        Args:
+            namespace: The namespace.
+            study_id: The study.
+            uid: ``uid`` of the study as the caller read it.
+            token: ``Claim.token`` of the claim.
+            indices: ``Claim.indices`` of that claim.
+            now: Current time, seconds since the epoch.
+            claim_ttl: Seconds from ``now`` to the new deadline.
+            reissues: ``Claim.reissues`` of that claim.
+            request_id: The request id of the ask, as given to ``claim_trials``.
+
+        Raises:
+            NotFound: No such study.
+            StaleStudy: The study's uid is not ``uid``.
+            FailedPrecondition: A member of the claim was committed or taken again by another
+                claim (reason ``CLAIM_EXPIRED``); nothing changed.
+            Unavailable: A retry of ``request_id`` took the ask over or answered it
+                (``REQUEST_IN_PROGRESS``); nothing changed.
         """
         raise NotImplementedError
 

@@ -31,6 +31,7 @@ from hyperdial_server.core.errors import (
     InvalidArgument,
     ResourceExhausted,
     Unavailable,
+    study_data_loss,
     study_not_found,
     trial_not_found,
 )
@@ -179,6 +180,11 @@ def _trial_fields(trial: Trial) -> dict[str, Any]:
         fields["metadata"] = dict(trial.metadata)
     if trial.sampler_index is not None:
         fields["index"] = trial.sampler_index
+    # Twins of a re-issue (rare): the Redis store patches "reissued" onto the expired trial.
+    if trial.original_number is not None:
+        fields["original"] = trial.original_number
+    if trial.reissued_number is not None:
+        fields["reissued"] = trial.reissued_number
     return fields
 
 
@@ -215,6 +221,8 @@ def _trial_from_dict(obj: Mapping[str, Any]) -> Trial:
         metadata=dict(obj.get("metadata", {})),
         lease_expire_time=obj.get("lease_expire_time"),
         sampler_index=obj.get("index"),
+        original_number=obj.get("original"),
+        reissued_number=obj.get("reissued"),
     )
 
 
@@ -393,6 +401,13 @@ ERRORS: dict[str, _ErrorFactory] = {
         field="request_id",
         reason="REQUEST_ID_REUSED",
     ),
+    "REQUEST_ID_MISMATCH": lambda study_id, number, detail: InvalidArgument(
+        f"request_id was already used on study 'studies/{study_id}' for a {detail} call with "
+        "other arguments; a retry must repeat the call exactly (send the first request again "
+        "to get its answer), and a new call needs a new request_id",
+        field="request_id",
+        reason="REQUEST_ID_MISMATCH",
+    ),
     "TOO_MANY_STUDIES": lambda study_id, number, detail: ResourceExhausted(
         f"the namespace already holds the most studies it may ({detail}); delete studies "
         "that are no longer needed",
@@ -403,6 +418,10 @@ ERRORS: dict[str, _ErrorFactory] = {
         f"the claim of sampler indices of study 'studies/{study_id}' expired before its "
         "trials were created, and the indices may have been handed out again; ask again",
         reason="CLAIM_EXPIRED",
+    ),
+    # A script that finds the study's keys inconsistent (detail: what is missing).
+    "DATA_LOSS": lambda study_id, number, detail: study_data_loss(
+        study_id, detail or "its keys disagree"
     ),
 }
 
@@ -415,8 +434,9 @@ def store_error(code: str, study_id: str, number: int | None = None, detail: str
         study_id: The study of the call.
         number: The trial of the call, for trial errors.
         detail: For ``TRIAL_NOT_RUNNING``: the trial's state, with ``:expired`` when its lease
-            expired; for ``REQUEST_ID_REUSED``: what the id was used for; for
-            ``TOO_MANY_STUDIES``: the limit.
+            expired; for ``REQUEST_ID_REUSED`` and ``REQUEST_ID_MISMATCH``: what the id was
+            used for; for ``TOO_MANY_STUDIES``: the limit; for ``DATA_LOSS``: what is
+            missing.
 
     Returns:
         The error to raise; a ``RuntimeError`` for an unknown code (a script and the table

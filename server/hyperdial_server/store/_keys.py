@@ -4,7 +4,9 @@ Every key of a study shares the hash tag ``{<namespace>/<study_id>}``, so a stud
 Redis Cluster slot and every Lua script touches keys of one slot only::
 
     hd:{ns/id}:study            hash: record (study JSON), uid, trials (count = last number),
-                                next_index (sampler index counter), handed_out (max_trials count)
+                                next_index (sampler index counter), handed_out (max_trials count),
+                                create_request, create_request_until, create_request_fp (the
+                                request id of CreateStudy, its time, its payload fingerprint)
     hd:{ns/id}:trials           hash: trial number -> stored trial JSON
     hd:{ns/id}:numbers          sorted set: every trial number (score = number)
     hd:{ns/id}:state:<STATE>    sorted set per state: trial numbers in that state
@@ -20,19 +22,25 @@ Redis Cluster slot and every Lua script touches keys of one slot only::
     hd:{ns/id}:holders          sorted set, all scores 0: "<client_id>\0<zero-padded number>"
                                 per RUNNING trial with a client_id, so a client's trials are
                                 one lexicographic range (``client_id`` resume)
-    hd:{ns/id}:requests         hash: request id -> recorded answer (idempotent retries)
+    hd:{ns/id}:requests         hash: request id -> recorded answer (idempotent retries),
+                                then "|<payload fingerprint>" if the call gave one
     hd:{ns/id}:request_times    sorted set: request id scored by the time its record expires
     hd:{ns/id}:deleted          hash: request ids of ``DeleteStudy`` calls that deleted the
-                                study; a key with a TTL that outlives the study on purpose
+                                study -> "<until>[|<payload fingerprint>]"; a key with a TTL
+                                that outlives the study on purpose
 
 The namespace's study index is a key of its own slot: ``hd:{ns}:studies``, a sorted set whose
-members (study ids, all scored 0) sort by code point. A study tag always holds a ``/`` and a
+members (study ids, all scored 0) sort by code point. In the same slot, ``hd:{ns}:spec_bytes``
+(hash: study id -> bytes of its stored record) and ``hd:{ns}:spec_total`` (their sum) count
+the namespace's specs against its byte budget. A study tag always holds a ``/`` and a
 namespace tag never does, so the two kinds cannot collide.
 
 The lease index ``hd:leases`` (no hash tag, a slot of its own) is one sorted set for every
 namespace: member ``<namespace>/<study_id>``, score at most the earliest lease deadline of that
 study, so the periodic sweep of every replica finds the studies with a lease due in one range
-query, whatever the number of studies.
+query, whatever the number of studies. Deleting a study removes its member (and Redis the
+key once it is empty), so deleted studies leave no key behind but a ``deleted`` hash that
+expires.
 """
 
 from __future__ import annotations
@@ -169,6 +177,17 @@ def study_index(namespace: str) -> str:
     """
     _check_namespace(namespace)
     return f"{PREFIX}:{{{namespace}}}:studies"
+
+
+def spec_bytes(namespace: str) -> tuple[str, str]:
+    """The namespace's spec accounting, in the slot of its study index: a hash of study id ->
+    bytes of its stored record, and a string holding the sum of those bytes.
+
+    Raises:
+        ValueError: ``namespace`` holds a character outside ``A-Za-z0-9._-``.
+    """
+    _check_namespace(namespace)
+    return f"{PREFIX}:{{{namespace}}}:spec_bytes", f"{PREFIX}:{{{namespace}}}:spec_total"
 
 
 #: The lease index of every namespace (see the module docstring).

@@ -31,6 +31,9 @@ from redis.asyncio.connection import AbstractConnection
 
 Command = Sequence[str | int | float | bytes]
 
+# Seconds the reply timer fires after a command is due: ``_check`` compares with ">".
+_SLACK = 0.001
+
 
 def pack(commands: Sequence[Command]) -> bytes:
     """The RESP encoding of ``commands``, one array of bulk strings each (hiredis's encoder:
@@ -38,6 +41,12 @@ def pack(commands: Sequence[Command]) -> bytes:
     # hiredis's stub types the argument as a 1-tuple; any length is taken.
     packed = [hiredis.pack_command(tuple(command)) for command in commands]  # type: ignore[arg-type]
     return b"".join(packed)
+
+
+class ReplicaBacklog(rx.TimeoutError):
+    """A command waited out the reply timeout behind this replica's own backlog on the link
+    while Redis kept answering: the replica is overloaded, not Redis. Only the callers that
+    waited too long get it; the connection stays up and their replies are still consumed."""
 
 
 def _error(reply: rx.ResponseError) -> rx.RedisError:
@@ -73,6 +82,8 @@ class _Connection(asyncio.Protocol):
         self.closed = asyncio.get_running_loop().create_future()
         self._on_close = on_close
         self._parser = hiredis.Reader(encoding="utf-8", replyError=rx.ResponseError)
+        # When Redis last sent anything: tells a silent Redis from a long queue of our own.
+        self.last_data = asyncio.get_running_loop().time()
         self._out: list[bytes] = []
         transport.set_protocol(self)
 
@@ -88,6 +99,7 @@ class _Connection(asyncio.Protocol):
             self.transport.write(b"".join(out))
 
     def data_received(self, data: bytes) -> None:
+        self.last_data = asyncio.get_running_loop().time()
         try:
             self._parser.feed(data)
             while (reply := self._parser.gets()) is not False:
@@ -163,7 +175,8 @@ class RedisLink:
         waiter = _Waiter(loop.create_future(), len(commands), loop.time())
         conn.send(waiter, pack(commands))
         if self._timer is None:
-            self._timer = loop.call_later(self._reply_timeout / 4, self._check)
+            # Fires when this command can first be overdue (see ``_due``).
+            self._timer = loop.call_at(waiter.sent + self._reply_timeout + _SLACK, self._check)
         return await waiter.future
 
     async def _open(self) -> _Connection:
@@ -209,10 +222,33 @@ class RedisLink:
         if conn is None or not conn.waiting:
             return
         loop = asyncio.get_running_loop()
-        if loop.time() - conn.waiting[0].sent > self._reply_timeout:
-            conn.fail(rx.TimeoutError(f"no reply from Redis within {self._reply_timeout:g} s"))
-            return
-        self._timer = loop.call_later(self._reply_timeout / 4, self._check)
+        now = loop.time()
+        if now - conn.waiting[0].sent > self._reply_timeout:
+            if now - max(conn.last_data, conn.waiting[0].sent) > self._reply_timeout:
+                conn.fail(rx.TimeoutError(f"no reply from Redis within {self._reply_timeout:g} s"))
+                return
+            # Redis is answering, just not reached our old commands yet: fail those callers
+            # alone; their waiters stay queued so that later replies still match by position.
+            backlog = ReplicaBacklog(
+                f"this replica's queue to Redis is {len(conn.waiting)} calls deep and a reply "
+                f"waited over {self._reply_timeout:g} s behind it while Redis kept answering"
+            )
+            for waiter in conn.waiting:
+                if now - waiter.sent <= self._reply_timeout:
+                    break
+                if not waiter.future.done():
+                    waiter.future.set_exception(backlog)
+        self._timer = loop.call_at(self._due(conn) + _SLACK, self._check)
+
+    def _due(self, conn: _Connection) -> float:
+        """The loop time at which ``_check`` can next find something overdue: a silent Redis
+        (``reply_timeout`` after its last data or the oldest command) or a caller still waiting
+        ``reply_timeout`` after it sent. The timer fires then, not a period later, so a caller
+        gets its answer within ``reply_timeout`` (plus ``_SLACK``), as documented."""
+        first = conn.waiting[0].sent
+        silent = max(conn.last_data, first)
+        pending = next((w.sent for w in conn.waiting if not w.future.done()), silent)
+        return min(silent, pending) + self._reply_timeout
 
     async def close(self) -> None:
         """Closes the connection; callers still waiting get ``ConnectionError``."""
@@ -234,4 +270,4 @@ def replies_or_raise(replies: Sequence[Any]) -> list[Any]:
     return list(replies)
 
 
-__all__ = ["Command", "RedisLink", "pack", "replies_or_raise"]
+__all__ = ["Command", "RedisLink", "ReplicaBacklog", "pack", "replies_or_raise"]

@@ -22,7 +22,12 @@ from collections import deque
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 
-from hyperdial_server.core.limits import DEFAULT_LEASE_TIMEOUT, MAX_STUDIES_PER_NAMESPACE
+from hyperdial_server.core.errors import ResourceExhausted
+from hyperdial_server.core.limits import (
+    DEFAULT_LEASE_TIMEOUT,
+    DEFAULT_NAMESPACE_SPEC_BYTES,
+    MAX_STUDIES_PER_NAMESPACE,
+)
 from hyperdial_server.core.space import Params
 from hyperdial_server.core.study import StudyRecord
 from hyperdial_server.core.trial import LEASE_EXPIRED_REASON, Trial, TrialState
@@ -41,6 +46,7 @@ from hyperdial_server.store._codec import (
     check_new_trial,
     check_page_size,
     check_points,
+    encode_study,
     score_text,
     store_error,
 )
@@ -74,7 +80,11 @@ class _Study:
     owners: dict[int, str] = field(default_factory=dict)  # RUNNING number -> client_id
     holders: dict[str, list[int]] = field(default_factory=dict)  # client_id -> numbers
     requests: dict[str, tuple[str, float]] = field(default_factory=dict)  # id -> record, until
+    # Request id -> payload fingerprint of the call that made its record (kept apart from the
+    # record, so that the steps that move an ask along keep it without knowing it).
+    fingerprints: dict[str, str] = field(default_factory=dict)
     create_request: tuple[str, float] | None = None
+    create_fingerprint: str = ""
 
     def set_state(self, trial: Trial, state: TrialState) -> None:
         old = self.by_state[trial.state]
@@ -153,8 +163,23 @@ class _Study:
     def find_request(self, request_id: str, now: float) -> str | None:
         for rid in [r for r, (_, until) in self.requests.items() if until < now]:
             del self.requests[rid]
+            self.fingerprints.pop(rid, None)
         got = self.requests.get(request_id)
         return None if got is None else got[0]
+
+
+def _mismatch(recorded: str, request_id: RequestId) -> bool:
+    """Whether a call's payload fingerprint differs from the one recorded with its id (none on
+    either side: no check, as in ``lua/_lib.lua``)."""
+    return bool(recorded) and bool(request_id.fingerprint) and recorded != request_id.fingerprint
+
+
+def _note(study: _Study, request_id: RequestId) -> None:
+    """Records the payload fingerprint of ``request_id`` with its record."""
+    if request_id.fingerprint:
+        study.fingerprints[request_id.value] = request_id.fingerprint
+    else:
+        study.fingerprints.pop(request_id.value, None)
 
 
 class MemoryStore(Store):
@@ -162,15 +187,26 @@ class MemoryStore(Store):
 
     Args:
         max_studies: Most studies per namespace (attribute ``max_studies``).
+        max_spec_bytes: Most bytes of study records (as the Redis store stores them) per
+            namespace; 0: no budget (attribute ``max_spec_bytes``).
     """
 
-    def __init__(self, *, max_studies: int = MAX_STUDIES_PER_NAMESPACE) -> None:
+    def __init__(
+        self,
+        *,
+        max_studies: int = MAX_STUDIES_PER_NAMESPACE,
+        max_spec_bytes: int = DEFAULT_NAMESPACE_SPEC_BYTES,
+    ) -> None:
         self.max_studies = max_studies
+        self.max_spec_bytes = max_spec_bytes
+        # Per namespace: study id -> bytes of its record, counted against max_spec_bytes.
+        self._spec_bytes: dict[str, dict[str, int]] = {}
         self._studies: dict[str, dict[str, _Study]] = {}
         # Per namespace: study ids in ascending order, for paging.
         self._ids: dict[str, list[str]] = {}
-        # (namespace, study id) -> request ids of deletions -> until when they are kept.
-        self._deleted: dict[tuple[str, str], dict[str, float]] = {}
+        # (namespace, study id) -> request ids of deletions -> (until when they are kept,
+        # payload fingerprint).
+        self._deleted: dict[tuple[str, str], dict[str, tuple[float, str]]] = {}
 
     def _study(self, namespace: str, study_id: str) -> _Study:
         study = self._studies.get(namespace, {}).get(study_id)
@@ -210,13 +246,30 @@ class MemoryStore(Store):
             asked = existing.create_request
             if request_id is not None and asked is not None:
                 if asked[0] == request_id.value and asked[1] >= study.create_time:
+                    if _mismatch(existing.create_fingerprint, request_id):
+                        raise store_error(
+                            "REQUEST_ID_MISMATCH", study.study_id, None, "CreateStudy"
+                        )
                     return dataclasses.replace(copy.deepcopy(existing.record), trial_count=0)
             raise store_error("STUDY_ALREADY_EXISTS", study.study_id)
         if len(studies) >= self.max_studies:
             raise store_error("TOO_MANY_STUDIES", study.study_id, None, str(self.max_studies))
+        sizes = self._spec_bytes.setdefault(namespace, {})
+        size = len(encode_study(dataclasses.replace(study, trial_count=0)).encode())
+        held = sum(sizes.values())
+        if self.max_spec_bytes and held + size > self.max_spec_bytes:
+            raise ResourceExhausted(
+                f"namespace {namespace!r} holds {held} bytes of study specs; this study's "
+                f"{size} bytes would pass its budget of {self.max_spec_bytes} bytes; delete "
+                "studies you no longer need or ask the operator for a larger budget",
+                reason="NAMESPACE_SPEC_BUDGET",
+                metadata={"budget_bytes": str(self.max_spec_bytes), "spec_bytes": str(size)},
+            )
+        sizes[study.study_id] = size
         stored = _Study(dataclasses.replace(copy.deepcopy(study), trial_count=0))
         if request_id is not None:
             stored.create_request = (request_id.value, study.create_time + request_id.ttl)
+            stored.create_fingerprint = request_id.fingerprint
         studies[study.study_id] = stored
         bisect.insort(self._ids.setdefault(namespace, []), study.study_id)
         return self._record(stored)
@@ -245,17 +298,27 @@ class MemoryStore(Store):
         now: float = 0.0,
     ) -> None:
         """See :meth:`Store.delete_study`."""
-        deleted = self._deleted.setdefault((namespace, study_id), {})
-        for rid in [r for r, until in deleted.items() if until < now]:
+        where = (namespace, study_id)
+        deleted = self._deleted.get(where, {})
+        for rid in [r for r, (until, _) in deleted.items() if until < now]:
             del deleted[rid]
+        if not deleted:
+            # Nothing kept for a study deleted without a request id (or whose ids are over).
+            self._deleted.pop(where, None)
         if request_id is not None and request_id.value in deleted:
+            if _mismatch(deleted[request_id.value][1], request_id):
+                raise store_error("REQUEST_ID_MISMATCH", study_id, None, "DeleteStudy")
             return
         self._study(namespace, study_id)
         del self._studies[namespace][study_id]
+        self._spec_bytes.get(namespace, {}).pop(study_id, None)
         ids = self._ids[namespace]
         del ids[bisect.bisect_left(ids, study_id)]
         if request_id is not None:
-            deleted[request_id.value] = now + request_id.ttl
+            self._deleted.setdefault(where, {})[request_id.value] = (
+                now + request_id.ttl,
+                request_id.fingerprint,
+            )
 
     # --- handing out trials ------------------------------------------------------------------
 
@@ -283,6 +346,10 @@ class MemoryStore(Store):
         # 0. The request id: an answered ask is replayed; one in progress elsewhere is refused.
         if request_id is not None:
             rec = study.find_request(request_id.value, now)
+            if rec is not None and rec.startswith(("D:A:", "P:")):
+                # The same id for an ask with another payload: neither replayed nor taken over.
+                if _mismatch(study.fingerprints.get(request_id.value, ""), request_id):
+                    raise store_error("REQUEST_ID_MISMATCH", study_id, None, _kind(rec))
             if rec is not None:
                 if rec.startswith("D:A:"):
                     numbers = [int(n) for n in rec[4:].split(",") if n]
@@ -366,10 +433,13 @@ class MemoryStore(Store):
             keep = now + request_id.ttl
             if claimed:
                 study.requests[request_id.value] = (f"P:{request_id.attempt}:{deadline!r}", keep)
+                _note(study, request_id)
             elif answer:
                 study.requests[request_id.value] = ("D:A:" + ",".join(map(str, answer)), keep)
+                _note(study, request_id)
             else:
                 study.requests.pop(request_id.value, None)
+                study.fingerprints.pop(request_id.value, None)
         if claimed:
             claim.token = token
         elif not handed:
@@ -409,10 +479,46 @@ class MemoryStore(Store):
         for slot, params, metadata, index in slots:
             del study.claims[slot]
             number = study.add_running(params, metadata, client_id, now, now + lease_timeout, index)
+            if slot.startswith("r"):
+                # A re-issue: each of the two trials names the other (twins if both complete).
+                source = int(slot[1:])
+                study.trials[number - 1].original_number = source
+                study.trials[source - 1].reissued_number = number
             out.append(self._copy(study, number))
         if request_id is not None:
             study.answer_ask(request_id, [t.number for t in out], now)
         return out
+
+    async def renew_claim(
+        self,
+        namespace: str,
+        study_id: str,
+        uid: str,
+        token: str,
+        indices: Sequence[int],
+        *,
+        now: float,
+        claim_ttl: float,
+        reissues: Sequence[Reissue] = (),
+        request_id: RequestId | None = None,
+    ) -> None:
+        """See :meth:`Store.renew_claim`."""
+        study = self._checked(namespace, study_id, uid)
+        if request_id is not None:
+            rec = study.requests.get(request_id.value)
+            if rec is not None and not rec[0].startswith(f"P:{request_id.attempt}:"):
+                raise store_error("REQUEST_IN_PROGRESS", study_id)
+        slots = [f"r{r.source}" for r in reissues] + [str(index) for index in indices]
+        if any(study.claims.get(slot, (None, 0.0))[0] != token for slot in slots):
+            raise store_error("CLAIM_EXPIRED", study_id)
+        deadline = now + claim_ttl
+        for slot in slots:
+            study.claims[slot] = (token, deadline)
+        if request_id is not None:
+            study.requests[request_id.value] = (
+                f"P:{request_id.attempt}:{deadline!r}",
+                now + request_id.ttl,
+            )
 
     async def reserve_indices(self, namespace: str, study_id: str, uid: str, count: int) -> int:
         """See :meth:`Store.reserve_indices`."""
@@ -458,6 +564,7 @@ class MemoryStore(Store):
             out.append(self._copy(study, number))
         if request_id is not None:
             study.answer_ask(request_id, [t.number for t in out], now)
+            _note(study, request_id)  # a new record: commit_trials keeps the claim's instead
         return FastAsk(trials=out)
 
     async def create_trial(
@@ -480,6 +587,8 @@ class MemoryStore(Store):
             rec = study.find_request(request_id.value, now)
             if rec is not None:
                 if rec.startswith("D:C:"):
+                    if _mismatch(study.fingerprints.get(request_id.value, ""), request_id):
+                        raise store_error("REQUEST_ID_MISMATCH", study_id, None, _kind(rec))
                     return self._copy(study, int(rec[4:]))
                 raise store_error("REQUEST_ID_REUSED", study_id, None, _kind(rec))
         if uid is not None and study.record.uid != uid:
@@ -495,6 +604,7 @@ class MemoryStore(Store):
             study.add_score(float(score), stored.number)
         if request_id is not None:
             study.requests[request_id.value] = (f"D:C:{stored.number}", now + request_id.ttl)
+            _note(study, request_id)
         return copy.deepcopy(stored)
 
     async def complete_trial(
@@ -522,6 +632,8 @@ class MemoryStore(Store):
             rec = study.find_request(request_id.value, now)
             if rec is not None:
                 if rec == f"D:T:{number}":
+                    if _mismatch(study.fingerprints.get(request_id.value, ""), request_id):
+                        raise store_error("REQUEST_ID_MISMATCH", study_id, None, _kind(rec))
                     return self._copy(study, number)
                 raise store_error("REQUEST_ID_REUSED", study_id, None, _kind(rec))
         if not 1 <= number <= len(study.trials):
@@ -554,6 +666,7 @@ class MemoryStore(Store):
             study.add_score(float(score), number)
         if request_id is not None:
             study.requests[request_id.value] = (f"D:T:{number}", now + request_id.ttl)
+            _note(study, request_id)
         return copy.deepcopy(trial)
 
     # --- leases ------------------------------------------------------------------------------

@@ -30,19 +30,25 @@ Design:
   of its JSON, so a heartbeat rewrites one score instead of growing the trial; reads join it back.
   The shared functions of ``lua/_lib.lua`` (expiry, client holds, request records) are put in
   front of the scripts that use them. The lease index ``hd:leases`` lives in its own slot: the
-  ask writes it before and after its scripts, the sweep moves it (see ``expire_leases``).
+  ask writes it before and after its scripts, the sweep moves it (see ``expire_leases``), and
+  ``delete_study`` removes the study's member after the study, as for the study index.
 * **Request ids.** The record of an answered call lives in the study's ``requests`` hash and is
-  checked and written by the same script that makes the change.
+  checked and written by the same script that makes the change; it ends with ``|`` and the
+  fingerprint of the call's payload, compared by that script (see ``lua/_lib.lua``).
 * **Errors.** Scripts reply ``{"OK", ...}`` or ``{CODE, ...}``; :func:`._codec.store_error` maps
   each code to a typed error. A Redis that cannot be reached raises
   :class:`~hyperdial_server.core.errors.Unavailable`, whose message names the server without
-  its credentials. Commands are not retried by the client library: a script whose reply was
-  lost may have run, so retrying is left to callers that know whether the step is idempotent.
+  its credentials; every other failure of Redis has its own typed error and reason too
+  (``RedisStore._failure``: out of memory, read-only, loading, a script that failed on damaged
+  keys...), and keys a script or a read finds inconsistent raise ``DataLoss`` naming the
+  study. Commands are not retried by the client library: a script whose reply was lost may
+  have run, so retrying is left to callers that know whether the step is idempotent.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import random
 from collections.abc import Awaitable, Collection, Coroutine, Mapping, Sequence
@@ -57,8 +63,19 @@ from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 from redis.commands.core import AsyncScript
 
-from hyperdial_server.core.errors import Unavailable
-from hyperdial_server.core.limits import DEFAULT_LEASE_TIMEOUT, MAX_STUDIES_PER_NAMESPACE
+from hyperdial_server.core.errors import (
+    DataLoss,
+    FailedPrecondition,
+    HyperdialError,
+    ResourceExhausted,
+    Unavailable,
+    study_data_loss,
+)
+from hyperdial_server.core.limits import (
+    DEFAULT_LEASE_TIMEOUT,
+    DEFAULT_NAMESPACE_SPEC_BYTES,
+    MAX_STUDIES_PER_NAMESPACE,
+)
 from hyperdial_server.core.space import Params
 from hyperdial_server.core.study import StudyRecord
 from hyperdial_server.core.trial import LEASE_EXPIRED_REASON, Trial, TrialState
@@ -90,21 +107,25 @@ from hyperdial_server.store._codec import (
 )
 from hyperdial_server.store._keys import (
     LEASE_INDEX,
+    PREFIX,
     StudyKeys,
     lease_member,
     parse_lease_member,
+    spec_bytes,
     study_index,
     study_keys,
 )
-from hyperdial_server.store._link import RedisLink, replies_or_raise
+from hyperdial_server.store._link import RedisLink, ReplicaBacklog, replies_or_raise
 
 _T = TypeVar("_T")
 
 _SCRIPTS = (
     "create_study",
+    "spec_bytes",
     "delete_study",
     "claim_trials",
     "commit_trials",
+    "renew_claim",
     "reserve_indices",
     "commit_reserved",
     "create_trial",
@@ -116,9 +137,9 @@ _SCRIPTS = (
     "expire_leases",
 )
 
-# Failures that mean "the store cannot serve right now"; everything else is a bug and propagates.
-# ConnectionError covers refused connections, authentication, a full pool and LOADING
-# (BusyLoadingError); ReadOnlyError and ClusterDownError happen during a failover.
+# Failures that mean "the store cannot serve right now". ConnectionError covers refused
+# connections, authentication, a full pool and LOADING (BusyLoadingError); ReadOnlyError and
+# ClusterDownError happen during a failover. ``RedisStore._failure`` gives each its reason.
 _UNAVAILABLE: tuple[type[BaseException], ...] = (
     rx.ConnectionError,
     rx.TimeoutError,
@@ -128,6 +149,18 @@ _UNAVAILABLE: tuple[type[BaseException], ...] = (
     rx.TryAgainError,
     OSError,
 )
+# Every failure of a store command that ``RedisStore._failure`` maps to a typed error: the
+# above and every error reply of Redis (out of memory, a script that met damaged keys, ...).
+# Anything else (a bug of ours) propagates.
+_STORE_FAILURES: tuple[type[BaseException], ...] = (*_UNAVAILABLE, rx.ResponseError)
+
+#: The one eviction policy under which Redis never drops a key of a study.
+REQUIRED_EVICTION_POLICY = "noeviction"
+#: Milliseconds the health probe's key lives: it outlives no replica for long.
+HEALTH_KEY_TTL_MS = 60_000
+
+# redis-py's BlockingConnectionPool message when no pooled connection freed up in time.
+_POOL_EXHAUSTED = "No connection available."
 
 # URL schemes of a Redis Cluster, and the plain scheme redis-py takes for each.
 _CLUSTER_SCHEMES = {"redis+cluster": "redis", "rediss+cluster": "rediss"}
@@ -181,6 +214,8 @@ class RedisStore(Store):
         max_studies: Most studies per namespace (attribute ``max_studies``).
         link: Where scripts go on a single server (pipelined; see :mod:`._link`); ``None``:
             through ``client``, as on a cluster.
+        max_spec_bytes: Most bytes of stored study records per namespace; 0: no budget
+            (attribute ``max_spec_bytes``; see ``create_study``).
     """
 
     def __init__(
@@ -191,14 +226,18 @@ class RedisStore(Store):
         hide: Sequence[str] = (),
         max_studies: int = MAX_STUDIES_PER_NAMESPACE,
         link: RedisLink | None = None,
+        max_spec_bytes: int = DEFAULT_NAMESPACE_SPEC_BYTES,
     ) -> None:
         self.max_studies = max_studies
+        self.max_spec_bytes = max_spec_bytes
         self._r = client
         self._link = link
         self._where = where
         self._hide = [h for h in hide if h]
         # Bounds in-flight calls on a cluster (see ``_cluster_from_url``); None: the pool waits.
         self._gate: asyncio.Semaphore | None = None
+        # Written by every health check (see ``ping``); one per store, so replicas never race.
+        self._health_key = f"{PREFIX}:health:{random.getrandbits(64):016x}"
         self._scripts: dict[str, AsyncScript] = {
             name: client.register_script(_load_script(name)) for name in _SCRIPTS
         }
@@ -210,6 +249,7 @@ class RedisStore(Store):
         *,
         max_connections: int = 64,
         max_studies: int = MAX_STUDIES_PER_NAMESPACE,
+        max_spec_bytes: int = DEFAULT_NAMESPACE_SPEC_BYTES,
     ) -> RedisStore:
         """A store with its own connection pool of at most ``max_connections`` connections.
 
@@ -221,6 +261,7 @@ class RedisStore(Store):
             max_connections: Size of the pool (per node on a cluster); a call waits up to
                 ``POOL_TIMEOUT`` seconds for a free connection.
             max_studies: Most studies per namespace.
+            max_spec_bytes: Most bytes of stored study records per namespace; 0: no budget.
 
         Raises:
             ValueError: The URL is malformed.
@@ -229,6 +270,7 @@ class RedisStore(Store):
         if scheme in _CLUSTER_SCHEMES:
             store = cls._cluster_from_url(url, _CLUSTER_SCHEMES[scheme], max_connections)
             store.max_studies = max_studies
+            store.max_spec_bytes = max_spec_bytes
             return store
         pool = BlockingConnectionPool.from_url(
             url,
@@ -242,9 +284,21 @@ class RedisStore(Store):
         where, hide = _public_url(url)
         # Scripts, the hot path, share one pipelined connection made with the pool's options;
         # the pool serves the other commands.
-        link = RedisLink(pool.make_connection, reply_timeout=SOCKET_TIMEOUT)
+        link = RedisLink(
+            # The handshake (TLS, AUTH, SELECT) within CONNECT_TIMEOUT too: a Redis that
+            # accepts but stalls delays a call by at most that before its command is sent.
+            lambda: pool.connection_class(
+                **{**pool.connection_kwargs, "socket_timeout": CONNECT_TIMEOUT}
+            ),
+            reply_timeout=SOCKET_TIMEOUT,
+        )
         return cls(
-            Redis.from_pool(pool), where=where, hide=hide, max_studies=max_studies, link=link
+            Redis.from_pool(pool),
+            where=where,
+            hide=hide,
+            max_studies=max_studies,
+            link=link,
+            max_spec_bytes=max_spec_bytes,
         )
 
     @classmethod
@@ -275,6 +329,14 @@ class RedisStore(Store):
     # --- plumbing ----------------------------------------------------------------------------
 
     def _unavailable(self, exc: BaseException) -> Unavailable:
+        if isinstance(exc, ReplicaBacklog) or (
+            isinstance(exc, rx.ConnectionError) and str(exc) == _POOL_EXHAUSTED
+        ):
+            # The call waited behind this replica's own queue (link or pool), not for Redis.
+            return Unavailable(
+                f"this replica is overloaded; retry on another ({exc})",
+                reason="REPLICA_OVERLOADED",
+            )
         detail = str(exc)
         for secret in self._hide:
             detail = detail.replace(secret, "***")
@@ -283,14 +345,83 @@ class RedisStore(Store):
             "retry later"
         )
 
-    async def _do(self, call: Awaitable[_T]) -> _T:
+    def _scrub(self, text: str) -> str:
+        for secret in self._hide:
+            text = text.replace(secret, "***")
+        return text
+
+    def _failure(self, exc: BaseException, study_id: str | None = None) -> HyperdialError:
+        """The typed error of a store command that failed with ``exc`` (one of
+        ``_STORE_FAILURES``): each kind of Redis failure gets its own code and reason, so a
+        caller can tell a retry that may work now from one that needs an operator first.
+
+        Args:
+            exc: What redis-py raised, or the error reply of a pipelined command.
+            study_id: The study whose keys the command touched, if one: named in a DATA_LOSS.
+        """
+        detail = self._scrub(str(exc))
+        where = f"the store at {self._where}"
+        if isinstance(exc, rx.OutOfMemoryError):
+            return ResourceExhausted(
+                f"{where} is full: Redis refuses writes above its maxmemory ({detail}); a retry "
+                "(with the same request_id) works once an operator frees memory or raises "
+                "maxmemory",
+                reason="STORE_OUT_OF_MEMORY",
+            )
+        if isinstance(exc, rx.ReadOnlyError):
+            return Unavailable(
+                f"{where} is a read-only replica ({detail}): a failover is under way, or the "
+                "URL names a replica; retry later",
+                reason="STORE_READ_ONLY",
+            )
+        if isinstance(exc, rx.BusyLoadingError):
+            return Unavailable(
+                f"{where} is loading its data set after a restart; retry in a few seconds",
+                reason="STORE_LOADING",
+            )
+        if isinstance(exc, _UNAVAILABLE):
+            return self._unavailable(exc)
+        # Error replies redis-py has no class for start with their code.
+        code = str(exc).split(" ", 1)[0]
+        if code == "BUSY":
+            return Unavailable(
+                f"{where} is busy running a script ({detail}); retry later",
+                reason="STORE_BUSY",
+            )
+        if code in ("MISCONF", "NOREPLICAS"):
+            # MISCONF: it cannot write its RDB snapshot; NOREPLICAS: min-replicas-to-write.
+            return Unavailable(
+                f"{where} refuses writes until an operator fixes it ({detail}); retry later",
+                reason="STORE_WRITES_REFUSED",
+            )
+        if code == "WRONGTYPE" or (type(exc) is rx.ResponseError and "user_script" in str(exc)):
+            # Our scripts fail at run time only on keys not as they wrote them (a record
+            # evicted or deleted by hand): the study is damaged, retrying cannot help. (A
+            # subclass, such as NOPERM inside a script, is Redis refusing, not damage.)
+            if study_id is not None:
+                return study_data_loss(study_id, f"a store script failed on its keys: {detail}")
+            return DataLoss(
+                f"{where} holds keys that are not as hyperdial wrote them ({detail}); an "
+                "operator must repair them (check maxmemory-policy noeviction, "
+                "docs/operations.md)",
+                reason="STORE_DATA_LOSS",
+            )
+        # Anything else (a command the server lacks or an ACL denies, a module's error): the
+        # store refuses what it should take; only an operator can change that.
+        return FailedPrecondition(
+            f"{where} refused a command ({detail}); an operator must fix the store's version, "
+            "ACL or configuration (docs/operations.md)",
+            reason="STORE_REJECTED",
+        )
+
+    async def _do(self, call: Awaitable[_T], study_id: str | None = None) -> _T:
         try:
             if self._gate is not None:
                 return await self._on_cluster(self._gate, call)
             return await call
-        except _UNAVAILABLE as exc:
+        except _STORE_FAILURES as exc:
             # ``from None``: the original error is described in the message, scrubbed.
-            raise self._unavailable(exc) from None
+            raise self._failure(exc, study_id) from None
 
     async def _on_cluster(self, gate: asyncio.Semaphore, call: Awaitable[_T]) -> _T:
         """Runs ``call`` on a Redis Cluster, at most ``max_connections`` at a time."""
@@ -321,7 +452,7 @@ class RedisStore(Store):
         if link is None:
             if lease is not None:
                 await self._index_lease_member(*lease)
-            reply = await self._do(self._scripts[name](keys=keys, args=args))
+            reply = await self._do(self._scripts[name](keys=keys, args=args), _study_of(keys))
             if lease is not None:
                 await self._index_lease_member(*lease)
             return cast(list[Any], reply)
@@ -338,8 +469,8 @@ class RedisStore(Store):
                 replies_or_raise(await link.execute(["SCRIPT", "LOAD", _text(script)]))
                 replies = await link.execute(*batch)
             return cast(list[Any], replies_or_raise(replies)[len(batch) // 2])
-        except _UNAVAILABLE as exc:
-            raise self._unavailable(exc) from None
+        except _STORE_FAILURES as exc:
+            raise self._failure(exc, _study_of(keys)) from None
 
     async def _script(
         self,
@@ -363,8 +494,45 @@ class RedisStore(Store):
         await self._r.aclose()
 
     async def ping(self) -> None:
-        """See :meth:`Store.ping`."""
-        await self._do(cast(Awaitable[Any], self._r.ping()))
+        """See :meth:`Store.ping`: a tiny write, so that a Redis that answers but takes no
+        writes (a read-only replica after a failover, out of memory) fails it too.
+
+        The key is this store's own and expires by itself (``HEALTH_KEY_TTL_MS``); on a cluster
+        it lives on one primary.
+
+        Raises:
+            Unavailable: The store cannot be reached or refuses writes (``STORE_READ_ONLY``...).
+            ResourceExhausted: The store is out of memory (``STORE_OUT_OF_MEMORY``).
+        """
+        await self._do(self._r.set(self._health_key, "1", px=HEALTH_KEY_TTL_MS))
+
+    async def eviction_policies(self) -> dict[str, str | None]:
+        """``maxmemory-policy`` of the server, or of every primary of a cluster, by address;
+        ``None`` for a server that refuses ``CONFIG GET`` (managed Redis often does).
+
+        Only ``noeviction`` (:data:`REQUIRED_EVICTION_POLICY`) keeps every key of a study:
+        any other policy lets Redis drop keys when memory runs out, and the study is damaged.
+
+        Raises:
+            Unavailable: A server cannot be reached.
+        """
+        if isinstance(self._r, RedisCluster):
+            cluster = self._r
+            await self._do(cluster.initialize())
+            return {
+                node.name: await self._policy(
+                    cluster.execute_command("CONFIG GET", "maxmemory-policy", target_nodes=node)
+                )
+                for node in cluster.get_primaries()
+            }
+        return {self._where: await self._policy(self._r.config_get("maxmemory-policy"))}
+
+    async def _policy(self, call: Awaitable[Any]) -> str | None:
+        try:
+            reply = await self._do(call)
+        except FailedPrecondition:  # CONFIG disabled, renamed or denied by an ACL
+            return None
+        return _policy_of(reply)
 
     # --- studies -----------------------------------------------------------------------------
 
@@ -376,6 +544,14 @@ class RedisStore(Store):
         The number of studies is the size of the index, checked after adding the new id to it:
         two creations racing for the last place may both be refused, never both accepted. An
         index entry left by a crash counts until ``list_studies`` removes it.
+
+        The bytes of the stored record count against the namespace's ``max_spec_bytes`` the
+        same way: reserved (atomically with the namespace's running total, in the index's
+        slot) before the study is written, so two creations cannot both pass the budget. A
+        creation that fails afterwards, a deletion and the lazy index clean-up each set the
+        entry to what the study holds when they look (``_settle_spec_bytes``). A crash between
+        the reservation and that look leaves an entry counted for a study that does not exist
+        (the total errs on the side of refusing) until that id is created or removed again.
         """
         keys = study_keys(namespace, study.study_id)
         index = study_index(namespace)
@@ -385,25 +561,76 @@ class RedisStore(Store):
         if size > self.max_studies and not await self._do(self._r.exists(keys.study)):
             await self._drop_from_index(namespace, [study.study_id])
             raise store_error("TOO_MANY_STUDIES", study.study_id, None, str(self.max_studies))
+        await self._reserve_spec_bytes(namespace, study.study_id, len(stored.encode()))
         now = study.create_time
-        reply = await self._script(
-            "create_study",
-            keys.all,
-            [stored, study.uid, *_request_args(request_id, now)],
-            study.study_id,
-        )
+        try:
+            reply = await self._script(
+                "create_study",
+                keys.all,
+                [stored, study.uid, *_request_args(request_id, now), _fingerprint(request_id)],
+                study.study_id,
+            )
+        except BaseException:
+            # Already exists, or unknown: count what the study holds, not what we reserved.
+            with contextlib.suppress(Exception):
+                await self._settle_spec_bytes(namespace, [study.study_id])
+            raise
         # Again, now that the study exists: undoes a lazy removal that raced with us.
         await self._do(self._r.zadd(index, {study.study_id: 0}))
-        return decode_study(reply[1])
+        created = decode_study(reply[1])
+        if created.uid != study.uid:  # a retry answered with the study as first created
+            await self._settle_spec_bytes(namespace, [study.study_id])
+        return created
+
+    async def _reserve_spec_bytes(self, namespace: str, study_id: str, size: int) -> None:
+        """Counts ``size`` bytes for the study against the namespace's budget.
+
+        Raises:
+            ResourceExhausted: They do not fit (reason ``NAMESPACE_SPEC_BUDGET``); the index
+                entry of a study that does not exist is removed, so nothing is left behind.
+        """
+        reply = await self._eval(
+            "spec_bytes", spec_bytes(namespace), [study_id, size, self.max_spec_bytes]
+        )
+        if reply[0] == "OK":
+            return
+        if not await self._do(self._r.exists(study_keys(namespace, study_id).study)):
+            await self._drop_from_index(namespace, [study_id])
+        raise ResourceExhausted(
+            f"namespace {namespace!r} holds {int(reply[1])} bytes of study specs; this study's "
+            f"{size} bytes would pass its budget of {self.max_spec_bytes} bytes; delete "
+            "studies you no longer need or ask the operator for a larger budget",
+            reason="NAMESPACE_SPEC_BUDGET",
+            metadata={"budget_bytes": str(self.max_spec_bytes), "spec_bytes": str(size)},
+        )
+
+    async def _settle_spec_bytes(self, namespace: str, study_ids: Sequence[str]) -> None:
+        """Sets the spec bytes counted for each study to those of its stored record now (or
+        none when it does not exist)."""
+        pipe = self._r.pipeline(transaction=False)
+        for study_id in study_ids:
+            pipe.hstrlen(study_keys(namespace, study_id).study, "record")
+        sizes: list[int] = await self._do(pipe.execute())
+        for study_id, size in zip(study_ids, sizes, strict=True):
+            # HSTRLEN is 0 for an absent study; -1 tells the script to drop the entry.
+            await self._eval("spec_bytes", spec_bytes(namespace), [study_id, size or -1, 0])
 
     async def get_study(self, namespace: str, study_id: str) -> StudyRecord:
         """See :meth:`Store.get_study`."""
         key = study_keys(namespace, study_id).study
-        row = await self._do(self._r.hmget(key, ["record", "trials"]))
-        record, count = cast(list[str | None], row)
-        if record is None:
-            raise store_error("STUDY_NOT_FOUND", study_id)
-        return dataclasses.replace(decode_study(record), trial_count=int(count or 0))
+        row = await self._do(self._r.hmget(key, ["record", "trials", "uid"]), study_id)
+        record, count, uid = cast(list[str | None], row)
+        if record is None or count is None or uid is None:
+            if record is None and count is None and uid is None:
+                raise store_error("STUDY_NOT_FOUND", study_id)
+            # Some fields but not all: every script writes them together, so keys were lost.
+            lost = [f for f, v in zip(("record", "trials", "uid"), row, strict=True) if v is None]
+            raise study_data_loss(study_id, f"its study hash has no {', '.join(lost)}")
+        try:
+            study = await _decode_study(record)
+        except (ValueError, KeyError, TypeError) as exc:
+            raise study_data_loss(study_id, f"its stored record is unreadable: {exc!r}") from None
+        return dataclasses.replace(study, trial_count=int(count))
 
     async def list_studies(
         self, namespace: str, page_size: int, after: str | None = None
@@ -429,7 +656,9 @@ class RedisStore(Store):
                     dangling.append(study_id)
                 else:
                     found.append(
-                        dataclasses.replace(decode_study(record), trial_count=int(count or 0))
+                        dataclasses.replace(
+                            await _decode_study(record), trial_count=int(count or 0)
+                        )
                     )
             if dangling:
                 await self._drop_from_index(namespace, dangling)
@@ -449,6 +678,7 @@ class RedisStore(Store):
         back = {i: 0 for i, e in zip(study_ids, exists, strict=True) if e}
         if back:
             await self._do(self._r.zadd(index, back))
+        await self._settle_spec_bytes(namespace, study_ids)
 
     async def delete_study(
         self,
@@ -464,10 +694,28 @@ class RedisStore(Store):
         await self._script(
             "delete_study",
             [*keys.all, keys.deleted],
-            [*_request_args(request_id, now), ttl_ms],
+            [*_request_args(request_id, now), ttl_ms, _fingerprint(request_id)],
             study_id,
         )
         await self._drop_from_index(namespace, [study_id])
+        await self._drop_lease_member(namespace, study_id)
+
+    async def _drop_lease_member(self, namespace: str, study_id: str) -> None:
+        """Removes a deleted study's member of the lease index, which lives in another slot
+        than the study (so not in the delete script); left there, it would stay until its
+        score came due for the sweep, about 100 bytes per deleted study with a lease.
+
+        As for the study index: a study created again meanwhile that holds a lease gets its
+        member back, so a removal racing with an ask cannot hide a lease from the sweep.
+        """
+        await self._do(self._r.zrem(LEASE_INDEX, lease_member(namespace, study_id)))
+        leases = study_keys(namespace, study_id).leases
+        first = cast(
+            list[tuple[str, float]],
+            await self._do(self._r.zrange(leases, 0, 0, withscores=True)),
+        )
+        if first:
+            await self._index_lease_member(lease_member(namespace, study_id), first[0][1])
 
     # --- handing out trials ------------------------------------------------------------------
 
@@ -510,12 +758,14 @@ class RedisStore(Store):
                 _expiry_patch(now),
                 EXPIRE_BATCH,
                 *_ask_args(request_id, now),
+                _fingerprint(request_id),
             ],
             study_id,
             # Trials taken from the queue become RUNNING here, with a lease.
             lease=(lease_member(namespace, study_id), lease),
         )
         _, texts, leases, raw_indices, raw_reissues, pending, replayed = reply
+        texts, raw_reissues = _stored(study_id, texts), _stored(study_id, raw_reissues)
         trials = [decode_stored_trial(t, lease) for t, lease in zip(texts, leases, strict=True)]
         if replayed:
             return Claim(trials=trials, replayed=True)
@@ -565,6 +815,8 @@ class RedisStore(Store):
                 create_time=now,
                 metadata=metadata,
                 sampler_index=index,
+                # A re-issue names the expired trial; the script marks that one back.
+                original_number=int(slot[1:]) if slot.startswith("r") else None,
             )
             sent.append(trial)
             args += [slot, encode_trial_body(trial)]
@@ -587,6 +839,30 @@ class RedisStore(Store):
             lease=(lease_member(namespace, study_id), lease),
         )
         return _numbered(sent, reply[1], lease)
+
+    async def renew_claim(
+        self,
+        namespace: str,
+        study_id: str,
+        uid: str,
+        token: str,
+        indices: Sequence[int],
+        *,
+        now: float,
+        claim_ttl: float,
+        reissues: Sequence[Reissue] = (),
+        request_id: RequestId | None = None,
+    ) -> None:
+        """See :meth:`Store.renew_claim`. One script call."""
+        keys = study_keys(namespace, study_id)
+        rid, attempt, until, _ = _ask_args(request_id, now)
+        slots = [f"r{r.source}" for r in reissues] + [str(index) for index in indices]
+        await self._script(
+            "renew_claim",
+            [keys.study, keys.claims, keys.requests, keys.request_times],
+            [uid, token, repr(float(now) + claim_ttl), rid, attempt, until, *slots],
+            study_id,
+        )
 
     async def reserve_indices(self, namespace: str, study_id: str, uid: str, count: int) -> int:
         """See :meth:`Store.reserve_indices`. One script call."""
@@ -634,6 +910,7 @@ class RedisStore(Store):
                 EXPIRE_BATCH,
                 -1 if max_trials is None else max_trials,
                 *_request_args(request_id, now),
+                _fingerprint(request_id),
                 *(encode_trial_body(t) for t in sent),
             ],
             study_id,
@@ -677,10 +954,11 @@ class RedisStore(Store):
                 "" if score is None else score_text(score),
                 uid or "",
                 *_request_args(request_id, now),
+                _fingerprint(request_id),
             ],
             study_id,
         )
-        return decode_stored_trial(reply[1], reply[2])
+        return decode_stored_trial(_stored(study_id, reply[1:2])[0], reply[2])
 
     async def complete_trial(
         self,
@@ -735,11 +1013,12 @@ class RedisStore(Store):
                 rid,
                 repr(float(now)),
                 until,
+                _fingerprint(request_id),
             ],
             study_id,
             number,
         )
-        return decode_stored_trial(reply[1])
+        return decode_stored_trial(_stored(study_id, reply[1:2])[0])
 
     # --- leases ------------------------------------------------------------------------------
 
@@ -768,7 +1047,7 @@ class RedisStore(Store):
             study_id,
             number,
         )
-        return decode_stored_trial(reply[1], lease)
+        return decode_stored_trial(_stored(study_id, reply[1:2])[0], lease)
 
     async def expire_leases(self, *, now: float, limit: int = 1000) -> int:
         """See :meth:`Store.expire_leases`.
@@ -882,6 +1161,7 @@ class RedisStore(Store):
             study_id,
         )
         _, more, texts, leases = reply
+        texts = _stored(study_id, texts)
         last = stored_trial_number(texts[-1]) if texts else 0
         return TrialPage(decode=_decode_page, encoded=(texts, leases), last=last), bool(more)
 
@@ -891,7 +1171,47 @@ class RedisStore(Store):
         reply = await self._script(
             "best_trial", [keys.study, keys.trials, keys.scores], [], study_id
         )
-        return decode_stored_trial(reply[1]) if len(reply) > 1 else None
+        return decode_stored_trial(_stored(study_id, reply[1:])[0]) if len(reply) > 1 else None
+
+
+#: Stored study records longer than this (bytes of JSON) are decoded in a thread: a spec near
+#: the 2 MiB limit takes tens of milliseconds to decode, which would stall every other call.
+OFF_LOOP_RECORD_BYTES = 256 * 1024
+
+
+async def _decode_study(text: str) -> StudyRecord:
+    """``decode_study(text)``, in a thread when ``text`` is long."""
+    if len(text) > OFF_LOOP_RECORD_BYTES:
+        return await asyncio.to_thread(decode_study, text)
+    return decode_study(text)
+
+
+def _stored(study_id: str, texts: Sequence[str | None]) -> list[str]:
+    """``texts``: stored trials a script read by the numbers in the study's indexes. A
+    missing one (``None``) means an index names a trial with no record: DATA_LOSS."""
+    if any(text is None for text in texts):
+        raise study_data_loss(study_id, "a trial number in its indexes has no trial record")
+    return cast(list[str], list(texts))
+
+
+def _policy_of(reply: object) -> str | None:
+    """The policy in a ``CONFIG GET maxmemory-policy`` reply, however redis-py shaped it (a
+    dict, a flat list, or a cluster client's dict by node)."""
+    if isinstance(reply, dict):
+        if "maxmemory-policy" in reply:
+            return str(reply["maxmemory-policy"])
+        if len(reply) == 1:
+            return _policy_of(next(iter(reply.values())))
+    if isinstance(reply, list) and len(reply) == 2:
+        return str(reply[1])
+    return None
+
+
+def _study_of(keys: Sequence[str]) -> str | None:
+    """The study id in a script's first key (``hd:{namespace/study}:study``), or ``None``."""
+    tag = keys[0].partition("{")[2].partition("}")[0] if keys else ""
+    _, slash, study_id = tag.partition("/")
+    return study_id if slash and study_id else None
 
 
 def _decode_page(encoded: tuple[list[str], list[Any]]) -> list[Trial]:
@@ -961,6 +1281,11 @@ def _numbered(sent: list[Trial], texts: Sequence[str], lease: float) -> list[Tri
         trial.number = stored_trial_number(text)
         trial.lease_expire_time = lease
     return sent
+
+
+def _fingerprint(request_id: RequestId | None) -> str:
+    """The payload fingerprint of a request id, for the scripts ('' for no id or no check)."""
+    return "" if request_id is None else request_id.fingerprint
 
 
 def _ask_args(request_id: RequestId | None, now: float) -> list[str]:

@@ -67,7 +67,19 @@ local function purge_requests(k, now)
   end
 end
 
--- The live record of request id `rid`, or nil (a record past its time counts as absent).
+-- A stored request record is "<value>" or "<value>|<fingerprint>": the fingerprint (hex, from
+-- Python) of the payload of the call that wrote it. Records without one (written before
+-- fingerprints existed, or by a caller that gave none) are checked by id alone.
+local function split_record(stored)
+  local bar = string.find(stored, '|', 1, true)
+  if not bar then
+    return stored, ''
+  end
+  return string.sub(stored, 1, bar - 1), string.sub(stored, bar + 1)
+end
+
+-- The live record of request id `rid` and its fingerprint ('' for none), or nil (a record
+-- past its time counts as absent).
 local function find_request(k, rid, now)
   local value = redis.call('HGET', k.requests, rid)
   if not value then
@@ -77,11 +89,26 @@ local function find_request(k, rid, now)
   if until_time and tonumber(until_time) < tonumber(now) then
     return nil
   end
-  return value
+  return split_record(value)
 end
 
--- Records `value` as the answer of request id `rid` until `until_time`.
-local function record_request(k, rid, value, until_time)
+-- Whether a call's payload fingerprint differs from the one recorded with its request id; a
+-- missing one on either side is no difference (old records keep working).
+local function fingerprint_differs(recorded, given)
+  return recorded ~= '' and given ~= nil and given ~= '' and recorded ~= given
+end
+
+-- Records `value` as the answer of request id `rid` until `until_time`, with the payload
+-- `fingerprint`; without one (nil), the fingerprint already recorded for `rid` is kept, so a
+-- step that only moves an ask along (its commit, a renewal) need not know it.
+local function record_request(k, rid, value, until_time, fingerprint)
+  if fingerprint == nil then
+    local old = redis.call('HGET', k.requests, rid)
+    fingerprint = old and select(2, split_record(old)) or ''
+  end
+  if fingerprint ~= '' then
+    value = value .. '|' .. fingerprint
+  end
   redis.call('HSET', k.requests, rid, value)
   redis.call('ZADD', k.request_times, until_time, rid)
 end

@@ -34,10 +34,11 @@
 -- ARGV[14] attempt id of this execution of the ask
 -- ARGV[15] time until which the request record is kept
 -- ARGV[16] numbers this execution handed out already, comma-separated, or ''
+-- ARGV[17] fingerprint of the ask's payload, or '' for no check
 --
 -- Returns {"OK", {trial text...}, {lease...}, {index...}, {source, source text, ...}, pending,
--- replayed (0 or 1)}, {"STUDY_NOT_FOUND"}, {"STALE_STUDY"}, {"REQUEST_IN_PROGRESS"} or
--- {"REQUEST_ID_REUSED", what}.
+-- replayed (0 or 1)}, {"STUDY_NOT_FOUND"}, {"STALE_STUDY"}, {"REQUEST_IN_PROGRESS"},
+-- {"REQUEST_ID_REUSED", what} or {"REQUEST_ID_MISMATCH", what}.
 local k = {trials = KEYS[2], running = KEYS[5], failed = KEYS[9], leases = KEYS[7],
   expired = KEYS[10], reissue = KEYS[8], owners = KEYS[11], holders = KEYS[12],
   requests = KEYS[13], request_times = KEYS[14]}
@@ -54,7 +55,12 @@ local rid = ARGV[13]
 -- 0. The request id: an answered ask is replayed; one in progress elsewhere is refused.
 if rid ~= '' then
   purge_requests(k, now)
-  local rec = find_request(k, rid, now)
+  local rec, fingerprint = find_request(k, rid, now)
+  local ask = rec and (string.sub(rec, 1, 4) == 'D:A:' or string.sub(rec, 1, 2) == 'P:')
+  if ask and fingerprint_differs(fingerprint, ARGV[17]) then
+    -- The same id for an ask with another payload: neither replayed nor taken over.
+    return {'REQUEST_ID_MISMATCH', request_kind(rec)}
+  end
   if rec then
     if string.sub(rec, 1, 4) == 'D:A:' then
       local texts, leases = {}, {}
@@ -186,9 +192,9 @@ end
 -- The request record: in progress until the commit, or answered now.
 if rid ~= '' then
   if claimed > 0 then
-    record_request(k, rid, 'P:' .. ARGV[14] .. ':' .. ARGV[6], ARGV[15])
+    record_request(k, rid, 'P:' .. ARGV[14] .. ':' .. ARGV[6], ARGV[15], ARGV[17])
   elseif #answer > 0 then
-    record_request(k, rid, 'D:A:' .. table.concat(answer, ','), ARGV[15])
+    record_request(k, rid, 'D:A:' .. table.concat(answer, ','), ARGV[15], ARGV[17])
   else
     forget_request(k, rid)
   end

@@ -32,7 +32,8 @@
 -- ARGV[7]  request id, or ''
 -- ARGV[8]  now
 -- ARGV[9]  time until which the request record is kept ('' without a request id)
--- ARGV[10], ARGV[11], ... trial JSON without its number (starts with '{'), one per point
+-- ARGV[10] fingerprint of the ask's payload, or ''
+-- ARGV[11], ARGV[12], ... trial JSON without its number (starts with '{'), one per point
 --
 -- Returns {"OK", {stored trial...}, ""}, {"OK", {}, why it fell back}, {"STUDY_NOT_FOUND"} or
 -- {"STALE_STUDY"}.
@@ -69,7 +70,7 @@ end
 if #redis.call('ZRANGEBYSCORE', KEYS[6], '-inf', '(' .. now, 'LIMIT', 0, 1) > 0 then
   return {'OK', {}, 'EXPIRED_CLAIM'}
 end
-local count = #ARGV - 9
+local count = #ARGV - 10
 local handed_out = tonumber(head[2]) + count
 local max_trials = tonumber(ARGV[6])
 if max_trials >= 0 and handed_out > max_trials then
@@ -80,7 +81,7 @@ local first = redis.call('HINCRBY', KEYS[1], 'trials', count) - count + 1
 local texts, answer = {}, {}
 for j = 0, count - 1 do
   local number = string.format('%d', first + j)
-  local text = '[{"number":' .. number .. ',' .. string.sub(ARGV[10 + j], 2) .. ']'
+  local text = '[{"number":' .. number .. ',' .. string.sub(ARGV[11 + j], 2) .. ']'
   redis.call('HSET', KEYS[2], number, text)
   redis.call('ZADD', KEYS[3], number, number)
   redis.call('ZADD', KEYS[4], number, number)
@@ -90,6 +91,6 @@ for j = 0, count - 1 do
   answer[j + 1] = number
 end
 if rid ~= '' then
-  record_request(k, rid, 'D:A:' .. table.concat(answer, ','), ARGV[9])
+  record_request(k, rid, 'D:A:' .. table.concat(answer, ','), ARGV[9], ARGV[10])
 end
 return {'OK', texts, ''}

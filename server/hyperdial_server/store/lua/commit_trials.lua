@@ -22,7 +22,7 @@
 -- ARGV[7]  time until which the request record is kept
 -- ARGV[8]  numbers this execution handed out already, comma-separated, or ''
 -- ARGV[9], ARGV[10], ... pairs: slot ("<index>" or "r<number>"), trial JSON without its
---          number (starts with '{')
+--          number (starts with '{'); the trial of "r<number>" gets a patch naming the new one
 --
 -- Returns {"OK", {stored trial...}}, {"STUDY_NOT_FOUND"}, {"STALE_STUDY"},
 -- {"CLAIM_EXPIRED"} or {"REQUEST_IN_PROGRESS"}.
@@ -67,6 +67,11 @@ if count > 0 then
     redis.call('ZADD', KEYS[6], ARGV[3], number)
     redis.call('ZREM', KEYS[5], ARGV[9 + 2 * j] .. ':' .. ARGV[2])
     hold(k, number, ARGV[4])
+    local slot = ARGV[9 + 2 * j]
+    if string.sub(slot, 1, 1) == 'r' then
+      -- A re-issued point: the expired trial names its twin (the new one names it already).
+      patch_trial(k, string.sub(slot, 2), '{"reissued":' .. number .. '}')
+    end
     texts[j + 1] = text
     answer[#answer + 1] = number
   end

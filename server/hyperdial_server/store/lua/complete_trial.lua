@@ -27,9 +27,11 @@
 -- ARGV[7]  request id, or ''
 -- ARGV[8]  now
 -- ARGV[9]  time until which the request record is kept
+-- ARGV[10] fingerprint of the call's payload, or '' for no check
 --
 -- Returns {"OK", stored trial}, {"STUDY_NOT_FOUND"}, {"TRIAL_NOT_FOUND"},
--- {"TRIAL_NOT_RUNNING", state}, {"STALE_STUDY"} or {"REQUEST_ID_REUSED", what}.
+-- {"TRIAL_NOT_RUNNING", state}, {"STALE_STUDY"}, {"REQUEST_ID_REUSED", what} or
+-- {"REQUEST_ID_MISMATCH", what}.
 local k = {trials = KEYS[2], owners = KEYS[11], holders = KEYS[12], requests = KEYS[13],
   request_times = KEYS[14]}
 local uid = redis.call('HGET', KEYS[1], 'uid')
@@ -43,9 +45,12 @@ local number = ARGV[1]
 local rid = ARGV[7]
 if rid ~= '' then
   purge_requests(k, ARGV[8])
-  local rec = find_request(k, rid, ARGV[8])
+  local rec, fingerprint = find_request(k, rid, ARGV[8])
   if rec then
     if rec == 'D:T:' .. number then
+      if fingerprint_differs(fingerprint, ARGV[10]) then
+        return {'REQUEST_ID_MISMATCH', request_kind(rec)}
+      end
       return {'OK', redis.call('HGET', KEYS[2], number)}
     end
     return {'REQUEST_ID_REUSED', request_kind(rec)}
@@ -86,6 +91,6 @@ if ARGV[4] ~= '' then
   redis.call('ZADD', KEYS[7], ARGV[4], ARGV[5])
 end
 if rid ~= '' then
-  record_request(k, rid, 'D:T:' .. number, ARGV[9])
+  record_request(k, rid, 'D:T:' .. number, ARGV[9], ARGV[10])
 end
 return {'OK', text}

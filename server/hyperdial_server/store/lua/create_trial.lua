@@ -18,9 +18,10 @@
 -- ARGV[5] request id, or ''
 -- ARGV[6] now
 -- ARGV[7] time until which the request record is kept
+-- ARGV[8] fingerprint of the call's payload, or '' for no check
 --
--- Returns {"OK", stored trial, lease or nil}, {"STUDY_NOT_FOUND"}, {"STALE_STUDY"} or
--- {"REQUEST_ID_REUSED", what}.
+-- Returns {"OK", stored trial, lease or nil}, {"STUDY_NOT_FOUND"}, {"STALE_STUDY"},
+-- {"REQUEST_ID_REUSED", what} or {"REQUEST_ID_MISMATCH", what}.
 local k = {requests = KEYS[7], request_times = KEYS[8]}
 local uid = redis.call('HGET', KEYS[1], 'uid')
 if not uid then
@@ -29,9 +30,12 @@ end
 local rid = ARGV[5]
 if rid ~= '' then
   purge_requests(k, ARGV[6])
-  local rec = find_request(k, rid, ARGV[6])
+  local rec, fingerprint = find_request(k, rid, ARGV[6])
   if rec then
     if string.sub(rec, 1, 4) == 'D:C:' then
+      if fingerprint_differs(fingerprint, ARGV[8]) then
+        return {'REQUEST_ID_MISMATCH', request_kind(rec)}
+      end
       local number = string.sub(rec, 5)
       return {'OK', redis.call('HGET', KEYS[2], number), redis.call('ZSCORE', KEYS[9], number)}
     end
@@ -54,6 +58,6 @@ if ARGV[3] ~= '' then
   redis.call('ZADD', KEYS[6], ARGV[3], string.format('%020d', tonumber(number)))
 end
 if rid ~= '' then
-  record_request(k, rid, 'D:C:' .. number, ARGV[7])
+  record_request(k, rid, 'D:C:' .. number, ARGV[7], ARGV[8])
 end
 return {'OK', text, false}
