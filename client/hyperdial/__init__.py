@@ -17,6 +17,7 @@ from hyperdial._channel import tls_credentials
 from hyperdial._client import Client
 from hyperdial._errors import (
     AlreadyExistsError,
+    DataLossError,
     DeadlineExceededError,
     FailedPreconditionError,
     HyperdialError,
@@ -43,6 +44,7 @@ __all__ = [
     "BaseTrial",
     "Categorical",
     "Client",
+    "DataLossError",
     "DeadlineExceededError",
     "Discrete",
     "FailedPreconditionError",

@@ -20,6 +20,7 @@ from hyperdial._channel import (
     call_metadata,
     channel_options,
     method_timeout,
+    normalize_target,
     resolve_credentials,
 )
 from hyperdial._client import create_study_request, delete_study_request, given_up
@@ -101,16 +102,18 @@ class AsyncClient:
 
     Create and use it on one event loop. The arguments are those of
     :class:`hyperdial.Client`: retries with one ``request_id`` per mutating call, the service
-    config (round-robin, per-method deadlines, gRPC retries), keepalive, TLS and token; the
-    leases of open trials are renewed by one task on the loop.
+    config (round-robin with health checking, per-attempt deadlines, gRPC retries), keepalive,
+    TLS and token; the leases of open trials are renewed by one task on the loop.
 
     Args:
-        target: A gRPC target (``host:port``, ``dns:///host:port``, ``ipv4:A:P,B:Q``).
-        timeout: Deadline of each attempt, in seconds; ``None`` for the service config's.
+        target: A gRPC target (``host:port``, ``dns:///host:port``, ``ipv4:A:P,B:Q``, or
+            ``A:P,B:Q``).
+        timeout: Deadline of each attempt, in seconds; ``None`` for the per-method ones.
         retry: How failed calls are retried; ``None`` for a single attempt.
         tls: ``True``, credentials from :func:`~hyperdial.tls_credentials`, or ``False``.
         token: A bearer token, sent with every call.
         load_balancing: gRPC load-balancing policy across the addresses of ``target``.
+        health_check: With ``round_robin``, call only replicas whose health is SERVING.
         options: More gRPC channel options; they override the client's.
         renew_leases: Renew the leases of open trials in the background.
         channel: A ``grpc.aio`` channel to use instead of opening one; the caller keeps
@@ -131,6 +134,7 @@ class AsyncClient:
         tls: bool | grpc.ChannelCredentials = False,
         token: str | None = None,
         load_balancing: str | None = "round_robin",
+        health_check: bool = True,
         options: Sequence[tuple[str, Any]] = (),
         renew_leases: bool = True,
         channel: grpc.aio.Channel | None = None,
@@ -142,8 +146,12 @@ class AsyncClient:
         self._owns_channel = channel is None
         if channel is None:
             opts = channel_options(
-                retry=retry is not None, load_balancing=load_balancing, extra=options
+                retry=retry is not None,
+                load_balancing=load_balancing,
+                health_check=health_check,
+                extra=options,
             )
+            target = normalize_target(target)
             credentials = resolve_credentials(tls)
             if credentials is None:
                 channel = grpc.aio.insecure_channel(target, options=opts)

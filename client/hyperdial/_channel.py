@@ -4,12 +4,21 @@ The service config (passed as the ``grpc.service_config`` channel option) sets:
 
 * ``round_robin`` load balancing, so a ``dns:///`` target that resolves to several replicas
   (or an ``ipv4:A:P,B:Q`` list) spreads calls over all of them;
-* a deadline per method (:data:`METHOD_TIMEOUTS`);
+* client-side health checking (``grpc.health.v1``), so round-robin only picks replicas that
+  report SERVING (a replica that lost its store, or is shutting down, is skipped);
+* a deadline per attempt of each method (:data:`METHOD_TIMEOUTS`);
 * a gRPC retry policy for ``UNAVAILABLE`` (see :mod:`hyperdial._retry` for the second layer).
+
+A replica that stops answering without closing its connections (a paused VM, a stopped
+process, a silent partition) is noticed two ways: an attempt stuck on it ends at its short
+per-attempt deadline and is retried (round-robin sends the retry to the next replica), and
+keepalive pings that go unanswered close the connection, which takes the replica out of
+rotation until it answers again.
 """
 
 from __future__ import annotations
 
+import ipaddress
 import json
 from collections.abc import Mapping, Sequence
 from os import PathLike
@@ -20,11 +29,14 @@ import grpc
 
 __all__ = [
     "DEFAULT_TIMEOUT",
+    "KEEPALIVE_TIMEOUT_MS",
+    "KEEPALIVE_TIME_MS",
     "METHOD_TIMEOUTS",
     "SERVICE",
-    "channel_options",
     "call_metadata",
+    "channel_options",
     "method_timeout",
+    "normalize_target",
     "resolve_credentials",
     "service_config",
     "tls_credentials",
@@ -32,11 +44,25 @@ __all__ = [
 
 #: Full name of the tuning service.
 SERVICE = "hyperdial.v1.TuningService"
-#: Deadline of a call, in seconds, for methods without their own in :data:`METHOD_TIMEOUTS`.
-DEFAULT_TIMEOUT = 30.0
-#: Deadline of a call per method, in seconds: an ask may fit a model; a heartbeat must be quick
-#: to be useful at all.
-METHOD_TIMEOUTS: Mapping[str, float] = {"SuggestTrials": 60.0, "HeartbeatTrial": 10.0}
+#: Deadline of one attempt, in seconds, for methods without their own in
+#: :data:`METHOD_TIMEOUTS`. The service answers these in milliseconds; 5 s leaves a loaded
+#: replica plenty of room, while an attempt stuck on a replica that stopped answering costs
+#: only 5 s before it is retried elsewhere (the retry keeps the ``request_id``).
+DEFAULT_TIMEOUT = 5.0
+#: Deadline of one attempt per method, in seconds. An ask may start the sampler processes and
+#: fit a model on a loaded replica: 20 s, longer than keepalive needs to notice a dead peer
+#: (:data:`KEEPALIVE_TIME_MS` + :data:`KEEPALIVE_TIMEOUT_MS`), so keepalive, not the deadline,
+#: moves an ask off a frozen replica. Shorter would buy little: a retry of an ask that is still
+#: running is refused (``REQUEST_IN_PROGRESS``) until that ask ends. Pages of lists are up to
+#: 4 MiB; deleting a study removes all its trials in one step.
+METHOD_TIMEOUTS: Mapping[str, float] = {
+    "SuggestTrials": 20.0,
+    "ListStudies": 15.0,
+    "ListTrials": 15.0,
+    "ListOptimalTrials": 15.0,
+    "DeleteStudy": 30.0,
+    "HeartbeatTrial": 5.0,
+}
 # The service refuses larger messages; matching it makes an oversized answer fail clearly.
 _MAX_MESSAGE_BYTES = 4 * 1024 * 1024
 # gRPC's own retries: a handful within about a second, for blips (gRPC caps attempts at 5).
@@ -47,13 +73,18 @@ _GRPC_RETRY = {
     "backoffMultiplier": 2,
     "retryableStatusCodes": ["UNAVAILABLE"],
 }
-#: Keepalive pings while calls are in flight: a dead peer behind a silent network is noticed
-#: within ``time + timeout`` instead of at the call's deadline.
-KEEPALIVE_TIME_MS = 60_000
-KEEPALIVE_TIMEOUT_MS = 20_000
+#: Keepalive: a ping every 10 s on every connection (idle ones too), closed when the peer has
+#: not answered within 5 s, so a frozen replica leaves the rotation within about 15 s. 10 s
+#: is the shortest interval Go and Java clients allow; servers accept pings every 5 s.
+KEEPALIVE_TIME_MS = 10_000
+KEEPALIVE_TIMEOUT_MS = 5_000
 # Reconnect quickly after a replica restarts: gRPC's default first backoff is 1 s, up to 120 s.
 _INITIAL_RECONNECT_BACKOFF_MS = 200
 _MAX_RECONNECT_BACKOFF_MS = 5_000
+# A connection attempt to a frozen replica: the kernel completes the TCP handshake, the process
+# never answers; give up on it after this (gRPC's default is 20 s).
+_MIN_CONNECT_TIMEOUT_MS = 5_000
+_URI_SCHEMES = ("dns:", "ipv4:", "ipv6:", "unix:", "unix-abstract:", "vsock:", "xds:")
 
 
 def method_timeout(method: str) -> float:
@@ -61,17 +92,60 @@ def method_timeout(method: str) -> float:
     return METHOD_TIMEOUTS.get(method, DEFAULT_TIMEOUT)
 
 
+def normalize_target(target: str) -> str:
+    """A gRPC target for ``target``; a comma-separated list of addresses becomes an ``ipv4:``
+    or ``ipv6:`` list, which round-robin spreads calls over.
+
+    Args:
+        target: ``host:port``, a gRPC target (``dns:///host:port``, ``ipv4:A:P,B:Q``, ...), or
+            ``A:P,B:Q`` with IP addresses (``[::1]:P`` for IPv6), all of one family.
+
+    Raises:
+        ValueError: A list holds a host name, an address without a port, or both families
+            (use ``dns:///name:port`` for a name that resolves to several replicas).
+    """
+    if "," not in target or target.startswith(_URI_SCHEMES) or "://" in target:
+        return target
+    families: set[int] = set()
+    for item in target.split(","):
+        host, sep, port = item.strip().rpartition(":")
+        try:
+            version = ipaddress.ip_address(host.strip("[]")).version
+            # An IPv6 address needs its brackets, or its last group would read as the port.
+            valid = bool(sep) and port.isdigit() and (version == 4) != host.startswith("[")
+            families.add(version)
+        except ValueError:
+            valid = False
+        if not valid:
+            raise ValueError(
+                f"a list of replicas must be IP:PORT addresses ({item.strip()!r} is not); "
+                "for a host name with several addresses use 'dns:///NAME:PORT'"
+            )
+    if len(families) > 1:
+        raise ValueError(f"a list of replicas must be all IPv4 or all IPv6; got {target!r}")
+    items = ",".join(item.strip() for item in target.split(","))
+    return f"ipv{families.pop()}:{items}"
+
+
 def _duration(seconds: float) -> str:
     return f"{seconds:g}s"
 
 
-def service_config(*, retry: bool = True, load_balancing: str | None = "round_robin") -> str:
+def service_config(
+    *,
+    retry: bool = True,
+    load_balancing: str | None = "round_robin",
+    health_check: bool = True,
+) -> str:
     """The channel's service config, as JSON.
 
     Args:
         retry: Include the gRPC retry policy for ``UNAVAILABLE``.
         load_balancing: gRPC load-balancing policy (``"round_robin"`` or ``"pick_first"``);
             ``None`` leaves gRPC's default (``pick_first``).
+        health_check: Route only to replicas whose ``grpc.health.v1`` status (service ``""``)
+            is SERVING. Takes effect with ``round_robin`` (``pick_first`` ignores it); a
+            server without the health service counts as healthy.
 
     Returns:
         The JSON text for the ``grpc.service_config`` channel option.
@@ -88,6 +162,10 @@ def service_config(*, retry: bool = True, load_balancing: str | None = "round_ro
     config: dict[str, Any] = {"methodConfig": configs}
     if load_balancing:
         config["loadBalancingConfig"] = [{load_balancing: {}}]
+    if health_check:
+        # "": the server's overall status, which every hyperdial server (and gRPC's stock
+        # health servicer) sets; NOT_SERVING while its store is unreachable or it stops.
+        config["healthCheckConfig"] = {"serviceName": ""}
     return json.dumps(config, sort_keys=True)
 
 
@@ -95,6 +173,7 @@ def channel_options(
     *,
     retry: bool = True,
     load_balancing: str | None = "round_robin",
+    health_check: bool = True,
     extra: Sequence[tuple[str, Any]] = (),
 ) -> list[tuple[str, Any]]:
     """The options of a channel the client opens; ``extra`` ones override the defaults.
@@ -102,10 +181,13 @@ def channel_options(
     Args:
         retry: Let gRPC retry ``UNAVAILABLE`` (the service config's retry policy).
         load_balancing: See :func:`service_config`.
+        health_check: See :func:`service_config`.
         extra: More options, e.g. ``("grpc.ssl_target_name_override", "hyperdial.internal")``.
     """
     options: dict[str, Any] = {
-        "grpc.service_config": service_config(retry=retry, load_balancing=load_balancing),
+        "grpc.service_config": service_config(
+            retry=retry, load_balancing=load_balancing, health_check=health_check
+        ),
         # The config above is the one that applies, not one a DNS TXT record might carry.
         "grpc.service_config_disable_resolution": 1,
         "grpc.enable_retries": 1 if retry else 0,
@@ -113,9 +195,18 @@ def channel_options(
         "grpc.max_send_message_length": _MAX_MESSAGE_BYTES,
         "grpc.keepalive_time_ms": KEEPALIVE_TIME_MS,
         "grpc.keepalive_timeout_ms": KEEPALIVE_TIMEOUT_MS,
-        "grpc.keepalive_permit_without_calls": 0,
+        # gRPC core (grpcio 1.85 measured) waits for a keepalive ping's ack this long, not
+        # keepalive_timeout_ms: left at its 60 s default, a frozen peer kept calls for a minute.
+        "grpc.http2.ping_timeout_ms": KEEPALIVE_TIMEOUT_MS,
+        # Ping idle connections too: a replica that froze while this client was not calling
+        # it would otherwise stay in rotation until a call got stuck on it.
+        "grpc.keepalive_permit_without_calls": 1,
+        # gRPC stops pinging after 2 pings without data by default, which would end keepalive
+        # on a connection waiting for a long ask (or carrying only the health watch).
+        "grpc.http2.max_pings_without_data": 0,
         "grpc.initial_reconnect_backoff_ms": _INITIAL_RECONNECT_BACKOFF_MS,
         "grpc.max_reconnect_backoff_ms": _MAX_RECONNECT_BACKOFF_MS,
+        "grpc.min_reconnect_backoff_ms": _MIN_CONNECT_TIMEOUT_MS,
     }
     for key, value in extra:
         options[key] = value

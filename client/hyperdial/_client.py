@@ -14,6 +14,7 @@ from hyperdial._channel import (
     call_metadata,
     channel_options,
     method_timeout,
+    normalize_target,
     resolve_credentials,
 )
 from hyperdial._errors import HyperdialError, from_rpc_error
@@ -42,16 +43,23 @@ class Client:
 
     Thread-safe: one client may be shared by any number of threads (``Study.optimize`` does).
 
-    Every call is retried on ``UNAVAILABLE`` and ``DEADLINE_EXCEEDED`` under ``retry``; every
+    Every call is retried on ``UNAVAILABLE``, ``DEADLINE_EXCEEDED`` and the transient reasons
+    of :data:`~hyperdial._retry.RETRYABLE_REASONS` (a replica shedding list calls, a full
+    store, a call with the same request id in progress) under ``retry``; every
     mutating call carries a ``request_id`` that stays the same across retries, so a retry
-    never applies a change twice. While a trial handed out by this client is open (asked and
+    never applies a change twice. Each attempt has a short deadline of its own (5 s for most
+    calls, 20 s for an ask), so an attempt stuck on a replica that stopped answering is
+    retried on another one within the overall deadline; keepalive pings take such a replica
+    out of rotation within about 15 s. While a trial handed out by this client is open (asked and
     not yet told or failed), a background thread renews its lease.
 
     Args:
         target: A gRPC target: ``host:port``, ``dns:///host:port`` (every address the name
-            resolves to, calls spread round-robin), or ``ipv4:10.0.0.1:50051,10.0.0.2:50051``.
+            resolves to, calls spread round-robin), ``ipv4:10.0.0.1:50051,10.0.0.2:50051``,
+            or the same list without the scheme (``10.0.0.1:50051,10.0.0.2:50051``).
         timeout: Deadline of each attempt, in seconds; ``None`` for the per-method deadlines
-            (30 s; 60 s for an ask, 10 s for a heartbeat), as in the channel's service config.
+            of :data:`~hyperdial._channel.METHOD_TIMEOUTS` (5 s; 20 s for an ask, 15 s for a
+            page of a list, 30 s to delete a study). The overall deadline is ``retry``'s.
         retry: How failed calls are retried; ``None`` for a single attempt (gRPC's own quick
             retries off too).
         tls: ``True`` for TLS with the system's trusted roots, or credentials from
@@ -59,11 +67,14 @@ class Client:
             plaintext.
         token: A bearer token, sent as ``authorization: Bearer <token>`` with every call.
         load_balancing: gRPC load-balancing policy across the addresses of ``target``.
+        health_check: With ``round_robin``, send calls only to replicas whose
+            ``grpc.health.v1`` status is SERVING.
         options: More gRPC channel options; they override the client's.
         renew_leases: Renew the leases of open trials in the background. Turn it off only
             when something else sends ``HeartbeatTrial``.
         channel: A channel to use instead of opening one (for interceptors or custom
-            credentials); ``tls``, ``load_balancing`` and ``options`` then do not apply. The
+            credentials); ``tls``, ``load_balancing``, ``health_check`` and ``options`` then do not
+            apply. The
             caller keeps ownership: ``close()`` leaves it open.
 
     Example:
@@ -80,6 +91,7 @@ class Client:
         tls: bool | grpc.ChannelCredentials = False,
         token: str | None = None,
         load_balancing: str | None = "round_robin",
+        health_check: bool = True,
         options: Sequence[tuple[str, Any]] = (),
         renew_leases: bool = True,
         channel: grpc.Channel | None = None,
@@ -91,8 +103,12 @@ class Client:
         self._owns_channel = channel is None
         if channel is None:
             opts = channel_options(
-                retry=retry is not None, load_balancing=load_balancing, extra=options
+                retry=retry is not None,
+                load_balancing=load_balancing,
+                health_check=health_check,
+                extra=options,
             )
+            target = normalize_target(target)
             credentials = resolve_credentials(tls)
             if credentials is None:
                 channel = grpc.insecure_channel(target, options=opts)
@@ -270,6 +286,7 @@ def given_up(error: HyperdialError, attempts: int) -> HyperdialError:
         code=error.code,
         reason=error.reason,
         metadata=error.metadata,
+        retry_delay=error.retry_delay,
     )
 
 

@@ -28,7 +28,9 @@ def trials_dataframe(
     Columns: ``number``, ``state``, then ``value`` (one objective) or ``values_<name>`` (one
     per objective), ``params_<name>`` (one per parameter, missing values where a conditional
     parameter was inactive), ``client_id``, ``failure_reason``, ``create_time``,
-    ``complete_time`` (UTC), ``duration`` and ``metadata_<key>`` for every metadata key seen.
+    ``complete_time`` (UTC), ``duration``, ``original_number`` and ``reissued_number``
+    (pandas' nullable ``Int64``: the twin of a trial whose lease expired, missing for most
+    trials) and ``metadata_<key>`` for every metadata key seen.
 
     Raises:
         ImportError: pandas is not installed.
@@ -51,6 +53,8 @@ def trials_dataframe(
         "create_time",
         "complete_time",
         "duration",
+        "original_number",
+        "reissued_number",
         *[f"metadata_{k}" for k in metadata_keys],
     ]
     rows: list[dict[str, object]] = []
@@ -69,6 +73,8 @@ def trials_dataframe(
             if t.complete_time is not None and t.create_time is not None
             else None
         )
+        row["original_number"] = t.original_number
+        row["reissued_number"] = t.reissued_number
         for key in metadata_keys:
             row[f"metadata_{key}"] = t.metadata.get(key)
         rows.append(row)
@@ -76,4 +82,7 @@ def trials_dataframe(
     for column in ("create_time", "complete_time"):
         frame[column] = pd.to_datetime(frame[column], utc=True)
     frame["duration"] = pd.to_timedelta(frame["duration"])
+    for column in ("original_number", "reissued_number"):
+        # Integers with gaps: not float64, whose NaN would turn trial numbers into 3.0.
+        frame[column] = frame[column].astype("Int64")
     return frame

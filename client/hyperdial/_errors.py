@@ -15,6 +15,7 @@ from hyperdial._status_details import details_from_metadata
 
 __all__ = [
     "AlreadyExistsError",
+    "DataLossError",
     "DeadlineExceededError",
     "FailedPreconditionError",
     "HyperdialError",
@@ -37,12 +38,15 @@ class HyperdialError(Exception):
         code: The gRPC status code.
         reason: The stable ``google.rpc.ErrorInfo.reason`` token; "" when the answer had none.
         metadata: ``google.rpc.ErrorInfo.metadata``, e.g. ``{"field": "spec.parameters[0]"}``.
+        retry_delay: ``google.rpc.RetryInfo.retry_delay`` in seconds: the service asks to wait
+            at least this long before retrying; ``None`` when the answer had none.
 
     Attributes:
         code: The gRPC status code.
         reason: The stable reason token, "" if none.
         message: The message.
         metadata: Extra facts about the error.
+        retry_delay: The least wait before a retry the service asked for, else ``None``.
     """
 
     def __init__(
@@ -52,12 +56,14 @@ class HyperdialError(Exception):
         code: grpc.StatusCode = grpc.StatusCode.UNKNOWN,
         reason: str = "",
         metadata: Mapping[str, str] | None = None,
+        retry_delay: float | None = None,
     ) -> None:
         super().__init__(message)
         self.message = message
         self.code = code
         self.reason = reason
         self.metadata: dict[str, str] = dict(metadata or {})
+        self.retry_delay = retry_delay
 
     def __str__(self) -> str:
         tag = self.reason or self.code.name
@@ -65,7 +71,10 @@ class HyperdialError(Exception):
 
     def __reduce__(self) -> tuple[object, ...]:
         # Keyword-only arguments are not in ``args``: pickle (multiprocessing) needs this.
-        return (_rebuild, (type(self), self.message, self.code, self.reason, self.metadata))
+        return (
+            _rebuild,
+            (type(self), self.message, self.code, self.reason, self.metadata, self.retry_delay),
+        )
 
 
 def _rebuild(
@@ -74,8 +83,9 @@ def _rebuild(
     code: grpc.StatusCode,
     reason: str,
     metadata: dict[str, str],
+    retry_delay: float | None = None,
 ) -> HyperdialError:
-    return cls(message, code=code, reason=reason, metadata=metadata)
+    return cls(message, code=code, reason=reason, metadata=metadata, retry_delay=retry_delay)
 
 
 class InvalidArgumentError(HyperdialError):
@@ -104,7 +114,14 @@ class StudyCompleteError(HyperdialError):
 
 
 class ResourceExhaustedError(HyperdialError):
-    """A quota or size limit of the service is reached (``RESOURCE_EXHAUSTED``)."""
+    """A quota or size limit of the service is reached (``RESOURCE_EXHAUSTED``).
+
+    Two reasons are transient, and retried by the client within its
+    :class:`~hyperdial.RetryPolicy` before it raises this: ``TOO_MANY_REQUESTS`` (a replica
+    sheds list calls; ``retry_delay`` says when to come back) and ``STORE_OUT_OF_MEMORY``
+    (the store is full until an operator frees memory). The others (``TOO_MANY_STUDIES``,
+    ``NAMESPACE_SPEC_BUDGET``, a request over 4 MiB) need a change of the request.
+    """
 
 
 class UnavailableError(HyperdialError):
@@ -128,6 +145,12 @@ class PermissionDeniedError(HyperdialError):
     """The token is valid but its role does not allow the call (``PERMISSION_DENIED``)."""
 
 
+class DataLossError(HyperdialError):
+    """The stored data of a study is inconsistent (``DATA_LOSS``: reason ``STUDY_DATA_LOSS``,
+    with ``metadata["study"]``, or ``STORE_DATA_LOSS``): an eviction or a hand edit of the
+    store. Never retried: an operator must restore or delete the study."""
+
+
 _BY_CODE: dict[grpc.StatusCode, type[HyperdialError]] = {
     grpc.StatusCode.INVALID_ARGUMENT: InvalidArgumentError,
     grpc.StatusCode.NOT_FOUND: NotFoundError,
@@ -138,6 +161,7 @@ _BY_CODE: dict[grpc.StatusCode, type[HyperdialError]] = {
     grpc.StatusCode.DEADLINE_EXCEEDED: DeadlineExceededError,
     grpc.StatusCode.UNAUTHENTICATED: UnauthenticatedError,
     grpc.StatusCode.PERMISSION_DENIED: PermissionDeniedError,
+    grpc.StatusCode.DATA_LOSS: DataLossError,
 }
 
 
@@ -146,7 +170,8 @@ def from_rpc_error(error: grpc.RpcError) -> HyperdialError:
 
     The class follows the status code; ``OUT_OF_RANGE`` becomes :class:`StudyCompleteError`
     only with reason ``STUDY_COMPLETE``. The reason and metadata come from the
-    ``google.rpc.ErrorInfo`` in the trailing metadata, when there is one.
+    ``google.rpc.ErrorInfo`` in the trailing metadata, when there is one, and ``retry_delay``
+    from its ``google.rpc.RetryInfo``.
 
     Args:
         error: The exception raised by a gRPC stub.
@@ -164,7 +189,13 @@ def from_rpc_error(error: grpc.RpcError) -> HyperdialError:
     cls = _BY_CODE.get(code, HyperdialError)
     if code is grpc.StatusCode.OUT_OF_RANGE and details.reason == "STUDY_COMPLETE":
         cls = StudyCompleteError
-    return cls(message, code=code, reason=details.reason, metadata=details.metadata)
+    return cls(
+        message,
+        code=code,
+        reason=details.reason,
+        metadata=details.metadata,
+        retry_delay=details.retry_delay,
+    )
 
 
 def _pairs(metadata: object) -> list[tuple[str, object]] | None:

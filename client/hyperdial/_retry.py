@@ -5,11 +5,22 @@ Two layers retry, each for what it sees best:
 * gRPC itself, from the channel's service config, retries a call that failed with
   ``UNAVAILABLE`` a few times within a fraction of a second (a replica restarting, a connection
   reset). It resends the same bytes, so the same ``request_id``.
-* The client, from a :class:`RetryPolicy`, retries ``UNAVAILABLE`` and ``DEADLINE_EXCEEDED``
-  with exponential backoff and jitter within an overall deadline (a longer outage, a server
-  that stopped answering). gRPC never retries ``DEADLINE_EXCEEDED`` by design: the call may
-  have taken effect. Here it is safe, because every mutating call carries a ``request_id``
-  that the service deduplicates, and the client keeps that id across its retries.
+* The client, from a :class:`RetryPolicy`, retries ``UNAVAILABLE`` (whatever its reason,
+  e.g. ``ASK_CONTENDED``), ``DEADLINE_EXCEEDED``, and any error whose reason is in
+  :data:`RETRYABLE_REASONS` (``TOO_MANY_REQUESTS``, ``STORE_OUT_OF_MEMORY``,
+  ``REQUEST_IN_PROGRESS``), with exponential backoff and jitter within an overall deadline
+  (a longer outage, a server that stopped answering, a replica shedding load). When the
+  answer carries a ``google.rpc.RetryInfo``, the wait is at least its ``retry_delay``. Errors
+  a retry cannot fix (``DATA_LOSS``, ``FAILED_PRECONDITION`` ``STORE_REJECTED``,
+  ``INVALID_ARGUMENT``, ...) are never retried. gRPC never retries
+  ``DEADLINE_EXCEEDED`` by design: the call may have taken effect. Here it is safe, because
+  every mutating call carries a ``request_id`` that the service deduplicates, and the client
+  keeps that id across its retries.
+
+Each attempt has its own deadline, much shorter than the overall one (see
+:data:`hyperdial._channel.METHOD_TIMEOUTS`): an attempt stuck on a replica that stopped
+answering ends after a few seconds, and its retry goes to the next replica, instead of the
+whole call waiting on the frozen one.
 """
 
 from __future__ import annotations
@@ -23,7 +34,7 @@ from typing import Any, Protocol, TypeVar
 
 import grpc
 
-__all__ = ["RETRYABLE_CODES", "Attempts", "RetryPolicy"]
+__all__ = ["RETRYABLE_CODES", "RETRYABLE_REASONS", "Attempts", "RetryPolicy"]
 
 logger = logging.getLogger("hyperdial")
 
@@ -37,18 +48,48 @@ E = TypeVar("E", bound=_Failure)
 
 #: The codes a :class:`RetryPolicy` retries by default.
 RETRYABLE_CODES = frozenset({grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED})
+#: Reasons a :class:`RetryPolicy` retries by default whatever the code (the reasons the
+#: service sends as ``UNAVAILABLE``, such as ``STORE_UNAVAILABLE`` or ``ASK_CONTENDED``, are
+#: retried by their code already):
+#:
+#: * ``TOO_MANY_REQUESTS`` (``RESOURCE_EXHAUSTED``): a replica sheds list calls
+#:   (``ListStudies``, ``ListTrials``, ``ListOptimalTrials``) beyond its admission limits; the
+#:   answer's ``google.rpc.RetryInfo`` says how long to wait at least, and the client does.
+#: * ``STORE_OUT_OF_MEMORY`` (``RESOURCE_EXHAUSTED``): the store is full and made no change;
+#:   the same call works once an operator frees memory, so from a worker's view it is an
+#:   outage like any other (normal backoff, within the overall deadline).
+#: * ``REQUEST_IN_PROGRESS``: another attempt with the same ``request_id`` is still running
+#:   (an attempt the client gave up on, on a slow or frozen replica); retrying with the same id
+#:   gets that attempt's answer once it is recorded. The service sends it as UNAVAILABLE; a
+#:   server that sends it as FAILED_PRECONDITION is retried all the same.
+#: * ``CLAIM_EXPIRED`` (``FAILED_PRECONDITION``): what servers before ``ASK_CONTENDED`` sent
+#:   for an ask that lost its claim; ``docs/protocol.md`` says to retry it.
+#:
+#: Every other ``RESOURCE_EXHAUSTED`` (``TOO_MANY_STUDIES``, ``NAMESPACE_SPEC_BUDGET``, a
+#: request over 4 MiB) and ``FAILED_PRECONDITION`` (``STORE_REJECTED``, ``TRIAL_NOT_RUNNING``)
+#: is not retried, nor is ``DATA_LOSS``: sending the same call again answers the same.
+RETRYABLE_REASONS = frozenset(
+    {"TOO_MANY_REQUESTS", "STORE_OUT_OF_MEMORY", "REQUEST_IN_PROGRESS", "CLAIM_EXPIRED"}
+)
 
 
 @dataclass(frozen=True)
 class RetryPolicy:
     """How the client retries a failed call.
 
-    The wait before retry *n* (1, 2, ...) is drawn uniformly from
+    An error is retried when its code is in ``codes`` (by default ``UNAVAILABLE``, whatever
+    its reason, and ``DEADLINE_EXCEEDED``) or its reason in ``reasons`` (by default
+    ``TOO_MANY_REQUESTS``, ``STORE_OUT_OF_MEMORY``, ``REQUEST_IN_PROGRESS`` and
+    ``CLAIM_EXPIRED``, whatever their code: see :data:`RETRYABLE_REASONS`). ``DATA_LOSS``,
+    ``STORE_REJECTED``, ``INVALID_ARGUMENT`` and the other errors a retry cannot fix are
+    never retried by default. The wait before retry *n* (1, 2, ...) is drawn uniformly from
     ``[0, min(max_backoff, initial_backoff * multiplier ** (n - 1))]`` ("full jitter", the
     same rule as gRPC's own retries), so many workers that lose a replica at once do not come
-    back in step. Retries stop when the overall ``deadline`` would pass before the next
-    attempt, or after ``max_attempts`` attempts, whichever comes first; the last error is
-    raised then.
+    back in step. When the error carries a ``google.rpc.RetryInfo`` (``TOO_MANY_REQUESTS``
+    does), its ``retry_delay`` is added to that draw: the wait is at least what the service
+    asked for, and still jittered. Retries stop when the overall ``deadline`` would pass
+    before the next attempt (a ``retry_delay`` included), or after ``max_attempts`` attempts,
+    whichever comes first; the last error is raised then.
 
     Args:
         deadline: Seconds from the first attempt after which no attempt starts, and which no
@@ -59,6 +100,9 @@ class RetryPolicy:
         max_backoff: Upper bound of any wait, in seconds.
         multiplier: Growth of the upper bound from one retry to the next.
         codes: The status codes that are retried.
+        reasons: The error reasons (``google.rpc.ErrorInfo.reason``) that are retried
+            whatever their code; pass ``RETRYABLE_REASONS - {"STORE_OUT_OF_MEMORY"}``, for
+            example, to fail at once on a full store.
 
     Example:
         >>> Client("localhost:50051", retry=RetryPolicy(deadline=600))  # doctest: +SKIP
@@ -70,6 +114,7 @@ class RetryPolicy:
     max_backoff: float = 10.0
     multiplier: float = 2.0
     codes: frozenset[grpc.StatusCode] = field(default=RETRYABLE_CODES)
+    reasons: frozenset[str] = field(default=RETRYABLE_REASONS)
 
     def __post_init__(self) -> None:
         if self.deadline is None and self.max_attempts is None:
@@ -86,6 +131,7 @@ class RetryPolicy:
         if not self.multiplier >= 1:
             raise ValueError(f"multiplier must be at least 1; got {self.multiplier}")
         object.__setattr__(self, "codes", frozenset(self.codes))
+        object.__setattr__(self, "reasons", frozenset(self.reasons))
 
     def backoff_bound(self, retry: int) -> float:
         """Upper bound of the wait before retry number ``retry`` (1 for the first retry)."""
@@ -150,33 +196,56 @@ class Attempts:
 
     def failed(self, error: E) -> float | None:
         """Seconds to wait before the next attempt after ``error`` (anything with ``code``
-        and ``message``), or ``None`` to give up."""
+        and ``message``, and optionally ``reason`` and ``retry_delay``), or ``None`` to give
+        up."""
         if error.code is grpc.StatusCode.UNAVAILABLE:
             self._unavailable = error
-        return self.retry_after(error.code, error.message)
+        return self.retry_after(
+            error.code,
+            error.message,
+            getattr(error, "reason", ""),
+            retry_delay=getattr(error, "retry_delay", None),
+        )
 
-    def retry_after(self, code: grpc.StatusCode, details: str) -> float | None:
+    def retry_after(
+        self,
+        code: grpc.StatusCode,
+        details: str,
+        reason: str = "",
+        *,
+        retry_delay: float | None = None,
+    ) -> float | None:
         """Seconds to wait before the next attempt after a failure, or ``None`` to give up.
+
+        The wait is the policy's jittered backoff, plus ``retry_delay`` when the service sent
+        one; ``None`` also when that wait would end past the overall deadline.
 
         Args:
             code: Status code of the failed attempt.
             details: Its message, for the log.
+            reason: Its reason token, "" if none.
+            retry_delay: The least wait the service asked for (``google.rpc.RetryInfo``), in
+                seconds; ``None`` if it asked for none.
         """
         policy = self._policy
-        if policy is None or code not in policy.codes:
+        if policy is None or (code not in policy.codes and reason not in policy.reasons):
             return None
         if policy.max_attempts is not None and self.count >= policy.max_attempts:
             return None
-        wait = self._rng() * policy.backoff_bound(self.count)
+        floor = retry_delay if retry_delay is not None and retry_delay > 0 else 0.0
+        wait = floor + self._rng() * policy.backoff_bound(self.count)
         if self._end is not None and self._clock() + wait >= self._end:
             return None
         self.count += 1
         logger.info(
-            "retrying %s in %.2f s after %s (attempt %d): %s",
+            "retrying %s in %.2f s after %s (attempt %d%s): %s",
             self.method,
             wait,
-            code.name,
+            f"{code.name}/{reason}" if reason else code.name,
             self.count,
+            f", server asked for {floor:.2f} s" if retry_delay is not None else "",
             details,
+            # For tests and log processors: the wait, and the least wait asked for.
+            extra={"retry_wait": wait, "retry_delay": retry_delay},
         )
         return wait

@@ -1,24 +1,27 @@
-"""Reads the ``google.rpc.ErrorInfo`` the service sends in ``grpc-status-details-bin``.
+"""Reads the ``google.rpc.ErrorInfo`` and ``google.rpc.RetryInfo`` the service sends in
+``grpc-status-details-bin``.
 
 The client installs only ``grpcio`` and ``protobuf``, so it cannot import
-``googleapis-common-protos``. The two messages it needs (``google.rpc.Status`` and
-``google.rpc.ErrorInfo``) are declared here from a ``FileDescriptorProto`` in a private
-descriptor pool: never the default pool, so they cannot clash with the real
-``google.rpc`` modules when both are installed in one process.
+``googleapis-common-protos``. The three messages it needs (``google.rpc.Status``,
+``google.rpc.ErrorInfo`` and ``google.rpc.RetryInfo``) are declared here from a
+``FileDescriptorProto`` in a private descriptor pool: never the default pool, so they cannot
+clash with the real ``google.rpc`` modules when both are installed in one process.
 """
 
 from __future__ import annotations
 
 import functools
+import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from google.protobuf import any_pb2, descriptor_pb2, descriptor_pool, message_factory
+from google.protobuf import any_pb2, descriptor_pb2, descriptor_pool, duration_pb2, message_factory
 
 #: Trailing metadata key of the serialized ``google.rpc.Status``.
 STATUS_DETAILS_KEY = "grpc-status-details-bin"
 _ERROR_INFO = "google.rpc.ErrorInfo"
+_RETRY_INFO = "google.rpc.RetryInfo"
 
 _FDP = descriptor_pb2.FieldDescriptorProto
 
@@ -33,6 +36,9 @@ class StatusDetails:
         reason: ``ErrorInfo.reason`` of the first ``ErrorInfo`` detail ("" if none).
         domain: ``ErrorInfo.domain`` of that detail.
         metadata: ``ErrorInfo.metadata`` of that detail.
+        retry_delay: ``RetryInfo.retry_delay`` of the first ``RetryInfo`` detail, in seconds:
+            how long the service asks the caller to wait before retrying; ``None`` if none
+            (a negative delay reads as 0).
     """
 
     code: int = 0
@@ -40,6 +46,7 @@ class StatusDetails:
     reason: str = ""
     domain: str = ""
     metadata: Mapping[str, str] = field(default_factory=dict)
+    retry_delay: float | None = None
 
 
 def _add_field(
@@ -63,16 +70,17 @@ def _add_field(
 
 
 @functools.cache
-def _message_classes() -> tuple[type[Any], type[Any]]:
-    """The ``Status`` and ``ErrorInfo`` classes, built once on first use."""
+def _message_classes() -> tuple[type[Any], type[Any], type[Any]]:
+    """The ``Status``, ``ErrorInfo`` and ``RetryInfo`` classes, built once on first use."""
     pool = descriptor_pool.DescriptorPool()
     pool.AddSerializedFile(any_pb2.DESCRIPTOR.serialized_pb)
+    pool.AddSerializedFile(duration_pb2.DESCRIPTOR.serialized_pb)
 
     file = descriptor_pb2.FileDescriptorProto(
         name="hyperdial/_private/google_rpc_status_details.proto",
         package="google.rpc",
         syntax="proto3",
-        dependency=["google/protobuf/any.proto"],
+        dependency=["google/protobuf/any.proto", "google/protobuf/duration.proto"],
     )
     status = file.message_type.add(name="Status")
     _add_field(status, "code", 1, _FDP.TYPE_INT32)
@@ -97,18 +105,23 @@ def _message_classes() -> tuple[type[Any], type[Any]]:
         type_name=".google.rpc.ErrorInfo.MetadataEntry",
     )
 
+    retry = file.message_type.add(name="RetryInfo")
+    _add_field(retry, "retry_delay", 1, _FDP.TYPE_MESSAGE, type_name=".google.protobuf.Duration")
+
     pool.AddSerializedFile(file.SerializeToString())
     return (
         message_factory.GetMessageClass(pool.FindMessageTypeByName("google.rpc.Status")),
         message_factory.GetMessageClass(pool.FindMessageTypeByName(_ERROR_INFO)),
+        message_factory.GetMessageClass(pool.FindMessageTypeByName(_RETRY_INFO)),
     )
 
 
 def decode_status_details(blob: bytes) -> StatusDetails:
-    """Decodes a serialized ``google.rpc.Status`` and its first ``ErrorInfo``.
+    """Decodes a serialized ``google.rpc.Status``, its first ``ErrorInfo`` and its first
+    ``RetryInfo``.
 
     Never raises: the bytes come from the network, and a client must still report the
-    error it was handling when they are malformed.
+    error it was handling when they are malformed. A detail that does not decode is skipped.
 
     Args:
         blob: The value of ``grpc-status-details-bin``.
@@ -118,28 +131,40 @@ def decode_status_details(blob: bytes) -> StatusDetails:
     """
     if not isinstance(blob, (bytes, bytearray, memoryview)):
         return StatusDetails()
-    status_cls, info_cls = _message_classes()
+    status_cls, info_cls, retry_cls = _message_classes()
     try:
         status = status_cls.FromString(bytes(blob))
     except Exception:  # any decoding failure means "no details"
         return StatusDetails()
     code, message = int(status.code), str(status.message)
+    info: Any = None
+    retry_delay: float | None = None
     for detail in status.details:
         # An Any's type_url is "<host>/<full name>"; a bare full name is accepted too.
-        if str(detail.type_url).rsplit("/", 1)[-1] != _ERROR_INFO:
-            continue
+        kind = str(detail.type_url).rsplit("/", 1)[-1]
         try:
-            info = info_cls.FromString(detail.value)
+            if kind == _ERROR_INFO and info is None:
+                info = info_cls.FromString(detail.value)
+            elif kind == _RETRY_INFO and retry_delay is None:
+                retry_delay = _seconds(retry_cls.FromString(detail.value).retry_delay)
         except Exception:
             continue
-        return StatusDetails(
-            code=code,
-            message=message,
-            reason=str(info.reason),
-            domain=str(info.domain),
-            metadata={str(k): str(v) for k, v in info.metadata.items()},
-        )
-    return StatusDetails(code=code, message=message)
+    if info is None:
+        return StatusDetails(code=code, message=message, retry_delay=retry_delay)
+    return StatusDetails(
+        code=code,
+        message=message,
+        reason=str(info.reason),
+        domain=str(info.domain),
+        metadata={str(k): str(v) for k, v in info.metadata.items()},
+        retry_delay=retry_delay,
+    )
+
+
+def _seconds(duration: Any) -> float | None:
+    """A ``google.protobuf.Duration`` in seconds, at least 0; ``None`` if not finite."""
+    seconds = float(duration.seconds) + float(duration.nanos) / 1e9
+    return max(seconds, 0.0) if math.isfinite(seconds) else None
 
 
 def details_from_metadata(metadata: Iterable[tuple[str, object]] | None) -> StatusDetails:

@@ -141,6 +141,13 @@ class BaseTrial:
         complete_time: When it completed or failed (UTC), else ``None``.
         lease_expire_time: When the lease of a RUNNING trial expires unless renewed (UTC),
             else ``None``. Not compared by ``==``.
+        original_number: Set on a trial created to measure again the point of a trial whose
+            lease expired: that trial's number; else ``None``.
+        reissued_number: Set on a trial whose lease expired once its point was handed out
+            again: the number of the trial created for it (whose ``original_number`` is this
+            trial's); else ``None``. A COMPLETED trial with a ``reissued_number`` took its
+            result after its lease expired: it and that trial are *twins* measuring the same
+            point, and an analysis that wants one measurement per point keeps one of the two.
     """
 
     name: str
@@ -154,6 +161,8 @@ class BaseTrial:
     create_time: datetime | None
     complete_time: datetime | None
     lease_expire_time: datetime | None = field(default=None, compare=False)
+    original_number: int | None = None
+    reissued_number: int | None = None
     _link: _Link | None = field(default=None, repr=False, compare=False)
 
     def __hash__(self) -> int:
@@ -180,6 +189,8 @@ class BaseTrial:
             create_time=_datetime(pb, "create_time"),
             complete_time=_datetime(pb, "complete_time"),
             lease_expire_time=_datetime(pb, "lease_expire_time"),
+            original_number=_trial_number(pb.original_trial),
+            reissued_number=_trial_number(pb.reissued_trial),
             _link=link,
         )
 
@@ -236,6 +247,15 @@ class Trial(BaseTrial):
         done: Trial = self._study().fail(self, reason)
         self._mark_finished(done)
         return done
+
+
+def _trial_number(name: str) -> int | None:
+    """The number of a trial resource name (``studies/{study}/trials/{n}``); ``None`` for an
+    empty or unreadable name (the twin fields are empty on most trials)."""
+    head, sep, number = name.rpartition("/trials/")
+    if not sep or not head or not number.isdigit():
+        return None
+    return int(number)
 
 
 def _datetime(pb: trial_pb2.Trial | study_pb2.Study, field_name: str) -> datetime | None:
@@ -701,7 +721,8 @@ class Study(BaseStudy[Trial]):
 
         Columns: ``number``, ``state``, ``value`` (one objective) or ``values_<name>``,
         ``params_<name>``, ``client_id``, ``failure_reason``, ``create_time``,
-        ``complete_time``, ``duration``, ``metadata_<key>``.
+        ``complete_time``, ``duration``, ``original_number``, ``reissued_number`` (nullable
+        integers: the twin of a trial whose lease expired), ``metadata_<key>``.
 
         Args:
             states: Only trials in one of these states; ``None`` for every state.

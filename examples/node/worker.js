@@ -7,9 +7,16 @@
 //
 //   npm install
 //   node worker.js [--target HOST:PORT] [--study ID] [--trials N] [--json]
+//                  [--deadline SECONDS] [--connect-timeout SECONDS] [--verbose]
 //
 // Environment: HYPERDIAL_TARGET (default localhost:50051), HYPERDIAL_STUDY, HYPERDIAL_TRIALS,
-// HYPERDIAL_PROTOS (the protos/ directory; default ../../protos from this file).
+// HYPERDIAL_DEADLINE, HYPERDIAL_CONNECT_TIMEOUT, HYPERDIAL_PROTOS (the protos/ directory;
+// default ../../protos from this file).
+//
+// Calls follow "Deadlines, retries and keepalive for other languages" in docs/protocol.md:
+// a short deadline per attempt within an overall deadline per call, retries with full jitter
+// (and at least the server's google.rpc.RetryInfo delay), keepalive pings on every
+// connection, round-robin over the target's addresses.
 'use strict';
 
 const crypto = require('node:crypto');
@@ -26,6 +33,14 @@ const { values: args } = parseArgs({
     study: { type: 'string', default: process.env.HYPERDIAL_STUDY || '' },
     trials: { type: 'string', default: process.env.HYPERDIAL_TRIALS || '20' },
     json: { type: 'boolean', default: false },
+    // Overall deadline of one call, retries included (the Python client's RetryPolicy: 120 s).
+    deadline: { type: 'string', default: process.env.HYPERDIAL_DEADLINE || '120' },
+    // How long to wait for a first connection before giving up on a wrong or dead target.
+    'connect-timeout': {
+      type: 'string',
+      default: process.env.HYPERDIAL_CONNECT_TIMEOUT || '10',
+    },
+    verbose: { type: 'boolean', default: false }, // log every retry on stderr
   },
 });
 
@@ -40,24 +55,186 @@ const definition = protoLoader.loadSync(path.join(PROTOS, 'hyperdial/v1/tuning_s
 });
 const { TuningService } = grpc.loadPackageDefinition(definition).hyperdial.v1;
 
-const client = new TuningService(args.target, grpc.credentials.createInsecure());
-const clientId = `node-${os.hostname()}-${process.pid}`;
+const SERVICE = 'hyperdial.v1.TuningService';
+// Deadline of one attempt, per method (docs/protocol.md): an attempt stuck on a replica that
+// stopped answering ends after a few seconds and is retried, round-robin sends the retry to
+// the next replica.
+const ATTEMPT_TIMEOUT_MS = {
+  SuggestTrials: 20_000, // may start sampler processes and fit a model on a loaded replica
+  ListStudies: 15_000, // pages up to 4 MiB
+  ListTrials: 15_000,
+  ListOptimalTrials: 15_000,
+  DeleteStudy: 30_000, // removes all the study's trials in one step
+};
+const DEFAULT_ATTEMPT_TIMEOUT_MS = 5_000; // every other method: answered in milliseconds
+// gRPC's own quick retries of UNAVAILABLE (a refused or reset connection); the loop in call()
+// retries the rest, and longer outages.
+const GRPC_RETRY = {
+  maxAttempts: 4,
+  initialBackoff: '0.05s',
+  maxBackoff: '0.5s',
+  backoffMultiplier: 2,
+  retryableStatusCodes: ['UNAVAILABLE'],
+};
+const serviceConfig = {
+  // Round-robin over every address of the target (dns:///name:port, ipv4:A:P,B:Q). The
+  // healthCheckConfig of docs/protocol.md is left out: @grpc/grpc-js 1.14 has no client-side
+  // health checking. Keepalive still takes a frozen replica out of rotation, and a replica
+  // that lost its store answers STORE_UNAVAILABLE, which is retried (on the next replica).
+  loadBalancingConfig: [{ round_robin: {} }],
+  methodConfig: [
+    ...Object.entries(ATTEMPT_TIMEOUT_MS).map(([method, ms]) => ({
+      name: [{ service: SERVICE, method }],
+      timeout: `${ms / 1000}s`,
+      retryPolicy: GRPC_RETRY,
+    })),
+    {
+      name: [{ service: SERVICE }],
+      timeout: `${DEFAULT_ATTEMPT_TIMEOUT_MS / 1000}s`,
+      retryPolicy: GRPC_RETRY,
+    },
+  ],
+};
+const channelOptions = {
+  'grpc.service_config': JSON.stringify(serviceConfig),
+  'grpc.service_config_disable_resolution': 1, // this config, not one from DNS TXT records
+  'grpc.enable_retries': 1,
+  // Keepalive: ping every connection every 10 s, idle or not; close it when a ping is not
+  // answered within 5 s. That is what takes a frozen replica (a paused VM, a stopped process,
+  // a silent partition) out of rotation: its TCP connections stay open otherwise.
+  'grpc.keepalive_time_ms': 10_000,
+  'grpc.keepalive_timeout_ms': 5_000,
+  'grpc.keepalive_permit_without_calls': 1,
+  // Reconnect quickly after a replica restarts (gRPC's defaults: 1 s, up to 120 s).
+  'grpc.initial_reconnect_backoff_ms': 200,
+  'grpc.max_reconnect_backoff_ms': 5_000,
+  // The service's message size limit.
+  'grpc.max_receive_message_length': 4 * 1024 * 1024,
+  'grpc.max_send_message_length': 4 * 1024 * 1024,
+};
 
-// One call, retried with the same request_id while the service is UNAVAILABLE: a mutating call
-// with a request_id is idempotent, so a retry never asks or tells twice.
-function call(method, request, attempts = 5) {
+const client = new TuningService(args.target, grpc.credentials.createInsecure(), channelOptions);
+const clientId = `node-${os.hostname()}-${process.pid}`;
+const overallMs = Number.parseFloat(args.deadline) * 1000;
+const connectMs = Number.parseFloat(args['connect-timeout']) * 1000;
+
+// -- error details ---------------------------------------------------------------------------
+// The service puts a google.rpc.Status in the grpc-status-details-bin trailer: an ErrorInfo
+// (the stable reason) and, when load is shed, a RetryInfo (how long to wait at least). The
+// four fields read here need no generated code: a few lines of protobuf wire format.
+
+// The fields of one protobuf message: [fieldNumber, value] pairs; a value is a number
+// (varint) or a Buffer (length-delimited). Throws on malformed bytes.
+function fields(buf) {
+  const out = [];
+  let pos = 0;
+  const varint = () => {
+    let value = 0;
+    for (let shift = 0; ; shift += 7) {
+      if (pos >= buf.length || shift > 63) throw new Error('bad varint');
+      const byte = buf[pos++];
+      value += (byte & 0x7f) * 2 ** shift;
+      if (byte < 0x80) return value;
+    }
+  };
+  while (pos < buf.length) {
+    const key = varint();
+    const [number, wire] = [Math.floor(key / 8), key % 8];
+    if (wire === 0) out.push([number, varint()]);
+    else if (wire === 2) {
+      const len = varint();
+      if (pos + len > buf.length) throw new Error('truncated');
+      out.push([number, buf.subarray(pos, pos + len)]);
+      pos += len;
+    } else if (wire === 1) pos += 8;
+    else if (wire === 5) pos += 4;
+    else throw new Error(`wire type ${wire}`);
+  }
+  return out;
+}
+
+// { reason, retryDelayMs } of a failed call; '' and null when absent or unreadable.
+function errorDetails(err) {
+  const details = { reason: '', retryDelayMs: null };
+  const blob = err.metadata?.get?.('grpc-status-details-bin')?.[0];
+  if (!Buffer.isBuffer(blob)) return details;
+  try {
+    for (const [number, any] of fields(blob)) {
+      if (number !== 3 || !Buffer.isBuffer(any)) continue; // Status.details: repeated Any
+      const parts = Object.fromEntries(fields(any)); // Any: 1 type_url, 2 value
+      const type = String(parts[1] ?? '').split('/').pop();
+      const value = Buffer.isBuffer(parts[2]) ? parts[2] : Buffer.alloc(0);
+      if (type === 'google.rpc.ErrorInfo' && !details.reason) {
+        details.reason = String(Object.fromEntries(fields(value))[1] ?? ''); // 1 reason
+      } else if (type === 'google.rpc.RetryInfo' && details.retryDelayMs === null) {
+        const delay = Object.fromEntries(fields(value))[1]; // 1 retry_delay: Duration
+        const d = Buffer.isBuffer(delay) ? Object.fromEntries(fields(delay)) : {};
+        const ms = (Number(d[1] ?? 0) + Number(d[2] ?? 0) / 1e9) * 1000; // seconds, nanos
+        details.retryDelayMs = Number.isFinite(ms) && ms > 0 ? ms : 0;
+      }
+    }
+  } catch {
+    // Malformed details: the error is still reported, with what was read.
+  }
+  return details;
+}
+
+// -- calls -----------------------------------------------------------------------------------
+
+// Retried whatever the reason: gRPC never retries DEADLINE_EXCEEDED (the call may have taken
+// effect); it is safe here because every mutating call carries a request_id, kept across its
+// retries, which the service answers without acting twice.
+const RETRYABLE_CODES = new Set([grpc.status.UNAVAILABLE, grpc.status.DEADLINE_EXCEEDED]);
+// Retried whatever the code: a call with this request_id still in progress, a replica shedding
+// list calls (RESOURCE_EXHAUSTED, with a RetryInfo), a full store (RESOURCE_EXHAUSTED: works
+// once an operator frees memory), and what servers before ASK_CONTENDED sent.
+const RETRYABLE_REASONS = new Set([
+  'REQUEST_IN_PROGRESS',
+  'TOO_MANY_REQUESTS',
+  'STORE_OUT_OF_MEMORY',
+  'CLAIM_EXPIRED',
+]);
+const INITIAL_BACKOFF_MS = 200;
+const MAX_BACKOFF_MS = 10_000;
+
+// One call, retried with the same request (so the same request_id) within the overall
+// deadline: each attempt has its own short deadline, cut to what is left of the overall one;
+// the wait before retry n is uniform in [0, min(10 s, 0.2 s * 2^(n-1))] ("full jitter"), plus
+// the server's RetryInfo delay when it sent one. Anything else (DATA_LOSS, INVALID_ARGUMENT,
+// FAILED_PRECONDITION STORE_REJECTED, ...) fails at once: a retry would answer the same.
+function call(method, request) {
+  const end = Date.now() + overallMs;
+  const attemptMs = ATTEMPT_TIMEOUT_MS[method] ?? DEFAULT_ATTEMPT_TIMEOUT_MS;
   return new Promise((resolve, reject) => {
-    const attempt = (left, delayMs) => {
-      const deadline = new Date(Date.now() + 30_000);
+    const attempt = (n) => {
+      const deadline = new Date(Math.min(Date.now() + attemptMs, end));
       client[method](request, { deadline }, (err, response) => {
         if (!err) return resolve(response);
-        if (err.code === grpc.status.UNAVAILABLE && left > 1) {
-          return setTimeout(() => attempt(left - 1, delayMs * 2), delayMs);
+        const { reason, retryDelayMs } = errorDetails(err);
+        if (!RETRYABLE_CODES.has(err.code) && !RETRYABLE_REASONS.has(reason)) return reject(err);
+        const bound = Math.min(MAX_BACKOFF_MS, INITIAL_BACKOFF_MS * 2 ** (n - 1));
+        const wait = (retryDelayMs ?? 0) + Math.random() * bound;
+        if (Date.now() + wait >= end) return reject(err); // the overall deadline would pass
+        if (args.verbose) {
+          const why = `${grpc.status[err.code]}${reason ? `/${reason}` : ''}`;
+          console.error(`retrying ${method} in ${(wait / 1000).toFixed(2)} s after ${why}`);
         }
-        reject(err);
+        setTimeout(() => attempt(n + 1), wait);
       });
     };
-    attempt(attempts, 200);
+    attempt(1);
+  });
+}
+
+// Waits for a first connection to the target; a wrong or dead target fails after
+// --connect-timeout instead of each call retrying for its whole deadline.
+function connect() {
+  return new Promise((resolve, reject) => {
+    client.waitForReady(new Date(Date.now() + connectMs), (err) => {
+      if (!err) return resolve();
+      const details = `no connection to ${args.target} within ${connectMs / 1000} s`;
+      reject({ code: grpc.status.UNAVAILABLE, details });
+    });
   });
 }
 
@@ -88,6 +265,7 @@ async function main() {
     algorithm: 'ALGORITHM_QUASI_RANDOM',
     max_trials: maxTrials,
   };
+  await connect();
   try {
     await call('CreateStudy', { study_id: studyId, spec, request_id: crypto.randomUUID() });
     console.log(`created ${parent} on ${args.target}`);

@@ -18,22 +18,28 @@ from tests.server_harness import ServerProcess
 SPACE = [hd.Float("x", 0.0, 1.0)]
 
 
-def test_service_config_sets_round_robin_deadlines_and_grpc_retries() -> None:
+def test_service_config_sets_round_robin_health_deadlines_and_grpc_retries() -> None:
     config = json.loads(_channel.service_config())
     assert config["loadBalancingConfig"] == [{"round_robin": {}}]
+    assert config["healthCheckConfig"] == {"serviceName": ""}
     by_name = {entry["name"][0].get("method", "*"): entry for entry in config["methodConfig"]}
     assert all(e["name"][0]["service"] == "hyperdial.v1.TuningService" for e in by_name.values())
-    assert by_name["*"]["timeout"] == "30s"
-    assert by_name["SuggestTrials"]["timeout"] == "60s"
-    assert by_name["HeartbeatTrial"]["timeout"] == "10s"
+    # Per-attempt deadlines: short for quick calls, so a frozen replica costs seconds.
+    assert by_name["*"]["timeout"] == "5s"
+    assert by_name["SuggestTrials"]["timeout"] == "20s"
+    assert by_name["HeartbeatTrial"]["timeout"] == "5s"
+    assert by_name["ListTrials"]["timeout"] == "15s"
+    assert _channel.method_timeout("CompleteTrial") == 5.0
+    assert _channel.method_timeout("SuggestTrials") == 20.0
     for entry in by_name.values():
         retry = entry["retryPolicy"]
         # DEADLINE_EXCEEDED is never in a gRPC retry policy: the client retries it itself.
         assert retry["retryableStatusCodes"] == ["UNAVAILABLE"]
         assert 2 <= retry["maxAttempts"] <= 5
 
-    bare = json.loads(_channel.service_config(retry=False, load_balancing=None))
+    bare = json.loads(_channel.service_config(retry=False, load_balancing=None, health_check=False))
     assert "loadBalancingConfig" not in bare
+    assert "healthCheckConfig" not in bare
     assert all("retryPolicy" not in e for e in bare["methodConfig"])
 
 
@@ -41,7 +47,12 @@ def test_channel_options_keepalive_and_overrides() -> None:
     options = dict(_channel.channel_options())
     assert options["grpc.keepalive_time_ms"] == _channel.KEEPALIVE_TIME_MS
     assert options["grpc.keepalive_timeout_ms"] == _channel.KEEPALIVE_TIMEOUT_MS
-    assert options["grpc.keepalive_permit_without_calls"] == 0
+    assert options["grpc.keepalive_permit_without_calls"] == 1
+    assert options["grpc.http2.max_pings_without_data"] == 0
+    # What gRPC core actually waits for a ping's ack.
+    assert options["grpc.http2.ping_timeout_ms"] == _channel.KEEPALIVE_TIMEOUT_MS
+    # The server accepts pings this often (server.py): the client must not ping faster.
+    assert _channel.KEEPALIVE_TIME_MS >= 10_000
     assert options["grpc.enable_retries"] == 1
     assert options["grpc.service_config_disable_resolution"] == 1
     assert json.loads(options["grpc.service_config"]) == json.loads(_channel.service_config())
@@ -55,6 +66,23 @@ def test_channel_options_keepalive_and_overrides() -> None:
     assert custom["grpc.primary_user_agent"] == "x"
     assert custom["grpc.enable_retries"] == 0
     assert len(_channel.channel_options(extra=[("grpc.keepalive_time_ms", 1)])) == len(options)
+
+
+def test_a_list_of_addresses_becomes_an_ipv4_or_ipv6_target() -> None:
+    norm = _channel.normalize_target
+    assert norm("10.0.0.1:50051, 10.0.0.2:50052") == "ipv4:10.0.0.1:50051,10.0.0.2:50052"
+    assert norm("[::1]:1,[fe80::1]:2") == "ipv6:[::1]:1,[fe80::1]:2"
+    for unchanged in ("localhost:50051", "dns:///h:1", "ipv4:1.2.3.4:1,1.2.3.5:1", "unix:/s"):
+        assert norm(unchanged) == unchanged
+    bad_lists = (
+        "a.example:1,b.example:1",
+        "10.0.0.1,10.0.0.2",
+        "10.0.0.1:1,[::1]:1",
+        "::1:1,::2:1",
+    )
+    for bad in bad_lists:
+        with pytest.raises(ValueError, match="list of replicas"):
+            hd.Client(bad)
 
 
 def test_token_metadata_and_tls_arguments(tmp_path: Path) -> None:

@@ -62,6 +62,8 @@ def test_trials_dataframe(server_target: str) -> None:
         "create_time",
         "complete_time",
         "duration",
+        "original_number",
+        "reissued_number",
         "metadata_host",
     ]
     assert list(frame["number"]) == [1, 2, 3]
@@ -73,6 +75,9 @@ def test_trials_dataframe(server_target: str) -> None:
     assert str(frame["create_time"].dt.tz) == "UTC"
     assert frame.loc[0, "duration"] >= timedelta(0) and pd.isna(frame.loc[2, "duration"])
     assert list(completed["number"]) == [1]
+    # No twins here: nullable integers, all missing.
+    assert str(frame["original_number"].dtype) == "Int64"
+    assert frame["original_number"].isna().all() and frame["reissued_number"].isna().all()
 
 
 def test_multi_objective_dataframe_from_the_async_client(server_target: str) -> None:

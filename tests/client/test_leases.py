@@ -160,3 +160,33 @@ def test_asyncio_client_without_renewal_lets_the_lease_expire(store_target: str)
 
     expired = asyncio.run(main())
     assert expired.state == "FAILED" and expired.failure_reason == "lease expired"
+
+
+def test_twins_name_each_other_by_number(store_target: str) -> None:
+    with hd.Client(store_target, renew_leases=False) as client:
+        study = client.create_study(new_id(), SPACE, algorithm="random", lease_timeout=LEASE)
+        (first,) = study.ask()
+        assert (first.original_number, first.reissued_number) == (None, None)
+        expired = wait_until_expired(study, first.number)
+        assert expired.state == "FAILED" and expired.reissued_number is None
+
+        (again,) = study.ask()  # the expired trial's point, handed out again
+        assert again.params == first.params
+        assert again.original_number == first.number and again.reissued_number is None
+
+        late = study.tell(first, 0.5)  # its result arrives after the lease expired: twins
+        assert late.state == "COMPLETED" and late.value == 0.5
+        assert late.reissued_number == again.number and late.original_number is None
+        study.tell(again, 0.25)
+        by_number = {t.number: t for t in study.trials()}
+        assert by_number[first.number].reissued_number == again.number
+        assert by_number[again.number].original_number == first.number
+        assert study.get_trial(again.number).original_number == first.number
+
+
+def test_twin_numbers_of_odd_names() -> None:
+    from hyperdial._study import _trial_number
+
+    assert _trial_number("studies/s/trials/12") == 12
+    for name in ("", "studies/s/trials/", "studies/s/trials/x", "/trials/3", "trials/3"):
+        assert _trial_number(name) is None, name

@@ -17,7 +17,7 @@ import pytest
 
 import hyperdial as hd
 from hyperdial._channel import channel_options
-from hyperdial._retry import Attempts
+from hyperdial._retry import RETRYABLE_REASONS, Attempts
 from tests.client._support import CuttingProxy, RetryLog, new_id, server_on_port
 from tests.server_harness import ServerProcess
 
@@ -48,6 +48,105 @@ def test_policy_checks_its_arguments() -> None:
         hd.RetryPolicy(multiplier=0.5)
     policy = hd.RetryPolicy(deadline=None, max_attempts=3, codes=[grpc.StatusCode.UNAVAILABLE])  # type: ignore[arg-type]
     assert policy.codes == frozenset({grpc.StatusCode.UNAVAILABLE})
+    assert policy.reasons == RETRYABLE_REASONS
+    assert {"TOO_MANY_REQUESTS", "STORE_OUT_OF_MEMORY", "REQUEST_IN_PROGRESS"} <= policy.reasons
+
+
+RE = grpc.StatusCode.RESOURCE_EXHAUSTED
+FP = grpc.StatusCode.FAILED_PRECONDITION
+UN = grpc.StatusCode.UNAVAILABLE
+
+
+@pytest.mark.parametrize(
+    ("code", "reason", "retried"),
+    [
+        (RE, "TOO_MANY_REQUESTS", True),
+        (RE, "STORE_OUT_OF_MEMORY", True),
+        (UN, "STORE_UNAVAILABLE", True),
+        (UN, "STORE_READ_ONLY", True),
+        (UN, "STORE_LOADING", True),
+        (UN, "STORE_BUSY", True),
+        (UN, "STORE_WRITES_REFUSED", True),
+        (UN, "REPLICA_OVERLOADED", True),
+        (UN, "ASK_CONTENDED", True),
+        (UN, "SAMPLER_UNAVAILABLE", True),
+        (UN, "REQUEST_IN_PROGRESS", True),
+        (UN, "", True),
+        (grpc.StatusCode.DEADLINE_EXCEEDED, "", True),
+        (FP, "CLAIM_EXPIRED", True),  # servers before ASK_CONTENDED
+        (grpc.StatusCode.DATA_LOSS, "STUDY_DATA_LOSS", False),
+        (grpc.StatusCode.DATA_LOSS, "STORE_DATA_LOSS", False),
+        (FP, "STORE_REJECTED", False),
+        (FP, "TRIAL_NOT_RUNNING", False),
+        (RE, "TOO_MANY_STUDIES", False),
+        (RE, "NAMESPACE_SPEC_BUDGET", False),
+        (RE, "", False),  # a request over 4 MiB
+        (grpc.StatusCode.INVALID_ARGUMENT, "INVALID_ARGUMENT", False),
+        (grpc.StatusCode.INVALID_ARGUMENT, "REQUEST_ID_MISMATCH", False),
+        (grpc.StatusCode.NOT_FOUND, "STUDY_NOT_FOUND", False),
+        (grpc.StatusCode.OUT_OF_RANGE, "STUDY_COMPLETE", False),
+        (grpc.StatusCode.PERMISSION_DENIED, "ROLE_INSUFFICIENT", False),
+        (grpc.StatusCode.INTERNAL, "", False),
+    ],
+)
+def test_the_default_policy_retries_what_a_retry_can_fix(
+    code: grpc.StatusCode, reason: str, retried: bool
+) -> None:
+    attempts = Attempts("ListTrials", hd.RetryPolicy(), 15.0, rng=lambda: 0.5)
+    wait = attempts.retry_after(code, "x", reason)
+    assert (wait is not None) is retried
+    # A policy without a reason retries it only by its code.
+    narrow = hd.RetryPolicy(reasons=RETRYABLE_REASONS - {"STORE_OUT_OF_MEMORY"})
+    if reason == "STORE_OUT_OF_MEMORY":
+        assert Attempts("CompleteTrial", narrow, None).retry_after(code, "x", reason) is None
+
+
+def test_a_retry_info_delay_is_a_floor_under_the_jittered_backoff() -> None:
+    clock = FakeClock()
+    policy = hd.RetryPolicy(deadline=10.0, initial_backoff=0.2, max_backoff=1.0)
+    draws = iter([0.0, 0.5, 1.0 - 1e-9, 0.5])
+    attempts = Attempts("ListTrials", policy, 15.0, clock=clock, rng=lambda: next(draws))
+    shed = hd.ResourceExhaustedError("shed", code=RE, reason="TOO_MANY_REQUESTS", retry_delay=1.5)
+    # Never less than the server asked for, and still jittered above it.
+    assert attempts.failed(shed) == 1.5  # draw 0: the delay itself
+    assert attempts.failed(shed) == pytest.approx(1.5 + 0.5 * 0.4)
+    assert attempts.failed(shed) == pytest.approx(1.5 + 0.8)
+    # The overall deadline still bounds it: a delay that would end past it gives up now.
+    clock.now += 9.0
+    assert attempts.failed(shed) is None
+    # A full store has no RetryInfo: the ordinary backoff.
+    full = hd.ResourceExhaustedError("full", code=RE, reason="STORE_OUT_OF_MEMORY")
+    fresh = Attempts("CompleteTrial", policy, None, rng=lambda: 1.0)
+    assert fresh.failed(full) == pytest.approx(0.2)
+    # A delay on an error that is not retried changes nothing.
+    lost = hd.DataLossError("lost", code=grpc.StatusCode.DATA_LOSS, retry_delay=1.0)
+    assert fresh.failed(lost) is None
+
+
+def test_any_unavailable_and_a_request_in_progress_are_retried() -> None:
+    policy = hd.RetryPolicy(initial_backoff=0.1, max_backoff=0.1)
+    attempts = Attempts("SuggestTrials", policy, 20.0, rng=lambda: 1.0)
+    retried = [
+        hd.UnavailableError("busy", code=grpc.StatusCode.UNAVAILABLE, reason="ASK_CONTENDED"),
+        hd.UnavailableError("x", code=grpc.StatusCode.UNAVAILABLE, reason="REQUEST_IN_PROGRESS"),
+        # Another call with this request_id still runs: whatever code a server gives it.
+        hd.FailedPreconditionError(
+            "x", code=grpc.StatusCode.FAILED_PRECONDITION, reason="REQUEST_IN_PROGRESS"
+        ),
+        hd.DeadlineExceededError("slow", code=grpc.StatusCode.DEADLINE_EXCEEDED),
+    ]
+    for error in retried:
+        assert attempts.failed(error) == 0.1, error
+    not_running = hd.FailedPreconditionError(
+        "x", code=grpc.StatusCode.FAILED_PRECONDITION, reason="TRIAL_NOT_RUNNING"
+    )
+    assert attempts.failed(not_running) is None
+    assert (
+        Attempts("GetStudy", None, None).retry_after(
+            grpc.StatusCode.FAILED_PRECONDITION, "", "REQUEST_IN_PROGRESS"
+        )
+        is None
+    )
 
 
 def test_backoff_grows_exponentially_up_to_the_cap() -> None:

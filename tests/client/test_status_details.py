@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import pickle
 import subprocess
 import sys
 import textwrap
@@ -31,7 +32,11 @@ def stub(server_target: str) -> Iterator[tuning_service_pb2_grpc.TuningServiceSt
         yield tuning_service_pb2_grpc.TuningServiceStub(channel)
 
 
-def _packed(message: error_details_pb2.ErrorInfo | error_details_pb2.BadRequest) -> any_pb2.Any:
+def _packed(
+    message: error_details_pb2.ErrorInfo
+    | error_details_pb2.BadRequest
+    | error_details_pb2.RetryInfo,
+) -> any_pb2.Any:
     packed = any_pb2.Any()
     packed.Pack(message)
     return packed
@@ -99,6 +104,104 @@ def test_finds_error_info_after_other_details() -> None:
     )
     assert decode_status_details(status.SerializeToString()) == StatusDetails(
         code=3, message="bad", reason="R", domain="d", metadata={"k": "v"}
+    )
+
+
+def _retry_info(seconds: int, nanos: int) -> error_details_pb2.RetryInfo:
+    info = error_details_pb2.RetryInfo()
+    info.retry_delay.seconds = seconds
+    info.retry_delay.nanos = nanos
+    return info
+
+
+def test_reads_retry_info_before_or_after_error_info() -> None:
+    error_info = _packed(error_details_pb2.ErrorInfo(reason="TOO_MANY_REQUESTS", domain="d"))
+    retry_info = _packed(_retry_info(1, 250_000_000))
+    for details in ([error_info, retry_info], [retry_info, error_info]):
+        status = status_pb2.Status(code=8, message="shed", details=details)
+        decoded = decode_status_details(status.SerializeToString())
+        assert decoded.reason == "TOO_MANY_REQUESTS"
+        assert decoded.retry_delay == 1.25
+    # RetryInfo alone, a negative delay (read as 0), and none at all.
+    alone = status_pb2.Status(code=14, details=[_packed(_retry_info(0, 5_000_000))])
+    assert decode_status_details(alone.SerializeToString()) == StatusDetails(
+        code=14, retry_delay=0.005
+    )
+    negative = status_pb2.Status(code=8, details=[_packed(_retry_info(-3, 0))])
+    assert decode_status_details(negative.SerializeToString()).retry_delay == 0.0
+    none = status_pb2.Status(code=8, details=[error_info])
+    assert decode_status_details(none.SerializeToString()).retry_delay is None
+
+
+def test_garbage_retry_info_keeps_the_error_info() -> None:
+    status = status_pb2.Status(
+        code=8,
+        details=[
+            any_pb2.Any(type_url="type.googleapis.com/google.rpc.RetryInfo", value=b"\xff"),
+            _packed(error_details_pb2.ErrorInfo(reason="R")),
+        ],
+    )
+    decoded = decode_status_details(status.SerializeToString())
+    assert (decoded.reason, decoded.retry_delay) == ("R", None)
+
+
+class _FakeCall(grpc.RpcError, grpc.Call):  # type: ignore[misc]
+    """A failed call as gRPC raises it: code, details and trailing metadata."""
+
+    def __init__(self, code: grpc.StatusCode, status: status_pb2.Status) -> None:
+        self._code = code
+        self._status = status
+
+    def code(self) -> grpc.StatusCode:
+        return self._code
+
+    def details(self) -> str:
+        return self._status.message
+
+    def trailing_metadata(self) -> tuple[tuple[str, bytes], ...]:
+        return ((STATUS_DETAILS_KEY, self._status.SerializeToString()),)
+
+    def initial_metadata(self) -> None:
+        return None
+
+    def is_active(self) -> bool:
+        return False
+
+    def time_remaining(self) -> None:
+        return None
+
+    def cancel(self) -> bool:
+        return False
+
+    def add_callback(self, callback: object) -> bool:
+        return False
+
+
+def _error(code: grpc.StatusCode, reason: str, *extra: any_pb2.Any) -> hd.HyperdialError:
+    info = _packed(error_details_pb2.ErrorInfo(reason=reason, domain="hyperdial.dev"))
+    status = status_pb2.Status(code=code.value[0], message=reason, details=[info, *extra])
+    return hd.from_rpc_error(_FakeCall(code, status))
+
+
+def test_error_classes_of_the_store_and_load_errors() -> None:
+    shed = _error(
+        grpc.StatusCode.RESOURCE_EXHAUSTED,
+        "TOO_MANY_REQUESTS",
+        _packed(_retry_info(0, 100_000_000)),
+    )
+    assert isinstance(shed, hd.ResourceExhaustedError) and shed.retry_delay == 0.1
+    full = _error(grpc.StatusCode.RESOURCE_EXHAUSTED, "STORE_OUT_OF_MEMORY")
+    assert isinstance(full, hd.ResourceExhaustedError) and full.retry_delay is None
+    lost = _error(grpc.StatusCode.DATA_LOSS, "STUDY_DATA_LOSS")
+    assert isinstance(lost, hd.DataLossError) and lost.reason == "STUDY_DATA_LOSS"
+    rejected = _error(grpc.StatusCode.FAILED_PRECONDITION, "STORE_REJECTED")
+    assert isinstance(rejected, hd.FailedPreconditionError)
+    # The delay survives pickling (errors cross process boundaries in optimize(n_jobs)).
+    again = pickle.loads(pickle.dumps(shed))
+    assert (type(again), again.reason, again.retry_delay) == (
+        hd.ResourceExhaustedError,
+        "TOO_MANY_REQUESTS",
+        0.1,
     )
 
 
@@ -171,9 +274,14 @@ _ROUND_TRIP = """
     assert (d.code, d.message, d.reason, d.domain, dict(d.metadata)) == (
         5, "hi", "R", "hyperdial.dev", {"k": "v"}
     ), d
+    # A RetryInfo of 1.5 s after it.
+    retry = b"\\x0a\\x08\\x08\\x01\\x10\\x80\\xca\\xb5\\xee\\x01"
+    packed = any_pb2.Any(type_url="type.googleapis.com/google.rpc.RetryInfo", value=retry)
+    blob += b"\\x1a" + bytes([packed.ByteSize()]) + packed.SerializeToString()
+    assert decode_status_details(blob).retry_delay == 1.5, decode_status_details(blob)
 
     # The default pool never saw the private messages...
-    for name in ("google.rpc.Status", "google.rpc.ErrorInfo"):
+    for name in ("google.rpc.Status", "google.rpc.ErrorInfo", "google.rpc.RetryInfo"):
         try:
             descriptor_pool.Default().FindMessageTypeByName(name)
         except KeyError:
