@@ -1,11 +1,16 @@
-"""A consistency check of a study as the Redis store keeps it: reads every key of the study and
-verifies the invariants the Lua scripts maintain. Run it when no call is in flight."""
+"""A consistency check of a study as the Redis store keeps it: reads every key of the study in
+one atomic step (a snapshot) and verifies the invariants the Lua scripts maintain. Calls in
+flight may make a snapshot show a step half done across stores' scripts (an ask between its
+claim and its commit), so run it when no client call is in flight; a replica's lease sweep may
+go on."""
 
 from __future__ import annotations
 
 import json
 import math
 import re
+from collections.abc import Iterator, Sequence
+from typing import Any
 
 import redis
 
@@ -29,6 +34,64 @@ def study_ids(r: redis.Redis, namespace: str, prefix: str = "") -> list[str]:
     return sorted(found)
 
 
+# Reads every key in KEYS but the last by its type, and the score of ARGV[1] in the last (the
+# lease index), in one script: nothing runs in Redis between two of these reads.
+_SNAPSHOT = """
+local out = {}
+for i = 1, #KEYS - 1 do
+  local kind = redis.call('TYPE', KEYS[i]).ok
+  local value = false
+  if kind == 'hash' then value = redis.call('HGETALL', KEYS[i])
+  elseif kind == 'zset' then value = redis.call('ZRANGE', KEYS[i], 0, -1, 'WITHSCORES')
+  elseif kind == 'list' then value = redis.call('LRANGE', KEYS[i], 0, -1)
+  elseif kind == 'string' then value = redis.call('GET', KEYS[i]) end
+  out[i] = {kind, value}
+end
+out[#KEYS] = {'score', redis.call('ZSCORE', KEYS[#KEYS], ARGV[1])}
+return out
+"""
+
+
+class _Snapshot:
+    """The keys of one study (and its lease index member) as read in one atomic step, with the
+    few read methods of a ``redis.Redis`` that the check uses."""
+
+    def __init__(self, r: redis.Redis, keys: Sequence[str], member: str) -> None:
+        self._r = r
+        reply = r.eval(_SNAPSHOT, len(keys) + 1, *keys, LEASE_INDEX, member)
+        self._values: dict[str, tuple[str, Any]] = {
+            key: (kind, value) for key, (kind, value) in zip(keys, reply[:-1], strict=True)
+        }
+        score = reply[-1][1]
+        self._lease_score = None if score is None else float(score)
+        self._member = member
+
+    def hgetall(self, key: str) -> dict[str, str]:
+        kind, flat = self._values.get(key, ("none", None))
+        return dict(zip(flat[::2], flat[1::2], strict=True)) if kind == "hash" else {}
+
+    def zrange(self, key: str, start: int, end: int, withscores: bool = False) -> list[Any]:
+        assert (start, end) == (0, -1)
+        kind, flat = self._values.get(key, ("none", None))
+        if kind != "zset":
+            return []
+        pairs = list(zip(flat[::2], (float(x) for x in flat[1::2]), strict=True))
+        return pairs if withscores else [m for m, _ in pairs]
+
+    def lrange(self, key: str, start: int, end: int) -> list[str]:
+        assert (start, end) == (0, -1)
+        kind, items = self._values.get(key, ("none", None))
+        return list(items) if kind == "list" else []
+
+    def zscore(self, key: str, member: str) -> float | None:
+        assert (key, member) == (LEASE_INDEX, self._member)
+        return self._lease_score
+
+    def scan_iter(self, **kwargs: Any) -> Iterator[str]:
+        # Key names only: a study's set of keys changes only with its creation or deletion.
+        return self._r.scan_iter(**kwargs)  # type: ignore[no-any-return]
+
+
 def check_study(
     r: redis.Redis, namespace: str, study_id: str, *, capacity: int | None = None
 ) -> list[str]:
@@ -41,6 +104,11 @@ def check_study(
         capacity: The number of sampler indices of the study (a grid's size), if bounded.
     """
     k = study_keys(namespace, study_id)
+    snapshot = _Snapshot(r, list(k.all), lease_member(namespace, study_id))
+    return _check(snapshot, k, namespace, study_id, capacity)
+
+
+def _check(r: _Snapshot, k: Any, namespace: str, study_id: str, capacity: int | None) -> list[str]:
     bad: list[str] = []
     head = r.hgetall(k.study)
     if not head:
@@ -159,7 +227,12 @@ def check_study(
     records = r.hgetall(k.requests)
     if set(records) != set(r.zrange(k.request_times, 0, -1)):
         bad.append("request records and their times differ")
-    for rid, value in records.items():
+    for rid, record in records.items():
+        # A record may end in "|<fingerprint>" of the request's payload (hex).
+        value, _, fingerprint = record.partition("|")
+        if fingerprint and not re.fullmatch(r"[0-9a-f]+", fingerprint):
+            bad.append(f"request {rid!r} has the malformed fingerprint {fingerprint!r}")
+            continue
         if m1 := _ASK.fullmatch(value):
             refs = (m1.group(1) or "").split(",")
         elif m2 := _ONE.fullmatch(value):
