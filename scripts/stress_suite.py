@@ -106,6 +106,21 @@ def _clean_clone(into: Path) -> tuple[Path, Path]:
     return checkout, python
 
 
+def _env_for(python: Path) -> dict[str, str]:
+    """This environment with ``python``'s virtualenv first on PATH and no other virtualenv's
+    ``bin`` on it: the suite finds programs (redis-server) as it would in that environment
+    alone, not in the virtualenv this script was started from."""
+    venv_bin = python.parent
+    path = [
+        d
+        for d in os.environ.get("PATH", "").split(os.pathsep)
+        if d and not (Path(d).parent / "pyvenv.cfg").exists()
+    ]
+    env = dict(os.environ, PATH=os.pathsep.join([str(venv_bin), *path]))
+    env["VIRTUAL_ENV"] = str(venv_bin.parent)
+    return env
+
+
 def _wait_gone(before: dict[int, str], burners: Sequence[int], seconds: float) -> dict[int, str]:
     """Suite processes still alive after up to ``seconds`` (children get time to exit)."""
     deadline = time.monotonic() + seconds
@@ -146,6 +161,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                         *args.pytest_args,
                     ],
                     cwd=checkout,
+                    env=_env_for(python),
                 )
                 took = time.monotonic() - started
                 # Grace for children that are exiting on their own (parent-death signals).

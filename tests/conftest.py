@@ -58,6 +58,7 @@ def namespace() -> str:
 
 
 # A real Redis Cluster (three masters), for the cluster runs of the store contract and e2e tests.
+from tests.client._support import retry_log  # noqa: E402
 from tests.cluster.fixtures import redis_cluster_url  # noqa: E402
 
 # Servers: real gRPC servers on loopback, on the memory store and on Redis.
@@ -67,6 +68,7 @@ __all__ = [
     "namespace",
     "redis_cluster_url",
     "redis_server_target",
+    "retry_log",
     "redis_url",
     "server_target",
     "stub",

@@ -10,7 +10,9 @@ import sys
 import textwrap
 import threading
 import uuid
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+
+import pytest
 
 from tests.server_harness import ServerProcess
 
@@ -52,6 +54,22 @@ class RetryLog(logging.Handler):
         with self._cond:
             if not self._cond.wait_for(lambda: len(self.records) >= count, timeout):
                 raise AssertionError(f"expected {count} retries; saw {self.records}")
+
+
+@pytest.fixture
+def retry_log() -> Iterator[RetryLog]:
+    """The client's retries, as logged by the ``hyperdial`` logger (a fixture: import it into
+    a test module or conftest to use it)."""
+    handler = RetryLog()
+    logger = logging.getLogger("hyperdial")
+    previous = logger.level
+    logger.setLevel(logging.INFO)
+    logger.addHandler(handler)
+    try:
+        yield handler
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(previous)
 
 
 class CuttingProxy:

@@ -4,7 +4,6 @@ workers on a Python client with default settings keep completing trials on the o
 
 from __future__ import annotations
 
-import logging
 import os
 import signal
 import threading
@@ -63,21 +62,6 @@ def _wait_for(what: str, condition: Callable[[], bool], timeout: float) -> None:
     while not condition():
         assert time.monotonic() < end, f"timed out waiting for {what}"
         time.sleep(0.05)
-
-
-@pytest.fixture
-def retry_log() -> Iterator[RetryLog]:
-    """The client's retries, as logged by the ``hyperdial`` logger."""
-    handler = RetryLog()
-    logger = logging.getLogger("hyperdial")
-    previous = logger.level
-    logger.setLevel(logging.INFO)
-    logger.addHandler(handler)
-    try:
-        yield handler
-    finally:
-        logger.removeHandler(handler)
-        logger.setLevel(previous)
 
 
 @pytest.fixture

@@ -365,6 +365,31 @@ def test_a_script_failing_on_damaged_keys_is_data_loss(
             "DATA_LOSS",
             "STUDY_DATA_LOSS",
         ),
+        # A script's first write refused: nothing was written, so the refusal, not damage.
+        (
+            rx.ResponseError(
+                "Error running script (call to f_6d98): @user_script:19: @user_script: 19: "
+                "-OOM command not allowed when used memory > 'maxmemory'."
+            ),
+            "RESOURCE_EXHAUSTED",
+            "STORE_OUT_OF_MEMORY",
+        ),
+        (
+            rx.ResponseError(
+                "Error running script (call to f_6d98): @user_script:19: @user_script: 19: "
+                "-NOREPLICAS Not enough good replicas to write."
+            ),
+            "UNAVAILABLE",
+            "STORE_WRITES_REFUSED",
+        ),
+        (
+            rx.ResponseError(
+                "Error running script (call to f_6d98): @user_script:7: @user_script: 7: "
+                "-READONLY You can't write against a read only replica."
+            ),
+            "UNAVAILABLE",
+            "STORE_READ_ONLY",
+        ),
         (
             rx.NoPermissionError("this user has no permissions to run the 'evalsha' command"),
             "FAILED_PRECONDITION",

@@ -51,6 +51,7 @@ import asyncio
 import contextlib
 import dataclasses
 import random
+import re
 from collections.abc import Awaitable, Collection, Coroutine, Mapping, Sequence
 from importlib import resources
 from typing import Any, TypeVar, cast
@@ -161,6 +162,13 @@ HEALTH_KEY_TTL_MS = 60_000
 
 # redis-py's BlockingConnectionPool message when no pooled connection freed up in time.
 _POOL_EXHAUSTED = "No connection available."
+
+# The refusal inside a script's error: "... @user_script:19: -OOM command not allowed ...".
+_SCRIPT_REFUSAL = re.compile(r"-(OOM|READONLY|NOREPLICAS|MISCONF|BUSY)\b.*", re.DOTALL)
+_INNER_ERRORS: dict[str, type[rx.ResponseError]] = {
+    "OOM": rx.OutOfMemoryError,
+    "READONLY": rx.ReadOnlyError,
+}
 
 # URL schemes of a Redis Cluster, and the plain scheme redis-py takes for each.
 _CLUSTER_SCHEMES = {"redis+cluster": "redis", "rediss+cluster": "rediss"}
@@ -361,6 +369,12 @@ class RedisStore(Store):
         """
         detail = self._scrub(str(exc))
         where = f"the store at {self._where}"
+        # A script whose first write Redis refuses (out of memory, a replica, no replicas to
+        # write to) fails with that refusal wrapped in "Error running script": nothing was
+        # written, so it is the refusal, not damaged keys. Map the inner error as if bare.
+        inner = _SCRIPT_REFUSAL.search(str(exc))
+        if inner is not None and type(exc) is rx.ResponseError:
+            exc = _INNER_ERRORS.get(inner.group(1), rx.ResponseError)(inner.group(0).lstrip("-"))
         if isinstance(exc, rx.OutOfMemoryError):
             return ResourceExhausted(
                 f"{where} is full: Redis refuses writes above its maxmemory ({detail}); a retry "
