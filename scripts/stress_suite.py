@@ -58,8 +58,22 @@ def _processes() -> dict[int, str]:
     return out
 
 
-def _suite_processes(before: dict[int, str], burners: Sequence[int]) -> dict[int, str]:
-    """Suite-started processes alive now that were not alive at ``before``."""
+#: Set in the suite's environment, which everything it starts inherits (a working directory
+#: would not do: redis-server changes its own), so that other work on the machine is not
+#: taken for the suite's.
+_MARK = "HYPERDIAL_STRESS_RUN"
+
+
+def _marked(pid: int, mark: str) -> bool:
+    try:
+        environ = Path(f"/proc/{pid}/environ").read_bytes()
+    except OSError:  # gone meanwhile, or not ours to read
+        return False
+    return f"{_MARK}={mark}".encode() in environ.split(b"\0")
+
+
+def _suite_processes(before: dict[int, str], burners: Sequence[int], mark: str) -> dict[int, str]:
+    """Processes this run of the suite started that are alive now."""
     return {
         pid: args
         for pid, args in _processes().items()
@@ -67,6 +81,7 @@ def _suite_processes(before: dict[int, str], burners: Sequence[int]) -> dict[int
         and pid not in burners
         and pid != os.getpid()
         and any(word in args for word in _SUITE_PROCESSES)
+        and _marked(pid, mark)
     }
 
 
@@ -121,13 +136,15 @@ def _env_for(python: Path) -> dict[str, str]:
     return env
 
 
-def _wait_gone(before: dict[int, str], burners: Sequence[int], seconds: float) -> dict[int, str]:
+def _wait_gone(
+    before: dict[int, str], burners: Sequence[int], mark: str, seconds: float
+) -> dict[int, str]:
     """Suite processes still alive after up to ``seconds`` (children get time to exit)."""
     deadline = time.monotonic() + seconds
-    left = _suite_processes(before, burners)
+    left = _suite_processes(before, burners, mark)
     while left and time.monotonic() < deadline:
         time.sleep(0.5)
-        left = _suite_processes(before, burners)
+        left = _suite_processes(before, burners, mark)
     return left
 
 
@@ -149,6 +166,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"{args.burners} CPU burners running: pids {burners}", flush=True)
             for run in range(1, args.runs + 1):
                 before = _processes()
+                mark = f"{os.getpid()}-{run}"
                 started = time.monotonic()
                 code = subprocess.call(
                     [
@@ -161,11 +179,11 @@ def main(argv: Sequence[str] | None = None) -> int:
                         *args.pytest_args,
                     ],
                     cwd=checkout,
-                    env=_env_for(python),
+                    env={**_env_for(python), _MARK: mark},
                 )
                 took = time.monotonic() - started
                 # Grace for children that are exiting on their own (parent-death signals).
-                left = _wait_gone(before, burners, 10.0)
+                left = _wait_gone(before, burners, mark, 10.0)
                 verdict = "passed" if code == 0 and not left else "FAILED"
                 print(
                     f"run {run}/{args.runs}: pytest exit {code}, {took:.0f} s, "

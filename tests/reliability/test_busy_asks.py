@@ -38,7 +38,7 @@ from tests.reliability.clocked import START
 from tests.reliability.fleet import Fleet, all_trials, replicas
 from tests.server_harness import ServerProcess
 
-#: The shortest lease a study may have; an ask's claim TTL is the lease when shorter than 30 s.
+#: The claim TTL of the test servers (`TuningServicer(claim_ttl=...)`) and their studies' lease.
 TTL = 1.0
 #: Seconds to wait for an event (a renewal) before the test fails instead of hanging.
 PATIENCE = 60.0
@@ -107,7 +107,9 @@ class SlowAskServer:
 
         self.store.renew_claim = counted  # type: ignore[method-assign]
         server = grpc.aio.server()
-        servicer = TuningServicer(self.store, clock=lambda: self.now, samplers=self.samplers)
+        servicer = TuningServicer(
+            self.store, clock=lambda: self.now, samplers=self.samplers, claim_ttl=TTL
+        )
         add_tuning_servicer(servicer, server)
         self._port = server.add_insecure_port("127.0.0.1:0")
         await server.start()

@@ -123,6 +123,8 @@ class TuningServicer(tuning_service_pb2_grpc.TuningServiceServicer):
         lease_timeout: Lease of the RUNNING trials of a study created without one, in seconds;
             a new study stores the value it got.
         request_id_ttl: Seconds the answer of a call with a ``request_id`` is kept for retries.
+        claim_ttl: Seconds an ask's claim of sampler indices lasts unless renewed (an ask
+            renews it while it computes; it bounds how long a dead replica holds points).
         admission: Bounds of the heavy reads (``ListTrials``, ``ListStudies``,
             ``ListOptimalTrials``) in flight; see :mod:`._admission`.
         spec_cache_bytes: Most bytes of study specs cached (estimated; at least one is kept).
@@ -137,12 +139,14 @@ class TuningServicer(tuning_service_pb2_grpc.TuningServiceServicer):
         samplers: SamplerWorkers | None = None,
         lease_timeout: float = limits.DEFAULT_LEASE_TIMEOUT,
         request_id_ttl: float = limits.DEFAULT_REQUEST_ID_TTL,
+        claim_ttl: float = DEFAULT_CLAIM_TTL,
         admission: AdmissionLimits | None = None,
         spec_cache_bytes: int = SPEC_CACHE_BYTES,
     ) -> None:
         self._store = store
         self._lease_timeout = lease_timeout
         self._request_id_ttl = request_id_ttl
+        self._claim_ttl = claim_ttl
         self._ns = namespace
         self._clock = clock
         self._specs: OrderedDict[tuple[str, str], StudyRecord] = OrderedDict()
@@ -323,9 +327,10 @@ class TuningServicer(tuning_service_pb2_grpc.TuningServiceServicer):
         spec = record.spec
         sampler = get_sampler(spec.algorithm)
         lease = self._lease(spec)
-        # Short, so that a replica dying between claim and commit delays those points by no
-        # more than the lease of a trial would; a slow computation renews it.
-        claim_ttl = min(DEFAULT_CLAIM_TTL, lease)
+        # Not tied to the trials' lease: with a lease of a few seconds, a claim as short would
+        # lapse whenever this replica's event loop stalls for a second on a busy node. A
+        # computing ask renews it; it only bounds how long a dead replica holds the points.
+        claim_ttl = self._claim_ttl
         if not handed and sampler.independent_draws:
             key = (self._namespace(), record.study_id, record.uid)
             if self._reserved.should_try(key):
