@@ -24,7 +24,8 @@ import numpy.typing as npt
 import scipy.special
 from scipy.stats import qmc
 
-from hyperdial_server.samplers._gp import Posterior, lbfgsb
+from hyperdial_server.samplers._gp import Posterior
+from hyperdial_server.samplers._lbfgsb import lbfgsb
 
 Array = npt.NDArray[np.float64]
 
@@ -158,18 +159,6 @@ def score(design: Design, posterior: Posterior, best: float, u: Array) -> Array:
     """Log EI at the points ``u``."""
     mean, var = posterior.predict(design.features(u))
     return log_ei(mean, var, best)
-
-
-def maximise(
-    design: Design,
-    posterior: Posterior,
-    best: float,
-    rng: np.random.Generator,
-    anchors: Array,
-) -> Array:
-    """The point of highest log EI found (the first row of :func:`ranked`)."""
-    top: Array = ranked(design, posterior, best, rng, anchors)[0]
-    return top
 
 
 def ranked(

@@ -16,34 +16,28 @@ definite for any data.
 
 Hyperparameters (log inverse squared length scales, log signal variance, log noise variance)
 are fitted by maximising the log marginal likelihood plus log priors with L-BFGS-B and
-analytic gradients, from a few starting points (a warm start, when given, among them).
+analytic gradients (through ``_lbfgsb``), from a few starting points (a warm start, when
+given, among them).
 """
 
 from __future__ import annotations
 
 import math
-import re
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
 import numpy.typing as npt
-import scipy
 import scipy.linalg
-import scipy.optimize
 from scipy.linalg.lapack import dpotrf as _dpotrf
 from scipy.linalg.lapack import dpotri as _dpotri
 from scipy.linalg.lapack import dpotrs as _dpotrs
 from scipy.linalg.lapack import dtrtrs as _dtrtrs
 
-try:  # The compiled core of scipy's L-BFGS-B (see `lbfgsb`).
-    from scipy.optimize import _lbfgsb as _lbfgsb_core
-except ImportError:  # pragma: no cover - depends on the scipy build
-    _lbfgsb_core = None
+from hyperdial_server.samplers._lbfgsb import lbfgsb
 
 Array = npt.NDArray[np.float64]
 
-_SQRT5 = math.sqrt(5.0)
 _LOG_2PI = math.log(2.0 * math.pi)
 
 #: Bounds of the noise variance, on the standardised output scale. The floor keeps the kernel
@@ -58,6 +52,10 @@ SUBSET_FIT_ABOVE = 100
 SUBSET_FIT_SIZE = 64
 #: Most L-BFGS-B iterations of the refinement on all points.
 REFINE_MAX_ITER = 8
+#: Random starting points of a fit (around the default), scored with the default and any
+#: warm start; the ``OPTIMISED_STARTS`` best of them are refined with L-BFGS-B.
+RANDOM_STARTS = 4
+OPTIMISED_STARTS = 1
 # Prior of the log noise variance: log-normal, median 1e-4, wide.
 _NOISE_PRIOR = (math.log(1e-4), 3.0)
 # Prior of the log signal variance: log-normal around 1.
@@ -99,125 +97,6 @@ class Hyper:
     def from_vector(theta: Array) -> Hyper:
         """The inverse of ``vector``."""
         return Hyper(tuple(float(v) for v in theta[:-2]), float(theta[-2]), float(theta[-1]))
-
-
-def _scipy_version() -> tuple[int, int]:
-    major, minor = re.findall(r"\d+", scipy.__version__)[:2]
-    return int(major), int(minor)
-
-
-#: Whether `lbfgsb` drives scipy's compiled L-BFGS-B core itself: scipy 1.15 rewrote the core
-#: in C with the `setulb` call used here; older versions go through `scipy.optimize.minimize`.
-#: Checked once at import by `_fast_path_agrees` as well, so that a scipy release that changes
-#: the private core's interface falls back to `minimize` instead of failing or drifting.
-FAST_LBFGSB = _lbfgsb_core is not None and _scipy_version() >= (1, 15)
-
-Objective = Callable[[Array], tuple[float, Array]]
-
-
-def lbfgsb(
-    fun: Objective,
-    x0: Array,
-    bounds: Sequence[tuple[float, float]],
-    *,
-    maxiter: int,
-    ftol: float = 2.2204460492503131e-09,
-    gtol: float = 1e-5,
-) -> tuple[Array, float]:
-    """``scipy.optimize.minimize(fun, x0, jac=True, method="L-BFGS-B", ...)``, minus overhead.
-
-    The samplers run L-BFGS-B on small problems whose function costs tens of microseconds,
-    where ``minimize``'s bookkeeping per evaluation (copies, array-namespace checks, caches)
-    costs about as much again. This runs the loop of ``scipy.optimize._minimize_lbfgsb``
-    (history 10, line search 20 steps, the same stopping tests) over the same compiled core,
-    so it returns the same point, bit for bit (``tests/samplers/test_gp.py`` checks it).
-
-    Args:
-        fun: Returns the value and the gradient at a point; must not modify the point.
-        x0: Starting point (clipped into the bounds).
-        bounds: ``(low, high)`` per coordinate (infinite for none).
-        maxiter: Most iterations.
-        ftol: Relative reduction of the value under which the search stops.
-        gtol: Projected gradient size under which the search stops.
-
-    Returns:
-        The last point and the last value the search evaluated, as ``minimize``'s result
-        ``x`` and ``fun``.
-    """
-    if not FAST_LBFGSB:
-        res = scipy.optimize.minimize(
-            fun,
-            x0,
-            jac=True,
-            method="L-BFGS-B",
-            bounds=bounds,
-            options={"maxiter": maxiter, "ftol": ftol, "gtol": gtol},
-        )
-        return np.asarray(res.x, dtype=np.float64), float(res.fun)
-    m = 10
-    maxls = 20
-    factr = ftol / np.finfo(float).eps
-    bound_arr = np.array(bounds, dtype=np.float64).T
-    x = np.array(np.clip(np.asarray(x0).ravel(), bound_arr[0], bound_arr[1]), dtype=np.float64)
-    n = x.shape[0]
-    # Bound kinds as the core wants them: 0 none, 1 lower, 2 both, 3 upper (a missing bound
-    # is 0 in its array).
-    has_lo = np.isfinite(bound_arr[0])
-    has_hi = np.isfinite(bound_arr[1])
-    nbd = np.where(has_lo, np.where(has_hi, 2, 1), np.where(has_hi, 3, 0)).astype(np.int32)
-    lo = np.where(has_lo, bound_arr[0], 0.0)
-    hi = np.where(has_hi, bound_arr[1], 0.0)
-    f: float | Array = np.array(0.0, dtype=np.float64)
-    g = np.zeros(n, dtype=np.float64)
-    wa = np.zeros(2 * m * n + 5 * n + 11 * m * m + 8 * m, dtype=np.float64)
-    iwa = np.zeros(3 * n, dtype=np.int32)
-    task = np.zeros(2, dtype=np.int32)
-    ln_task = np.zeros(2, dtype=np.int32)
-    lsave = np.zeros(4, dtype=np.int32)
-    isave = np.zeros(44, dtype=np.int32)
-    dsave = np.zeros(29, dtype=np.float64)
-    iterations = 0
-    while True:
-        g = g.astype(np.float64)
-        _lbfgsb_core.setulb(
-            m, x, lo, hi, nbd, f, g, factr, gtol, wa, iwa, task, lsave, isave, dsave, maxls,
-            ln_task,
-        )  # fmt: skip
-        if task[0] == 3:  # wants the value and gradient at x
-            f, g = fun(x.copy())
-        elif task[0] == 1:  # a new iterate
-            # (minimize's other test, more than 15000 evaluations, needs maxiter * maxls
-            # beyond that; the samplers' searches stay far below.)
-            iterations += 1
-            if iterations >= maxiter:
-                task[0] = 5
-                task[1] = 504
-        else:
-            break
-    return x, float(f)
-
-
-def _fast_path_agrees() -> bool:
-    """Whether `lbfgsb`'s own loop gives `minimize`'s answer on a small bounded problem."""
-
-    def fun(x: Array) -> tuple[float, Array]:
-        d = x - np.array([0.3, -2.0, 5.0])
-        return float(d @ d + np.sin(3 * x[0])), 2 * d + np.array([3 * np.cos(3 * x[0]), 0, 0])
-
-    bounds = [(-1.0, 1.0), (-1.0, np.inf), (-np.inf, 4.0)]
-    x0 = np.array([0.9, 0.5, -3.0])
-    try:
-        fast = lbfgsb(fun, x0, bounds, maxiter=50)
-    except Exception:  # any failure of the private interface means: do not use it
-        return False
-    ref = scipy.optimize.minimize(
-        fun, x0, jac=True, method="L-BFGS-B", bounds=bounds, options={"maxiter": 50}
-    )
-    return bool(np.array_equal(fast[0], ref.x)) and fast[1] == float(ref.fun)
-
-
-if FAST_LBFGSB:
-    FAST_LBFGSB = _fast_path_agrees()
 
 
 def matern52(r2: Array) -> Array:
@@ -397,14 +276,11 @@ def fit(
     groups: Sequence[Group],
     rng: np.random.Generator,
     warm: Hyper | None = None,
-    *,
-    random_starts: int = 4,
-    optimised_starts: int = 1,
 ) -> Hyper:
     """Fits the hyperparameters by maximum a posteriori estimation.
 
     Starting points are the default, ``warm`` (when it has the right size) and
-    ``random_starts`` draws around the default; the ``optimised_starts`` best of them by
+    ``RANDOM_STARTS`` draws around the default; the ``OPTIMISED_STARTS`` best of them by
     posterior value are refined with L-BFGS-B, and the best result wins.
 
     Args:
@@ -412,15 +288,18 @@ def fit(
         y: Standardised training outputs, shape (n,).
         groups: The feature groups.
         rng: Source of the random starting points.
-        warm: Hyperparameters of an earlier fit, tried first.
-        random_starts: Random starting points evaluated.
-        optimised_starts: Starting points refined by L-BFGS-B.
+        warm: Hyperparameters of an earlier fit on related data, tried first. Within one
+            model fit only: the fit on a subset of many points starts the fit on all of them,
+            and in a multi-objective ask each position's scalarisation starts from the
+            previous position's fit (``_bayes._batch``). Nothing carries a fit from one ask to
+            the next (that was tried and made results worse; see ``docs/algorithms.md``).
 
     Returns:
         The fitted hyperparameters.
     """
     n_groups = len(groups)
     max_iter = 200
+    random_starts = RANDOM_STARTS
     if len(y) > SUBSET_FIT_ABOVE and warm is None:
         # Large data: fit a random subset first (cheap), then refine on all points from there;
         # hyperparameters change little between the two, so the refinement is short.
@@ -447,7 +326,7 @@ def fit(
     )
     best_theta = starts[scored[0][1]]
     best_value = scored[0][0]
-    for _, i in scored[:optimised_starts]:
+    for _, i in scored[:OPTIMISED_STARTS]:
         theta, value = lbfgsb(
             lambda t: _neg_log_value_and_grad(t, flat, y),
             starts[i],

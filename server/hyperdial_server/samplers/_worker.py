@@ -20,11 +20,11 @@ import time
 from collections.abc import Sequence
 from types import FrameType
 
+from hyperdial_server.core.history import TrialPage
 from hyperdial_server.core.space import Params
 from hyperdial_server.core.study import Algorithm, StudySpec
 from hyperdial_server.core.trial import Trial, TrialState
 from hyperdial_server.samplers import get_sampler
-from hyperdial_server.store._base import TrialPage
 
 
 def run_suggest(

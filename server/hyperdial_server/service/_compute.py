@@ -34,10 +34,10 @@ from concurrent.futures import Executor, Future, ProcessPoolExecutor, ThreadPool
 from concurrent.futures.process import BrokenProcessPool
 
 from hyperdial_server.core.errors import Unavailable
+from hyperdial_server.core.history import TrialPage
 from hyperdial_server.core.space import Params
 from hyperdial_server.core.study import Algorithm, StudySpec
 from hyperdial_server.samplers._worker import run_suggest, start_worker
-from hyperdial_server.store import TrialPage
 
 #: ``ErrorInfo.reason`` of an ask whose sampler could not compute: its worker process died (e.g.
 #: killed for memory), or the replica is stopping. UNAVAILABLE: the ask may be retried.
