@@ -281,6 +281,24 @@ def test_recorded_indices_keep_concurrent_positions_apart_with_enqueued_trials()
     assert SAMPLER.suggest(spec, [8], history) == SAMPLER.suggest(spec, [9], history)
 
 
+def test_asks_whose_trials_commit_out_of_order_keep_distinct_points() -> None:
+    spec = _spec(MIXED, initial_trials=4)
+    history = _history(spec, 12, _mixed_loss)
+    for t in history:
+        t.sampler_index = t.number - 1  # indices 0..11
+    batch = SAMPLER.suggest(spec, [12, 13, 14], history)
+    # Three asks in flight (indices 12, 13, 14) on two replicas: the one of 13 committed first,
+    # and the other two read the history then. Both see index 13 as the highest recorded, yet
+    # one ask is in flight before 14 and none before 12: they get different points.
+    running = Trial(14, TrialState.RUNNING, batch[1], sampler_index=13)
+    (at_12,) = SAMPLER.suggest(spec, [12], history, [running])
+    (at_14,) = SAMPLER.suggest(spec, [14], history, [running])
+    assert _unit_distance(MIXED, at_12, at_14) > 1e-3
+    assert min(_unit_distance(MIXED, p, batch[1]) for p in (at_12, at_14)) > 1e-3
+    # In order, nothing changes: 14 is the third point of the batch.
+    assert SAMPLER.suggest(spec, [14], history) == batch[2:]
+
+
 def test_study_records_without_initial_trials_still_decode() -> None:
     from hyperdial_server.store._codec import spec_from_json, spec_to_json
 

@@ -25,10 +25,11 @@ How one ask is answered (``docs/algorithms.md`` has the user-facing account):
    is chosen, so ``count = k`` gives k different points and a worker is not sent where another
    one already is.
 6. **Concurrent asks.** Two asks computed at the same time do not see each other's points. The
-   store hands out sampler indices in order, and the trials of the history are numbered in
-   order, so ``index - (highest trial number in the history - trials imported as finished)``
-   counts the asks in flight before this one (exactly, unless the study has enqueued trials or
-   trials imported as failed). An ask at position *p* computes
+   store hands out sampler indices in order and trials record theirs, so the indices below an
+   ask's own that no trial of its history records count the asks in flight before it, even
+   when their trials were committed out of order (for studies stored before indices were
+   recorded, ``index - (highest trial number - trials imported as finished)`` estimates it,
+   high with enqueued trials or trials imported as failed). An ask at position *p* computes
    the kriging-believer batch up to position *p*, with the randomness of each position seeded
    by (seed, history size, position), and returns point *p*: concurrent asks then get the
    points of one batch, all different. Positions are capped at ``MAX_LOOKAHEAD``.
@@ -126,16 +127,33 @@ class BayesianSampler(Sampler):
             busy = _encode_all(enc, [t.params for t in pending])
             busy += [enc.encode(out[i]) for i in initial]
             base = _sampled_before(completed, pending)
+            history = (*completed, *pending)
+            recorded = {t.sampler_index for t in history if t.sampler_index is not None}
             # Position of each index in the batch of asks in flight (distinct within a call).
             positions: dict[int, int] = {}
             last = -1
             for i in sorted(model):
-                last = max(min(max(i - base, 0), MAX_LOOKAHEAD), last + 1)
+                ahead = _in_flight_before(i, base, recorded)
+                last = max(min(ahead, MAX_LOOKAHEAD), last + 1)
                 positions[i] = last
             chosen = _batch(spec, enc, data, busy, base, last + 1)
             for i, position in positions.items():
                 out[i] = chosen[position]
         return [out[i] for i in indices]
+
+
+def _in_flight_before(index: int, base: int, recorded: set[int]) -> int:
+    """Asks in flight before the ask of ``index``: the indices below it (at most
+    ``MAX_LOOKAHEAD`` back) that no trial of the history records.
+
+    Counting the missing indices, not ``index - base``, keeps asks whose trials committed out of
+    order apart: with 12 and 14 in flight and 13 already RUNNING, both see ``base`` 14, yet 12
+    has no ask in flight before it and 14 has one. Without recorded indices (studies stored
+    before they were), ``index - base``, from :func:`_sampled_before`'s estimate.
+    """
+    if not recorded:
+        return max(index - base, 0)
+    return sum(1 for j in range(max(index - MAX_LOOKAHEAD, 0), index) if j not in recorded)
 
 
 def _sampled_before(completed: Sequence[Trial], pending: Sequence[Trial]) -> int:
