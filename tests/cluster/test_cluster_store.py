@@ -13,9 +13,9 @@ from redis.asyncio.cluster import RedisCluster
 from hyperdial_server.core.errors import NotFound, Unavailable
 from hyperdial_server.store import RedisStore, open_store
 from hyperdial_server.store._keys import study_index, study_keys
+from hyperdial_server.testing import make_record
 from tests.cluster.redis_cluster import RedisClusterServer
 from tests.store.test_redis_store import busy_study
-from tests.store.test_store_contract import make_record
 
 
 def run_on(url: str, body: Callable[[RedisStore, RedisCluster], Awaitable[None]]) -> None:

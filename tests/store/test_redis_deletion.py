@@ -13,8 +13,8 @@ import redis
 
 from hyperdial_server.core.trial import Trial, TrialState
 from hyperdial_server.store import RedisStore, RequestId, Store
+from hyperdial_server.testing import claim, commit, make_record
 from tests.redis_server import RedisServer
-from tests.store.test_store_contract import claim, commit, make_record
 
 STUDIES = 12
 

@@ -5,21 +5,23 @@ from __future__ import annotations
 import asyncio
 import random
 from collections.abc import Awaitable, Callable
+from typing import Any, cast
 
 import pytest
 import redis.exceptions as rx
 from redis.asyncio import BlockingConnectionPool, Redis
+from redis.asyncio.connection import AbstractConnection
 
 from hyperdial_server.core.errors import Unavailable
 from hyperdial_server.store import RedisStore
-from hyperdial_server.store._link import RedisLink, pack
+from hyperdial_server.store._link import PipelinedLink, pack
+from hyperdial_server.testing import claim, commit, complete, make_record
 from tests.redis_server import RedisServer
-from tests.store.test_store_contract import claim, commit, complete, make_record
 
 
-def _link(url: str, reply_timeout: float = 10.0) -> RedisLink:
+def _link(url: str, reply_timeout: float = 10.0) -> PipelinedLink:
     pool = BlockingConnectionPool.from_url(url, decode_responses=True)
-    return RedisLink(pool.make_connection, reply_timeout=reply_timeout)
+    return PipelinedLink(pool.make_connection, reply_timeout=reply_timeout)
 
 
 def run(body: Callable[[], Awaitable[None]]) -> None:
@@ -200,3 +202,62 @@ def test_a_wrong_password_on_the_hot_path_is_unavailable_without_the_secret(
 
     with RedisServer("--requirepass", password, password=password) as server:
         run(lambda: body(server))
+
+
+class _Unusual:
+    """A connection object the link cannot take over: a redis-py that keeps its streams under
+    other names (``streams=None``), or under the same names but not as asyncio streams."""
+
+    def __init__(self, streams: Any = None) -> None:
+        if streams is not None:
+            self._reader = self._writer = streams
+        self.disconnected = False
+
+    async def connect(self) -> None:
+        pass
+
+    async def disconnect(self, nowait: bool = False) -> None:
+        self.disconnected = True
+
+
+@pytest.mark.parametrize("streams", [None, object()], ids=["no-streams", "not-streams"])
+def test_a_connection_that_cannot_be_taken_over_is_a_connection_error(streams: Any) -> None:
+    made: list[_Unusual] = []
+
+    def connect() -> AbstractConnection:
+        made.append(_Unusual(streams))
+        return cast(AbstractConnection, made[-1])
+
+    async def body() -> None:
+        link = PipelinedLink(connect, reply_timeout=1.0)
+        try:
+            # A redis ConnectionError (the store's UNAVAILABLE) naming the cause, never an
+            # unexpected exception (INTERNAL); every call tries a new connection again.
+            for attempt in (1, 2):
+                with pytest.raises(rx.ConnectionError, match="redis-py") as e:
+                    await link.execute(["PING"])
+                assert "keeps its streams elsewhere" in str(e.value)
+                assert len(made) == attempt and made[-1].disconnected
+        finally:
+            await link.close()
+
+    run(body)
+
+
+def test_a_link_that_cannot_take_over_its_connection_makes_the_store_unavailable(
+    redis_url: str, namespace: str
+) -> None:
+    async def body() -> None:
+        store = RedisStore(
+            Redis.from_url(redis_url, decode_responses=True),
+            link=PipelinedLink(lambda: cast(AbstractConnection, _Unusual()), reply_timeout=1.0),
+        )
+        try:
+            with pytest.raises(Unavailable) as e:
+                await store.create_study(namespace, make_record("s"))
+            assert e.value.reason == "STORE_UNAVAILABLE"
+            assert "redis-py" in e.value.message
+        finally:
+            await store.close()
+
+    run(body)

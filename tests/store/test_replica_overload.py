@@ -10,7 +10,7 @@ from redis.asyncio import BlockingConnectionPool
 
 from hyperdial_server.core.errors import Unavailable
 from hyperdial_server.store import RedisStore
-from hyperdial_server.store._link import RedisLink, ReplicaBacklog
+from hyperdial_server.store._link import PipelinedLink, ReplicaBacklog
 from tests.redis_server import RedisServer
 
 # Keeps Redis busy for ARGV[1] seconds, then answers (a slow command that Redis does answer).
@@ -27,7 +27,7 @@ end
 def test_a_backlog_fails_the_late_callers_alone_and_keeps_the_connection() -> None:
     async def body(url: str) -> None:
         pool = BlockingConnectionPool.from_url(url, decode_responses=True)
-        link = RedisLink(pool.make_connection, reply_timeout=0.5)
+        link = PipelinedLink(pool.make_connection, reply_timeout=0.5)
         try:
             assert await link.execute(["PING"]) == ["PONG"]
             # Thirty slow commands queued at once: Redis answers one every 0.05 s, so the first
@@ -72,7 +72,7 @@ def test_a_backlog_fails_the_late_callers_alone_and_keeps_the_connection() -> No
 def test_a_silent_redis_is_still_blamed_on_redis() -> None:
     async def body(url: str) -> None:
         pool = BlockingConnectionPool.from_url(url, decode_responses=True)
-        link = RedisLink(pool.make_connection, reply_timeout=0.3)
+        link = PipelinedLink(pool.make_connection, reply_timeout=0.3)
         try:
             slow = asyncio.ensure_future(link.execute(["EVAL", _SLOW_LUA, 0, 1.0]))
             with pytest.raises(rx.TimeoutError) as raised:
@@ -98,7 +98,7 @@ def test_a_silent_redis_is_still_blamed_on_redis() -> None:
 )
 def test_the_store_names_whose_queue_it_was(exc: BaseException, reason: str) -> None:
     store = RedisStore.from_url("redis://127.0.0.1:1/0")
-    error = store._unavailable(exc)
+    error = store.errors.unavailable(exc)
     assert isinstance(error, Unavailable)
     assert error.reason == reason
     if reason == "REPLICA_OVERLOADED":

@@ -9,12 +9,12 @@ from hyperdial_server.store._base import (
     DEFAULT_CLAIM_TTL,
     EXPIRE_BATCH,
     Claim,
+    Fallback,
     FastAsk,
     Reissue,
     RequestId,
     StaleStudy,
     Store,
-    TrialPage,
 )
 from hyperdial_server.store._memory import MemoryStore
 from hyperdial_server.store._redis import RedisStore
@@ -52,6 +52,7 @@ __all__ = [
     "DEFAULT_CLAIM_TTL",
     "EXPIRE_BATCH",
     "Claim",
+    "Fallback",
     "FastAsk",
     "MemoryStore",
     "RedisStore",
@@ -59,6 +60,5 @@ __all__ = [
     "RequestId",
     "StaleStudy",
     "Store",
-    "TrialPage",
     "open_store",
 ]

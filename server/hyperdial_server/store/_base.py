@@ -1,6 +1,7 @@
 """The ``Store`` interface: where study state lives.
 
-Contract for every implementation (the contract suite in ``tests/store/`` runs against all):
+Contract for every implementation (the suite :mod:`hyperdial_server.testing` checks it; our tests
+run it on every store of hyperdial):
 
 * **Pass by value.** Returned records are copies; mutating them changes nothing stored, and
   records passed in are not kept by reference.
@@ -40,161 +41,60 @@ Contract for every implementation (the contract suite in ``tests/store/`` runs a
   finishes the ask, so a concurrent retry is refused (``REQUEST_IN_PROGRESS``, UNAVAILABLE)
   instead of handing out more trials, until the first attempt's claim deadline has passed
   (:meth:`Store.renew_claim` pushes it on while that attempt computes).
-* **Reserved indices.** For a sampler whose indices have no bound (RANDOM), a caller may take
-  a block of indices at once (:meth:`Store.reserve_indices`) and then make each ask one step
+* **One-step asks (optional).** A store whose :attr:`Store.one_step_asks` is true lets a
+  caller, for a sampler whose indices have no bound (RANDOM), take a block of indices at once
+  (:meth:`Store.reserve_indices`) and then make each ask one step
   (:meth:`Store.commit_reserved`) while the ask needs nothing ``claim_trials`` hands out
   first. A reserved index that is never committed is skipped, not handed out again: nothing
-  of the study depends on it.
+  of the study depends on it. A store that leaves both methods to their defaults asks in the
+  two steps only, with the same result: the one step saves a round trip, nothing more.
 """
 
 from __future__ import annotations
 
 import abc
-from collections.abc import Callable, Collection, Mapping, Sequence
-from dataclasses import dataclass, field
-from typing import Any
+from collections.abc import Collection, Mapping, Sequence
+from typing import ClassVar
 
+from hyperdial_server.core.history import TrialPage
 from hyperdial_server.core.limits import DEFAULT_LEASE_TIMEOUT
 from hyperdial_server.core.space import Params
 from hyperdial_server.core.study import StudyRecord
 from hyperdial_server.core.trial import Trial, TrialState
+from hyperdial_server.store._values import (
+    DEFAULT_CLAIM_TTL,
+    EXPIRE_BATCH,
+    Claim,
+    Fallback,
+    FastAsk,
+    Reissue,
+    RequestId,
+    StaleStudy,
+)
 
-#: Seconds a sampler index stays claimed without being committed (or renewed) before another
-#: ask may take it again (covers a replica that died or froze between ``claim_trials`` and
-#: ``commit_trials``). Short, because an ask that computes longer renews its claim; a retry of
-#: an ask stuck on a frozen replica takes it over after this long.
-DEFAULT_CLAIM_TTL = 10.0
-#: Most leases one call expires lazily; the rest wait for the next call or the sweep, so the
-#: cost of a call stays bounded whatever the number of trials.
-EXPIRE_BATCH = 100
-
-
-@dataclass(frozen=True)
-class RequestId:
-    """Makes one mutating call idempotent.
-
-    Attributes:
-        value: The caller's request id (1 to 128 characters); unique per study.
-        ttl: Seconds the answer is kept for retries.
-        attempt: For asks: a random id of this execution of the call, so that its own second
-            step (or its own retry of a step) is told apart from a concurrent retry.
-        handed: For asks: numbers of the trials this execution handed out in earlier steps,
-            part of its answer.
-        fingerprint: A digest of the call's payload (text without ``|``), recorded with the
-            answer; a later call with the same id and another fingerprint is refused
-            (``REQUEST_ID_MISMATCH``) instead of answered. Empty: no check, as for records
-            made before fingerprints existed.
-    """
-
-    value: str
-    ttl: float
-    attempt: str = ""
-    handed: tuple[int, ...] = ()
-    fingerprint: str = ""
-
-
-@dataclass
-class Reissue:
-    """The point of a lease-expired trial, claimed to be handed out again as a new trial.
-
-    Attributes:
-        source: Number of the expired trial.
-        params: Its parameters; the new trial gets them unchanged.
-        metadata: Its metadata; the new trial gets a copy.
-    """
-
-    source: int
-    params: Params
-    metadata: dict[str, str] = field(default_factory=dict)
-
-
-class StaleStudy(Exception):
-    """The study was deleted and created again since the caller read it (``uid`` differs).
-
-    The caller drops its cached copy of the study and starts over.
-    """
-
-
-@dataclass
-class Claim:
-    """What one ``claim_trials`` call took for the caller.
-
-    Attributes:
-        trials: Trials handed out by this claim, already RUNNING in the store: the caller's own
-            RUNNING trials (``client_id`` resume), then enqueued ones. With ``replayed``, the
-            recorded answer of the request id instead.
-        indices: Sampler indices claimed; the caller computes their points and passes them to
-            ``commit_trials`` with ``token`` before the claim expires.
-        reissues: Points of lease-expired trials claimed to be handed out again; the caller
-            passes them to ``commit_trials`` with ``token``.
-        token: Identifies the claim of ``indices`` and ``reissues``; empty when both are empty.
-        replayed: The request id was answered before: ``trials`` is that answer (as the trials
-            are now) and nothing changed.
-        pending: When nothing was handed out: trials still RUNNING plus claims not committed
-            yet, whose points may come back to the study if their leases or claims expire.
-    """
-
-    trials: list[Trial] = field(default_factory=list)
-    indices: list[int] = field(default_factory=list)
-    reissues: list[Reissue] = field(default_factory=list)
-    token: str = ""
-    replayed: bool = False
-    pending: int = 0
-
-
-@dataclass
-class FastAsk:
-    """What one ``commit_reserved`` call did.
-
-    Attributes:
-        trials: The new RUNNING trials, in the order of the points; empty with ``fallback``.
-        fallback: Empty when the trials were created; else why the ask needs the two steps
-            (nothing was created): ``REQUEST_ID`` (the request id has a record),
-            ``CLIENT_HOLDS_TRIALS``, ``REISSUE``, ``ENQUEUED``, ``EXPIRED_CLAIM`` or
-            ``MAX_TRIALS``.
-    """
-
-    trials: list[Trial] = field(default_factory=list)
-    fallback: str = ""
-
-
-class TrialPage:
-    """A page of trials that may be decoded later, in another process (it pickles cheaply).
-
-    A store that keeps trials encoded returns them as it keeps them, so that a caller who
-    hands them to a worker process (the Bayesian sampler) spends no time decoding them on its
-    event loop.
-
-    Args:
-        trials: Decoded trials.
-        decode: Turns ``encoded`` into trials; a module-level function (it is pickled by
-            reference).
-        encoded: Whatever ``decode`` takes.
-        last: Number of the page's last trial (0 when empty).
-    """
-
-    def __init__(
-        self,
-        trials: Sequence[Trial] = (),
-        *,
-        decode: Callable[[Any], list[Trial]] | None = None,
-        encoded: Any = None,
-        last: int | None = None,
-    ) -> None:
-        self._trials = list(trials)
-        self._decode = decode
-        self._encoded = encoded
-        self.last = last if last is not None else (self._trials[-1].number if trials else 0)
-
-    def decode(self) -> list[Trial]:
-        """The trials of the page."""
-        if self._decode is not None:
-            return self._decode(self._encoded)
-        return self._trials
+__all__ = [
+    "DEFAULT_CLAIM_TTL",
+    "EXPIRE_BATCH",
+    "Claim",
+    "Fallback",
+    "FastAsk",
+    "Reissue",
+    "RequestId",
+    "StaleStudy",
+    "Store",
+]
 
 
 class Store(abc.ABC):
-    """Persistent state of studies and trials. See the module docstring for the contract."""
+    """Persistent state of studies and trials. See the module docstring for the contract.
+
+    A new store implements the abstract methods; :meth:`reserve_indices` and
+    :meth:`commit_reserved` are an optional shortcut, used only when :attr:`one_step_asks`.
+    """
+
+    #: Whether :meth:`reserve_indices` and :meth:`commit_reserved` make an ask one store call.
+    #: When false (the default), asks take ``claim_trials`` and ``commit_trials`` only.
+    one_step_asks: ClassVar[bool] = False
 
     @abc.abstractmethod
     async def close(self) -> None:
@@ -422,7 +322,6 @@ class Store(abc.ABC):
         """
         raise NotImplementedError
 
-    @abc.abstractmethod
     async def reserve_indices(self, namespace: str, study_id: str, uid: str, count: int) -> int:
         """Takes ``count`` fresh sampler indices off the study's counter for the caller alone,
         in one atomic step, for a sampler whose indices have no bound.
@@ -441,10 +340,13 @@ class Store(abc.ABC):
         Raises:
             NotFound: No such study.
             StaleStudy: The study's uid is not ``uid``.
+            NotImplementedError: The store has no one-step asks (the default): callers check
+                :attr:`one_step_asks` first.
         """
-        raise NotImplementedError
+        raise NotImplementedError(
+            f"{type(self).__name__} has no one-step asks (one_step_asks is false)"
+        )
 
-    @abc.abstractmethod
     async def commit_reserved(
         self,
         namespace: str,
@@ -468,6 +370,9 @@ class Store(abc.ABC):
         the caller then asks with ``claim_trials`` and ``commit_trials``. Otherwise the points
         count as handed out, and the answer is recorded under ``request_id``.
 
+        The default, for a store without one-step asks, creates nothing and answers
+        :attr:`Fallback.UNSUPPORTED`.
+
         Args:
             uid: ``uid`` of the study as the caller read it.
             points: ``(index, params)``: each index one the caller reserved
@@ -482,7 +387,7 @@ class Store(abc.ABC):
             NotFound: No such study.
             StaleStudy: The study's uid is not ``uid``.
         """
-        raise NotImplementedError
+        return FastAsk(fallback=Fallback.UNSUPPORTED)
 
     @abc.abstractmethod
     async def create_trial(

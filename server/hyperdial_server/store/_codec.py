@@ -1,4 +1,4 @@
-"""Stored forms (compact JSON of study records and trials), error codes and argument checks.
+"""Stored forms: compact JSON of study records, specs and trials, and score texts.
 
 Numbers are written by Python's :mod:`json` only, which prints a float with ``repr`` (the
 shortest text that reads back as the same double, ``-0.0``, ``1e-300`` and ``5e-324``
@@ -13,28 +13,17 @@ every other field replaces. The patches are built here, in Python; the scripts n
 re-encode JSON, they only splice texts, so no number ever goes through Lua's ``cjson`` (which
 prints 14 significant digits and would lose precision).
 
-The error codes are the first element of every Lua script's reply (``"OK"`` or a code below);
-:data:`ERRORS` is the one table mapping them to typed errors, used by both stores so that both
-word their errors alike.
+Encoding and decoding only: the argument checks both stores share live in :mod:`._checks`, the
+mapping of error codes to typed errors in :mod:`._errors`.
 """
 
 from __future__ import annotations
 
 import json
 import math
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping
 from typing import Any
 
-from hyperdial_server.core.errors import (
-    AlreadyExists,
-    FailedPrecondition,
-    InvalidArgument,
-    ResourceExhausted,
-    Unavailable,
-    study_data_loss,
-    study_not_found,
-    trial_not_found,
-)
 from hyperdial_server.core.space import (
     CategoricalDomain,
     Condition,
@@ -43,13 +32,11 @@ from hyperdial_server.core.space import (
     FloatDomain,
     IntDomain,
     ParameterConfig,
-    Params,
     ParamValue,
     SearchSpace,
 )
 from hyperdial_server.core.study import Algorithm, Objective, StudyRecord, StudySpec
 from hyperdial_server.core.trial import Trial, TrialState
-from hyperdial_server.store._base import StaleStudy
 
 # One encoder for every call: ``json.dumps`` with options builds a new one each time.
 _ENCODER = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False)
@@ -188,17 +175,6 @@ def _trial_fields(trial: Trial) -> dict[str, Any]:
     return fields
 
 
-def encode_trial(trial: Trial) -> str:
-    """A trial as compact JSON (its lease too, unlike the stored form of the Redis store)."""
-    return dumps(
-        {
-            "number": trial.number,
-            **_trial_fields(trial),
-            "lease_expire_time": trial.lease_expire_time,
-        }
-    )
-
-
 def encode_trial_body(trial: Trial) -> str:
     """A trial as compact JSON without its number: ``{"state":...}``.
 
@@ -224,11 +200,6 @@ def _trial_from_dict(obj: Mapping[str, Any]) -> Trial:
         original_number=obj.get("original"),
         reissued_number=obj.get("reissued"),
     )
-
-
-def decode_trial(text: str) -> Trial:
-    """The trial of :func:`encode_trial`'s text."""
-    return _trial_from_dict(json.loads(text))
 
 
 def encode_trial_patch(
@@ -307,142 +278,3 @@ def score_text(score: float) -> str:
 def score_member(number: int) -> str:
     """A trial number in the scores set, zero-padded so that ties sort by number."""
     return f"{number:020d}"
-
-
-# --- argument checks (programming errors of the caller, alike in both stores) -------------
-
-
-def check_claim_args(count: int) -> None:
-    """Raises ``ValueError`` for a ``count`` below 1."""
-    if count < 1:
-        raise ValueError(f"count must be >= 1, got {count}")
-
-
-def check_points(points: Sequence[tuple[int, Params]]) -> None:
-    """Raises ``ValueError`` when an index appears twice in ``points``."""
-    indices = [i for i, _ in points]
-    if len(set(indices)) != len(indices):
-        raise ValueError("points name a sampler index twice")
-
-
-def check_new_trial(trial: Trial, score: float | None) -> None:
-    """Raises ``ValueError`` for a trial ``create_trial`` does not take."""
-    if trial.state is TrialState.RUNNING:
-        raise ValueError("create_trial takes a WAITING, COMPLETED or FAILED trial, not RUNNING")
-    if score is not None and trial.state is not TrialState.COMPLETED:
-        raise ValueError("a score is only given for a COMPLETED trial")
-
-
-def check_completion(
-    values: Mapping[str, float] | None, failure_reason: str | None, score: float | None
-) -> TrialState:
-    """The state ``complete_trial`` moves to; ``ValueError`` unless exactly one outcome."""
-    if (values is None) == (failure_reason is None):
-        raise ValueError("give exactly one of values and failure_reason")
-    if values is None and score is not None:
-        raise ValueError("a score is only given with values")
-    return TrialState.COMPLETED if values is not None else TrialState.FAILED
-
-
-def check_page_size(page_size: int) -> None:
-    """Raises ``ValueError`` for a ``page_size`` below 1."""
-    if page_size < 1:
-        raise ValueError(f"page_size must be >= 1, got {page_size}")
-
-
-# --- error codes -----------------------------------------------------------------------------
-
-
-def _trial(study_id: str, number: int | None) -> str:
-    return f"trial 'studies/{study_id}/trials/{number}'"
-
-
-def _not_running(study_id: str, number: int | None, detail: str) -> Exception:
-    # detail: the trial's state, with ":expired" when its lease expired.
-    state, _, why = detail.partition(":")
-    where = f"is {state}, not RUNNING" if state else "is not RUNNING"
-    if why == "expired":
-        where += (
-            " (its lease expired: no heartbeat and no result within the study's lease_timeout; "
-            "a result sent with CompleteTrial is still recorded)"
-        )
-    metadata = {"state": state} if state else {}
-    if why == "expired":
-        metadata["lease_expired"] = "true"
-    return FailedPrecondition(
-        f"{_trial(study_id, number)} {where}; only a RUNNING trial can be completed or renewed",
-        reason="TRIAL_NOT_RUNNING",
-        metadata=metadata or None,
-    )
-
-
-_ErrorFactory = Callable[[str, int | None, str], Exception]
-
-#: Store error code -> typed error, from (study id, trial number, detail).
-ERRORS: dict[str, _ErrorFactory] = {
-    "STUDY_NOT_FOUND": lambda study_id, number, detail: study_not_found(study_id),
-    "STUDY_ALREADY_EXISTS": lambda study_id, number, detail: AlreadyExists(
-        f"study 'studies/{study_id}' already exists; choose another id or delete it first",
-        reason="STUDY_ALREADY_EXISTS",
-    ),
-    "STALE_STUDY": lambda study_id, number, detail: StaleStudy(
-        f"study 'studies/{study_id}' was deleted and created again since it was read"
-    ),
-    "TRIAL_NOT_FOUND": lambda study_id, number, detail: trial_not_found(study_id, number or 0),
-    "TRIAL_NOT_RUNNING": _not_running,
-    "REQUEST_IN_PROGRESS": lambda study_id, number, detail: Unavailable(
-        f"an earlier call with this request_id on study 'studies/{study_id}' is still in "
-        "progress; retry with the same request_id to get its answer",
-        reason="REQUEST_IN_PROGRESS",
-    ),
-    "REQUEST_ID_REUSED": lambda study_id, number, detail: InvalidArgument(
-        f"request_id was already used for another call on study 'studies/{study_id}' "
-        f"({detail}); use a new id for every distinct call",
-        field="request_id",
-        reason="REQUEST_ID_REUSED",
-    ),
-    "REQUEST_ID_MISMATCH": lambda study_id, number, detail: InvalidArgument(
-        f"request_id was already used on study 'studies/{study_id}' for a {detail} call with "
-        "other arguments; a retry must repeat the call exactly (send the first request again "
-        "to get its answer), and a new call needs a new request_id",
-        field="request_id",
-        reason="REQUEST_ID_MISMATCH",
-    ),
-    "TOO_MANY_STUDIES": lambda study_id, number, detail: ResourceExhausted(
-        f"the namespace already holds the most studies it may ({detail}); delete studies "
-        "that are no longer needed",
-        reason="TOO_MANY_STUDIES",
-        metadata={"limit": detail},
-    ),
-    "CLAIM_EXPIRED": lambda study_id, number, detail: FailedPrecondition(
-        f"the claim of sampler indices of study 'studies/{study_id}' expired before its "
-        "trials were created, and the indices may have been handed out again; ask again",
-        reason="CLAIM_EXPIRED",
-    ),
-    # A script that finds the study's keys inconsistent (detail: what is missing).
-    "DATA_LOSS": lambda study_id, number, detail: study_data_loss(
-        study_id, detail or "its keys disagree"
-    ),
-}
-
-
-def store_error(code: str, study_id: str, number: int | None = None, detail: str = "") -> Exception:
-    """The typed error for a store error code, from :data:`ERRORS`.
-
-    Args:
-        code: A key of :data:`ERRORS`.
-        study_id: The study of the call.
-        number: The trial of the call, for trial errors.
-        detail: For ``TRIAL_NOT_RUNNING``: the trial's state, with ``:expired`` when its lease
-            expired; for ``REQUEST_ID_REUSED`` and ``REQUEST_ID_MISMATCH``: what the id was
-            used for; for ``TOO_MANY_STUDIES``: the limit; for ``DATA_LOSS``: what is
-            missing.
-
-    Returns:
-        The error to raise; a ``RuntimeError`` for an unknown code (a script and the table
-        disagree).
-    """
-    factory = ERRORS.get(code)
-    if factory is None:
-        return RuntimeError(f"unknown store error code {code!r}")
-    return factory(study_id, number, detail)

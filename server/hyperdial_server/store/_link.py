@@ -1,10 +1,13 @@
-"""``RedisLink``: the hot path of a replica to one Redis server, pipelined over one connection.
+"""``PipelinedLink``: the hot path of a replica to one Redis server, one connection shared by
+every caller, their commands pipelined on it.
 
 Every ask and tell is a few commands to Redis. Through redis-py's client each command takes a
 pooled connection, arms a timeout, and parses its reply in Python: more CPU than the command
 costs Redis. A link instead writes the commands of every caller to one connection as they come
 (Redis answers in order, so replies are matched to callers by position) and parses replies with
-hiredis, which is how multiplexing clients such as Lettuce and ioredis work.
+hiredis, which is how multiplexing clients such as Lettuce and ioredis work. The Redis store
+sends its script calls (and the lease index updates that go with them) through it on a single
+server; the pool serves every other command.
 
 * The connection is made, authenticated and TLS-wrapped by redis-py (the same URL options as
   the pool), then its streams are taken over.
@@ -20,11 +23,13 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import contextlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import hiredis
+import redis
 import redis.exceptions as rx
 from redis._parsers.base import BaseParser
 from redis.asyncio.connection import AbstractConnection
@@ -138,7 +143,7 @@ class _Connection(asyncio.Protocol):
         self.transport.abort()
 
 
-class RedisLink:
+class PipelinedLink:
     """Commands of any number of callers pipelined over one connection to one Redis server.
 
     Args:
@@ -194,20 +199,30 @@ class RedisLink:
 
     async def _connect(self) -> _Connection:
         raw = self._make()
+        # What fails here is redis-py's to report (refused, TLS, AUTH, timeout): a RedisError
+        # or OSError, which the store maps to UNAVAILABLE.
         await raw.connect()  # type: ignore[no-untyped-call]
-        reader, writer = getattr(raw, "_reader", None), getattr(raw, "_writer", None)
-        if not isinstance(reader, asyncio.StreamReader) or not isinstance(
-            writer, asyncio.StreamWriter
-        ):
-            await raw.disconnect()
-            raise RuntimeError("this redis-py version keeps its streams elsewhere")
-        # The connection is the link's now: redis-py must not close it, nor warn of it.
-        raw._reader = raw._writer = None
-        transport = writer.transport
-        if reader._buffer or not isinstance(transport, asyncio.Transport):  # type: ignore[attr-defined]
-            transport.close()
-            raise rx.ConnectionError("unexpected data from Redis after the handshake")
-        conn = _Connection(writer, transport, on_close=lambda: self._forget(conn))
+        try:
+            writer, transport = _streams(raw)
+            conn = _Connection(writer, transport, on_close=lambda: self._forget(conn))
+            # The connection is the link's now: redis-py must not close it, nor warn of it.
+            raw._reader = raw._writer = None
+        except Exception as exc:
+            # The socket may still be redis-py's: close it through redis-py, best effort (the
+            # error that matters is the one raised below).
+            with contextlib.suppress(Exception):
+                await raw.disconnect()
+            if isinstance(exc, rx.ConnectionError):
+                raise
+            # Not Redis failing but this link's reliance on redis-py and asyncio internals,
+            # e.g. a redis-py release that moved its streams: a connection failure with the
+            # reason (UNAVAILABLE from the store, like any unusable connection), never an
+            # unexpected exception that would reach the client as INTERNAL.
+            raise rx.ConnectionError(
+                f"cannot take over the connection of redis-py {redis.__version__} for the "
+                f"pipelined link ({type(exc).__name__}: {exc}); hyperdial supports the "
+                "redis-py versions its package requires"
+            ) from exc
         self._conn = conn
         return conn
 
@@ -262,6 +277,27 @@ class RedisLink:
             await conn.closed
 
 
+def _streams(raw: AbstractConnection) -> tuple[asyncio.StreamWriter, asyncio.Transport]:
+    """The writer and transport of a connected redis-py connection, checked, not yet taken.
+
+    Raises:
+        redis.exceptions.ConnectionError: Redis sent data after the handshake.
+        TypeError: The connection does not keep its streams as the redis-py versions this
+            link is tested with do (``_reader`` and ``_writer``, asyncio streams).
+    """
+    reader, writer = getattr(raw, "_reader", None), getattr(raw, "_writer", None)
+    if not isinstance(reader, asyncio.StreamReader) or not isinstance(writer, asyncio.StreamWriter):
+        raise TypeError("this redis-py version keeps its streams elsewhere")
+    transport = writer.transport
+    # The StreamReader's private buffer: the only way to see that the handshake left bytes.
+    buffered = getattr(reader, "_buffer", None)
+    if not isinstance(transport, asyncio.Transport) or not isinstance(buffered, bytearray):
+        raise TypeError("this Python's asyncio streams are not as the link expects")
+    if buffered:
+        raise rx.ConnectionError("unexpected data from Redis after the handshake")
+    return writer, transport
+
+
 def replies_or_raise(replies: Sequence[Any]) -> list[Any]:
     """``replies``, raising the first error reply among them."""
     for reply in replies:
@@ -270,4 +306,4 @@ def replies_or_raise(replies: Sequence[Any]) -> list[Any]:
     return list(replies)
 
 
-__all__ = ["Command", "RedisLink", "ReplicaBacklog", "pack", "replies_or_raise"]
+__all__ = ["Command", "PipelinedLink", "ReplicaBacklog", "pack", "replies_or_raise"]

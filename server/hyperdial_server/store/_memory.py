@@ -8,6 +8,9 @@ or event loops. Records go in and come out as deep copies (pass by value).
 It follows the Redis store step for step (same orders, same error codes), so the one contract
 suite holds for both. The sweep (:meth:`MemoryStore.expire_leases`) looks at every study with a
 lease: fine for the studies of one process.
+
+The state of one study (:class:`._memory_state.MemoryStudy`) and its request records live in
+:mod:`._memory_state`; this module holds the store's methods.
 """
 
 from __future__ import annotations
@@ -18,9 +21,7 @@ import dataclasses
 import heapq
 import itertools
 import secrets
-from collections import deque
 from collections.abc import Collection, Mapping, Sequence
-from dataclasses import dataclass, field
 
 from hyperdial_server.core.errors import ResourceExhausted
 from hyperdial_server.core.limits import (
@@ -30,156 +31,31 @@ from hyperdial_server.core.limits import (
 )
 from hyperdial_server.core.space import Params
 from hyperdial_server.core.study import StudyRecord
-from hyperdial_server.core.trial import LEASE_EXPIRED_REASON, Trial, TrialState
+from hyperdial_server.core.trial import Trial, TrialState
 from hyperdial_server.store._base import (
     DEFAULT_CLAIM_TTL,
     EXPIRE_BATCH,
     Claim,
-    FastAsk,
     Reissue,
     RequestId,
     Store,
 )
-from hyperdial_server.store._codec import (
+from hyperdial_server.store._checks import (
     check_claim_args,
     check_completion,
     check_new_trial,
     check_page_size,
     check_points,
-    encode_study,
-    score_text,
-    store_error,
 )
-
-# What a request record was for, by its prefix (as in ``lua/_lib.lua``).
-_KINDS = {"D:A": "SuggestTrials", "P:": "SuggestTrials", "D:T": "CompleteTrial"}
-_KINDS["D:C"] = "CreateTrial"
-
-
-def _kind(value: str) -> str:
-    return _KINDS.get(value[:3]) or _KINDS.get(value[:2]) or "another call"
-
-
-@dataclass
-class _Study:
-    record: StudyRecord
-    trials: list[Trial] = field(default_factory=list)  # trials[number - 1]
-    # Trial numbers by state, ascending, so a filtered page costs O(page + log n).
-    by_state: dict[TrialState, list[int]] = field(
-        default_factory=lambda: {s: [] for s in TrialState}
-    )
-    queue: deque[int] = field(default_factory=deque)  # WAITING numbers, oldest first
-    next_index: int = 0
-    handed_out: int = 0
-    # Claimed slot ("<index>" or "r<number>") -> (token, deadline).
-    claims: dict[str, tuple[str, float]] = field(default_factory=dict)
-    best: tuple[float, int] | None = None  # (score, number) of the best trial
-    leases: dict[int, float] = field(default_factory=dict)  # RUNNING number -> deadline
-    reissue: list[int] = field(default_factory=list)  # ascending numbers
-    expired: set[int] = field(default_factory=set)  # lease-expired, take a late result
-    owners: dict[int, str] = field(default_factory=dict)  # RUNNING number -> client_id
-    holders: dict[str, list[int]] = field(default_factory=dict)  # client_id -> numbers
-    requests: dict[str, tuple[str, float]] = field(default_factory=dict)  # id -> record, until
-    # Request id -> payload fingerprint of the call that made its record (kept apart from the
-    # record, so that the steps that move an ask along keep it without knowing it).
-    fingerprints: dict[str, str] = field(default_factory=dict)
-    create_request: tuple[str, float] | None = None
-    create_fingerprint: str = ""
-
-    def set_state(self, trial: Trial, state: TrialState) -> None:
-        old = self.by_state[trial.state]
-        del old[bisect.bisect_left(old, trial.number)]
-        bisect.insort(self.by_state[state], trial.number)
-        trial.state = state
-
-    def add_score(self, score: float, number: int) -> None:
-        if self.best is None or (score, number) < self.best:
-            self.best = (score, number)
-
-    def hold(self, number: int, client_id: str) -> None:
-        if client_id:
-            self.owners[number] = client_id
-            bisect.insort(self.holders.setdefault(client_id, []), number)
-
-    def release(self, number: int) -> None:
-        owner = self.owners.pop(number, None)
-        if owner is not None:
-            held = self.holders[owner]
-            del held[bisect.bisect_left(held, number)]
-            if not held:
-                del self.holders[owner]
-
-    def add_running(
-        self,
-        params: Params,
-        metadata: Mapping[str, str],
-        client_id: str,
-        now: float,
-        lease: float,
-        sampler_index: int | None,
-    ) -> int:
-        """Appends a new RUNNING trial (copies of ``params`` and ``metadata``); its number."""
-        trial = Trial(
-            number=len(self.trials) + 1,
-            state=TrialState.RUNNING,
-            params=copy.deepcopy(params),
-            client_id=client_id,
-            create_time=now,
-            metadata=dict(metadata),
-            sampler_index=sampler_index,
-        )
-        self.trials.append(trial)
-        self.by_state[TrialState.RUNNING].append(trial.number)
-        self.leases[trial.number] = lease
-        self.hold(trial.number, client_id)
-        return trial.number
-
-    def expire_one(self, number: int, now: float) -> None:
-        del self.leases[number]
-        trial = self.trials[number - 1]
-        self.set_state(trial, TrialState.FAILED)
-        self.expired.add(number)
-        bisect.insort(self.reissue, number)
-        self.release(number)
-        trial.complete_time = now
-        trial.failure_reason = LEASE_EXPIRED_REASON
-        trial.lease_expire_time = None
-
-    def answer_ask(self, request_id: RequestId, numbers: Sequence[int], now: float) -> None:
-        """Records ``numbers`` (with those handed out by earlier steps) as the ask's answer."""
-        answer = [*request_id.handed, *numbers]
-        self.requests[request_id.value] = (
-            "D:A:" + ",".join(map(str, answer)),
-            now + request_id.ttl,
-        )
-
-    def expire_due(self, now: float, limit: int) -> int:
-        # The Redis order: by deadline, then by the member text.
-        due = sorted((d, str(n), n) for n, d in self.leases.items() if d < now)[:limit]
-        for _, _, number in due:
-            self.expire_one(number, now)
-        return len(due)
-
-    def find_request(self, request_id: str, now: float) -> str | None:
-        for rid in [r for r, (_, until) in self.requests.items() if until < now]:
-            del self.requests[rid]
-            self.fingerprints.pop(rid, None)
-        got = self.requests.get(request_id)
-        return None if got is None else got[0]
-
-
-def _mismatch(recorded: str, request_id: RequestId) -> bool:
-    """Whether a call's payload fingerprint differs from the one recorded with its id (none on
-    either side: no check, as in ``lua/_lib.lua``)."""
-    return bool(recorded) and bool(request_id.fingerprint) and recorded != request_id.fingerprint
-
-
-def _note(study: _Study, request_id: RequestId) -> None:
-    """Records the payload fingerprint of ``request_id`` with its record."""
-    if request_id.fingerprint:
-        study.fingerprints[request_id.value] = request_id.fingerprint
-    else:
-        study.fingerprints.pop(request_id.value, None)
+from hyperdial_server.store._codec import encode_study, score_text
+from hyperdial_server.store._errors import store_error
+from hyperdial_server.store._memory_state import (
+    Answered,
+    Call,
+    InProgress,
+    MemoryStudy,
+    fingerprint_mismatch,
+)
 
 
 class MemoryStore(Store):
@@ -201,31 +77,31 @@ class MemoryStore(Store):
         self.max_spec_bytes = max_spec_bytes
         # Per namespace: study id -> bytes of its record, counted against max_spec_bytes.
         self._spec_bytes: dict[str, dict[str, int]] = {}
-        self._studies: dict[str, dict[str, _Study]] = {}
+        self._studies: dict[str, dict[str, MemoryStudy]] = {}
         # Per namespace: study ids in ascending order, for paging.
         self._ids: dict[str, list[str]] = {}
         # (namespace, study id) -> request ids of deletions -> (until when they are kept,
         # payload fingerprint).
         self._deleted: dict[tuple[str, str], dict[str, tuple[float, str]]] = {}
 
-    def _study(self, namespace: str, study_id: str) -> _Study:
+    def _study(self, namespace: str, study_id: str) -> MemoryStudy:
         study = self._studies.get(namespace, {}).get(study_id)
         if study is None:
             raise store_error("STUDY_NOT_FOUND", study_id)
         return study
 
-    def _checked(self, namespace: str, study_id: str, uid: str) -> _Study:
+    def _checked(self, namespace: str, study_id: str, uid: str) -> MemoryStudy:
         study = self._study(namespace, study_id)
         if study.record.uid != uid:
             raise store_error("STALE_STUDY", study_id)
         return study
 
     @staticmethod
-    def _record(study: _Study) -> StudyRecord:
+    def _record(study: MemoryStudy) -> StudyRecord:
         return dataclasses.replace(copy.deepcopy(study.record), trial_count=len(study.trials))
 
     @staticmethod
-    def _copy(study: _Study, number: int) -> Trial:
+    def _copy(study: MemoryStudy, number: int) -> Trial:
         trial = copy.deepcopy(study.trials[number - 1])
         trial.lease_expire_time = study.leases.get(number)
         return trial
@@ -246,7 +122,7 @@ class MemoryStore(Store):
             asked = existing.create_request
             if request_id is not None and asked is not None:
                 if asked[0] == request_id.value and asked[1] >= study.create_time:
-                    if _mismatch(existing.create_fingerprint, request_id):
+                    if fingerprint_mismatch(existing.create_fingerprint, request_id):
                         raise store_error(
                             "REQUEST_ID_MISMATCH", study.study_id, None, "CreateStudy"
                         )
@@ -266,7 +142,7 @@ class MemoryStore(Store):
                 metadata={"budget_bytes": str(self.max_spec_bytes), "spec_bytes": str(size)},
             )
         sizes[study.study_id] = size
-        stored = _Study(dataclasses.replace(copy.deepcopy(study), trial_count=0))
+        stored = MemoryStudy(dataclasses.replace(copy.deepcopy(study), trial_count=0))
         if request_id is not None:
             stored.create_request = (request_id.value, study.create_time + request_id.ttl)
             stored.create_fingerprint = request_id.fingerprint
@@ -306,7 +182,7 @@ class MemoryStore(Store):
             # Nothing kept for a study deleted without a request id (or whose ids are over).
             self._deleted.pop(where, None)
         if request_id is not None and request_id.value in deleted:
-            if _mismatch(deleted[request_id.value][1], request_id):
+            if fingerprint_mismatch(deleted[request_id.value][1], request_id):
                 raise store_error("REQUEST_ID_MISMATCH", study_id, None, "DeleteStudy")
             return
         self._study(namespace, study_id)
@@ -344,22 +220,19 @@ class MemoryStore(Store):
         deadline = now + claim_ttl
         lease = now + lease_timeout
         # 0. The request id: an answered ask is replayed; one in progress elsewhere is refused.
-        if request_id is not None:
-            rec = study.find_request(request_id.value, now)
-            if rec is not None and rec.startswith(("D:A:", "P:")):
-                # The same id for an ask with another payload: neither replayed nor taken over.
-                if _mismatch(study.fingerprints.get(request_id.value, ""), request_id):
-                    raise store_error("REQUEST_ID_MISMATCH", study_id, None, _kind(rec))
-            if rec is not None:
-                if rec.startswith("D:A:"):
-                    numbers = [int(n) for n in rec[4:].split(",") if n]
-                    return Claim(trials=[self._copy(study, n) for n in numbers], replayed=True)
-                if rec.startswith("P:"):
-                    _, attempt, ends = rec.split(":", 2)
-                    if attempt != request_id.attempt and float(ends) >= now:
-                        raise store_error("REQUEST_IN_PROGRESS", study_id)
-                else:
-                    raise store_error("REQUEST_ID_REUSED", study_id, None, _kind(rec))
+        got = None if request_id is None else study.find_request(request_id.value, now)
+        if request_id is not None and got is not None:
+            rec = got.record
+            # The same id for an ask with another payload: neither replayed nor taken over.
+            if rec.call is Call.SUGGEST and fingerprint_mismatch(got.fingerprint, request_id):
+                raise store_error("REQUEST_ID_MISMATCH", study_id, None, rec.call.value)
+            if isinstance(rec, InProgress):
+                if rec.attempt != request_id.attempt and rec.deadline >= now:
+                    raise store_error("REQUEST_IN_PROGRESS", study_id)
+            elif rec.kind is Call.SUGGEST:
+                return Claim(trials=[self._copy(study, n) for n in rec.numbers], replayed=True)
+            else:
+                raise store_error("REQUEST_ID_REUSED", study_id, None, rec.call.value)
         study.expire_due(now, EXPIRE_BATCH)
         left = count
         budget = None if max_trials is None else max_trials - study.handed_out
@@ -432,14 +305,21 @@ class MemoryStore(Store):
         if request_id is not None:
             keep = now + request_id.ttl
             if claimed:
-                study.requests[request_id.value] = (f"P:{request_id.attempt}:{deadline!r}", keep)
-                _note(study, request_id)
+                study.record_request(
+                    request_id,
+                    InProgress(request_id.attempt, deadline),
+                    keep,
+                    fingerprint=request_id.fingerprint,
+                )
             elif answer:
-                study.requests[request_id.value] = ("D:A:" + ",".join(map(str, answer)), keep)
-                _note(study, request_id)
+                study.record_request(
+                    request_id,
+                    Answered(Call.SUGGEST, tuple(answer)),
+                    keep,
+                    fingerprint=request_id.fingerprint,
+                )
             else:
                 study.requests.pop(request_id.value, None)
-                study.fingerprints.pop(request_id.value, None)
         if claimed:
             claim.token = token
         elif not handed:
@@ -464,8 +344,10 @@ class MemoryStore(Store):
         check_points(points)
         study = self._checked(namespace, study_id, uid)
         if request_id is not None:
-            rec = study.requests.get(request_id.value)
-            if rec is not None and not rec[0].startswith(f"P:{request_id.attempt}:"):
+            # Read whatever its time, as the script does: a record other than this attempt's
+            # claim means a retry took the ask over (or answered it).
+            got = study.requests.get(request_id.value)
+            if got is not None and not got.held_by(request_id):
                 raise store_error("REQUEST_IN_PROGRESS", study_id)
         slots: list[tuple[str, Params, dict[str, str], int | None]] = [
             (f"r{r.source}", r.params, r.metadata, None) for r in reissues
@@ -505,8 +387,10 @@ class MemoryStore(Store):
         """See :meth:`Store.renew_claim`."""
         study = self._checked(namespace, study_id, uid)
         if request_id is not None:
-            rec = study.requests.get(request_id.value)
-            if rec is not None and not rec[0].startswith(f"P:{request_id.attempt}:"):
+            # Read whatever its time, as the script does: a record other than this attempt's
+            # claim means a retry took the ask over (or answered it).
+            got = study.requests.get(request_id.value)
+            if got is not None and not got.held_by(request_id):
                 raise store_error("REQUEST_IN_PROGRESS", study_id)
         slots = [f"r{r.source}" for r in reissues] + [str(index) for index in indices]
         if any(study.claims.get(slot, (None, 0.0))[0] != token for slot in slots):
@@ -515,57 +399,12 @@ class MemoryStore(Store):
         for slot in slots:
             study.claims[slot] = (token, deadline)
         if request_id is not None:
-            study.requests[request_id.value] = (
-                f"P:{request_id.attempt}:{deadline!r}",
+            study.record_request(
+                request_id,
+                InProgress(request_id.attempt, deadline),
                 now + request_id.ttl,
+                fingerprint=None,
             )
-
-    async def reserve_indices(self, namespace: str, study_id: str, uid: str, count: int) -> int:
-        """See :meth:`Store.reserve_indices`."""
-        check_claim_args(count)
-        study = self._checked(namespace, study_id, uid)
-        first = study.next_index
-        study.next_index += count
-        return first
-
-    async def commit_reserved(
-        self,
-        namespace: str,
-        study_id: str,
-        uid: str,
-        points: Sequence[tuple[int, Params]],
-        *,
-        max_trials: int | None,
-        client_id: str,
-        now: float,
-        lease_timeout: float = DEFAULT_LEASE_TIMEOUT,
-        request_id: RequestId | None = None,
-    ) -> FastAsk:
-        """See :meth:`Store.commit_reserved`."""
-        check_points(points)
-        study = self._checked(namespace, study_id, uid)
-        if request_id is not None and study.find_request(request_id.value, now) is not None:
-            return FastAsk(fallback="REQUEST_ID")
-        study.expire_due(now, EXPIRE_BATCH)
-        if client_id and study.holders.get(client_id):
-            return FastAsk(fallback="CLIENT_HOLDS_TRIALS")
-        if study.reissue:
-            return FastAsk(fallback="REISSUE")
-        if study.queue:
-            return FastAsk(fallback="ENQUEUED")
-        if any(deadline < now for _, deadline in study.claims.values()):
-            return FastAsk(fallback="EXPIRED_CLAIM")
-        if max_trials is not None and study.handed_out + len(points) > max_trials:
-            return FastAsk(fallback="MAX_TRIALS")
-        study.handed_out += len(points)
-        out: list[Trial] = []
-        for index, params in points:
-            number = study.add_running(params, {}, client_id, now, now + lease_timeout, index)
-            out.append(self._copy(study, number))
-        if request_id is not None:
-            study.answer_ask(request_id, [t.number for t in out], now)
-            _note(study, request_id)  # a new record: commit_trials keeps the claim's instead
-        return FastAsk(trials=out)
 
     async def create_trial(
         self,
@@ -584,13 +423,14 @@ class MemoryStore(Store):
             score_text(score)  # refuses NaN, like the Redis store
         study = self._study(namespace, study_id)
         if request_id is not None:
-            rec = study.find_request(request_id.value, now)
-            if rec is not None:
-                if rec.startswith("D:C:"):
-                    if _mismatch(study.fingerprints.get(request_id.value, ""), request_id):
-                        raise store_error("REQUEST_ID_MISMATCH", study_id, None, _kind(rec))
-                    return self._copy(study, int(rec[4:]))
-                raise store_error("REQUEST_ID_REUSED", study_id, None, _kind(rec))
+            got = study.find_request(request_id.value, now)
+            if got is not None:
+                rec = got.record
+                if isinstance(rec, Answered) and rec.kind is Call.CREATE:
+                    if fingerprint_mismatch(got.fingerprint, request_id):
+                        raise store_error("REQUEST_ID_MISMATCH", study_id, None, rec.call.value)
+                    return self._copy(study, rec.numbers[0])
+                raise store_error("REQUEST_ID_REUSED", study_id, None, rec.call.value)
         if uid is not None and study.record.uid != uid:
             raise store_error("STALE_STUDY", study_id)
         stored = dataclasses.replace(
@@ -603,8 +443,12 @@ class MemoryStore(Store):
         if score is not None:
             study.add_score(float(score), stored.number)
         if request_id is not None:
-            study.requests[request_id.value] = (f"D:C:{stored.number}", now + request_id.ttl)
-            _note(study, request_id)
+            study.record_request(
+                request_id,
+                Answered(Call.CREATE, (stored.number,)),
+                now + request_id.ttl,
+                fingerprint=request_id.fingerprint,
+            )
         return copy.deepcopy(stored)
 
     async def complete_trial(
@@ -629,13 +473,14 @@ class MemoryStore(Store):
         if uid is not None and study.record.uid != uid:
             raise store_error("STALE_STUDY", study_id)
         if request_id is not None:
-            rec = study.find_request(request_id.value, now)
-            if rec is not None:
-                if rec == f"D:T:{number}":
-                    if _mismatch(study.fingerprints.get(request_id.value, ""), request_id):
-                        raise store_error("REQUEST_ID_MISMATCH", study_id, None, _kind(rec))
+            got = study.find_request(request_id.value, now)
+            if got is not None:
+                rec = got.record
+                if rec == Answered(Call.COMPLETE, (number,)):
+                    if fingerprint_mismatch(got.fingerprint, request_id):
+                        raise store_error("REQUEST_ID_MISMATCH", study_id, None, rec.call.value)
                     return self._copy(study, number)
-                raise store_error("REQUEST_ID_REUSED", study_id, None, _kind(rec))
+                raise store_error("REQUEST_ID_REUSED", study_id, None, rec.call.value)
         if not 1 <= number <= len(study.trials):
             raise store_error("TRIAL_NOT_FOUND", study_id, number)
         trial = study.trials[number - 1]
@@ -665,8 +510,12 @@ class MemoryStore(Store):
         if score is not None:
             study.add_score(float(score), number)
         if request_id is not None:
-            study.requests[request_id.value] = (f"D:T:{number}", now + request_id.ttl)
-            _note(study, request_id)
+            study.record_request(
+                request_id,
+                Answered(Call.COMPLETE, (number,)),
+                now + request_id.ttl,
+                fingerprint=request_id.fingerprint,
+            )
         return copy.deepcopy(trial)
 
     # --- leases ------------------------------------------------------------------------------

@@ -1,10 +1,32 @@
--- _lib: local functions shared by the scripts that expire leases, hold trials for a client
--- or record request ids. ``_redis._load_script`` puts this text in front of every script that
--- starts with the line "-- uses: _lib", so each script stays one atomic EVALSHA.
+-- Text codes the scripts keep or answer, listed once. Python never builds or reads the
+-- records: the memory store (store/_memory_state.py) keeps typed copies of them (Answered,
+-- InProgress), and the Redis store parses the fallback codes in one place
+-- (store/_redis_trials.py, commit_reserved).
 --
--- The functions take ``k``, a table of the study's key names (every one passed in KEYS by
--- the calling script): trials, running, failed, leases, expired, reissue, owners, holders,
--- requests, request_times.
+-- Request records, the values of the study's requests hash (written by record_request):
+--   D:A:<n>,<n>,...          an answered ask (SuggestTrials): the numbers of every trial it
+--                            handed out, over all its steps; a retry replays them
+--   D:T:<number>             an answered result (CompleteTrial) of trial <number>
+--   D:C:<number>             an answered CreateTrial: the trial it enqueued or imported
+--   P:<attempt>:<deadline>   an ask in progress: claimed by execution <attempt> (a hex uid,
+--                            without ':'), which alone may commit or renew it; a retry takes
+--                            it over once <deadline> (its claim's) has passed
+-- Each is followed by "|<fingerprint>" when the call that wrote it gave a payload fingerprint
+-- (hex, without '|'): a later call with the same id and another fingerprint is refused.
+--
+-- Why commit_reserved fell back (the third element of its reply; Python's store.Fallback):
+-- '' (no fallback), REQUEST_ID, CLIENT_HOLDS_TRIALS, REISSUE, ENQUEUED, EXPIRED_CLAIM,
+-- MAX_TRIALS.
+
+-- _lib: local functions shared by the scripts: opening checks (the study and its uid, request
+-- ids), lease expiry, client holds and request records. ``Script.source`` (store/_scripts.py)
+-- puts this text in front of every script that starts with the line "-- uses: _lib", after
+-- the generated preamble, so each script stays one atomic EVALSHA.
+--
+-- The functions take ``k``, the preamble's table of the calling script's keys, by the names
+-- of ``StudyKeys`` (store/_keys.py): study, trials, running, failed, leases, expired,
+-- reissue, owners, holders, requests, request_times. Each function reads only the names it
+-- needs; tests/store/test_lua_contract.py checks that every script declares them.
 
 -- A trial number zero-padded to 20 digits: the order of text is the order of numbers.
 local function pad(number)
@@ -124,4 +146,87 @@ local function request_kind(value)
   local kinds = {['D:A'] = 'SuggestTrials', ['P:'] = 'SuggestTrials',
     ['D:T'] = 'CompleteTrial', ['D:C'] = 'CreateTrial'}
   return kinds[string.sub(value, 1, 3)] or kinds[string.sub(value, 1, 2)] or 'another call'
+end
+
+-- The STALE_STUDY reply when `uid`, the uid a caller read (nil: no check), is not `study_uid`,
+-- the study's; else nil.
+local function check_uid(study_uid, uid)
+  if uid ~= nil and study_uid ~= uid then
+    return {'STALE_STUDY'}
+  end
+  return nil
+end
+
+-- The opening of a call that reads the study hash: its `uid` and then the fields `...` (an
+-- HGET for the uid alone, else one HMGET). Returns the values read, uid first; or nil and the
+-- error reply: STUDY_NOT_FOUND without a study, STALE_STUDY when `uid` (the uid the caller
+-- read; nil: no check) is not the study's.
+local function open_study(k, uid, ...)
+  local head
+  if select('#', ...) == 0 then
+    head = {redis.call('HGET', k.study, 'uid')}
+  else
+    head = redis.call('HMGET', k.study, 'uid', ...)
+  end
+  if not head[1] then
+    return nil, {'STUDY_NOT_FOUND'}
+  end
+  local stale = check_uid(head[1], uid)
+  if stale then
+    return nil, stale
+  end
+  return head
+end
+
+-- The opening of a call that only needs the study to exist (one EXISTS): the
+-- STUDY_NOT_FOUND reply without it, else nil.
+local function study_missing(k)
+  if redis.call('EXISTS', k.study) == 0 then
+    return {'STUDY_NOT_FOUND'}
+  end
+  return nil
+end
+
+-- The live record of request id `rid` and its fingerprint, or nil; a few records whose time
+-- is over are purged first.
+local function live_request(k, rid, now)
+  purge_requests(k, now)
+  return find_request(k, rid, now)
+end
+
+-- The opening of a call that replays the answer recorded under its request id `rid` ('' for
+-- none). `is_mine(record)` tells a record of this kind of call. Returns nil when `rid` has no
+-- live record; else the record, and the error reply when this call may not replay it:
+-- REQUEST_ID_REUSED (a record of another kind of call) or REQUEST_ID_MISMATCH (one of this
+-- kind whose recorded fingerprint differs from `fingerprint`, the payload's).
+local function replay_request(k, rid, now, fingerprint, is_mine)
+  if rid == '' then
+    return nil
+  end
+  local rec, recorded = live_request(k, rid, now)
+  if not rec then
+    return nil
+  end
+  if not is_mine(rec) then
+    return rec, {'REQUEST_ID_REUSED', request_kind(rec)}
+  end
+  if fingerprint_differs(recorded, fingerprint) then
+    return rec, {'REQUEST_ID_MISMATCH', request_kind(rec)}
+  end
+  return rec
+end
+
+-- The opening of a step that moves an ask along (its commit, a renewal): the
+-- REQUEST_IN_PROGRESS reply when the record of request id `rid` ('' for none) is not the
+-- in-progress one of this execution, `attempt` ("P:<attempt>:..."): a retry took the ask over
+-- (after this claim's deadline) or answered it. The record is read as it is, whatever its time.
+local function ask_taken_over(k, rid, attempt)
+  if rid == '' then
+    return nil
+  end
+  local rec = redis.call('HGET', k.requests, rid)
+  if rec and string.match(rec, '^P:([^:]*):') ~= attempt then
+    return {'REQUEST_IN_PROGRESS'}
+  end
+  return nil
 end

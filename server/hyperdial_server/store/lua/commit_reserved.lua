@@ -9,88 +9,81 @@
 -- falls back when its request id has a record (a retry: claim_trials replays or refuses it)
 -- and when the points would take the study past max_trials.
 --
--- KEYS[1]  study hash (fields uid, trials, handed_out)
--- KEYS[2]  trials hash
--- KEYS[3]  sorted set of every trial number
--- KEYS[4]  sorted set of RUNNING trial numbers
--- KEYS[5]  queue of WAITING trial numbers
--- KEYS[6]  claims sorted set, scored by deadline
--- KEYS[7]  leases sorted set
--- KEYS[8]  re-issue queue (sorted set)
--- KEYS[9]  sorted set of FAILED trial numbers
--- KEYS[10] expired sorted set
--- KEYS[11] owners hash
--- KEYS[12] holders sorted set
--- KEYS[13] requests hash
--- KEYS[14] request_times sorted set
--- ARGV[1]  uid the caller read
--- ARGV[2]  lease deadline of the new trials
--- ARGV[3]  client_id ('' for none)
--- ARGV[4]  patch layer of a trial whose lease expires
--- ARGV[5]  most leases to expire
--- ARGV[6]  max_trials, or -1 for no limit
--- ARGV[7]  request id, or ''
--- ARGV[8]  now
--- ARGV[9]  time until which the request record is kept ('' without a request id)
--- ARGV[10] fingerprint of the ask's payload, or ''
--- ARGV[11], ARGV[12], ... trial JSON without its number (starts with '{'), one per point
+-- Keys (store/_scripts.py COMMIT_RESERVED):
+--   study          study hash (fields uid, trials, handed_out)
+--   trials         trials hash
+--   numbers        sorted set of every trial number
+--   running        sorted set of RUNNING trial numbers
+--   queue          queue of WAITING trial numbers
+--   claims         claims sorted set, scored by deadline
+--   leases         leases sorted set
+--   reissue        re-issue queue (sorted set)
+--   failed         sorted set of FAILED trial numbers
+--   expired        expired sorted set
+--   owners         owners hash
+--   holders        holders sorted set
+--   requests       requests hash
+--   request_times  request_times sorted set
+-- Arguments:
+--   uid            uid the caller read
+--   lease          lease deadline of the new trials
+--   client_id      client_id ('' for none)
+--   expiry_patch   patch layer of a trial whose lease expires
+--   expire_batch   most leases to expire
+--   max_trials     max_trials, or -1 for no limit
+--   rid            request id, or ''
+--   now            now
+--   until_time     time until which the request record is kept ('' without a request id)
+--   fingerprint    fingerprint of the ask's payload, or ''
+--   bodies...      trial JSON without its number (starts with '{'), one per point
 --
 -- Returns {"OK", {stored trial...}, ""}, {"OK", {}, why it fell back}, {"STUDY_NOT_FOUND"} or
 -- {"STALE_STUDY"}.
-local k = {trials = KEYS[2], running = KEYS[4], failed = KEYS[9], leases = KEYS[7],
-  expired = KEYS[10], reissue = KEYS[8], owners = KEYS[11], holders = KEYS[12],
-  requests = KEYS[13], request_times = KEYS[14]}
-local head = redis.call('HMGET', KEYS[1], 'uid', 'handed_out')
-if not head[1] then
-  return {'STUDY_NOT_FOUND'}
+local head, refused = open_study(k, a.uid, 'handed_out')
+if not head then
+  return refused
 end
-if head[1] ~= ARGV[1] then
-  return {'STALE_STUDY'}
+local now = a.now
+local rid = a.rid
+if rid ~= '' and live_request(k, rid, now) then
+  return {'OK', {}, 'REQUEST_ID'}
 end
-local now = ARGV[8]
-local rid = ARGV[7]
-if rid ~= '' then
-  purge_requests(k, now)
-  if find_request(k, rid, now) then
-    return {'OK', {}, 'REQUEST_ID'}
-  end
-end
-expire_due(k, now, ARGV[4], tonumber(ARGV[5]))
-local client_id = ARGV[3]
-if client_id ~= '' and #redis.call('ZRANGEBYLEX', KEYS[12], '[' .. client_id .. '\0',
+expire_due(k, now, a.expiry_patch, tonumber(a.expire_batch))
+local client_id = a.client_id
+if client_id ~= '' and #redis.call('ZRANGEBYLEX', k.holders, '[' .. client_id .. '\0',
     '(' .. client_id .. '\1', 'LIMIT', 0, 1) > 0 then
   return {'OK', {}, 'CLIENT_HOLDS_TRIALS'}
 end
-if redis.call('ZCARD', KEYS[8]) > 0 then
+if redis.call('ZCARD', k.reissue) > 0 then
   return {'OK', {}, 'REISSUE'}
 end
-if redis.call('LLEN', KEYS[5]) > 0 then
+if redis.call('LLEN', k.queue) > 0 then
   return {'OK', {}, 'ENQUEUED'}
 end
-if #redis.call('ZRANGEBYSCORE', KEYS[6], '-inf', '(' .. now, 'LIMIT', 0, 1) > 0 then
+if #redis.call('ZRANGEBYSCORE', k.claims, '-inf', '(' .. now, 'LIMIT', 0, 1) > 0 then
   return {'OK', {}, 'EXPIRED_CLAIM'}
 end
-local count = #ARGV - 10
+local count = #a.bodies
 local handed_out = tonumber(head[2]) + count
-local max_trials = tonumber(ARGV[6])
+local max_trials = tonumber(a.max_trials)
 if max_trials >= 0 and handed_out > max_trials then
   return {'OK', {}, 'MAX_TRIALS'}
 end
-redis.call('HSET', KEYS[1], 'handed_out', string.format('%d', handed_out))
-local first = redis.call('HINCRBY', KEYS[1], 'trials', count) - count + 1
+redis.call('HSET', k.study, 'handed_out', string.format('%d', handed_out))
+local first = redis.call('HINCRBY', k.study, 'trials', count) - count + 1
 local texts, answer = {}, {}
 for j = 0, count - 1 do
   local number = string.format('%d', first + j)
-  local text = '[{"number":' .. number .. ',' .. string.sub(ARGV[11 + j], 2) .. ']'
-  redis.call('HSET', KEYS[2], number, text)
-  redis.call('ZADD', KEYS[3], number, number)
-  redis.call('ZADD', KEYS[4], number, number)
-  redis.call('ZADD', KEYS[7], ARGV[2], number)
+  local text = '[{"number":' .. number .. ',' .. string.sub(a.bodies[j + 1], 2) .. ']'
+  redis.call('HSET', k.trials, number, text)
+  redis.call('ZADD', k.numbers, number, number)
+  redis.call('ZADD', k.running, number, number)
+  redis.call('ZADD', k.leases, a.lease, number)
   hold(k, number, client_id)
   texts[j + 1] = text
   answer[j + 1] = number
 end
 if rid ~= '' then
-  record_request(k, rid, 'D:A:' .. table.concat(answer, ','), ARGV[9], ARGV[10])
+  record_request(k, rid, 'D:A:' .. table.concat(answer, ','), a.until_time, a.fingerprint)
 end
 return {'OK', texts, ''}

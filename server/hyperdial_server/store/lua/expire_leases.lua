@@ -2,25 +2,26 @@
 -- expire_leases: the sweep's step for one study: expires its due leases and tells the
 -- earliest deadline left, for the lease index.
 --
--- KEYS[1] study hash
--- KEYS[2] trials hash
--- KEYS[3] sorted set of RUNNING trial numbers
--- KEYS[4] sorted set of FAILED trial numbers
--- KEYS[5] leases sorted set
--- KEYS[6] expired sorted set
--- KEYS[7] re-issue queue
--- KEYS[8] owners hash
--- KEYS[9] holders sorted set
--- ARGV[1] now
--- ARGV[2] patch layer of a trial whose lease expires
--- ARGV[3] most leases to expire
+-- Keys (store/_scripts.py EXPIRE_LEASES):
+--   study          study hash
+--   trials         trials hash
+--   running        sorted set of RUNNING trial numbers
+--   failed         sorted set of FAILED trial numbers
+--   leases         leases sorted set
+--   expired        expired sorted set
+--   reissue        re-issue queue
+--   owners         owners hash
+--   holders        holders sorted set
+-- Arguments:
+--   now            now
+--   expiry_patch   patch layer of a trial whose lease expires
+--   expire_batch   most leases to expire
 --
 -- Returns {"OK", expired count, earliest deadline left or ''} or {"STUDY_NOT_FOUND"}.
-local k = {trials = KEYS[2], running = KEYS[3], failed = KEYS[4], leases = KEYS[5],
-  expired = KEYS[6], reissue = KEYS[7], owners = KEYS[8], holders = KEYS[9]}
-if redis.call('EXISTS', KEYS[1]) == 0 then
-  return {'STUDY_NOT_FOUND'}
+local refused = study_missing(k)
+if refused then
+  return refused
 end
-local count = expire_due(k, ARGV[1], ARGV[2], tonumber(ARGV[3]))
-local first = redis.call('ZRANGE', KEYS[5], 0, 0, 'WITHSCORES')
+local count = expire_due(k, a.now, a.expiry_patch, tonumber(a.expire_batch))
+local first = redis.call('ZRANGE', k.leases, 0, 0, 'WITHSCORES')
 return {'OK', count, first[2] or ''}

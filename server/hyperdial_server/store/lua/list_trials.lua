@@ -4,35 +4,36 @@
 -- numbers, so the cost is bounded by the page, not by the study. With a time, the study's due
 -- leases expire first.
 --
--- KEYS[1]    study hash
--- KEYS[2]    trials hash
--- KEYS[3]    sorted set of RUNNING trial numbers
--- KEYS[4]    sorted set of FAILED trial numbers
--- KEYS[5]    leases sorted set
--- KEYS[6]    expired sorted set
--- KEYS[7]    re-issue queue
--- KEYS[8]    owners hash
--- KEYS[9]    holders sorted set
--- KEYS[10..] sorted sets of trial numbers to merge (score = number)
--- ARGV[1]    only numbers strictly greater than this one
--- ARGV[2]    page size (>= 1)
--- ARGV[3]    now, or '' for no expiry
--- ARGV[4]    patch layer of a trial whose lease expires
--- ARGV[5]    most leases to expire
+-- Keys (store/_scripts.py LIST_TRIALS):
+--   study          study hash
+--   trials         trials hash
+--   running        sorted set of RUNNING trial numbers
+--   failed         sorted set of FAILED trial numbers
+--   leases         leases sorted set
+--   expired        expired sorted set
+--   reissue        re-issue queue
+--   owners         owners hash
+--   holders        holders sorted set
+--   sources...     sorted sets of trial numbers to merge (score = number)
+-- Arguments:
+--   after          only numbers strictly greater than this one
+--   page_size      page size (>= 1)
+--   now            now, or '' for no expiry
+--   expiry_patch   patch layer of a trial whose lease expires
+--   expire_batch   most leases to expire
 --
 -- Returns {"OK", more (0 or 1), {stored trial...}, {lease or nil...}} or {"STUDY_NOT_FOUND"}.
-local k = {trials = KEYS[2], running = KEYS[3], failed = KEYS[4], leases = KEYS[5],
-  expired = KEYS[6], reissue = KEYS[7], owners = KEYS[8], holders = KEYS[9]}
-if redis.call('EXISTS', KEYS[1]) == 0 then
-  return {'STUDY_NOT_FOUND'}
+local refused = study_missing(k)
+if refused then
+  return refused
 end
-if ARGV[3] ~= '' then
-  expire_due(k, ARGV[3], ARGV[4], tonumber(ARGV[5]))
+if a.now ~= '' then
+  expire_due(k, a.now, a.expiry_patch, tonumber(a.expire_batch))
 end
-local page_size = tonumber(ARGV[2])
+local page_size = tonumber(a.page_size)
 local numbers = {}
-for i = 10, #KEYS do
-  local part = redis.call('ZRANGEBYSCORE', KEYS[i], '(' .. ARGV[1], '+inf',
+for _, source in ipairs(k.sources) do
+  local part = redis.call('ZRANGEBYSCORE', source, '(' .. a.after, '+inf',
     'LIMIT', 0, page_size + 1)
   for _, n in ipairs(part) do
     numbers[#numbers + 1] = tonumber(n)
@@ -50,6 +51,6 @@ local fields = {}
 for i = 1, math.min(#numbers, page_size) do
   fields[i] = string.format('%d', numbers[i])
 end
-local texts = redis.call('HMGET', KEYS[2], unpack(fields))
-local leases = redis.call('ZMSCORE', KEYS[5], unpack(fields))
+local texts = redis.call('HMGET', k.trials, unpack(fields))
+local leases = redis.call('ZMSCORE', k.leases, unpack(fields))
 return {'OK', more, texts, leases}

@@ -1,0 +1,50 @@
+"""Argument checks shared by the stores: programming errors of the caller, refused alike.
+
+Each raises ``ValueError`` before a store touches anything, so the memory store and the Redis
+store refuse the same calls with the same words (the contract suite runs both).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+from hyperdial_server.core.space import Params
+from hyperdial_server.core.trial import Trial, TrialState
+
+
+def check_claim_args(count: int) -> None:
+    """Raises ``ValueError`` for a ``count`` below 1."""
+    if count < 1:
+        raise ValueError(f"count must be >= 1, got {count}")
+
+
+def check_points(points: Sequence[tuple[int, Params]]) -> None:
+    """Raises ``ValueError`` when an index appears twice in ``points``."""
+    indices = [i for i, _ in points]
+    if len(set(indices)) != len(indices):
+        raise ValueError("points name a sampler index twice")
+
+
+def check_new_trial(trial: Trial, score: float | None) -> None:
+    """Raises ``ValueError`` for a trial ``create_trial`` does not take."""
+    if trial.state is TrialState.RUNNING:
+        raise ValueError("create_trial takes a WAITING, COMPLETED or FAILED trial, not RUNNING")
+    if score is not None and trial.state is not TrialState.COMPLETED:
+        raise ValueError("a score is only given for a COMPLETED trial")
+
+
+def check_completion(
+    values: Mapping[str, float] | None, failure_reason: str | None, score: float | None
+) -> TrialState:
+    """The state ``complete_trial`` moves to; ``ValueError`` unless exactly one outcome."""
+    if (values is None) == (failure_reason is None):
+        raise ValueError("give exactly one of values and failure_reason")
+    if values is None and score is not None:
+        raise ValueError("a score is only given with values")
+    return TrialState.COMPLETED if values is not None else TrialState.FAILED
+
+
+def check_page_size(page_size: int) -> None:
+    """Raises ``ValueError`` for a ``page_size`` below 1."""
+    if page_size < 1:
+        raise ValueError(f"page_size must be >= 1, got {page_size}")

@@ -1,0 +1,229 @@
+"""The state of one study in :class:`._memory.MemoryStore`, and its request records.
+
+:class:`MemoryStudy` holds what the Redis store keeps in a study's keys (``_keys.py``): its
+trials, their index by state, the queue, claims, leases, re-issues, client holds and request
+records, with the small steps the store's methods are made of. The request records are typed
+copies of those the Lua scripts keep as text.
+"""
+
+from __future__ import annotations
+
+import bisect
+import copy
+import enum
+from collections import deque
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+
+from hyperdial_server.core.space import Params
+from hyperdial_server.core.study import StudyRecord
+from hyperdial_server.core.trial import LEASE_EXPIRED_REASON, Trial, TrialState
+from hyperdial_server.store._base import RequestId
+
+# --- request records --------------------------------------------------------------------
+# Typed copies of the records the Lua scripts keep as text (listed in ``lua/_lib.lua``): each
+# step of the memory store reads and writes them exactly where its script does, so both stores
+# answer a request id alike.
+
+
+class Call(enum.Enum):
+    """The call a request record answers; the values are the names errors give it (as the
+    Lua scripts' ``request_kind``)."""
+
+    #: An ask (``D:A`` in Lua).
+    SUGGEST = "SuggestTrials"
+    #: A result (``D:T``).
+    COMPLETE = "CompleteTrial"
+    #: An enqueued or imported trial (``D:C``).
+    CREATE = "CreateTrial"
+
+
+@dataclass(frozen=True)
+class Answered:
+    """A call that finished; a retry gets its answer (Lua's ``D:<kind>:<numbers>``).
+
+    Attributes:
+        kind: The call.
+        numbers: What it answered: an ask's trials (those handed out by every step), the
+            trial a result completed, or the trial created.
+    """
+
+    kind: Call
+    numbers: tuple[int, ...]
+
+    @property
+    def call(self) -> Call:
+        """The call the record answers."""
+        return self.kind
+
+
+@dataclass(frozen=True)
+class InProgress:
+    """An ask that claimed and has not committed yet (Lua's ``P:<attempt>:<deadline>``).
+
+    Attributes:
+        attempt: ``RequestId.attempt`` of the execution that holds the ask; only it may
+            commit. (Attempts are hex uids, so comparing them whole is Lua's pattern match.)
+        deadline: Its claim's deadline; past it, a retry takes the ask over.
+    """
+
+    attempt: str
+    deadline: float
+
+    @property
+    def call(self) -> Call:
+        """The call the record answers: always an ask."""
+        return Call.SUGGEST
+
+
+@dataclass
+class RequestRecord:
+    """The record of one request id (Lua's ``requests`` and ``request_times`` entries).
+
+    Attributes:
+        record: What the call did so far.
+        until: When the record is dropped.
+        fingerprint: Payload fingerprint of the call that made the record (Lua's
+            ``|<fingerprint>`` suffix); empty for none.
+    """
+
+    record: Answered | InProgress
+    until: float
+    fingerprint: str = ""
+
+    def held_by(self, request_id: RequestId) -> bool:
+        """Whether the ask is in progress in this very execution (its commit or renewal)."""
+        return isinstance(self.record, InProgress) and self.record.attempt == request_id.attempt
+
+
+# --- one study ------------------------------------------------------------------------------
+
+
+@dataclass
+class MemoryStudy:
+    """Everything the memory store keeps of one study (the Redis store's keys of a study)."""
+
+    record: StudyRecord
+    trials: list[Trial] = field(default_factory=list)  # trials[number - 1]
+    # Trial numbers by state, ascending, so a filtered page costs O(page + log n).
+    by_state: dict[TrialState, list[int]] = field(
+        default_factory=lambda: {s: [] for s in TrialState}
+    )
+    queue: deque[int] = field(default_factory=deque)  # WAITING numbers, oldest first
+    next_index: int = 0
+    handed_out: int = 0
+    # Claimed slot ("<index>" or "r<number>") -> (token, deadline).
+    claims: dict[str, tuple[str, float]] = field(default_factory=dict)
+    best: tuple[float, int] | None = None  # (score, number) of the best trial
+    leases: dict[int, float] = field(default_factory=dict)  # RUNNING number -> deadline
+    reissue: list[int] = field(default_factory=list)  # ascending numbers
+    expired: set[int] = field(default_factory=set)  # lease-expired, take a late result
+    owners: dict[int, str] = field(default_factory=dict)  # RUNNING number -> client_id
+    holders: dict[str, list[int]] = field(default_factory=dict)  # client_id -> numbers
+    requests: dict[str, RequestRecord] = field(default_factory=dict)  # request id -> its record
+    create_request: tuple[str, float] | None = None
+    create_fingerprint: str = ""
+
+    def set_state(self, trial: Trial, state: TrialState) -> None:
+        old = self.by_state[trial.state]
+        del old[bisect.bisect_left(old, trial.number)]
+        bisect.insort(self.by_state[state], trial.number)
+        trial.state = state
+
+    def add_score(self, score: float, number: int) -> None:
+        if self.best is None or (score, number) < self.best:
+            self.best = (score, number)
+
+    def hold(self, number: int, client_id: str) -> None:
+        if client_id:
+            self.owners[number] = client_id
+            bisect.insort(self.holders.setdefault(client_id, []), number)
+
+    def release(self, number: int) -> None:
+        owner = self.owners.pop(number, None)
+        if owner is not None:
+            held = self.holders[owner]
+            del held[bisect.bisect_left(held, number)]
+            if not held:
+                del self.holders[owner]
+
+    def add_running(
+        self,
+        params: Params,
+        metadata: Mapping[str, str],
+        client_id: str,
+        now: float,
+        lease: float,
+        sampler_index: int | None,
+    ) -> int:
+        """Appends a new RUNNING trial (copies of ``params`` and ``metadata``); its number."""
+        trial = Trial(
+            number=len(self.trials) + 1,
+            state=TrialState.RUNNING,
+            params=copy.deepcopy(params),
+            client_id=client_id,
+            create_time=now,
+            metadata=dict(metadata),
+            sampler_index=sampler_index,
+        )
+        self.trials.append(trial)
+        self.by_state[TrialState.RUNNING].append(trial.number)
+        self.leases[trial.number] = lease
+        self.hold(trial.number, client_id)
+        return trial.number
+
+    def expire_one(self, number: int, now: float) -> None:
+        del self.leases[number]
+        trial = self.trials[number - 1]
+        self.set_state(trial, TrialState.FAILED)
+        self.expired.add(number)
+        bisect.insort(self.reissue, number)
+        self.release(number)
+        trial.complete_time = now
+        trial.failure_reason = LEASE_EXPIRED_REASON
+        trial.lease_expire_time = None
+
+    def record_request(
+        self,
+        request_id: RequestId,
+        record: Answered | InProgress,
+        until: float,
+        *,
+        fingerprint: str | None,
+    ) -> None:
+        """Records what ``request_id``'s call did, as Lua's ``record_request``.
+
+        Args:
+            fingerprint: The call's payload fingerprint; ``None`` keeps the one recorded, so
+                that a step that only moves an ask along (its commit, a renewal) need not
+                know it.
+        """
+        if fingerprint is None:
+            old = self.requests.get(request_id.value)
+            fingerprint = "" if old is None else old.fingerprint
+        self.requests[request_id.value] = RequestRecord(record, until, fingerprint)
+
+    def answer_ask(self, request_id: RequestId, numbers: Sequence[int], now: float) -> None:
+        """Records ``numbers`` (with those handed out by earlier steps) as the ask's answer,
+        keeping the fingerprint the claim recorded."""
+        answer = Answered(Call.SUGGEST, (*request_id.handed, *numbers))
+        self.record_request(request_id, answer, now + request_id.ttl, fingerprint=None)
+
+    def expire_due(self, now: float, limit: int) -> int:
+        # The Redis order: by deadline, then by the member text.
+        due = sorted((d, str(n), n) for n, d in self.leases.items() if d < now)[:limit]
+        for _, _, number in due:
+            self.expire_one(number, now)
+        return len(due)
+
+    def find_request(self, request_id: str, now: float) -> RequestRecord | None:
+        """The live record of ``request_id``, after dropping every record whose time is over."""
+        for rid in [r for r, got in self.requests.items() if got.until < now]:
+            del self.requests[rid]
+        return self.requests.get(request_id)
+
+
+def fingerprint_mismatch(recorded: str, request_id: RequestId) -> bool:
+    """Whether a call's payload fingerprint differs from the one recorded with its id (none on
+    either side: no check, as in ``lua/_lib.lua``)."""
+    return bool(recorded) and bool(request_id.fingerprint) and recorded != request_id.fingerprint

@@ -1,0 +1,399 @@
+"""The contract of each Lua script of :mod:`._redis`: the names of its KEYS and ARGV, once.
+
+A :class:`Script` declares the names of a script's keys and arguments in their order. Python
+builds ``KEYS`` and ``ARGV`` by those names (:meth:`Script.call_args`), and the text sent to
+Redis starts with a generated preamble (:meth:`Script.preamble`) that gives the script the same
+names::
+
+    local k = {study = KEYS[1], trials = KEYS[2], ...}   -- k.<key name>
+    local a = {uid = ARGV[1], count = ARGV[2], ...}      -- a.<argument name>
+
+so a script body says ``k.trials`` and ``a.uid``, never ``KEYS[2]`` or ``ARGV[1]``, and adding
+a key or an argument renumbers nothing. Trailing variadic keys or arguments (``varkeys``,
+``varargs``) become one more field of ``k`` or ``a``: a Lua array of the rest, in order.
+
+Key names are the attribute names of :class:`._keys.StudyKeys` wherever the key is one of a
+study's, so :meth:`Script.call_args` takes the ``study_keys(namespace, study_id)`` of the study
+and finds each key by name; keys that are no attribute (the set of a trial's state, the
+namespace's spec accounting) are given by name in a mapping. Every key of a script shares one
+hash tag, as Redis Cluster needs (``tests/store/test_lua_contract.py`` checks it, and that each
+body uses exactly the names it declares).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import keyword
+import re
+from collections.abc import Mapping, Sequence
+from importlib import resources
+
+from hyperdial_server.store._keys import StudyKeys
+
+#: A value passed in ARGV (redis-py sends an int as its decimal text).
+Arg = str | int
+
+#: The first line of a script that uses the shared functions of ``lua/_lib.lua``.
+USES_LIB = "-- uses: _lib\n"
+
+# Attributes of StudyKeys that name a key (not ``state``, a method, nor ``all``).
+_STUDY_KEY_NAMES = frozenset(f.name for f in dataclasses.fields(StudyKeys))
+
+_LUA_NAME_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+_LUA_KEYWORDS = frozenset(
+    "and break do else elseif end false for function if in local nil not or repeat return "
+    "then true until while".split()
+)
+
+
+def _check_names(script: str, kind: str, names: Sequence[str]) -> None:
+    """Names a script's preamble can turn into Lua table fields (``k.name``), each once."""
+    for name in names:
+        if not _LUA_NAME_RE.fullmatch(name) or name in _LUA_KEYWORDS or keyword.iskeyword(name):
+            raise ValueError(f"script {script}: {kind} name {name!r} is no Lua field name")
+    if len(set(names)) != len(names):
+        raise ValueError(f"script {script}: {kind} names repeat: {names}")
+
+
+def _lua_table(var: str, source: str, names: Sequence[str], rest: str | None) -> str:
+    """``local <var> = {name = <source>[1], ...}``, plus the array ``<var>.<rest>`` of
+    ``<source>[len(names) + 1 ..]`` when there is a variadic tail."""
+    fields = [f"  {name} = {source}[{i}]," for i, name in enumerate(names, 1)]
+    if rest is not None:
+        fields.append(f"  {rest} = {{}},")
+    lines = [f"local {var} = {{", *fields, "}"]
+    if rest is not None:
+        first = len(names) + 1
+        lines.append(
+            f"for i = {first}, #{source} do {var}.{rest}[i - {len(names)}] = {source}[i] end"
+        )
+    return "\n".join(lines)
+
+
+@dataclasses.dataclass(frozen=True)
+class Script:
+    """The names of a Lua script's KEYS and ARGV, in the order Redis receives them.
+
+    Attributes:
+        name: The script's file, ``lua/<name>.lua``.
+        keys: The names of its keys: attributes of :class:`._keys.StudyKeys` for a study's
+            keys, else names given in a mapping to :meth:`call_args`.
+        args: The names of its arguments.
+        varkeys: The name of the keys after ``keys`` (a Lua array ``k.<varkeys>``), or
+            ``None`` for a script that takes exactly ``keys``.
+        varargs: The name of the arguments after ``args`` (a Lua array ``a.<varargs>``), or
+            ``None`` for a script that takes exactly ``args``.
+
+    Raises:
+        ValueError: A name is no Lua field name, or repeats among the keys or the arguments.
+    """
+
+    name: str
+    keys: tuple[str, ...]
+    args: tuple[str, ...] = ()
+    varkeys: str | None = None
+    varargs: str | None = None
+
+    def __post_init__(self) -> None:
+        _check_names(self.name, "key", (*self.keys, *filter(None, [self.varkeys])))
+        _check_names(self.name, "argument", (*self.args, *filter(None, [self.varargs])))
+
+    def call_args(
+        self,
+        keys: StudyKeys | Mapping[str, str],
+        more_keys: Mapping[str, str | Sequence[str]] | None = None,
+        /,
+        **args: Arg | Sequence[Arg],
+    ) -> tuple[list[str], list[Arg]]:
+        """``KEYS`` and ``ARGV`` of a call, built by name.
+
+        Args:
+            keys: Where keys are found by name: a study's :class:`._keys.StudyKeys` (by
+                attribute), or a mapping.
+            more_keys: Keys that are not in ``keys`` (the set of a trial's state, say), and the
+                list of variadic keys under the ``varkeys`` name.
+            **args: Every argument by its name; the variadic ones as a sequence under the
+                ``varargs`` name.
+
+        Returns:
+            The keys and the arguments, in the declared order.
+
+        Raises:
+            TypeError: An argument or a key of ``more_keys`` is missing, not declared, or of
+                the wrong kind (a sequence for a single value, or the other way round).
+            KeyError: A declared key is found neither in ``more_keys`` nor in ``keys``.
+        """
+        more = {} if more_keys is None else more_keys
+        key_names = (*self.keys, *filter(None, [self.varkeys]))
+        extra = set(more) - set(key_names)
+        if extra:
+            raise TypeError(f"script {self.name} takes no keys {sorted(extra)}")
+        built: list[str] = []
+        for name in self.keys:
+            if name in more:
+                built.append(_key(self.name, name, more[name]))
+            elif isinstance(keys, StudyKeys):
+                if name not in _STUDY_KEY_NAMES:
+                    raise KeyError(f"script {self.name}: key {name!r} is no key of a study")
+                built.append(getattr(keys, name))
+            else:
+                built.append(keys[name])
+        if self.varkeys is not None:
+            if self.varkeys not in more:
+                raise TypeError(f"script {self.name} needs its keys {self.varkeys!r}")
+            built += [
+                _key(self.name, self.varkeys, v)
+                for v in _many(self.name, self.varkeys, more[self.varkeys])
+            ]
+        arg_names = (*self.args, *filter(None, [self.varargs]))
+        if set(args) != set(arg_names):
+            missing = sorted(set(arg_names) - set(args))
+            extra = set(args) - set(arg_names)
+            raise TypeError(
+                f"script {self.name}: missing arguments {missing}, unknown ones {sorted(extra)}"
+            )
+        values: list[Arg] = [_arg(self.name, n, args[n]) for n in self.args]
+        if self.varargs is not None:
+            values += _many(self.name, self.varargs, args[self.varargs])
+        return built, values
+
+    def preamble(self) -> str:
+        """The Lua that names the script's KEYS (table ``k``) and ARGV (table ``a``)."""
+        parts = [
+            f"-- Generated from hyperdial_server/store/_scripts.py ({self.name}): KEYS and ARGV "
+            "by name.",
+            _lua_table("k", "KEYS", self.keys, self.varkeys),
+        ]
+        if self.args or self.varargs is not None:
+            parts.append(_lua_table("a", "ARGV", self.args, self.varargs))
+        return "\n".join(parts) + "\n"
+
+    def body(self) -> str:
+        """The text of ``lua/<name>.lua``, as written."""
+        return _lua_file(self.name)
+
+    def source(self) -> str:
+        """The text Redis runs: the preamble, then ``lua/_lib.lua`` if the body's first line
+        is ``-- uses: _lib``, then the body (all one script, so one atomic EVALSHA)."""
+        body = self.body()
+        lib = _lua_file("_lib") + "\n" if body.startswith(USES_LIB) else ""
+        return self.preamble() + lib + body
+
+
+def _lua_file(name: str) -> str:
+    return (
+        resources.files("hyperdial_server.store")
+        .joinpath("lua")
+        .joinpath(f"{name}.lua")
+        .read_text()
+    )
+
+
+def _key(script: str, name: str, value: object) -> str:
+    if not isinstance(value, str):
+        raise TypeError(f"script {script}: key {name!r} must be one key name, not {value!r}")
+    return value
+
+
+def _arg(script: str, name: str, value: object) -> Arg:
+    # bool is an int, but True would go to Redis as "1": refused as a likely mistake.
+    if isinstance(value, bool) or not isinstance(value, (str, int)):
+        raise TypeError(f"script {script}: argument {name!r} must be one value, not {value!r}")
+    return value
+
+
+def _many(script: str, name: str, value: object) -> list[Arg]:
+    # A str is a sequence too: refused, as it would send one value per character.
+    if not isinstance(value, (list, tuple)):
+        raise TypeError(f"script {script}: {name!r} must be a list or a tuple, not {value!r}")
+    return [_arg(script, name, v) for v in value]
+
+
+# --- the scripts -------------------------------------------------------------------------------
+
+#: Every key of a study but ``deleted`` (the order of ``StudyKeys.all``).
+STUDY = (
+    "study",
+    "trials",
+    "numbers",
+    "waiting",
+    "running",
+    "completed",
+    "failed",
+    "queue",
+    "claims",
+    "scores",
+    "leases",
+    "reissue",
+    "expired",
+    "owners",
+    "holders",
+    "requests",
+    "request_times",
+)
+#: The keys of the reading scripts, which expire due leases first (``expire_due`` of _lib).
+EXPIRY = (
+    "study",
+    "trials",
+    "running",
+    "failed",
+    "leases",
+    "expired",
+    "reissue",
+    "owners",
+    "holders",
+)
+#: The keys the two scripts that hand out trials share, after their own.
+ASK = (
+    "claims",
+    "leases",
+    "reissue",
+    "failed",
+    "expired",
+    "owners",
+    "holders",
+    "requests",
+    "request_times",
+)
+#: The arguments of a call with a request id: the id ('' for none), the time, the time until
+#: which its record is kept, and the fingerprint of the call's payload ('' for no check).
+REQUEST = ("rid", "now", "until_time", "fingerprint")
+#: The arguments of lease expiry before a script's work: the time, the expiry's patch layer and
+#: the most leases to expire.
+EXPIRE = ("now", "expiry_patch", "expire_batch")
+
+CREATE_STUDY = Script("create_study", STUDY, ("record", "uid", *REQUEST))
+#: The namespace's spec accounting (``_keys.spec_bytes``), in the slot of its study index.
+SPEC_BYTES = Script("spec_bytes", ("spec_bytes", "spec_total"), ("study_id", "size", "budget"))
+DELETE_STUDY = Script(
+    "delete_study", (*STUDY, "deleted"), ("rid", "now", "until_time", "ttl_ms", "fingerprint")
+)
+CLAIM_TRIALS = Script(
+    "claim_trials",
+    ("study", "trials", "queue", "waiting", "running", *ASK),
+    (
+        "uid",
+        "count",
+        "capacity",
+        "max_trials",
+        "now",
+        "claim_deadline",
+        "token",
+        "patch",
+        "lease",
+        "client_id",
+        "expiry_patch",
+        "expire_batch",
+        "rid",
+        "attempt",
+        "until_time",
+        "handed",
+        "fingerprint",
+    ),
+)
+COMMIT_TRIALS = Script(
+    "commit_trials",
+    (
+        "study",
+        "trials",
+        "numbers",
+        "running",
+        "claims",
+        "leases",
+        "owners",
+        "holders",
+        "requests",
+        "request_times",
+    ),
+    ("uid", "token", "lease", "client_id", "rid", "attempt", "until_time", "handed"),
+    varargs="slots",
+)
+RENEW_CLAIM = Script(
+    "renew_claim",
+    ("study", "claims", "requests", "request_times"),
+    ("uid", "token", "deadline", "rid", "attempt", "until_time"),
+    varargs="slots",
+)
+RESERVE_INDICES = Script("reserve_indices", ("study",), ("uid", "count"))
+COMMIT_RESERVED = Script(
+    "commit_reserved",
+    ("study", "trials", "numbers", "running", "queue", *ASK),
+    ("uid", "lease", "client_id", "expiry_patch", "expire_batch", "max_trials", *REQUEST),
+    varargs="bodies",
+)
+CREATE_TRIAL = Script(
+    "create_trial",
+    # ``state``: the sorted set of the new trial's state (``StudyKeys.state``).
+    (
+        "study",
+        "trials",
+        "numbers",
+        "state",
+        "queue",
+        "scores",
+        "requests",
+        "request_times",
+        "leases",
+    ),
+    ("body", "state", "score", "uid", *REQUEST),
+)
+COMPLETE_TRIAL = Script(
+    "complete_trial",
+    (
+        "study",
+        "trials",
+        "waiting",
+        "running",
+        "completed",
+        "failed",
+        "scores",
+        "leases",
+        "expired",
+        "reissue",
+        "owners",
+        "holders",
+        "requests",
+        "request_times",
+    ),
+    ("number", "state", "patch", "score", "score_member", "uid", *REQUEST),
+)
+HEARTBEAT_TRIAL = Script(
+    "heartbeat_trial",
+    (
+        "study",
+        "trials",
+        "waiting",
+        "running",
+        "completed",
+        "failed",
+        "leases",
+        "expired",
+        "reissue",
+        "owners",
+        "holders",
+    ),
+    ("number", "now", "lease", "expiry_patch"),
+)
+EXPIRE_LEASES = Script("expire_leases", EXPIRY, EXPIRE)
+GET_TRIAL = Script("get_trial", EXPIRY, ("number", *EXPIRE))
+LIST_TRIALS = Script("list_trials", EXPIRY, ("after", "page_size", *EXPIRE), varkeys="sources")
+BEST_TRIAL = Script("best_trial", ("study", "trials", "scores"))
+
+#: Every script, registered with Redis once per store.
+SCRIPTS: tuple[Script, ...] = (
+    CREATE_STUDY,
+    SPEC_BYTES,
+    DELETE_STUDY,
+    CLAIM_TRIALS,
+    COMMIT_TRIALS,
+    RENEW_CLAIM,
+    RESERVE_INDICES,
+    COMMIT_RESERVED,
+    CREATE_TRIAL,
+    COMPLETE_TRIAL,
+    GET_TRIAL,
+    LIST_TRIALS,
+    BEST_TRIAL,
+    HEARTBEAT_TRIAL,
+    EXPIRE_LEASES,
+)
