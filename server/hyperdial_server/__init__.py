@@ -32,8 +32,7 @@ if TYPE_CHECKING:
         start,
         sweep_leases,
     )
-    from hyperdial_server.service import TuningServicer
-    from hyperdial_server.service._metrics import CallInterceptor, Metrics
+    from hyperdial_server.service import CallInterceptor, Metrics, TuningServicer
     from hyperdial_server.store import MemoryStore, RedisStore, Store, open_store
 
 # Public name -> module that defines it.
@@ -45,8 +44,8 @@ _LAZY = {
     "start": "hyperdial_server.server",
     "sweep_leases": "hyperdial_server.server",
     "TuningServicer": "hyperdial_server.service",
-    "CallInterceptor": "hyperdial_server.service._metrics",
-    "Metrics": "hyperdial_server.service._metrics",
+    "CallInterceptor": "hyperdial_server.service",
+    "Metrics": "hyperdial_server.service",
     "MemoryStore": "hyperdial_server.store",
     "RedisStore": "hyperdial_server.store",
     "Store": "hyperdial_server.store",

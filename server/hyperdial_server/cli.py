@@ -12,9 +12,11 @@ from collections.abc import Callable, Sequence
 from hyperdial_server import __version__, logs
 from hyperdial_server.core import limits
 from hyperdial_server.server import RunningServer, ServerConfig, serve
-from hyperdial_server.service._admission import AdmissionLimits
-from hyperdial_server.service._compute import DEFAULT_SAMPLER_PROCESSES
-from hyperdial_server.service._servicer import SPEC_CACHE_BYTES
+from hyperdial_server.service import (
+    DEFAULT_SAMPLER_PROCESSES,
+    SPEC_CACHE_BYTES,
+    AdmissionLimits,
+)
 
 _MIB = 1024 * 1024
 

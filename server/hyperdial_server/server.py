@@ -28,19 +28,20 @@ from hyperdial.v1 import tuning_service_pb2
 from hyperdial_server.core import limits
 from hyperdial_server.core.errors import HyperdialError, ResourceExhausted, Unavailable
 from hyperdial_server.security import TokenRegistry, check_tls_paths, server_credentials
-from hyperdial_server.service import TuningServicer
-from hyperdial_server.service._admission import AdmissionLimits
-from hyperdial_server.service._auth import AuthInterceptor
-from hyperdial_server.service._compute import DEFAULT_SAMPLER_PROCESSES, SamplerWorkers
-from hyperdial_server.service._health import HealthServicer
-from hyperdial_server.service._metrics import (
+from hyperdial_server.service import (
+    DEFAULT_SAMPLER_PROCESSES,
+    SPEC_CACHE_BYTES,
     STORE_UNAVAILABLE,
+    AdmissionLimits,
+    AuthInterceptor,
     CallInterceptor,
+    HealthServicer,
     Metrics,
     MetricsEndpoint,
+    SamplerWorkers,
+    TuningServicer,
+    add_tuning_servicer,
 )
-from hyperdial_server.service._registration import add_tuning_servicer
-from hyperdial_server.service._servicer import SPEC_CACHE_BYTES
 from hyperdial_server.store import RedisStore, Store, open_store
 from hyperdial_server.store._redis import REQUIRED_EVICTION_POLICY
 

@@ -13,7 +13,8 @@ from hyperdial.v1 import tuning_service_pb2 as ts
 from hyperdial_server.core.study import StudyRecord
 from hyperdial_server.service import _convert
 from hyperdial_server.service._compute import SamplerWorkers
-from hyperdial_server.service._servicer import TuningServicer, _spec_weight
+from hyperdial_server.service._servicer import TuningServicer
+from hyperdial_server.service._spec_cache import spec_weight as _spec_weight
 from hyperdial_server.store import MemoryStore
 from hyperdial_server.store._keys import spec_bytes, study_index, study_keys
 from tests.e2e.protocol import cat_param, error_reason, spec
@@ -33,27 +34,28 @@ def big_spec(params: int = 100, values: int = 1000) -> study_pb2.StudySpec:
 def test_the_spec_cache_is_bounded_in_bytes() -> None:
     bound = 8 * 1024 * 1024
     servicer = TuningServicer(MemoryStore(), samplers=SamplerWorkers(0), spec_cache_bytes=bound)
+    specs = servicer._asker.specs  # the replica's spec cache, keyed (namespace, study id)
     try:
         one = _convert.spec_from_proto(big_spec())
         weight = _spec_weight(one)
         assert weight > 1_000_000  # the estimate sees a big spec as big
         for i in range(20):
-            servicer._remember(StudyRecord(f"s{i}", one, create_time=0.0, uid=str(i)))
+            specs.put("default", StudyRecord(f"s{i}", one, create_time=0.0, uid=str(i)))
             assert servicer.spec_cache_bytes <= max(bound, weight)
-        kept = len(servicer._specs)
+        kept = len(specs)
         assert 0 < kept < 20
         assert kept == bound // weight
-        assert ("default", "s19") in servicer._specs  # the newest stays
-        assert ("default", "s0") not in servicer._specs  # the oldest went first
+        assert ("default", "s19") in specs  # the newest stays
+        assert ("default", "s0") not in specs  # the oldest went first
         # Forgetting and re-remembering keep the running total exact.
-        servicer._forget("s19")
-        servicer._remember(StudyRecord("s18", one, create_time=0.0, uid="again"))
-        assert servicer.spec_cache_bytes == weight * len(servicer._specs)
+        specs.forget("default", "s19")
+        specs.put("default", StudyRecord("s18", one, create_time=0.0, uid="again"))
+        assert servicer.spec_cache_bytes == weight * len(specs)
         # One spec over the whole budget is still cached (alone): asks need it.
         tiny = TuningServicer(MemoryStore(), samplers=SamplerWorkers(0), spec_cache_bytes=1)
-        tiny._remember(StudyRecord("big", one, create_time=0.0, uid="u"))
-        tiny._remember(StudyRecord("big2", one, create_time=0.0, uid="v"))
-        assert list(tiny._specs) == [("default", "big2")]
+        tiny._asker.specs.put("default", StudyRecord("big", one, create_time=0.0, uid="u"))
+        tiny._asker.specs.put("default", StudyRecord("big2", one, create_time=0.0, uid="v"))
+        assert list(tiny._asker.specs) == [("default", "big2")]
         assert tiny.spec_cache_bytes == weight
         tiny.close()
     finally:

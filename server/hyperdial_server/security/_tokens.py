@@ -21,7 +21,7 @@ import os
 import re
 import secrets
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from hyperdial_server.core.limits import MAX_NAME_LENGTH
@@ -273,18 +273,6 @@ class TokenRegistry:
         self._signature = self._stat()
         self._table = read_tokens_file(path)
         self._checked = clock()
-
-    @classmethod
-    def from_table(cls, table: Mapping[str, Principal]) -> TokenRegistry:
-        """A fixed registry (no file), for embedding and tests."""
-        registry = cls.__new__(cls)
-        registry.path = ""
-        registry._interval = float("inf")
-        registry._clock = time.monotonic
-        registry._signature = None
-        registry._table = dict(table)
-        registry._checked = 0.0
-        return registry
 
     def __len__(self) -> int:
         return len(self._table)
