@@ -13,6 +13,7 @@ The asyncio client is :mod:`hyperdial.aio`.
 
 from importlib.metadata import PackageNotFoundError, version
 
+from hyperdial._base import BaseTrial, TrialState
 from hyperdial._channel import tls_credentials
 from hyperdial._client import Client
 from hyperdial._errors import (
@@ -30,9 +31,10 @@ from hyperdial._errors import (
     UnavailableError,
     from_rpc_error,
 )
+from hyperdial._optimize import ObjectiveResult
 from hyperdial._retry import RetryPolicy
 from hyperdial._space import Categorical, Discrete, Float, Int, Objective, Parameter, ParamValue
-from hyperdial._study import BaseTrial, ObjectiveResult, Study, Trial, TrialState
+from hyperdial._study import Study, Trial
 
 try:
     __version__ = version("hyperdial")

@@ -16,6 +16,7 @@ from typing import Any, TypeVar, cast
 
 import grpc
 
+from hyperdial._base import BaseStudy, BaseTrial, TrialState, _number, study_name, wanted_states
 from hyperdial._channel import (
     call_metadata,
     channel_options,
@@ -32,26 +33,21 @@ from hyperdial._errors import (
     from_rpc_error,
 )
 from hyperdial._leases import AsyncLeaseKeeper
+from hyperdial._optimize import (
+    ObjectiveResult,
+    RunState,
+    _best_for_progress,
+    _check_run,
+    describe,
+    logger,
+    progress_line,
+    quiet_failure,
+    worker_ids,
+)
 from hyperdial._progress import progress_wanted
 from hyperdial._retry import Attempts, RetryPolicy
 from hyperdial._space import Objective, Parameter
-from hyperdial._study import (
-    NO_RESULT_REASON,
-    BaseStudy,
-    BaseTrial,
-    ObjectiveResult,
-    RunState,
-    TrialState,
-    _best_for_progress,
-    _check_run,
-    _number,
-    describe,
-    logger,
-    quiet_failure,
-    study_name,
-    wanted_states,
-    worker_ids,
-)
+from hyperdial._study import NO_RESULT_REASON
 from hyperdial.v1 import tuning_service_pb2, tuning_service_pb2_grpc
 
 __all__ = ["AsyncClient", "AsyncStudy", "AsyncTrial"]
@@ -466,7 +462,7 @@ class AsyncStudy(BaseStudy[AsyncTrial]):
                 except HyperdialError:
                     best_trials = []
             best, number = _best_for_progress(self, lambda: best_trials)
-            progress = self._progress(n_trials, best, number)
+            progress = progress_line(self, n_trials, best, number)
         run = RunState(n_trials, catch, progress)
         try:
             await asyncio.gather(

@@ -10,6 +10,7 @@ from typing import Any, TypeVar, cast
 
 import grpc
 
+from hyperdial._base import new_request_id, study_name
 from hyperdial._channel import (
     call_metadata,
     channel_options,
@@ -21,7 +22,7 @@ from hyperdial._errors import HyperdialError, from_rpc_error
 from hyperdial._leases import LeaseKeeper
 from hyperdial._retry import Attempts, RetryPolicy
 from hyperdial._space import Objective, Parameter, parameters_to_proto
-from hyperdial._study import Study, new_request_id, study_name
+from hyperdial._study import Study
 from hyperdial.v1 import study_pb2, tuning_service_pb2, tuning_service_pb2_grpc
 
 __all__ = ["Client", "create_study_request", "delete_study_request", "given_up"]

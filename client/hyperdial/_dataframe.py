@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from hyperdial._study import BaseTrial
+    from hyperdial._base import BaseTrial
 
 __all__ = ["PANDAS_MISSING", "trials_dataframe"]
 

@@ -27,8 +27,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from hyperdial._base import BaseStudy, BaseTrial
 from hyperdial._space import Categorical, Discrete, Float, Int, Parameter, ParamValue
-from hyperdial._study import BaseStudy, BaseTrial
 
 __all__ = [
     "FORMATS",

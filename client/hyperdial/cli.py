@@ -23,6 +23,7 @@ from typing import Any, TextIO
 import grpc
 
 from hyperdial import __version__
+from hyperdial._base import BaseTrial
 from hyperdial._channel import tls_credentials
 from hyperdial._client import Client
 from hyperdial._errors import HyperdialError
@@ -38,7 +39,7 @@ from hyperdial._records import (
 )
 from hyperdial._retry import RetryPolicy
 from hyperdial._space import Categorical, Discrete, Float, Int, Parameter
-from hyperdial._study import BaseTrial, Study
+from hyperdial._study import Study
 from hyperdial._table import format_table, format_value
 
 #: Printed when ``hyperdial serve`` cannot import the server.

@@ -14,7 +14,7 @@ import grpc
 import pytest
 
 import hyperdial as hd
-from hyperdial import _study
+from hyperdial import _base
 from hyperdial.v1 import tuning_service_pb2, tuning_service_pb2_grpc
 from tests.client._support import new_id
 
@@ -264,7 +264,7 @@ def test_long_failure_reasons_are_cut(client: hd.Client) -> None:
     study = client.create_study(new_id(), SPACE)
     (trial,) = study.ask()
     failed = trial.fail("x" * 10_000)
-    assert len(failed.failure_reason) == _study.MAX_FAILURE_REASON_LENGTH
+    assert len(failed.failure_reason) == _base.MAX_FAILURE_REASON_LENGTH
 
 
 def test_multi_objective(client: hd.Client) -> None:
@@ -325,7 +325,7 @@ def test_add_trial_imports_finished_trials(client: hd.Client) -> None:
 def test_trials_filters_by_state_and_reads_every_page(
     client: hd.Client, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(_study, "_PAGE_SIZE", 2)
+    monkeypatch.setattr(_base, "_PAGE_SIZE", 2)
     study = client.create_study(new_id(), SPACE)
     point = {"lr": 0.01, "layers": 1, "optimizer": "adam", "batch": 16}
     for i in range(3):

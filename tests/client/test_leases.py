@@ -185,7 +185,7 @@ def test_twins_name_each_other_by_number(store_target: str) -> None:
 
 
 def test_twin_numbers_of_odd_names() -> None:
-    from hyperdial._study import _trial_number
+    from hyperdial._base import _trial_number
 
     assert _trial_number("studies/s/trials/12") == 12
     for name in ("", "studies/s/trials/", "studies/s/trials/x", "/trials/3", "trials/3"):

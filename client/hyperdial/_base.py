@@ -1,0 +1,474 @@
+"""The half of studies and trials that both clients share: what they know, and the requests.
+
+:class:`BaseTrial` is a trial as the service returned it; :class:`BaseStudy` knows its study
+without calling the service and builds every request. The calls themselves are in
+:class:`~hyperdial.Study` (blocking) and ``hyperdial.aio.AsyncStudy``, so the two clients
+cannot drift apart.
+"""
+
+from __future__ import annotations
+
+import enum
+import logging
+import uuid
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Any, Generic, SupportsFloat, TypeVar
+
+from google.protobuf.timestamp_pb2 import Timestamp
+
+from hyperdial._dataframe import trials_dataframe
+from hyperdial._leases import UNKNOWN_LEASE_TIMEOUT, lease_seconds
+from hyperdial._space import (
+    Objective,
+    Parameter,
+    ParamValue,
+    parameter_from_proto,
+    value_from_proto,
+    value_to_proto,
+)
+from hyperdial.v1 import study_pb2, trial_pb2, tuning_service_pb2
+
+__all__ = [
+    "BaseStudy",
+    "BaseTrial",
+    "TrialState",
+    "new_request_id",
+    "study_name",
+]
+
+logger = logging.getLogger("hyperdial")
+
+#: Longest failure reason the service records; longer ones are cut.
+MAX_FAILURE_REASON_LENGTH = 4096
+# Largest page the service serves: fewest round trips when reading every trial.
+_PAGE_SIZE = 1000
+
+
+def study_name(study_id_or_name: str) -> str:
+    """``studies/{study}`` for a study id or name."""
+    if study_id_or_name.startswith("studies/"):
+        return study_id_or_name
+    return f"studies/{study_id_or_name}"
+
+
+def new_request_id() -> str:
+    """A fresh ``request_id`` for one mutating call; its retries reuse it."""
+    return str(uuid.uuid4())
+
+
+class TrialState(str, enum.Enum):
+    """Where a trial is in its life."""
+
+    #: Enqueued, waiting to be handed out by the next ask.
+    WAITING = "WAITING"
+    #: Handed out to a worker, waiting for its result.
+    RUNNING = "RUNNING"
+    #: Finished with objective values.
+    COMPLETED = "COMPLETED"
+    #: Finished without a result; ``failure_reason`` says why.
+    FAILED = "FAILED"
+    #: A state added to the protocol after this client was released.
+    UNKNOWN = "UNKNOWN"
+
+    def __str__(self) -> str:
+        return self.value
+
+    def _to_proto(self) -> trial_pb2.TrialState.ValueType:
+        return _STATES_PB[self]
+
+
+_STATES = {
+    trial_pb2.TRIAL_STATE_WAITING: TrialState.WAITING,
+    trial_pb2.TRIAL_STATE_RUNNING: TrialState.RUNNING,
+    trial_pb2.TRIAL_STATE_COMPLETED: TrialState.COMPLETED,
+    trial_pb2.TRIAL_STATE_FAILED: TrialState.FAILED,
+}
+_STATES_PB = {v: k for k, v in _STATES.items()}
+
+
+@dataclass
+class _StudyAttachment:
+    """Ties a frozen trial to its study: where it reports, and whether (and how) it ended."""
+
+    study: Any
+    finished: bool = False
+    result: BaseTrial | None = None
+
+
+@dataclass(frozen=True)
+class BaseTrial:
+    """One evaluation of the objectives at one point of the search space.
+
+    A snapshot: it does not change when the trial does; ``report`` and ``fail`` return the
+    trial as stored afterwards.
+
+    Attributes:
+        name: ``studies/{study}/trials/{number}``.
+        number: 1, 2, 3... in order of creation within the study.
+        state: Where the trial is in its life.
+        params: Values of the active parameters by name: ``float`` for float and discrete
+            parameters, ``int`` for integer ones, ``str`` for categorical ones. Inactive
+            conditional parameters are absent.
+        values: Objective values by name when COMPLETED, else ``None``.
+        client_id: Who was handed the trial.
+        failure_reason: Why it failed, when FAILED.
+        metadata: User annotations.
+        create_time: When it was created (UTC).
+        complete_time: When it completed or failed (UTC), else ``None``.
+        lease_expire_time: When the lease of a RUNNING trial expires unless renewed (UTC),
+            else ``None``. Not compared by ``==``.
+        original_number: Set on a trial created to measure again the point of a trial whose
+            lease expired: that trial's number; else ``None``.
+        reissued_number: Set on a trial whose lease expired once its point was handed out
+            again: the number of the trial created for it (whose ``original_number`` is this
+            trial's); else ``None``. A COMPLETED trial with a ``reissued_number`` took its
+            result after its lease expired: it and that trial are *twins* measuring the same
+            point, and an analysis that wants one measurement per point keeps one of the two.
+    """
+
+    name: str
+    number: int
+    state: TrialState
+    params: dict[str, ParamValue]
+    values: dict[str, float] | None
+    client_id: str
+    failure_reason: str
+    metadata: dict[str, str]
+    create_time: datetime | None
+    complete_time: datetime | None
+    lease_expire_time: datetime | None = field(default=None, compare=False)
+    original_number: int | None = None
+    reissued_number: int | None = None
+    _attachment: _StudyAttachment | None = field(default=None, repr=False, compare=False)
+
+    def __hash__(self) -> int:
+        return hash((self.name, self.state))
+
+    @classmethod
+    def _from_proto(
+        cls: type[TrialT], pb: trial_pb2.Trial, attachment: _StudyAttachment | None = None
+    ) -> TrialT:
+        params = {k: value_from_proto(v) for k, v in pb.parameters.items()}
+        if attachment is not None:
+            # A protobuf map has no order: show the parameters in the order of the spec.
+            order = {name: i for i, name in enumerate(attachment.study._param_names)}
+            params = dict(sorted(params.items(), key=lambda kv: order.get(kv[0], len(order))))
+        return cls(
+            name=pb.name,
+            number=pb.number,
+            state=_STATES.get(pb.state, TrialState.UNKNOWN),
+            params=params,
+            values=(
+                dict(pb.final_measurement.values) if pb.HasField("final_measurement") else None
+            ),
+            client_id=pb.client_id,
+            failure_reason=pb.failure_reason,
+            metadata=dict(pb.metadata),
+            create_time=_datetime(pb, "create_time"),
+            complete_time=_datetime(pb, "complete_time"),
+            lease_expire_time=_datetime(pb, "lease_expire_time"),
+            original_number=_trial_number(pb.original_trial),
+            reissued_number=_trial_number(pb.reissued_trial),
+            _attachment=attachment,
+        )
+
+    @property
+    def value(self) -> float | None:
+        """The objective value of a completed single-objective trial, else ``None``."""
+        if self.values is None or len(self.values) != 1:
+            return None
+        return next(iter(self.values.values()))
+
+    def _study(self) -> Any:
+        if self._attachment is None:
+            raise RuntimeError(f"trial {self.name} is not attached to a study")
+        return self._attachment.study
+
+    def _mark_finished(self, result: BaseTrial) -> None:
+        if self._attachment is not None:
+            self._attachment.finished = True
+            self._attachment.result = result
+
+    @property
+    def _finished(self) -> bool:
+        return self._attachment is not None and self._attachment.finished
+
+
+TrialT = TypeVar("TrialT", bound=BaseTrial)
+
+
+def _trial_number(name: str) -> int | None:
+    """The number of a trial resource name (``studies/{study}/trials/{n}``); ``None`` for an
+    empty or unreadable name (the twin fields are empty on most trials)."""
+    head, sep, number = name.rpartition("/trials/")
+    if not sep or not head or not number.isdigit():
+        return None
+    return int(number)
+
+
+def _datetime(pb: trial_pb2.Trial | study_pb2.Study, field_name: str) -> datetime | None:
+    if not pb.HasField(field_name):  # type: ignore[arg-type]
+        return None
+    ts: Timestamp = getattr(pb, field_name)
+    return ts.ToDatetime(tzinfo=timezone.utc)
+
+
+class BaseStudy(Generic[TrialT]):
+    """What every study object knows without calling the service, and how it builds requests.
+
+    The calls themselves are in :class:`Study` (blocking) and ``hyperdial.aio.AsyncStudy``.
+    """
+
+    _trial_type: type[TrialT]
+
+    def __init__(self, client: Any, pb: study_pb2.Study) -> None:
+        self._client = client
+        self._pb = pb
+        self._params: dict[str, Parameter] = {}
+        for p in pb.spec.parameters:
+            try:
+                self._params[p.name] = parameter_from_proto(p)
+            except ValueError:  # a domain newer than this client: its values go untyped
+                logger.debug("parameter %r of %s has an unknown domain", p.name, pb.name)
+        self._param_names = [p.name for p in pb.spec.parameters]
+        self._objectives = [
+            Objective(o.name, "maximize" if o.goal == study_pb2.GOAL_MAXIMIZE else "minimize")
+            for o in pb.spec.objectives
+        ]
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.name!r})"
+
+    @property
+    def name(self) -> str:
+        """``studies/{study}``."""
+        return self._pb.name
+
+    @property
+    def study_id(self) -> str:
+        """The ``{study}`` of the name."""
+        return self._pb.name.split("/", 1)[-1]
+
+    @property
+    def spec(self) -> study_pb2.StudySpec:
+        """The spec as stored (algorithm and seed resolved). A copy: changing it changes
+        nothing."""
+        spec = study_pb2.StudySpec()
+        spec.CopyFrom(self._pb.spec)
+        return spec
+
+    @property
+    def parameters(self) -> list[Parameter]:
+        """The search space, as helpers."""
+        return list(self._params.values())
+
+    @property
+    def objectives(self) -> list[Objective]:
+        """The objectives."""
+        return list(self._objectives)
+
+    @property
+    def algorithm(self) -> str:
+        """``"grid"``, ``"random"``, ``"quasi_random"`` or ``"bayesian"``."""
+        try:
+            name = study_pb2.Algorithm.Name(self._pb.spec.algorithm)
+        except ValueError:  # an algorithm newer than this client
+            return f"unknown ({self._pb.spec.algorithm})"
+        return name.removeprefix("ALGORITHM_").lower()
+
+    @property
+    def lease_timeout(self) -> float | None:
+        """Seconds a running trial may go without a heartbeat or a result before its lease
+        expires; ``None`` when the study has the service's default. The client renews the
+        leases of its open trials by itself."""
+        return lease_seconds(self._pb.spec)
+
+    @property
+    def create_time(self) -> datetime | None:
+        """When the study was created (UTC)."""
+        return _datetime(self._pb, "create_time")
+
+    @property
+    def trial_count(self) -> int:
+        """Number of trials when this object was fetched from the service."""
+        return self._pb.trial_count
+
+    # -- requests --------------------------------------------------------------------------
+
+    def _trial(self, pb: trial_pb2.Trial, *, finished: bool = False) -> TrialT:
+        return self._trial_type._from_proto(pb, _StudyAttachment(self, finished=finished))
+
+    def _suggest_request(
+        self, count: int, client_id: str
+    ) -> tuning_service_pb2.SuggestTrialsRequest:
+        return tuning_service_pb2.SuggestTrialsRequest(
+            parent=self.name, count=count, client_id=client_id, request_id=new_request_id()
+        )
+
+    def _tell_request(
+        self,
+        trial_or_number: BaseTrial | int,
+        value: float | None,
+        values: Mapping[str, float] | None,
+        metadata: Mapping[str, str] | None,
+    ) -> tuning_service_pb2.CompleteTrialRequest:
+        return tuning_service_pb2.CompleteTrialRequest(
+            name=self._trial_name(trial_or_number),
+            final_measurement=self._measurement(value, values),
+            metadata=dict(metadata or {}),
+            request_id=new_request_id(),
+        )
+
+    def _fail_request(
+        self, trial_or_number: BaseTrial | int, reason: str, metadata: Mapping[str, str] | None
+    ) -> tuning_service_pb2.CompleteTrialRequest:
+        return tuning_service_pb2.CompleteTrialRequest(
+            name=self._trial_name(trial_or_number),
+            failure=tuning_service_pb2.TrialFailure(reason=_cut(reason)),
+            metadata=dict(metadata or {}),
+            request_id=new_request_id(),
+        )
+
+    def _enqueue_request(
+        self, params: Mapping[str, object], metadata: Mapping[str, str] | None
+    ) -> tuning_service_pb2.CreateTrialRequest:
+        return tuning_service_pb2.CreateTrialRequest(
+            parent=self.name,
+            parameters=self._params_to_proto(params),
+            metadata=dict(metadata or {}),
+            request_id=new_request_id(),
+        )
+
+    def _add_trial_request(
+        self,
+        params: Mapping[str, object],
+        value: float | None,
+        values: Mapping[str, float] | None,
+        failure: str | None,
+        metadata: Mapping[str, str] | None,
+    ) -> tuning_service_pb2.CreateTrialRequest:
+        request = self._enqueue_request(params, metadata)
+        if failure is not None:
+            if value is not None or values is not None:
+                raise ValueError("give a result (value or values) or a failure, not both")
+            request.failure.reason = _cut(failure)
+        elif value is None and values is None:
+            raise ValueError(
+                "give the outcome (value, values or failure); use enqueue() for a trial to run"
+            )
+        else:
+            request.final_measurement.CopyFrom(self._measurement(value, values))
+        return request
+
+    def _list_request(
+        self, states: list[trial_pb2.TrialState.ValueType], token: str
+    ) -> tuning_service_pb2.ListTrialsRequest:
+        return tuning_service_pb2.ListTrialsRequest(
+            parent=self.name, page_size=_PAGE_SIZE, page_token=token, states=states
+        )
+
+    def _trial_request(self, number: int) -> tuning_service_pb2.GetTrialRequest:
+        return tuning_service_pb2.GetTrialRequest(name=self._trial_name(number))
+
+    def _optimal_request(self) -> tuning_service_pb2.ListOptimalTrialsRequest:
+        return tuning_service_pb2.ListOptimalTrialsRequest(parent=self.name)
+
+    def _best_of(self, best: list[TrialT]) -> TrialT:
+        if not best:
+            raise ValueError(f"no trial of {self.name} has completed yet")
+        return best[0]
+
+    def _check_single_objective(self) -> None:
+        if len(self._objectives) != 1:
+            raise ValueError(
+                f"{self.name} has {len(self._objectives)} objectives, so no single best trial; "
+                "use best_trials for the Pareto front"
+            )
+
+    def _dataframe(self, trials: list[TrialT]) -> Any:
+        return trials_dataframe(trials, self._param_names, [o.name for o in self._objectives])
+
+    # -- leases ----------------------------------------------------------------------------
+
+    def _opened(self, trials: Iterable[BaseTrial]) -> None:
+        """Starts renewing the leases of trials just handed out."""
+        keeper = self._client._leases
+        if keeper is None:
+            return
+        for t in trials:
+            if t.state is TrialState.RUNNING:
+                keeper.add(t.name, self.lease_timeout or UNKNOWN_LEASE_TIMEOUT, t.lease_expire_time)
+
+    def _closed(self, name: str) -> None:
+        """Stops renewing a trial's lease: it has ended."""
+        keeper = self._client._leases
+        if keeper is not None:
+            keeper.discard(name)
+
+    # -- helpers ---------------------------------------------------------------------------
+
+    def _trial_name(self, trial_or_number: BaseTrial | int) -> str:
+        if isinstance(trial_or_number, BaseTrial):
+            return trial_or_number.name
+        if isinstance(trial_or_number, bool) or not isinstance(trial_or_number, int):
+            raise TypeError(f"expected a Trial or a trial number; got {trial_or_number!r}")
+        return f"{self.name}/trials/{trial_or_number}"
+
+    def _params_to_proto(self, params: Mapping[str, object]) -> dict[str, study_pb2.ParameterValue]:
+        return {name: value_to_proto(v, self._params.get(name)) for name, v in params.items()}
+
+    def _measurement(
+        self, value: float | None, values: Mapping[str, float] | None
+    ) -> trial_pb2.Measurement:
+        if (value is None) == (values is None):
+            raise ValueError("give exactly one of value and values")
+        if value is not None:
+            if len(self._objectives) != 1:
+                names = ", ".join(repr(o.name) for o in self._objectives)
+                raise ValueError(
+                    f"{self.name} has {len(self._objectives)} objectives ({names}); "
+                    "pass values={name: value, ...}"
+                )
+            return trial_pb2.Measurement(values={self._objectives[0].name: _number(value)})
+        assert values is not None
+        if not isinstance(values, Mapping):
+            raise TypeError(f"values must be a mapping of objective name to value; got {values!r}")
+        return trial_pb2.Measurement(values={str(k): _number(v) for k, v in values.items()})
+
+
+def wanted_states(
+    states: Iterable[TrialState | str] | None,
+) -> list[trial_pb2.TrialState.ValueType] | None:
+    """The ``ListTrials`` filter for ``states``: ``[]`` for every state, ``None`` for none."""
+    if states is None:
+        return []
+    wanted = [_state(s)._to_proto() for s in states]
+    return wanted or None
+
+
+def _number(value: object) -> float:
+    # SupportsFloat admits numpy scalars; bool and str would convert silently, so refuse them.
+    if isinstance(value, (bool, str, bytes)) or not isinstance(value, SupportsFloat):
+        raise TypeError(f"an objective value must be a number; got {value!r}")
+    return float(value)
+
+
+def _state(state: TrialState | str) -> TrialState:
+    try:
+        found = TrialState(str(state).upper())
+    except ValueError:
+        found = TrialState.UNKNOWN
+    if found is TrialState.UNKNOWN:
+        raise ValueError(
+            f"unknown trial state {state!r}; use WAITING, RUNNING, COMPLETED or FAILED"
+        )
+    return found
+
+
+def _cut(reason: str) -> str:
+    reason = str(reason)
+    if len(reason) <= MAX_FAILURE_REASON_LENGTH:
+        return reason
+    return reason[: MAX_FAILURE_REASON_LENGTH - 3] + "..."
