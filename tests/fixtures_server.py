@@ -8,15 +8,15 @@ import grpc
 import pytest
 
 from hyperdial.v1 import tuning_service_pb2_grpc
+from hyperdial_server.server import ServerConfig
 from tests.server_harness import InProcessServer
 
 
 @pytest.fixture(scope="session")
 def server_target() -> Iterator[str]:
     """A real server on the embedded memory store, shared by the session."""
-    server = InProcessServer().start()
-    yield server.target
-    server.stop()
+    with InProcessServer() as server:
+        yield server.target
 
 
 @pytest.fixture(scope="session")
@@ -26,9 +26,8 @@ def redis_server_target(redis_url: str) -> Iterator[str]:
     It does not sweep leases: the store tests share this Redis and run on made-up clocks, whose
     leases a sweep on the real clock would expire under them (the lease index is global).
     """
-    server = InProcessServer(redis_url, lease_sweep_interval=0).start()
-    yield server.target
-    server.stop()
+    with InProcessServer(ServerConfig(redis_url=redis_url, lease_sweep_interval=0)) as server:
+        yield server.target
 
 
 @pytest.fixture(params=["memory", "redis"])

@@ -16,9 +16,10 @@ import pytest
 
 import hyperdial as hd
 from hyperdial._channel import channel_options
-from hyperdial_server.server import RunningServer, ServerConfig, start
+from hyperdial_server.server import ServerConfig
 from hyperdial_server.service._admission import AdmissionLimits
 from tests.client._support import RetryLog, new_id
+from tests.server_harness import InProcessServer
 
 SPACE = [hd.Float("x", 0.0, 1.0)]
 TRIALS = 300
@@ -29,42 +30,16 @@ LIMITS = AdmissionLimits(replica=1, tenant=1, queue=0, wait=0.0)
 LEAST_DELAY = 0.1
 
 
-class ShedServer:
-    """A real server in this process (own thread and loop) with the given admission limits."""
-
-    def __init__(self, limits: AdmissionLimits) -> None:
-        self._config = ServerConfig(
-            host="127.0.0.1", port=0, grace=1.0, lease_sweep_interval=0, admission=limits
-        )
-        self._loop = asyncio.new_event_loop()
-        self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
-        self._thread.start()
-        running: RunningServer = asyncio.run_coroutine_threadsafe(
-            start(self._config), self._loop
-        ).result(timeout=30)
-        self._running: RunningServer | None = running
-        self.target = f"127.0.0.1:{running.port}"
-
-    def stop(self) -> None:
-        if self._running is not None:
-            asyncio.run_coroutine_threadsafe(self._running.stop(1.0), self._loop).result(30)
-            self._running = None
-        self._loop.call_soon_threadsafe(self._loop.stop)
-        self._thread.join(timeout=30)
-        self._loop.close()
-
-
 @pytest.fixture(scope="module")
-def shedding() -> Iterator[ShedServer]:
-    server = ShedServer(LIMITS)
-    try:
+def shedding() -> Iterator[InProcessServer]:
+    """A real server in this process with the tiny admission limits."""
+    config = ServerConfig(lease_sweep_interval=0, admission=LIMITS)
+    with InProcessServer(config) as server:
         yield server
-    finally:
-        server.stop()
 
 
 @pytest.fixture(scope="module")
-def study_id(shedding: ShedServer) -> str:
+def study_id(shedding: InProcessServer) -> str:
     """A study with enough trials that a page takes a while to list."""
     with hd.Client(shedding.target) as client:
         study = client.create_study(new_id("shed"), SPACE, algorithm="random")
@@ -96,7 +71,7 @@ def _shed(retry_log: RetryLog) -> list[logging.LogRecord]:
 
 
 def test_concurrent_lists_all_succeed_after_waiting_the_servers_delay(
-    shedding: ShedServer, study_id: str, retry_log: RetryLog
+    shedding: InProcessServer, study_id: str, retry_log: RetryLog
 ) -> None:
     counter = Counter()
     channel = grpc.intercept_channel(
@@ -131,7 +106,7 @@ def test_concurrent_lists_all_succeed_after_waiting_the_servers_delay(
 
 
 def test_without_retries_the_error_carries_the_retry_delay(
-    shedding: ShedServer, study_id: str
+    shedding: InProcessServer, study_id: str
 ) -> None:
     errors: list[hd.HyperdialError] = []
     with hd.Client(shedding.target, retry=None, renew_leases=False) as client:
@@ -158,7 +133,7 @@ def test_without_retries_the_error_carries_the_retry_delay(
 
 
 def test_the_async_client_retries_shed_lists_too(
-    shedding: ShedServer, study_id: str, retry_log: RetryLog
+    shedding: InProcessServer, study_id: str, retry_log: RetryLog
 ) -> None:
     from hyperdial.aio import AsyncClient
 

@@ -22,8 +22,9 @@ from hyperdial.aio import AsyncClient
 from hyperdial_server.security import Role
 from hyperdial_server.server import ServerConfig
 from tests.client._support import RetryLog, new_id
-from tests.security.harness import ConfiguredServer, Tokens
 from tests.security.pki import Pki, make_pki
+from tests.security.tokens import Tokens
+from tests.server_harness import InProcessServer
 
 SPACE = [hd.Float("x", 0.0, 1.0)]
 WRITER = ("team-a", Role.READ_WRITE)
@@ -42,7 +43,7 @@ def tokens(tmp_path_factory: pytest.TempPathFactory) -> Tokens:
 
 
 @pytest.fixture(scope="module")
-def secure_server(pki: Pki, tokens: Tokens) -> Iterator[ConfiguredServer]:
+def secure_server(pki: Pki, tokens: Tokens) -> Iterator[InProcessServer]:
     """Mutual TLS and tokens: the strictest server."""
     config = ServerConfig(
         tls_cert=str(pki.server.cert),
@@ -50,7 +51,7 @@ def secure_server(pki: Pki, tokens: Tokens) -> Iterator[ConfiguredServer]:
         tls_client_ca=str(pki.ca.cert),
         tokens_file=str(tokens.path),
     )
-    with ConfiguredServer(config) as server:
+    with InProcessServer(config) as server:
         yield server
 
 
@@ -58,12 +59,12 @@ def credentials(pki: Pki) -> object:
     return hd.tls_credentials(pki.ca.cert, client_cert=pki.client.cert, client_key=pki.client.key)
 
 
-def secure_client(server: ConfiguredServer, pki: Pki, token: str | None, **kw: object) -> hd.Client:
+def secure_client(server: InProcessServer, pki: Pki, token: str | None, **kw: object) -> hd.Client:
     return hd.Client(server.target, tls=credentials(pki), token=token, **kw)  # type: ignore[arg-type]
 
 
 def test_tls_and_token_on_every_call(
-    secure_server: ConfiguredServer, pki: Pki, tokens: Tokens
+    secure_server: InProcessServer, pki: Pki, tokens: Tokens
 ) -> None:
     with secure_client(secure_server, pki, tokens[WRITER]) as client:
         study = client.create_study(new_id(), SPACE, algorithm="random", lease_timeout=1.0)
@@ -84,7 +85,7 @@ def test_tls_and_token_on_every_call(
 
 
 def test_missing_wrong_and_foreign_tokens(
-    secure_server: ConfiguredServer, pki: Pki, tokens: Tokens, retry_log: RetryLog
+    secure_server: InProcessServer, pki: Pki, tokens: Tokens, retry_log: RetryLog
 ) -> None:
     with secure_client(secure_server, pki, tokens[WRITER]) as client:
         study = client.create_study(new_id(), SPACE)
@@ -105,7 +106,7 @@ def test_missing_wrong_and_foreign_tokens(
 
 
 def test_plaintext_or_no_client_certificate_cannot_connect(
-    secure_server: ConfiguredServer, pki: Pki, tokens: Tokens
+    secure_server: InProcessServer, pki: Pki, tokens: Tokens
 ) -> None:
     once = hd.RetryPolicy(deadline=None, max_attempts=1)
     with hd.Client(secure_server.target, token=tokens[WRITER], retry=once) as plain:
@@ -118,7 +119,7 @@ def test_plaintext_or_no_client_certificate_cannot_connect(
 
 
 def test_async_client_with_tls_and_token(
-    secure_server: ConfiguredServer, pki: Pki, tokens: Tokens
+    secure_server: InProcessServer, pki: Pki, tokens: Tokens
 ) -> None:
     async def main() -> list[str]:
         async with AsyncClient(
@@ -141,7 +142,7 @@ def test_async_client_with_tls_and_token(
 
 
 def test_cli_flags(
-    secure_server: ConfiguredServer,
+    secure_server: InProcessServer,
     pki: Pki,
     tokens: Tokens,
     tmp_path: Path,
@@ -180,7 +181,7 @@ def test_cli_tls_with_the_system_roots_and_token_from_the_environment(
     config = ServerConfig(
         tls_cert=str(pki.server.cert), tls_key=str(pki.server.key), tokens_file=str(tokens.path)
     )
-    with ConfiguredServer(config) as server:
+    with InProcessServer(config) as server:
         env = {
             **os.environ,
             "HYPERDIAL_TARGET": server.target,

@@ -189,7 +189,7 @@ def test_eight_concurrent_asks_on_two_replicas_get_diverse_points(replicas: list
         for t in threads:
             t.start()
         for t in threads:
-            t.join(timeout=120)
+            t.join()  # no margin of its own: pytest-timeout bounds a hang
         assert not errors, errors
         assert len(results) == 8
         units = [_unit(p) for p in results]
@@ -243,7 +243,7 @@ def test_a_heavy_bayesian_ask_does_not_stall_the_replica(redis_server_target: st
             with lock:
                 events.append("light")
             light_calls += 1
-        worker.join(timeout=300)
+        worker.join()
         assert "heavy:40" in events
         answered_during = events.index("heavy:40") - 1
         assert answered_during >= 10, events[:20]

@@ -12,6 +12,7 @@ import redis
 from hyperdial.v1 import study_pb2, tuning_service_pb2_grpc
 from hyperdial.v1 import tuning_service_pb2 as ts
 from hyperdial_server import server as server_module
+from hyperdial_server.server import ServerConfig
 from hyperdial_server.service._reservations import BLOCK
 from tests.e2e.protocol import ask, cat_param, create, float_param, int_param, spec, tell
 from tests.redis_server import RedisServer
@@ -26,7 +27,7 @@ def private() -> Iterator[tuple[redis.Redis, tuning_service_pb2_grpc.TuningServi
     interval, server_module.HEALTH_INTERVAL = server_module.HEALTH_INTERVAL, 24 * 3600.0
     try:  # on every path, the redis-server too (e.g. the gRPC server fails to start)
         # No lease sweep: its background commands would land in the counts.
-        hyperdial = InProcessServer(server.url, lease_sweep_interval=0)
+        hyperdial = InProcessServer(ServerConfig(redis_url=server.url, lease_sweep_interval=0))
         try:
             hyperdial.start()
             client = redis.Redis.from_url(server.url)

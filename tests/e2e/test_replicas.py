@@ -46,12 +46,28 @@ def _stubs(targets: list[str]) -> tuple[list[grpc.Channel], list[Any]]:
 
 
 def _run_threads(target: Callable[[], None], n: int) -> None:
-    """Runs ``target`` in ``n`` threads at once and waits for them all."""
-    threads = [threading.Thread(target=target) for _ in range(n)]
+    """Runs ``target`` in ``n`` threads at once, waits for them all and raises the first error
+    any of them raised.
+
+    No timeout of its own: on a busy machine the workers take as long as they take, and the
+    test's timeout (pytest-timeout) bounds a hang. Returning early would assert on half the
+    results.
+    """
+    errors: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            target()
+        except BaseException as e:  # noqa: BLE001 - reported by the test's thread below
+            errors.append(e)
+
+    threads = [threading.Thread(target=run) for _ in range(n)]
     for t in threads:
         t.start()
     for t in threads:
-        t.join(timeout=120)
+        t.join()
+    if errors:
+        raise errors[0]
 
 
 @pytest.mark.slow

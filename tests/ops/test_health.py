@@ -17,9 +17,10 @@ from hyperdial.v1 import tuning_service_pb2 as ts
 from hyperdial.v1 import tuning_service_pb2_grpc
 from hyperdial_server import healthcheck
 from hyperdial_server import server as server_module
+from hyperdial_server.server import ServerConfig
 from tests.e2e.protocol import float_param, spec
-from tests.ops._servers import ConfiguredServer, Process, sample, scrape
 from tests.redis_server import RedisServer, free_port
+from tests.server_harness import InProcessServer, ServerProcess, sample, scrape
 
 TUNING = "hyperdial.v1.TuningService"
 SERVING = health_pb2.HealthCheckResponse.SERVING
@@ -53,7 +54,7 @@ def redis() -> Iterator[RedisServer]:
 def test_health_follows_the_store(redis: RedisServer, monkeypatch: pytest.MonkeyPatch) -> None:
     # Check the store often so that the test waits for events, not for the default period.
     monkeypatch.setattr(server_module, "HEALTH_INTERVAL", 0.05)
-    server = ConfiguredServer(redis_url=redis.url, metrics_port=0).start()
+    server = InProcessServer(ServerConfig(redis_url=redis.url, metrics_port=0)).start()
     try:
         with grpc.insecure_channel(server.target) as channel:
             watch = health_pb2_grpc.HealthStub(channel).Watch(
@@ -155,7 +156,7 @@ def test_reflection_describes_the_tuning_service(server_target: str) -> None:
 
 def test_reflection_can_be_turned_off() -> None:
     # HYPERDIAL_NO_REFLECTION=1 sets the same flag (tests/ops/test_config.py).
-    server = Process(["--no-reflection"])
+    server = ServerProcess(extra=["--no-reflection"])
     try:
         with pytest.raises(grpc.RpcError) as e:
             _services(server.target)

@@ -16,7 +16,7 @@ from hyperdial.v1 import study_pb2, tuning_service_pb2_grpc
 from hyperdial.v1 import tuning_service_pb2 as ts
 from hyperdial_server import logs
 from tests.e2e.protocol import float_param, spec
-from tests.ops._servers import Process
+from tests.server_harness import ServerProcess
 
 SPEC = spec(float_param("x", 0, 1), algorithm=study_pb2.ALGORITHM_RANDOM)
 
@@ -40,7 +40,7 @@ def _calls(target: str) -> None:
 
 
 def _run(args: list[str] = (), env: dict[str, str] | None = None) -> str:  # type: ignore[assignment]
-    server = Process(list(args), env)
+    server = ServerProcess(extra=list(args), env=env)
     try:
         _calls(server.target)
         code, log = server.stop_and_read_log()

@@ -11,16 +11,17 @@ import pytest
 
 from hyperdial.v1 import study_pb2, trial_pb2, tuning_service_pb2_grpc
 from hyperdial.v1 import tuning_service_pb2 as ts
+from hyperdial_server.server import ServerConfig
 from tests.e2e.protocol import cat_param, float_param, measurement, spec
-from tests.ops._servers import ConfiguredServer, Process, sample, scrape
+from tests.server_harness import InProcessServer, ServerProcess, sample, scrape
 
 TUNING = "hyperdial.v1.TuningService"
 
 
 @pytest.fixture
-def server() -> Iterator[ConfiguredServer]:
+def server() -> Iterator[InProcessServer]:
     """A server of its own (its own registry), with a metrics endpoint on a free port."""
-    server = ConfiguredServer(metrics_port=0).start()
+    server = InProcessServer(ServerConfig(metrics_port=0)).start()
     yield server
     server.stop()
 
@@ -35,7 +36,7 @@ def _handled(samples: dict, method: str, code: str) -> float:  # type: ignore[ty
     )
 
 
-def test_calls_latency_compute_time_and_trials_are_counted(server: ConfiguredServer) -> None:
+def test_calls_latency_compute_time_and_trials_are_counted(server: InProcessServer) -> None:
     with grpc.insecure_channel(server.target) as channel:
         stub = tuning_service_pb2_grpc.TuningServiceStub(channel)
         grid = spec(cat_param("x", ["a", "b", "c"]), algorithm=study_pb2.ALGORITHM_GRID)
@@ -105,7 +106,7 @@ def test_calls_latency_compute_time_and_trials_are_counted(server: ConfiguredSer
     assert ("process_cpu_seconds_total", ()) in m
 
 
-def test_health_checks_are_counted_under_their_own_service(server: ConfiguredServer) -> None:
+def test_health_checks_are_counted_under_their_own_service(server: InProcessServer) -> None:
     from grpc_health.v1 import health_pb2, health_pb2_grpc
 
     with grpc.insecure_channel(server.target) as channel:
@@ -124,7 +125,7 @@ _METRICS_LINE = re.compile(r"^metrics on (http://127\.0\.0\.1:[0-9]+/metrics)$")
 
 def test_serve_exposes_metrics_over_http() -> None:
     # HYPERDIAL_METRICS_PORT sets the same flag (tests/ops/test_config.py).
-    server = Process(["--metrics-port", "0"])
+    server = ServerProcess(extra=["--metrics-port", "0"])
     try:
         match = _METRICS_LINE.match(server.next_line().strip())
         assert match, "the server did not print its metrics address"
@@ -138,7 +139,7 @@ def test_serve_exposes_metrics_over_http() -> None:
 
 
 def test_serve_has_no_metrics_endpoint_unless_asked() -> None:
-    server = Process()
+    server = ServerProcess()
     try:
         with grpc.insecure_channel(server.target) as channel:
             stub = tuning_service_pb2_grpc.TuningServiceStub(channel)

@@ -17,8 +17,8 @@ import pytest
 
 from hyperdial.v1 import study_pb2, tuning_service_pb2_grpc
 from tests.e2e.protocol import ask, create, float_param, spec, tell
-from tests.ops._servers import Process
 from tests.process_groups import kill_group, popen
+from tests.server_harness import ServerProcess
 
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
 
@@ -98,7 +98,7 @@ def _bayesian_asks(target: str) -> None:
 
 @pytest.mark.parametrize("how", [signal.SIGKILL, signal.SIGTERM], ids=["SIGKILL", "SIGTERM"])
 def test_no_process_of_a_replica_outlives_it(how: signal.Signals) -> None:
-    server = Process(["--sampler-processes", "2"])
+    server = ServerProcess(extra=["--sampler-processes", "2"])
     try:
         _bayesian_asks(server.target)
         tree = descendants(server.proc.pid)

@@ -14,13 +14,15 @@ import pytest
 
 from hyperdial.v1 import study_pb2
 from hyperdial_server.core.errors import Unavailable
+from hyperdial_server.core.history import TrialPage
 from hyperdial_server.core.space import FloatDomain, ParameterConfig, Params, SearchSpace
 from hyperdial_server.core.study import Algorithm, Objective, StudySpec
 from hyperdial_server.core.trial import Trial, TrialState
 from hyperdial_server.samplers import get_sampler
 from hyperdial_server.samplers._worker import SAMPLER_NICENESS
+from hyperdial_server.server import ServerConfig
 from hyperdial_server.service._compute import SAMPLER_UNAVAILABLE, SamplerWorkers
-from hyperdial_server.store import RedisStore, TrialPage
+from hyperdial_server.store import RedisStore
 from tests.e2e.protocol import ask, create, float_param, spec, tell
 from tests.process_groups import kill_group, popen
 from tests.server_harness import InProcessServer
@@ -105,7 +107,7 @@ def test_negative_processes_are_refused() -> None:
 
 @pytest.mark.parametrize("processes", [0, 2])
 def test_bayesian_asks_over_grpc_with_processes_or_threads(processes: int) -> None:
-    server = InProcessServer(sampler_processes=processes).start()
+    server = InProcessServer(ServerConfig(sampler_processes=processes)).start()
     try:
         with grpc.insecure_channel(server.target) as channel:
             from hyperdial.v1 import tuning_service_pb2_grpc
@@ -134,7 +136,7 @@ def test_bayesian_asks_over_grpc_with_processes_or_threads(processes: int) -> No
             for t in threads:
                 t.start()
             for t in threads:
-                t.join(timeout=120)
+                t.join()  # no margin of its own: pytest-timeout bounds a hang
             assert sorted(results) == list(range(1, 13))
     finally:
         server.stop()
@@ -143,7 +145,7 @@ def test_bayesian_asks_over_grpc_with_processes_or_threads(processes: int) -> No
 def test_a_redis_page_decodes_in_the_worker_to_the_trials_the_store_lists(
     redis_url: str, namespace: str
 ) -> None:
-    from tests.store.test_store_contract import claim, commit, complete, make_record
+    from hyperdial_server.testing import claim, commit, complete, make_record
 
     async def body() -> None:
         store = RedisStore.from_url(redis_url)

@@ -22,9 +22,10 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from hyperdial.v1 import study_pb2, trial_pb2, tuning_service_pb2_grpc
 from hyperdial.v1 import tuning_service_pb2 as ts
+from hyperdial_server.server import ServerConfig
 from tests.e2e.protocol import float_param, measurement, spec
-from tests.ops._servers import ConfiguredServer, Process
 from tests.redis_server import RedisServer, free_port
+from tests.server_harness import InProcessServer, ServerProcess
 
 TUNING = "hyperdial.v1.TuningService"
 SPEC = spec(float_param("x", 0, 1), algorithm=study_pb2.ALGORITHM_RANDOM)
@@ -73,7 +74,7 @@ def test_sigterm_finishes_in_flight_calls_then_exits_0(
     redis: RedisServer, admin: redis_lib.Redis
 ) -> None:
     metrics_port = free_port()
-    server = Process(["--redis", redis.url, "--grace", "60", "--metrics-port", str(metrics_port)])
+    server = ServerProcess(redis.url, ["--grace", "60", "--metrics-port", str(metrics_port)])
     try:
         with grpc.insecure_channel(server.target) as channel:
             stub = tuning_service_pb2_grpc.TuningServiceStub(channel)
@@ -125,7 +126,7 @@ def test_sigterm_finishes_in_flight_calls_then_exits_0(
     assert log.rstrip().endswith("stopped")
 
     # What the in-flight calls did is in the store.
-    again = ConfiguredServer(redis_url=redis.url).start()
+    again = InProcessServer(ServerConfig(redis_url=redis.url)).start()
     try:
         with grpc.insecure_channel(again.target) as channel:
             stub = tuning_service_pb2_grpc.TuningServiceStub(channel)
@@ -142,7 +143,7 @@ def test_sigterm_finishes_in_flight_calls_then_exits_0(
 def test_calls_still_running_when_the_grace_period_ends_are_cancelled(
     redis: RedisServer, admin: redis_lib.Redis
 ) -> None:
-    server = Process(["--redis", redis.url, "--grace", "0.2"])
+    server = ServerProcess(redis.url, ["--grace", "0.2"])
     try:
         with grpc.insecure_channel(server.target) as channel:
             stub = tuning_service_pb2_grpc.TuningServiceStub(channel)
@@ -172,7 +173,7 @@ def test_sigterm_during_each_phase_of_a_redis_restart_exits_in_time(phase: str) 
     replica within its grace period plus the store's reply bound, with exit status 0."""
     grace = 2
     with RedisServer("--appendonly", "yes") as redis:
-        server = Process(["--redis", redis.url, "--grace", str(grace)])
+        server = ServerProcess(redis.url, ["--grace", str(grace)])
         stop = threading.Event()
         calls = [0]
         try:
@@ -241,7 +242,7 @@ def test_a_second_sigterm_ends_a_stop_at_once(redis: RedisServer, admin: redis_l
     """An operator who does not want to wait out the grace period signals again: the replica
     exits at once (status 1), saying why and what its threads were doing."""
     metrics_port = free_port()
-    server = Process(["--redis", redis.url, "--grace", "600", "--metrics-port", str(metrics_port)])
+    server = ServerProcess(redis.url, ["--grace", "600", "--metrics-port", str(metrics_port)])
     try:
         with grpc.insecure_channel(server.target) as channel:
             stub = tuning_service_pb2_grpc.TuningServiceStub(channel)

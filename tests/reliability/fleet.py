@@ -231,7 +231,7 @@ def replicas(
 ) -> Iterator[list[ServerProcess]]:
     """``count`` server processes on ``redis_url``; whatever is still running at the end is
     killed (each replica's whole process group: its sampler workers too), and every process's
-    pipes and log are closed."""
+    pipes and log are closed (:meth:`ServerProcess.close`)."""
     servers: list[ServerProcess] = []
     try:
         for _ in range(count):
@@ -239,18 +239,12 @@ def replicas(
         yield servers
     finally:
         for server in servers:
-            if server.proc.poll() is None:
-                server.kill()
-            server.reap_group()  # a no-op for a replica killed or terminated already
-            if server.proc.stdout is not None:
-                server.proc.stdout.close()
-            server.log.close()
+            server.close()
 
 
 def server_log(server: ServerProcess) -> str:
     """What a server process logged so far."""
-    server.log.seek(0)
-    return server.log.read()
+    return server.read_log()
 
 
 def all_trials(stub: Any, study: str) -> list[trial_pb2.Trial]:

@@ -13,7 +13,6 @@ import random
 import re
 import subprocess
 import sys
-import threading
 import uuid
 from collections.abc import Awaitable, Callable, Iterator, Sequence
 from typing import Any
@@ -24,33 +23,33 @@ from google.protobuf.duration_pb2 import Duration
 
 from hyperdial.v1 import study_pb2, tuning_service_pb2_grpc
 from hyperdial.v1 import tuning_service_pb2 as ts
+from hyperdial_server.core.history import TrialPage
 from hyperdial_server.core.space import Params
 from hyperdial_server.core.study import Algorithm, StudySpec
 from hyperdial_server.samplers import get_sampler
+from hyperdial_server.server import ServerConfig
 from hyperdial_server.service import TuningServicer
 from hyperdial_server.service._compute import SamplerWorkers
-from hyperdial_server.service._registration import add_tuning_servicer
-from hyperdial_server.store import Claim, Store, TrialPage, open_store
+from hyperdial_server.store import Claim, Store
 from tests.e2e.protocol import create, error_reason, float_param, measurement, pvalue, spec
-from tests.ops._servers import sample, scrape
 from tests.process_groups import kill_group, popen
-from tests.reliability.clocked import START
 from tests.reliability.fleet import Fleet, all_trials, replicas
-from tests.server_harness import ServerProcess
+from tests.server_harness import CLOCK_START as START
+from tests.server_harness import InProcessServer, ServerProcess, sample, scrape
 
 #: The claim TTL of the test servers (`TuningServicer(claim_ttl=...)`) and their studies' lease.
 TTL = 1.0
 #: Seconds to wait for an event (a renewal) before the test fails instead of hanging.
 PATIENCE = 60.0
 
-Script = Callable[["SlowAskServer", list[int]], Awaitable[None]]
+Script = Callable[["SlowAsks", list[int]], Awaitable[None]]
 
 
 class ScriptedSamplers(SamplerWorkers):
     """Model-based samplers whose computation is a test's script: the points (random ones, valid
     for the spec) come once ``script(server, indices)`` returns."""
 
-    def __init__(self, server: SlowAskServer, script: Script) -> None:
+    def __init__(self, server: SlowAsks, script: Script) -> None:
         super().__init__(0)
         self._server = server
         self._script = script
@@ -73,29 +72,25 @@ class ScriptedSamplers(SamplerWorkers):
         return get_sampler(Algorithm.RANDOM).suggest(spec, indices), 0.0
 
 
-class SlowAskServer:
-    """The tuning service on the memory store or Redis, on a loop of its own, with a clock the
-    test moves (:attr:`now`), scripted samplers, and a store whose renewals are counted and can
-    be held back (:attr:`gate`)."""
+class SlowAsks:
+    """One slow-ask test: the tuning service (:attr:`server`) on the memory store or Redis,
+    with a clock the test moves (:attr:`now`), scripted samplers (:attr:`samplers`), a claim
+    TTL of ``TTL`` and a store whose renewals are counted and can be held back (:attr:`gate`);
+    and the test's study (:attr:`study_id`)."""
 
     def __init__(self, redis_url: str, script: Script) -> None:
-        self.now = START
         self.renewals = 0
         self.renewed_now = 0.0  # the latest time a renewal succeeded at
-        self._loop = asyncio.new_event_loop()
-        self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
-        self._thread.start()
-        self.store: Store = open_store(redis_url or None)
         self.samplers = ScriptedSamplers(self, script)
-        self._server = self.run(self._start())
-        self.channel = grpc.insecure_channel(f"127.0.0.1:{self._port}")
-        self.stub = tuning_service_pb2_grpc.TuningServiceStub(self.channel)
+        config = ServerConfig(redis_url=redis_url, lease_sweep_interval=0)
+        self.server = InProcessServer(config, clock_at=START, servicer=self._servicer)
 
-    async def _start(self) -> grpc.aio.Server:
+    def _servicer(self, store: Store, clock: Callable[[], float]) -> TuningServicer:
+        # On the server's loop, before it starts: the gate and the condition belong to it.
         self.gate = asyncio.Event()
         self.gate.set()
         self._renewed = asyncio.Condition()
-        renew = self.store.renew_claim
+        renew = store.renew_claim
 
         async def counted(*args: Any, **kwargs: Any) -> None:
             await self.gate.wait()
@@ -105,15 +100,20 @@ class SlowAskServer:
                 self.renewed_now = max(self.renewed_now, float(kwargs["now"]))
                 self._renewed.notify_all()
 
-        self.store.renew_claim = counted  # type: ignore[method-assign]
-        server = grpc.aio.server()
-        servicer = TuningServicer(
-            self.store, clock=lambda: self.now, samplers=self.samplers, claim_ttl=TTL
-        )
-        add_tuning_servicer(servicer, server)
-        self._port = server.add_insecure_port("127.0.0.1:0")
-        await server.start()
-        return server
+        store.renew_claim = counted  # type: ignore[method-assign]
+        return TuningServicer(store, clock=clock, samplers=self.samplers, claim_ttl=TTL)
+
+    @property
+    def now(self) -> float:
+        return self.server.now
+
+    @now.setter
+    def now(self, value: float) -> None:
+        self.server.now = value
+
+    @property
+    def store(self) -> Store:
+        return self.server.store
 
     async def renewed_at(self, now: float) -> None:
         """Returns once a renewal at time ``now`` or later succeeded (on the server's loop)."""
@@ -128,14 +128,11 @@ class SlowAskServer:
         other = await other_ask(self, record.uid, now=self.now)
         assert other.indices == indices
 
-    def run(self, coro: Awaitable[Any]) -> Any:
-        return asyncio.run_coroutine_threadsafe(coro, self._loop).result(PATIENCE)  # type: ignore[arg-type]
-
     def create_study(self) -> str:
         self.study_id = f"busy-{uuid.uuid4().hex}"
         lease = Duration(seconds=int(TTL))
         create(
-            self.stub,
+            self.server.stub,
             self.study_id,
             spec(
                 float_param("x", 0.0, 1.0),
@@ -149,18 +146,10 @@ class SlowAskServer:
         req = ts.SuggestTrialsRequest(
             parent=f"studies/{self.study_id}", count=1, request_id=uuid.uuid4().hex
         )
-        return list(self.stub.SuggestTrials(req, timeout=PATIENCE).trials)
-
-    def close(self) -> None:
-        self.channel.close()
-        self.run(self._server.stop(None))
-        self.run(self.store.close())
-        self._loop.call_soon_threadsafe(self._loop.stop)
-        self._thread.join(30)
-        self._loop.close()
+        return list(self.server.stub.SuggestTrials(req, timeout=PATIENCE).trials)
 
 
-async def other_ask(server: SlowAskServer, uid: str, *, now: float) -> Claim:
+async def other_ask(server: SlowAsks, uid: str, *, now: float) -> Claim:
     """A claim by another replica's ask, with a long TTL, never committed."""
     return await server.store.claim_trials(
         "default",
@@ -181,17 +170,15 @@ def store_url(request: pytest.FixtureRequest) -> str:
 
 
 @contextlib.contextmanager
-def serve(store_url: str, script: Script) -> Iterator[SlowAskServer]:
-    server = SlowAskServer(store_url, script)
-    try:
-        server.create_study()
-        yield server
-    finally:
-        server.close()
+def serve(store_url: str, script: Script) -> Iterator[SlowAsks]:
+    asks = SlowAsks(store_url, script)
+    with asks.server:
+        asks.create_study()
+        yield asks
 
 
 def test_a_computation_longer_than_the_claim_ttl_keeps_its_claim(store_url: str) -> None:
-    async def three_ttls(server: SlowAskServer, indices: list[int]) -> None:
+    async def three_ttls(server: SlowAsks, indices: list[int]) -> None:
         # Three times: once renewed at the current time, the clock moves to the deadline that
         # set; another ask then finds the claim held. Unrenewed, it lapses after one TTL.
         record = await server.store.get_study("default", server.study_id)
@@ -210,7 +197,7 @@ def test_a_computation_longer_than_the_claim_ttl_keeps_its_claim(store_url: str)
 
 
 def test_an_ask_whose_claim_was_taken_claims_again(store_url: str) -> None:
-    async def lose_the_first_claim(server: SlowAskServer, indices: list[int]) -> None:
+    async def lose_the_first_claim(server: SlowAsks, indices: list[int]) -> None:
         if len(server.samplers.calls) > 1:
             return
         # Renewals held back while the clock passes the deadline and another ask takes the
@@ -231,7 +218,7 @@ def test_an_ask_whose_claim_was_taken_claims_again(store_url: str) -> None:
 def test_an_ask_that_loses_every_claim_answers_unavailable_ask_contended(
     store_url: str,
 ) -> None:
-    async def lose_every_claim(server: SlowAskServer, indices: list[int]) -> None:
+    async def lose_every_claim(server: SlowAsks, indices: list[int]) -> None:
         server.gate.clear()
         server.now += 2 * TTL
         await server.steal(indices)

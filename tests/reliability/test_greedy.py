@@ -27,7 +27,7 @@ from hyperdial.v1 import study_pb2, tuning_service_pb2_grpc
 from hyperdial.v1 import tuning_service_pb2 as ts
 from hyperdial_server.security import Role
 from tests.e2e.protocol import float_param, measurement, spec
-from tests.security.harness import Tokens
+from tests.security.tokens import Tokens
 from tests.server_harness import ServerProcess
 
 #: Trials of the greedy tenant's study, and concurrent list calls per wave.

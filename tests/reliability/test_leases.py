@@ -16,11 +16,13 @@ from grpc_status import rpc_status
 
 from hyperdial.v1 import study_pb2, trial_pb2, tuning_service_pb2_grpc
 from hyperdial.v1 import tuning_service_pb2 as ts
+from hyperdial_server.server import ServerConfig
 from hyperdial_server.store._keys import study_keys
 from tests.e2e.protocol import cat_param, create, error_reason, float_param, py_params, spec
 from tests.redis_server import RedisServer
-from tests.reliability.clocked import START, ClockedServer
 from tests.reliability.fleet import replicas, server_log
+from tests.server_harness import CLOCK_START as START
+from tests.server_harness import InProcessServer
 
 R, C, F = (
     trial_pb2.TRIAL_STATE_RUNNING,
@@ -30,11 +32,13 @@ R, C, F = (
 
 
 @pytest.fixture(params=["memory", "redis"])
-def server(request: pytest.FixtureRequest) -> Iterator[ClockedServer]:
+def server(request: pytest.FixtureRequest) -> Iterator[InProcessServer]:
+    """The tuning service on each store, its clock at ``START``, moved by the test; no periodic
+    sweep (a test sweeps with ``server.sweep()``)."""
     url = str(request.getfixturevalue("redis_url")) if request.param == "redis" else ""
-    s = ClockedServer(url)
-    yield s
-    s.close()
+    config = ServerConfig(redis_url=url, lease_sweep_interval=0)
+    with InProcessServer(config, clock_at=START) as s:
+        yield s
 
 
 def info(error: grpc.RpcError) -> dict[str, str]:
@@ -48,7 +52,7 @@ def info(error: grpc.RpcError) -> dict[str, str]:
     raise AssertionError("no ErrorInfo")
 
 
-def grid(sid: str, s: ClockedServer, lease: float = 10.0) -> None:
+def grid(sid: str, s: InProcessServer, lease: float = 10.0) -> None:
     nanos = int(lease * 1e9)
     create(
         s.stub,
@@ -61,25 +65,25 @@ def grid(sid: str, s: ClockedServer, lease: float = 10.0) -> None:
     )
 
 
-def ask(s: ClockedServer, sid: str, count: int = 1, **kw: str) -> list[trial_pb2.Trial]:
+def ask(s: InProcessServer, sid: str, count: int = 1, **kw: str) -> list[trial_pb2.Trial]:
     req = ts.SuggestTrialsRequest(parent=f"studies/{sid}", count=count, **kw)  # type: ignore[arg-type]
     return list(s.stub.SuggestTrials(req).trials)
 
 
-def get(s: ClockedServer, name: str) -> trial_pb2.Trial:
+def get(s: InProcessServer, name: str) -> trial_pb2.Trial:
     return s.stub.GetTrial(ts.GetTrialRequest(name=name)).trial
 
 
-def beat(s: ClockedServer, name: str) -> trial_pb2.Trial:
+def beat(s: InProcessServer, name: str) -> trial_pb2.Trial:
     return s.stub.HeartbeatTrial(ts.HeartbeatTrialRequest(name=name)).trial
 
 
-def tell(s: ClockedServer, name: str, loss: float) -> trial_pb2.Trial:
+def tell(s: InProcessServer, name: str, loss: float) -> trial_pb2.Trial:
     m = trial_pb2.Measurement(values={"loss": loss})
     return s.stub.CompleteTrial(ts.CompleteTrialRequest(name=name, final_measurement=m)).trial
 
 
-def test_a_lease_is_served_renewed_and_expires_into_a_reissue(server: ClockedServer) -> None:
+def test_a_lease_is_served_renewed_and_expires_into_a_reissue(server: InProcessServer) -> None:
     sid = f"lease-{uuid.uuid4().hex[:8]}"
     grid(sid, server, lease=10.5)
     study = server.stub.GetStudy(ts.GetStudyRequest(name=f"studies/{sid}")).study
@@ -124,7 +128,7 @@ def test_a_lease_is_served_renewed_and_expires_into_a_reissue(server: ClockedSer
 
 
 def test_a_late_result_before_the_reissue_keeps_the_point_from_coming_back(
-    server: ClockedServer,
+    server: InProcessServer,
 ) -> None:
     sid = f"late-{uuid.uuid4().hex[:8]}"
     grid(sid, server, lease=5)
@@ -139,7 +143,7 @@ def test_a_late_result_before_the_reissue_keeps_the_point_from_coming_back(
 
 
 def test_the_lease_timeout_is_validated_and_defaults_to_the_server_setting(
-    server: ClockedServer,
+    server: InProcessServer,
 ) -> None:
     for bad in (
         Duration(seconds=-1),

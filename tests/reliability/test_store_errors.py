@@ -27,12 +27,12 @@ from hyperdial_server.core.errors import DataLoss, HyperdialError
 from hyperdial_server.server import EvictingStoreError, ServerConfig, start
 from hyperdial_server.service._status import status_code
 from hyperdial_server.store import RedisStore
-from hyperdial_server.store._codec import store_error
-from hyperdial_server.store._redis import SOCKET_TIMEOUT
+from hyperdial_server.store._errors import store_error
+from hyperdial_server.store._redis_connect import SOCKET_TIMEOUT
 from tests.e2e.protocol import ask, create, error_reason, float_param, spec, tell
-from tests.ops._servers import ConfiguredServer, Process
 from tests.process_groups import run
 from tests.redis_server import RedisServer
+from tests.server_harness import InProcessServer, ServerProcess
 
 SERVING = health_pb2.HealthCheckResponse.SERVING
 NOT_SERVING = health_pb2.HealthCheckResponse.NOT_SERVING
@@ -94,11 +94,11 @@ def admin(redis_server: RedisServer) -> Iterator[redis.Redis]:
 @pytest.fixture
 def served(
     redis_server: RedisServer, monkeypatch: pytest.MonkeyPatch
-) -> Iterator[tuple[ConfiguredServer, Any]]:
+) -> Iterator[tuple[InProcessServer, Any]]:
     """An in-process server on the test's Redis (health checked often), and a stub."""
     monkeypatch.setattr(server_module, "HEALTH_INTERVAL", 0.05)
-    server = ConfiguredServer(
-        redis_url=redis_server.url, sampler_processes=0, lease_sweep_interval=0
+    server = InProcessServer(
+        ServerConfig(redis_url=redis_server.url, sampler_processes=0, lease_sweep_interval=0)
     ).start()
     channel = grpc.insecure_channel(server.target)
     try:
@@ -112,7 +112,7 @@ def served(
 
 
 def test_a_full_redis_answers_resource_exhausted_and_health_follows(
-    served: tuple[ConfiguredServer, Any], admin: redis.Redis
+    served: tuple[InProcessServer, Any], admin: redis.Redis
 ) -> None:
     server, stub = served
     create(stub, "s", _random_spec())
@@ -138,7 +138,7 @@ def test_a_full_redis_answers_resource_exhausted_and_health_follows(
 
 
 def test_a_read_only_replica_answers_unavailable_and_health_follows(
-    served: tuple[ConfiguredServer, Any], admin: redis.Redis
+    served: tuple[InProcessServer, Any], admin: redis.Redis
 ) -> None:
     server, stub = served
     with RedisServer() as primary:
@@ -164,7 +164,7 @@ def test_a_read_only_replica_answers_unavailable_and_health_follows(
 
 
 def test_a_redis_refusing_writes_answers_unavailable(
-    served: tuple[ConfiguredServer, Any], admin: redis.Redis
+    served: tuple[InProcessServer, Any], admin: redis.Redis
 ) -> None:
     server, stub = served
     create(stub, "s", _random_spec())
@@ -180,7 +180,7 @@ def test_a_redis_refusing_writes_answers_unavailable(
 
 
 def test_a_command_the_acl_denies_answers_failed_precondition(
-    served: tuple[ConfiguredServer, Any], admin: redis.Redis
+    served: tuple[InProcessServer, Any], admin: redis.Redis
 ) -> None:
     _, stub = served
     create(stub, "s", _random_spec())
@@ -224,7 +224,7 @@ def test_an_evicting_redis_is_refused_unless_allowed(caplog: pytest.LogCaptureFi
         refused = run(args, env=env, timeout=120)
         assert refused.returncode == 2
         assert "refusing to start" in refused.stderr and "maxmemory-policy" in refused.stderr
-        process = Process(["--redis", evicting.url], env={"HYPERDIAL_ALLOW_EVICTING_REDIS": "1"})
+        process = ServerProcess(evicting.url, env={"HYPERDIAL_ALLOW_EVICTING_REDIS": "1"})
         code, log = process.stop_and_read_log()
         assert code == 0
         assert "REDIS MAY EVICT KEYS" in log
@@ -247,7 +247,7 @@ def test_a_redis_without_config_is_served_with_a_warning(
 
 
 def test_health_checks_the_eviction_policy_again_when_the_store_comes_back(
-    served: tuple[ConfiguredServer, Any],
+    served: tuple[InProcessServer, Any],
     admin: redis.Redis,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
@@ -271,7 +271,7 @@ def test_health_checks_the_eviction_policy_again_when_the_store_comes_back(
 
 
 def test_a_damaged_study_answers_data_loss_naming_it(
-    served: tuple[ConfiguredServer, Any], admin: redis.Redis
+    served: tuple[InProcessServer, Any], admin: redis.Redis
 ) -> None:
     _, stub = served
     create(stub, "s", _random_spec())
@@ -302,7 +302,7 @@ def test_a_damaged_study_answers_data_loss_naming_it(
 
 
 def test_a_script_failing_on_damaged_keys_is_data_loss(
-    served: tuple[ConfiguredServer, Any], admin: redis.Redis
+    served: tuple[InProcessServer, Any], admin: redis.Redis
 ) -> None:
     server, stub = served
     create(stub, "s", _random_spec())
@@ -413,7 +413,7 @@ def test_a_script_failing_on_damaged_keys_is_data_loss(
 def test_every_redis_failure_has_a_precise_status(exc: Exception, code: str, reason: str) -> None:
     store = RedisStore.from_url("redis://:hunter2@127.0.0.1:1/0")
     try:
-        error = store._failure(exc, "s")
+        error = store.errors.failure(exc, "s")
         assert isinstance(error, HyperdialError)
         assert (status_code(error).name, error.reason) == (code, reason)
         assert "hunter2" not in error.message
@@ -439,8 +439,8 @@ def test_a_stall_answers_within_the_documented_bounds(
     """Under a 12 s CLIENT PAUSE WRITE, an ask answers UNAVAILABLE within the 10 s reply
     bound and health turns NOT_SERVING within HEALTH_INTERVAL + HEALTH_TIMEOUT (5 s), with
     the default settings; both come back afterwards. Margins are whole seconds."""
-    server = ConfiguredServer(
-        redis_url=redis_server.url, sampler_processes=0, lease_sweep_interval=0
+    server = InProcessServer(
+        ServerConfig(redis_url=redis_server.url, sampler_processes=0, lease_sweep_interval=0)
     ).start()
     try:
         with grpc.insecure_channel(server.target) as channel:

@@ -1,4 +1,4 @@
-"""One valid request for every ``TuningService`` method, and readers of error details."""
+"""One valid request for every ``TuningService`` method, a stub, and readers of error details."""
 
 from __future__ import annotations
 
@@ -23,6 +23,11 @@ SPEC = spec(float_param("x", 0.0, 1.0), algorithm=study_pb2.ALGORITHM_RANDOM)
 
 def new_id(prefix: str = "sec") -> str:
     return f"{prefix}-{uuid.uuid4().hex[:12]}"
+
+
+def stub(channel: grpc.Channel) -> tuning_service_pb2_grpc.TuningServiceStub:
+    """A tuning service stub on ``channel``."""
+    return tuning_service_pb2_grpc.TuningServiceStub(channel)
 
 
 def prepare(stub: Any, metadata: Any) -> str:

@@ -8,8 +8,9 @@ import pytest
 
 from hyperdial_server.security import Role
 from hyperdial_server.server import ServerConfig
-from tests.security.harness import ConfiguredServer, Tokens
 from tests.security.pki import Pki, make_pki
+from tests.security.tokens import Tokens
+from tests.server_harness import InProcessServer
 
 #: Tenants of the token fixtures and the roles each has a token for.
 GRANTS = [
@@ -35,7 +36,7 @@ def tokens(tmp_path_factory: pytest.TempPathFactory) -> Tokens:
 
 
 @pytest.fixture(scope="session")
-def auth_server(tokens: Tokens) -> Iterator[ConfiguredServer]:
+def auth_server(tokens: Tokens) -> Iterator[InProcessServer]:
     """A plaintext server on the memory store that requires the session's tokens."""
-    with ConfiguredServer(ServerConfig(tokens_file=str(tokens.path))) as server:
+    with InProcessServer(ServerConfig(tokens_file=str(tokens.path))) as server:
         yield server

@@ -29,8 +29,10 @@ from tests.security.calls import (
     prepare,
     request,
     snapshot,
+    stub,
 )
-from tests.security.harness import ConfiguredServer, Tokens, bearer, stub
+from tests.security.tokens import Tokens, bearer
+from tests.server_harness import InProcessServer
 
 ROLES = list(Role)
 UNAUTHENTICATED = grpc.StatusCode.UNAUTHENTICATED
@@ -38,7 +40,7 @@ DENIED = grpc.StatusCode.PERMISSION_DENIED
 
 
 @pytest.fixture(scope="module")
-def channel(auth_server: ConfiguredServer) -> Iterator[grpc.Channel]:
+def channel(auth_server: InProcessServer) -> Iterator[grpc.Channel]:
     with grpc.insecure_channel(auth_server.target) as ch:
         yield ch
 

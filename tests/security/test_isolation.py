@@ -15,8 +15,9 @@ from hyperdial.v1 import tuning_service_pb2 as ts
 from hyperdial_server.security import Role
 from hyperdial_server.server import ServerConfig
 from tests.e2e.protocol import float_param, measurement, pvalue, spec
-from tests.security.calls import SPEC, call, error_info, implemented, new_id, snapshot
-from tests.security.harness import ConfiguredServer, Tokens, bearer, stub
+from tests.security.calls import SPEC, call, error_info, implemented, new_id, snapshot, stub
+from tests.security.tokens import Tokens, bearer
+from tests.server_harness import InProcessServer
 
 NOT_FOUND = grpc.StatusCode.NOT_FOUND
 
@@ -27,14 +28,14 @@ def store_url(request: pytest.FixtureRequest) -> str:
 
 
 @pytest.fixture(scope="module")
-def iso_server(store_url: str, tokens: Tokens) -> Iterator[ConfiguredServer]:
+def iso_server(store_url: str, tokens: Tokens) -> Iterator[InProcessServer]:
     config = ServerConfig(redis_url=store_url, tokens_file=str(tokens.path))
-    with ConfiguredServer(config) as server:
+    with InProcessServer(config) as server:
         yield server
 
 
 @pytest.fixture
-def s(iso_server: ConfiguredServer) -> Iterator[Any]:
+def s(iso_server: InProcessServer) -> Iterator[Any]:
     with grpc.insecure_channel(iso_server.target) as channel:
         yield stub(channel)
 

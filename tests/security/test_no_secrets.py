@@ -20,9 +20,9 @@ from hyperdial_server.security import Role, hash_token, new_token
 from tests.e2e.protocol import measurement
 from tests.process_groups import run
 from tests.redis_server import RedisServer
-from tests.security.calls import SPEC, new_id
-from tests.security.harness import Tokens, bearer, stub
+from tests.security.calls import SPEC, new_id, stub
 from tests.security.pki import Pki
+from tests.security.tokens import Tokens, bearer
 from tests.server_harness import ServerProcess
 
 PASSWORD = f"redis-pw-{secrets.token_hex(16)}"

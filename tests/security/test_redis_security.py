@@ -16,12 +16,13 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from hyperdial.v1 import tuning_service_pb2 as ts
 from hyperdial_server.security import Role
 from hyperdial_server.server import ServerConfig
-from hyperdial_server.store._redis import _public_url
+from hyperdial_server.store._redis_connect import _public_url
 from tests.e2e.protocol import measurement
 from tests.redis_server import RedisServer, free_port
-from tests.security.calls import SPEC, error_info, new_id
-from tests.security.harness import ConfiguredServer, Tokens, bearer, stub
+from tests.security.calls import SPEC, error_info, new_id, stub
 from tests.security.pki import Pki
+from tests.security.tokens import Tokens, bearer
+from tests.server_harness import InProcessServer
 
 # Characters that must be percent-encoded in a URL, so decoding is exercised too.
 PASSWORD = f"pw:{secrets.token_hex(12)}@/%"
@@ -43,7 +44,7 @@ def redis_with_password() -> Iterator[RedisServer]:
         yield server
 
 
-def _roundtrip(server: ConfiguredServer, token: str) -> str:
+def _roundtrip(server: InProcessServer, token: str) -> str:
     """Create, ask, tell and read back a study through ``server``; returns its id."""
     md = bearer(token)
     with grpc.insecure_channel(server.target) as channel:
@@ -66,7 +67,7 @@ def _study_keys(client: redis.Redis, namespace: str, study_id: str) -> list[str]
 
 def test_password_in_the_url(redis_with_password: RedisServer, tokens: Tokens) -> None:
     config = ServerConfig(redis_url=_url(redis_with_password.port), tokens_file=str(tokens.path))
-    with ConfiguredServer(config) as server:
+    with InProcessServer(config) as server:
         study_id = _roundtrip(server, tokens["rtenant", Role.ADMIN])
     admin = redis.Redis(port=redis_with_password.port, password=PASSWORD)
     assert _study_keys(admin, "rtenant", study_id)
@@ -80,7 +81,7 @@ def test_a_wrong_or_missing_password_is_unavailable_and_not_shown(
     config = ServerConfig(
         redis_url=_url(redis_with_password.port, password=password), tokens_file=str(tokens.path)
     )
-    with ConfiguredServer(config) as server, grpc.insecure_channel(server.target) as channel:
+    with InProcessServer(config) as server, grpc.insecure_channel(server.target) as channel:
         health = health_pb2_grpc.HealthStub(channel).Check(health_pb2.HealthCheckRequest())
         assert health.status == health_pb2.HealthCheckResponse.NOT_SERVING
         with pytest.raises(grpc.RpcError) as info:
@@ -110,7 +111,7 @@ def test_acl_user_limited_to_hyperdial_keys(tokens: Tokens) -> None:
     ]
     with RedisServer(*acl) as backing:
         url = _url(backing.port, user="hyperdial")
-        with ConfiguredServer(ServerConfig(redis_url=url, tokens_file=str(tokens.path))) as server:
+        with InProcessServer(ServerConfig(redis_url=url, tokens_file=str(tokens.path))) as server:
             study_id = _roundtrip(server, tokens["rtenant", Role.ADMIN])
         client = redis.Redis(port=backing.port, username="hyperdial", password=PASSWORD)
         assert _study_keys(client, "rtenant", study_id)
@@ -174,7 +175,7 @@ def test_redis_over_tls_with_a_password(
 ) -> None:
     backing, port = tls_redis
     url = _url(port, scheme="rediss") + f"?ssl_ca_certs={quote(str(pki.ca.cert))}"
-    with ConfiguredServer(ServerConfig(redis_url=url, tokens_file=str(tokens.path))) as server:
+    with InProcessServer(ServerConfig(redis_url=url, tokens_file=str(tokens.path))) as server:
         study_id = _roundtrip(server, tokens["rtenant", Role.ADMIN])
     plain = redis.Redis(port=backing.port, password=PASSWORD)
     assert _study_keys(plain, "rtenant", study_id)
@@ -189,7 +190,7 @@ def test_redis_tls_refuses_an_untrusted_server(
     url = _url(port, scheme="rediss")
     if ca == "rogue":
         url += f"?ssl_ca_certs={quote(str(pki.rogue_ca.cert))}"
-    with ConfiguredServer(ServerConfig(redis_url=url, tokens_file=str(tokens.path))) as server:
+    with InProcessServer(ServerConfig(redis_url=url, tokens_file=str(tokens.path))) as server:
         with grpc.insecure_channel(server.target) as channel, pytest.raises(grpc.RpcError) as info:
             stub(channel).ListStudies(
                 ts.ListStudiesRequest(), metadata=bearer(tokens["rtenant", Role.ADMIN])
@@ -205,11 +206,9 @@ def test_redis_mutual_tls(mtls_redis: tuple[RedisServer, int], pki: Pki, tokens:
     base = _url(port, scheme="rediss", password="") + f"?ssl_ca_certs={quote(str(pki.ca.cert))}"
     with_cert = base + f"&ssl_certfile={quote(str(pki.client.cert))}"
     with_cert += f"&ssl_keyfile={quote(str(pki.client.key))}"
-    with ConfiguredServer(
-        ServerConfig(redis_url=with_cert, tokens_file=str(tokens.path))
-    ) as server:
+    with InProcessServer(ServerConfig(redis_url=with_cert, tokens_file=str(tokens.path))) as server:
         _roundtrip(server, tokens["rtenant", Role.ADMIN])
-    with ConfiguredServer(ServerConfig(redis_url=base, tokens_file=str(tokens.path))) as server:
+    with InProcessServer(ServerConfig(redis_url=base, tokens_file=str(tokens.path))) as server:
         with grpc.insecure_channel(server.target) as channel, pytest.raises(grpc.RpcError) as info:
             stub(channel).ListStudies(
                 ts.ListStudiesRequest(), metadata=bearer(tokens["rtenant", Role.ADMIN])

@@ -22,26 +22,27 @@ from hyperdial_server.security import (
 )
 from hyperdial_server.server import ServerConfig
 from tests.process_groups import run
-from tests.security.harness import ConfiguredServer, Tokens, bearer, stub
+from tests.security.calls import stub
 from tests.security.pki import Identity, Pki
-from tests.server_harness import ServerProcess
+from tests.security.tokens import Tokens, bearer
+from tests.server_harness import InProcessServer, ServerProcess
 
 UNAVAILABLE = grpc.StatusCode.UNAVAILABLE
 
 
 @pytest.fixture(scope="module")
-def tls_server(pki: Pki) -> Iterator[ConfiguredServer]:
+def tls_server(pki: Pki) -> Iterator[InProcessServer]:
     config = ServerConfig(tls_cert=str(pki.server.cert), tls_key=str(pki.server.key))
-    with ConfiguredServer(config) as server:
+    with InProcessServer(config) as server:
         yield server
 
 
 @pytest.fixture(scope="module")
-def mtls_server(pki: Pki) -> Iterator[ConfiguredServer]:
+def mtls_server(pki: Pki) -> Iterator[InProcessServer]:
     config = ServerConfig(
         tls_cert=str(pki.server.cert), tls_key=str(pki.server.key), tls_client_ca=str(pki.ca.cert)
     )
-    with ConfiguredServer(config) as server:
+    with InProcessServer(config) as server:
         yield server
 
 
@@ -62,42 +63,42 @@ def _tls(target: str, root: Identity, client: Identity | None = None) -> grpc.Ch
     return grpc.secure_channel(target, creds)
 
 
-def test_tls_call_succeeds(tls_server: ConfiguredServer, pki: Pki) -> None:
+def test_tls_call_succeeds(tls_server: InProcessServer, pki: Pki) -> None:
     with _tls(tls_server.target, pki.ca) as channel:
         assert _list(channel) == grpc.StatusCode.OK
         reply = health_pb2_grpc.HealthStub(channel).Check(health_pb2.HealthCheckRequest())
         assert reply.status == health_pb2.HealthCheckResponse.SERVING
 
 
-def test_tls_also_by_host_name(tls_server: ConfiguredServer, pki: Pki) -> None:
+def test_tls_also_by_host_name(tls_server: InProcessServer, pki: Pki) -> None:
     port = tls_server.target.rsplit(":", 1)[1]
     with _tls(f"localhost:{port}", pki.ca) as channel:
         assert _list(channel) == grpc.StatusCode.OK
 
 
-def test_plaintext_is_refused_on_a_tls_port(tls_server: ConfiguredServer) -> None:
+def test_plaintext_is_refused_on_a_tls_port(tls_server: InProcessServer) -> None:
     with grpc.insecure_channel(tls_server.target) as channel:
         assert _list(channel) == UNAVAILABLE
 
 
-def test_client_refuses_a_server_it_does_not_trust(tls_server: ConfiguredServer, pki: Pki) -> None:
+def test_client_refuses_a_server_it_does_not_trust(tls_server: InProcessServer, pki: Pki) -> None:
     with _tls(tls_server.target, pki.rogue_ca) as channel:
         assert _list(channel) == UNAVAILABLE
 
 
-def test_mtls_requires_a_client_certificate(mtls_server: ConfiguredServer, pki: Pki) -> None:
+def test_mtls_requires_a_client_certificate(mtls_server: InProcessServer, pki: Pki) -> None:
     with _tls(mtls_server.target, pki.ca) as channel:
         assert _list(channel) == UNAVAILABLE
     with grpc.insecure_channel(mtls_server.target) as channel:
         assert _list(channel) == UNAVAILABLE
 
 
-def test_mtls_refuses_a_certificate_of_another_ca(mtls_server: ConfiguredServer, pki: Pki) -> None:
+def test_mtls_refuses_a_certificate_of_another_ca(mtls_server: InProcessServer, pki: Pki) -> None:
     with _tls(mtls_server.target, pki.ca, pki.rogue_client) as channel:
         assert _list(channel) == UNAVAILABLE
 
 
-def test_mtls_accepts_a_client_certificate(mtls_server: ConfiguredServer, pki: Pki) -> None:
+def test_mtls_accepts_a_client_certificate(mtls_server: InProcessServer, pki: Pki) -> None:
     with _tls(mtls_server.target, pki.ca, pki.client) as channel:
         assert _list(channel) == grpc.StatusCode.OK
 
@@ -110,7 +111,7 @@ def test_tls_with_tokens_and_standard_call_credentials(pki: Pki, tmp_path: Path)
     config = ServerConfig(
         tls_cert=str(pki.server.cert), tls_key=str(pki.server.key), tokens_file=str(tokens.path)
     )
-    with ConfiguredServer(config) as server:
+    with InProcessServer(config) as server:
         with _tls(server.target, pki.ca) as channel:
             assert _list(channel) == grpc.StatusCode.UNAUTHENTICATED
             assert _list(channel, bearer(token)) == grpc.StatusCode.OK
