@@ -237,10 +237,51 @@ def test_preamble_names_keys_and_args_by_position() -> None:
     for i, name in enumerate(CLAIM_TRIALS.keys, 1):
         assert f"  {name} = KEYS[{i}],\n" in preamble
     for i, name in enumerate(CLAIM_TRIALS.args, 1):
-        assert f"  {name} = ARGV[{i}],\n" in preamble
+        assert f"a.{name} = ARGV[{i}]" in preamble  # documented; no table is built
+    assert "local a" not in preamble
     tail = COMMIT_TRIALS.preamble()
     assert "for i = 9, #ARGV do a.slots[i - 8] = ARGV[i] end" in tail
-    # The preamble comes first, then _lib when the body uses it, then the body.
+    # The preamble comes first, then the _lib functions the body uses, then the body with its
+    # single arguments by position, line for line.
     source = CLAIM_TRIALS.source()
     assert source.startswith(preamble)
-    assert source.index("local function open_study") < source.index(CLAIM_TRIALS.body())
+    body = CLAIM_TRIALS.body()
+    ran = source[len(source) - len(source.split(USES_LIB, 1)[1]) - len(USES_LIB) :]
+    assert ran.count("\n") == body.count("\n")
+    for i, name in enumerate(CLAIM_TRIALS.args, 1):
+        if f"a.{name}" in body:
+            assert f"a.{name}" not in ran and f"ARGV[{i}]" in ran
+    assert source.index("local function open_study") < source.index(ran)
+
+
+@pytest.mark.parametrize("script", SCRIPTS, ids=lambda s: s.name)
+def test_a_script_carries_only_the_lib_functions_it_calls(script: Script) -> None:
+    source, body = script.source(), script.body()
+    carried = set(_FUNCTION.findall(source)) - set(_FUNCTION.findall(body))
+    functions = _lib_functions(_LIB)
+    assert carried == _calls(_code(body), functions)
+    # What Redis runs uses no a.<name> of a single argument, and the rest as declared.
+    assert not set(_ARG_USE.findall(_code(source))) & set(script.args)
+
+
+@pytest.mark.parametrize(
+    "script", [s for s in SCRIPTS if s._compiled is not None], ids=lambda s: s.name
+)
+def test_a_generated_call_builder_answers_what_the_generic_one_does(script: Script) -> None:
+    study = study_keys("ns", "s1")
+    args: dict[str, Arg | list[Arg]] = {n: f"v-{n}" for n in script.args}
+    if script.varargs is not None:
+        args[script.varargs] = ["x", 3]
+    assert script.call_args is not script.build
+    assert script.call_args(study, **args) == script.build(study, **args)
+    with pytest.raises(TypeError, match=f"script {script.name} takes no keys"):
+        script.call_args(study, {"nothing": "k"}, **args)
+    if not script.args:
+        return
+    args[script.args[0]] = 7  # an int goes as it is
+    assert script.call_args(study, **args) == script.build(study, **args)
+    # Anything else goes to the generic builder, whose errors name the script.
+    with pytest.raises(TypeError, match=f"script {script.name}: missing"):
+        script.call_args(study, **{n: v for n, v in args.items() if n != script.args[-1]})
+    with pytest.raises(TypeError, match=f"script {script.name}: argument .* one value"):
+        script.call_args(study, **{**args, script.args[0]: True})

@@ -25,13 +25,21 @@ from __future__ import annotations
 import dataclasses
 import keyword
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from importlib import resources
+from typing import Any
 
 from hyperdial_server.store._keys import StudyKeys
 
 #: A value passed in ARGV (redis-py sends an int as its decimal text).
 Arg = str | int
+
+# The default of a generated call builder's parameters: not an argument's type.
+_MISSING = object()
+# The exact types of an argument.
+_ARG_TYPES = frozenset((str, int))
+# ``more_keys`` of a call that gives none.
+_NO_KEYS: Mapping[str, str | Sequence[str]] = {}
 
 #: The first line of a script that uses the shared functions of ``lua/_lib.lua``.
 USES_LIB = "-- uses: _lib\n"
@@ -55,10 +63,13 @@ def _check_names(script: str, kind: str, names: Sequence[str]) -> None:
         raise ValueError(f"script {script}: {kind} names repeat: {names}")
 
 
-def _lua_table(var: str, source: str, names: Sequence[str], rest: str | None) -> str:
+def _lua_table(
+    var: str, source: str, names: Sequence[str], rest: str | None, *, only_rest: bool = False
+) -> str:
     """``local <var> = {name = <source>[1], ...}``, plus the array ``<var>.<rest>`` of
-    ``<source>[len(names) + 1 ..]`` when there is a variadic tail."""
-    fields = [f"  {name} = {source}[{i}]," for i, name in enumerate(names, 1)]
+    ``<source>[len(names) + 1 ..]`` when there is a variadic tail (with ``only_rest``, that
+    array alone)."""
+    fields = [] if only_rest else [f"  {n} = {source}[{i}]," for i, n in enumerate(names, 1)]
     if rest is not None:
         fields.append(f"  {rest} = {{}},")
     lines = [f"local {var} = {{", *fields, "}"]
@@ -68,6 +79,31 @@ def _lua_table(var: str, source: str, names: Sequence[str], rest: str | None) ->
             f"for i = {first}, #{source} do {var}.{rest}[i - {len(names)}] = {source}[i] end"
         )
     return "\n".join(lines)
+
+
+# ``a.<name>`` in Lua code: an argument of the preamble's ``a`` (``tests/store/
+# test_lua_contract.py`` checks that no body declares an ``a`` of its own).
+_ARG_USE = re.compile(r"(?<![\w.])a\.(\w+)\b")
+# Where each ``local function <name>(`` of ``_lib.lua`` starts, with the comment above it.
+_LIB_FUNCTION = re.compile(r"(?:^--[^\n]*\n)*^local function (\w+)\(", re.MULTILINE)
+
+
+def _lib_for(body: str) -> str:
+    """The functions of ``lua/_lib.lua`` that ``body`` calls, directly or through one another,
+    in the file's order (each local function is a closure Redis makes on every call)."""
+    lib = _lua_file("_lib")
+    starts = list(_LIB_FUNCTION.finditer(lib))
+    ends = [m.start() for m in starts[1:]] + [len(lib)]
+    functions = {m.group(1): lib[m.start() : end] for m, end in zip(starts, ends, strict=True)}
+    needed: set[str] = set()
+    todo = [body]
+    while todo:
+        text = todo.pop()
+        for name, code in functions.items():
+            if name not in needed and re.search(rf"(?<![\w.]){name}\(", text):
+                needed.add(name)
+                todo.append(code)
+    return "".join(code for name, code in functions.items() if name in needed) + "\n"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -93,12 +129,31 @@ class Script:
     args: tuple[str, ...] = ()
     varkeys: str | None = None
     varargs: str | None = None
+    # Set in __post_init__: every key and argument name, and the call builder of a script
+    # whose keys are all a study's (see ``_compile``), which every store call goes through.
+    _key_names: frozenset[str] = dataclasses.field(init=False, repr=False, compare=False)
+    _arg_names: frozenset[str] = dataclasses.field(init=False, repr=False, compare=False)
+    _compiled: Callable[..., tuple[list[str], list[Arg]]] | None = dataclasses.field(
+        init=False, repr=False, compare=False
+    )
 
     def __post_init__(self) -> None:
         _check_names(self.name, "key", (*self.keys, *filter(None, [self.varkeys])))
         _check_names(self.name, "argument", (*self.args, *filter(None, [self.varargs])))
+        # Looked up on every call (the hot path of every store call): computed once.
+        set_ = object.__setattr__
+        set_(self, "_key_names", frozenset((*self.keys, *filter(None, [self.varkeys]))))
+        set_(self, "_arg_names", frozenset((*self.args, *filter(None, [self.varargs]))))
+        set_(self, "_compiled", _compile(self))
 
-    def call_args(
+    @property
+    def call_args(self) -> Callable[..., tuple[list[str], list[Arg]]]:
+        """Builds ``KEYS`` and ``ARGV`` of a call by name: see :meth:`build`, which this is
+        (or a function generated from the declaration that answers the same, faster, for a
+        script whose keys all come from a study's :class:`._keys.StudyKeys`)."""
+        return self.build if self._compiled is None else self._compiled
+
+    def build(
         self,
         keys: StudyKeys | Mapping[str, str],
         more_keys: Mapping[str, str | Sequence[str]] | None = None,
@@ -123,10 +178,9 @@ class Script:
                 the wrong kind (a sequence for a single value, or the other way round).
             KeyError: A declared key is found neither in ``more_keys`` nor in ``keys``.
         """
-        more = {} if more_keys is None else more_keys
-        key_names = (*self.keys, *filter(None, [self.varkeys]))
-        extra = set(more) - set(key_names)
-        if extra:
+        more = _NO_KEYS if more_keys is None else more_keys
+        if more and not more.keys() <= self._key_names:
+            extra = set(more) - self._key_names
             raise TypeError(f"script {self.name} takes no keys {sorted(extra)}")
         built: list[str] = []
         for name in self.keys:
@@ -145,12 +199,11 @@ class Script:
                 _key(self.name, self.varkeys, v)
                 for v in _many(self.name, self.varkeys, more[self.varkeys])
             ]
-        arg_names = (*self.args, *filter(None, [self.varargs]))
-        if set(args) != set(arg_names):
-            missing = sorted(set(arg_names) - set(args))
-            extra = set(args) - set(arg_names)
+        if args.keys() != self._arg_names:
+            names = self._arg_names
             raise TypeError(
-                f"script {self.name}: missing arguments {missing}, unknown ones {sorted(extra)}"
+                f"script {self.name}: missing arguments {sorted(names - set(args))}, unknown "
+                f"ones {sorted(set(args) - names)}"
             )
         values: list[Arg] = [_arg(self.name, n, args[n]) for n in self.args]
         if self.varargs is not None:
@@ -158,14 +211,22 @@ class Script:
         return built, values
 
     def preamble(self) -> str:
-        """The Lua that names the script's KEYS (table ``k``) and ARGV (table ``a``)."""
+        """The Lua that names the script's KEYS (table ``k``) and variadic ARGV (``a.<name>``).
+
+        Single arguments need no table: :meth:`source` writes ``a.<name>`` of the body as
+        ``ARGV[i]`` (a table of them cost about half a microsecond of Redis time per call).
+        """
         parts = [
-            f"-- Generated from hyperdial_server/store/_scripts.py ({self.name}): KEYS and ARGV "
-            "by name.",
+            f"-- Generated from hyperdial_server/store/_scripts.py ({self.name}): KEYS by name;"
+            " the body's a.<name> is ARGV[i].",
             _lua_table("k", "KEYS", self.keys, self.varkeys),
         ]
-        if self.args or self.varargs is not None:
-            parts.append(_lua_table("a", "ARGV", self.args, self.varargs))
+        if self.args:
+            parts.append(
+                "-- " + ", ".join(f"a.{n} = ARGV[{i}]" for i, n in enumerate(self.args, 1))
+            )
+        if self.varargs is not None:
+            parts.append(_lua_table("a", "ARGV", self.args, self.varargs, only_rest=True))
         return "\n".join(parts) + "\n"
 
     def body(self) -> str:
@@ -173,10 +234,17 @@ class Script:
         return _lua_file(self.name)
 
     def source(self) -> str:
-        """The text Redis runs: the preamble, then ``lua/_lib.lua`` if the body's first line
-        is ``-- uses: _lib``, then the body (all one script, so one atomic EVALSHA)."""
+        """The text Redis runs, all one script (so one atomic EVALSHA): the preamble, then the
+        functions of ``lua/_lib.lua`` the body calls (directly or through one another) if its
+        first line is ``-- uses: _lib``, then the body with each ``a.<name>`` of a single
+        argument written ``ARGV[i]``. Line numbers within the body are kept."""
         body = self.body()
-        lib = _lua_file("_lib") + "\n" if body.startswith(USES_LIB) else ""
+        lib = _lib_for(body) if body.startswith(USES_LIB) else ""
+        position = {name: i for i, name in enumerate(self.args, 1)}
+        body = _ARG_USE.sub(
+            lambda m: f"ARGV[{position[m.group(1)]}]" if m.group(1) in position else m.group(),
+            body,
+        )
         return self.preamble() + lib + body
 
 
@@ -187,6 +255,50 @@ def _lua_file(name: str) -> str:
         .joinpath(f"{name}.lua")
         .read_text()
     )
+
+
+def _compile(script: Script) -> Callable[..., tuple[list[str], list[Arg]]] | None:
+    """A function that answers what ``script.build`` answers, generated from the declaration
+    (as ``dataclasses`` generates ``__init__``): keyword-only parameters named after the
+    arguments (Python itself refuses a missing or unknown one) and the study's keys read as
+    attributes, so a call costs about a third of the generic build. Any call it does not
+    cover (keys from a mapping or ``more_keys``) goes to ``script.build``.
+
+    ``None`` for a script with keys that do not come from a study (or variadic keys).
+    """
+    if script.varkeys is not None or not set(script.keys) <= _STUDY_KEY_NAMES:
+        return None
+    # Every name was checked to be an identifier that is no Lua or Python keyword. A missing
+    # argument stays MISSING (whose type fails the check) and an unknown one lands in
+    # ``unknown``: both go to ``build``, for its message naming the script.
+    params = [*script.args, *filter(None, [script.varargs])]
+    given = ", ".join(f"{n}={n}" for n in params)
+    named = [f"{n}=MISSING" for n in params]
+    signature = ", ".join(["keys", "more_keys=None", "/", *(["*", *named] if named else [])])
+    variadic = script.varargs
+    source = (
+        f"def call_args({signature}, **unknown):\n"
+        f"    values = [{', '.join(script.args)}]\n"
+        "    if (more_keys is not None or type(keys) is not StudyKeys or unknown\n"
+        "            or not set(map(type, values)) <= ARG_TYPES"
+        + ("" if variadic is None else f" or {variadic} is MISSING")
+        + "):\n"
+        f"        given = dict({given})\n"
+        "        given = {n: v for n, v in given.items() if v is not MISSING}\n"
+        "        return build(keys, more_keys, **given, **unknown)\n"
+        + ("" if variadic is None else f"    values += many({variadic})\n")
+        + f"    return [{', '.join(f'keys.{n}' for n in script.keys)}], values\n"
+    )
+    scope: dict[str, Any] = {
+        "MISSING": _MISSING,
+        "StudyKeys": StudyKeys,
+        "ARG_TYPES": _ARG_TYPES,
+        "build": script.build,
+        "many": lambda value: _many(script.name, script.varargs or "", value),
+    }
+    exec(source, scope)  # noqa: S102 - text built above from checked identifiers only
+    compiled: Callable[..., tuple[list[str], list[Arg]]] = scope["call_args"]
+    return compiled
 
 
 def _key(script: str, name: str, value: object) -> str:
