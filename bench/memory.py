@@ -9,6 +9,13 @@
    studies (the first batch deleted through another replica in between, since a namespace
    holds at most 10,000 studies): every in-process cache is bounded (the servicer's study
    cache is an LRU of 10,000 entries), so the second batch must add much less than the first.
+3. **Bytes per reported measurement.** ``--report-trials`` trials of the same study shape
+   each report ``--report-steps`` intermediate measurements (``AddTrialMeasurement``), under
+   each early-stopping policy: a median rule deciding at every step (so every report is kept
+   in the study's values by step, the costliest case), successive halving (values kept at
+   rungs only), and a median rule with a curve cap below the number of steps (thinning). The
+   rules are set so that no trial stops (``min_trials`` out of reach; a reduction factor of 2
+   with equal values), so every trial reports every step.
 
 Both use real processes: a ``redis-server`` and ``python -m hyperdial_server --redis URL``.
 Run from the repository root::
@@ -28,6 +35,8 @@ from typing import Any
 from bench.load import redis_server, start_hyperdial
 
 KIB = 1024
+# The message of each rule field of EarlyStoppingPolicy.
+_RULE_MESSAGES = {"median": "MedianStoppingRule", "successive_halving": "SuccessiveHalvingRule"}
 
 
 def ten_parameter_spec() -> Any:
@@ -149,6 +158,46 @@ async def delete_studies(target: str, prefix: str, n: int, in_flight: int = 16) 
         await asyncio.gather(*(delete(i) for i in range(n)))
 
 
+#: The policies of section 3, by name: (rule field, rule, max_measurements_per_trial).
+REPORT_POLICIES: dict[str, tuple[str, dict[str, int], int]] = {
+    "median, every step": ("median", {"min_trials": 1_000_000}, 0),
+    "successive halving": ("successive_halving", {"reduction_factor": 2}, 0),
+    "median, 20 kept": ("median", {"min_trials": 1_000_000}, 20),
+}
+
+
+async def report_steps(target: str, study: str, trials: int, steps: int) -> int:
+    """Asks ``trials`` trials and has each report ``steps`` measurements (step 1, 2, ...),
+    ``16`` calls in flight; returns the number of reports made."""
+    import grpc
+
+    from hyperdial.v1 import trial_pb2, tuning_service_pb2_grpc
+    from hyperdial.v1 import tuning_service_pb2 as ts
+
+    async with grpc.aio.insecure_channel(target) as channel:
+        stub = tuning_service_pb2_grpc.TuningServiceStub(channel)
+        names: list[str] = []
+        while len(names) < trials:
+            req = ts.SuggestTrialsRequest(
+                parent=f"studies/{study}",
+                count=min(100, trials - len(names)),
+                client_id=f"worker-{len(names) // 100:04d}",
+            )
+            names += [t.name for t in (await stub.SuggestTrials(req)).trials]
+        gate = asyncio.Semaphore(16)
+
+        async def report(name: str, step: int) -> None:
+            async with gate:
+                # Equal values: nobody is strictly better, so no rung stops anyone.
+                m = trial_pb2.Measurement(values={"loss": 0.5}, step=step)
+                req = ts.AddTrialMeasurementRequest(name=name, measurement=m)
+                await stub.AddTrialMeasurement(req)
+
+        for step in range(1, steps + 1):
+            await asyncio.gather(*(report(n, step) for n in names))
+        return trials * steps
+
+
 def rss_kib(pid: int) -> int:
     """Resident set size of a process, in KiB (Linux)."""
     with open(f"/proc/{pid}/status") as f:
@@ -167,6 +216,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         default=9_000,
         help="studies per batch (a namespace holds at most 10,000 at a time)",
     )
+    parser.add_argument("--report-trials", type=int, default=200)
+    parser.add_argument("--report-steps", type=int, default=50)
     parser.add_argument("--redis", default="", help="a running Redis (default: start one)")
     args = parser.parse_args(argv)
 
@@ -195,6 +246,42 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"| **all keys** | {sum(full.values()):,} | **{per_trial:,.0f}** |")
             print()
             print(f"{per_trial:,.0f} bytes per trial: {verdict} the 1 KiB target.")
+            print()
+
+            # 3. Bytes per reported measurement (before the RSS batches fill the namespace).
+            from hyperdial.v1 import study_pb2
+
+            print(
+                f"## Redis bytes per reported measurement ({args.report_trials:,} trials x "
+                f"{args.report_steps:,} steps, one objective)"
+            )
+            print()
+            print("| policy | bytes per report | of which curves | of which step/rung values |")
+            print("| --- | ---: | ---: | ---: |")
+            for i, (label, (field, options, cap)) in enumerate(REPORT_POLICIES.items()):
+                spec = ten_parameter_spec()
+                policy = study_pb2.EarlyStoppingPolicy(max_measurements_per_trial=cap)
+                getattr(policy, field).CopyFrom(
+                    getattr(study_pb2, _RULE_MESSAGES[field])(**options)
+                )
+                spec.early_stopping.CopyFrom(policy)
+                name = f"memory-reports-{i}"
+                create_hyperdial_study(server.target, name, spec)
+                before = asyncio.run(study_bytes(redis_url, name))
+                reports = asyncio.run(
+                    report_steps(server.target, name, args.report_trials, args.report_steps)
+                )
+                after = asyncio.run(study_bytes(redis_url, name))
+                grown = {k: after[k] - before.get(k, 0) for k in after}
+                # The asks' own bytes (trials, leases...) are not the reports': only the keys
+                # that reports write are counted.
+                curves = sum(v for k, v in grown.items() if k.endswith(("es_curves", "es_state")))
+                ranks = sum(v for k, v in grown.items() if k.endswith(("es_steps", "es_rungs")))
+                total = curves + ranks
+                print(
+                    f"| {label} | {total / reports:,.0f} | {curves / reports:,.0f} | "
+                    f"{ranks / reports:,.0f} |"
+                )
             print()
 
             # 2. RSS with many studies.

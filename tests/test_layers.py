@@ -13,8 +13,8 @@ The rules, each one a test below:
 * ``samplers`` do not import ``store`` (what both need, such as ``TrialPage``, is in ``core``);
 * outside ``service``, nothing imports a private module of ``service`` (``service._x``): the
   rest of the server uses the names of ``service/__init__.py``.
-* the ask orchestration under the servicer (``service._asker``) imports neither protobuf nor
-  gRPC, itself or through any module of the server it imports.
+* the orchestration under the servicer (``service._asker``, ``service._trials``) imports
+  neither protobuf nor gRPC, itself or through any module of the server it imports.
 
 Every import statement counts, wherever it is (module level, inside a function, under
 ``TYPE_CHECKING``), and so does a string constant that names a module of the server exactly
@@ -291,7 +291,11 @@ def test_each_rule_catches_its_violation_and_allows_the_layers(tmp_path: Path) -
 
 #: Modules of ``service`` that run below its gRPC surface (core types in and out), checked with
 #: every module of the server they import, transitively.
-PROTOBUF_FREE = (f"{PACKAGE}.service._asker", f"{PACKAGE}.service._spec_cache")
+PROTOBUF_FREE = (
+    f"{PACKAGE}.service._asker",
+    f"{PACKAGE}.service._trials",
+    f"{PACKAGE}.service._spec_cache",
+)
 # Top-level names of protobuf, gRPC and the generated protocol code (the ``hyperdial`` client).
 _WIRE = re.compile(r"(grpc|grpc_\w+|google\.(protobuf|rpc)|hyperdial)(\..+)?")
 

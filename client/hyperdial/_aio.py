@@ -12,11 +12,19 @@ import sys
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping, Sequence
 from datetime import timedelta
 from types import TracebackType
-from typing import Any, TypeVar, cast
+from typing import Any, TypeVar, cast, overload
 
 import grpc
 
-from hyperdial._base import BaseStudy, BaseTrial, TrialState, _number, study_name, wanted_states
+from hyperdial._base import (
+    BaseStudy,
+    BaseTrial,
+    TrialState,
+    _number,
+    intermediate_value,
+    study_name,
+    wanted_states,
+)
 from hyperdial._channel import (
     call_metadata,
     channel_options,
@@ -25,6 +33,7 @@ from hyperdial._channel import (
     resolve_credentials,
 )
 from hyperdial._client import create_study_request, delete_study_request, given_up
+from hyperdial._early_stopping import Decision, EarlyStopping, StoppingRule, TrialStopped
 from hyperdial._errors import (
     FailedPreconditionError,
     HyperdialError,
@@ -39,9 +48,11 @@ from hyperdial._optimize import (
     _best_for_progress,
     _check_run,
     describe,
+    ignored_result,
     logger,
     progress_line,
     quiet_failure,
+    stop_reason,
     worker_ids,
 )
 from hyperdial._progress import progress_wanted
@@ -66,19 +77,67 @@ class AsyncTrial(BaseTrial):
     """A trial of an :class:`AsyncStudy` (see :class:`~hyperdial.BaseTrial` for the
     attributes)."""
 
+    @overload
+    async def report(
+        self,
+        value: float | Mapping[str, float],
+        step: int,
+        *,
+        elapsed: float | timedelta | None = None,
+    ) -> Decision: ...
+
+    @overload
     async def report(
         self,
         value: float | None = None,
         *,
         values: Mapping[str, float] | None = None,
         metadata: Mapping[str, str] | None = None,
-    ) -> AsyncTrial:
-        """Records the result of this running trial (see :meth:`AsyncStudy.tell`).
+    ) -> AsyncTrial: ...
+
+    async def report(
+        self,
+        value: float | Mapping[str, float] | None = None,
+        step: int | None = None,
+        *,
+        values: Mapping[str, float] | None = None,
+        metadata: Mapping[str, str] | None = None,
+        elapsed: float | timedelta | None = None,
+    ) -> Decision | AsyncTrial:
+        """``await trial.report(loss, step)``: an intermediate value, answered the
+        early-stopping :class:`~hyperdial.Decision`; without a step, the final result (see
+        :meth:`hyperdial.Trial.report`).
 
         Returns:
-            The completed trial as stored.
+            With a step, the decision; without, the completed trial as stored.
         """
-        done: AsyncTrial = await self._study().tell(self, value, values=values, metadata=metadata)
+        study = self._study()
+        if step is not None:
+            decision: Decision = await study.report(
+                self, intermediate_value(value, values, metadata), step, elapsed=elapsed
+            )
+            return decision
+        if elapsed is not None:
+            raise TypeError("elapsed goes with a step: report(value, step, elapsed=...)")
+        if isinstance(value, Mapping):
+            raise TypeError("pass the final values as values={name: value, ...}")
+        done: AsyncTrial = await study.tell(self, value, values=values, metadata=metadata)
+        self._mark_finished(done)
+        return done
+
+    async def check_stopping(self) -> Decision:
+        """Asks the service whether this trial should stop (see
+        :meth:`hyperdial.Study.check_stopping`)."""
+        decision: Decision = await self._study().check_stopping(self)
+        return decision
+
+    async def stop(self, reason: str = "") -> AsyncTrial:
+        """Stops this running trial early (see :meth:`hyperdial.Trial.stop`).
+
+        Returns:
+            The stopped trial as stored.
+        """
+        done: AsyncTrial = await self._study().stop_trial(self, reason)
         self._mark_finished(done)
         return done
 
@@ -224,6 +283,7 @@ class AsyncClient:
         grid_resolution: int | None = None,
         initial_trials: int | None = None,
         lease_timeout: float | timedelta | None = None,
+        early_stopping: EarlyStopping | StoppingRule | None = None,
     ) -> AsyncStudy:
         """Creates a study (see :meth:`hyperdial.Client.create_study`)."""
         request = create_study_request(
@@ -236,6 +296,7 @@ class AsyncClient:
             grid_resolution=grid_resolution,
             initial_trials=initial_trials,
             lease_timeout=lease_timeout,
+            early_stopping=early_stopping,
         )
         response = await self._invoke(
             "CreateStudy", request, tuning_service_pb2.CreateStudyResponse
@@ -321,6 +382,48 @@ class AsyncStudy(BaseStudy[AsyncTrial]):
         """Records that a running trial failed (see :meth:`hyperdial.Study.fail`)."""
         return await self._end(self._fail_request(trial_or_number, reason, metadata))
 
+    async def stop_trial(
+        self,
+        trial_or_number: BaseTrial | int,
+        reason: str = "",
+        *,
+        metadata: Mapping[str, str] | None = None,
+    ) -> AsyncTrial:
+        """Stops a running trial early, from the worker (see
+        :meth:`hyperdial.Study.stop_trial`)."""
+        return await self._end(self._stop_request(trial_or_number, reason, metadata))
+
+    async def report(
+        self,
+        trial_or_number: BaseTrial | int,
+        value: float | Mapping[str, float],
+        step: int,
+        *,
+        elapsed: float | timedelta | None = None,
+    ) -> Decision:
+        """Reports an intermediate measurement and answers the early-stopping decision (see
+        :meth:`hyperdial.Study.report`)."""
+        request = self._report_request(trial_or_number, value, step, elapsed)
+        try:
+            response = await self._client._invoke(
+                "AddTrialMeasurement", request, tuning_service_pb2.AddTrialMeasurementResponse
+            )
+        except (FailedPreconditionError, NotFoundError) as e:
+            if e.reason != "STEP_NOT_INCREASING":
+                self._closed(request.name)
+            raise
+        return self._reported(trial_or_number, response)
+
+    async def check_stopping(self, trial_or_number: BaseTrial | int) -> Decision:
+        """Whether a trial should stop, without reporting (see
+        :meth:`hyperdial.Study.check_stopping`)."""
+        response = await self._client._invoke(
+            "CheckTrialEarlyStopping",
+            self._check_request(trial_or_number),
+            tuning_service_pb2.CheckTrialEarlyStoppingResponse,
+        )
+        return self._checked(trial_or_number, response)
+
     async def _end(self, request: tuning_service_pb2.CompleteTrialRequest) -> AsyncTrial:
         try:
             response = await self._client._invoke(
@@ -362,7 +465,12 @@ class AsyncStudy(BaseStudy[AsyncTrial]):
         )
         return self._trial(response.trial, finished=True)
 
-    async def trials(self, states: Iterable[TrialState | str] | None = None) -> list[AsyncTrial]:
+    async def trials(
+        self,
+        states: Iterable[TrialState | str] | None = None,
+        *,
+        with_measurements: bool = False,
+    ) -> list[AsyncTrial]:
         """The trials in order of number, all pages read (see :meth:`hyperdial.Study.trials`)."""
         wanted = wanted_states(states)
         if wanted is None:
@@ -372,7 +480,7 @@ class AsyncStudy(BaseStudy[AsyncTrial]):
         while True:
             response = await self._client._invoke(
                 "ListTrials",
-                self._list_request(wanted, token),
+                self._list_request(wanted, token, with_measurements),
                 tuning_service_pb2.ListTrialsResponse,
             )
             out += [self._trial(pb) for pb in response.trials]
@@ -380,10 +488,12 @@ class AsyncStudy(BaseStudy[AsyncTrial]):
             if not token:
                 return out
 
-    async def get_trial(self, number: int) -> AsyncTrial:
+    async def get_trial(self, number: int, *, with_measurements: bool = True) -> AsyncTrial:
         """Returns the trial of that number (see :meth:`hyperdial.Study.get_trial`)."""
         response = await self._client._invoke(
-            "GetTrial", self._trial_request(number), tuning_service_pb2.GetTrialResponse
+            "GetTrial",
+            self._trial_request(number, with_measurements),
+            tuning_service_pb2.GetTrialResponse,
         )
         return self._trial(response.trial)
 
@@ -427,7 +537,8 @@ class AsyncStudy(BaseStudy[AsyncTrial]):
 
     def trial(self, client_id: str = "") -> _AsyncTrialContext:
         """``async with study.trial() as t: ... await t.report(loss)``: one trial that always
-        ends (see :meth:`hyperdial.Study.trial`)."""
+        ends; ``raise hd.TrialStopped()`` ends it as STOPPED (see
+        :meth:`hyperdial.Study.trial`)."""
         return _AsyncTrialContext(self, client_id)
 
     async def optimize(
@@ -444,7 +555,8 @@ class AsyncStudy(BaseStudy[AsyncTrial]):
 
         The objective may be a coroutine function (awaited) or a plain function (called on
         the loop: keep it short, or run heavy work with ``asyncio.to_thread``). Otherwise as
-        :meth:`hyperdial.Study.optimize`.
+        :meth:`hyperdial.Study.optimize`, early stopping included: an objective that raises
+        :class:`~hyperdial.TrialStopped` ends its trial STOPPED, not failed.
 
         Raises:
             ValueError: ``n_workers`` < 1 or ``n_trials`` < 0.
@@ -498,18 +610,23 @@ class _AsyncTrialContext:
         exc_type: type[BaseException] | None,
         exc: BaseException | None,
         tb: TracebackType | None,
-    ) -> None:
+    ) -> bool:
         trial = self._trial
+        if isinstance(exc, TrialStopped):
+            if trial is not None and not trial._finished:
+                await trial.stop(stop_reason(exc))
+            return True  # a stopped trial is the block's normal end
         if trial is None or trial._finished:
-            return
+            return False
         if exc is not None:
             await _fail_quietly(trial, describe(exc))
-            return
+            return False
         try:
             await trial.fail(NO_RESULT_REASON)
         except FailedPreconditionError as e:
             if e.reason != "TRIAL_NOT_RUNNING":
                 raise
+        return False
 
 
 async def _work(
@@ -527,10 +644,16 @@ async def _work(
                 raise
             return
         try:
-            result = objective(trial)
-            if inspect.isawaitable(result):
-                result = await result
-            if result is None and trial._finished:
+            try:
+                result = objective(trial)
+                if inspect.isawaitable(result):
+                    result = await result
+            except TrialStopped as stopped:
+                if not trial._finished:
+                    await trial.stop(stop_reason(stopped))
+                run.finished(trial)
+                continue  # stopped early: not a failure
+            if ignored_result(trial, result):
                 run.finished(trial)
                 continue
             if isinstance(result, Mapping):

@@ -13,12 +13,22 @@ import logging
 import uuid
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from typing import Any, Generic, SupportsFloat, TypeVar
 
 from google.protobuf.timestamp_pb2 import Timestamp
 
 from hyperdial._dataframe import trials_dataframe
+from hyperdial._early_stopping import (
+    Decision,
+    EarlyStopping,
+    Measurement,
+    decision_from_proto,
+    elapsed_to_proto,
+    measurement_from_proto,
+    policy_from_proto,
+    step_value,
+)
 from hyperdial._leases import UNKNOWN_LEASE_TIMEOUT, lease_seconds
 from hyperdial._space import (
     Objective,
@@ -69,6 +79,9 @@ class TrialState(str, enum.Enum):
     COMPLETED = "COMPLETED"
     #: Finished without a result; ``failure_reason`` says why.
     FAILED = "FAILED"
+    #: Stopped early, by the study's early-stopping policy or by its worker;
+    #: ``stop_decision`` says why. Optuna calls this state PRUNED.
+    STOPPED = "STOPPED"
     #: A state added to the protocol after this client was released.
     UNKNOWN = "UNKNOWN"
 
@@ -84,25 +97,29 @@ _STATES = {
     trial_pb2.TRIAL_STATE_RUNNING: TrialState.RUNNING,
     trial_pb2.TRIAL_STATE_COMPLETED: TrialState.COMPLETED,
     trial_pb2.TRIAL_STATE_FAILED: TrialState.FAILED,
+    trial_pb2.TRIAL_STATE_STOPPED: TrialState.STOPPED,
 }
 _STATES_PB = {v: k for k, v in _STATES.items()}
 
 
 @dataclass
 class _StudyAttachment:
-    """Ties a frozen trial to its study: where it reports, and whether (and how) it ended."""
+    """Ties a frozen trial to its study: where it reports, whether (and how) it ended, and
+    the last early-stopping decision this process got for it."""
 
     study: Any
     finished: bool = False
     result: BaseTrial | None = None
+    decision: Decision | None = None
 
 
 @dataclass(frozen=True)
 class BaseTrial:
     """One evaluation of the objectives at one point of the search space.
 
-    A snapshot: it does not change when the trial does; ``report`` and ``fail`` return the
-    trial as stored afterwards.
+    A snapshot: it does not change when the trial does; ``report`` (without a step), ``fail``
+    and ``stop`` return the trial as stored afterwards. What intermediate reports answered is
+    kept beside it: :attr:`should_stop` and :attr:`last_decision`.
 
     Attributes:
         name: ``studies/{study}/trials/{number}``.
@@ -111,7 +128,9 @@ class BaseTrial:
         params: Values of the active parameters by name: ``float`` for float and discrete
             parameters, ``int`` for integer ones, ``str`` for categorical ones. Inactive
             conditional parameters are absent.
-        values: Objective values by name when COMPLETED, else ``None``.
+        values: Objective values by name: the result of a COMPLETED trial; for a STOPPED
+            one, the values of its last report (which may lack objectives other than the
+            one the policy watches; ``None`` when it reported nothing); else ``None``.
         client_id: Who was handed the trial.
         failure_reason: Why it failed, when FAILED.
         metadata: User annotations.
@@ -126,6 +145,14 @@ class BaseTrial:
             trial's); else ``None``. A COMPLETED trial with a ``reissued_number`` took its
             result after its lease expired: it and that trial are *twins* measuring the same
             point, and an analysis that wants one measurement per point keeps one of the two.
+        measurement_count: How many intermediate measurements the trial reported.
+        measurements: Its learning curve, in order of step: the intermediate measurements
+            the service kept (at most the policy's ``max_measurements_per_trial``; older ones
+            are thinned past it, the last one is always kept). Only in a trial read with its
+            measurements (``get_trial``, ``trials(with_measurements=True)``); empty
+            otherwise, while ``measurement_count`` still counts them. Not compared by ``==``.
+        stop_decision: Why a STOPPED trial stopped, else ``None``.
+        bracket: The Hyperband bracket of the trial; 0 under any other policy.
     """
 
     name: str
@@ -141,6 +168,10 @@ class BaseTrial:
     lease_expire_time: datetime | None = field(default=None, compare=False)
     original_number: int | None = None
     reissued_number: int | None = None
+    measurement_count: int = 0
+    measurements: tuple[Measurement, ...] = field(default=(), compare=False)
+    stop_decision: Decision | None = None
+    bracket: int = 0
     _attachment: _StudyAttachment | None = field(default=None, repr=False, compare=False)
 
     def __hash__(self) -> int:
@@ -171,25 +202,78 @@ class BaseTrial:
             lease_expire_time=_datetime(pb, "lease_expire_time"),
             original_number=_trial_number(pb.original_trial),
             reissued_number=_trial_number(pb.reissued_trial),
+            measurement_count=pb.measurement_count,
+            measurements=tuple(measurement_from_proto(m) for m in pb.measurements),
+            stop_decision=(
+                decision_from_proto(pb.stop_decision) if pb.HasField("stop_decision") else None
+            ),
+            bracket=pb.bracket,
             _attachment=attachment,
         )
 
     @property
     def value(self) -> float | None:
-        """The objective value of a completed single-objective trial, else ``None``."""
+        """The objective value of a single-objective trial that completed (or stopped after a
+        report), else ``None``."""
         if self.values is None or len(self.values) != 1:
             return None
+        if self._attachment is not None and len(self._attachment.study._objectives) != 1:
+            return None  # a stopped trial's partial values in a multi-objective study
         return next(iter(self.values.values()))
+
+    @property
+    def last_step(self) -> int | None:
+        """Step of the trial's last intermediate measurement when known: from its
+        measurements, or from its stop decision; else ``None``."""
+        if self.measurements:
+            return self.measurements[-1].step
+        if self.stop_decision is not None and self.measurement_count:
+            return self.stop_decision.step
+        return None
+
+    @property
+    def last_decision(self) -> Decision | None:
+        """The last early-stopping decision this process got for the trial (from a report or
+        ``check_stopping``); else its ``stop_decision`` as read; else ``None``."""
+        if self._attachment is not None and self._attachment.decision is not None:
+            return self._attachment.decision
+        return self.stop_decision
+
+    @property
+    def should_stop(self) -> bool:
+        """Whether the trial was told to stop: by the last report or ``check_stopping`` of this
+        process, or as read (a STOPPED trial). No call to the service: see
+        ``check_stopping()`` for a fresh answer."""
+        decision = self.last_decision
+        return decision is not None and decision.should_stop
 
     def _study(self) -> Any:
         if self._attachment is None:
             raise RuntimeError(f"trial {self.name} is not attached to a study")
         return self._attachment.study
 
-    def _mark_finished(self, result: BaseTrial) -> None:
+    def _mark_finished(self, result: BaseTrial | None) -> None:
         if self._attachment is not None:
             self._attachment.finished = True
-            self._attachment.result = result
+            if result is not None:
+                self._attachment.result = result
+
+    def _decided(self, decision: Decision, trial: BaseTrial | None) -> None:
+        """Records a decision; a stop ends the trial (the service stopped it already)."""
+        if self._attachment is not None:
+            self._attachment.decision = decision
+        if decision.should_stop:
+            self._mark_finished(trial)
+
+    @property
+    def _stopped(self) -> bool:
+        """Whether this process knows the trial is STOPPED."""
+        a = self._attachment
+        if a is None:
+            return False
+        if a.result is not None:
+            return a.result.state is TrialState.STOPPED
+        return a.decision is not None and a.decision.should_stop
 
     @property
     def _finished(self) -> bool:
@@ -286,6 +370,13 @@ class BaseStudy(Generic[TrialT]):
         return lease_seconds(self._pb.spec)
 
     @property
+    def early_stopping(self) -> EarlyStopping | None:
+        """The early-stopping policy, with every default the service resolved (the objective
+        it watches by name, ``max_measurements_per_trial``); ``None`` when trials never stop
+        early (reports are still recorded)."""
+        return policy_from_proto(self._pb.spec)
+
+    @property
     def create_time(self) -> datetime | None:
         """When the study was created (UTC)."""
         return _datetime(self._pb, "create_time")
@@ -331,6 +422,41 @@ class BaseStudy(Generic[TrialT]):
             request_id=new_request_id(),
         )
 
+    def _stop_request(
+        self, trial_or_number: BaseTrial | int, reason: str, metadata: Mapping[str, str] | None
+    ) -> tuning_service_pb2.CompleteTrialRequest:
+        return tuning_service_pb2.CompleteTrialRequest(
+            name=self._trial_name(trial_or_number),
+            stop=tuning_service_pb2.TrialStop(reason=_cut(reason)),
+            metadata=dict(metadata or {}),
+            request_id=new_request_id(),
+        )
+
+    def _report_request(
+        self,
+        trial_or_number: BaseTrial | int,
+        value: float | Mapping[str, float],
+        step: int,
+        elapsed: float | timedelta | None,
+    ) -> tuning_service_pb2.AddTrialMeasurementRequest:
+        measurement = trial_pb2.Measurement(
+            step=step_value(step), values=self._report_values(value)
+        )
+        if elapsed is not None:
+            elapsed_to_proto(elapsed, measurement)
+        return tuning_service_pb2.AddTrialMeasurementRequest(
+            name=self._trial_name(trial_or_number),
+            measurement=measurement,
+            request_id=new_request_id(),
+        )
+
+    def _check_request(
+        self, trial_or_number: BaseTrial | int
+    ) -> tuning_service_pb2.CheckTrialEarlyStoppingRequest:
+        return tuning_service_pb2.CheckTrialEarlyStoppingRequest(
+            name=self._trial_name(trial_or_number)
+        )
+
     def _enqueue_request(
         self, params: Mapping[str, object], metadata: Mapping[str, str] | None
     ) -> tuning_service_pb2.CreateTrialRequest:
@@ -363,14 +489,22 @@ class BaseStudy(Generic[TrialT]):
         return request
 
     def _list_request(
-        self, states: list[trial_pb2.TrialState.ValueType], token: str
+        self, states: list[trial_pb2.TrialState.ValueType], token: str, with_measurements: bool
     ) -> tuning_service_pb2.ListTrialsRequest:
         return tuning_service_pb2.ListTrialsRequest(
-            parent=self.name, page_size=_PAGE_SIZE, page_token=token, states=states
+            parent=self.name,
+            page_size=_PAGE_SIZE,
+            page_token=token,
+            states=states,
+            view=_view(with_measurements),
         )
 
-    def _trial_request(self, number: int) -> tuning_service_pb2.GetTrialRequest:
-        return tuning_service_pb2.GetTrialRequest(name=self._trial_name(number))
+    def _trial_request(
+        self, number: int, with_measurements: bool
+    ) -> tuning_service_pb2.GetTrialRequest:
+        return tuning_service_pb2.GetTrialRequest(
+            name=self._trial_name(number), view=_view(with_measurements)
+        )
 
     def _optimal_request(self) -> tuning_service_pb2.ListOptimalTrialsRequest:
         return tuning_service_pb2.ListOptimalTrialsRequest(parent=self.name)
@@ -407,6 +541,37 @@ class BaseStudy(Generic[TrialT]):
         if keeper is not None:
             keeper.discard(name)
 
+    def _reported(
+        self,
+        trial_or_number: BaseTrial | int,
+        response: tuning_service_pb2.AddTrialMeasurementResponse,
+    ) -> Decision:
+        """Handles a report's answer: a stop ends the lease, a continue renewed it."""
+        decision = decision_from_proto(response.decision)
+        name = self._trial_name(trial_or_number)
+        if decision.should_stop or response.trial.state != trial_pb2.TRIAL_STATE_RUNNING:
+            self._closed(name)
+        else:
+            keeper = self._client._leases
+            if keeper is not None:
+                keeper.renewed(name, _datetime(response.trial, "lease_expire_time"))
+        if isinstance(trial_or_number, BaseTrial):
+            stored = self._trial(response.trial, finished=True) if decision.should_stop else None
+            trial_or_number._decided(decision, stored)
+        return decision
+
+    def _checked(
+        self,
+        trial_or_number: BaseTrial | int,
+        response: tuning_service_pb2.CheckTrialEarlyStoppingResponse,
+    ) -> Decision:
+        decision = decision_from_proto(response.decision)
+        if decision.should_stop:
+            self._closed(self._trial_name(trial_or_number))
+        if isinstance(trial_or_number, BaseTrial):
+            trial_or_number._decided(decision, None)
+        return decision
+
     # -- helpers ---------------------------------------------------------------------------
 
     def _trial_name(self, trial_or_number: BaseTrial | int) -> str:
@@ -418,6 +583,23 @@ class BaseStudy(Generic[TrialT]):
 
     def _params_to_proto(self, params: Mapping[str, object]) -> dict[str, study_pb2.ParameterValue]:
         return {name: value_to_proto(v, self._params.get(name)) for name, v in params.items()}
+
+    def _report_values(self, value: float | Mapping[str, float]) -> dict[str, float]:
+        """The values of an intermediate report: a mapping, or a bare number for the single
+        objective (with several, for the objective the policy watches)."""
+        if isinstance(value, Mapping):
+            return {str(k): _number(v) for k, v in value.items()}
+        if len(self._objectives) == 1:
+            return {self._objectives[0].name: _number(value)}
+        policy = self.early_stopping
+        if policy is None or policy.objective is None:
+            names = ", ".join(repr(o.name) for o in self._objectives)
+            raise ValueError(
+                f"{self.name} has {len(self._objectives)} objectives ({names}) and no "
+                "early-stopping policy to say which one a bare value is; pass a mapping "
+                "{name: value, ...}"
+            )
+        return {policy.objective: _number(value)}
 
     def _measurement(
         self, value: float | None, values: Mapping[str, float] | None
@@ -448,6 +630,27 @@ def wanted_states(
     return wanted or None
 
 
+def intermediate_value(
+    value: float | Mapping[str, float] | None,
+    values: Mapping[str, float] | None,
+    metadata: Mapping[str, str] | None,
+) -> float | Mapping[str, float]:
+    """The value of ``trial.report(value, step)``, checked: the keywords of a final report
+    do not go with a step."""
+    if values is not None or metadata is not None:
+        raise TypeError(
+            "an intermediate report takes its value (a number or a mapping) first: "
+            "report(value, step); values= and metadata= belong to the final report"
+        )
+    if value is None:
+        raise TypeError("report(value, step) needs a value")
+    return value
+
+
+def _view(with_measurements: bool) -> trial_pb2.TrialView.ValueType:
+    return trial_pb2.TRIAL_VIEW_FULL if with_measurements else trial_pb2.TRIAL_VIEW_BASIC
+
+
 def _number(value: object) -> float:
     # SupportsFloat admits numpy scalars; bool and str would convert silently, so refuse them.
     if isinstance(value, (bool, str, bytes)) or not isinstance(value, SupportsFloat):
@@ -462,7 +665,7 @@ def _state(state: TrialState | str) -> TrialState:
         found = TrialState.UNKNOWN
     if found is TrialState.UNKNOWN:
         raise ValueError(
-            f"unknown trial state {state!r}; use WAITING, RUNNING, COMPLETED or FAILED"
+            f"unknown trial state {state!r}; use WAITING, RUNNING, COMPLETED, FAILED or STOPPED"
         )
     return found
 

@@ -18,6 +18,7 @@ from hyperdial._channel import (
     normalize_target,
     resolve_credentials,
 )
+from hyperdial._early_stopping import EarlyStopping, StoppingRule, policy_to_proto
 from hyperdial._errors import HyperdialError, from_rpc_error
 from hyperdial._leases import LeaseKeeper
 from hyperdial._retry import Attempts, RetryPolicy
@@ -52,7 +53,7 @@ class Client:
     calls, 20 s for an ask), so an attempt stuck on a replica that stopped answering is
     retried on another one within the overall deadline; keepalive pings take such a replica
     out of rotation within about 15 s. While a trial handed out by this client is open (asked and
-    not yet told or failed), a background thread renews its lease.
+    not yet told, failed or stopped), a background thread renews its lease.
 
     Args:
         target: A gRPC target: ``host:port``, ``dns:///host:port`` (every address the name
@@ -190,6 +191,7 @@ class Client:
         grid_resolution: int | None = None,
         initial_trials: int | None = None,
         lease_timeout: float | timedelta | None = None,
+        early_stopping: EarlyStopping | StoppingRule | None = None,
     ) -> Study:
         """Creates a study.
 
@@ -208,14 +210,20 @@ class Client:
             lease_timeout: Seconds (or a ``timedelta``) a running trial may go without a
                 heartbeat before it fails with reason "lease expired"; ``None`` for the
                 service's default.
+            early_stopping: When running trials stop early, from the values they report
+                (``trial.report(value, step)``): a rule such as ``MedianStopping(warmup_steps=5)``,
+                or an ``EarlyStopping(rule, objective=..., ...)`` with the options of the
+                policy. ``None``: trials never stop early (reports are still recorded).
 
         Returns:
             The study as stored.
 
         Raises:
             ValueError: ``algorithm`` or ``objectives`` is not one of the accepted words.
+            TypeError: ``early_stopping`` is not a policy or a rule.
             AlreadyExistsError: A study with that id exists (reason ``STUDY_ALREADY_EXISTS``).
-            InvalidArgumentError: The spec is invalid (e.g. reason ``INVALID_SEARCH_SPACE``).
+            InvalidArgumentError: The spec is invalid (e.g. reason ``INVALID_SEARCH_SPACE``,
+                or ``INVALID_EARLY_STOPPING`` for a rule's field out of its range).
         """
         request = create_study_request(
             study_id,
@@ -227,6 +235,7 @@ class Client:
             grid_resolution=grid_resolution,
             initial_trials=initial_trials,
             lease_timeout=lease_timeout,
+            early_stopping=early_stopping,
         )
         response = self._invoke("CreateStudy", request, tuning_service_pb2.CreateStudyResponse)
         return Study(self, response.study)
@@ -310,6 +319,7 @@ def create_study_request(
     grid_resolution: int | None,
     initial_trials: int | None,
     lease_timeout: float | timedelta | None,
+    early_stopping: EarlyStopping | StoppingRule | None = None,
 ) -> tuning_service_pb2.CreateStudyRequest:
     """The ``CreateStudy`` request (see :meth:`Client.create_study` for the arguments)."""
     spec = study_pb2.StudySpec(
@@ -339,6 +349,8 @@ def create_study_request(
         if not seconds > 0:
             raise ValueError(f"lease_timeout must be positive or None; got {lease_timeout!r}")
         spec.lease_timeout.FromTimedelta(timedelta(seconds=seconds))
+    if early_stopping is not None:
+        spec.early_stopping.CopyFrom(policy_to_proto(early_stopping))
     return tuning_service_pb2.CreateStudyRequest(
         study_id=study_id, spec=spec, request_id=new_request_id()
     )

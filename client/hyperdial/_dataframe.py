@@ -30,7 +30,10 @@ def trials_dataframe(
     parameter was inactive), ``client_id``, ``failure_reason``, ``create_time``,
     ``complete_time`` (UTC), ``duration``, ``original_number`` and ``reissued_number``
     (pandas' nullable ``Int64``: the twin of a trial whose lease expired, missing for most
-    trials) and ``metadata_<key>`` for every metadata key seen.
+    trials), ``measurement_count`` (intermediate reports), ``stop_rule`` and ``stop_step``
+    (why and at which step a STOPPED trial stopped; missing for other trials) and
+    ``metadata_<key>`` for every metadata key seen. A STOPPED trial's values are those of its
+    last report.
 
     Raises:
         ImportError: pandas is not installed.
@@ -55,6 +58,9 @@ def trials_dataframe(
         "duration",
         "original_number",
         "reissued_number",
+        "measurement_count",
+        "stop_rule",
+        "stop_step",
         *[f"metadata_{k}" for k in metadata_keys],
     ]
     rows: list[dict[str, object]] = []
@@ -75,6 +81,10 @@ def trials_dataframe(
         )
         row["original_number"] = t.original_number
         row["reissued_number"] = t.reissued_number
+        row["measurement_count"] = t.measurement_count
+        decision = t.stop_decision
+        row["stop_rule"] = decision.rule if decision is not None else None
+        row["stop_step"] = decision.step if decision is not None else None
         for key in metadata_keys:
             row[f"metadata_{key}"] = t.metadata.get(key)
         rows.append(row)
@@ -82,7 +92,7 @@ def trials_dataframe(
     for column in ("create_time", "complete_time"):
         frame[column] = pd.to_datetime(frame[column], utc=True)
     frame["duration"] = pd.to_timedelta(frame["duration"])
-    for column in ("original_number", "reissued_number"):
+    for column in ("original_number", "reissued_number", "stop_step"):
         # Integers with gaps: not float64, whose NaN would turn trial numbers into 3.0.
         frame[column] = frame[column].astype("Int64")
     return frame

@@ -2,10 +2,15 @@
 
 Every RUNNING trial holds a lease of the study's ``lease_timeout``; a trial whose lease
 expires fails with reason "lease expired" and its point goes to another worker. A trial is
-*open* from the ask that handed it out until it is told or failed through the client. One
-daemon thread per client (one task per asyncio client) sends ``HeartbeatTrial`` for every open
-trial every :data:`RENEW_FRACTION` of its lease timeout, so a slow objective keeps its trial
-however long it runs, and a worker that dies stops renewing.
+*open* from the ask that handed it out until it is told, failed or stopped through the
+client. One daemon thread per client (one task per asyncio client) sends ``HeartbeatTrial``
+for every open trial every :data:`RENEW_FRACTION` of its lease timeout, so a slow objective
+keeps its trial however long it runs, and a worker that dies stops renewing.
+
+An intermediate report (``AddTrialMeasurement``) renews the lease too: the client tells the
+keeper (``renewed``), which pushes the trial's next heartbeat a whole interval back, so a
+trial that reports more often than a third of its lease is never sent a heartbeat. A report
+that stops the trial takes it out of the keeper, as a tell does.
 """
 
 from __future__ import annotations
@@ -186,9 +191,17 @@ class LeaseKeeper:
             self._cond.notify()
 
     def discard(self, name: str) -> None:
-        """Stops renewing a trial's lease (told, failed, or ended elsewhere)."""
+        """Stops renewing a trial's lease (told, failed, stopped, or ended elsewhere)."""
         with self._cond:
             self._schedule.leases.pop(name, None)
+
+    def renewed(self, name: str, expires: datetime | None) -> None:
+        """Notes that something else renewed a trial's lease (a report): its next heartbeat
+        is due one interval from now (sooner if ``expires`` comes first). A trial the keeper
+        does not hold stays out."""
+        with self._cond:
+            self._schedule.renewed(name, expires)
+            self._cond.notify()
 
     def open_trials(self) -> list[str]:
         """The trials being renewed."""
@@ -285,6 +298,11 @@ class AsyncLeaseKeeper:
     def discard(self, name: str) -> None:
         """Stops renewing a trial's lease."""
         self._schedule.leases.pop(name, None)
+
+    def renewed(self, name: str, expires: datetime | None) -> None:
+        """Notes that a report renewed a trial's lease (see :meth:`LeaseKeeper.renewed`)."""
+        self._schedule.renewed(name, expires)
+        self._wake.set()
 
     def open_trials(self) -> list[str]:
         """The trials being renewed."""

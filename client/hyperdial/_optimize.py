@@ -14,6 +14,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from hyperdial._base import BaseStudy, BaseTrial, TrialState, _cut, _number
+from hyperdial._early_stopping import TrialStopped
 from hyperdial._errors import FailedPreconditionError, HyperdialError, StudyCompleteError
 from hyperdial._progress import Progress, progress_wanted
 
@@ -24,9 +25,11 @@ __all__ = [
     "ObjectiveResult",
     "RunState",
     "describe",
+    "ignored_result",
     "optimize_in_threads",
     "progress_line",
     "quiet_failure",
+    "stop_reason",
     "worker_ids",
 ]
 
@@ -125,6 +128,11 @@ def describe(exc: BaseException) -> str:
     return _cut(f"{type(exc).__name__}: {text}" if text else type(exc).__name__)
 
 
+def stop_reason(exc: TrialStopped) -> str:
+    """The reason of a worker stop: the message of the ``TrialStopped`` raised, if any."""
+    return _cut(str(exc))
+
+
 def quiet_failure(trial: BaseTrial, error: HyperdialError) -> None:
     """Logs why a trial could not be failed while another error is being handled."""
     if isinstance(error, FailedPreconditionError) and error.reason == "TRIAL_NOT_RUNNING":
@@ -187,10 +195,23 @@ class RunState:
         if self.progress is None:
             return
         result = trial._attachment.result if trial._attachment is not None else None
-        if result is None or result.state is not TrialState.COMPLETED:
+        if trial._stopped:
+            self.progress.trial_stopped()
+        elif result is None or result.state is not TrialState.COMPLETED:
             self.progress.trial_failed()
         else:
             self.progress.trial_finished(result.number, result.value)
+
+
+def ignored_result(trial: BaseTrial, result: object) -> bool:
+    """Whether the objective's result has nothing left to do: it reported the trial itself
+    (``None``), or the policy stopped the trial, whose result the service would refuse."""
+    if not trial._finished:
+        return False
+    if result is not None and trial._stopped:
+        logger.debug("%s was stopped early: its objective's result is ignored", trial.name)
+        return True
+    return result is None
 
 
 def _work(
@@ -209,10 +230,16 @@ def _work(
             run.record(e)
             return
         try:
-            result = objective(trial)
-            if result is None and trial._finished:
+            try:
+                result = objective(trial)
+            except TrialStopped as stopped:
+                if not trial._finished:
+                    trial.stop(stop_reason(stopped))
                 run.finished(trial)
-                continue  # the objective reported the trial itself
+                continue  # stopped early: not a failure
+            if ignored_result(trial, result):
+                run.finished(trial)
+                continue
             if isinstance(result, Mapping):
                 trial.report(values=result)
             else:

@@ -74,13 +74,15 @@ class Progress:
         self._start = clock()
         self._completed = 0
         self._failed = 0
+        self._stopped = 0
         self._lock = threading.Lock()
         self._closed = False
         self._draw()
 
     def trial_finished(self, number: int, value: float | None) -> None:
         """Counts a completed trial: ``value`` is its objective value, ``None`` with several
-        objectives. (A failed trial is counted by :meth:`trial_failed`.)"""
+        objectives. (A failed trial is counted by :meth:`trial_failed`, a stopped one by
+        :meth:`trial_stopped`.)"""
         with self._lock:
             self._completed += 1
             if value is not None and math.isfinite(value) and self._better(value):
@@ -91,6 +93,12 @@ class Progress:
         """Counts a failed trial."""
         with self._lock:
             self._failed += 1
+            self._draw()
+
+    def trial_stopped(self) -> None:
+        """Counts a trial stopped early (by the study's policy or its worker)."""
+        with self._lock:
+            self._stopped += 1
             self._draw()
 
     def close(self) -> None:
@@ -109,7 +117,7 @@ class Progress:
 
     def line(self) -> str:
         """The text of the line, as drawn now."""
-        done = self._completed + self._failed
+        done = self._completed + self._failed + self._stopped
         elapsed = self._clock() - self._start
         parts = [self._label]
         if self._total:
@@ -118,6 +126,8 @@ class Progress:
             parts.append(f"{done}/{self._total} [{bar}] {100 * done // self._total:3d}%")
         else:
             parts.append(f"{done} trials")
+        if self._stopped:
+            parts.append(f"{self._stopped} stopped")
         if self._failed:
             parts.append(f"{self._failed} failed")
         if self._goal is not None:

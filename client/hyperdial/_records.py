@@ -4,16 +4,24 @@ Two formats hold the same records:
 
 * **JSON**: ``{"study": ..., "objectives": [...], "parameters": [...], "trials": [...]}``; each
   trial is ``{"number", "state", "params", "values", "client_id", "failure_reason",
-  "metadata", "create_time", "complete_time"}``. Parameter values keep their JSON type
-  (``int`` or ``float`` or ``str``).
+  "metadata", "create_time", "complete_time", "measurement_count", "last_step",
+  "stop_decision", "bracket", "measurements"}``: ``stop_decision`` (why a STOPPED trial
+  stopped: ``rule``, ``step``, ``rung``, ``message``, ``compared_trials``) is ``null`` for
+  other trials, and ``measurements`` is the learning curve (``[{"step", "values",
+  "elapsed"}, ...]``, the measurements the service kept). Parameter values keep their JSON
+  type (``int`` or ``float`` or ``str``).
 * **CSV**: one row per trial, columns ``number``, ``state``, ``values.<objective>``...,
   ``params.<parameter>``..., ``client_id``, ``failure_reason``, ``create_time``,
-  ``complete_time``, ``metadata.<key>``.... An empty cell is an absent value (an inactive
-  conditional parameter, a failed trial's values). Floats are written exactly
-  (``repr``); on import a parameter's cells take the type of the target study's parameter.
+  ``complete_time``, ``measurement_count``, ``stop_rule``, ``stop_step``,
+  ``metadata.<key>``.... An empty cell is an absent value (an inactive conditional parameter,
+  a failed trial's values). Floats are written exactly (``repr``); on import a parameter's
+  cells take the type of the target study's parameter. Learning curves do not fit one row
+  per trial: only JSON carries them.
 
 Import reads either format into :class:`ImportedTrial` records, typed by the study's search
-space; only finished trials (COMPLETED, FAILED) are imported.
+space; only finished trials (COMPLETED, FAILED) are imported. STOPPED trials are skipped and
+counted: the protocol records a trial that finished elsewhere as COMPLETED or FAILED only
+(``CreateTrial``), and a curve only through the reports of a running trial.
 """
 
 from __future__ import annotations
@@ -22,12 +30,14 @@ import csv
 import io
 import json
 import math
+from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import datetime
 from typing import Any
 
 from hyperdial._base import BaseStudy, BaseTrial
+from hyperdial._early_stopping import rule_name
 from hyperdial._space import Categorical, Discrete, Float, Int, Parameter, ParamValue
 
 __all__ = [
@@ -46,7 +56,18 @@ __all__ = [
 FORMATS = ("csv", "json")
 _FINISHED = ("COMPLETED", "FAILED")
 _FIXED_HEAD = ("number", "state")
-_FIXED_TAIL = ("client_id", "failure_reason", "create_time", "complete_time")
+_FIXED_TAIL = (
+    "client_id",
+    "failure_reason",
+    "create_time",
+    "complete_time",
+    "measurement_count",
+    "stop_rule",
+    "stop_step",
+)
+#: States that are read from a file but not imported.
+_UNFINISHED = ("WAITING", "RUNNING")
+_STOPPED = "STOPPED"
 
 
 class RecordError(ValueError):
@@ -57,9 +78,16 @@ def _time(value: datetime | None) -> str | None:
     return value.isoformat().replace("+00:00", "Z") if value is not None else None
 
 
-def trial_record(trial: BaseTrial) -> dict[str, Any]:
-    """A trial as a JSON-ready dict."""
-    return {
+def trial_record(trial: BaseTrial, *, curve: bool = True) -> dict[str, Any]:
+    """A trial as a JSON-ready dict.
+
+    Args:
+        trial: The trial.
+        curve: Include ``measurements`` (read the trial with its measurements first); leave
+            the key out for a trial read without them.
+    """
+    decision = trial.stop_decision
+    record: dict[str, Any] = {
         "number": trial.number,
         "state": str(trial.state),
         "params": dict(trial.params),
@@ -69,6 +97,30 @@ def trial_record(trial: BaseTrial) -> dict[str, Any]:
         "metadata": dict(trial.metadata),
         "create_time": _time(trial.create_time),
         "complete_time": _time(trial.complete_time),
+        "measurement_count": trial.measurement_count,
+        "last_step": trial.last_step,
+        "stop_decision": asdict(decision) if decision is not None else None,
+        "bracket": trial.bracket,
+    }
+    if curve:
+        record["measurements"] = [
+            {"step": m.step, "values": dict(m.values), "elapsed": m.elapsed}
+            for m in trial.measurements
+        ]
+    return record
+
+
+def _policy_record(study: BaseStudy[Any]) -> dict[str, Any] | None:
+    policy = study.early_stopping
+    if policy is None:
+        return None
+    rule = policy.rule
+    return {
+        "rule": rule_name(rule),
+        **(asdict(rule) if rule is not None else {}),
+        "objective": policy.objective,
+        "max_measurements_per_trial": policy.max_measurements_per_trial,
+        "rank_stopped_trials": policy.rank_stopped_trials,
     }
 
 
@@ -106,6 +158,7 @@ def study_record(study: BaseStudy[Any]) -> dict[str, Any]:
         ),
         "objectives": [{"name": o.name, "goal": o.goal} for o in study.objectives],
         "parameters": [_param_record(p) for p in study.parameters],
+        "early_stopping": _policy_record(study),
         "trial_count": study.trial_count,
         "create_time": _time(study.create_time),
     }
@@ -162,6 +215,9 @@ def write_csv(study: BaseStudy[Any], trials: Sequence[BaseTrial], out: io.TextIO
                 t.failure_reason,
                 _cell(_time(t.create_time)),
                 _cell(_time(t.complete_time)),
+                t.measurement_count,
+                _cell(t.stop_decision.rule if t.stop_decision is not None else None),
+                _cell(t.stop_decision.step if t.stop_decision is not None else None),
                 *(_cell(t.metadata.get(k)) for k in metadata_keys),
             ]
         )
@@ -198,7 +254,7 @@ def detect_format(path: str, text: str) -> str:
 
 def parse_records(
     text: str, fmt: str, params: Mapping[str, Parameter]
-) -> tuple[list[ImportedTrial], int]:
+) -> tuple[list[ImportedTrial], Counter[str]]:
     """Reads an export.
 
     Args:
@@ -207,7 +263,8 @@ def parse_records(
         params: The target study's parameters by name: they type the values of CSV cells.
 
     Returns:
-        The finished trials, and how many unfinished ones (WAITING, RUNNING) were skipped.
+        The finished trials, and how many trials were skipped, by state (WAITING and RUNNING
+        ones are unfinished; STOPPED ones cannot be imported).
 
     Raises:
         RecordError: The file is malformed.
@@ -229,7 +286,7 @@ def _finished(
 ) -> ImportedTrial | None:
     state = str(state).upper()
     if state not in _FINISHED:
-        if state in ("WAITING", "RUNNING"):
+        if state in (*_UNFINISHED, _STOPPED):
             return None
         raise RecordError(f"{source}: unknown state {state!r}; expected COMPLETED or FAILED")
     if state == "COMPLETED":
@@ -239,7 +296,7 @@ def _finished(
     return ImportedTrial(source, params, None, failure, metadata)
 
 
-def _parse_json(text: str) -> tuple[list[ImportedTrial], int]:
+def _parse_json(text: str) -> tuple[list[ImportedTrial], Counter[str]]:
     try:
         document = json.loads(text)
     except ValueError as e:
@@ -248,7 +305,7 @@ def _parse_json(text: str) -> tuple[list[ImportedTrial], int]:
     if not isinstance(trials, list):
         raise RecordError('expected {"trials": [...]} or a list of trials')
     out: list[ImportedTrial] = []
-    skipped = 0
+    skipped: Counter[str] = Counter()
     for i, record in enumerate(trials, 1):
         source = f"trial {record.get('number', i) if isinstance(record, dict) else i}"
         if not isinstance(record, dict):
@@ -266,16 +323,17 @@ def _parse_json(text: str) -> tuple[list[ImportedTrial], int]:
             raise RecordError(f"{source}: values must map objective names to numbers")
         if not isinstance(metadata, dict):
             raise RecordError(f"{source}: metadata must be an object")
+        state = str(record.get("state", "")).upper()
         trial = _finished(
             source,
-            record.get("state", ""),
+            state,
             dict(params),
             {str(k): float(v) for k, v in values.items()},
             str(record.get("failure_reason") or ""),
             {str(k): str(v) for k, v in metadata.items()},
         )
         if trial is None:
-            skipped += 1
+            skipped[state] += 1
         else:
             out.append(trial)
     return out, skipped
@@ -314,7 +372,9 @@ def _number_cell(text: str, source: str, column: str) -> float:
     return value
 
 
-def _parse_csv(text: str, params: Mapping[str, Parameter]) -> tuple[list[ImportedTrial], int]:
+def _parse_csv(
+    text: str, params: Mapping[str, Parameter]
+) -> tuple[list[ImportedTrial], Counter[str]]:
     reader = csv.reader(io.StringIO(text))
     try:
         header = next(reader)
@@ -323,7 +383,7 @@ def _parse_csv(text: str, params: Mapping[str, Parameter]) -> tuple[list[Importe
     if "state" not in header:
         raise RecordError("the CSV header has no 'state' column")
     out: list[ImportedTrial] = []
-    skipped = 0
+    skipped: Counter[str] = Counter()
     for row_number, row in enumerate(reader, 2):
         if not row:
             continue
@@ -350,7 +410,7 @@ def _parse_csv(text: str, params: Mapping[str, Parameter]) -> tuple[list[Importe
                 metadata[column[len("metadata.") :]] = cell
         trial = _finished(source, state, trial_params, values, failure, metadata)
         if trial is None:
-            skipped += 1
+            skipped[state.upper()] += 1
         else:
             out.append(trial)
     return out, skipped

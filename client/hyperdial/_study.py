@@ -8,12 +8,20 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Callable, Iterable, Mapping
+from datetime import timedelta
 from types import TracebackType
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, overload
 
-from hyperdial._base import BaseStudy, BaseTrial, TrialState, wanted_states
+from hyperdial._base import BaseStudy, BaseTrial, TrialState, intermediate_value, wanted_states
+from hyperdial._early_stopping import Decision, TrialStopped
 from hyperdial._errors import FailedPreconditionError, NotFoundError
-from hyperdial._optimize import ObjectiveResult, _fail_quietly, describe, optimize_in_threads
+from hyperdial._optimize import (
+    ObjectiveResult,
+    _fail_quietly,
+    describe,
+    optimize_in_threads,
+    stop_reason,
+)
 from hyperdial.v1 import study_pb2, tuning_service_pb2
 
 if TYPE_CHECKING:
@@ -28,19 +36,72 @@ NO_RESULT_REASON = "no result reported"
 class Trial(BaseTrial):
     """A trial of a :class:`Study` (see :class:`BaseTrial` for the attributes)."""
 
+    @overload
+    def report(
+        self,
+        value: float | Mapping[str, float],
+        step: int,
+        *,
+        elapsed: float | timedelta | None = None,
+    ) -> Decision: ...
+
+    @overload
     def report(
         self,
         value: float | None = None,
         *,
         values: Mapping[str, float] | None = None,
         metadata: Mapping[str, str] | None = None,
-    ) -> Trial:
-        """Records the result of this running trial (see :meth:`Study.tell`).
+    ) -> Trial: ...
+
+    def report(
+        self,
+        value: float | Mapping[str, float] | None = None,
+        step: int | None = None,
+        *,
+        values: Mapping[str, float] | None = None,
+        metadata: Mapping[str, str] | None = None,
+        elapsed: float | timedelta | None = None,
+    ) -> Decision | Trial:
+        """Reports an intermediate value at a step, or, without a step, the final result.
+
+        ``trial.report(loss, step)`` (Optuna's ``trial.report``) records a point of the
+        learning curve and answers the study's early-stopping decision (see
+        :meth:`Study.report`); when it says ``should_stop``, stop training and
+        ``raise hd.TrialStopped()``. ``trial.report(loss)`` records the result and completes
+        the trial (see :meth:`Study.tell`).
 
         Returns:
-            The completed trial as stored.
+            With a step, the :class:`Decision`; without, the completed trial as stored.
         """
-        done: Trial = self._study().tell(self, value, values=values, metadata=metadata)
+        study = self._study()
+        if step is not None:
+            decision: Decision = study.report(
+                self, intermediate_value(value, values, metadata), step, elapsed=elapsed
+            )
+            return decision
+        if elapsed is not None:
+            raise TypeError("elapsed goes with a step: report(value, step, elapsed=...)")
+        if isinstance(value, Mapping):
+            raise TypeError("pass the final values as values={name: value, ...}")
+        done: Trial = study.tell(self, value, values=values, metadata=metadata)
+        self._mark_finished(done)
+        return done
+
+    def check_stopping(self) -> Decision:
+        """Asks the service whether this trial should stop, without reporting (see
+        :meth:`Study.check_stopping`); :attr:`should_stop` then says the same."""
+        decision: Decision = self._study().check_stopping(self)
+        return decision
+
+    def stop(self, reason: str = "") -> Trial:
+        """Stops this running trial early: it becomes STOPPED, ranked by its last report (see
+        :meth:`Study.stop_trial`). A trial the policy stopped already is answered as it is.
+
+        Returns:
+            The stopped trial as stored.
+        """
+        done: Trial = self._study().stop_trial(self, reason)
         self._mark_finished(done)
         return done
 
@@ -144,6 +205,94 @@ class Study(BaseStudy[Trial]):
         """
         return self._end(self._fail_request(trial_or_number, reason, metadata))
 
+    def stop_trial(
+        self,
+        trial_or_number: BaseTrial | int,
+        reason: str = "",
+        *,
+        metadata: Mapping[str, str] | None = None,
+    ) -> Trial:
+        """Stops a running trial early, from the worker (its own criterion, a budget): it
+        becomes STOPPED with ``stop_decision.rule`` ``"worker"``, its last report as its
+        values. Raising :class:`~hyperdial.TrialStopped` in ``with study.trial()`` or an
+        objective of ``optimize`` does this for you.
+
+        Args:
+            trial_or_number: The trial or its number.
+            reason: Why, for people (the decision's message); cut to 4096 characters.
+            metadata: Annotations merged into the trial's metadata.
+
+        Returns:
+            The stopped trial as stored; for a trial the policy stopped already, as it is.
+
+        Raises:
+            FailedPreconditionError: The trial is COMPLETED or FAILED (``TRIAL_NOT_RUNNING``).
+        """
+        return self._end(self._stop_request(trial_or_number, reason, metadata))
+
+    def report(
+        self,
+        trial_or_number: BaseTrial | int,
+        value: float | Mapping[str, float],
+        step: int,
+        *,
+        elapsed: float | timedelta | None = None,
+    ) -> Decision:
+        """Reports an intermediate measurement of a running trial and answers whether it
+        should stop, by the study's early-stopping policy.
+
+        A report renews the trial's lease (the client then postpones its own heartbeat). A
+        trial told to stop is STOPPED on the service already: stop training, and do not tell
+        it. Safe to retry: one ``request_id`` for every attempt, so a report whose answer was
+        lost answers the same decision again, a stop included.
+
+        Args:
+            trial_or_number: The trial or its number.
+            value: The value at this step: a number (the objective of a single-objective
+                study, or the one the policy watches), or a mapping of objective name to value
+                (the watched objective's at least).
+            step: Epochs, batches, or any resource unit: 0 or more, never below the trial's
+                last report's step.
+            elapsed: Training time so far, in seconds or as a ``timedelta``; optional.
+
+        Returns:
+            The policy's decision (``should_stop`` false without a policy).
+
+        Raises:
+            ValueError: A bare number for a study of several objectives without a policy.
+            FailedPreconditionError: The trial is not running (``TRIAL_NOT_RUNNING``; metadata
+                ``state`` says STOPPED when it was stopped), or the step went back
+                (``STEP_NOT_INCREASING``).
+            InvalidArgumentError: A value is missing, unknown or not finite
+                (``INVALID_MEASUREMENT``).
+        """
+        request = self._report_request(trial_or_number, value, step, elapsed)
+        try:
+            response = self._client._invoke(
+                "AddTrialMeasurement", request, tuning_service_pb2.AddTrialMeasurementResponse
+            )
+        except (FailedPreconditionError, NotFoundError) as e:
+            if e.reason != "STEP_NOT_INCREASING":
+                self._closed(request.name)  # ended already: nothing left to renew
+            raise
+        return self._reported(trial_or_number, response)
+
+    def check_stopping(self, trial_or_number: BaseTrial | int) -> Decision:
+        """Whether a trial should stop, from the measurements reported so far, without
+        reporting one: the decision of its last report (for a STOPPED trial, why it stopped),
+        or continue for a trial that reported nothing yet. For workers whose reports reach
+        the service another way.
+
+        Raises:
+            NotFoundError: No such trial (``TRIAL_NOT_FOUND``).
+        """
+        response = self._client._invoke(
+            "CheckTrialEarlyStopping",
+            self._check_request(trial_or_number),
+            tuning_service_pb2.CheckTrialEarlyStoppingResponse,
+        )
+        return self._checked(trial_or_number, response)
+
     def _end(self, request: tuning_service_pb2.CompleteTrialRequest) -> Trial:
         try:
             response = self._client._invoke(
@@ -213,12 +362,19 @@ class Study(BaseStudy[Trial]):
         )
         return self._trial(response.trial, finished=True)
 
-    def trials(self, states: Iterable[TrialState | str] | None = None) -> list[Trial]:
+    def trials(
+        self,
+        states: Iterable[TrialState | str] | None = None,
+        *,
+        with_measurements: bool = False,
+    ) -> list[Trial]:
         """The trials of the study in order of number, all pages read.
 
         Args:
             states: Only trials in one of these states (e.g. ``["COMPLETED"]``); ``None``
                 for every state.
+            with_measurements: Read each trial's learning curve too (``Trial.measurements``);
+                pages are bigger, so more of them.
         """
         wanted = wanted_states(states)
         if wanted is None:
@@ -228,7 +384,7 @@ class Study(BaseStudy[Trial]):
         while True:
             response = self._client._invoke(
                 "ListTrials",
-                self._list_request(wanted, token),
+                self._list_request(wanted, token, with_measurements),
                 tuning_service_pb2.ListTrialsResponse,
             )
             out += [self._trial(pb) for pb in response.trials]
@@ -236,14 +392,20 @@ class Study(BaseStudy[Trial]):
             if not token:
                 return out
 
-    def get_trial(self, number: int) -> Trial:
+    def get_trial(self, number: int, *, with_measurements: bool = True) -> Trial:
         """Returns the trial of that number.
+
+        Args:
+            number: The trial's number.
+            with_measurements: Read its learning curve too (``Trial.measurements``).
 
         Raises:
             NotFoundError: No such trial (reason ``TRIAL_NOT_FOUND``).
         """
         response = self._client._invoke(
-            "GetTrial", self._trial_request(number), tuning_service_pb2.GetTrialResponse
+            "GetTrial",
+            self._trial_request(number, with_measurements),
+            tuning_service_pb2.GetTrialResponse,
         )
         return self._trial(response.trial)
 
@@ -275,7 +437,8 @@ class Study(BaseStudy[Trial]):
         Columns: ``number``, ``state``, ``value`` (one objective) or ``values_<name>``,
         ``params_<name>``, ``client_id``, ``failure_reason``, ``create_time``,
         ``complete_time``, ``duration``, ``original_number``, ``reissued_number`` (nullable
-        integers: the twin of a trial whose lease expired), ``metadata_<key>``.
+        integers: the twin of a trial whose lease expired), ``measurement_count``,
+        ``stop_rule``, ``stop_step`` (nullable integer), ``metadata_<key>``.
 
         Args:
             states: Only trials in one of these states; ``None`` for every state.
@@ -294,6 +457,11 @@ class Study(BaseStudy[Trial]):
         failed with the exception's type and message and the exception propagates; if the
         block ends without a result, the trial is failed with reason "no result reported".
         The trial's lease is renewed while the block runs.
+
+        Early stopping: ``raise hd.TrialStopped()`` (after a report answered ``should_stop``,
+        or on your own criterion) ends the block and the trial as STOPPED; the exception goes
+        no further. A trial the policy stopped needs nothing more: leaving the block without
+        a result is fine then too.
 
         Args:
             client_id: Who asks, recorded on the trial.
@@ -320,10 +488,16 @@ class Study(BaseStudy[Trial]):
         without error when the study is complete. Leases of running trials are renewed in
         the background, however long the objective takes.
 
+        Early stopping: the objective reports intermediate values with
+        ``trial.report(value, step)`` and raises :class:`~hyperdial.TrialStopped` when the
+        answer says ``should_stop`` (or on its own criterion). Its trial ends STOPPED, which
+        is not a failure: the run goes on, and the trial counts towards ``n_trials`` and in
+        the progress line. A value returned for a trial the policy stopped is ignored.
+
         Args:
             objective: Evaluates a trial.
-            n_trials: Most trials to run (failed ones included); ``None`` runs until the study
-                is complete.
+            n_trials: Most trials to run (failed and stopped ones included); ``None`` runs until
+                the study is complete.
             n_workers: Threads running trials in parallel, sharing this study's client.
             catch: Exception types that fail the trial but let the optimisation go on.
             client_id: Recorded on every trial this call runs; with several workers, worker
@@ -366,16 +540,21 @@ class _TrialContext(contextlib.AbstractContextManager["Trial"]):
         exc_type: type[BaseException] | None,
         exc: BaseException | None,
         tb: TracebackType | None,
-    ) -> None:
+    ) -> bool:
         trial = self._trial
+        if isinstance(exc, TrialStopped):
+            if trial is not None and not trial._finished:
+                trial.stop(stop_reason(exc))
+            return True  # a stopped trial is the block's normal end
         if trial is None or trial._finished:
-            return
+            return False
         if exc is not None:
             _fail_quietly(trial, describe(exc))
-            return
+            return False
         try:
             trial.fail(NO_RESULT_REASON)
         except FailedPreconditionError as e:
             # Told through study.tell() instead of t.report(): the trial has ended anyway.
             if e.reason != "TRIAL_NOT_RUNNING":
                 raise
+        return False

@@ -2,8 +2,8 @@
 
 * ``hyperdial serve`` runs the service (server extra needed; imported only there, so the
   client-only install runs every other command).
-* ``hyperdial studies list|get|delete``, ``trials list``, ``best``, ``export`` and ``import``
-  talk to a running service: readable tables by default, ``--json`` for scripts.
+* ``hyperdial studies list|get|delete``, ``trials list|get``, ``best``, ``export`` and
+  ``import`` talk to a running service: readable tables by default, ``--json`` for scripts.
 
 Exit status: 0 success, 1 other error, 2 usage error, 3 not found, 4 service unreachable or
 too slow, 5 invalid input (refused by the service, or a malformed file), 6 not authenticated
@@ -17,6 +17,7 @@ import json
 import os
 import sys
 from collections.abc import Callable, Sequence
+from datetime import datetime
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -26,6 +27,7 @@ from hyperdial import __version__
 from hyperdial._base import BaseTrial
 from hyperdial._channel import tls_credentials
 from hyperdial._client import Client
+from hyperdial._early_stopping import Decision, EarlyStopping, rule_name
 from hyperdial._errors import HyperdialError
 from hyperdial._records import (
     FORMATS,
@@ -190,7 +192,7 @@ def build_parser() -> argparse.ArgumentParser:
     delete = leaf(studies_commands, "delete", "delete studies and all their trials", _delete)
     delete.add_argument("study", nargs="+", help="study ids or names")
 
-    trials = commands.add_parser("trials", help="list the trials of a study")
+    trials = commands.add_parser("trials", help="list the trials of a study, or show one")
     trials_commands = trials.add_subparsers(dest="trials_command", metavar="COMMAND")
     trials_commands.required = True
     tlist = leaf(trials_commands, "list", "list the trials of a study", _trials_list)
@@ -199,9 +201,17 @@ def build_parser() -> argparse.ArgumentParser:
         "--state",
         action="append",
         type=str.upper,
-        choices=["WAITING", "RUNNING", "COMPLETED", "FAILED"],
+        choices=["WAITING", "RUNNING", "COMPLETED", "FAILED", "STOPPED"],
         help="only trials in this state (repeatable)",
     )
+    tget = leaf(
+        trials_commands,
+        "get",
+        "show a trial: parameters, result, learning curve and stop decision",
+        _trials_get,
+    )
+    tget.add_argument("study", help="study id or name")
+    tget.add_argument("number", type=int, help="the trial's number")
 
     best = leaf(
         commands, "best", "the best trial (the Pareto front with several objectives)", _best
@@ -287,6 +297,33 @@ def _goals(study: Study) -> str:
     return ", ".join(f"{o.name} ({o.goal})" for o in study.objectives)
 
 
+def _policy(policy: EarlyStopping | None) -> str | None:
+    """``median (warmup_steps 5, min_trials 1, interval_steps 1) on loss, ...``."""
+    if policy is None:
+        return None
+    rule = policy.rule
+    if rule is None:
+        text = "a rule this client does not know"
+    else:
+        fields = ", ".join(f"{k} {format_value(v)}" for k, v in vars(rule).items() if v is not None)
+        text = f"{rule_name(rule)} ({fields})"
+    text += f" on {policy.objective}; keeps {policy.max_measurements_per_trial} measurements"
+    if policy.rank_stopped_trials:
+        text += "; ranks stopped trials"
+    return text
+
+
+def _decision(decision: Decision) -> str:
+    """``median at step 5 (rung 1, 12 compared)``."""
+    notes = []
+    if decision.rung is not None:
+        notes.append(f"rung {decision.rung}")
+    if decision.compared_trials:
+        notes.append(f"{decision.compared_trials} compared")
+    extra = f" ({', '.join(notes)})" if notes else ""
+    return f"{decision.rule or 'continue'} at step {decision.step}{extra}"
+
+
 def _studies_list(client: Client, args: argparse.Namespace, out: TextIO) -> int:
     studies = list(client.list_studies())
     if args.json:
@@ -328,6 +365,7 @@ def _studies_get(client: Client, args: argparse.Namespace, out: TextIO) -> int:
         ("grid resolution", record["grid_resolution"]),
         ("initial trials", record["initial_trials"]),
         ("lease timeout", f"{record['lease_timeout']:g} s" if record["lease_timeout"] else None),
+        ("early stopping", _policy(study.early_stopping)),
         ("created", record["create_time"]),
     ]
     width = max(len(k) for k, _ in facts)
@@ -358,11 +396,19 @@ def _delete(client: Client, args: argparse.Namespace, out: TextIO) -> int:
 
 
 def _trials_table(study: Study, trials: Sequence[BaseTrial]) -> str:
+    """One row per trial; a STEP column (the last step reported) when a trial reported, a
+    STOPPED BY column (the rule) when one stopped, a FAILURE column when one failed."""
     objectives = [o.name for o in study.objectives]
     params = list(study._param_names)
     value_headers = ["VALUE"] if len(objectives) == 1 else [o.upper() for o in objectives]
+    stepped = any(t.last_step is not None for t in trials)
+    stopped = any(t.stop_decision is not None for t in trials)
     failed = any(t.failure_reason for t in trials)
     headers = ["NUMBER", "STATE", *value_headers, *params, "CLIENT"]
+    if stepped:
+        headers.append("STEP")
+    if stopped:
+        headers.append("STOPPED BY")
     if failed:
         headers.append("FAILURE")
     rows = []
@@ -372,6 +418,10 @@ def _trials_table(study: Study, trials: Sequence[BaseTrial]) -> str:
         row += [values.get(o) for o in objectives]
         row += [t.params.get(p) for p in params]
         row.append(t.client_id)
+        if stepped:
+            row.append(t.last_step)
+        if stopped:
+            row.append(t.stop_decision.rule if t.stop_decision is not None else None)
         if failed:
             row.append(t.failure_reason)
         rows.append(row)
@@ -381,14 +431,17 @@ def _trials_table(study: Study, trials: Sequence[BaseTrial]) -> str:
         for i, p in enumerate(params)
         if not isinstance(study._params.get(p), Categorical)
     ]
+    if stepped:
+        numeric.append(3 + len(objectives) + len(params))
     return format_table(headers, rows, numeric=numeric)
 
 
 def _trials_list(client: Client, args: argparse.Namespace, out: TextIO) -> int:
     study = client.get_study(args.study)
-    trials = study.trials(args.state)
+    # With the curves: the last one is always kept, so the table can show the last step.
+    trials = study.trials(args.state, with_measurements=True)
     if args.json:
-        _print_json([trial_record(t) for t in trials], out)
+        _print_json([trial_record(t, curve=False) for t in trials], out)
     elif not trials:
         states = f" in state {' or '.join(args.state)}" if args.state else ""
         print(f"no trials{states} in {study.name}", file=out)
@@ -397,11 +450,79 @@ def _trials_list(client: Client, args: argparse.Namespace, out: TextIO) -> int:
     return EXIT_OK
 
 
+def _trials_get(client: Client, args: argparse.Namespace, out: TextIO) -> int:
+    study = client.get_study(args.study)
+    trial = study.get_trial(args.number)
+    if args.json:
+        _print_json(trial_record(trial), out)
+        return EXIT_OK
+    objectives = [o.name for o in study.objectives]
+    values = trial.values or {}
+    kept = len(trial.measurements)
+    reports = str(trial.measurement_count)
+    if kept != trial.measurement_count:
+        reports += f" ({kept} kept)"
+    facts: list[tuple[str, object]] = [
+        ("trial", trial.name),
+        ("state", str(trial.state)),
+        *((f"value {o}" if len(objectives) > 1 else "value", values.get(o)) for o in objectives),
+        ("client", trial.client_id),
+        ("created", _clock(trial.create_time)),
+        ("completed", _clock(trial.complete_time)),
+        ("reports", reports),
+    ]
+    if trial.state == "RUNNING":
+        facts.append(("lease expires", _clock(trial.lease_expire_time)))
+    policy = study.early_stopping
+    if policy is not None and rule_name(policy.rule) == "hyperband":
+        facts.append(("bracket", trial.bracket))
+    decision = trial.stop_decision
+    if decision is not None:
+        facts.append(("stopped by", _decision(decision)))
+        if decision.message:
+            facts.append(("", decision.message))  # the rule's own words, under its name
+    if trial.failure_reason:
+        facts.append(("failure", trial.failure_reason))
+    width = max(len(k) for k, _ in facts)
+    for key, value in facts:
+        print(f"{key.ljust(width)}  {format_value(value)}".rstrip(), file=out)
+    print(file=out)
+    rows = [[name, trial.params.get(name)] for name in study._param_names if name in trial.params]
+    print(format_table(["PARAMETER", "VALUE"], rows), file=out)
+    if trial.measurements:
+        print(file=out)
+        print(_curve_table(objectives, trial), file=out)
+    return EXIT_OK
+
+
+def _clock(when: datetime | None) -> str | None:
+    return when.strftime("%Y-%m-%d %H:%M:%SZ") if when is not None else None
+
+
+def _curve_table(objectives: Sequence[str], trial: BaseTrial) -> str:
+    """The learning curve: one row per kept measurement, a column per objective reported."""
+    measurements = trial.measurements
+    names = [o for o in objectives if any(o in m.values for m in measurements)]
+    names += sorted({k for m in measurements for k in m.values} - set(names))
+    elapsed = any(m.elapsed is not None for m in measurements)
+    headers = ["STEP", *(n.upper() for n in names)]
+    if elapsed:
+        headers.append("ELAPSED")
+    rows = []
+    for m in measurements:
+        row: list[object] = [m.step, *(m.values.get(n) for n in names)]
+        if elapsed:
+            row.append(f"{m.elapsed:.6g} s" if m.elapsed is not None else None)
+        rows.append(row)
+    numeric = list(range(len(names) + 1 + int(elapsed)))
+    return format_table(headers, rows, numeric=numeric)
+
+
 def _best(client: Client, args: argparse.Namespace, out: TextIO) -> int:
     study = client.get_study(args.study)
     best = study.best_trials
     if args.json:
-        _print_json([trial_record(t) for t in best], out)
+        _print_json([trial_record(t, curve=False) for t in best], out)
     elif not best:
         print(f"no trial of {study.name} has completed yet", file=out)
     else:
@@ -413,7 +534,8 @@ def _best(client: Client, args: argparse.Namespace, out: TextIO) -> int:
 
 def _export(client: Client, args: argparse.Namespace, out: TextIO) -> int:
     study = client.get_study(args.study)
-    trials = study.trials()
+    # The JSON export carries the learning curves; CSV has no room for them.
+    trials = study.trials(with_measurements=args.format == "json")
     write = write_csv if args.format == "csv" else write_json
     if args.output:
         with open(args.output, "w", newline="", encoding="utf-8") as f:
@@ -434,7 +556,9 @@ def _import(client: Client, args: argparse.Namespace, out: TextIO) -> int:
         except OSError as e:
             raise RecordError(f"cannot read {args.file}: {e.strerror or e}") from None
     fmt = args.format or detect_format(args.file, text)
-    records, skipped = parse_records(text, fmt, study._params)
+    records, skipped_states = parse_records(text, fmt, study._params)
+    stopped = skipped_states.pop("STOPPED", 0)
+    unfinished = sum(skipped_states.values())
     completed = failed = 0
     for record in records:
         try:
@@ -461,12 +585,16 @@ def _import(client: Client, args: argparse.Namespace, out: TextIO) -> int:
         "imported": completed + failed,
         "completed": completed,
         "failed": failed,
-        "skipped": skipped,
+        "skipped": unfinished + stopped,
+        "skipped_stopped": stopped,
     }
     if args.json:
         _print_json(summary, out)
     else:
-        note = f"; skipped {skipped} unfinished" if skipped else ""
+        skips = [f"{unfinished} unfinished"] if unfinished else []
+        if stopped:
+            skips.append(f"{stopped} stopped (stopped trials cannot be imported)")
+        note = f"; skipped {' and '.join(skips)}" if skips else ""
         print(
             f"imported {completed + failed} trials into {study.name} "
             f"({completed} completed, {failed} failed){note}",

@@ -2,16 +2,25 @@
 // A hyperdial worker in Node.js: creates a study, runs an ask -> train -> tell loop on a toy
 // objective until the study is complete, then prints the best trial.
 //
+// Each trial "trains" for a few steps: after each step the worker reports the loss so far
+// (AddTrialMeasurement), and stops the trial when the study's early-stopping policy says so
+// (the trial is STOPPED already: no CompleteTrial). While a step runs, it renews the trial's
+// lease with HeartbeatTrial every third of the lease, so a step longer than the lease does not
+// lose the trial (a report renews the lease too, so the heartbeats start again after it).
+//
 // It loads the .proto files of the repository at run time (@grpc/proto-loader), so no code is
 // generated. Usage:
 //
 //   npm install
 //   node worker.js [--target HOST:PORT] [--study ID] [--trials N] [--json]
+//                  [--steps N] [--step-seconds S] [--early-stopping RULE]
+//                  [--lease-timeout SECONDS] [--seed N]
 //                  [--deadline SECONDS] [--connect-timeout SECONDS] [--verbose]
 //
 // Environment: HYPERDIAL_TARGET (default localhost:50051), HYPERDIAL_STUDY, HYPERDIAL_TRIALS,
-// HYPERDIAL_DEADLINE, HYPERDIAL_CONNECT_TIMEOUT, HYPERDIAL_PROTOS (the protos/ directory;
-// default ../../protos from this file).
+// HYPERDIAL_STEPS, HYPERDIAL_STEP_SECONDS, HYPERDIAL_EARLY_STOPPING, HYPERDIAL_DEADLINE,
+// HYPERDIAL_CONNECT_TIMEOUT, HYPERDIAL_PROTOS (the protos/ directory; default ../../protos
+// from this file).
 //
 // Calls follow "Deadlines, retries and keepalive for other languages" in docs/protocol.md:
 // a short deadline per attempt within an overall deadline per call, retries with full jitter
@@ -33,6 +42,19 @@ const { values: args } = parseArgs({
     study: { type: 'string', default: process.env.HYPERDIAL_STUDY || '' },
     trials: { type: 'string', default: process.env.HYPERDIAL_TRIALS || '20' },
     json: { type: 'boolean', default: false },
+    // Steps of each trial's fake training; a report after each.
+    steps: { type: 'string', default: process.env.HYPERDIAL_STEPS || '5' },
+    // How long one step "trains" (the event loop stays free: heartbeats go out meanwhile).
+    'step-seconds': { type: 'string', default: process.env.HYPERDIAL_STEP_SECONDS || '0' },
+    // The policy of a study this worker creates: none, median, successive-halving, hyperband.
+    'early-stopping': {
+      type: 'string',
+      default: process.env.HYPERDIAL_EARLY_STOPPING || 'none',
+    },
+    // The lease of a study this worker creates; empty: the server's default.
+    'lease-timeout': { type: 'string', default: '' },
+    // The sampler's seed of a study this worker creates; empty: the server draws one.
+    seed: { type: 'string', default: '' },
     // Overall deadline of one call, retries included (the Python client's RetryPolicy: 120 s).
     deadline: { type: 'string', default: process.env.HYPERDIAL_DEADLINE || '120' },
     // How long to wait for a first connection before giving up on a wrong or dead target.
@@ -117,6 +139,8 @@ const client = new TuningService(args.target, grpc.credentials.createInsecure(),
 const clientId = `node-${os.hostname()}-${process.pid}`;
 const overallMs = Number.parseFloat(args.deadline) * 1000;
 const connectMs = Number.parseFloat(args['connect-timeout']) * 1000;
+const steps = Number.parseInt(args.steps, 10);
+const stepMs = Number.parseFloat(args['step-seconds']) * 1000;
 
 // -- error details ---------------------------------------------------------------------------
 // The service puts a google.rpc.Status in the grpc-status-details-bin trailer: an ErrorInfo
@@ -251,6 +275,114 @@ function train(p) {
   return (Math.log10(lr) + 2) ** 2 + 0.01 * (layers - 3) ** 2 + penalty;
 }
 
+// The loss after `step` of `steps` steps: falls towards train(p), reached at the last step.
+function lossAt(p, step) {
+  return train(p) + 0.5 * (1 / step - 1 / steps);
+}
+
+const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+
+// The policy of --early-stopping, as a StudySpec.early_stopping (null: none).
+function policy(name) {
+  switch (name) {
+    case 'none':
+      return null;
+    case 'median':
+      return { median: { warmup_steps: 1 } };
+    case 'successive-halving':
+      return { successive_halving: { min_resource: 1, reduction_factor: 3, max_resource: steps } };
+    case 'hyperband':
+      return { hyperband: { min_resource: 1, reduction_factor: 3, max_resource: steps } };
+    default:
+      throw new Error(`--early-stopping: ${name}? none, median, successive-halving or hyperband`);
+  }
+}
+
+// A Duration message of `seconds`.
+function duration(seconds) {
+  const whole = Math.floor(seconds);
+  return { seconds: whole, nanos: Math.round((seconds - whole) * 1e9) };
+}
+
+// Renews a trial's lease every third of `leaseMs` until stop(); reset() after a report (which
+// renewed the lease) starts the count again. One attempt per heartbeat: the next one is the
+// retry. A trial that is no longer running (stopped, expired) is renewed no more.
+function heartbeats(name, leaseMs, stats) {
+  let timer = null;
+  let stopped = false;
+  const beat = () => {
+    const deadline = new Date(Date.now() + Math.min(5_000, leaseMs));
+    client.HeartbeatTrial({ name }, { deadline }, (err) => {
+      if (!err) {
+        stats.heartbeats += 1;
+        return;
+      }
+      if (err.code === grpc.status.FAILED_PRECONDITION || err.code === grpc.status.NOT_FOUND) {
+        stopped = true; // ended elsewhere: the next report says so too
+        clearInterval(timer);
+      } else if (args.verbose) {
+        console.error(`heartbeat of ${name}: ${grpc.status[err.code]} (will retry)`);
+      }
+    });
+  };
+  const reset = () => {
+    clearInterval(timer);
+    if (!stopped) timer = setInterval(beat, leaseMs / 3);
+  };
+  reset();
+  return {
+    reset,
+    stop: () => {
+      stopped = true;
+      clearInterval(timer);
+    },
+  };
+}
+
+// One trial: train step by step, report after each step, stop when told. Returns 'completed',
+// 'stopped' or 'lost' (the trial ended elsewhere, e.g. its lease expired: do not tell it).
+async function runTrial(trial, leaseMs, stats) {
+  const keeper = heartbeats(trial.name, leaseMs, stats);
+  const start = Date.now();
+  try {
+    for (let step = 1; step <= steps; step += 1) {
+      if (stepMs > 0) await sleep(stepMs); // one step of "training"
+      let answer;
+      try {
+        answer = await call('AddTrialMeasurement', {
+          name: trial.name,
+          measurement: {
+            step,
+            values: { loss: lossAt(trial.parameters, step) },
+            elapsed_duration: duration((Date.now() - start) / 1000),
+          },
+          request_id: crypto.randomUUID(), // a retry answers the same decision, a stop too
+        });
+      } catch (err) {
+        // Ended elsewhere (its lease expired, or it was stopped): give it up, ask for another.
+        const notRunning = errorDetails(err).reason === 'TRIAL_NOT_RUNNING';
+        if (err.code === grpc.status.FAILED_PRECONDITION && notRunning) return 'lost';
+        throw err;
+      }
+      stats.reports += 1;
+      keeper.reset(); // the report renewed the lease
+      if (answer.decision.should_stop) {
+        if (args.verbose) console.error(`${trial.name} stopped: ${answer.decision.message}`);
+        return 'stopped'; // STOPPED already: no CompleteTrial
+      }
+    }
+    keeper.stop();
+    await call('CompleteTrial', {
+      name: trial.name,
+      final_measurement: { values: { loss: train(trial.parameters) } },
+      request_id: crypto.randomUUID(),
+    });
+    return 'completed';
+  } finally {
+    keeper.stop();
+  }
+}
+
 async function main() {
   const studyId = args.study || `node-demo-${crypto.randomBytes(4).toString('hex')}`;
   const parent = `studies/${studyId}`;
@@ -265,16 +397,33 @@ async function main() {
     algorithm: 'ALGORITHM_QUASI_RANDOM',
     max_trials: maxTrials,
   };
+  const earlyStopping = policy(args['early-stopping']);
+  if (earlyStopping) spec.early_stopping = earlyStopping;
+  const leaseSeconds = Number.parseFloat(args['lease-timeout']);
+  if (leaseSeconds > 0) spec.lease_timeout = duration(leaseSeconds);
+  if (args.seed) spec.seed = Number.parseInt(args.seed, 10);
   await connect();
+  let study;
   try {
-    await call('CreateStudy', { study_id: studyId, spec, request_id: crypto.randomUUID() });
+    ({ study } = await call('CreateStudy', {
+      study_id: studyId,
+      spec,
+      request_id: crypto.randomUUID(),
+    }));
     console.log(`created ${parent} on ${args.target}`);
   } catch (err) {
     if (err.code !== grpc.status.ALREADY_EXISTS) throw err;
+    ({ study } = await call('GetStudy', { name: parent }));
     console.log(`joining ${parent} on ${args.target}`); // another worker created it
   }
+  // The study's lease as the server resolved it (its default when the spec had none).
+  const lease = study.spec.lease_timeout;
+  const leaseMs = lease ? (Number(lease.seconds) + lease.nanos / 1e9) * 1000 : 30_000;
 
+  const stats = { reports: 0, heartbeats: 0 };
   let told = 0;
+  let stopped = 0;
+  let lost = 0;
   for (;;) {
     let trials;
     try {
@@ -290,27 +439,32 @@ async function main() {
       throw err;
     }
     for (const trial of trials) {
-      const loss = train(trial.parameters);
-      await call('CompleteTrial', {
-        name: trial.name,
-        final_measurement: { values: { loss } },
-        request_id: crypto.randomUUID(),
-      });
-      told += 1;
+      const outcome = await runTrial(trial, leaseMs, stats);
+      if (outcome === 'completed') told += 1;
+      else if (outcome === 'stopped') stopped += 1;
+      else lost += 1;
     }
   }
 
   const { trials: optimal } = await call('ListOptimalTrials', { parent });
   const best = optimal[0];
-  const params = Object.fromEntries(
-    Object.entries(best.parameters).map(([name, v]) => [name, value(v)]),
-  );
-  const loss = best.final_measurement.values.loss;
+  const summary = { study: parent, told, stopped, lost, ...stats, best: null };
+  if (best) {
+    const params = Object.fromEntries(
+      Object.entries(best.parameters).map(([name, v]) => [name, value(v)]),
+    );
+    summary.best = { name: best.name, loss: best.final_measurement.values.loss, params };
+  }
   if (args.json) {
-    console.log(JSON.stringify({ study: parent, told, best: { name: best.name, loss, params } }));
+    console.log(JSON.stringify(summary));
   } else {
-    console.log(`told ${told} trials; best ${best.name}: loss ${loss.toFixed(6)}`);
-    console.log(`  params ${JSON.stringify(params)}`);
+    const lostNote = lost ? `, lost ${lost}` : '';
+    const calls = `${stats.reports} reports, ${stats.heartbeats} heartbeats`;
+    console.log(`told ${told} trials, stopped ${stopped} early${lostNote} (${calls})`);
+    if (best) {
+      console.log(`best ${best.name}: loss ${summary.best.loss.toFixed(6)}`);
+      console.log(`  params ${JSON.stringify(summary.best.params)}`);
+    }
   }
 }
 

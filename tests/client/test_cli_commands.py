@@ -207,6 +207,7 @@ def test_export_then_import_keeps_every_value_and_type(
         "completed": 2,
         "failed": 1,
         "skipped": 1,
+        "skipped_stopped": 0,
     }
 
 
@@ -215,8 +216,8 @@ def test_export_formats(hyperdial: Run, study: hd.Study) -> None:
     lines = csv_text.splitlines()
     assert lines[0] == (
         "number,state,values.value,params.lr,params.layers,params.opt,params.momentum,"
-        "params.batch,client_id,failure_reason,create_time,complete_time,metadata.note,"
-        "metadata.run"
+        "params.batch,client_id,failure_reason,create_time,complete_time,measurement_count,"
+        "stop_rule,stop_step,metadata.note,metadata.run"
     )
     assert lines[1].startswith("1,COMPLETED,0.25,0.001,3,adam,,32.0,,,")
     _, json_text, _ = hyperdial("export", study.study_id, "--format", "json")
@@ -355,11 +356,20 @@ def test_record_parsing_details() -> None:
     params = {p.name: p for p in SPACE}
     # A bare list of trials; unfinished ones are counted, not imported.
     trials, skipped = parse_records(
-        json.dumps([{"state": "RUNNING"}, {"state": "failed", "failure_reason": "oom"}]),
+        json.dumps(
+            [
+                {"state": "RUNNING"},
+                {"state": "failed", "failure_reason": "oom"},
+                {"state": "stopped", "values": {"value": 1.0}},
+            ]
+        ),
         "json",
         params,
     )
-    assert skipped == 1 and [(t.failure, t.values) for t in trials] == [("oom", None)]
+    assert skipped == {"RUNNING": 1, "STOPPED": 1}
+    assert [(t.failure, t.values) for t in trials] == [("oom", None)]
+    _, skipped = parse_records("state,values.value\nSTOPPED,0.5\nWAITING,\n", "csv", params)
+    assert skipped == {"STOPPED": 1, "WAITING": 1}
     # CSV cells take the parameter's type; "3.0" for an int parameter stays a whole number.
     text = "state,values.value,params.layers,params.lr,params.opt,params.other\n"
     text += "COMPLETED,1,3.0,1e-05,adam,7\n"
@@ -372,3 +382,183 @@ def test_record_parsing_details() -> None:
         parse_records("state\nDONE\n", "csv", params)
     with pytest.raises(ValueError, match="not valid JSON"):
         parse_records("{", "json", params)
+
+
+# -- early stopping ------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def stopping(store_target: str) -> Iterator[hd.Study]:
+    """A study under the median rule: trial 1 completed after reports at steps 1 to 3, trial 2
+    stopped by the rule at step 1, trial 3 stopped by its worker at step 2, trial 4 running
+    after one report."""
+    with hd.Client(store_target) as client:
+        s = client.create_study(
+            new_id("cli"),
+            SPACE,
+            algorithm="random",
+            seed=5,
+            early_stopping=hd.MedianStopping(warmup_steps=1),
+        )
+        t1, t2, t3, t4 = s.ask(4)
+        for step in (1, 2, 3):
+            t1.report(1.0 / step, step, elapsed=1.5 * step)
+        t1.report(0.25)
+        assert t2.report(2.0, 1).should_stop
+        t3.report(0.5, 1)
+        t3.report(0.75, 2)
+        t3.stop("plateau")
+        t4.report(0.4, 1)
+        yield client.get_study(s.study_id)
+
+
+def test_trials_list_shows_stopped_trials_and_the_last_step(
+    hyperdial: Run, stopping: hd.Study
+) -> None:
+    status, out, _ = hyperdial("trials", "list", stopping.study_id)
+    assert status == 0
+    header, *rows = out.splitlines()
+    assert header.split()[-4:] == ["CLIENT", "STEP", "STOPPED", "BY"]
+    assert [r.split()[:2] for r in rows] == [
+        ["1", "COMPLETED"],
+        ["2", "STOPPED"],
+        ["3", "STOPPED"],
+        ["4", "RUNNING"],
+    ]
+    step, by = header.index("STEP"), header.index("STOPPED BY")
+    assert [r[step - 2 : by].strip() for r in rows] == ["3", "1", "2", "1"]  # aligned right
+    assert [r[by:].strip() for r in rows] == ["-", "median", "worker", "-"]
+
+    status, out, _ = hyperdial("trials", "list", stopping.study_id, "--state", "stopped")
+    assert status == 0 and [r.split()[0] for r in out.splitlines()[1:]] == ["2", "3"]
+    records = hyperdial.json("trials", "list", stopping.study_id, "--state", "STOPPED")
+    assert isinstance(records, list)
+    rule, worker = records
+    assert rule["state"] == "STOPPED" and rule["values"] == {"value": 2.0}
+    assert rule["stop_decision"]["rule"] == "median" and rule["stop_decision"]["step"] == 1
+    assert rule["measurement_count"] == 1 and rule["last_step"] == 1
+    assert "measurements" not in rule  # the curve is for trials get
+    assert worker["stop_decision"] == {
+        "should_stop": True,
+        "rule": "worker",
+        "step": 2,
+        "rung": None,
+        "message": "plateau",
+        "compared_trials": 0,
+    }
+
+
+def test_trials_get_prints_the_curve_and_the_stop_decision(
+    hyperdial: Run, stopping: hd.Study
+) -> None:
+    status, out, _ = hyperdial("trials", "get", stopping.study_id, "2")
+    assert status == 0
+    assert re.search(rf"^trial +{stopping.name}/trials/2$", out, re.M)
+    assert re.search(r"^state +STOPPED$", out, re.M)
+    assert re.search(r"^value +2$", out, re.M)
+    assert re.search(r"^reports +1$", out, re.M)
+    assert re.search(r"^stopped by +median at step 1 \(1 compared\)$", out, re.M)
+    assert re.search(r"^ +best value 2 is worse than the median", out, re.M)
+    assert re.search(r"^PARAMETER +VALUE$", out, re.M)
+
+    status, out, _ = hyperdial("trials", "get", stopping.study_id, "1")
+    assert status == 0
+    curve = out[out.index("STEP") :].splitlines()
+    assert curve[0].split() == ["STEP", "VALUE", "ELAPSED"]
+    assert [r.split() for r in curve[1:]] == [
+        ["1", "1", "1.5", "s"],
+        ["2", "0.5", "3", "s"],
+        ["3", "0.333333", "4.5", "s"],
+    ]
+    assert "stopped by" not in out and re.search(r"^state +COMPLETED$", out, re.M)
+
+    record = hyperdial.json("trials", "get", stopping.study_id, "1")
+    assert isinstance(record, dict)
+    assert record["measurements"] == [
+        {"step": 1, "values": {"value": 1.0}, "elapsed": 1.5},
+        {"step": 2, "values": {"value": 0.5}, "elapsed": 3.0},
+        {"step": 3, "values": {"value": 1 / 3}, "elapsed": 4.5},
+    ]
+    assert record["last_step"] == 3 and record["stop_decision"] is None
+    running = hyperdial.json("trials", "get", stopping.study_id, "4")
+    assert isinstance(running, dict) and running["state"] == "RUNNING"
+    status, out, _ = hyperdial("trials", "get", stopping.study_id, "4")
+    assert re.search(r"^lease expires +\d{4}-", out, re.M)
+
+    status, _, err = hyperdial("trials", "get", stopping.study_id, "99")
+    assert status == cli.EXIT_NOT_FOUND and err.startswith("hyperdial: error: TRIAL_NOT_FOUND")
+    status, _, err = hyperdial("trials", "get", stopping.study_id, "two")
+    assert status == cli.EXIT_USAGE
+
+
+def test_studies_get_shows_the_policy(hyperdial: Run, stopping: hd.Study, study: hd.Study) -> None:
+    status, out, _ = hyperdial("studies", "get", stopping.study_id)
+    assert status == 0
+    assert re.search(
+        r"^early stopping +median \(warmup_steps 1, min_trials 1, interval_steps 1\) on value; "
+        r"keeps 100 measurements$",
+        out,
+        re.M,
+    )
+    record = hyperdial.json("studies", "get", stopping.study_id)
+    assert isinstance(record, dict)
+    assert record["early_stopping"] == {
+        "rule": "median",
+        "warmup_steps": 1,
+        "min_trials": 1,
+        "interval_steps": 1,
+        "objective": "value",
+        "max_measurements_per_trial": 100,
+        "rank_stopped_trials": False,
+    }
+    _, out, _ = hyperdial("studies", "get", study.study_id)
+    assert re.search(r"^early stopping +-$", out, re.M)
+    plain = hyperdial.json("studies", "get", study.study_id)
+    assert isinstance(plain, dict) and plain["early_stopping"] is None
+
+
+def test_export_carries_stopped_trials_and_import_skips_them(
+    hyperdial: Run, stopping: hd.Study, store_target: str, tmp_path: Path
+) -> None:
+    _, json_text, _ = hyperdial("export", stopping.study_id, "--format", "json")
+    trials = json.loads(json_text)["trials"]
+    assert [t["state"] for t in trials] == ["COMPLETED", "STOPPED", "STOPPED", "RUNNING"]
+    assert [len(t["measurements"]) for t in trials] == [3, 1, 2, 1]
+    assert trials[2]["measurements"][1] == {"step": 2, "values": {"value": 0.75}, "elapsed": None}
+    assert trials[2]["stop_decision"]["message"] == "plateau"
+    _, csv_text, _ = hyperdial("export", stopping.study_id)
+    header, *rows = csv_text.splitlines()
+    assert "measurement_count,stop_rule,stop_step" in header
+    assert rows[1].split(",")[:3] == ["2", "STOPPED", "2.0"]
+    assert rows[1].endswith(",1,median,1") and rows[2].endswith(",2,worker,2")
+    assert rows[0].endswith(",3,,") and rows[3].endswith(",1,,")
+
+    for fmt, text in (("json", json_text), ("csv", csv_text)):
+        path = tmp_path / f"stopping.{fmt}"
+        path.write_text(text)
+        with hd.Client(store_target) as client:
+            copy = client.create_study(new_id("copy"), SPACE, algorithm="random")
+        status, out, _ = hyperdial("import", copy.study_id, str(path))
+        assert status == 0
+        assert out == (
+            f"imported 1 trials into {copy.name} (1 completed, 0 failed); skipped 1 "
+            "unfinished and 2 stopped (stopped trials cannot be imported)\n"
+        )
+        summary = hyperdial.json("import", copy.study_id, str(path))
+        assert isinstance(summary, dict)
+        assert (summary["skipped"], summary["skipped_stopped"]) == (3, 2)
+
+
+def test_best_may_list_stopped_trials(hyperdial: Run, store_target: str) -> None:
+    with hd.Client(store_target) as client:
+        policy = hd.EarlyStopping(hd.ThresholdStopping(threshold=5.0), rank_stopped_trials=True)
+        s = client.create_study(new_id("cli"), SPACE, early_stopping=policy)
+        done, stopped = s.ask(2)
+        done.report(0.5)
+        stopped.report(0.1, 4)
+        stopped.stop()
+    status, out, _ = hyperdial("best", s.study_id)
+    assert status == 0
+    header, row = out.splitlines()
+    assert header.split()[-4:] == ["CLIENT", "STEP", "STOPPED", "BY"]
+    assert row.split()[:3] == ["2", "STOPPED", "0.1"] and row.rstrip().endswith("4  worker")

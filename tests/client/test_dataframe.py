@@ -64,6 +64,9 @@ def test_trials_dataframe(server_target: str) -> None:
         "duration",
         "original_number",
         "reissued_number",
+        "measurement_count",
+        "stop_rule",
+        "stop_step",
         "metadata_host",
     ]
     assert list(frame["number"]) == [1, 2, 3]
@@ -78,6 +81,32 @@ def test_trials_dataframe(server_target: str) -> None:
     # No twins here: nullable integers, all missing.
     assert str(frame["original_number"].dtype) == "Int64"
     assert frame["original_number"].isna().all() and frame["reissued_number"].isna().all()
+    assert list(frame["measurement_count"]) == [0, 0, 0]
+    assert frame["stop_rule"].isna().all() and str(frame["stop_step"].dtype) == "Int64"
+
+
+def test_stopped_trials_in_the_dataframe(server_target: str) -> None:
+    pd = pytest.importorskip("pandas")
+    with hd.Client(server_target) as client:
+        study = client.create_study(
+            new_id("df"), SPACE, early_stopping=hd.ThresholdStopping(threshold=1.0)
+        )
+        by_rule, by_worker, done = study.ask(3)
+        by_rule.report(0.5, 1)
+        assert by_rule.report(2.0, 4).should_stop
+        by_worker.report(0.25, 2)
+        by_worker.stop("enough")
+        done.report(0.5, 1)
+        done.report(0.125)
+        frame = study.trials_dataframe()
+        stopped = study.trials_dataframe(["STOPPED"])
+    assert list(frame["state"]) == ["STOPPED", "STOPPED", "COMPLETED"]
+    assert list(frame["value"]) == [2.0, 0.25, 0.125]  # a stopped trial's: its last report's
+    assert list(frame["measurement_count"]) == [2, 1, 1]
+    assert list(frame["stop_rule"][:2]) == ["threshold", "worker"]
+    assert list(frame["stop_step"][:2]) == [4, 2] and str(frame["stop_step"].dtype) == "Int64"
+    assert pd.isna(frame.loc[2, "stop_rule"]) and pd.isna(frame.loc[2, "stop_step"])
+    assert list(stopped["number"]) == [1, 2]
 
 
 def test_multi_objective_dataframe_from_the_async_client(server_target: str) -> None:

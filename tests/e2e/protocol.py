@@ -84,6 +84,18 @@ def tell(stub: Any, name: str, **values: float) -> trial_pb2.Trial:
     return stub.CompleteTrial(req).trial
 
 
+def report(
+    stub: Any, name: str, step: int, request_id: str = "", **values: float
+) -> ts.AddTrialMeasurementResponse:
+    """``AddTrialMeasurement`` of ``values`` at ``step``: the decision and the trial."""
+    req = ts.AddTrialMeasurementRequest(
+        name=name,
+        measurement=trial_pb2.Measurement(step=step, values=values),
+        request_id=request_id,
+    )
+    return stub.AddTrialMeasurement(req)
+
+
 def py_params(trial: trial_pb2.Trial) -> dict[str, float | int | str]:
     out: dict[str, float | int | str] = {}
     for name, v in trial.parameters.items():
@@ -105,3 +117,15 @@ def error_reason(err: grpc.RpcError) -> tuple[grpc.StatusCode, str, str]:
                 assert info.domain == "hyperdial.dev"
                 reason = info.reason
     return err.code(), reason, err.details() or ""
+
+
+def error_field(err: grpc.RpcError) -> str:
+    """The field a failed call's ``google.rpc.BadRequest`` names; '' if none was sent."""
+    status = rpc_status.from_call(err)  # type: ignore[arg-type]
+    if status is not None:
+        for detail in status.details:
+            if detail.Is(error_details_pb2.BadRequest.DESCRIPTOR):
+                bad = error_details_pb2.BadRequest()
+                detail.Unpack(bad)
+                return bad.field_violations[0].field
+    return ""

@@ -1,5 +1,6 @@
 """BAYESIAN end to end over gRPC: mixed and conditional spaces, parallel workers on two
-replicas sharing Redis, a replica that keeps answering during a heavy ask, and quality."""
+replicas sharing Redis (with and without a Hyperband policy stopping trials), a replica that
+keeps answering during a heavy ask, and quality."""
 
 from __future__ import annotations
 
@@ -13,8 +14,9 @@ from typing import Any
 import grpc
 import pytest
 
-from hyperdial.v1 import study_pb2, tuning_service_pb2_grpc
+from hyperdial.v1 import study_pb2, trial_pb2, tuning_service_pb2_grpc
 from hyperdial.v1 import tuning_service_pb2 as ts
+from hyperdial_server.samplers._bayes import MIN_GAP_IN_FLIGHT
 from tests.e2e.protocol import (
     ask,
     cat_param,
@@ -26,6 +28,7 @@ from tests.e2e.protocol import (
     measurement,
     pvalue,
     py_params,
+    report,
     spec,
     tell,
     when,
@@ -160,6 +163,40 @@ def replicas(redis_url: str) -> Iterator[list[str]]:
         s.terminate()
 
 
+def _eight_concurrent_asks(stubs: list[Any], sid: str) -> list[dict[str, float | int | str]]:
+    """The points of eight asks released at once, four through each replica."""
+    barrier = threading.Barrier(8)
+    results: list[dict[str, float | int | str]] = []
+    errors: list[BaseException] = []
+    lock = threading.Lock()
+
+    def worker(k: int) -> None:
+        try:
+            barrier.wait(timeout=30)
+            (trial,) = ask(stubs[k % 2], sid, client_id=f"w{k}")
+            with lock:
+                results.append(py_params(trial))
+        except BaseException as e:  # reported below
+            errors.append(e)
+
+    threads = [threading.Thread(target=worker, args=(k,)) for k in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()  # no margin of its own: pytest-timeout bounds a hang
+    assert not errors, errors
+    assert len(results) == 8
+    return results
+
+
+def _assert_diverse(points: list[dict[str, float | int | str]], closest: float = 0.01) -> None:
+    units = [_unit(p) for p in points]
+    dists = [math.dist(a, b) for i, a in enumerate(units) for b in units[:i]]
+    # Repeated identical suggestions are at distance 0 from each other; these are spread.
+    assert min(dists) > closest, sorted(dists)[:4]
+    assert statistics.median(dists) > 0.05
+
+
 @pytest.mark.slow
 def test_eight_concurrent_asks_on_two_replicas_get_diverse_points(replicas: list[str]) -> None:
     channels = [grpc.insecure_channel(t) for t in replicas]
@@ -170,33 +207,60 @@ def test_eight_concurrent_asks_on_two_replicas_get_diverse_points(replicas: list
         for i in range(12):  # a history: 6 Sobol points, then 6 from the model
             (trial,) = ask(stubs[i % 2], sid)
             tell(stubs[i % 2], trial.name, loss=_branin(py_params(trial)))
-        # Eight workers ask at once, four through each replica.
-        barrier = threading.Barrier(8)
-        results: list[dict[str, float | int | str]] = []
-        errors: list[BaseException] = []
-        lock = threading.Lock()
+        _assert_diverse(_eight_concurrent_asks(stubs, sid))
+    finally:
+        for c in channels:
+            c.close()
 
-        def worker(k: int) -> None:
-            try:
-                barrier.wait(timeout=30)
-                (trial,) = ask(stubs[k % 2], sid, client_id=f"w{k}")
-                with lock:
-                    results.append(py_params(trial))
-            except BaseException as e:  # reported below
-                errors.append(e)
 
-        threads = [threading.Thread(target=worker, args=(k,)) for k in range(8)]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join()  # no margin of its own: pytest-timeout bounds a hang
-        assert not errors, errors
-        assert len(results) == 8
-        units = [_unit(p) for p in results]
-        dists = [math.dist(a, b) for i, a in enumerate(units) for b in units[:i]]
-        # Repeated identical suggestions are at distance 0 from each other; these are spread.
-        assert min(dists) > 0.01, sorted(dists)[:4]
-        assert statistics.median(dists) > 0.05
+@pytest.mark.slow
+def test_concurrent_asks_under_hyperband_with_stopped_trials_get_diverse_points(
+    replicas: list[str],
+) -> None:
+    channels = [grpc.insecure_channel(t) for t in replicas]
+    stubs = [tuning_service_pb2_grpc.TuningServiceStub(c) for c in channels]
+    try:
+        sid = _sid("bo-hyperband")
+        # Rungs at steps 1 and 4 (bracket 0), 4 (bracket 1); each keeps the best quarter.
+        rule = study_pb2.HyperbandRule(min_resource=1, max_resource=16, reduction_factor=4)
+        policy = study_pb2.EarlyStoppingPolicy(hyperband=rule)
+        branin = _branin_spec(study_pb2.ALGORITHM_BAYESIAN, 5, initial_trials=6)
+        branin.early_stopping.CopyFrom(policy)
+        create(stubs[0], sid, branin)
+        stopped: list[dict[str, float | int | str]] = []
+        states: list[int] = []
+        for i in range(30):
+            stub = stubs[i % 2]
+            (trial,) = ask(stub, sid)
+            p = py_params(trial)
+            if i == 20:
+                # Stopped by its worker before any report: no values, like a failed trial.
+                stop = ts.CompleteTrialRequest(name=trial.name, stop=ts.TrialStop(reason="oom"))
+                states.append(stub.CompleteTrial(stop).trial.state)
+                stopped.append(p)
+                continue
+            for step in (1, 4):  # a learning curve that falls towards the final loss
+                answer = report(stub, trial.name, step, loss=_branin(p) + 30.0 / step)
+                if answer.decision.should_stop:
+                    break
+            if answer.trial.state == trial_pb2.TRIAL_STATE_STOPPED:
+                stopped.append(p)
+            else:
+                tell(stub, trial.name, loss=_branin(p))
+            states.append(answer.trial.state)
+        # Without the stopped trials in its history, an ask would count the sampler indices
+        # they hold as asks in flight: with 10 of the last 16 stopped, 8 racing asks would
+        # overflow the lookahead (16) and some get the same point.
+        last = states[-16:]
+        assert last.count(trial_pb2.TRIAL_STATE_STOPPED) >= 10, states
+        points = _eight_concurrent_asks(stubs, sid)
+        # This history holds a trial within 0.02 of Branin's minimum loss, and the batch exploits
+        # it: some points fall within 0.01 of each other (so they do with the stopped trials
+        # left out of the model). Distinct means the sampler's own gap to a point in flight.
+        _assert_diverse(points, closest=MIN_GAP_IN_FLIGHT)
+        # None sent back to a point that was stopped.
+        units = [_unit(p) for p in points]
+        assert min(math.dist(a, _unit(s)) for a in units for s in stopped) > 1e-6
     finally:
         for c in channels:
             c.close()

@@ -22,6 +22,16 @@ from hyperdial_server.store._keys import LEASE_INDEX, lease_member, study_keys
 _ASK = re.compile(r"D:A:(\d+(,\d+)*)?")
 _ONE = re.compile(r"D:[TC]:(\d+)")
 _PENDING = re.compile(r"P:[0-9a-f]*:(.+)")
+# A report's record: the trial and the decision it was answered (JSON).
+_REPORT = re.compile(r"D:M:(\d+):(\{.*\})")
+
+
+def _is_json(text: str) -> bool:
+    try:
+        json.loads(text)
+    except ValueError:
+        return False
+    return True
 
 
 def study_ids(r: redis.Redis, namespace: str, prefix: str = "") -> list[str]:
@@ -220,9 +230,14 @@ def _check(r: _Snapshot, k: Any, namespace: str, study_id: str, capacity: int | 
     if capacity is not None and next_index > capacity:
         bad.append(f"index counter {next_index} is past the capacity {capacity}")
 
+    # Stopped trials are scored only when their study ranks them.
+    policy = record.spec.early_stopping
+    ranked = by_state[TrialState.COMPLETED]
+    if policy is not None and policy.rank_stopped_trials:
+        ranked = ranked | by_state[TrialState.STOPPED]
     for member in r.zrange(k.scores, 0, -1):
-        if str(int(member)) not in by_state[TrialState.COMPLETED]:
-            bad.append(f"scored trial {member} is not COMPLETED")
+        if str(int(member)) not in ranked:
+            bad.append(f"scored trial {member} is not COMPLETED (or a ranked STOPPED one)")
 
     records = r.hgetall(k.requests)
     if set(records) != set(r.zrange(k.request_times, 0, -1)):
@@ -239,6 +254,8 @@ def _check(r: _Snapshot, k: Any, namespace: str, study_id: str, capacity: int | 
             refs = [m2.group(1)]
         elif (m3 := _PENDING.fullmatch(value)) and math.isfinite(float(m3.group(1))):
             refs = []
+        elif (m4 := _REPORT.fullmatch(value)) and _is_json(m4.group(2)):
+            refs = [m4.group(1)]
         else:
             bad.append(f"request {rid!r} has the malformed record {value!r}")
             continue

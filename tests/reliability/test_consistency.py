@@ -20,7 +20,7 @@ Breakage = Callable[[redis.Redis, str], object]
 
 BREAKAGES: dict[str, Breakage] = {
     "two states": lambda r, ns: r.zadd(study_keys(ns, "busy").running, {"2": 2}),
-    "no state": lambda r, ns: r.zrem(study_keys(ns, "busy").failed, "3"),
+    "no state": lambda r, ns: r.zrem(study_keys(ns, "busy").stopped, "3"),
     "lease of a finished trial": lambda r, ns: r.zadd(study_keys(ns, "busy").leases, {"2": 9}),
     "running without lease": lambda r, ns: r.zrem(study_keys(ns, "busy").leases, "1"),
     "bad trial json": lambda r, ns: r.hset(study_keys(ns, "busy").trials, "2", "[{"),

@@ -42,7 +42,13 @@ pytestmark = pytest.mark.slow
 RUN = uuid.uuid4().hex[:6]
 PREFIX = f"fz{RUN}"
 #: Studies created before fuzzing, which asks, tells and reads aim at.
-FIXED = [f"{PREFIX}-grid", f"{PREFIX}-random", f"{PREFIX}-sobol", f"{PREFIX}-lease"]
+FIXED = [
+    f"{PREFIX}-grid",
+    f"{PREFIX}-random",
+    f"{PREFIX}-sobol",
+    f"{PREFIX}-lease",
+    f"{PREFIX}-stop",
+]
 #: Ids the fuzzed CreateStudy and DeleteStudy calls use (never the fixed ones).
 FREE = [f"{PREFIX}-new{i}" for i in range(40)]
 NAMES = ["x", "n", "c", "d", "a", "b", "loss", "acc", ""]
@@ -143,6 +149,63 @@ def chain(draw: st.DrawFn) -> list[study_pb2.ParameterSpec]:
     return out
 
 
+steps = st.one_of(st.integers(-2, 12), int64)
+small_ints = st.one_of(st.integers(-2, 12), int32)
+
+
+@st.composite
+def policies(draw: st.DrawFn) -> study_pb2.EarlyStoppingPolicy:
+    """Early-stopping policies, legal or not: every rule, fields anywhere in their type."""
+    rule = draw(
+        st.sampled_from(["median", "percentile", "halving", "hyperband", "threshold", None])
+    )
+    p = study_pb2.EarlyStoppingPolicy(
+        objective=draw(st.one_of(st.just(""), st.sampled_from(NAMES), texts)),
+        max_measurements_per_trial=draw(st.one_of(st.integers(-1, 3), int32)),
+        rank_stopped_trials=draw(st.booleans()),
+    )
+    if rule == "median":
+        p.median.CopyFrom(
+            study_pb2.MedianStoppingRule(
+                warmup_steps=draw(steps), min_trials=draw(small_ints), interval_steps=draw(steps)
+            )
+        )
+    elif rule == "percentile":
+        p.percentile.CopyFrom(
+            study_pb2.PercentileStoppingRule(
+                percentile=draw(doubles),
+                warmup_steps=draw(steps),
+                min_trials=draw(small_ints),
+                interval_steps=draw(steps),
+            )
+        )
+    elif rule == "halving":
+        p.successive_halving.CopyFrom(
+            study_pb2.SuccessiveHalvingRule(
+                min_resource=draw(steps),
+                reduction_factor=draw(small_ints),
+                min_early_stopping_rate=draw(st.one_of(st.integers(-1, 31), int32)),
+                max_resource=draw(steps),
+            )
+        )
+    elif rule == "hyperband":
+        p.hyperband.CopyFrom(
+            study_pb2.HyperbandRule(
+                min_resource=draw(steps),
+                max_resource=draw(st.one_of(steps, st.integers(0, 10**6))),
+                reduction_factor=draw(small_ints),
+            )
+        )
+    elif rule == "threshold":
+        threshold = study_pb2.ThresholdStoppingRule(
+            warmup_steps=draw(steps), patience_steps=draw(steps), min_delta=draw(doubles)
+        )
+        if draw(st.booleans()):
+            threshold.threshold = draw(doubles)
+        p.threshold.CopyFrom(threshold)
+    return p
+
+
 @st.composite
 def specs(draw: st.DrawFn) -> study_pb2.StudySpec:
     names = draw(st.lists(st.sampled_from(NAMES), min_size=1, max_size=6, unique=True))
@@ -169,6 +232,8 @@ def specs(draw: st.DrawFn) -> study_pb2.StudySpec:
     s.max_trials = draw(st.one_of(int32, st.integers(0, 20)))
     s.grid_resolution = draw(st.one_of(int32, st.integers(0, 5)))
     s.initial_trials = draw(st.one_of(int32, st.integers(0, 5)))
+    if draw(st.booleans()):
+        s.early_stopping.CopyFrom(draw(policies()))
     if draw(st.booleans()):
         s.lease_timeout.CopyFrom(
             Duration(
@@ -241,6 +306,16 @@ measurements = st.builds(
     trial_pb2.Measurement,
     values=st.dictionaries(st.one_of(st.sampled_from(NAMES), texts), doubles, max_size=3),
 )
+reports = st.builds(
+    trial_pb2.Measurement,
+    step=steps,
+    values=st.dictionaries(st.one_of(st.sampled_from(NAMES), texts), doubles, max_size=3),
+    elapsed_duration=st.one_of(
+        st.none(),
+        st.builds(Duration, seconds=st.one_of(st.integers(-1, 100), int64), nanos=int32),
+    ),
+)
+views = st.one_of(st.integers(-1, 3), int32)
 request_ids = st.one_of(
     st.just(""),
     st.sampled_from(["r1", "r2", "r3"]),  # reused across calls and kinds, on purpose
@@ -292,6 +367,12 @@ def requests() -> dict[str, st.SearchStrategy[Message]]:
                 metadata=metadata,
                 request_id=request_ids,
             ),
+            st.builds(
+                ts.CompleteTrialRequest,
+                name=trial_names(),
+                stop=st.builds(ts.TrialStop, reason=texts),
+                request_id=request_ids,
+            ),
             st.builds(ts.CompleteTrialRequest, name=trial_names()),
         ),
         "CreateTrial": st.builds(
@@ -304,7 +385,7 @@ def requests() -> dict[str, st.SearchStrategy[Message]]:
             metadata=metadata,
             request_id=request_ids,
         ),
-        "GetTrial": st.builds(ts.GetTrialRequest, name=trial_names()),
+        "GetTrial": st.builds(ts.GetTrialRequest, name=trial_names(), view=views),
         "HeartbeatTrial": st.builds(ts.HeartbeatTrialRequest, name=trial_names()),
         "ListTrials": st.builds(
             ts.ListTrialsRequest,
@@ -312,8 +393,32 @@ def requests() -> dict[str, st.SearchStrategy[Message]]:
             page_size=int32,
             page_token=st.text(max_size=80),
             states=st.lists(st.integers(-3, 7), max_size=5),
+            view=views,
         ),
         "ListOptimalTrials": st.builds(ts.ListOptimalTrialsRequest, parent=ask_parent),
+        "AddTrialMeasurement": st.one_of(
+            st.builds(
+                ts.AddTrialMeasurementRequest,
+                name=trial_names(),
+                measurement=st.one_of(st.none(), reports),
+                request_id=request_ids,
+            ),
+            # Plausible reports of the RUNNING trials of the study with a policy: decisions,
+            # stops, steps that go back, reports of stopped trials.
+            st.builds(
+                ts.AddTrialMeasurementRequest,
+                name=st.integers(1, 30).map(lambda n: f"studies/{FIXED[4]}/trials/{n}"),
+                measurement=st.builds(
+                    trial_pb2.Measurement,
+                    step=st.integers(0, 12),
+                    values=st.fixed_dictionaries(
+                        {"loss": st.one_of(finite, doubles)}, optional={"acc": finite}
+                    ),
+                ),
+                request_id=st.one_of(st.just(""), st.sampled_from(["m1", "m2"])),
+            ),
+        ),
+        "CheckTrialEarlyStopping": st.builds(ts.CheckTrialEarlyStoppingRequest, name=trial_names()),
     }
 
 
@@ -376,6 +481,20 @@ def target(redis_url: str) -> Iterator[Target]:
             spec(int_param("n", 1, 100), algorithm=study_pb2.ALGORITHM_QUASI_RANDOM, max_trials=50),
         )
         create(t.stub, FIXED[3], spec(float_param("x", 0, 1), lease_timeout=Duration(seconds=1)))
+        # Reports aim at its RUNNING trials: a median rule on loss, a second objective acc.
+        median = study_pb2.EarlyStoppingPolicy(median=study_pb2.MedianStoppingRule())
+        objectives = [
+            study_pb2.ObjectiveSpec(name="loss", goal=study_pb2.GOAL_MINIMIZE),
+            study_pb2.ObjectiveSpec(name="acc", goal=study_pb2.GOAL_MAXIMIZE),
+        ]
+        stop_spec = spec(
+            float_param("x", 0, 1),
+            objectives=objectives,
+            early_stopping=median,
+            algorithm=study_pb2.ALGORITHM_RANDOM,
+        )
+        create(t.stub, FIXED[4], stop_spec)
+        t.stub.SuggestTrials(ts.SuggestTrialsRequest(parent=f"studies/{FIXED[4]}", count=30))
         yield t
         # Healthy after all of it, and every fuzzed study consistent.
         health = health_pb2_grpc.HealthStub(t.channel)
@@ -420,6 +539,8 @@ test_get_trial = fuzz("GetTrial", 150)
 test_heartbeat_trial = fuzz("HeartbeatTrial", 400)
 test_list_trials = fuzz("ListTrials", 400)
 test_list_optimal_trials = fuzz("ListOptimalTrials", 100)
+test_add_trial_measurement = fuzz("AddTrialMeasurement", 600)
+test_check_trial_early_stopping = fuzz("CheckTrialEarlyStopping", 100)
 
 
 @settings(FUZZ, max_examples=300)

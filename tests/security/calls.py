@@ -10,7 +10,7 @@ import grpc
 from google.rpc import error_details_pb2
 from grpc_status import rpc_status
 
-from hyperdial.v1 import study_pb2, tuning_service_pb2_grpc
+from hyperdial.v1 import study_pb2, trial_pb2, tuning_service_pb2_grpc
 from hyperdial.v1 import tuning_service_pb2 as ts
 from hyperdial_server.service import TuningServicer
 from tests.e2e.protocol import float_param, measurement, pvalue, spec
@@ -56,6 +56,10 @@ def request(method: str, study_id: str) -> Any:
         "HeartbeatTrial": lambda: ts.HeartbeatTrialRequest(name=trial),
         "ListTrials": lambda: ts.ListTrialsRequest(parent=study),
         "ListOptimalTrials": lambda: ts.ListOptimalTrialsRequest(parent=study),
+        "AddTrialMeasurement": lambda: ts.AddTrialMeasurementRequest(
+            name=trial, measurement=trial_pb2.Measurement(step=1, values={"loss": 1.0})
+        ),
+        "CheckTrialEarlyStopping": lambda: ts.CheckTrialEarlyStoppingRequest(name=trial),
     }
     return builders[method]()
 

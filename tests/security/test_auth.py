@@ -53,6 +53,7 @@ def test_every_rpc_has_a_role() -> None:
         "GetTrial",
         "ListTrials",
         "ListOptimalTrials",
+        "CheckTrialEarlyStopping",
     }
     assert {m for m, r in METHOD_ROLES.items() if r is Role.ADMIN} == {"DeleteStudy"}
 

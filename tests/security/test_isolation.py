@@ -10,7 +10,7 @@ import grpc
 import pytest
 import redis
 
-from hyperdial.v1 import study_pb2
+from hyperdial.v1 import study_pb2, trial_pb2
 from hyperdial.v1 import tuning_service_pb2 as ts
 from hyperdial_server.security import Role
 from hyperdial_server.server import ServerConfig
@@ -54,6 +54,10 @@ def _probes(study_id: str) -> dict[str, Any]:
         "HeartbeatTrial": ts.HeartbeatTrialRequest(name=trial + "2"),
         "ListTrials": ts.ListTrialsRequest(parent=study),
         "ListOptimalTrials": ts.ListOptimalTrialsRequest(parent=study),
+        "AddTrialMeasurement": ts.AddTrialMeasurementRequest(
+            name=trial + "2", measurement=trial_pb2.Measurement(step=1, values={"loss": 0.0})
+        ),
+        "CheckTrialEarlyStopping": ts.CheckTrialEarlyStoppingRequest(name=trial + "1"),
         "DeleteStudy": ts.DeleteStudyRequest(name=study),
     }
 

@@ -194,12 +194,13 @@ def test_keys_and_args_are_built_in_declared_order() -> None:
         {"sources": [study.waiting]},
         after="0",
         page_size=5,
+        curve="",
         now="",
         expiry_patch="",
         expire_batch=0,
     )
     assert keys[-1] == study.waiting and keys[0] == study.study
-    assert args == ["0", 5, "", "", 0]
+    assert args == ["0", 5, "", "", "", 0]
 
 
 def test_call_args_fail_loudly_on_a_wrong_name() -> None:
@@ -230,6 +231,8 @@ def test_declarations_refuse_bad_names() -> None:
         Script("bad", ("study",), ("until",))  # a Lua keyword: a.until does not parse
     with pytest.raises(ValueError, match="repeat"):
         Script("bad", ("study", "study"))
+    with pytest.raises(ValueError, match="call builder's own"):
+        Script("bad", ("study",), ("values",))  # shadowed in the generated builder
 
 
 def test_preamble_names_keys_and_args_by_position() -> None:

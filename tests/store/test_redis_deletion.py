@@ -1,7 +1,7 @@
 """Deleting studies leaves nothing behind in Redis: a key scan of a Redis of its own after
 creating and deleting studies with every kind of state (trials in every state, leases, expired
 leases and re-issues, claims left uncommitted, client holds, request records, reserved
-indices)."""
+indices, intermediate reports: curves, the values of steps and rungs, stopped trials)."""
 
 from __future__ import annotations
 
@@ -11,8 +11,10 @@ from collections.abc import Iterator
 import pytest
 import redis
 
-from hyperdial_server.core.trial import Trial, TrialState
+from hyperdial_server.core.early_stopping import EarlyStopping, PercentileRule, SuccessiveHalving
+from hyperdial_server.core.trial import Measurement, Trial, TrialState
 from hyperdial_server.store import RedisStore, RequestId, Store
+from hyperdial_server.store._keys import study_keys
 from hyperdial_server.testing import claim, commit, make_record
 from tests.redis_server import RedisServer
 
@@ -58,6 +60,29 @@ async def _busy_study(s: Store, ns: str, i: int) -> None:
     await commit(s, ns, rec, again, now=11.0, lease=600.0, client_id="v")
     await claim(s, ns, rec, 1, now=11.0, lease=600.0)
     await s.reserve_indices(ns, rec.study_id, rec.uid, 8)
+    # Trial 7 reports under a percentile rule (a step's values), then under successive halving
+    # (a rung's), with request ids; its worker stops it (STOPPED).
+    for step, rule in [(1, PercentileRule(median=True)), (2, SuccessiveHalving())]:
+        await s.add_measurement(
+            ns,
+            rec.study_id,
+            7,
+            Measurement(step, {"loss": 0.5, "acc": 0.5}),
+            policy=EarlyStopping(rule, objective="loss"),
+            now=12.0,
+            lease_timeout=600.0,
+            request_id=RequestId(f"m{i}-{step}", 100.0, fingerprint="f"),
+        )
+    await s.complete_trial(
+        ns,
+        rec.study_id,
+        7,
+        values=None,
+        failure_reason=None,
+        stop_reason="enough",
+        metadata={},
+        now=13.0,
+    )
 
 
 def test_deleting_studies_leaves_no_key_behind(own_redis: str) -> None:
@@ -70,6 +95,9 @@ def test_deleting_studies_leaves_no_key_behind(own_redis: str) -> None:
                 await _busy_study(s, "ns", i)
             assert client.zcard("hd:leases") == STUDIES
             assert client.dbsize() > STUDIES * 10
+            keys = study_keys("ns", "s000")
+            for key in (keys.stopped, keys.es_state, keys.es_curves, keys.es_steps, keys.es_rungs):
+                assert client.exists(key), key
             for i in range(STUDIES):
                 await s.delete_study("ns", f"s{i:03d}", now=20.0)
         finally:

@@ -11,9 +11,10 @@ from typing import Any, TypeVar
 import pytest
 from redis.asyncio import Redis
 
+from hyperdial_server.core.early_stopping import EarlyStopping, PercentileRule, SuccessiveHalving
 from hyperdial_server.core.errors import Unavailable
 from hyperdial_server.core.study import Algorithm, StudyRecord
-from hyperdial_server.core.trial import Trial, TrialState
+from hyperdial_server.core.trial import Measurement, Trial, TrialState
 from hyperdial_server.store import MemoryStore, RedisStore, RequestId, Store, open_store
 from hyperdial_server.store._codec import (
     decode_stored_trial,
@@ -52,12 +53,23 @@ async def busy_study(
     s: Store, ns: str, study_id: str, algorithm: Algorithm = Algorithm.RANDOM
 ) -> StudyRecord:
     """A study with a key of every kind: trials in every state, a queue, claims, scores,
-    leases, a lease-expired trial waiting for re-issue, a client's trials, a request id."""
+    leases, a lease-expired trial waiting for re-issue, a client's trials, a request id,
+    intermediate reports (a curve, the values of a step and of a rung)."""
     rec = make_record(study_id, algorithm=algorithm)
     await s.create_study(ns, rec)
     c = await claim(s, ns, rec, 3)
     await enqueue(s, ns, rec)  # 1
     await commit(s, ns, rec, c, lease=5.0)  # 2, 3, 4, leases until 6
+    for step, rule in [(1, PercentileRule(median=True)), (2, SuccessiveHalving())]:
+        await s.add_measurement(
+            ns,
+            study_id,
+            2,
+            Measurement(step, {"loss": 0.5}),
+            policy=EarlyStopping(rule, objective="loss"),
+            now=1.0,
+            lease_timeout=5.0,
+        )
     await s.complete_trial(
         ns,
         study_id,
@@ -69,7 +81,9 @@ async def busy_study(
         score=0.5,
         request_id=RequestId("tell-2", 3600.0),
     )
-    await s.complete_trial(ns, study_id, 3, values=None, failure_reason="x", metadata={}, now=1)
+    await s.complete_trial(  # STOPPED by its worker
+        ns, study_id, 3, values=None, failure_reason=None, stop_reason="x", metadata={}, now=1
+    )
     # Trial 1 RUNNING for client w (lease until 600), and an outstanding claim of index 3.
     await claim(s, ns, rec, 2, client_id="w")
     await enqueue(s, ns, rec)  # 5 WAITING

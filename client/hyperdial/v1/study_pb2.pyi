@@ -161,6 +161,7 @@ class StudySpec(_message.Message):
     GRID_RESOLUTION_FIELD_NUMBER: _builtins.int
     INITIAL_TRIALS_FIELD_NUMBER: _builtins.int
     LEASE_TIMEOUT_FIELD_NUMBER: _builtins.int
+    EARLY_STOPPING_FIELD_NUMBER: _builtins.int
     algorithm: Global___Algorithm.ValueType
     """The sampling algorithm. `ALGORITHM_UNSPECIFIED` lets the server choose; the study then
     stores the algorithm chosen at creation, so a later change of default never changes it.
@@ -196,7 +197,14 @@ class StudySpec(_message.Message):
         """How long a RUNNING trial may go without a heartbeat (`HeartbeatTrial`) or a result before
         its lease expires and the trial fails with reason "lease expired". Absent or zero means the
         server default (see docs/protocol.md).
-        Field numbers 9 to 19 are kept for: algorithm options, early stopping.
+        """
+
+    @_builtins.property
+    def early_stopping(self) -> Global___EarlyStoppingPolicy:
+        """When running trials stop early, from the intermediate measurements they report
+        (`AddTrialMeasurement`). Unset: never; reports are still recorded, and every answer says
+        to continue.
+        Field numbers 10 to 19 are kept for algorithm options.
         """
 
     def __init__(
@@ -210,16 +218,271 @@ class StudySpec(_message.Message):
         grid_resolution: _builtins.int = ...,
         initial_trials: _builtins.int = ...,
         lease_timeout: _duration_pb2.Duration | None = ...,
+        early_stopping: Global___EarlyStoppingPolicy | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["_seed", b"_seed", "lease_timeout", b"lease_timeout", "seed", b"seed"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_seed", b"_seed", "early_stopping", b"early_stopping", "lease_timeout", b"lease_timeout", "seed", b"seed"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["_seed", b"_seed", "algorithm", b"algorithm", "grid_resolution", b"grid_resolution", "initial_trials", b"initial_trials", "lease_timeout", b"lease_timeout", "max_trials", b"max_trials", "objectives", b"objectives", "parameters", b"parameters", "seed", b"seed"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_seed", b"_seed", "algorithm", b"algorithm", "early_stopping", b"early_stopping", "grid_resolution", b"grid_resolution", "initial_trials", b"initial_trials", "lease_timeout", b"lease_timeout", "max_trials", b"max_trials", "objectives", b"objectives", "parameters", b"parameters", "seed", b"seed"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     _WhichOneofReturnType__seed: _TypeAlias = _typing.Literal["seed"]  # noqa: Y015
     _WhichOneofArgType__seed: _TypeAlias = _typing.Literal["_seed", b"_seed"]  # noqa: Y015
     def WhichOneof(self, oneof_group: _WhichOneofArgType__seed) -> _WhichOneofReturnType__seed | None: ...
 
 Global___StudySpec: _TypeAlias = StudySpec  # noqa: Y015
+
+@_typing.final
+class EarlyStoppingPolicy(_message.Message):
+    """When running trials stop early: one rule, the objective it watches, and how much of each
+    trial's learning curve is kept. Every replica takes the same decision for the same history.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    MEDIAN_FIELD_NUMBER: _builtins.int
+    PERCENTILE_FIELD_NUMBER: _builtins.int
+    SUCCESSIVE_HALVING_FIELD_NUMBER: _builtins.int
+    HYPERBAND_FIELD_NUMBER: _builtins.int
+    THRESHOLD_FIELD_NUMBER: _builtins.int
+    OBJECTIVE_FIELD_NUMBER: _builtins.int
+    MAX_MEASUREMENTS_PER_TRIAL_FIELD_NUMBER: _builtins.int
+    RANK_STOPPED_TRIALS_FIELD_NUMBER: _builtins.int
+    objective: _builtins.str
+    """Name of the objective the rule watches; empty: the study's first objective. Every report
+    must carry a value for it; values of other objectives are optional.
+    """
+    max_measurements_per_trial: _builtins.int
+    """Most intermediate measurements kept per trial, 1 to 10000; 0 means 100. Past it, older
+    measurements are thinned; the last one and those at a step where the rule decided are
+    always kept.
+    """
+    rank_stopped_trials: _builtins.bool
+    """Whether a stopped trial can be optimal (`ListOptimalTrials`), ranked by its last
+    measurement. False (the default): only completed trials are.
+    """
+    @_builtins.property
+    def median(self) -> Global___MedianStoppingRule:
+        """Stop a trial whose best value so far is worse than the median of the values the other
+        trials reported at the same step.
+        """
+
+    @_builtins.property
+    def percentile(self) -> Global___PercentileStoppingRule:
+        """The median rule at another percentile."""
+
+    @_builtins.property
+    def successive_halving(self) -> Global___SuccessiveHalvingRule:
+        """Asynchronous successive halving (ASHA): at each rung, continue only the best 1/η."""
+
+    @_builtins.property
+    def hyperband(self) -> Global___HyperbandRule:
+        """Hyperband: several successive-halving brackets, each trial in one of them."""
+
+    @_builtins.property
+    def threshold(self) -> Global___ThresholdStoppingRule:
+        """A fixed threshold and/or a patience rule on the trial's own curve."""
+
+    def __init__(
+        self,
+        *,
+        median: Global___MedianStoppingRule | None = ...,
+        percentile: Global___PercentileStoppingRule | None = ...,
+        successive_halving: Global___SuccessiveHalvingRule | None = ...,
+        hyperband: Global___HyperbandRule | None = ...,
+        threshold: Global___ThresholdStoppingRule | None = ...,
+        objective: _builtins.str = ...,
+        max_measurements_per_trial: _builtins.int = ...,
+        rank_stopped_trials: _builtins.bool = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["hyperband", b"hyperband", "median", b"median", "percentile", b"percentile", "rule", b"rule", "successive_halving", b"successive_halving", "threshold", b"threshold"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["hyperband", b"hyperband", "max_measurements_per_trial", b"max_measurements_per_trial", "median", b"median", "objective", b"objective", "percentile", b"percentile", "rank_stopped_trials", b"rank_stopped_trials", "rule", b"rule", "successive_halving", b"successive_halving", "threshold", b"threshold"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    _WhichOneofReturnType_rule: _TypeAlias = _typing.Literal["median", "percentile", "successive_halving", "hyperband", "threshold"]  # noqa: Y015
+    _WhichOneofArgType_rule: _TypeAlias = _typing.Literal["rule", b"rule"]  # noqa: Y015
+    def WhichOneof(self, oneof_group: _WhichOneofArgType_rule) -> _WhichOneofReturnType_rule | None: ...
+
+Global___EarlyStoppingPolicy: _TypeAlias = EarlyStoppingPolicy  # noqa: Y015
+
+@_typing.final
+class MedianStoppingRule(_message.Message):
+    """The median rule (Optuna's `MedianPruner`, Katib's median stopping): at a report of step s,
+    stop the trial if its best value so far is worse than the median of the values the other
+    trials reported at step s.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    WARMUP_STEPS_FIELD_NUMBER: _builtins.int
+    MIN_TRIALS_FIELD_NUMBER: _builtins.int
+    INTERVAL_STEPS_FIELD_NUMBER: _builtins.int
+    warmup_steps: _builtins.int
+    """Reports at steps below this never stop a trial."""
+    min_trials: _builtins.int
+    """Fewest other trials with a value at the step for the rule to decide; 0 means 1."""
+    interval_steps: _builtins.int
+    """The rule decides only at steps `warmup_steps + k * interval_steps`; 0 means 1."""
+    def __init__(
+        self,
+        *,
+        warmup_steps: _builtins.int = ...,
+        min_trials: _builtins.int = ...,
+        interval_steps: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["interval_steps", b"interval_steps", "min_trials", b"min_trials", "warmup_steps", b"warmup_steps"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___MedianStoppingRule: _TypeAlias = MedianStoppingRule  # noqa: Y015
+
+@_typing.final
+class PercentileStoppingRule(_message.Message):
+    """The percentile rule (Optuna's `PercentilePruner`): the median rule at `percentile`."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    PERCENTILE_FIELD_NUMBER: _builtins.int
+    WARMUP_STEPS_FIELD_NUMBER: _builtins.int
+    MIN_TRIALS_FIELD_NUMBER: _builtins.int
+    INTERVAL_STEPS_FIELD_NUMBER: _builtins.int
+    percentile: _builtins.float
+    """Percentile, strictly between 0 and 100, of the other trials' values at the step that a
+    trial's best value must not be worse than. 50 is the median rule; lower stops more.
+    """
+    warmup_steps: _builtins.int
+    """Reports at steps below this never stop a trial."""
+    min_trials: _builtins.int
+    """Fewest other trials with a value at the step for the rule to decide; 0 means 1."""
+    interval_steps: _builtins.int
+    """The rule decides only at steps `warmup_steps + k * interval_steps`; 0 means 1."""
+    def __init__(
+        self,
+        *,
+        percentile: _builtins.float = ...,
+        warmup_steps: _builtins.int = ...,
+        min_trials: _builtins.int = ...,
+        interval_steps: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["interval_steps", b"interval_steps", "min_trials", b"min_trials", "percentile", b"percentile", "warmup_steps", b"warmup_steps"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___PercentileStoppingRule: _TypeAlias = PercentileStoppingRule  # noqa: Y015
+
+@_typing.final
+class SuccessiveHalvingRule(_message.Message):
+    """Asynchronous successive halving (Optuna's `SuccessiveHalvingPruner`). Rung k sits at
+    `min_resource * reduction_factor^(min_early_stopping_rate + k)` steps. The first report at
+    or past a rung's step records the trial's value there; the trial continues if that value is
+    among the best `max(1, n / reduction_factor)` of the n values the rung holds, else it stops.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    MIN_RESOURCE_FIELD_NUMBER: _builtins.int
+    REDUCTION_FACTOR_FIELD_NUMBER: _builtins.int
+    MIN_EARLY_STOPPING_RATE_FIELD_NUMBER: _builtins.int
+    MAX_RESOURCE_FIELD_NUMBER: _builtins.int
+    min_resource: _builtins.int
+    """Steps of the first rung (with `min_early_stopping_rate` 0); 0 means 1."""
+    reduction_factor: _builtins.int
+    """η, 2 to 100; 0 means 3."""
+    min_early_stopping_rate: _builtins.int
+    """s, 0 to 30: the first rung is at `min_resource * η^s` steps."""
+    max_resource: _builtins.int
+    """Steps of a full training: no rung at or past it. 0: no bound."""
+    def __init__(
+        self,
+        *,
+        min_resource: _builtins.int = ...,
+        reduction_factor: _builtins.int = ...,
+        min_early_stopping_rate: _builtins.int = ...,
+        max_resource: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["max_resource", b"max_resource", "min_early_stopping_rate", b"min_early_stopping_rate", "min_resource", b"min_resource", "reduction_factor", b"reduction_factor"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___SuccessiveHalvingRule: _TypeAlias = SuccessiveHalvingRule  # noqa: Y015
+
+@_typing.final
+class HyperbandRule(_message.Message):
+    """Hyperband (Optuna's `HyperbandPruner`): brackets 0 to B-1, B = floor(log_η(max_resource /
+    min_resource)) + 1; bracket b runs successive halving with `min_early_stopping_rate` b.
+    Each trial's bracket follows from its number, in proportion to each bracket's budget, and
+    is shown as `Trial.bracket`.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    MIN_RESOURCE_FIELD_NUMBER: _builtins.int
+    MAX_RESOURCE_FIELD_NUMBER: _builtins.int
+    REDUCTION_FACTOR_FIELD_NUMBER: _builtins.int
+    min_resource: _builtins.int
+    """Steps of the first rung of bracket 0; 0 means 1."""
+    max_resource: _builtins.int
+    """Steps of a full training; required, at least `min_resource * reduction_factor`."""
+    reduction_factor: _builtins.int
+    """η, 2 to 100; 0 means 3."""
+    def __init__(
+        self,
+        *,
+        min_resource: _builtins.int = ...,
+        max_resource: _builtins.int = ...,
+        reduction_factor: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["max_resource", b"max_resource", "min_resource", b"min_resource", "reduction_factor", b"reduction_factor"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___HyperbandRule: _TypeAlias = HyperbandRule  # noqa: Y015
+
+@_typing.final
+class ThresholdStoppingRule(_message.Message):
+    """Rules on a trial's own curve. At least one of `threshold` and `patience_steps` must be set."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    THRESHOLD_FIELD_NUMBER: _builtins.int
+    WARMUP_STEPS_FIELD_NUMBER: _builtins.int
+    PATIENCE_STEPS_FIELD_NUMBER: _builtins.int
+    MIN_DELTA_FIELD_NUMBER: _builtins.int
+    threshold: _builtins.float
+    """Stop a trial whose value is worse than this (above it to minimise, below to maximise) at a
+    step of at least `warmup_steps`. Unset: no threshold.
+    """
+    warmup_steps: _builtins.int
+    """Reports at steps below this never stop a trial."""
+    patience_steps: _builtins.int
+    """Stop a trial whose best value has not improved by more than `min_delta` over its last
+    `patience_steps` steps (Optuna's `PatientPruner`). 0: no patience rule.
+    """
+    min_delta: _builtins.float
+    """Smallest improvement that counts for the patience rule; 0 or more."""
+    def __init__(
+        self,
+        *,
+        threshold: _builtins.float | None = ...,
+        warmup_steps: _builtins.int = ...,
+        patience_steps: _builtins.int = ...,
+        min_delta: _builtins.float = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_threshold", b"_threshold", "threshold", b"threshold"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_threshold", b"_threshold", "min_delta", b"min_delta", "patience_steps", b"patience_steps", "threshold", b"threshold", "warmup_steps", b"warmup_steps"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    _WhichOneofReturnType__threshold: _TypeAlias = _typing.Literal["threshold"]  # noqa: Y015
+    _WhichOneofArgType__threshold: _TypeAlias = _typing.Literal["_threshold", b"_threshold"]  # noqa: Y015
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__threshold) -> _WhichOneofReturnType__threshold | None: ...
+
+Global___ThresholdStoppingRule: _TypeAlias = ThresholdStoppingRule  # noqa: Y015
 
 @_typing.final
 class ParameterSpec(_message.Message):

@@ -5,6 +5,7 @@ Trials: one evaluation of the objective at one point of the search space."""
 
 from collections import abc as _abc
 from google.protobuf import descriptor as _descriptor
+from google.protobuf import duration_pb2 as _duration_pb2
 from google.protobuf import message as _message
 from google.protobuf import timestamp_pb2 as _timestamp_pb2
 from google.protobuf.internal import containers as _containers
@@ -36,8 +37,11 @@ class _TrialStateEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_TrialState
     TRIAL_STATE_COMPLETED: _TrialState.ValueType  # 3
     """Finished with objective values."""
     TRIAL_STATE_FAILED: _TrialState.ValueType  # 4
-    """Finished without a result; `failure_reason` says why.
-    Values from 5 on are kept for early-stopped (pruned) trials.
+    """Finished without a result; `failure_reason` says why."""
+    TRIAL_STATE_STOPPED: _TrialState.ValueType  # 5
+    """Stopped early, by the study's early-stopping policy or by the worker (`CompleteTrial`
+    with `stop`); `stop_decision` says why, and `final_measurement` is its last intermediate
+    measurement. Optuna calls this state PRUNED, Vizier STOPPED.
     """
 
 class TrialState(_TrialState, metaclass=_TrialStateEnumTypeWrapper):
@@ -52,10 +56,37 @@ TRIAL_STATE_RUNNING: TrialState.ValueType  # 2
 TRIAL_STATE_COMPLETED: TrialState.ValueType  # 3
 """Finished with objective values."""
 TRIAL_STATE_FAILED: TrialState.ValueType  # 4
-"""Finished without a result; `failure_reason` says why.
-Values from 5 on are kept for early-stopped (pruned) trials.
+"""Finished without a result; `failure_reason` says why."""
+TRIAL_STATE_STOPPED: TrialState.ValueType  # 5
+"""Stopped early, by the study's early-stopping policy or by the worker (`CompleteTrial`
+with `stop`); `stop_decision` says why, and `final_measurement` is its last intermediate
+measurement. Optuna calls this state PRUNED, Vizier STOPPED.
 """
 Global___TrialState: _TypeAlias = TrialState  # noqa: Y015
+
+class _TrialView:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _TrialViewEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_TrialView.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    TRIAL_VIEW_UNSPECIFIED: _TrialView.ValueType  # 0
+    """The default: `TRIAL_VIEW_BASIC` for `ListTrials`, `TRIAL_VIEW_FULL` for `GetTrial`."""
+    TRIAL_VIEW_BASIC: _TrialView.ValueType  # 1
+    """Every field but `measurements`."""
+    TRIAL_VIEW_FULL: _TrialView.ValueType  # 2
+    """Every field, the intermediate measurements too."""
+
+class TrialView(_TrialView, metaclass=_TrialViewEnumTypeWrapper):
+    """How much of a trial a read returns (AIP-157)."""
+
+TRIAL_VIEW_UNSPECIFIED: TrialView.ValueType  # 0
+"""The default: `TRIAL_VIEW_BASIC` for `ListTrials`, `TRIAL_VIEW_FULL` for `GetTrial`."""
+TRIAL_VIEW_BASIC: TrialView.ValueType  # 1
+"""Every field but `measurements`."""
+TRIAL_VIEW_FULL: TrialView.ValueType  # 2
+"""Every field, the intermediate measurements too."""
+Global___TrialView: _TypeAlias = TrialView  # noqa: Y015
 
 @_typing.final
 class Trial(_message.Message):
@@ -115,6 +146,10 @@ class Trial(_message.Message):
     FAILURE_REASON_FIELD_NUMBER: _builtins.int
     METADATA_FIELD_NUMBER: _builtins.int
     LEASE_EXPIRE_TIME_FIELD_NUMBER: _builtins.int
+    MEASUREMENTS_FIELD_NUMBER: _builtins.int
+    MEASUREMENT_COUNT_FIELD_NUMBER: _builtins.int
+    STOP_DECISION_FIELD_NUMBER: _builtins.int
+    BRACKET_FIELD_NUMBER: _builtins.int
     ORIGINAL_TRIAL_FIELD_NUMBER: _builtins.int
     REISSUED_TRIAL_FIELD_NUMBER: _builtins.int
     name: _builtins.str
@@ -129,6 +164,12 @@ class Trial(_message.Message):
     """The client that was handed the trial, as given to `SuggestTrials`."""
     failure_reason: _builtins.str
     """Why the trial failed, set when the trial is `TRIAL_STATE_FAILED`."""
+    measurement_count: _builtins.int
+    """How many intermediate measurements the trial reported, kept or thinned (every view)."""
+    bracket: _builtins.int
+    """The Hyperband bracket of the trial (see `HyperbandRule`); 0 under any other policy.
+    Field numbers 16 to 29 are kept for more early-stopping fields.
+    """
     original_trial: _builtins.str
     """Set on a trial created to measure again the point of a trial whose lease expired: the
     resource name of that trial. Format: `studies/{study}/trials/{trial}`. Empty otherwise.
@@ -163,9 +204,17 @@ class Trial(_message.Message):
 
     @_builtins.property
     def lease_expire_time(self) -> _timestamp_pb2.Timestamp:
-        """When the lease of a RUNNING trial expires unless renewed by `HeartbeatTrial`.
-        Field numbers 12 to 29 are kept for intermediate measurements and early-stopping decisions.
+        """When the lease of a RUNNING trial expires unless renewed by `HeartbeatTrial`."""
+
+    @_builtins.property
+    def measurements(self) -> _containers.RepeatedCompositeFieldContainer[Global___Measurement]:
+        """Intermediate measurements (`AddTrialMeasurement`), in order of step. Only in
+        `TRIAL_VIEW_FULL`; at most the policy's `max_measurements_per_trial` (see there).
         """
+
+    @_builtins.property
+    def stop_decision(self) -> Global___EarlyStoppingDecision:
+        """Why the trial stopped, set when it is `TRIAL_STATE_STOPPED`."""
 
     def __init__(
         self,
@@ -181,12 +230,16 @@ class Trial(_message.Message):
         failure_reason: _builtins.str = ...,
         metadata: _abc.Mapping[_builtins.str, _builtins.str] | None = ...,
         lease_expire_time: _timestamp_pb2.Timestamp | None = ...,
+        measurements: _abc.Iterable[Global___Measurement] | None = ...,
+        measurement_count: _builtins.int = ...,
+        stop_decision: Global___EarlyStoppingDecision | None = ...,
+        bracket: _builtins.int = ...,
         original_trial: _builtins.str = ...,
         reissued_trial: _builtins.str = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["complete_time", b"complete_time", "create_time", b"create_time", "final_measurement", b"final_measurement", "lease_expire_time", b"lease_expire_time"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["complete_time", b"complete_time", "create_time", b"create_time", "final_measurement", b"final_measurement", "lease_expire_time", b"lease_expire_time", "stop_decision", b"stop_decision"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["client_id", b"client_id", "complete_time", b"complete_time", "create_time", b"create_time", "failure_reason", b"failure_reason", "final_measurement", b"final_measurement", "lease_expire_time", b"lease_expire_time", "metadata", b"metadata", "name", b"name", "number", b"number", "original_trial", b"original_trial", "parameters", b"parameters", "reissued_trial", b"reissued_trial", "state", b"state"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["bracket", b"bracket", "client_id", b"client_id", "complete_time", b"complete_time", "create_time", b"create_time", "failure_reason", b"failure_reason", "final_measurement", b"final_measurement", "lease_expire_time", b"lease_expire_time", "measurement_count", b"measurement_count", "measurements", b"measurements", "metadata", b"metadata", "name", b"name", "number", b"number", "original_trial", b"original_trial", "parameters", b"parameters", "reissued_trial", b"reissued_trial", "state", b"state", "stop_decision", b"stop_decision"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -219,21 +272,87 @@ class Measurement(_message.Message):
         def WhichOneof(self, oneof_group: _Never) -> None: ...
 
     VALUES_FIELD_NUMBER: _builtins.int
+    STEP_FIELD_NUMBER: _builtins.int
+    ELAPSED_DURATION_FIELD_NUMBER: _builtins.int
+    step: _builtins.int
+    """Step of an intermediate measurement: epochs, batches or any resource unit the study
+    counts in, 0 or more. 0 in a final measurement.
+    """
     @_builtins.property
     def values(self) -> _containers.ScalarMap[_builtins.str, _builtins.float]:
-        """Value of each objective, by objective name. Finite numbers only.
-        Field numbers 2 to 9 are kept for the step and elapsed time of intermediate measurements.
+        """Value of each objective, by objective name. Finite numbers only."""
+
+    @_builtins.property
+    def elapsed_duration(self) -> _duration_pb2.Duration:
+        """Training time until this measurement, as the worker measured it; optional.
+        Field numbers 4 to 9 are kept.
         """
 
     def __init__(
         self,
         *,
         values: _abc.Mapping[_builtins.str, _builtins.float] | None = ...,
+        step: _builtins.int = ...,
+        elapsed_duration: _duration_pb2.Duration | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["elapsed_duration", b"elapsed_duration"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["values", b"values"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["elapsed_duration", b"elapsed_duration", "step", b"step", "values", b"values"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___Measurement: _TypeAlias = Measurement  # noqa: Y015
+
+@_typing.final
+class EarlyStoppingDecision(_message.Message):
+    """What the study's early-stopping policy decided at a report."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    SHOULD_STOP_FIELD_NUMBER: _builtins.int
+    RULE_FIELD_NUMBER: _builtins.int
+    STEP_FIELD_NUMBER: _builtins.int
+    RUNG_FIELD_NUMBER: _builtins.int
+    MESSAGE_FIELD_NUMBER: _builtins.int
+    COMPARED_TRIALS_FIELD_NUMBER: _builtins.int
+    should_stop: _builtins.bool
+    """Whether the trial should stop. When true, the trial is already `TRIAL_STATE_STOPPED`: the
+    worker stops training and need not call `CompleteTrial`.
+    """
+    rule: _builtins.str
+    """The rule that decided: `median`, `percentile`, `successive_halving`, `hyperband`,
+    `threshold`, `patience`, or `worker` for a trial stopped by `CompleteTrial`; empty while
+    the trial continues.
+    """
+    step: _builtins.int
+    """Step of the report the decision was taken at."""
+    rung: _builtins.int
+    """For successive halving and Hyperband: the rung the decision was taken at (0, 1, ...)."""
+    message: _builtins.str
+    """What the rule compared, for people: for example "best value 0.41 is worse than the median
+    0.32 of 12 trials at step 5".
+    """
+    compared_trials: _builtins.int
+    """How many values the rule compared at this decision: the other trials' at the step for the
+    percentile rules, the rung's (the trial's own included) for successive halving and
+    Hyperband; 0 for rules on the trial's own curve and while nothing was compared.
+    """
+    def __init__(
+        self,
+        *,
+        should_stop: _builtins.bool = ...,
+        rule: _builtins.str = ...,
+        step: _builtins.int = ...,
+        rung: _builtins.int | None = ...,
+        message: _builtins.str = ...,
+        compared_trials: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_rung", b"_rung", "rung", b"rung"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_rung", b"_rung", "compared_trials", b"compared_trials", "message", b"message", "rule", b"rule", "rung", b"rung", "should_stop", b"should_stop", "step", b"step"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    _WhichOneofReturnType__rung: _TypeAlias = _typing.Literal["rung"]  # noqa: Y015
+    _WhichOneofArgType__rung: _TypeAlias = _typing.Literal["_rung", b"_rung"]  # noqa: Y015
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__rung) -> _WhichOneofReturnType__rung | None: ...
+
+Global___EarlyStoppingDecision: _TypeAlias = EarlyStoppingDecision  # noqa: Y015

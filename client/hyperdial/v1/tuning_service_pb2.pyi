@@ -320,6 +320,7 @@ class CompleteTrialRequest(_message.Message):
     NAME_FIELD_NUMBER: _builtins.int
     FINAL_MEASUREMENT_FIELD_NUMBER: _builtins.int
     FAILURE_FIELD_NUMBER: _builtins.int
+    STOP_FIELD_NUMBER: _builtins.int
     METADATA_FIELD_NUMBER: _builtins.int
     REQUEST_ID_FIELD_NUMBER: _builtins.int
     name: _builtins.str
@@ -338,6 +339,12 @@ class CompleteTrialRequest(_message.Message):
         """The trial failed; it becomes `TRIAL_STATE_FAILED`."""
 
     @_builtins.property
+    def stop(self) -> Global___TrialStop:
+        """The worker stopped the trial early; it becomes `TRIAL_STATE_STOPPED`, ranked by its
+        last intermediate measurement. Answered as is for a trial the policy already stopped.
+        """
+
+    @_builtins.property
     def metadata(self) -> _containers.ScalarMap[_builtins.str, _builtins.str]:
         """Annotations merged into the trial's metadata."""
 
@@ -347,14 +354,15 @@ class CompleteTrialRequest(_message.Message):
         name: _builtins.str = ...,
         final_measurement: _trial_pb2.Measurement | None = ...,
         failure: Global___TrialFailure | None = ...,
+        stop: Global___TrialStop | None = ...,
         metadata: _abc.Mapping[_builtins.str, _builtins.str] | None = ...,
         request_id: _builtins.str = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["failure", b"failure", "final_measurement", b"final_measurement", "outcome", b"outcome"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["failure", b"failure", "final_measurement", b"final_measurement", "outcome", b"outcome", "stop", b"stop"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["failure", b"failure", "final_measurement", b"final_measurement", "metadata", b"metadata", "name", b"name", "outcome", b"outcome", "request_id", b"request_id"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["failure", b"failure", "final_measurement", b"final_measurement", "metadata", b"metadata", "name", b"name", "outcome", b"outcome", "request_id", b"request_id", "stop", b"stop"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
-    _WhichOneofReturnType_outcome: _TypeAlias = _typing.Literal["final_measurement", "failure"]  # noqa: Y015
+    _WhichOneofReturnType_outcome: _TypeAlias = _typing.Literal["final_measurement", "failure", "stop"]  # noqa: Y015
     _WhichOneofArgType_outcome: _TypeAlias = _typing.Literal["outcome", b"outcome"]  # noqa: Y015
     def WhichOneof(self, oneof_group: _WhichOneofArgType_outcome) -> _WhichOneofReturnType_outcome | None: ...
 
@@ -381,6 +389,28 @@ class TrialFailure(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___TrialFailure: _TypeAlias = TrialFailure  # noqa: Y015
+
+@_typing.final
+class TrialStop(_message.Message):
+    """Why a worker stopped a trial early."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    REASON_FIELD_NUMBER: _builtins.int
+    reason: _builtins.str
+    """A human-readable reason, at most 4096 characters; may be empty."""
+    def __init__(
+        self,
+        *,
+        reason: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["reason", b"reason"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___TrialStop: _TypeAlias = TrialStop  # noqa: Y015
 
 @_typing.final
 class CompleteTrialResponse(_message.Message):
@@ -533,16 +563,20 @@ class GetTrialRequest(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 
     NAME_FIELD_NUMBER: _builtins.int
+    VIEW_FIELD_NUMBER: _builtins.int
     name: _builtins.str
     """Name of the trial. Format: `studies/{study}/trials/{trial}`."""
+    view: _trial_pb2.TrialView.ValueType
+    """How much of the trial to return; unspecified: `TRIAL_VIEW_FULL`."""
     def __init__(
         self,
         *,
         name: _builtins.str = ...,
+        view: _trial_pb2.TrialView.ValueType = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["name", b"name"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["name", b"name", "view", b"view"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -628,12 +662,15 @@ class ListTrialsRequest(_message.Message):
     PAGE_SIZE_FIELD_NUMBER: _builtins.int
     PAGE_TOKEN_FIELD_NUMBER: _builtins.int
     STATES_FIELD_NUMBER: _builtins.int
+    VIEW_FIELD_NUMBER: _builtins.int
     parent: _builtins.str
     """Name of the study. Format: `studies/{study}`."""
     page_size: _builtins.int
     """Most trials to return; 0 means the default of 100; at most 1000."""
     page_token: _builtins.str
     """`next_page_token` of the previous page, asked with the same `states`."""
+    view: _trial_pb2.TrialView.ValueType
+    """How much of each trial to return; unspecified: `TRIAL_VIEW_BASIC` (no measurements)."""
     @_builtins.property
     def states(self) -> _containers.RepeatedScalarFieldContainer[_trial_pb2.TrialState.ValueType]:
         """Only trials in one of these states; empty means every state."""
@@ -645,10 +682,11 @@ class ListTrialsRequest(_message.Message):
         page_size: _builtins.int = ...,
         page_token: _builtins.str = ...,
         states: _abc.Iterable[_trial_pb2.TrialState.ValueType] | None = ...,
+        view: _trial_pb2.TrialView.ValueType = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["page_size", b"page_size", "page_token", b"page_token", "parent", b"parent", "states", b"states"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["page_size", b"page_size", "page_token", b"page_token", "parent", b"parent", "states", b"states", "view", b"view"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -730,3 +768,120 @@ class ListOptimalTrialsResponse(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___ListOptimalTrialsResponse: _TypeAlias = ListOptimalTrialsResponse  # noqa: Y015
+
+@_typing.final
+class AddTrialMeasurementRequest(_message.Message):
+    """Request of `AddTrialMeasurement`."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    NAME_FIELD_NUMBER: _builtins.int
+    MEASUREMENT_FIELD_NUMBER: _builtins.int
+    REQUEST_ID_FIELD_NUMBER: _builtins.int
+    name: _builtins.str
+    """Name of the trial. Format: `studies/{study}/trials/{trial}`."""
+    request_id: _builtins.str
+    """Makes the call idempotent: a retry with the same id (any string of 1 to 128 characters,
+    for example a UUID4) within the retention time returns the first answer and changes
+    nothing. Empty: no deduplication; a repeated report of the trial's last step with the same
+    values is answered the same decision all the same.
+    """
+    @_builtins.property
+    def measurement(self) -> _trial_pb2.Measurement:
+        """The measurement: its `step` (0 or more, not below the trial's last), a finite value for
+        the objective the policy watches (of a study without a policy: for at least one
+        objective), finite values of other objectives if any, and optionally `elapsed_duration`.
+        """
+
+    def __init__(
+        self,
+        *,
+        name: _builtins.str = ...,
+        measurement: _trial_pb2.Measurement | None = ...,
+        request_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["measurement", b"measurement"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["measurement", b"measurement", "name", b"name", "request_id", b"request_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___AddTrialMeasurementRequest: _TypeAlias = AddTrialMeasurementRequest  # noqa: Y015
+
+@_typing.final
+class AddTrialMeasurementResponse(_message.Message):
+    """Response of `AddTrialMeasurement`."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    DECISION_FIELD_NUMBER: _builtins.int
+    TRIAL_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def decision(self) -> _trial_pb2.EarlyStoppingDecision:
+        """What the policy decided at this report."""
+
+    @_builtins.property
+    def trial(self) -> _trial_pb2.Trial:
+        """The trial after the report, in `TRIAL_VIEW_BASIC`, with its new `lease_expire_time`."""
+
+    def __init__(
+        self,
+        *,
+        decision: _trial_pb2.EarlyStoppingDecision | None = ...,
+        trial: _trial_pb2.Trial | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["decision", b"decision", "trial", b"trial"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["decision", b"decision", "trial", b"trial"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___AddTrialMeasurementResponse: _TypeAlias = AddTrialMeasurementResponse  # noqa: Y015
+
+@_typing.final
+class CheckTrialEarlyStoppingRequest(_message.Message):
+    """Request of `CheckTrialEarlyStopping`."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    NAME_FIELD_NUMBER: _builtins.int
+    name: _builtins.str
+    """Name of the trial. Format: `studies/{study}/trials/{trial}`."""
+    def __init__(
+        self,
+        *,
+        name: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["name", b"name"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___CheckTrialEarlyStoppingRequest: _TypeAlias = CheckTrialEarlyStoppingRequest  # noqa: Y015
+
+@_typing.final
+class CheckTrialEarlyStoppingResponse(_message.Message):
+    """Response of `CheckTrialEarlyStopping`."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    DECISION_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def decision(self) -> _trial_pb2.EarlyStoppingDecision:
+        """The decision: that of the trial's last report (for a stopped trial, why it stopped), or
+        continue for a trial that reported nothing yet.
+        """
+
+    def __init__(
+        self,
+        *,
+        decision: _trial_pb2.EarlyStoppingDecision | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["decision", b"decision"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["decision", b"decision"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___CheckTrialEarlyStoppingResponse: _TypeAlias = CheckTrialEarlyStoppingResponse  # noqa: Y015

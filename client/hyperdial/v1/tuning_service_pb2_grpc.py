@@ -94,6 +94,16 @@ class TuningServiceStub:
                 request_serializer=hyperdial_dot_v1_dot_tuning__service__pb2.ListOptimalTrialsRequest.SerializeToString,
                 response_deserializer=hyperdial_dot_v1_dot_tuning__service__pb2.ListOptimalTrialsResponse.FromString,
                 _registered_method=True)
+        self.AddTrialMeasurement = channel.unary_unary(
+                '/hyperdial.v1.TuningService/AddTrialMeasurement',
+                request_serializer=hyperdial_dot_v1_dot_tuning__service__pb2.AddTrialMeasurementRequest.SerializeToString,
+                response_deserializer=hyperdial_dot_v1_dot_tuning__service__pb2.AddTrialMeasurementResponse.FromString,
+                _registered_method=True)
+        self.CheckTrialEarlyStopping = channel.unary_unary(
+                '/hyperdial.v1.TuningService/CheckTrialEarlyStopping',
+                request_serializer=hyperdial_dot_v1_dot_tuning__service__pb2.CheckTrialEarlyStoppingRequest.SerializeToString,
+                response_deserializer=hyperdial_dot_v1_dot_tuning__service__pb2.CheckTrialEarlyStoppingResponse.FromString,
+                _registered_method=True)
 
 
 class TuningServiceServicer:
@@ -185,6 +195,25 @@ class TuningServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def AddTrialMeasurement(self, request, context):
+        """Reports an intermediate measurement of a RUNNING trial, renews its lease (a report is a
+        heartbeat) and answers whether the trial should stop, by the study's early-stopping
+        policy. A trial told to stop is `TRIAL_STATE_STOPPED` at once. FAILED_PRECONDITION
+        (`TRIAL_NOT_RUNNING`) when the trial is no longer RUNNING, (`STEP_NOT_INCREASING`) for a
+        step below the trial's last one, or at it with other values.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def CheckTrialEarlyStopping(self, request, context):
+        """Answers whether a trial should stop, from the measurements reported so far, without
+        reporting one (for workers that report through another channel). Read-only.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_TuningServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -242,6 +271,16 @@ def add_TuningServiceServicer_to_server(servicer, server):
                     servicer.ListOptimalTrials,
                     request_deserializer=hyperdial_dot_v1_dot_tuning__service__pb2.ListOptimalTrialsRequest.FromString,
                     response_serializer=hyperdial_dot_v1_dot_tuning__service__pb2.ListOptimalTrialsResponse.SerializeToString,
+            ),
+            'AddTrialMeasurement': grpc.unary_unary_rpc_method_handler(
+                    servicer.AddTrialMeasurement,
+                    request_deserializer=hyperdial_dot_v1_dot_tuning__service__pb2.AddTrialMeasurementRequest.FromString,
+                    response_serializer=hyperdial_dot_v1_dot_tuning__service__pb2.AddTrialMeasurementResponse.SerializeToString,
+            ),
+            'CheckTrialEarlyStopping': grpc.unary_unary_rpc_method_handler(
+                    servicer.CheckTrialEarlyStopping,
+                    request_deserializer=hyperdial_dot_v1_dot_tuning__service__pb2.CheckTrialEarlyStoppingRequest.FromString,
+                    response_serializer=hyperdial_dot_v1_dot_tuning__service__pb2.CheckTrialEarlyStoppingResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -546,6 +585,60 @@ class TuningService:
             '/hyperdial.v1.TuningService/ListOptimalTrials',
             hyperdial_dot_v1_dot_tuning__service__pb2.ListOptimalTrialsRequest.SerializeToString,
             hyperdial_dot_v1_dot_tuning__service__pb2.ListOptimalTrialsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def AddTrialMeasurement(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/hyperdial.v1.TuningService/AddTrialMeasurement',
+            hyperdial_dot_v1_dot_tuning__service__pb2.AddTrialMeasurementRequest.SerializeToString,
+            hyperdial_dot_v1_dot_tuning__service__pb2.AddTrialMeasurementResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CheckTrialEarlyStopping(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/hyperdial.v1.TuningService/CheckTrialEarlyStopping',
+            hyperdial_dot_v1_dot_tuning__service__pb2.CheckTrialEarlyStoppingRequest.SerializeToString,
+            hyperdial_dot_v1_dot_tuning__service__pb2.CheckTrialEarlyStoppingResponse.FromString,
             options,
             channel_credentials,
             insecure,

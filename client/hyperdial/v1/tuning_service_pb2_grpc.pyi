@@ -67,6 +67,17 @@ class TuningServiceStub:
     """Lists the trials of a study in order of their number, one page at a time."""
     ListOptimalTrials: _grpc.UnaryUnaryMultiCallable[_tuning_service_pb2.ListOptimalTrialsRequest, _tuning_service_pb2.ListOptimalTrialsResponse]
     """Returns the best completed trial; with several objectives, every Pareto-optimal one."""
+    AddTrialMeasurement: _grpc.UnaryUnaryMultiCallable[_tuning_service_pb2.AddTrialMeasurementRequest, _tuning_service_pb2.AddTrialMeasurementResponse]
+    """Reports an intermediate measurement of a RUNNING trial, renews its lease (a report is a
+    heartbeat) and answers whether the trial should stop, by the study's early-stopping
+    policy. A trial told to stop is `TRIAL_STATE_STOPPED` at once. FAILED_PRECONDITION
+    (`TRIAL_NOT_RUNNING`) when the trial is no longer RUNNING, (`STEP_NOT_INCREASING`) for a
+    step below the trial's last one, or at it with other values.
+    """
+    CheckTrialEarlyStopping: _grpc.UnaryUnaryMultiCallable[_tuning_service_pb2.CheckTrialEarlyStoppingRequest, _tuning_service_pb2.CheckTrialEarlyStoppingResponse]
+    """Answers whether a trial should stop, from the measurements reported so far, without
+    reporting one (for workers that report through another channel). Read-only.
+    """
 
 @_typing.type_check_only
 class TuningServiceAsyncStub(TuningServiceStub):
@@ -107,6 +118,17 @@ class TuningServiceAsyncStub(TuningServiceStub):
     """Lists the trials of a study in order of their number, one page at a time."""
     ListOptimalTrials: _aio.UnaryUnaryMultiCallable[_tuning_service_pb2.ListOptimalTrialsRequest, _tuning_service_pb2.ListOptimalTrialsResponse]  # type: ignore[assignment]
     """Returns the best completed trial; with several objectives, every Pareto-optimal one."""
+    AddTrialMeasurement: _aio.UnaryUnaryMultiCallable[_tuning_service_pb2.AddTrialMeasurementRequest, _tuning_service_pb2.AddTrialMeasurementResponse]  # type: ignore[assignment]
+    """Reports an intermediate measurement of a RUNNING trial, renews its lease (a report is a
+    heartbeat) and answers whether the trial should stop, by the study's early-stopping
+    policy. A trial told to stop is `TRIAL_STATE_STOPPED` at once. FAILED_PRECONDITION
+    (`TRIAL_NOT_RUNNING`) when the trial is no longer RUNNING, (`STEP_NOT_INCREASING`) for a
+    step below the trial's last one, or at it with other values.
+    """
+    CheckTrialEarlyStopping: _aio.UnaryUnaryMultiCallable[_tuning_service_pb2.CheckTrialEarlyStoppingRequest, _tuning_service_pb2.CheckTrialEarlyStoppingResponse]  # type: ignore[assignment]
+    """Answers whether a trial should stop, from the measurements reported so far, without
+    reporting one (for workers that report through another channel). Read-only.
+    """
 
 class TuningServiceServicer(metaclass=_abc_1.ABCMeta):
     """Hyperparameter tuning: a worker asks which parameters to try next (`SuggestTrials`),
@@ -210,5 +232,28 @@ class TuningServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_tuning_service_pb2.ListOptimalTrialsResponse, _abc.Awaitable[_tuning_service_pb2.ListOptimalTrialsResponse]]:
         """Returns the best completed trial; with several objectives, every Pareto-optimal one."""
+
+    @_abc_1.abstractmethod
+    def AddTrialMeasurement(
+        self,
+        request: _tuning_service_pb2.AddTrialMeasurementRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_tuning_service_pb2.AddTrialMeasurementResponse, _abc.Awaitable[_tuning_service_pb2.AddTrialMeasurementResponse]]:
+        """Reports an intermediate measurement of a RUNNING trial, renews its lease (a report is a
+        heartbeat) and answers whether the trial should stop, by the study's early-stopping
+        policy. A trial told to stop is `TRIAL_STATE_STOPPED` at once. FAILED_PRECONDITION
+        (`TRIAL_NOT_RUNNING`) when the trial is no longer RUNNING, (`STEP_NOT_INCREASING`) for a
+        step below the trial's last one, or at it with other values.
+        """
+
+    @_abc_1.abstractmethod
+    def CheckTrialEarlyStopping(
+        self,
+        request: _tuning_service_pb2.CheckTrialEarlyStoppingRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_tuning_service_pb2.CheckTrialEarlyStoppingResponse, _abc.Awaitable[_tuning_service_pb2.CheckTrialEarlyStoppingResponse]]:
+        """Answers whether a trial should stop, from the measurements reported so far, without
+        reporting one (for workers that report through another channel). Read-only.
+        """
 
 def add_TuningServiceServicer_to_server(servicer: TuningServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

@@ -44,6 +44,10 @@ MAX_SPEC_BYTES = 2 * 1024 * 1024
 MAX_STUDIES_PER_NAMESPACE = 10_000
 #: Longest ``request_id`` (idempotent retries), in characters.
 MAX_REQUEST_ID_LENGTH = 128
+#: Largest step of an intermediate measurement, and of every step count of an early-stopping
+#: policy (warm-up, interval, resources, patience): 2^53, below which every store (Redis's
+#: sorted-set scores and Lua numbers are doubles) compares and counts steps exactly.
+MAX_STEP = 2**53
 #: Lease of a RUNNING trial (seconds without a heartbeat or a result before it fails with
 #: reason "lease expired"): the server default, and the bounds of ``StudySpec.lease_timeout``.
 DEFAULT_LEASE_TIMEOUT = 600.0

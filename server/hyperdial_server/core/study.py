@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from hyperdial_server.core import limits
+from hyperdial_server.core.early_stopping import EarlyStopping
 from hyperdial_server.core.errors import InvalidArgument
 from hyperdial_server.core.space import FloatDomain, SearchSpace
 
@@ -50,6 +51,7 @@ class StudySpec:
         lease_timeout: Seconds a RUNNING trial may go without a heartbeat or a result before
             its lease expires; ``None`` for the server default (a new study stores the default
             it got, see ``TuningServicer``).
+        early_stopping: When running trials stop early; ``None``: never.
     """
 
     space: SearchSpace
@@ -60,6 +62,7 @@ class StudySpec:
     grid_resolution: int | None = None
     initial_trials: int | None = None
     lease_timeout: float | None = None
+    early_stopping: EarlyStopping | None = None
 
     def __post_init__(self) -> None:
         _check_objectives(self.objectives)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass, field
 
+from hyperdial_server.core.early_stopping import Decision
 from hyperdial_server.core.space import Params
 
 #: ``failure_reason`` of a trial whose lease expired (no heartbeat and no result in time).
@@ -18,11 +19,29 @@ class TrialState(enum.Enum):
     RUNNING = "RUNNING"
     COMPLETED = "COMPLETED"
     FAILED = "FAILED"
+    #: Stopped early, by the study's early-stopping policy or by the worker.
+    STOPPED = "STOPPED"
 
     @property
     def finished(self) -> bool:
-        """Whether the trial has ended (completed or failed)."""
-        return self in (TrialState.COMPLETED, TrialState.FAILED)
+        """Whether the trial has ended (completed, failed or stopped)."""
+        return self in (TrialState.COMPLETED, TrialState.FAILED, TrialState.STOPPED)
+
+
+@dataclass(frozen=True)
+class Measurement:
+    """An intermediate measurement of a RUNNING trial.
+
+    Attributes:
+        step: Epochs, batches or any resource unit the study counts in (>= 0).
+        values: Objective values by name (finite); the watched objective's at least.
+        elapsed: Seconds of training until this measurement, as the worker measured them;
+            ``None`` when not given.
+    """
+
+    step: int
+    values: dict[str, float]
+    elapsed: float | None = None
 
 
 @dataclass
@@ -49,6 +68,11 @@ class Trial:
         reissued_number: For a lease-expired trial whose point was handed out again: the
             number of the trial created for it; ``None`` otherwise. If the expired trial took
             a late result as well (COMPLETED), the two are twins measuring one point.
+        measurements: Intermediate measurements kept (in order of step), when read with
+            them; empty otherwise.
+        measurement_count: How many intermediate measurements the trial reported.
+        stop: Why the trial stopped, when STOPPED.
+        bracket: The Hyperband bracket of the trial; 0 under any other policy.
     """
 
     number: int
@@ -64,3 +88,7 @@ class Trial:
     sampler_index: int | None = None
     original_number: int | None = None
     reissued_number: int | None = None
+    measurements: list[Measurement] = field(default_factory=list)
+    measurement_count: int = 0
+    stop: Decision | None = None
+    bracket: int = 0

@@ -3,8 +3,9 @@
 How one ask is answered (``docs/algorithms.md`` has the user-facing account):
 
 1. **Initial design.** Index *i* gets the quasi-random (scrambled Sobol) point *i* while
-   ``i < initial_trials`` and fewer than ``initial_trials`` trials have completed, and whenever
-   fewer than two trials have completed (a model needs data).
+   ``i < initial_trials`` and fewer than ``initial_trials`` trials have values, and whenever
+   fewer than two have (a model needs data), where trials with values are the completed ones
+   and, once one has completed, the stopped ones that reported (see 3a).
 2. **Encoding** (``_encoder.Encoder``). Every parameter becomes one coordinate: floats and
    integers in the unit cube (in log space for log scale), discrete values by rank, categorical
    values by code. The model sees a feature map of it (see ``_gp``): one length scale per
@@ -17,6 +18,24 @@ How one ask is answered (``docs/algorithms.md`` has the user-facing account):
    suggestion. The numbers are robustly standardised, passed through a Yeo-Johnson transform
    fitted by maximum likelihood (tames heavy tails) and standardised again. Failed trials get
    the worst value seen, so the model steers away from them rather than suggesting them again.
+   Stopped trials (early stopping) enter as in point 3a.
+3a. **Stopped trials.** A STOPPED trial's values are its last intermediate report, taken
+   before training ended: no result, yet its region was measured and judged. It enters the
+   model, per objective, at ``max(its own last value, the median of the completed trials'
+   values)`` (oriented: lower is better): never better than the median completed result,
+   worse when its own curve says so. Why: the rules stop a trial for falling behind its peers
+   (below the median or a percentile, outside the best 1/eta of a rung) or a bar the user set,
+   so a stop says "about average at best"; and a GP needs a value, not a rank like Optuna's
+   TPE (every pruned trial below every completed one), which as a value (the worst seen)
+   would make a close call cut at a late rung as bad as a diverged trial. Only completed
+   trials set the incumbent and the ParEGO normalisation. Before any trial completed there
+   is no median: stopped trials wait, and the design stays quasi-random. After one, they
+   count towards the two a model needs (under ASHA most trials stop, and a second completion
+   may take many trials). A missing objective value counts as the median; a stopped
+   trial with no value (its worker stopped it before any report) counts as failed. A study
+   whose stops end at final values (patience, a worker's own plateau test) says so with
+   ``rank_stopped_trials``, as ``ListOptimalTrials`` then ranks them: a stopped trial with
+   every objective's value is then modelled as completed.
 4. **Model.** At most ``MAX_MODEL_TRIALS`` finished trials enter the model: beyond that, the
    best half plus a seeded random sample of the rest. Hyperparameters are fitted by MAP
    (``_gp.fit``).
@@ -103,7 +122,8 @@ class BayesianSampler(Sampler):
             spec: The study spec.
             indices: Sampler indices (non-negative).
             completed: Finished trials: COMPLETED ones feed the model; FAILED ones, when
-                given, count as the worst outcome seen.
+                given, count as the worst outcome seen; STOPPED ones as in point 3a of the
+                module docstring.
             pending: RUNNING trials: their points are avoided.
 
         Raises:
@@ -114,7 +134,7 @@ class BayesianSampler(Sampler):
             return []
         enc = Encoder(spec.space)
         data = _observations(spec, enc, completed)
-        n_ok = len(data.y)
+        n_ok = len(data.y)  # completed trials, and stopped ones once one trial completed
         n_init = spec.initial_trials or default_initial_trials(spec.space)
         wanted = list(dict.fromkeys(indices))
         initial = [i for i in wanted if n_ok < 2 or (i < n_init and n_ok < n_init)]
@@ -178,9 +198,10 @@ def _sampled_before(completed: Sequence[Trial], pending: Sequence[Trial]) -> int
 class _Data:
     """Observations on the encoded space."""
 
-    u: Array  # (n, d) coordinates of completed trials
-    y: Array  # (n, m) objective values, oriented for minimisation
+    u: Array  # (n, d) coordinates of completed trials, then of stopped ones
+    y: Array  # (n, m) objective values, oriented for minimisation (stopped: capped, see 3a)
     failed: Array  # (f, d) coordinates of failed trials
+    completed: int  # rows of u and y that are completed trials (the first ones)
 
 
 def _encode_all(enc: Encoder, points: Sequence[Params]) -> list[Array]:
@@ -196,9 +217,13 @@ def _encode_all(enc: Encoder, points: Sequence[Params]) -> list[Array]:
 def _observations(spec: StudySpec, enc: Encoder, completed: Sequence[Trial]) -> _Data:
     names = [o.name for o in spec.objectives]
     sign = np.array([-1.0 if o.maximize else 1.0 for o in spec.objectives])
+    policy = spec.early_stopping
+    ranked = policy is not None and policy.rank_stopped_trials
     rows: list[Array] = []
     ys: list[list[float]] = []
     failed: list[Array] = []
+    stopped_rows: list[Array] = []
+    stopped_ys: list[list[float]] = []
     for t in completed:
         # A trial that does not fit the space (impossible through the service) is skipped
         # rather than trusted.
@@ -210,32 +235,62 @@ def _observations(spec: StudySpec, enc: Encoder, completed: Sequence[Trial]) -> 
             failed.append(row)
             continue
         values = t.values or {}
-        if t.state is not TrialState.COMPLETED or any(n not in values for n in names):
+        if t.state is TrialState.STOPPED:
+            # NaN for a value not reported: the median stands in for it (below).
+            last = [_finite(values.get(n)) for n in names]
+            if all(math.isnan(x) for x in last):
+                failed.append(row)  # stopped before any report: nothing measured
+                continue
+            # A policy that ranks stopped trials makes a full last report a result.
+            if not (ranked and not any(math.isnan(x) for x in last)):
+                stopped_rows.append(row)
+                stopped_ys.append(last)
+                continue
+        elif t.state is not TrialState.COMPLETED or any(n not in values for n in names):
             continue
         v = [float(values[n]) for n in names]
         if not all(math.isfinite(x) for x in v):
             continue
         rows.append(row)
         ys.append(v)
-    d = enc.n_dims
+    d, m = enc.n_dims, len(names)
+    y = np.array(ys, dtype=np.float64).reshape(-1, m) * sign
+    if stopped_rows and len(y):
+        # Never better than the median completed result (fmax: NaN takes the median).
+        stopped = np.array(stopped_ys, dtype=np.float64).reshape(-1, m) * sign
+        y = np.vstack([y, np.fmax(stopped, np.median(y, axis=0))])
+        rows += stopped_rows
+    # With no completed trial there is no median, and no model either (point 1): left out.
     return _Data(
         u=np.array(rows, dtype=np.float64).reshape(-1, d),
-        y=(np.array(ys, dtype=np.float64).reshape(-1, len(names)) * sign),
+        y=y,
         failed=np.array(failed, dtype=np.float64).reshape(-1, d),
+        completed=len(ys),
     )
+
+
+def _finite(value: float | None) -> float:
+    """``value`` as a float, NaN when absent or not finite."""
+    if value is None or not math.isfinite(value):
+        return math.nan
+    return float(value)
 
 
 def _rng(spec: StudySpec, *keys: int) -> np.random.Generator:
     return np.random.default_rng([spec.seed % 2**64, *keys])
 
 
-def _scalarise(y: Array, rng: np.random.Generator) -> Array:
-    """One number per trial: the objective, or a random augmented Chebyshev scalarisation."""
+def _scalarise(y: Array, rng: np.random.Generator, completed: int) -> Array:
+    """One number per trial: the objective, or a random augmented Chebyshev scalarisation,
+    normalised by the first ``completed`` rows (completed trials)."""
     if y.shape[1] == 1:
         out: Array = y[:, 0].copy()
         return out
-    lo = y.min(axis=0)
-    span = y.max(axis=0) - lo
+    # Not by stopped trials: their early values, often far worse, would squash the completed
+    # ones' spread on an objective, and with it that objective's weight.
+    ref = y[:completed]
+    lo = ref.min(axis=0)
+    span = ref.max(axis=0) - lo
     f = (y - lo) / np.where(span > 0, span, 1.0)
     w = rng.dirichlet(np.ones(y.shape[1]))
     scal: Array = np.max(f * w, axis=1) + CHEBYSHEV_RHO * (f @ w)
@@ -292,10 +347,14 @@ def _model_data(
     """Features' coordinates, model outputs, incumbent and anchors for one scalarisation."""
     z = transform_outputs(y)
     u = data.u
+    # Which rows may be the incumbent: completed trials only. A stopped trial is never better
+    # than the median per objective, yet a scalarisation may still rank it first.
+    ok = np.arange(len(z)) < data.completed
     if len(data.failed):
         worst = float(np.max(z))
         u = np.vstack([u, data.failed])
         z = np.concatenate([z, np.full(len(data.failed), worst)])
+        ok = np.concatenate([ok, np.zeros(len(data.failed), dtype=bool)])
     if len(z) > MAX_MODEL_TRIALS:
         order = np.argsort(z, kind="stable")
         keep_best = order[: MAX_MODEL_TRIALS // 2]
@@ -304,11 +363,10 @@ def _model_data(
             rest, MAX_MODEL_TRIALS - len(keep_best), replace=False
         )
         keep = np.sort(np.concatenate([keep_best, pick]))
-        u, z = u[keep], z[keep]
+        u, z, ok = u[keep], z[keep], ok[keep]
     sd = float(np.std(z))
     z = (z - float(np.mean(z))) / (sd if sd > 0 else 1.0)
-    n_ok = min(len(data.y), len(z))
-    best = float(np.min(z[:n_ok])) if n_ok else float(np.min(z))
+    best = float(np.min(z[ok])) if np.any(ok) else float(np.min(z))
     anchors = u[np.argsort(z, kind="stable")[:3]]
     return u, z, best, anchors
 
@@ -335,7 +393,7 @@ def _batch(
     taken = {_key(enc.decode(row)) for row in (*busy, *data.u, *data.failed)}
     for position in range(size):
         if posterior is None or multi:
-            y = _scalarise(data.y, _rng(spec, base, position, 1))
+            y = _scalarise(data.y, _rng(spec, base, position, 1), data.completed)
             u, z, best, anchors = _model_data(spec, data, y, base, position)
             x = enc.features(u)
             hyper = _gp.fit(x, z, enc.groups, _rng(spec, base, position, 2), hyper)

@@ -47,7 +47,7 @@ def run_suggest(
     pending: list[Trial] = []
     for page in history:
         for t in page.decode():
-            # Failed trials go with the finished ones: the model learns to avoid them.
+            # Failed and stopped trials go with the finished ones: the model learns from them.
             if t.state is TrialState.RUNNING:
                 pending.append(t)
             elif t.state is not TrialState.WAITING:

@@ -2,9 +2,10 @@
 
 :class:`Asker` is what the handlers of ``TuningService`` call once a request is validated and
 converted: it hands out trials (claim, compute, commit; or one store call from indices reserved
-ahead), keeps the claim of a slow computation alive, retries when the study was re-created under
-its cached spec or when another ask took its claim, and validates writes in step with the store.
-:class:`~._spec_cache.SpecCache` is the bounded per-replica cache of the study records it reads.
+ahead), keeps the claim of a slow computation alive, and retries when the study was re-created
+under its cached spec or when another ask took its claim. Its :class:`~._trials.Trials`
+validates writes of single trials (tells, reports) in step with the store.
+:class:`~._spec_cache.SpecCache` is the bounded per-replica cache of the study records they read.
 
 It takes and returns core types (``StudyRecord``, ``Trial``, ``RequestId``...) and raises typed
 errors (``core.errors``), never protobuf or gRPC (``tests/test_layers.py`` checks it): the
@@ -18,13 +19,12 @@ import dataclasses
 import logging
 import random
 import time
-from collections.abc import Awaitable, Callable, Coroutine, Sequence
+from collections.abc import Callable, Coroutine, Sequence
 from typing import Any, TypeVar
 
 from hyperdial_server.core import names
 from hyperdial_server.core.errors import (
     FailedPrecondition,
-    InvalidArgument,
     NotFound,
     StudyComplete,
     Unavailable,
@@ -37,6 +37,7 @@ from hyperdial_server.samplers import Sampler, get_sampler
 from hyperdial_server.service._compute import SamplerWorkers
 from hyperdial_server.service._reservations import IndexReservations
 from hyperdial_server.service._spec_cache import SPEC_CACHE_BYTES, SpecCache
+from hyperdial_server.service._trials import Trials
 from hyperdial_server.store import (
     DEFAULT_CLAIM_TTL,
     Claim,
@@ -78,6 +79,7 @@ class Asker:
 
     Attributes:
         specs: The replica's cache of study records.
+        trials: Checked writes and reads of single trials, on the same cache.
     """
 
     def __init__(
@@ -100,6 +102,9 @@ class Asker:
         # Only for a store with one-step asks (its reserve_indices is the default otherwise).
         self._reserved = IndexReservations(store.reserve_indices) if store.one_step_asks else None
         self.specs = SpecCache(spec_cache_bytes)
+        self.trials = Trials(
+            store, clock=clock, specs=self.specs, load=self._load, lease=self.lease
+        )
 
     def close(self) -> None:
         """Stops the sampler workers."""
@@ -327,15 +332,22 @@ class Asker:
         self, namespace: str, record: StudyRecord, claim: Claim
     ) -> tuple[list[Params], float]:
         """A model-based sampler's points for the claim's indices, and its compute seconds."""
-        # The history: finished (completed or failed) and RUNNING trials, still encoded when the
-        # store keeps them so (the sampler's worker decodes them).
+        # The history: finished (completed, failed or stopped) and RUNNING trials, still encoded
+        # when the store keeps them so (the sampler's worker decodes them). Stopped trials too:
+        # they tell the model where results were poor, and the sampler indices they record keep
+        # concurrent asks apart (an index no trial records counts as an ask in flight).
         pages: list[TrialPage] = []
         after = 0
         while True:
             page, more = await self._store.list_trial_page(
                 namespace,
                 record.study_id,
-                states=[TrialState.COMPLETED, TrialState.FAILED, TrialState.RUNNING],
+                states=[
+                    TrialState.COMPLETED,
+                    TrialState.FAILED,
+                    TrialState.STOPPED,
+                    TrialState.RUNNING,
+                ],
                 page_size=1000,
                 after=after,
                 now=self._clock(),
@@ -416,72 +428,6 @@ class Asker:
                 # The store did not answer this once; the claim may well hold still, and the
                 # next renewal or the commit tells.
                 logger.warning("could not renew an ask's claim on %s: %s", record.study_id, e)
-
-    # -- trials ----------------------------------------------------------------------------
-
-    async def heartbeat(self, namespace: str, study_id: str, number: int) -> Trial:
-        """Extends the lease of a RUNNING trial by the study's lease."""
-        record = await self.study(namespace, study_id)
-        try:
-            return await self._store.heartbeat_trial(
-                namespace,
-                study_id,
-                number,
-                now=self._clock(),
-                lease_timeout=self.lease(record.spec),
-            )
-        except NotFound:
-            self.specs.forget(namespace, study_id)
-            raise
-
-    async def write_checked(
-        self,
-        namespace: str,
-        study_id: str,
-        check: Callable[[StudyRecord], T],
-        write: Callable[[StudyRecord, T], Awaitable[Trial]],
-    ) -> Trial:
-        """Validates a request against the study's spec, then writes it, in step with the
-        store: a write refused because the study was re-created under the cached spec
-        (``StaleStudy``) is validated again against the current one and retried.
-
-        Args:
-            check: Validates the request against the study's record; returns what ``write``
-                takes, or raises ``InvalidArgument`` (checked again on a fresh read first).
-            write: The store call; it passes the record's uid, so that the store refuses it on
-                a study re-created since (``StaleStudy``). Its trial is returned.
-
-        Raises:
-            Unavailable: The study was re-created under every attempt (``STUDY_RECREATED``).
-        """
-        for _ in range(_ASK_ATTEMPTS):
-            record = self.specs.get(namespace, study_id)
-            if record is None:
-                record = await self._load(namespace, study_id)
-            try:
-                checked = check(record)
-            except InvalidArgument:
-                # Refused on a cached copy: read the study afresh, in case another replica
-                # re-created it with another spec.
-                fresh = await self._store.get_study(namespace, study_id)
-                if fresh.uid == record.uid:
-                    raise
-                self.specs.put(namespace, fresh)
-                record = fresh
-                checked = check(fresh)
-            try:
-                return await write(record, checked)
-            except StaleStudy:
-                self.specs.forget(namespace, study_id)
-            except NotFound:
-                self.specs.forget(namespace, study_id)
-                raise
-        # Not the caller's fault, and a retry may well succeed: a code workers retry.
-        raise Unavailable(
-            f"study {names.study_name(study_id)!r} was deleted and created again "
-            f"{_ASK_ATTEMPTS} times during this call; retry it with the same request_id",
-            reason="STUDY_RECREATED",
-        )
 
 
 def new_uid() -> str:

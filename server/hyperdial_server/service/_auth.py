@@ -45,11 +45,13 @@ METHOD_ROLES: dict[str, Role] = {
     "GetTrial": Role.READ_ONLY,
     "ListTrials": Role.READ_ONLY,
     "ListOptimalTrials": Role.READ_ONLY,
+    "CheckTrialEarlyStopping": Role.READ_ONLY,
     "CreateStudy": Role.READ_WRITE,
     "SuggestTrials": Role.READ_WRITE,
     "CompleteTrial": Role.READ_WRITE,
     "CreateTrial": Role.READ_WRITE,
     "HeartbeatTrial": Role.READ_WRITE,
+    "AddTrialMeasurement": Role.READ_WRITE,
     "DeleteStudy": Role.ADMIN,
 }
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import secrets
 from collections.abc import Mapping
@@ -10,6 +11,7 @@ from google.protobuf.timestamp_pb2 import Timestamp
 
 from hyperdial.v1 import study_pb2, trial_pb2
 from hyperdial_server.core import limits, names
+from hyperdial_server.core.early_stopping import EarlyStopping, Hyperband, hyperband_bracket
 from hyperdial_server.core.errors import InvalidArgument
 from hyperdial_server.core.space import (
     CategoricalDomain,
@@ -31,6 +33,12 @@ from hyperdial_server.core.study import (
     StudySpec,
 )
 from hyperdial_server.core.trial import Trial, TrialState
+from hyperdial_server.service._early_stopping import (
+    decision_to_proto,
+    measurement_to_proto,
+    policy_from_proto,
+    policy_to_proto,
+)
 
 _ALGORITHMS: dict[study_pb2.Algorithm.ValueType, Algorithm] = {
     study_pb2.ALGORITHM_GRID: Algorithm.GRID,
@@ -44,12 +52,14 @@ _STATES: dict[trial_pb2.TrialState.ValueType, TrialState] = {
     trial_pb2.TRIAL_STATE_RUNNING: TrialState.RUNNING,
     trial_pb2.TRIAL_STATE_COMPLETED: TrialState.COMPLETED,
     trial_pb2.TRIAL_STATE_FAILED: TrialState.FAILED,
+    trial_pb2.TRIAL_STATE_STOPPED: TrialState.STOPPED,
 }
 _STATES_PB = {v: k for k, v in _STATES.items()}
 
 
 def spec_from_proto(pb: study_pb2.StudySpec) -> StudySpec:
-    """Builds a validated core spec; resolves the default algorithm and draws a seed if absent.
+    """Builds a validated core spec; resolves the default algorithm and draws a seed if absent,
+    and resolves the defaults of the early-stopping policy.
 
     Raises:
         InvalidArgument: Naming the offending field.
@@ -99,7 +109,7 @@ def spec_from_proto(pb: study_pb2.StudySpec) -> StudySpec:
         )
     seed = pb.seed if pb.HasField("seed") else secrets.randbits(63)
     lease_timeout = _lease_timeout_from_proto(pb)
-    return StudySpec(
+    spec = StudySpec(
         space=space,
         objectives=tuple(objectives),
         algorithm=algorithm,
@@ -109,6 +119,11 @@ def spec_from_proto(pb: study_pb2.StudySpec) -> StudySpec:
         initial_trials=pb.initial_trials or None,
         lease_timeout=lease_timeout,
     )
+    if pb.HasField("early_stopping"):
+        # Checked once the objectives are: the policy names one of them.
+        policy = policy_from_proto(pb.early_stopping, spec.objectives)
+        spec = dataclasses.replace(spec, early_stopping=policy)
+    return spec
 
 
 def _lease_timeout_from_proto(pb: study_pb2.StudySpec) -> float | None:
@@ -206,6 +221,8 @@ def spec_to_proto(spec: StudySpec) -> study_pb2.StudySpec:
         pb.objectives.add(
             name=o.name, goal=study_pb2.GOAL_MAXIMIZE if o.maximize else study_pb2.GOAL_MINIMIZE
         )
+    if spec.early_stopping is not None:
+        pb.early_stopping.CopyFrom(policy_to_proto(spec.early_stopping))
     return pb
 
 
@@ -289,8 +306,18 @@ def typed_params_from_proto(
     return params_from_proto(params, field)
 
 
-def trial_to_proto(study_id: str, trial: Trial) -> trial_pb2.Trial:
-    """A stored trial as sent to clients."""
+def trial_to_proto(
+    study_id: str, trial: Trial, policy: EarlyStopping | None = None, *, full: bool = False
+) -> trial_pb2.Trial:
+    """A stored trial as sent to clients.
+
+    Args:
+        study_id: The trial's study.
+        trial: The trial.
+        policy: The study's early-stopping policy, of which the trial's ``bracket`` follows.
+        full: ``TRIAL_VIEW_FULL``: with the intermediate measurements the trial was read with
+            (``TRIAL_VIEW_BASIC`` leaves them out).
+    """
     # Scalars in one constructor call; map entries set in place, which costs about half of
     # building a ParameterValue message per entry and copying them in.
     pb = trial_pb2.Trial(
@@ -317,8 +344,18 @@ def trial_to_proto(study_id: str, trial: Trial) -> trial_pb2.Trial:
         measurement = pb.final_measurement
         measurement.SetInParent()  # present even with no values
         measurement.values.update(trial.values)
+        if trial.state is TrialState.STOPPED and trial.stop is not None:
+            # A stopped trial's result is its last report: at the step it stopped at.
+            measurement.step = trial.stop.step
     if trial.metadata:
         pb.metadata.update(trial.metadata)
+    pb.measurement_count = trial.measurement_count
+    if full and trial.measurements:
+        pb.measurements.extend(measurement_to_proto(m) for m in trial.measurements)
+    if trial.stop is not None:
+        pb.stop_decision.CopyFrom(decision_to_proto(trial.stop))
+    if policy is not None and isinstance(policy.rule, Hyperband):
+        pb.bracket = hyperband_bracket(policy.rule, trial.number)
     # The two trials of a re-issued point name each other (see docs/protocol.md, Leases).
     if trial.original_number is not None:
         pb.original_trial = names.trial_name(study_id, trial.original_number)
@@ -337,7 +374,7 @@ def state_from_proto(state: int, field: str) -> TrialState:
         return _STATES[trial_pb2.TrialState.ValueType(state)]
     raise InvalidArgument(
         f"{field}: {state} is not a trial state; use TRIAL_STATE_WAITING, _RUNNING, "
-        "_COMPLETED or _FAILED",
+        "_COMPLETED, _FAILED or _STOPPED",
         field=field,
     )
 

@@ -14,8 +14,8 @@ Metrics (``--metrics-port`` serves them at ``/metrics``):
 * ``hyperdial_suggestion_compute_seconds{algorithm}``: time a sampler spent computing the
   suggestions of one ask.
 * ``hyperdial_trials_asked_total``: trials handed out by ``SuggestTrials``.
-* ``hyperdial_trials_told_total{outcome}``: trials ended by ``CompleteTrial`` (``completed``
-  or ``failed``).
+* ``hyperdial_trials_told_total{outcome}``: trials ended by ``CompleteTrial`` (``completed``,
+  ``failed`` or ``stopped``), and trials stopped by their policy at a report (``stopped``).
 * ``hyperdial_store_errors_total{operation,reason}``: store failures, by the RPC that met them
   (or ``health_check`` for the health service's own store checks) and their ``ErrorInfo``
   reason (``STORE_UNAVAILABLE``, ``STORE_OUT_OF_MEMORY``, ``STORE_READ_ONLY``, ...).
@@ -85,6 +85,7 @@ _SERVER_SIDE = frozenset(
 _TOLD: dict[int, str] = {
     trial_pb2.TRIAL_STATE_COMPLETED: "completed",
     trial_pb2.TRIAL_STATE_FAILED: "failed",
+    trial_pb2.TRIAL_STATE_STOPPED: "stopped",
 }
 
 # The metrics of the server handling the current call (read by ``observe_suggestion``).
@@ -137,7 +138,8 @@ class Metrics:
         )
         self.trials_told = Counter(
             "hyperdial_trials_told",
-            "Trials ended by CompleteTrial, by outcome (completed, failed).",
+            "Trials ended by CompleteTrial, by outcome (completed, failed, stopped), and trials "
+            "stopped by their early-stopping policy at a report (stopped).",
             ["outcome"],
             registry=registry,
         )
@@ -424,3 +426,7 @@ def _count_trials(metrics: Metrics, method: str, response: object) -> None:
         outcome = _TOLD.get(int(state or 0))
         if outcome is not None:
             metrics.trials_told.labels(outcome).inc()
+    elif method == "AddTrialMeasurement":
+        decision = getattr(response, "decision", None)
+        if getattr(decision, "should_stop", False):
+            metrics.trials_told.labels("stopped").inc()

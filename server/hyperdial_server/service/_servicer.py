@@ -1,9 +1,11 @@
 """The ``hyperdial.v1.TuningService`` handlers.
 
-Each handler validates its request, converts it to core types, calls the store (reads) or the
-:class:`~hyperdial_server.service._asker.Asker` (asks, and writes checked against the study's
-spec), and converts the answer back. Typed errors become gRPC statuses in one place
-(``_status``); anything else is a bug, logged with its traceback and answered INTERNAL.
+Each handler validates its request, converts it to core types, calls the store (reads of
+studies), the :class:`~hyperdial_server.service._asker.Asker` (asks) or its
+:class:`~hyperdial_server.service._trials.Trials` (writes checked against the study's spec,
+reports of measurements, reads of trials), and converts the answer back. Typed errors become
+gRPC statuses in one place (``_status``); anything else is a bug, logged with its traceback and
+answered INTERNAL.
 """
 
 from __future__ import annotations
@@ -22,12 +24,13 @@ from google.protobuf.message import Message
 
 from hyperdial.v1 import study_pb2, trial_pb2, tuning_service_pb2, tuning_service_pb2_grpc
 from hyperdial_server.core import limits, names
+from hyperdial_server.core.early_stopping import EarlyStopping
 from hyperdial_server.core.errors import HyperdialError, InvalidArgument
 from hyperdial_server.core.history import TrialPage
-from hyperdial_server.core.pareto import pareto_front
 from hyperdial_server.core.study import StudyRecord
 from hyperdial_server.core.trial import Trial, TrialState
 from hyperdial_server.service import _convert, _pagination, _validate
+from hyperdial_server.service import _early_stopping as _es
 from hyperdial_server.service._admission import Admission, AdmissionLimits
 from hyperdial_server.service._asker import Asker, new_uid
 from hyperdial_server.service._compute import SamplerWorkers
@@ -131,6 +134,8 @@ class TuningServicer(tuning_service_pb2_grpc.TuningServiceServicer):
             spec_cache_bytes=spec_cache_bytes,
             observe=observe_suggestion,
         )
+        # Checked writes (tells, reports) and reads of single trials, on the Asker's cache.
+        self._trials = self._asker.trials
         self._admission = Admission(admission)
         # One thread decodes and converts big pages: off the event loop, so that asks and tells
         # interleave with them, and one at a time, so that they do not convoy on the GIL.
@@ -237,11 +242,17 @@ class TuningServicer(tuning_service_pb2_grpc.TuningServiceServicer):
         count = _validate.check_count(request.count)
         client_id = _validate.check_client_id(request.client_id)
         request_id = self._request_id(request.request_id, request, ask=True)
-        handed = await self._asker.ask(self._namespace(), study_id, count, client_id, request_id)
+        namespace = self._namespace()
+        handed = await self._asker.ask(namespace, study_id, count, client_id, request_id)
+        # The record the ask just read, looked up inline (no coroutine on the hot path).
+        record = self._asker.specs.get(namespace, study_id)
+        if record is None:
+            record = await self._asker.study(namespace, study_id)
+        policy = record.spec.early_stopping
         # Trials that do not fit stay RUNNING: with a client_id, an ask after the client has
         # told the ones it got resumes them; else their leases expire and they come back.
         return tuning_service_pb2.SuggestTrialsResponse(
-            trials=_fitting([_convert.trial_to_proto(study_id, t) for t in handed])
+            trials=_fitting([_convert.trial_to_proto(study_id, t, policy) for t in handed])
         )
 
     @_rpc
@@ -253,7 +264,8 @@ class TuningServicer(tuning_service_pb2_grpc.TuningServiceServicer):
         outcome = request.WhichOneof("outcome")
         if outcome is None:
             raise InvalidArgument(
-                "set final_measurement (the objective values) or failure (why the trial failed)",
+                "set final_measurement (the objective values), failure (why the trial failed) "
+                "or stop (the worker stopped it early)",
                 field="outcome",
             )
 
@@ -262,29 +274,74 @@ class TuningServicer(tuning_service_pb2_grpc.TuningServiceServicer):
                 return _convert.check_values(record.spec, request.final_measurement.values)
             return None
 
-        failure = None
+        failure = stop_reason = None
         if outcome == "failure":
             failure = _validate.check_failure_reason(request.failure.reason)
+        elif outcome == "stop":
+            stop_reason = _es.check_stop_reason(request.stop.reason)
         request_id = self._request_id(request.request_id, request)
         namespace = self._namespace()
 
-        async def write(record: StudyRecord, values: dict[str, float] | None) -> Trial:
-            return await self._store.complete_trial(
+        async def write(
+            record: StudyRecord, values: dict[str, float] | None
+        ) -> tuple[Trial, EarlyStopping | None]:
+            policy = record.spec.early_stopping
+            trial = await self._store.complete_trial(
                 namespace,
                 study_id,
                 number,
                 values=values,
                 failure_reason=failure,
+                stop_reason=stop_reason,
                 metadata=metadata,
                 now=self._clock(),
                 score=_convert.score(record.spec, values) if values is not None else None,
                 uid=record.uid,
                 request_id=request_id,
             )
+            return trial, policy
 
-        trial = await self._asker.write_checked(namespace, study_id, check, write)
+        trial, policy = await self._trials.write_checked(namespace, study_id, check, write)
         return tuning_service_pb2.CompleteTrialResponse(
-            trial=_convert.trial_to_proto(study_id, trial)
+            trial=_convert.trial_to_proto(study_id, trial, policy)
+        )
+
+    @_rpc
+    async def AddTrialMeasurement(
+        self,
+        request: tuning_service_pb2.AddTrialMeasurementRequest,
+        context: grpc.aio.ServicerContext,
+    ) -> tuning_service_pb2.AddTrialMeasurementResponse:
+        study_id, number = names.parse_trial_name(request.name)
+        if not request.HasField("measurement"):
+            raise InvalidArgument(
+                "measurement is missing; a report gives its step and objective values",
+                field="measurement",
+                reason=_es.INVALID_MEASUREMENT,
+            )
+        request_id = self._request_id(request.request_id, request)
+        report = await self._trials.report(
+            self._namespace(),
+            study_id,
+            number,
+            lambda record: _es.measurement_from_proto(record.spec, request.measurement),
+            request_id,
+        )
+        return tuning_service_pb2.AddTrialMeasurementResponse(
+            decision=_es.decision_to_proto(report.decision),
+            trial=_convert.trial_to_proto(study_id, report.trial, report.policy),
+        )
+
+    @_rpc
+    async def CheckTrialEarlyStopping(
+        self,
+        request: tuning_service_pb2.CheckTrialEarlyStoppingRequest,
+        context: grpc.aio.ServicerContext,
+    ) -> tuning_service_pb2.CheckTrialEarlyStoppingResponse:
+        study_id, number = names.parse_trial_name(request.name)
+        decision = await self._trials.check_stopping(self._namespace(), study_id, number)
+        return tuning_service_pb2.CheckTrialEarlyStoppingResponse(
+            decision=_es.decision_to_proto(decision)
         )
 
     # -- trials ----------------------------------------------------------------------------
@@ -298,9 +355,11 @@ class TuningServicer(tuning_service_pb2_grpc.TuningServiceServicer):
         request_id = self._request_id(request.request_id, request)
         namespace = self._namespace()
 
-        async def write(record: StudyRecord, new: tuple[Trial, float | None]) -> Trial:
+        async def write(
+            record: StudyRecord, new: tuple[Trial, float | None]
+        ) -> tuple[Trial, EarlyStopping | None]:
             trial, score = new
-            return await self._store.create_trial(
+            stored = await self._store.create_trial(
                 namespace,
                 study_id,
                 trial,
@@ -309,12 +368,13 @@ class TuningServicer(tuning_service_pb2_grpc.TuningServiceServicer):
                 request_id=request_id,
                 now=trial.create_time,
             )
+            return stored, record.spec.early_stopping
 
-        stored = await self._asker.write_checked(
+        stored, policy = await self._trials.write_checked(
             namespace, study_id, lambda r: self._new_trial(r, request, metadata), write
         )
         return tuning_service_pb2.CreateTrialResponse(
-            trial=_convert.trial_to_proto(study_id, stored)
+            trial=_convert.trial_to_proto(study_id, stored, policy)
         )
 
     def _new_trial(
@@ -349,17 +409,22 @@ class TuningServicer(tuning_service_pb2_grpc.TuningServiceServicer):
         self, request: tuning_service_pb2.GetTrialRequest, context: grpc.aio.ServicerContext
     ) -> tuning_service_pb2.GetTrialResponse:
         study_id, number = names.parse_trial_name(request.name)
-        trial = await self._store.get_trial(self._namespace(), study_id, number, now=self._clock())
-        return tuning_service_pb2.GetTrialResponse(trial=_convert.trial_to_proto(study_id, trial))
+        full = _es.full_view(request.view, default_full=True)
+        trial, policy = await self._trials.trial(
+            self._namespace(), study_id, number, with_measurements=full
+        )
+        return tuning_service_pb2.GetTrialResponse(
+            trial=_convert.trial_to_proto(study_id, trial, policy, full=full)
+        )
 
     @_rpc
     async def HeartbeatTrial(
         self, request: tuning_service_pb2.HeartbeatTrialRequest, context: grpc.aio.ServicerContext
     ) -> tuning_service_pb2.HeartbeatTrialResponse:
         study_id, number = names.parse_trial_name(request.name)
-        trial = await self._asker.heartbeat(self._namespace(), study_id, number)
+        trial = await self._trials.heartbeat(self._namespace(), study_id, number)
         return tuning_service_pb2.HeartbeatTrialResponse(
-            trial=_convert.trial_to_proto(study_id, trial)
+            trial=_convert.trial_to_proto(study_id, trial, await self._policy(study_id))
         )
 
     @_rpc
@@ -368,6 +433,7 @@ class TuningServicer(tuning_service_pb2_grpc.TuningServiceServicer):
     ) -> tuning_service_pb2.ListTrialsResponse:
         study_id = names.parse_study_name(request.parent, "parent")
         size = _pagination.page_size(request.page_size)
+        full = _es.full_view(request.view, default_full=False)
         states = sorted(
             {_convert.state_from_proto(s, f"states[{i}]") for i, s in enumerate(request.states)},
             key=lambda s: s.value,
@@ -387,9 +453,11 @@ class TuningServicer(tuning_service_pb2_grpc.TuningServiceServicer):
                 page_size=size,
                 after=after or 0,
                 now=self._clock(),
+                with_measurements=full,
             )
+            policy = await self._policy(study_id)
             trials, page = await self._off_loop(
-                size > OFF_LOOP_TRIALS, _trial_protos, study_id, stored
+                size > OFF_LOOP_TRIALS or full, _trial_protos, study_id, stored, policy, full
             )
         response = tuning_service_pb2.ListTrialsResponse(trials=page)
         if (more or len(page) < len(trials)) and page:
@@ -404,29 +472,12 @@ class TuningServicer(tuning_service_pb2_grpc.TuningServiceServicer):
     ) -> tuning_service_pb2.ListOptimalTrialsResponse:
         study_id = names.parse_study_name(request.parent, "parent")
         record = await self._asker.study(self._namespace(), study_id)
+        policy = record.spec.early_stopping
         async with self._admission.heavy(self._namespace()):
-            if len(record.spec.objectives) == 1:
-                best = await self._store.best_trial(self._namespace(), study_id)
-                optimal = [best] if best is not None else []
-            else:
-                completed: list[Trial] = []
-                after = 0
-                while True:
-                    page, more = await self._store.list_trials(
-                        self._namespace(),
-                        study_id,
-                        states=[TrialState.COMPLETED],
-                        page_size=1000,
-                        after=after,
-                    )
-                    completed += page
-                    if not more or not page:
-                        break
-                    after = page[-1].number
-                optimal = pareto_front(completed, record.spec.objectives)
+            optimal = await self._trials.optimal(self._namespace(), record)
             # A Pareto front too large for one response is cut to its lowest-numbered trials.
             return tuning_service_pb2.ListOptimalTrialsResponse(
-                trials=_fitting([_convert.trial_to_proto(study_id, t) for t in optimal])
+                trials=_fitting([_convert.trial_to_proto(study_id, t, policy) for t in optimal])
             )
 
     # -- helpers ---------------------------------------------------------------------------
@@ -450,15 +501,23 @@ class TuningServicer(tuning_service_pb2_grpc.TuningServiceServicer):
             fingerprint=_fingerprint(request),
         )
 
+    async def _policy(self, study_id: str) -> EarlyStopping | None:
+        """The study's early-stopping policy (of the cached record), for trials' brackets."""
+        return (await self._asker.study(self._namespace(), study_id)).spec.early_stopping
+
     def _namespace(self) -> str:
         """Namespace of the current call: the caller's tenant, else the servicer's default."""
         return current_namespace.get() or self._ns
 
 
-def _trial_protos(study_id: str, page: TrialPage) -> tuple[list[Trial], list[trial_pb2.Trial]]:
+def _trial_protos(
+    study_id: str, page: TrialPage, policy: EarlyStopping | None, full: bool
+) -> tuple[list[Trial], list[trial_pb2.Trial]]:
     """A page's trials, and the prefix of them that fits in a response, as protobuf."""
     trials = page.decode()
-    return trials, _fitting([_convert.trial_to_proto(study_id, t) for t in trials])
+    return trials, _fitting(
+        [_convert.trial_to_proto(study_id, t, policy, full=full) for t in trials]
+    )
 
 
 async def _study_proto(record: StudyRecord) -> study_pb2.Study:

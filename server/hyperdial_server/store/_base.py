@@ -41,6 +41,24 @@ run it on every store of hyperdial):
   finishes the ask, so a concurrent retry is refused (``REQUEST_IN_PROGRESS``, UNAVAILABLE)
   instead of handing out more trials, until the first attempt's claim deadline has passed
   (:meth:`Store.renew_claim` pushes it on while that attempt computes).
+* **Early stopping.** A RUNNING trial reports intermediate measurements
+  (:meth:`Store.add_measurement`). A report is one atomic step: it renews the trial's lease (a
+  report is a heartbeat), records the measurement in the trial's curve and applies the study's
+  policy by the rules of :mod:`hyperdial_server.core.early_stopping`, reading only what the
+  rule needs (the values of one step or one rung, the trial's own best), never every trial.
+  Values are compared oriented (lower is better), ``-0.0`` as ``0.0``. A decision to stop makes
+  the trial STOPPED in the same step: it leaves the running trials and its lease, its client no
+  longer holds it, its point is never handed out again, its values are the report's and
+  ``Trial.stop`` says why. Steps never go back. The curve keeps at most the policy's
+  ``max_measurements``: past it, passes drop every other unprotected measurement, the oldest
+  first, until within the cap, and later reports stay only on the doubled stride (so the curve
+  stays evenly spread over the whole training); the last measurement and those at which a rung
+  was decided are protected (a stop is always the last), and the cap gives way to them only.
+  The worker may stop a trial itself (``complete_trial`` with ``stop_reason``).
+  ``Trial.measurement_count`` (every report, kept or thinned) is in every trial a store
+  returns; the curve (``Trial.measurements``) only where asked (``with_measurements``).
+  ``Trial.bracket`` is left 0: a pure function of the policy and the trial's number
+  (:func:`~hyperdial_server.core.early_stopping.hyperband_bracket`), it is the caller's to fill.
 * **One-step asks (optional).** A store whose :attr:`Store.one_step_asks` is true lets a
   caller, for a sampler whose indices have no bound (RANDOM), take a block of indices at once
   (:meth:`Store.reserve_indices`) and then make each ask one step
@@ -56,11 +74,12 @@ import abc
 from collections.abc import Collection, Mapping, Sequence
 from typing import ClassVar
 
+from hyperdial_server.core.early_stopping import Decision, EarlyStopping
 from hyperdial_server.core.history import TrialPage
 from hyperdial_server.core.limits import DEFAULT_LEASE_TIMEOUT
 from hyperdial_server.core.space import Params
 from hyperdial_server.core.study import StudyRecord
-from hyperdial_server.core.trial import Trial, TrialState
+from hyperdial_server.core.trial import Measurement, Trial, TrialState
 from hyperdial_server.store._values import (
     DEFAULT_CLAIM_TTL,
     EXPIRE_BATCH,
@@ -434,19 +453,32 @@ class Store(abc.ABC):
         score: float | None = None,
         uid: str | None = None,
         request_id: RequestId | None = None,
+        stop_reason: str | None = None,
     ) -> Trial:
         """Ends a RUNNING trial, or records the late result of a lease-expired one, in one
         atomic step.
 
-        Exactly one of ``values`` (the trial becomes COMPLETED) and ``failure_reason`` (FAILED)
-        is given. ``metadata`` is merged into the trial's metadata. The trial's lease ends.
+        Exactly one of ``values`` (the trial becomes COMPLETED), ``failure_reason`` (FAILED)
+        and ``stop_reason`` (STOPPED: the worker stopped it early) is given. ``metadata`` is
+        merged into the trial's metadata. The trial's lease ends.
+
+        A stopped trial's values are those of its last report (``None`` if it reported
+        nothing), and ``Trial.stop`` is a decision of rule ``WORKER`` at that report's step (0
+        without one) with ``stop_reason`` as its message. A stop is a late result like values:
+        a lease-expired trial that takes it becomes STOPPED and its point is withdrawn from the
+        re-issue queue if still there (the worker judged the point). A stop of a trial already
+        STOPPED (by its policy at a report, or by an earlier stop) answers the trial as it is
+        and changes nothing; values or a failure for it are refused (``TRIAL_NOT_RUNNING``).
 
         Args:
-            score: For a single-objective study and ``values``: rank among completed trials,
-                lower is better.
+            score: Rank among the trials ``best_trial`` compares, lower is better: for a
+                single-objective study, with ``values``; with ``stop_reason``, only when the
+                study ranks stopped trials (without one, a stop is ranked by the score given
+                with the trial's last report, if any).
             uid: When given, the ``uid`` of the study the caller validated ``values`` against.
             request_id: With the id of an earlier ``complete_trial`` of this trial: returns the
                 trial as it is and changes nothing.
+            stop_reason: Why the worker stopped the trial (may be empty).
 
         Raises:
             NotFound: No such study or trial.
@@ -473,6 +505,85 @@ class Store(abc.ABC):
         raise NotImplementedError
 
     @abc.abstractmethod
+    async def add_measurement(
+        self,
+        namespace: str,
+        study_id: str,
+        number: int,
+        measurement: Measurement,
+        *,
+        policy: EarlyStopping | None,
+        now: float,
+        lease_timeout: float,
+        uid: str | None = None,
+        request_id: RequestId | None = None,
+        score: float | None = None,
+    ) -> tuple[Trial, Decision]:
+        """Records an intermediate measurement of a RUNNING trial and answers the policy's
+        decision, in one atomic step (see the module docstring).
+
+        The trial must be RUNNING; a lease found expired expires instead, as for
+        :meth:`heartbeat_trial`. The report renews the lease to ``now + lease_timeout``. A step
+        below the trial's last reported step, or equal to it with other values, changes
+        nothing; the last step with the same values (a repeated report) answers the last
+        decision and changes nothing but the lease.
+
+        Otherwise the measurement joins the curve (thinned within ``policy.max_measurements``,
+        :data:`~hyperdial_server.core.early_stopping.DEFAULT_MAX_MEASUREMENTS` without a
+        policy), and the policy decides, on the oriented values of its watched objective:
+
+        * percentile rules: at a step where the rule decides, the trial's value is recorded for
+          that step, and its best value so far is compared with the percentile of the *other*
+          trials' values recorded at that step;
+        * successive halving and Hyperband: at each rung the report reaches for the first time,
+          in order (a sparse report may reach several), the value is recorded at the rung and
+          ranked (``rank``: values strictly better; ``size``: values at the rung, its own
+          included); the first rung it is not promoted at stops it. A Hyperband trial's bracket
+          is ``hyperband_bracket(rule, number)``;
+        * threshold and patience: on the trial's own best value and the step it was reached at
+          (the best improves only by more than ``min_delta``).
+
+        Without a policy the decision is to continue. A decision to stop makes the trial
+        STOPPED with this report's values, ``complete_time`` now and the decision as
+        ``Trial.stop``.
+
+        Args:
+            measurement: The report; its ``values`` hold the watched objective's.
+            policy: The study's early-stopping policy; ``None``: record only.
+            now: Current time, seconds since the epoch.
+            lease_timeout: Seconds of the renewed lease.
+            uid: When given, the ``uid`` of the study the caller validated the report against.
+            request_id: Makes the report idempotent: a retry answers the first answer (the
+                same decision, the trial as it is now) and changes nothing.
+            score: The rank of this report's values (as for ``complete_trial``), given only
+                when the study ranks stopped trials: the trial's score if this report stops it,
+                or if the worker stops it later without a report since.
+
+        Returns:
+            The trial after the report (without its curve; ``lease_expire_time`` renewed, or
+            ``None`` once STOPPED) and the decision.
+
+        Raises:
+            NotFound: No such study or trial.
+            StaleStudy: ``uid`` is given and the study's uid differs; nothing changed.
+            FailedPrecondition: The trial is not RUNNING (``TRIAL_NOT_RUNNING``, as for
+                ``heartbeat_trial``), or the step goes back (``STEP_NOT_INCREASING``); nothing
+                changed (but an expired lease).
+            InvalidArgument: ``request_id`` was used for another call, or with another payload.
+        """
+        raise NotImplementedError
+
+    @abc.abstractmethod
+    async def check_early_stopping(self, namespace: str, study_id: str, number: int) -> Decision:
+        """The decision of the trial's last report, read only: for a STOPPED trial, why it
+        stopped; for a trial that never reported, continue at step 0.
+
+        Raises:
+            NotFound: No such study or trial.
+        """
+        raise NotImplementedError
+
+    @abc.abstractmethod
     async def expire_leases(self, *, now: float, limit: int = 1000) -> int:
         """Expires due leases in every namespace and study: the periodic sweep.
 
@@ -490,12 +601,19 @@ class Store(abc.ABC):
 
     @abc.abstractmethod
     async def get_trial(
-        self, namespace: str, study_id: str, number: int, *, now: float | None = None
+        self,
+        namespace: str,
+        study_id: str,
+        number: int,
+        *,
+        now: float | None = None,
+        with_measurements: bool = False,
     ) -> Trial:
         """Returns one trial.
 
         Args:
             now: When given, the study's due leases expire first.
+            with_measurements: Whether ``Trial.measurements`` holds the kept curve.
 
         Raises:
             NotFound: No such study (``STUDY_NOT_FOUND``) or trial (``TRIAL_NOT_FOUND``).
@@ -512,6 +630,7 @@ class Store(abc.ABC):
         page_size: int,
         after: int = 0,
         now: float | None = None,
+        with_measurements: bool = False,
     ) -> tuple[list[Trial], bool]:
         """Lists trials in ascending order of number.
 
@@ -520,6 +639,7 @@ class Store(abc.ABC):
             page_size: Most trials to return (>= 1).
             after: Only numbers strictly greater than this one.
             now: When given, the study's due leases expire first.
+            with_measurements: Whether each ``Trial.measurements`` holds the kept curve.
 
         Returns:
             The trials, and whether more follow. The cost is bounded by the page size, not by
@@ -539,6 +659,7 @@ class Store(abc.ABC):
         page_size: int,
         after: int = 0,
         now: float | None = None,
+        with_measurements: bool = False,
     ) -> tuple[TrialPage, bool]:
         """Like :meth:`list_trials`, with the trials possibly still encoded.
 
@@ -547,14 +668,21 @@ class Store(abc.ABC):
             whether more follow.
         """
         trials, more = await self.list_trials(
-            namespace, study_id, states=states, page_size=page_size, after=after, now=now
+            namespace,
+            study_id,
+            states=states,
+            page_size=page_size,
+            after=after,
+            now=now,
+            with_measurements=with_measurements,
         )
         return TrialPage(trials), more
 
     @abc.abstractmethod
     async def best_trial(self, namespace: str, study_id: str) -> Trial | None:
-        """The COMPLETED trial of lowest ``score``, the lowest number among ties; ``None`` if
-        no completed trial has a score.
+        """The trial of lowest ``score``, the lowest number among ties; ``None`` if no trial
+        has a score. Scores are those given with values (COMPLETED trials) and, when the study
+        ranks stopped trials, with reports or stops (STOPPED trials).
 
         Raises:
             NotFound: No such study.

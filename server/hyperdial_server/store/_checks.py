@@ -8,8 +8,9 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
+from hyperdial_server.core.early_stopping import EarlyStopping
 from hyperdial_server.core.space import Params
-from hyperdial_server.core.trial import Trial, TrialState
+from hyperdial_server.core.trial import Measurement, Trial, TrialState
 
 
 def check_claim_args(count: int) -> None:
@@ -34,14 +35,31 @@ def check_new_trial(trial: Trial, score: float | None) -> None:
 
 
 def check_completion(
-    values: Mapping[str, float] | None, failure_reason: str | None, score: float | None
+    values: Mapping[str, float] | None,
+    failure_reason: str | None,
+    score: float | None,
+    stop_reason: str | None = None,
 ) -> TrialState:
     """The state ``complete_trial`` moves to; ``ValueError`` unless exactly one outcome."""
-    if (values is None) == (failure_reason is None):
-        raise ValueError("give exactly one of values and failure_reason")
-    if values is None and score is not None:
-        raise ValueError("a score is only given with values")
-    return TrialState.COMPLETED if values is not None else TrialState.FAILED
+    given = [x is not None for x in (values, failure_reason, stop_reason)]
+    if sum(given) != 1:
+        raise ValueError("give exactly one of values, failure_reason and stop_reason")
+    if failure_reason is not None and score is not None:
+        raise ValueError("a score is only given with values or a stop")
+    if values is not None:
+        return TrialState.COMPLETED
+    return TrialState.FAILED if failure_reason is not None else TrialState.STOPPED
+
+
+def check_measurement(measurement: Measurement, policy: EarlyStopping | None) -> None:
+    """Raises ``ValueError`` for a report ``add_measurement`` does not take: a negative step,
+    or no value of the objective the policy watches (the service refuses both first)."""
+    if measurement.step < 0:
+        raise ValueError(f"a measurement's step must be >= 0, got {measurement.step}")
+    if policy is not None and policy.objective not in measurement.values:
+        raise ValueError(
+            f"the measurement has no value of {policy.objective!r}, which the policy watches"
+        )
 
 
 def check_page_size(page_size: int) -> None:

@@ -13,6 +13,12 @@ every other field replaces. The patches are built here, in Python; the scripts n
 re-encode JSON, they only splice texts, so no number ever goes through Lua's ``cjson`` (which
 prints 14 significant digits and would lose precision).
 
+Two pieces of a trial are written by ``lua/add_measurement.lua`` itself, as texts holding no
+float: the count of intermediate reports, a last layer ``{"mc":N}`` that each report rewrites
+in place (so a trial does not grow with its reports), and the decision that stopped a trial
+(``"stop"``: integers and a message; see :func:`decision_to_json`). The reports themselves live
+in keys of their own (:mod:`._codec_reports`).
+
 Encoding and decoding only: the argument checks both stores share live in :mod:`._checks`, the
 mapping of error codes to typed errors in :mod:`._errors`.
 """
@@ -24,6 +30,16 @@ import math
 from collections.abc import Mapping
 from typing import Any
 
+from hyperdial_server.core.early_stopping import (
+    Decision,
+    EarlyStopping,
+    Hyperband,
+    PercentileRule,
+    PolicyRule,
+    Rule,
+    SuccessiveHalving,
+    Threshold,
+)
 from hyperdial_server.core.space import (
     CategoricalDomain,
     Condition,
@@ -89,9 +105,76 @@ def _parameter_from_json(obj: Mapping[str, Any]) -> ParameterConfig:
     return ParameterConfig(obj["name"], _domain_from_json(obj["domain"]), condition)
 
 
-def spec_to_json(spec: StudySpec) -> dict[str, Any]:
-    """A study spec as a JSON-ready dict."""
+def _policy_to_json(policy: EarlyStopping) -> dict[str, Any]:
+    rule = policy.rule
+    fields: dict[str, Any]
+    if isinstance(rule, PercentileRule):
+        fields = {
+            "kind": "median" if rule.median else "percentile",
+            "percentile": rule.percentile,
+            "warmup_steps": rule.warmup_steps,
+            "min_trials": rule.min_trials,
+            "interval_steps": rule.interval_steps,
+        }
+    elif isinstance(rule, SuccessiveHalving):
+        fields = {
+            "kind": "successive_halving",
+            "min_resource": rule.min_resource,
+            "reduction_factor": rule.reduction_factor,
+            "min_early_stopping_rate": rule.min_early_stopping_rate,
+            "max_resource": rule.max_resource,
+        }
+    elif isinstance(rule, Hyperband):
+        fields = {
+            "kind": "hyperband",
+            "min_resource": rule.min_resource,
+            "max_resource": rule.max_resource,
+            "reduction_factor": rule.reduction_factor,
+        }
+    else:
+        fields = {
+            "kind": "threshold",
+            "threshold": rule.threshold,
+            "warmup_steps": rule.warmup_steps,
+            "patience_steps": rule.patience_steps,
+            "min_delta": rule.min_delta,
+        }
     return {
+        "rule": fields,
+        "objective": policy.objective,
+        "maximize": policy.maximize,
+        "max_measurements": policy.max_measurements,
+        "rank_stopped_trials": policy.rank_stopped_trials,
+    }
+
+
+def _policy_from_json(obj: Mapping[str, Any]) -> EarlyStopping:
+    fields = dict(obj["rule"])
+    kind = fields.pop("kind")
+    rule: PolicyRule
+    if kind in ("median", "percentile"):
+        rule = PercentileRule(**fields, median=kind == "median")
+    elif kind == "successive_halving":
+        rule = SuccessiveHalving(**fields)
+    elif kind == "hyperband":
+        rule = Hyperband(**fields)
+    elif kind == "threshold":
+        rule = Threshold(**fields)
+    else:
+        raise ValueError(f"unknown early-stopping rule {kind!r} in a stored study")
+    return EarlyStopping(
+        rule=rule,
+        objective=obj["objective"],
+        maximize=bool(obj["maximize"]),
+        max_measurements=obj["max_measurements"],
+        rank_stopped_trials=bool(obj["rank_stopped_trials"]),
+    )
+
+
+def spec_to_json(spec: StudySpec) -> dict[str, Any]:
+    """A study spec as a JSON-ready dict (``early_stopping`` only when the study has a
+    policy, so that a spec without one is stored as before the field existed)."""
+    out: dict[str, Any] = {
         # Topological order, so building the space again keeps the same order.
         "parameters": [_parameter_to_json(p) for p in spec.space.parameters],
         "objectives": [{"name": o.name, "maximize": o.maximize} for o in spec.objectives],
@@ -102,6 +185,9 @@ def spec_to_json(spec: StudySpec) -> dict[str, Any]:
         "initial_trials": spec.initial_trials,
         "lease_timeout": spec.lease_timeout,
     }
+    if spec.early_stopping is not None:
+        out["early_stopping"] = _policy_to_json(spec.early_stopping)
+    return out
 
 
 def spec_from_json(obj: Mapping[str, Any]) -> StudySpec:
@@ -116,6 +202,7 @@ def spec_from_json(obj: Mapping[str, Any]) -> StudySpec:
         # Absent from records written before the field existed.
         initial_trials=obj.get("initial_trials"),
         lease_timeout=obj.get("lease_timeout"),
+        early_stopping=_policy_from_json(policy) if (policy := obj.get("early_stopping")) else None,
     )
 
 
@@ -172,6 +259,11 @@ def _trial_fields(trial: Trial) -> dict[str, Any]:
         fields["original"] = trial.original_number
     if trial.reissued_number is not None:
         fields["reissued"] = trial.reissued_number
+    # Early stopping: the scripts keep "mc" in a layer of its own, rewritten at each report.
+    if trial.measurement_count:
+        fields["mc"] = trial.measurement_count
+    if trial.stop is not None:
+        fields["stop"] = decision_to_json(trial.stop)
     return fields
 
 
@@ -199,6 +291,35 @@ def _trial_from_dict(obj: Mapping[str, Any]) -> Trial:
         sampler_index=obj.get("index"),
         original_number=obj.get("original"),
         reissued_number=obj.get("reissued"),
+        measurement_count=obj.get("mc", 0),
+        stop=None if (stop := obj.get("stop")) is None else decision_from_json(stop),
+    )
+
+
+def decision_to_json(decision: Decision) -> dict[str, Any]:
+    """A decision as ``lua/add_measurement.lua`` writes it: fields at their default left out."""
+    out: dict[str, Any] = {"stop": decision.stop, "step": decision.step}
+    if decision.rule is not None:
+        out["rule"] = decision.rule.value
+    if decision.rung is not None:
+        out["rung"] = decision.rung
+    if decision.message:
+        out["message"] = decision.message
+    if decision.compared:
+        out["compared"] = decision.compared
+    return out
+
+
+def decision_from_json(obj: Mapping[str, Any]) -> Decision:
+    """The decision of :func:`decision_to_json`'s dict (or of the scripts' JSON)."""
+    rule = obj.get("rule")
+    return Decision(
+        stop=bool(obj["stop"]),
+        step=int(obj["step"]),
+        rule=None if rule is None else Rule(rule),
+        rung=obj.get("rung"),
+        message=obj.get("message", ""),
+        compared=obj.get("compared", 0),
     )
 
 

@@ -53,9 +53,25 @@ def _not_running(study_id: str, number: int | None, detail: str) -> Exception:
     if why == "expired":
         metadata["lease_expired"] = "true"
     return FailedPrecondition(
-        f"{_trial(study_id, number)} {where}; only a RUNNING trial can be completed or renewed",
+        f"{_trial(study_id, number)} {where}; only a RUNNING trial can be completed, renewed or "
+        "take measurements",
         reason="TRIAL_NOT_RUNNING",
         metadata=metadata or None,
+    )
+
+
+def _step_not_increasing(study_id: str, number: int | None, detail: str) -> Exception:
+    # detail: the trial's last reported step, with ":values" for the same step, other values.
+    last, _, why = detail.partition(":")
+    if why == "values":
+        where = f"reported step {last} already, with other values"
+    else:
+        where = f"reported step {last} already; a report's step may not go below it"
+    return FailedPrecondition(
+        f"{_trial(study_id, number)} {where} (a retry of the last report must repeat its "
+        "values; a new report needs a higher step)",
+        reason="STEP_NOT_INCREASING",
+        metadata={"last_step": last},
     )
 
 
@@ -73,6 +89,7 @@ ERRORS: dict[str, _ErrorFactory] = {
     ),
     "TRIAL_NOT_FOUND": lambda study_id, number, detail: trial_not_found(study_id, number or 0),
     "TRIAL_NOT_RUNNING": _not_running,
+    "STEP_NOT_INCREASING": _step_not_increasing,
     "REQUEST_IN_PROGRESS": lambda study_id, number, detail: Unavailable(
         f"an earlier call with this request_id on study 'studies/{study_id}' is still in "
         "progress; retry with the same request_id to get its answer",
@@ -117,7 +134,9 @@ def store_error(code: str, study_id: str, number: int | None = None, detail: str
         study_id: The study of the call.
         number: The trial of the call, for trial errors.
         detail: For ``TRIAL_NOT_RUNNING``: the trial's state, with ``:expired`` when its lease
-            expired; for ``REQUEST_ID_REUSED`` and ``REQUEST_ID_MISMATCH``: what the id was
+            expired; for ``STEP_NOT_INCREASING``: the trial's last step, with ``:values``
+            when the report repeats it with other values; for ``REQUEST_ID_REUSED`` and
+            ``REQUEST_ID_MISMATCH``: what the id was
             used for; for ``TOO_MANY_STUDIES``: the limit; for ``DATA_LOSS``: what is
             missing.
 

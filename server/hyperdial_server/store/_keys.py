@@ -29,6 +29,29 @@ Redis Cluster slot and every Lua script touches keys of one slot only::
                                 study -> "<until>[|<payload fingerprint>]"; a key with a TTL
                                 that outlives the study on purpose
 
+Early stopping (intermediate reports, ``add_measurement``) adds four keys. Their members and
+fields are built in Python (:mod:`._codec_reports`): ``<number>`` is a trial number and
+``<step>`` a step, both zero-padded to 20 digits; ``<sortable>`` is an oriented value (lower is
+better) as 16 hex digits whose text order is the order of the values; ``<value>`` the same
+value as exact ``repr`` text, which Lua reads back::
+
+    hd:{ns/id}:es_state         hash, per trial that reported: "<n>" -> its bookkeeping
+                                "<last step>|<count>|<kept>|<next rung>|<best step>|<best>|
+                                <score>|<stride>", "<n>:v" -> the values of its last report
+                                (canonical JSON), "<n>:d" -> the decision of its last report
+                                (JSON; its stop decision once STOPPED)
+    hd:{ns/id}:es_curves        sorted set, all scores 0: "<number>|<step>|<p or u>|<ordinal>|
+                                <JSON>" per kept measurement (p: protected from thinning;
+                                ordinal: the how-manieth report of the trial, zero-padded), so a
+                                trial's curve is one lexicographic range, in order of step
+    hd:{ns/id}:es_steps         sorted set, all scores 0: "<step>|<sortable>|<number>|<value>"
+                                per value a percentile rule recorded, so the values of one step
+                                are one range in order of value (counts and the k-th value in
+                                O(log n))
+    hd:{ns/id}:es_rungs         sorted set, all scores 0: "<bracket>|<rung>|<sortable>|<number>|
+                                <value>" (bracket and rung 3 digits) per value recorded at a rung
+                                of successive halving or Hyperband
+
 The namespace's study index is a key of its own slot: ``hd:{ns}:studies``, a sorted set whose
 members (study ids, all scored 0) sort by code point. In the same slot, ``hd:{ns}:spec_bytes``
 (hash: study id -> bytes of its stored record) and ``hd:{ns}:spec_total`` (their sum) count
@@ -92,6 +115,11 @@ class StudyKeys:
     holders: str
     requests: str
     request_times: str
+    stopped: str
+    es_state: str
+    es_curves: str
+    es_steps: str
+    es_rungs: str
     deleted: str
 
     def state(self, state: TrialState) -> str:
@@ -101,6 +129,7 @@ class StudyKeys:
             TrialState.RUNNING: self.running,
             TrialState.COMPLETED: self.completed,
             TrialState.FAILED: self.failed,
+            TrialState.STOPPED: self.stopped,
         }[state]
 
     @property
@@ -124,6 +153,11 @@ class StudyKeys:
             self.holders,
             self.requests,
             self.request_times,
+            self.stopped,
+            self.es_state,
+            self.es_curves,
+            self.es_steps,
+            self.es_rungs,
         )
 
 
@@ -165,6 +199,11 @@ def study_keys(namespace: str, study_id: str) -> StudyKeys:
         holders=base + "holders",
         requests=base + "requests",
         request_times=base + "request_times",
+        stopped=base + "state:" + TrialState.STOPPED.value,
+        es_state=base + "es_state",
+        es_curves=base + "es_curves",
+        es_steps=base + "es_steps",
+        es_rungs=base + "es_rungs",
         deleted=base + "deleted",
     )
 

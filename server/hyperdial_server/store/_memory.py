@@ -10,7 +10,9 @@ suite holds for both. The sweep (:meth:`MemoryStore.expire_leases`) looks at eve
 lease: fine for the studies of one process.
 
 The state of one study (:class:`._memory_state.MemoryStudy`) and its request records live in
-:mod:`._memory_state`; this module holds the store's methods.
+:mod:`._memory_state`; this module holds the methods on studies and asks, :mod:`._memory_trials`
+those on results, leases, intermediate reports and reads (the decisions of early stopping in
+:mod:`._memory_reports`).
 """
 
 from __future__ import annotations
@@ -18,10 +20,8 @@ from __future__ import annotations
 import bisect
 import copy
 import dataclasses
-import heapq
-import itertools
 import secrets
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Sequence
 
 from hyperdial_server.core.errors import ResourceExhausted
 from hyperdial_server.core.limits import (
@@ -38,11 +38,9 @@ from hyperdial_server.store._base import (
     Claim,
     Reissue,
     RequestId,
-    Store,
 )
 from hyperdial_server.store._checks import (
     check_claim_args,
-    check_completion,
     check_new_trial,
     check_page_size,
     check_points,
@@ -56,9 +54,10 @@ from hyperdial_server.store._memory_state import (
     MemoryStudy,
     fingerprint_mismatch,
 )
+from hyperdial_server.store._memory_trials import TrialMethods
 
 
-class MemoryStore(Store):
+class MemoryStore(TrialMethods):
     """All state in this process's memory; lost when it exits. See :mod:`._memory`.
 
     Args:
@@ -84,12 +83,6 @@ class MemoryStore(Store):
         # payload fingerprint).
         self._deleted: dict[tuple[str, str], dict[str, tuple[float, str]]] = {}
 
-    def _study(self, namespace: str, study_id: str) -> MemoryStudy:
-        study = self._studies.get(namespace, {}).get(study_id)
-        if study is None:
-            raise store_error("STUDY_NOT_FOUND", study_id)
-        return study
-
     def _checked(self, namespace: str, study_id: str, uid: str) -> MemoryStudy:
         study = self._study(namespace, study_id)
         if study.record.uid != uid:
@@ -99,12 +92,6 @@ class MemoryStore(Store):
     @staticmethod
     def _record(study: MemoryStudy) -> StudyRecord:
         return dataclasses.replace(copy.deepcopy(study.record), trial_count=len(study.trials))
-
-    @staticmethod
-    def _copy(study: MemoryStudy, number: int) -> Trial:
-        trial = copy.deepcopy(study.trials[number - 1])
-        trial.lease_expire_time = study.leases.get(number)
-        return trial
 
     async def close(self) -> None:
         """Nothing to release."""
@@ -450,150 +437,3 @@ class MemoryStore(Store):
                 fingerprint=request_id.fingerprint,
             )
         return copy.deepcopy(stored)
-
-    async def complete_trial(
-        self,
-        namespace: str,
-        study_id: str,
-        number: int,
-        *,
-        values: Mapping[str, float] | None,
-        failure_reason: str | None,
-        metadata: Mapping[str, str],
-        now: float,
-        score: float | None = None,
-        uid: str | None = None,
-        request_id: RequestId | None = None,
-    ) -> Trial:
-        """See :meth:`Store.complete_trial`."""
-        state = check_completion(values, failure_reason, score)
-        if score is not None:
-            score_text(score)
-        study = self._study(namespace, study_id)
-        if uid is not None and study.record.uid != uid:
-            raise store_error("STALE_STUDY", study_id)
-        if request_id is not None:
-            got = study.find_request(request_id.value, now)
-            if got is not None:
-                rec = got.record
-                if rec == Answered(Call.COMPLETE, (number,)):
-                    if fingerprint_mismatch(got.fingerprint, request_id):
-                        raise store_error("REQUEST_ID_MISMATCH", study_id, None, rec.call.value)
-                    return self._copy(study, number)
-                raise store_error("REQUEST_ID_REUSED", study_id, None, rec.call.value)
-        if not 1 <= number <= len(study.trials):
-            raise store_error("TRIAL_NOT_FOUND", study_id, number)
-        trial = study.trials[number - 1]
-        if trial.state is TrialState.RUNNING:
-            study.leases.pop(number, None)
-            study.release(number)
-            study.set_state(trial, state)
-        elif number in study.expired:
-            # A late result, taken once: values complete the trial and withdraw its point from
-            # the re-issue queue if still there; a failure only replaces the reason.
-            study.expired.discard(number)
-            if state is TrialState.COMPLETED:
-                study.set_state(trial, state)
-                i = bisect.bisect_left(study.reissue, number)
-                if i < len(study.reissue) and study.reissue[i] == number:
-                    del study.reissue[i]
-        else:
-            raise store_error("TRIAL_NOT_RUNNING", study_id, number, trial.state.value)
-        if values is not None:
-            trial.values = dict(values)
-            trial.failure_reason = ""
-        if failure_reason is not None:
-            trial.failure_reason = failure_reason
-        trial.complete_time = now
-        trial.metadata.update(metadata)
-        trial.lease_expire_time = None
-        if score is not None:
-            study.add_score(float(score), number)
-        if request_id is not None:
-            study.record_request(
-                request_id,
-                Answered(Call.COMPLETE, (number,)),
-                now + request_id.ttl,
-                fingerprint=request_id.fingerprint,
-            )
-        return copy.deepcopy(trial)
-
-    # --- leases ------------------------------------------------------------------------------
-
-    async def heartbeat_trial(
-        self, namespace: str, study_id: str, number: int, *, now: float, lease_timeout: float
-    ) -> Trial:
-        """See :meth:`Store.heartbeat_trial`."""
-        study = self._study(namespace, study_id)
-        if not 1 <= number <= len(study.trials):
-            raise store_error("TRIAL_NOT_FOUND", study_id, number)
-        trial = study.trials[number - 1]
-        if trial.state is TrialState.RUNNING:
-            deadline = study.leases.get(number)
-            if deadline is not None and deadline < now:
-                study.expire_one(number, now)
-                raise store_error("TRIAL_NOT_RUNNING", study_id, number, "FAILED:expired")
-            study.leases[number] = now + lease_timeout
-            return self._copy(study, number)
-        detail = "FAILED:expired" if number in study.expired else trial.state.value
-        raise store_error("TRIAL_NOT_RUNNING", study_id, number, detail)
-
-    async def expire_leases(self, *, now: float, limit: int = 1000) -> int:
-        """See :meth:`Store.expire_leases`: looks at every study that holds a lease."""
-        total = 0
-        due = [
-            s
-            for studies in self._studies.values()
-            for s in studies.values()
-            if s.leases and min(s.leases.values()) < now
-        ]
-        for study in due[:limit]:
-            total += study.expire_due(now, len(study.leases))
-        return total
-
-    # --- reading trials ----------------------------------------------------------------------
-
-    async def get_trial(
-        self, namespace: str, study_id: str, number: int, *, now: float | None = None
-    ) -> Trial:
-        """See :meth:`Store.get_trial`."""
-        study = self._study(namespace, study_id)
-        if now is not None:
-            study.expire_due(now, EXPIRE_BATCH)
-        if not 1 <= number <= len(study.trials):
-            raise store_error("TRIAL_NOT_FOUND", study_id, number)
-        return self._copy(study, number)
-
-    async def list_trials(
-        self,
-        namespace: str,
-        study_id: str,
-        *,
-        states: Collection[TrialState] | None = None,
-        page_size: int,
-        after: int = 0,
-        now: float | None = None,
-    ) -> tuple[list[Trial], bool]:
-        """See :meth:`Store.list_trials`."""
-        check_page_size(page_size)
-        study = self._study(namespace, study_id)
-        if now is not None:
-            study.expire_due(now, EXPIRE_BATCH)
-        if states is None:
-            start = max(after, 0)
-            page = range(start + 1, min(start + page_size, len(study.trials)) + 1)
-            return [self._copy(study, n) for n in page], start + page_size < len(study.trials)
-        runs = []
-        for state in set(states):
-            numbers = study.by_state[state]
-            i = bisect.bisect_right(numbers, after)
-            runs.append(numbers[i : i + page_size + 1])
-        merged = list(itertools.islice(heapq.merge(*runs), page_size + 1))
-        return [self._copy(study, n) for n in merged[:page_size]], len(merged) > page_size
-
-    async def best_trial(self, namespace: str, study_id: str) -> Trial | None:
-        """See :meth:`Store.best_trial`."""
-        study = self._study(namespace, study_id)
-        if study.best is None:
-            return None
-        return self._copy(study, study.best[1])

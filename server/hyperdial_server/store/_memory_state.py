@@ -1,9 +1,9 @@
 """The state of one study in :class:`._memory.MemoryStore`, and its request records.
 
 :class:`MemoryStudy` holds what the Redis store keeps in a study's keys (``_keys.py``): its
-trials, their index by state, the queue, claims, leases, re-issues, client holds and request
-records, with the small steps the store's methods are made of. The request records are typed
-copies of those the Lua scripts keep as text.
+trials, their index by state, the queue, claims, leases, re-issues, client holds, request
+records and early-stopping bookkeeping, with the small steps the store's methods are made of.
+The request records are typed copies of those the Lua scripts keep as text.
 """
 
 from __future__ import annotations
@@ -15,9 +15,10 @@ from collections import deque
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
+from hyperdial_server.core.early_stopping import Decision
 from hyperdial_server.core.space import Params
 from hyperdial_server.core.study import StudyRecord
-from hyperdial_server.core.trial import LEASE_EXPIRED_REASON, Trial, TrialState
+from hyperdial_server.core.trial import LEASE_EXPIRED_REASON, Measurement, Trial, TrialState
 from hyperdial_server.store._base import RequestId
 
 # --- request records --------------------------------------------------------------------
@@ -36,6 +37,8 @@ class Call(enum.Enum):
     COMPLETE = "CompleteTrial"
     #: An enqueued or imported trial (``D:C``).
     CREATE = "CreateTrial"
+    #: An intermediate report (``D:M``).
+    MEASURE = "AddTrialMeasurement"
 
 
 @dataclass(frozen=True)
@@ -45,11 +48,13 @@ class Answered:
     Attributes:
         kind: The call.
         numbers: What it answered: an ask's trials (those handed out by every step), the
-            trial a result completed, or the trial created.
+            trial a result completed, the trial created, or the trial a report was of.
+        decision: For a report: the decision it answered.
     """
 
     kind: Call
     numbers: tuple[int, ...]
+    decision: Decision | None = None
 
     @property
     def call(self) -> Call:
@@ -96,6 +101,52 @@ class RequestRecord:
         return isinstance(self.record, InProgress) and self.record.attempt == request_id.attempt
 
 
+# --- early stopping ---------------------------------------------------------------------------
+
+
+@dataclass
+class Kept:
+    """A measurement kept in a trial's curve (a member of the Redis store's ``es_curves``).
+
+    Attributes:
+        measurement: The measurement (values as floats).
+        protected: Never thinned: a rung was decided at it, or it stopped the trial.
+        ordinal: The how-manieth report of its trial it was (1, 2, ...).
+    """
+
+    measurement: Measurement
+    protected: bool
+    ordinal: int
+
+
+@dataclass
+class TrialReports:
+    """The early-stopping bookkeeping of one trial that reported (the Redis store's
+    ``es_state`` fields of the trial, and its curve).
+
+    Attributes:
+        last_step: Step of the last report.
+        last_values: Values of the last report, as canonical JSON (a repeat must match).
+        decision: Decision of the last report.
+        curve: Kept measurements, in order of step.
+        next_rung: Rungs passed (successive halving, Hyperband).
+        best: Best oriented value of the watched objective so far; ``None`` without a policy.
+        best_step: Step at which ``best`` was reached.
+        score: Score given with the last report (ranks the trial if the worker stops it).
+        stride: Unprotected measurements but the last are kept on this stride of ordinals.
+    """
+
+    last_step: int
+    last_values: str
+    decision: Decision
+    curve: list[Kept] = field(default_factory=list)
+    next_rung: int = 0
+    best: float | None = None
+    best_step: int = 0
+    score: float | None = None
+    stride: int = 1
+
+
 # --- one study ------------------------------------------------------------------------------
 
 
@@ -121,6 +172,11 @@ class MemoryStudy:
     owners: dict[int, str] = field(default_factory=dict)  # RUNNING number -> client_id
     holders: dict[str, list[int]] = field(default_factory=dict)  # client_id -> numbers
     requests: dict[str, RequestRecord] = field(default_factory=dict)  # request id -> its record
+    # Early stopping: per trial that reported; oriented values recorded at each step by a
+    # percentile rule and at each (bracket, rung), ascending.
+    reports: dict[int, TrialReports] = field(default_factory=dict)
+    step_values: dict[int, list[float]] = field(default_factory=dict)
+    rung_values: dict[tuple[int, int], list[float]] = field(default_factory=dict)
     create_request: tuple[str, float] | None = None
     create_fingerprint: str = ""
 

@@ -9,9 +9,11 @@ Design:
   keys of a study share one hash tag (:mod:`._keys`), so each script runs on one Redis Cluster
   slot. Scripts take the time from ``ARGV`` (the caller's ``now``), never from Redis.
 * **O(1) round trips.** ``claim_trials``, ``commit_trials``, ``complete_trial``,
-  ``create_trial``, ``get_trial``, ``list_trials`` and ``best_trial`` are one script call each,
-  ``get_study`` one ``HMGET``; none of them reads the whole study, so their cost does not grow
-  with the number of trials. On a single server, scripts go through a
+  ``create_trial``, ``get_trial``, ``list_trials``, ``best_trial``, ``add_measurement`` and
+  ``check_early_stopping`` are one script call each, ``get_study`` one ``HMGET``; none of them
+  reads the whole study, so their cost does not grow with the number of trials (an
+  early-stopping decision reads a count and at most two values of one sorted-set range,
+  ``tests/store/test_redis_report_commands.py``). On a single server, scripts go through a
   :class:`._link.PipelinedLink`: the calls of all requests pipelined over one connection, with
   the lease index updates of a claim or commit in the same round trip.
 * **Exact numbers.** Trials are stored as JSON written by Python (see :mod:`._codec`): a script
@@ -55,11 +57,13 @@ to a typed error (``_errors.py``). The modules:
 * ``_redis.py``: :class:`RedisStore`, made from a URL, its health check and close;
 * ``_redis_base.py``: its clients and the path of every command and script (``_do``,
   ``_eval``, ``_script``);
-* ``_redis_studies.py`` and ``_redis_trials.py``: the study and the trial methods;
+* ``_redis_studies.py``, ``_redis_trials.py`` and ``_redis_reports.py``: the study, the trial
+  and the early-stopping methods (intermediate reports);
 * ``_redis_calls.py``: the arguments scripts share and the reading of their replies;
 * ``_redis_connect.py``: the clients a URL names (pool, pipelined link, cluster);
-* ``_scripts.py`` and ``lua/``: the scripts; ``_keys.py``: the keys; ``_codec.py``: stored
-  forms; ``_errors.py``: every error mapping; ``_link.py``: the pipelined link.
+* ``_scripts.py`` and ``lua/``: the scripts; ``_keys.py``: the keys; ``_codec.py`` and
+  ``_codec_reports.py``: stored forms; ``_errors.py``: every error mapping; ``_link.py``: the
+  pipelined link.
 """
 
 from __future__ import annotations
@@ -72,6 +76,7 @@ from redis.asyncio.cluster import RedisCluster
 from hyperdial_server.core.errors import FailedPrecondition
 from hyperdial_server.core.limits import DEFAULT_NAMESPACE_SPEC_BYTES, MAX_STUDIES_PER_NAMESPACE
 from hyperdial_server.store._redis_connect import clients_from_url
+from hyperdial_server.store._redis_reports import ReportCommands
 from hyperdial_server.store._redis_studies import StudyCommands
 from hyperdial_server.store._redis_trials import TrialCommands
 
@@ -81,7 +86,7 @@ REQUIRED_EVICTION_POLICY = "noeviction"
 HEALTH_KEY_TTL_MS = 60_000
 
 
-class RedisStore(StudyCommands, TrialCommands):
+class RedisStore(StudyCommands, TrialCommands, ReportCommands):
     """A store on Redis. Each script touches the keys of one study, all in one cluster slot.
 
     Asks of RANDOM studies take one script call (:attr:`one_step_asks`): on Redis the round

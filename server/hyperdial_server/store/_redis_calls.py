@@ -11,16 +11,20 @@ import asyncio
 from collections.abc import Sequence
 from typing import Any, cast
 
+from hyperdial_server.core.early_stopping import Decision, Rule
 from hyperdial_server.core.errors import study_data_loss
 from hyperdial_server.core.study import StudyRecord
 from hyperdial_server.core.trial import LEASE_EXPIRED_REASON, Trial, TrialState
 from hyperdial_server.store._base import EXPIRE_BATCH, RequestId
 from hyperdial_server.store._codec import (
+    decision_to_json,
     decode_stored_trial,
     decode_study,
+    dumps,
     encode_trial_patch,
     stored_trial_number,
 )
+from hyperdial_server.store._codec_reports import decode_curve
 from hyperdial_server.store._keys import spec_bytes
 from hyperdial_server.store._scripts import Arg
 
@@ -64,6 +68,14 @@ def request_args(request_id: RequestId | None, now: float) -> dict[str, str]:
     }
 
 
+def worker_stop(reason: str) -> str:
+    """The stop decision of a worker's stop after its step, as ``complete_trial.lua`` splices
+    it (``'{"stop":true,"step":' .. step .. ','`` comes first)."""
+    fields = dumps(decision_to_json(Decision(True, 0, Rule.WORKER, message=reason)))
+    # '{"stop":true,"step":0,"rule":...}' -> '"rule":...}'
+    return fields[fields.index('"rule"') :]
+
+
 def fingerprint_of(request_id: RequestId | None) -> str:
     """The payload fingerprint of a request id, for the scripts ('' for no id or no check)."""
     return "" if request_id is None else request_id.fingerprint
@@ -103,10 +115,14 @@ def stored(study_id: str, texts: Sequence[str | None]) -> list[str]:
     return cast(list[str], list(texts))
 
 
-def decode_page(encoded: tuple[list[str], list[Any]]) -> list[Trial]:
-    """The trials of a page as ``list_trials.lua`` returns it: stored texts and leases."""
-    texts, leases = encoded
-    return [decode_stored_trial(t, lease) for t, lease in zip(texts, leases, strict=True)]
+def decode_page(encoded: tuple[list[str], list[Any], list[list[str]]]) -> list[Trial]:
+    """The trials of a page as ``list_trials.lua`` returns it: stored texts, leases, and the
+    kept measurements of each (none when not asked)."""
+    texts, leases, curves = encoded
+    trials = [decode_stored_trial(t, lease) for t, lease in zip(texts, leases, strict=True)]
+    for trial, curve in zip(trials, curves, strict=False):
+        trial.measurements = decode_curve(curve)
+    return trials
 
 
 def numbered(sent: list[Trial], texts: Sequence[str], lease: float) -> list[Trial]:

@@ -40,6 +40,7 @@ from hyperdial_server.store._codec import (
     score_text,
     stored_trial_number,
 )
+from hyperdial_server.store._codec_reports import decode_curve
 from hyperdial_server.store._keys import LEASE_INDEX, lease_member, parse_lease_member, study_keys
 from hyperdial_server.store._redis_base import RedisBase
 from hyperdial_server.store._redis_calls import (
@@ -51,6 +52,7 @@ from hyperdial_server.store._redis_calls import (
     numbered,
     request_args,
     stored,
+    worker_stop,
 )
 from hyperdial_server.store._scripts import (
     BEST_TRIAL,
@@ -327,15 +329,17 @@ class TrialCommands(RedisBase):
         score: float | None = None,
         uid: str | None = None,
         request_id: RequestId | None = None,
+        stop_reason: str | None = None,
     ) -> Trial:
         """See :meth:`Store.complete_trial`. One script call."""
-        state = check_completion(values, failure_reason, score)
+        state = check_completion(values, failure_reason, score, stop_reason)
         keys = study_keys(namespace, study_id)
         patch = encode_trial_patch(
             state=state,
             values=values,
             complete_time=now,
-            failure_reason=failure_reason,
+            # A stop clears the reason of a lease-expired trial, as late values do.
+            failure_reason="" if stop_reason is not None else failure_reason,
             metadata=metadata,
         )
         reply = await self._script(
@@ -345,6 +349,7 @@ class TrialCommands(RedisBase):
                 number=str(number),
                 state=state.value,
                 patch=patch,
+                stop="" if stop_reason is None else worker_stop(stop_reason),
                 score="" if score is None else score_text(score),
                 score_member=score_member(number),
                 uid=uid or "",
@@ -429,17 +434,31 @@ class TrialCommands(RedisBase):
     # --- reading trials ----------------------------------------------------------------------
 
     async def get_trial(
-        self, namespace: str, study_id: str, number: int, *, now: float | None = None
+        self,
+        namespace: str,
+        study_id: str,
+        number: int,
+        *,
+        now: float | None = None,
+        with_measurements: bool = False,
     ) -> Trial:
         """See :meth:`Store.get_trial`. One script call."""
         keys = study_keys(namespace, study_id)
         reply = await self._script(
             GET_TRIAL,
-            GET_TRIAL.call_args(keys, number=str(number), **lazy_expiry_args(now)),
+            GET_TRIAL.call_args(
+                keys,
+                number=str(number),
+                curve="1" if with_measurements else "",
+                **lazy_expiry_args(now),
+            ),
             study_id,
             number,
         )
-        return decode_stored_trial(reply[1], reply[2] if len(reply) > 2 else None)
+        _, text, lease, curve = reply
+        trial = decode_stored_trial(text, lease)
+        trial.measurements = decode_curve(curve)
+        return trial
 
     async def list_trials(
         self,
@@ -450,10 +469,17 @@ class TrialCommands(RedisBase):
         page_size: int,
         after: int = 0,
         now: float | None = None,
+        with_measurements: bool = False,
     ) -> tuple[list[Trial], bool]:
         """See :meth:`Store.list_trials`. One script call, O(page size) work."""
         page, more = await self.list_trial_page(
-            namespace, study_id, states=states, page_size=page_size, after=after, now=now
+            namespace,
+            study_id,
+            states=states,
+            page_size=page_size,
+            after=after,
+            now=now,
+            with_measurements=with_measurements,
         )
         return page.decode(), more
 
@@ -466,6 +492,7 @@ class TrialCommands(RedisBase):
         page_size: int,
         after: int = 0,
         now: float | None = None,
+        with_measurements: bool = False,
     ) -> tuple[TrialPage, bool]:
         """See :meth:`Store.list_trial_page`: the trials as stored, decoded on demand."""
         check_page_size(page_size)
@@ -482,14 +509,16 @@ class TrialCommands(RedisBase):
                 {"sources": sources},
                 after=str(int(after)),
                 page_size=page_size,
+                curve="1" if with_measurements else "",
                 **lazy_expiry_args(now),
             ),
             study_id,
         )
-        _, more, texts, leases = reply
+        _, more, texts, leases, curves = reply
         texts = stored(study_id, texts)
         last = stored_trial_number(texts[-1]) if texts else 0
-        return TrialPage(decode=decode_page, encoded=(texts, leases), last=last), bool(more)
+        encoded = (texts, leases, curves)
+        return TrialPage(decode=decode_page, encoded=encoded, last=last), bool(more)
 
     async def best_trial(self, namespace: str, study_id: str) -> Trial | None:
         """See :meth:`Store.best_trial`. One script call."""

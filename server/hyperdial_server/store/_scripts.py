@@ -52,6 +52,9 @@ _LUA_KEYWORDS = frozenset(
     "and break do else elseif end false for function if in local nil not or repeat return "
     "then true until while".split()
 )
+# Names the generated call builder (``_compile``) uses for itself: an argument of one of these
+# names would be shadowed there and sent wrong.
+_BUILDER_NAMES = frozenset(("keys", "more_keys", "unknown", "values", "given"))
 
 
 def _check_names(script: str, kind: str, names: Sequence[str]) -> None:
@@ -61,6 +64,9 @@ def _check_names(script: str, kind: str, names: Sequence[str]) -> None:
             raise ValueError(f"script {script}: {kind} name {name!r} is no Lua field name")
     if len(set(names)) != len(names):
         raise ValueError(f"script {script}: {kind} names repeat: {names}")
+    if kind == "argument" and _BUILDER_NAMES & set(names):
+        taken = sorted(_BUILDER_NAMES & set(names))
+        raise ValueError(f"script {script}: argument names {taken} are the call builder's own")
 
 
 def _lua_table(
@@ -342,6 +348,11 @@ STUDY = (
     "holders",
     "requests",
     "request_times",
+    "stopped",
+    "es_state",
+    "es_curves",
+    "es_steps",
+    "es_rungs",
 )
 #: The keys of the reading scripts, which expire due leases first (``expire_due`` of _lib).
 EXPIRY = (
@@ -458,6 +469,7 @@ COMPLETE_TRIAL = Script(
         "running",
         "completed",
         "failed",
+        "stopped",
         "scores",
         "leases",
         "expired",
@@ -466,8 +478,9 @@ COMPLETE_TRIAL = Script(
         "holders",
         "requests",
         "request_times",
+        "es_state",
     ),
-    ("number", "state", "patch", "score", "score_member", "uid", *REQUEST),
+    ("number", "state", "patch", "stop", "score", "score_member", "uid", *REQUEST),
 )
 HEARTBEAT_TRIAL = Script(
     "heartbeat_trial",
@@ -478,6 +491,7 @@ HEARTBEAT_TRIAL = Script(
         "running",
         "completed",
         "failed",
+        "stopped",
         "leases",
         "expired",
         "reissue",
@@ -487,9 +501,70 @@ HEARTBEAT_TRIAL = Script(
     ("number", "now", "lease", "expiry_patch"),
 )
 EXPIRE_LEASES = Script("expire_leases", EXPIRY, EXPIRE)
-GET_TRIAL = Script("get_trial", EXPIRY, ("number", *EXPIRE))
-LIST_TRIALS = Script("list_trials", EXPIRY, ("after", "page_size", *EXPIRE), varkeys="sources")
+GET_TRIAL = Script("get_trial", (*EXPIRY, "es_curves"), ("number", "curve", *EXPIRE))
+LIST_TRIALS = Script(
+    "list_trials",
+    (*EXPIRY, "es_curves"),
+    ("after", "page_size", "curve", *EXPIRE),
+    varkeys="sources",
+)
 BEST_TRIAL = Script("best_trial", ("study", "trials", "scores"))
+ADD_MEASUREMENT = Script(
+    "add_measurement",
+    (
+        "study",
+        "trials",
+        "waiting",
+        "running",
+        "completed",
+        "failed",
+        "stopped",
+        "scores",
+        "leases",
+        "expired",
+        "reissue",
+        "owners",
+        "holders",
+        "requests",
+        "request_times",
+        "es_state",
+        "es_curves",
+        "es_steps",
+        "es_rungs",
+    ),
+    (
+        "number",
+        "uid",
+        "lease",
+        "expiry_patch",
+        "step",
+        "step_key",
+        "report_values",
+        "curve",
+        "cap",
+        "mode",
+        "rule",
+        "value",
+        "sortable",
+        "min_delta",
+        "decides",
+        "percentile",
+        "min_trials",
+        "what",
+        "sign",
+        "bracket",
+        "reached",
+        "eta",
+        "threshold",
+        "patience",
+        "min_delta_text",
+        "stop_head",
+        "score",
+        "score_member",
+        *REQUEST,
+    ),
+)
+CHECK_EARLY_STOPPING = Script("check_early_stopping", ("study", "trials", "es_state"), ("number",))
 
 #: Every script, registered with Redis once per store.
 SCRIPTS: tuple[Script, ...] = (
@@ -508,4 +583,6 @@ SCRIPTS: tuple[Script, ...] = (
     BEST_TRIAL,
     HEARTBEAT_TRIAL,
     EXPIRE_LEASES,
+    ADD_MEASUREMENT,
+    CHECK_EARLY_STOPPING,
 )

@@ -59,6 +59,8 @@ except ModuleNotFoundError as e:
 pytest.register_assert_rewrite(
     "hyperdial_server.testing._asks",
     "hyperdial_server.testing._concurrency",
+    "hyperdial_server.testing._early_stopping",
+    "hyperdial_server.testing._reports",
     "hyperdial_server.testing._helpers",
     "hyperdial_server.testing._leases",
     "hyperdial_server.testing._one_step_asks",
@@ -70,6 +72,7 @@ pytest.register_assert_rewrite(
 from hyperdial_server.testing._asks import AskContract  # noqa: E402
 from hyperdial_server.testing._concurrency import ConcurrencyContract  # noqa: E402
 from hyperdial_server.testing._contract import StoreContract  # noqa: E402
+from hyperdial_server.testing._early_stopping import EarlyStoppingContract  # noqa: E402
 from hyperdial_server.testing._helpers import (  # noqa: E402
     Body,
     ContractBase,
@@ -99,6 +102,7 @@ from hyperdial_server.testing._helpers import (  # noqa: E402
 )
 from hyperdial_server.testing._leases import LeaseContract  # noqa: E402
 from hyperdial_server.testing._one_step_asks import OneStepAskContract  # noqa: E402
+from hyperdial_server.testing._reports import ReportContract  # noqa: E402
 from hyperdial_server.testing._request_ids import RequestIdContract  # noqa: E402
 from hyperdial_server.testing._studies import StudyContract  # noqa: E402
 from hyperdial_server.testing._trials import TrialContract  # noqa: E402
@@ -108,8 +112,10 @@ __all__ = [
     "Body",
     "ConcurrencyContract",
     "ContractBase",
+    "EarlyStoppingContract",
     "LeaseContract",
     "OneStepAskContract",
+    "ReportContract",
     "RequestIdContract",
     "StoreContract",
     "StoreFactory",

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from hyperdial_server.testing._asks import AskContract
 from hyperdial_server.testing._concurrency import ConcurrencyContract
+from hyperdial_server.testing._early_stopping import EarlyStoppingContract
 from hyperdial_server.testing._leases import LeaseContract
 from hyperdial_server.testing._one_step_asks import OneStepAskContract
+from hyperdial_server.testing._reports import ReportContract
 from hyperdial_server.testing._request_ids import RequestIdContract
 from hyperdial_server.testing._studies import StudyContract
 from hyperdial_server.testing._trials import TrialContract
@@ -14,6 +16,8 @@ from hyperdial_server.testing._trials import TrialContract
 # pytest collects inherited tests in reverse MRO order: the last base listed runs first, so the
 # topics are listed from last to first.
 class StoreContract(
+    EarlyStoppingContract,
+    ReportContract,
     OneStepAskContract,
     ConcurrencyContract,
     RequestIdContract,
@@ -23,7 +27,7 @@ class StoreContract(
     StudyContract,
 ):
     """Every test of the ``Store`` contract: studies, asks, trials, leases, request ids,
-    concurrency and one-step asks.
+    concurrency, one-step asks, and early stopping (intermediate reports and decisions).
 
     Subclass it in a test module as ``Test...`` and give it the fixture ``store`` (see
     :mod:`hyperdial_server.testing`).

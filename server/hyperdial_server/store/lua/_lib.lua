@@ -8,6 +8,8 @@
 --                            handed out, over all its steps; a retry replays them
 --   D:T:<number>             an answered result (CompleteTrial) of trial <number>
 --   D:C:<number>             an answered CreateTrial: the trial it enqueued or imported
+--   D:M:<number>:<decision>  an answered AddTrialMeasurement of trial <number>, with the
+--                            decision it answered (JSON without '|', see add_measurement.lua)
 --   P:<attempt>:<deadline>   an ask in progress: claimed by execution <attempt> (a hex uid,
 --                            without ':'), which alone may commit or renew it; a retry takes
 --                            it over once <deadline> (its claim's) has passed
@@ -24,9 +26,10 @@
 -- the generated preamble, so each script stays one atomic EVALSHA.
 --
 -- The functions take ``k``, the preamble's table of the calling script's keys, by the names
--- of ``StudyKeys`` (store/_keys.py): study, trials, running, failed, leases, expired,
--- reissue, owners, holders, requests, request_times. Each function reads only the names it
--- needs; tests/store/test_lua_contract.py checks that every script declares them.
+-- of ``StudyKeys`` (store/_keys.py): study, trials, waiting, running, completed, failed,
+-- stopped, leases, expired, reissue, owners, holders, requests, request_times. Each function
+-- reads only the names it needs; tests/store/test_lua_contract.py checks that every script
+-- declares them.
 
 -- A trial number zero-padded to 20 digits: the order of text is the order of numbers.
 local function pad(number)
@@ -56,6 +59,34 @@ local function release(k, number)
     redis.call('HDEL', k.owners, number)
     redis.call('ZREM', k.holders, owner .. '\0' .. pad(number))
   end
+end
+
+-- The state of trial `number` that is not RUNNING, by the sorted set of its state: WAITING,
+-- COMPLETED, FAILED, STOPPED, or '' (none: the keys disagree).
+local function trial_state(k, number)
+  local states = {{k.waiting, 'WAITING'}, {k.completed, 'COMPLETED'}, {k.failed, 'FAILED'},
+    {k.stopped, 'STOPPED'}}
+  for _, pair in ipairs(states) do
+    if redis.call('ZSCORE', pair[1], number) then
+      return pair[2]
+    end
+  end
+  return ''
+end
+
+-- The fields of an early-stopping bookkeeping line of the es_state hash (store/_keys.py),
+-- "<last step>|<count>|<kept>|<next rung>|<best step>|<best>|<score>|<stride>", as texts.
+local function report_fields(line)
+  local fields = {}
+  for field in string.gmatch(line .. '|', '([^|]*)|') do
+    fields[#fields + 1] = field
+  end
+  return fields
+end
+
+-- A zero-padded step as decimal text ("00...05" -> "5", "00...0" -> "0").
+local function unpad(text)
+  return (string.gsub(text, '^0+(%d)', '%1'))
 end
 
 -- Expires the lease of the RUNNING trial `number`: FAILED with the expiry patch, its point
@@ -144,7 +175,7 @@ end
 -- What a record was for, for the REQUEST_ID_REUSED error.
 local function request_kind(value)
   local kinds = {['D:A'] = 'SuggestTrials', ['P:'] = 'SuggestTrials',
-    ['D:T'] = 'CompleteTrial', ['D:C'] = 'CreateTrial'}
+    ['D:T'] = 'CompleteTrial', ['D:C'] = 'CreateTrial', ['D:M'] = 'AddTrialMeasurement'}
   return kinds[string.sub(value, 1, 3)] or kinds[string.sub(value, 1, 2)] or 'another call'
 end
 

@@ -1,7 +1,11 @@
 -- uses: _lib
--- complete_trial: ends a RUNNING trial (COMPLETED or FAILED), or records the late result of a
--- trial whose lease expired; nothing changes otherwise. A request id answered before returns
--- the trial as it is.
+-- complete_trial: ends a RUNNING trial (COMPLETED, FAILED, or STOPPED by its worker), or records
+-- the late result of a trial whose lease expired; nothing changes otherwise. A request id
+-- answered before returns the trial as it is, and so does a stop of a trial already STOPPED.
+--
+-- A stopped trial's final values are those of its last report (es_state "<n>:v"), its stop
+-- decision ("rule":"worker") is at the step of that report (0 without one), and without a
+-- score of its own it is ranked by the score given with that report, if any.
 --
 -- Keys (store/_scripts.py COMPLETE_TRIAL):
 --   study          study hash
@@ -10,6 +14,7 @@
 --   running        sorted set of RUNNING trial numbers
 --   completed      sorted set of COMPLETED trial numbers
 --   failed         sorted set of FAILED trial numbers
+--   stopped        sorted set of STOPPED trial numbers
 --   scores         scores sorted set
 --   leases         leases sorted set
 --   expired        expired sorted set (lease-expired trials that take a late result)
@@ -18,12 +23,15 @@
 --   holders        holders sorted set
 --   requests       requests hash
 --   request_times  request_times sorted set
+--   es_state       early-stopping bookkeeping hash (last report, its values and decision)
 -- Arguments:
 --   number         trial number
---   state          new state: COMPLETED or FAILED
+--   state          new state: COMPLETED, FAILED or STOPPED
 --   patch          patch layer appended to the trial (state, values or failure_reason,
 --                  complete_time, metadata to merge)
---   score          score, or '' for none
+--   stop           for STOPPED: the stop decision's JSON after its step, ending with '}'
+--                  ('"rule":"worker","message":"..."}'); '' otherwise
+--   score          score, or '' for none (a stop without one takes its last report's)
 --   score_member   member of the trial in the scores set (zero-padded number)
 --   uid            uid the caller validated the values against, or '' for no check
 --   rid            request id, or ''
@@ -54,36 +62,53 @@ end
 if redis.call('HEXISTS', k.trials, number) == 0 then
   return {'TRIAL_NOT_FOUND'}
 end
+local state = a.state
+local sets = {COMPLETED = k.completed, FAILED = k.failed, STOPPED = k.stopped}
+if state == 'STOPPED' and redis.call('ZSCORE', k.stopped, number) then
+  -- Stopped already (by the policy at a report, or by an earlier stop): answered as it is.
+  if rid ~= '' then
+    record_request(k, rid, 'D:T:' .. number, a.until_time, a.fingerprint)
+  end
+  return {'OK', redis.call('HGET', k.trials, number)}
+end
 if redis.call('ZSCORE', k.running, number) then
   redis.call('ZREM', k.running, number)
   redis.call('ZREM', k.leases, number)
   release(k, number)
-  if a.state == 'COMPLETED' then
-    redis.call('ZADD', k.completed, number, number)
-  else
-    redis.call('ZADD', k.failed, number, number)
-  end
+  redis.call('ZADD', sets[state], number, number)
 elseif redis.call('ZSCORE', k.expired, number) then
-  -- A late result: taken once. Values complete the trial and withdraw its point from the
-  -- re-issue queue if it is still there; a failure only replaces the reason.
+  -- A late result: taken once. Values, or a stop (the worker's verdict on the point, with the
+  -- measurements it reported), end the trial and withdraw its point from the re-issue queue
+  -- if it is still there; a failure only replaces the reason.
   redis.call('ZREM', k.expired, number)
-  if a.state == 'COMPLETED' then
+  if state ~= 'FAILED' then
     redis.call('ZREM', k.failed, number)
-    redis.call('ZADD', k.completed, number, number)
+    redis.call('ZADD', sets[state], number, number)
     redis.call('ZREM', k.reissue, number)
   end
 else
-  local states = {{k.waiting, 'WAITING'}, {k.completed, 'COMPLETED'}, {k.failed, 'FAILED'}}
-  for _, pair in ipairs(states) do
-    if redis.call('ZSCORE', pair[1], number) then
-      return {'TRIAL_NOT_RUNNING', pair[2]}
+  return {'TRIAL_NOT_RUNNING', trial_state(k, number)}
+end
+local patch = a.patch
+local score = a.score
+if state == 'STOPPED' then
+  local got = redis.call('HMGET', k.es_state, number, number .. ':v')
+  local step = '0'
+  if got[1] then
+    local fields = report_fields(got[1])
+    step = unpad(fields[1])
+    if score == '' then
+      score = fields[7]
     end
   end
-  return {'TRIAL_NOT_RUNNING', ''}
+  local decision = '{"stop":true,"step":' .. step .. ',' .. a.stop
+  local values = got[2] and (',"values":' .. got[2]) or ''
+  patch = string.sub(patch, 1, -2) .. values .. ',"stop":' .. decision .. '}'
+  redis.call('HSET', k.es_state, number .. ':d', decision)
 end
-local text = patch_trial(k, number, a.patch)
-if a.score ~= '' then
-  redis.call('ZADD', k.scores, a.score, a.score_member)
+local text = patch_trial(k, number, patch)
+if score ~= '' then
+  redis.call('ZADD', k.scores, score, a.score_member)
 end
 if rid ~= '' then
   record_request(k, rid, 'D:T:' .. number, a.until_time, a.fingerprint)

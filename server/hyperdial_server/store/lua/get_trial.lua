@@ -1,6 +1,6 @@
 -- uses: _lib
--- get_trial: one trial with its lease, or which of study and trial is missing (a consistent
--- read). With a time, the study's due leases expire first.
+-- get_trial: one trial with its lease (and its kept measurements when asked), or which of study
+-- and trial is missing (a consistent read). With a time, the study's due leases expire first.
 --
 -- Keys (store/_scripts.py GET_TRIAL):
 --   study          study hash
@@ -12,13 +12,16 @@
 --   reissue        re-issue queue
 --   owners         owners hash
 --   holders        holders sorted set
+--   es_curves      kept measurements sorted set
 -- Arguments:
 --   number         trial number
+--   curve          '1': with the trial's kept measurements; '' without
 --   now            now, or '' for no expiry
 --   expiry_patch   patch layer of a trial whose lease expires
 --   expire_batch   most leases to expire
 --
--- Returns {"OK", stored trial, lease or nil}, {"STUDY_NOT_FOUND"} or {"TRIAL_NOT_FOUND"}.
+-- Returns {"OK", stored trial, lease or nil, {measurement member...}}, {"STUDY_NOT_FOUND"} or
+-- {"TRIAL_NOT_FOUND"}.
 local refused = study_missing(k)
 if refused then
   return refused
@@ -30,4 +33,9 @@ local text = redis.call('HGET', k.trials, a.number)
 if not text then
   return {'TRIAL_NOT_FOUND'}
 end
-return {'OK', text, redis.call('ZSCORE', k.leases, a.number)}
+local curve = {}
+if a.curve ~= '' then
+  local mine = pad(a.number)
+  curve = redis.call('ZRANGEBYLEX', k.es_curves, '[' .. mine .. '|', '(' .. mine .. '}')
+end
+return {'OK', text, redis.call('ZSCORE', k.leases, a.number), curve}

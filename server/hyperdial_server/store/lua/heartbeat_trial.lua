@@ -8,6 +8,7 @@
 --   running        sorted set of RUNNING trial numbers
 --   completed      sorted set of COMPLETED trial numbers
 --   failed         sorted set of FAILED trial numbers
+--   stopped        sorted set of STOPPED trial numbers
 --   leases         leases sorted set
 --   expired        expired sorted set
 --   reissue        re-issue queue
@@ -42,10 +43,4 @@ end
 if redis.call('ZSCORE', k.expired, number) then
   return {'TRIAL_NOT_RUNNING', 'FAILED:expired'}
 end
-local states = {{k.waiting, 'WAITING'}, {k.completed, 'COMPLETED'}, {k.failed, 'FAILED'}}
-for _, pair in ipairs(states) do
-  if redis.call('ZSCORE', pair[1], number) then
-    return {'TRIAL_NOT_RUNNING', pair[2]}
-  end
-end
-return {'TRIAL_NOT_RUNNING', ''}
+return {'TRIAL_NOT_RUNNING', trial_state(k, number)}

@@ -1,0 +1,310 @@
+"""``TrialMethods``: results, leases, intermediate reports and reads of
+:class:`._memory.MemoryStore` (the Redis store's ``_redis_trials.py`` and
+``_redis_reports.py``), and the two helpers every method of the store uses.
+
+Atomicity is the store's (see :mod:`._memory`): no method awaits between its first read and
+its last write.
+"""
+
+from __future__ import annotations
+
+import bisect
+import copy
+import heapq
+import itertools
+from collections.abc import Collection, Mapping
+
+from hyperdial_server.core.early_stopping import Decision, EarlyStopping, Rule
+from hyperdial_server.core.trial import Measurement, Trial, TrialState
+from hyperdial_server.store._base import EXPIRE_BATCH, RequestId, Store
+from hyperdial_server.store._checks import check_completion, check_measurement, check_page_size
+from hyperdial_server.store._codec import score_text
+from hyperdial_server.store._codec_reports import values_json
+from hyperdial_server.store._errors import store_error
+from hyperdial_server.store._memory_reports import measured, report
+from hyperdial_server.store._memory_state import Answered, Call, MemoryStudy, fingerprint_mismatch
+
+
+class TrialMethods(Store):
+    """The trial methods of :class:`._memory.MemoryStore`, which owns ``_studies``."""
+
+    #: Namespace -> study id -> its state.
+    _studies: dict[str, dict[str, MemoryStudy]]
+
+    def _study(self, namespace: str, study_id: str) -> MemoryStudy:
+        study = self._studies.get(namespace, {}).get(study_id)
+        if study is None:
+            raise store_error("STUDY_NOT_FOUND", study_id)
+        return study
+
+    @staticmethod
+    def _copy(study: MemoryStudy, number: int, with_measurements: bool = False) -> Trial:
+        trial = copy.deepcopy(study.trials[number - 1])
+        trial.lease_expire_time = study.leases.get(number)
+        reports = study.reports.get(number)
+        if with_measurements and reports is not None:
+            trial.measurements = [copy.deepcopy(k.measurement) for k in reports.curve]
+        return trial
+
+    async def complete_trial(
+        self,
+        namespace: str,
+        study_id: str,
+        number: int,
+        *,
+        values: Mapping[str, float] | None,
+        failure_reason: str | None,
+        metadata: Mapping[str, str],
+        now: float,
+        score: float | None = None,
+        uid: str | None = None,
+        request_id: RequestId | None = None,
+        stop_reason: str | None = None,
+    ) -> Trial:
+        """See :meth:`Store.complete_trial`."""
+        state = check_completion(values, failure_reason, score, stop_reason)
+        if score is not None:
+            score_text(score)
+        study = self._study(namespace, study_id)
+        if uid is not None and study.record.uid != uid:
+            raise store_error("STALE_STUDY", study_id)
+        if request_id is not None:
+            got = study.find_request(request_id.value, now)
+            if got is not None:
+                rec = got.record
+                if rec == Answered(Call.COMPLETE, (number,)):
+                    if fingerprint_mismatch(got.fingerprint, request_id):
+                        raise store_error("REQUEST_ID_MISMATCH", study_id, None, rec.call.value)
+                    return self._copy(study, number)
+                raise store_error("REQUEST_ID_REUSED", study_id, None, rec.call.value)
+        if not 1 <= number <= len(study.trials):
+            raise store_error("TRIAL_NOT_FOUND", study_id, number)
+        trial = study.trials[number - 1]
+        if state is TrialState.STOPPED and trial.state is TrialState.STOPPED:
+            # Stopped already (by the policy at a report, or by an earlier stop): as it is.
+            self._answer(study, request_id, number, now)
+            return self._copy(study, number)
+        if trial.state is TrialState.RUNNING:
+            study.leases.pop(number, None)
+            study.release(number)
+            study.set_state(trial, state)
+        elif number in study.expired:
+            # A late result, taken once: values or a stop end the trial and withdraw its point
+            # from the re-issue queue if still there; a failure only replaces the reason.
+            study.expired.discard(number)
+            if state is not TrialState.FAILED:
+                study.set_state(trial, state)
+                i = bisect.bisect_left(study.reissue, number)
+                if i < len(study.reissue) and study.reissue[i] == number:
+                    del study.reissue[i]
+        else:
+            raise store_error("TRIAL_NOT_RUNNING", study_id, number, trial.state.value)
+        if values is not None:
+            trial.values = dict(values)
+            trial.failure_reason = ""
+        if failure_reason is not None:
+            trial.failure_reason = failure_reason
+        if stop_reason is not None:
+            # Its last report's values, and that report's score unless given one.
+            reports = study.reports.get(number)
+            trial.values = None if reports is None else dict(reports.curve[-1].measurement.values)
+            trial.failure_reason = ""
+            step = 0 if reports is None else reports.last_step
+            trial.stop = Decision(True, step, Rule.WORKER, message=stop_reason)
+            if reports is not None:
+                reports.decision = trial.stop
+                score = reports.score if score is None else score
+        trial.complete_time = now
+        trial.metadata.update(metadata)
+        trial.lease_expire_time = None
+        if score is not None:
+            study.add_score(float(score), number)
+        self._answer(study, request_id, number, now)
+        return copy.deepcopy(trial)
+
+    @staticmethod
+    def _answer(study: MemoryStudy, request_id: RequestId | None, number: int, now: float) -> None:
+        """Records a result of trial ``number`` under ``request_id``, if any."""
+        if request_id is not None:
+            study.record_request(
+                request_id,
+                Answered(Call.COMPLETE, (number,)),
+                now + request_id.ttl,
+                fingerprint=request_id.fingerprint,
+            )
+
+    # --- leases ------------------------------------------------------------------------------
+
+    def _running(self, study: MemoryStudy, study_id: str, number: int, now: float) -> Trial:
+        """Trial ``number``, which must be RUNNING with a lease not expired (as a heartbeat
+        needs it): a lease found expired expires, and TRIAL_NOT_RUNNING is raised."""
+        if not 1 <= number <= len(study.trials):
+            raise store_error("TRIAL_NOT_FOUND", study_id, number)
+        trial = study.trials[number - 1]
+        if trial.state is TrialState.RUNNING:
+            deadline = study.leases.get(number)
+            if deadline is not None and deadline < now:
+                study.expire_one(number, now)
+                raise store_error("TRIAL_NOT_RUNNING", study_id, number, "FAILED:expired")
+            return trial
+        detail = "FAILED:expired" if number in study.expired else trial.state.value
+        raise store_error("TRIAL_NOT_RUNNING", study_id, number, detail)
+
+    async def heartbeat_trial(
+        self, namespace: str, study_id: str, number: int, *, now: float, lease_timeout: float
+    ) -> Trial:
+        """See :meth:`Store.heartbeat_trial`."""
+        study = self._study(namespace, study_id)
+        self._running(study, study_id, number, now)
+        study.leases[number] = now + lease_timeout
+        return self._copy(study, number)
+
+    async def expire_leases(self, *, now: float, limit: int = 1000) -> int:
+        """See :meth:`Store.expire_leases`: looks at every study that holds a lease."""
+        total = 0
+        due = [
+            s
+            for studies in self._studies.values()
+            for s in studies.values()
+            if s.leases and min(s.leases.values()) < now
+        ]
+        for study in due[:limit]:
+            total += study.expire_due(now, len(study.leases))
+        return total
+
+    # --- intermediate reports ----------------------------------------------------------------
+
+    async def add_measurement(
+        self,
+        namespace: str,
+        study_id: str,
+        number: int,
+        measurement: Measurement,
+        *,
+        policy: EarlyStopping | None,
+        now: float,
+        lease_timeout: float,
+        uid: str | None = None,
+        request_id: RequestId | None = None,
+        score: float | None = None,
+    ) -> tuple[Trial, Decision]:
+        """See :meth:`Store.add_measurement`."""
+        check_measurement(measurement, policy)
+        if score is not None:
+            score_text(score)
+        study = self._study(namespace, study_id)
+        if uid is not None and study.record.uid != uid:
+            raise store_error("STALE_STUDY", study_id)
+        if request_id is not None:
+            got = study.find_request(request_id.value, now)
+            if got is not None:
+                rec = got.record
+                if (
+                    rec.call is Call.MEASURE
+                    and isinstance(rec, Answered)
+                    and rec.numbers == (number,)
+                ):
+                    if fingerprint_mismatch(got.fingerprint, request_id):
+                        raise store_error("REQUEST_ID_MISMATCH", study_id, None, rec.call.value)
+                    assert rec.decision is not None
+                    return self._copy(study, number), rec.decision
+                raise store_error("REQUEST_ID_REUSED", study_id, None, rec.call.value)
+        trial = self._running(study, study_id, number, now)
+        last = study.reports.get(number)
+        if last is not None and measurement.step <= last.last_step:
+            # Steps never go back; the last step with its values again is a repeat.
+            repeat = values_json(measured(measurement).values) == last.last_values
+            if measurement.step < last.last_step or not repeat:
+                why = "" if measurement.step < last.last_step else ":values"
+                raise store_error("STEP_NOT_INCREASING", study_id, number, f"{last.last_step}{why}")
+            decision = last.decision
+        else:
+            decision = report(study, number, measurement, policy, score)
+            trial.measurement_count += 1
+        if decision.stop:
+            # STOPPED at once, with this report's values; its point is not handed out again.
+            study.leases.pop(number, None)
+            study.release(number)
+            study.set_state(trial, TrialState.STOPPED)
+            trial.values = dict(measured(measurement).values)
+            trial.complete_time = now
+            trial.stop = decision
+            if score is not None:
+                study.add_score(float(score), number)
+        else:
+            study.leases[number] = now + lease_timeout
+        if request_id is not None:
+            study.record_request(
+                request_id,
+                Answered(Call.MEASURE, (number,), decision),
+                now + request_id.ttl,
+                fingerprint=request_id.fingerprint,
+            )
+        return self._copy(study, number), decision
+
+    async def check_early_stopping(self, namespace: str, study_id: str, number: int) -> Decision:
+        """See :meth:`Store.check_early_stopping`."""
+        study = self._study(namespace, study_id)
+        if not 1 <= number <= len(study.trials):
+            raise store_error("TRIAL_NOT_FOUND", study_id, number)
+        stop = study.trials[number - 1].stop
+        if stop is not None:
+            return stop
+        reports = study.reports.get(number)
+        return Decision(False, 0) if reports is None else reports.decision
+
+    # --- reading trials ----------------------------------------------------------------------
+
+    async def get_trial(
+        self,
+        namespace: str,
+        study_id: str,
+        number: int,
+        *,
+        now: float | None = None,
+        with_measurements: bool = False,
+    ) -> Trial:
+        """See :meth:`Store.get_trial`."""
+        study = self._study(namespace, study_id)
+        if now is not None:
+            study.expire_due(now, EXPIRE_BATCH)
+        if not 1 <= number <= len(study.trials):
+            raise store_error("TRIAL_NOT_FOUND", study_id, number)
+        return self._copy(study, number, with_measurements)
+
+    async def list_trials(
+        self,
+        namespace: str,
+        study_id: str,
+        *,
+        states: Collection[TrialState] | None = None,
+        page_size: int,
+        after: int = 0,
+        now: float | None = None,
+        with_measurements: bool = False,
+    ) -> tuple[list[Trial], bool]:
+        """See :meth:`Store.list_trials`."""
+        check_page_size(page_size)
+        study = self._study(namespace, study_id)
+        if now is not None:
+            study.expire_due(now, EXPIRE_BATCH)
+        if states is None:
+            start = max(after, 0)
+            page = range(start + 1, min(start + page_size, len(study.trials)) + 1)
+            more = start + page_size < len(study.trials)
+            return [self._copy(study, n, with_measurements) for n in page], more
+        runs = []
+        for state in set(states):
+            numbers = study.by_state[state]
+            i = bisect.bisect_right(numbers, after)
+            runs.append(numbers[i : i + page_size + 1])
+        merged = list(itertools.islice(heapq.merge(*runs), page_size + 1))
+        page_trials = [self._copy(study, n, with_measurements) for n in merged[:page_size]]
+        return page_trials, len(merged) > page_size
+
+    async def best_trial(self, namespace: str, study_id: str) -> Trial | None:
+        """See :meth:`Store.best_trial`."""
+        study = self._study(namespace, study_id)
+        if study.best is None:
+            return None
+        return self._copy(study, study.best[1])

@@ -1,0 +1,278 @@
+"""STOPPED trials (early stopping) in a sampler's history: the Bayesian sampler's rule (never
+better than the median completed result, worse when their own last value says so), its
+variants (no value, several objectives, ``rank_stopped_trials``), concurrent asks over a
+history of stopped trials, the worker's routing, and the other samplers' indifference."""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+
+import numpy as np
+import pytest
+
+from hyperdial_server.core.early_stopping import EarlyStopping, Hyperband
+from hyperdial_server.core.history import TrialPage
+from hyperdial_server.core.space import FloatDomain, IntDomain, ParameterConfig, Params, SearchSpace
+from hyperdial_server.core.study import Algorithm, Objective, StudySpec
+from hyperdial_server.core.trial import Trial, TrialState
+from hyperdial_server.samplers import BayesianSampler, RandomSampler, _bayes, _encoder, get_sampler
+from hyperdial_server.samplers._worker import run_suggest
+from tests.samplers.test_sampler_contract import SPACES
+
+P = ParameterConfig
+SAMPLER = BayesianSampler()
+SPACE = SearchSpace([P("x", FloatDomain(0.0, 1.0)), P("y", FloatDomain(0.0, 1.0))])
+LOSS = (Objective("loss"),)
+
+
+def _spec(
+    objectives: tuple[Objective, ...] = LOSS,
+    seed: int = 3,
+    early_stopping: EarlyStopping | None = None,
+) -> StudySpec:
+    return StudySpec(
+        SPACE, objectives, Algorithm.BAYESIAN, seed, initial_trials=4, early_stopping=early_stopping
+    )
+
+
+def _bowl(p: Params) -> float:
+    return (float(p["x"]) - 0.3) ** 2 + (float(p["y"]) - 0.3) ** 2
+
+
+def _history(n: int = 10, seed: int = 3) -> list[Trial]:
+    """``n`` completed trials at random points (sampler indices 0..n-1), loss ``_bowl``."""
+    points = RandomSampler().suggest(StudySpec(SPACE, LOSS, Algorithm.RANDOM, seed), range(n))
+    return [
+        Trial(i + 1, TrialState.COMPLETED, p, {"loss": _bowl(p)}, sampler_index=i)
+        for i, p in enumerate(points)
+    ]
+
+
+def _median(history: list[Trial], name: str = "loss") -> float:
+    return float(np.median([(t.values or {})[name] for t in history]))
+
+
+def _trial(state: TrialState, number: int, p: Params, values: dict[str, float] | None) -> Trial:
+    return Trial(number, state, p, values, sampler_index=number - 1)
+
+
+def _dist(a: Params, b: Params) -> float:
+    return math.dist((float(a["x"]), float(a["y"])), (float(b["x"]), float(b["y"])))
+
+
+# --- the rule -----------------------------------------------------------------------------
+
+
+def test_a_stopped_trial_with_a_good_last_value_counts_as_the_median_completed_result() -> None:
+    spec = _spec()
+    history = _history()
+    point = {"x": 0.31, "y": 0.29}  # near the optimum: a last value better than any result
+    stopped = _trial(TrialState.STOPPED, 11, point, {"loss": -1.0})
+    at_median = _trial(TrialState.COMPLETED, 11, point, {"loss": _median(history)})
+    as_result = _trial(TrialState.COMPLETED, 11, point, {"loss": -1.0})
+    got = SAMPLER.suggest(spec, [11, 12], [*history, stopped])
+    # Exactly the suggestions of a completed trial at the median, not of its own value.
+    assert got == SAMPLER.suggest(spec, [11, 12], [*history, at_median])
+    assert got != SAMPLER.suggest(spec, [11, 12], [*history, as_result])
+    data = _bayes._observations(spec, _encoder.Encoder(SPACE), [*history, stopped])
+    assert data.completed == len(history) and data.y[-1, 0] == _median(history)
+
+
+def test_a_stopped_trial_with_a_bad_last_value_keeps_its_badness() -> None:
+    for objective, sign in ((Objective("loss"), 1.0), (Objective("loss", maximize=True), -1.0)):
+        spec = _spec((objective,))
+        history = _history()
+        worst = max(sign * (t.values or {})["loss"] for t in history)
+        bad = sign * 3.0 * worst  # worse than every result, in the objective's direction
+        point = {"x": 0.9, "y": 0.1}
+        stopped = _trial(TrialState.STOPPED, 11, point, {"loss": bad})
+        completed = _trial(TrialState.COMPLETED, 11, point, {"loss": bad})
+        got = SAMPLER.suggest(spec, [11, 12], [*history, stopped])
+        assert got == SAMPLER.suggest(spec, [11, 12], [*history, completed])
+        data = _bayes._observations(spec, _encoder.Encoder(SPACE), [*history, stopped])
+        assert data.y[-1, 0] == 3.0 * worst  # oriented: lower is better
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_the_next_point_moves_away_from_a_region_of_stopped_trials(seed: int) -> None:
+    spec = _spec(seed=seed)
+    history = _history(seed=seed)
+    # Without them the model's next point is here; stopped trials around it, cut short with
+    # values worse than every result, make it look elsewhere.
+    (before,) = SAMPLER.suggest(spec, [10], history)
+    rng = np.random.default_rng(seed)
+    worst = max((t.values or {})["loss"] for t in history)
+    region = [before] + [
+        {k: float(np.clip(float(before[k]) + rng.normal(0.0, 0.03), 0.0, 1.0)) for k in "xy"}
+        for _ in range(2)
+    ]
+    stopped = [
+        _trial(TrialState.STOPPED, 11 + k, p, {"loss": 2.0 * worst}) for k, p in enumerate(region)
+    ]
+    (after,) = SAMPLER.suggest(spec, [13], [*history, *stopped])
+    assert min(_dist(after, p) for p in region) > 0.1, (before, after)
+
+
+def test_a_stopped_trial_never_sets_the_incumbent() -> None:
+    # Two objectives: the median on each is no result, yet a scalarisation may rank it first.
+    spec = _spec((Objective("a"), Objective("b")))
+    enc = _encoder.Encoder(SPACE)
+    corners = [(0.0, 1.0), (1.0, 0.0), (0.4, 0.6), (0.6, 0.4)]
+    history = [
+        _trial(TrialState.COMPLETED, i + 1, {"x": 0.1 * i, "y": 0.5}, {"a": a, "b": b})
+        for i, (a, b) in enumerate(corners)
+    ]
+    stopped = _trial(TrialState.STOPPED, 5, {"x": 0.9, "y": 0.9}, {"a": 0.0, "b": 0.0})
+    data = _bayes._observations(spec, enc, [*history, stopped])
+    np.testing.assert_array_equal(data.y[-1], [0.5, 0.5])  # per objective: the median
+    scalar = np.array([1.0, 1.0, 0.9, 0.9, 0.5])  # a scalarisation where it comes first
+    _, z, best, _ = _bayes._model_data(spec, data, scalar, 0, 0)
+    assert z[-1] < best == float(np.min(z[:4]))
+
+
+def test_several_objectives_apply_the_rule_per_objective_and_fill_missing_values() -> None:
+    objectives = (Objective("loss"), Objective("acc", maximize=True))
+    spec = _spec(objectives)
+    history = [
+        _trial(TrialState.COMPLETED, i + 1, {"x": 0.1 * i, "y": 0.2}, {"loss": i, "acc": 0.1 * i})
+        for i in range(5)
+    ]  # medians: loss 2, acc 0.2 (oriented -0.2)
+    stopped = [
+        _trial(TrialState.STOPPED, 6, {"x": 0.9, "y": 0.9}, {"loss": 9.0, "acc": 0.9}),
+        _trial(TrialState.STOPPED, 7, {"x": 0.8, "y": 0.9}, {"loss": 0.5}),  # acc not reported
+    ]
+    data = _bayes._observations(spec, _encoder.Encoder(SPACE), [*history, *stopped])
+    assert data.completed == 5
+    np.testing.assert_allclose(data.y[5:], [[9.0, -0.2], [2.0, -0.2]])
+    points = SAMPLER.suggest(spec, [7, 8, 9], [*history, *stopped])
+    assert len({tuple(sorted(p.items())) for p in points}) == 3
+
+
+def test_a_stopped_trial_without_values_counts_as_failed() -> None:
+    spec = _spec()
+    history = _history()
+    point = {"x": 0.3, "y": 0.3}
+    for values in (None, {}, {"other": 1.0}):
+        stopped = _trial(TrialState.STOPPED, 11, point, values)
+        failed = _trial(TrialState.FAILED, 11, point, None)
+        got = SAMPLER.suggest(spec, [11], [*history, stopped])
+        assert got == SAMPLER.suggest(spec, [11], [*history, failed])
+
+
+def test_without_completed_trials_stopped_ones_leave_the_initial_design_alone() -> None:
+    spec = _spec()
+    stopped = [
+        _trial(TrialState.STOPPED, i + 1, p, {"loss": float(i)})
+        for i, p in enumerate(RandomSampler().suggest(_spec(), range(6)))
+    ]
+    # No median to cap them at and no model: quasi-random points, as with no history.
+    assert SAMPLER.suggest(spec, [6, 7], stopped) == SAMPLER.suggest(spec, [6, 7])
+
+
+def test_after_one_completed_trial_stopped_ones_count_towards_a_model() -> None:
+    spec = _spec()
+    points = RandomSampler().suggest(_spec(), range(6))
+    first = _trial(TrialState.COMPLETED, 1, points[0], {"loss": _bowl(points[0])})
+    stopped = [
+        _trial(TrialState.STOPPED, i + 1, p, {"loss": 1.0 + _bowl(p)})
+        for i, p in enumerate(points[1:], start=1)
+    ]
+    # One result and five stopped trials: the model's points, not the quasi-random ones.
+    sobol = SAMPLER.suggest(spec, [6, 7])
+    assert SAMPLER.suggest(spec, [6, 7], [first, *stopped]) != sobol
+    assert SAMPLER.suggest(spec, [6, 7], [first]) == sobol  # one result alone: no model
+
+
+def test_a_policy_that_ranks_stopped_trials_models_them_as_completed() -> None:
+    policy = EarlyStopping(Hyperband(max_resource=9), "loss", rank_stopped_trials=True)
+    spec = _spec(early_stopping=policy)
+    history = _history()
+    point = {"x": 0.31, "y": 0.29}
+    stopped = _trial(TrialState.STOPPED, 11, point, {"loss": -1.0})
+    completed = _trial(TrialState.COMPLETED, 11, point, {"loss": -1.0})
+    got = SAMPLER.suggest(spec, [11], [*history, stopped])
+    assert got == SAMPLER.suggest(spec, [11], [*history, completed])
+    # Not without it.
+    unranked = dataclasses.replace(
+        spec, early_stopping=dataclasses.replace(policy, rank_stopped_trials=False)
+    )
+    assert SAMPLER.suggest(unranked, [11], [*history, stopped]) != got
+
+
+# --- concurrent asks ------------------------------------------------------------------------
+
+
+def test_stopped_trials_keep_concurrent_asks_on_distinct_points() -> None:
+    spec = _spec()
+    history = _history(6)
+    # Indices 6..23 went to trials stopped early (most trials of a Hyperband study stop).
+    extra = RandomSampler().suggest(StudySpec(SPACE, LOSS, Algorithm.RANDOM, 9), range(18))
+    stopped = [
+        _trial(TrialState.STOPPED, 7 + k, p, {"loss": 1.0 + _bowl(p)}) for k, p in enumerate(extra)
+    ]
+    full = [*history, *stopped]
+    batch = SAMPLER.suggest(spec, [24, 25, 26], full)
+    assert min(_dist(a, b) for i, a in enumerate(batch) for b in batch[:i]) > 1e-3
+    # Asks racing on indices 24, 25 and 26 see the stopped trials' recorded indices: positions
+    # 0, 1 and 2 of one batch.
+    assert [SAMPLER.suggest(spec, [i], full)[0] for i in (24, 25, 26)] == batch
+    # A history without them (what the service listed before stopped trials fed the model)
+    # counts their 16 indices below as asks in flight: every ask lands on the capped position.
+    assert SAMPLER.suggest(spec, [24], history) == SAMPLER.suggest(spec, [25], history)
+
+
+# --- the worker and the other samplers --------------------------------------------------------
+
+
+def test_the_worker_passes_stopped_trials_with_the_finished_ones() -> None:
+    spec = _spec()
+    history = _history()
+    stopped = _trial(TrialState.STOPPED, 11, {"x": 0.31, "y": 0.29}, {"loss": -1.0})
+    running = Trial(12, TrialState.RUNNING, {"x": 0.5, "y": 0.5}, sampler_index=11)
+    pages = [TrialPage(history[:5]), TrialPage([*history[5:], stopped, running])]
+    points, _ = run_suggest(Algorithm.BAYESIAN, spec, [12], pages)
+    assert points == SAMPLER.suggest(spec, [12], [*history, stopped], [running])
+
+
+@pytest.mark.parametrize("algorithm", list(Algorithm), ids=lambda a: a.value)
+def test_every_sampler_takes_a_history_with_stopped_trials(algorithm: Algorithm) -> None:
+    space = SPACES["conditional"]
+    spec = StudySpec(space, LOSS, algorithm, 7, grid_resolution=4, initial_trials=2)
+    sampler = get_sampler(algorithm)
+    cap = sampler.capacity(spec)
+    points = RandomSampler().suggest(StudySpec(space, LOSS, Algorithm.RANDOM, 7), range(8))
+    history = [
+        Trial(
+            i + 1,
+            [TrialState.COMPLETED, TrialState.STOPPED, TrialState.FAILED][i % 3],
+            p,
+            None if i % 4 == 3 else {"loss": float(i)},
+            sampler_index=i,
+        )
+        for i, p in enumerate(points)
+    ]
+    got = sampler.suggest(spec, [8, 9], history)
+    for p in got:
+        assert space.validate_point(p) == p
+    assert sampler.capacity(spec) == cap  # a grid's capacity is its points, whatever stopped
+    if not sampler.needs_history:
+        assert got == sampler.suggest(spec, [8, 9])
+
+
+def test_an_int_space_with_stopped_trials_suggests_new_points() -> None:
+    # A small discrete space: a stopped trial's point counts as evaluated, never handed out again.
+    space = SearchSpace([P("a", IntDomain(0, 2)), P("b", IntDomain(0, 2))])
+    spec = StudySpec(space, LOSS, Algorithm.BAYESIAN, 1, initial_trials=2)
+    grid = [{"a": a, "b": b} for a in range(3) for b in range(3)]
+    history = [
+        _trial(
+            TrialState.COMPLETED if i < 3 else TrialState.STOPPED,
+            i + 1,
+            p,
+            {"loss": float(p["a"] + p["b"]) - (10.0 if i >= 3 else 0.0)},
+        )
+        for i, p in enumerate(grid[:7])
+    ]
+    (point,) = SAMPLER.suggest(spec, [7], history)
+    assert point in grid[7:]
