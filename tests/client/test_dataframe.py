@@ -7,8 +7,6 @@ import json
 import math
 from datetime import timedelta
 
-import pytest
-
 import hyperdial as hd
 from hyperdial._dataframe import PANDAS_MISSING
 from hyperdial.aio import AsyncClient
@@ -41,7 +39,8 @@ def test_without_pandas_the_message_says_what_to_install(server_target: str) -> 
 
 
 def test_trials_dataframe(server_target: str) -> None:
-    pd = pytest.importorskip("pandas")
+    import pandas as pd
+
     with hd.Client(server_target) as client:
         study = client.create_study(new_id("df"), SPACE, algorithm="random")
         study.add_trial({"layers": 2, "opt": "adam"}, 0.5, metadata={"host": "a"})
@@ -86,7 +85,8 @@ def test_trials_dataframe(server_target: str) -> None:
 
 
 def test_stopped_trials_in_the_dataframe(server_target: str) -> None:
-    pd = pytest.importorskip("pandas")
+    import pandas as pd
+
     with hd.Client(server_target) as client:
         study = client.create_study(
             new_id("df"), SPACE, early_stopping=hd.ThresholdStopping(threshold=1.0)
@@ -110,8 +110,6 @@ def test_stopped_trials_in_the_dataframe(server_target: str) -> None:
 
 
 def test_multi_objective_dataframe_from_the_async_client(server_target: str) -> None:
-    pytest.importorskip("pandas")
-
     async def main() -> object:
         async with AsyncClient(server_target) as client:
             study = await client.create_study(
