@@ -48,6 +48,7 @@ from hyperdial._optimize import (
     _best_for_progress,
     _check_run,
     describe,
+    ended_elsewhere,
     ignored_result,
     logger,
     progress_line,
@@ -662,6 +663,9 @@ async def _work(
                 await trial.report(_number(result))
             run.finished(trial)
         except BaseException as e:
+            if ended_elsewhere(trial, e):
+                run.finished(trial)
+                continue
             if not trial._finished:
                 await _fail_quietly(trial, describe(e))
             run.finished(trial)

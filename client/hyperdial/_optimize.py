@@ -140,6 +140,25 @@ def quiet_failure(trial: BaseTrial, error: HyperdialError) -> None:
     logger.warning("could not fail %s: %s", trial.name, error)
 
 
+def ended_elsewhere(trial: BaseTrial, error: BaseException) -> bool:
+    """Whether ``error`` says the trial ended without this worker, logging it if so.
+
+    The service answers ``TRIAL_NOT_RUNNING`` to a report on a trial whose lease expired (its
+    point is handed out again), or that another client stopped or failed. The protocol's rule
+    is to drop that trial and ask for another: one lost trial does not end the run.
+    """
+    if not (isinstance(error, FailedPreconditionError) and error.reason == "TRIAL_NOT_RUNNING"):
+        return False
+    how = "its lease expired" if error.metadata.get("lease_expired") == "true" else None
+    state = error.metadata.get("state", "").lower()
+    logger.warning(
+        "%s ended without this worker (%s); its result is dropped",
+        trial.name,
+        how or (f"it is {state}" if state else "it is no longer running"),
+    )
+    return True
+
+
 def _fail_quietly(trial: Trial, reason: str) -> None:
     """Fails a running trial while another error is being handled: that error matters more."""
     try:
@@ -246,6 +265,9 @@ def _work(
                 trial.report(_number(result))
             run.finished(trial)
         except BaseException as e:
+            if ended_elsewhere(trial, e):
+                run.finished(trial)
+                continue
             if not trial._finished:
                 _fail_quietly(trial, describe(e))
             run.finished(trial)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
@@ -144,6 +145,29 @@ def test_optimize_with_a_pruning_policy(store_target: str) -> None:
     assert all(t.state == "COMPLETED" for t in first if t not in stopped)
     assert all(float(t.params["x"]) > 0.7 and t.last_step == 2 for t in stopped)
     assert all(t.stop_decision and t.stop_decision.rule == "worker" for t in last)
+
+
+def test_optimize_moves_on_from_a_trial_ended_elsewhere(
+    store_target: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    async def body(client: AsyncClient) -> list[str]:
+        study = await _study(client, None)
+
+        async def objective(trial: AsyncTrial) -> float:
+            await trial.report(0.5, 1)
+            if trial.number == 2:  # an operator stops it from another client
+                async with AsyncClient(store_target) as other:
+                    await (await other.get_study(study.study_id)).stop_trial(trial.number, "op")
+            await trial.report(0.4, 2)  # for trial 2: TRIAL_NOT_RUNNING
+            return 0.25
+
+        await study.optimize(objective, n_trials=3, show_progress=False)
+        assert client._leases is not None and client._leases.open_trials() == []
+        return [str(t.state) for t in await study.trials()]
+
+    with caplog.at_level(logging.WARNING, logger="hyperdial"):
+        assert run(store_target, body) == ["COMPLETED", "STOPPED", "COMPLETED"]
+    assert "ended without this worker (it is stopped)" in caplog.text
 
 
 def test_reports_renew_the_lease_instead_of_heartbeats(store_target: str) -> None:

@@ -5,6 +5,7 @@ the lease keeper, stopped trials and their curves."""
 from __future__ import annotations
 
 import concurrent.futures
+import logging
 import math
 import threading
 import time
@@ -351,6 +352,35 @@ def test_optimize_ignores_the_result_of_a_trial_the_policy_stopped(client: hd.Cl
     # TrialStopped is not an error to catch: catch=(Exception,) changes nothing.
     study.optimize(curve, n_trials=1, catch=(Exception,))
     assert all(t.state != "FAILED" for t in study.trials())
+
+
+def test_optimize_moves_on_from_a_trial_ended_elsewhere(
+    client: hd.Client, store_target: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    study = _study(client, None)
+
+    def objective(trial: hd.Trial) -> float:
+        trial.report(0.5, 1)
+        if trial.number == 1:  # an operator stops it from another process
+            with hd.Client(store_target) as other:
+                other.get_study(study.study_id).stop_trial(trial.number, "by an operator")
+        trial.report(0.4, 2)  # for trial 1: FAILED_PRECONDITION TRIAL_NOT_RUNNING
+        return 0.25
+
+    with caplog.at_level(logging.WARNING, logger="hyperdial"):
+        study.optimize(objective, n_trials=3)  # not raised: the run goes on
+    assert [str(t.state) for t in study.trials()] == ["STOPPED", "COMPLETED", "COMPLETED"]
+    assert "ended without this worker (it is stopped)" in caplog.text
+    assert client._leases is not None and client._leases.open_trials() == []
+
+    def other_error(trial: hd.Trial) -> float:
+        trial.report(0.5, 0)
+        trial.report({"nope": 1.0}, 1)  # a bad report is still the run's error
+        return 0.0
+
+    with pytest.raises(hd.HyperdialError) as e:
+        study.optimize(other_error, n_trials=2)
+    assert e.value.code.name == "INVALID_ARGUMENT"
 
 
 # -- leases --------------------------------------------------------------------------------------
