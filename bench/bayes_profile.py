@@ -52,7 +52,7 @@ from typing import Any  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from bayes_problems import PROBLEMS, Param, Problem  # noqa: E402
+from bayes_problems import PROBLEMS, SETS, Param, Problem  # noqa: E402
 
 #: Suggestions closer than this (max abs difference of unit coordinates) count as matching.
 TOLERANCE = 1e-6
@@ -168,7 +168,7 @@ def _ms(xs: list[float], q: float) -> float:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--problems", default=",".join(PROBLEMS))
+    parser.add_argument("--problems", default=",".join(SETS["low"]))
     parser.add_argument("--seeds", type=int, default=3)
     parser.add_argument("--trials", type=int, default=50)
     parser.add_argument("--repeat", type=int, default=1, help="runs per seed (timing only)")
