@@ -166,9 +166,9 @@ def scaled_sq_dists(a: Array, b: Array, groups: Sequence[Group], rho: Array) -> 
 #: Prior of each inverse squared length scale rho: log p(rho) = -(a / rho + b * rho) + const,
 #: (a, b) below. Its mode, rho = sqrt(a / b) = 1, is a length scale of the unit cube's side; a
 #: long length scale costs a / rho, so a parameter the data say nothing about settles at a few
-#: times the cube (the model is almost flat along it, yet still defined) rather than at 20 to
-#: 80, where the log-normal prior with a median growing with the square root of the dimension
-#: (Hvarfner et al., 2024) left it. Measured in bench/README.md: that prior made 15-30-D
+#: times the cube (the model is almost flat along it, yet still defined) rather than at tens of
+#: times, where the log-normal prior with a median growing with the square root of the
+#: dimension (Hvarfner et al., 2024) left it. Measured in bench/README.md: that prior made 15-30-D
 #: problems no better than random search at 60 trials, and this one is better on every problem
 #: of both sets.
 _INV_SQ_LENGTH_PRIOR = (0.1, 0.1)
