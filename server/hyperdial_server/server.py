@@ -54,6 +54,9 @@ HEALTH_INTERVAL = 2.0
 #: Seconds a health check waits for the store before counting it down: a store that stalls
 #: turns health NOT_SERVING within HEALTH_INTERVAL + HEALTH_TIMEOUT (5 s) of the stall.
 HEALTH_TIMEOUT = 3.0
+#: Seconds a stopping server waits for its sampler workers to be gone (their pool's shutdown
+#: done) before it returns and the interpreter exits.
+SAMPLER_STOP_WAIT = 5.0
 SERVICE_NAME = tuning_service_pb2.DESCRIPTOR.services_by_name["TuningService"].full_name
 
 
@@ -215,6 +218,9 @@ class RunningServer:
         await self.store.close()
         if self.metrics_endpoint is not None:
             self.metrics_endpoint.close()
+        if self._servicer is not None:
+            # Bounded: a suggestion still computing is not worth holding the stop for.
+            await asyncio.to_thread(self._servicer.wait_closed, SAMPLER_STOP_WAIT)
 
 
 async def start(config: ServerConfig, store: Store | None = None) -> RunningServer:

@@ -4,6 +4,7 @@ event loop, and a dead worker costs one ask at most (UNAVAILABLE), never the rep
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import os
 import subprocess
 import sys
@@ -89,6 +90,26 @@ def test_a_dead_worker_fails_that_ask_with_unavailable_and_the_next_ask_works() 
         asyncio.run(body())
     finally:
         workers.close()
+
+
+@pytest.mark.parametrize("processes", [1, 0])
+def test_close_then_wait_closed_sees_the_workers_gone(processes: int) -> None:
+    """``close`` does not block; ``wait_closed`` returns once the pool's shutdown is complete,
+    so no manager thread is still closing its pipe when the interpreter exits (that raced
+    concurrent.futures' exit hook: "Bad file descriptor" on stderr after "stopped")."""
+    spec, history = _spec(), _history(12)
+    workers = SamplerWorkers(processes)
+    assert workers.wait_closed(0)  # nothing started, nothing to wait for
+    asyncio.run(workers.suggest(Algorithm.BAYESIAN, spec, [12], [TrialPage(history)]))
+    executor = workers._executor
+    procs = []
+    if processes:
+        assert isinstance(executor, concurrent.futures.ProcessPoolExecutor)
+        procs = list(executor._processes.values())
+        assert procs and all(p.is_alive() for p in procs)
+    workers.close()
+    assert workers.wait_closed(60)
+    assert not any(p.is_alive() for p in procs)  # every worker joined by the shutdown
 
 
 def test_a_closed_pool_refuses_with_unavailable() -> None:

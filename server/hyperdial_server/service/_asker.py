@@ -110,6 +110,10 @@ class Asker:
         """Stops the sampler workers."""
         self._samplers.close()
 
+    def wait_closed(self, timeout: float) -> bool:
+        """Waits up to ``timeout`` seconds for the sampler workers to be gone; whether they are."""
+        return self._samplers.wait_closed(timeout)
+
     # -- studies ---------------------------------------------------------------------------
 
     async def study(self, namespace: str, study_id: str) -> StudyRecord:

@@ -133,6 +133,7 @@ class SamplerWorkers:
         self.processes = processes
         self._executor: Executor | None = None
         self._closed = False
+        self._closing: threading.Thread | None = None
 
     def _pool(self) -> Executor:
         if self._closed:
@@ -195,4 +196,22 @@ class SamplerWorkers:
         self._closed = True
         executor, self._executor = self._executor, None
         if executor is not None:
-            executor.shutdown(wait=False, cancel_futures=True)
+            # Waited for in a thread of its own, so the caller (the event loop) does not block
+            # and `wait_closed` can see the pool's manager thread finish: one still closing its
+            # pipe when the interpreter exits races concurrent.futures' exit hook, which then
+            # writes to the closed pipe ("Bad file descriptor" on stderr after "stopped").
+            self._closing = threading.Thread(
+                target=executor.shutdown,
+                kwargs={"wait": True, "cancel_futures": True},
+                name="hyperdial-sampler-stop",
+                daemon=True,
+            )
+            self._closing.start()
+
+    def wait_closed(self, timeout: float) -> bool:
+        """Waits up to ``timeout`` seconds for the workers stopped by ``close`` to be gone;
+        whether they are (a computation in flight may outlast a short wait)."""
+        if self._closing is None:
+            return True
+        self._closing.join(timeout)
+        return not self._closing.is_alive()

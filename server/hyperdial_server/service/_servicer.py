@@ -146,6 +146,10 @@ class TuningServicer(tuning_service_pb2_grpc.TuningServiceServicer):
         self._asker.close()
         self._converter.shutdown(wait=False)
 
+    def wait_closed(self, timeout: float) -> bool:
+        """Waits up to ``timeout`` seconds for the sampler workers to be gone; whether they are."""
+        return self._asker.wait_closed(timeout)
+
     @property
     def spec_cache_bytes(self) -> int:
         """Estimated bytes of the specs this replica caches now."""
