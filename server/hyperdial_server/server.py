@@ -176,6 +176,21 @@ async def sweep_leases(store: Store, interval: float) -> None:
             logger.info("%d trial leases expired (no heartbeat, no result)", expired)
 
 
+async def cancel_and_wait(task: asyncio.Task[None]) -> None:
+    """Cancels ``task`` until it has ended.
+
+    One cancellation is not always enough: the Redis client, reconnecting to a server that has
+    just come back, can turn a cancellation into a timeout that its retry loop absorbs, and a
+    loop around that call (the lease sweep, the store watch) then runs on. A stop that awaited
+    such a task once hung until its watchdog ended the process with status 1.
+    """
+    while not task.done():
+        task.cancel()
+        await asyncio.wait({task}, timeout=0.5)
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
+
+
 class RunningServer:
     """A started standalone server: its port, its store, and how to stop it."""
 
@@ -206,9 +221,7 @@ class RunningServer:
         """Stops accepting calls, lets in-flight ones finish within ``grace``, closes the store."""
         for task in (self._health_task, self._sweep_task):
             if task is not None:
-                task.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await task
+                await cancel_and_wait(task)
         if self._health is not None:
             # NOT_SERVING first, so health watchers (load balancers) drain this replica.
             await self._health.enter_graceful_shutdown()

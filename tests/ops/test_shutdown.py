@@ -7,6 +7,7 @@ tests wait for events (clients blocked in Redis, lines in the log), never for a 
 
 from __future__ import annotations
 
+import asyncio
 import os
 import re
 import signal
@@ -22,7 +23,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from hyperdial.v1 import study_pb2, trial_pb2, tuning_service_pb2_grpc
 from hyperdial.v1 import tuning_service_pb2 as ts
-from hyperdial_server.server import ServerConfig
+from hyperdial_server.server import ServerConfig, cancel_and_wait
 from tests.e2e.protocol import float_param, measurement, spec
 from tests.redis_server import RedisServer, free_port
 from tests.server_harness import InProcessServer, ServerProcess
@@ -262,3 +263,26 @@ def test_a_second_sigterm_ends_a_stop_at_once(redis: RedisServer, admin: redis_l
         server.terminate()
     assert "exiting now: a second signal" in log
     assert "Thread" in log  # the threads' stacks, for whoever wonders why the stop hung
+
+
+def test_cancel_and_wait_ends_a_task_that_swallows_a_cancellation() -> None:
+    """A stop cancels its background loops until they end: the Redis client, reconnecting, can
+    absorb one cancellation (seen as a stop that hung until its watchdog exited with 1)."""
+
+    async def stubborn() -> None:
+        swallowed = False
+        while True:
+            try:
+                await asyncio.sleep(3600)
+            except asyncio.CancelledError:
+                if swallowed:
+                    raise
+                swallowed = True  # as a client's retry loop absorbing it
+
+    async def body() -> bool:
+        task = asyncio.create_task(stubborn())
+        await asyncio.sleep(0)
+        await asyncio.wait_for(cancel_and_wait(task), timeout=60)
+        return task.cancelled()
+
+    assert asyncio.run(body())
