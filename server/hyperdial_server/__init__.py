@@ -32,7 +32,12 @@ if TYPE_CHECKING:
         start,
         sweep_leases,
     )
-    from hyperdial_server.service import CallInterceptor, Metrics, TuningServicer
+    from hyperdial_server.service import (
+        CallInterceptor,
+        Metrics,
+        TracingInterceptor,
+        TuningServicer,
+    )
     from hyperdial_server.store import MemoryStore, RedisStore, Store, open_store
 
 # Public name -> module that defines it.
@@ -46,6 +51,7 @@ _LAZY = {
     "TuningServicer": "hyperdial_server.service",
     "CallInterceptor": "hyperdial_server.service",
     "Metrics": "hyperdial_server.service",
+    "TracingInterceptor": "hyperdial_server.service",
     "MemoryStore": "hyperdial_server.store",
     "RedisStore": "hyperdial_server.store",
     "Store": "hyperdial_server.store",
@@ -70,6 +76,7 @@ __all__ = [
     "RunningServer",
     "ServerConfig",
     "Store",
+    "TracingInterceptor",
     "TuningServicer",
     "__version__",
     "add_tuning_service",

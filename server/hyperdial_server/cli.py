@@ -261,6 +261,16 @@ def build_parser() -> argparse.ArgumentParser:
         "RESOURCE_EXHAUSTED NAMESPACE_SPEC_BUDGET; 0: no budget (env HYPERDIAL_NAMESPACE_SPEC_MIB)",
     )
     parser.add_argument(
+        "--tracing",
+        action="store_true",
+        default=_env("HYPERDIAL_TRACING", "").lower() not in ("", "0", "false", "no", "off"),
+        help="trace calls with OpenTelemetry, continuing the callers' W3C trace context; "
+        "exporters and sampling come from the standard OTEL_* variables (OTEL_TRACES_EXPORTER, "
+        "otlp by default: pip install opentelemetry-exporter-otlp; "
+        "OTEL_EXPORTER_OTLP_ENDPOINT); needs pip install 'hyperdial[tracing]'; see "
+        "docs/operations.md, Tracing (env HYPERDIAL_TRACING=1)",
+    )
+    parser.add_argument(
         "--log-level",
         default=_env("HYPERDIAL_LOG_LEVEL", "INFO"),
         choices=["DEBUG", "INFO", "WARNING", "ERROR"],
@@ -304,6 +314,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         ),
         spec_cache_bytes=args.spec_cache_mib * _MIB,
         namespace_spec_bytes=args.namespace_spec_mib * _MIB,
+        tracing=args.tracing,
     )
 
     def ready(running: RunningServer) -> None:

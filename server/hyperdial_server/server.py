@@ -18,13 +18,15 @@ import signal
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
-from grpc_reflection.v1alpha import reflection
 
 from hyperdial.v1 import tuning_service_pb2
+from hyperdial_server import _tracing
+from hyperdial_server._reflection import enable_reflection
 from hyperdial_server.core import limits
 from hyperdial_server.core.errors import HyperdialError, ResourceExhausted, Unavailable
 from hyperdial_server.security import TokenRegistry, check_tls_paths, server_credentials
@@ -39,11 +41,15 @@ from hyperdial_server.service import (
     Metrics,
     MetricsEndpoint,
     SamplerWorkers,
+    TracingInterceptor,
     TuningServicer,
     add_tuning_servicer,
 )
 from hyperdial_server.store import RedisStore, Store, open_store
 from hyperdial_server.store._redis import REQUIRED_EVICTION_POLICY
+
+if TYPE_CHECKING:
+    from opentelemetry.trace import TracerProvider
 
 logger = logging.getLogger("hyperdial.server")
 
@@ -71,7 +77,7 @@ class ServerConfig:
         allow_evicting_redis: Serve (with a loud warning) from a Redis whose
             ``maxmemory-policy`` is not ``noeviction``, instead of refusing to start.
         grace: Seconds in-flight calls get to finish on shutdown.
-        reflection: Whether to serve gRPC server reflection.
+        reflection: Whether to serve gRPC server reflection (``v1`` and ``v1alpha``).
         tls_cert: PEM certificate chain of the server; with ``tls_key``, the port speaks TLS.
         tls_key: PEM private key of ``tls_cert`` (unencrypted).
         tls_client_ca: PEM CA certificates; set, every client must present a certificate
@@ -89,6 +95,11 @@ class ServerConfig:
             and per namespace (``docs/operations.md``, "Load shedding").
         spec_cache_bytes: Most bytes of study specs a replica caches.
         namespace_spec_bytes: Most bytes of stored study specs per namespace; 0: no budget.
+        tracing: Whether to trace calls with OpenTelemetry (``docs/operations.md``,
+            "Tracing"; needs ``pip install 'hyperdial[tracing]'``).
+        tracer_provider: With ``tracing``, the OpenTelemetry provider spans go to (no flag:
+            for embedding and tests); ``None``: the process's global one if set, else one
+            configured from the standard ``OTEL_*`` variables, closed when the server stops.
     """
 
     host: str = "127.0.0.1"
@@ -109,6 +120,8 @@ class ServerConfig:
     admission: AdmissionLimits = AdmissionLimits()
     spec_cache_bytes: int = SPEC_CACHE_BYTES
     namespace_spec_bytes: int = limits.DEFAULT_NAMESPACE_SPEC_BYTES
+    tracing: bool = False
+    tracer_provider: TracerProvider | None = field(default=None, compare=False, repr=False)
 
 
 def add_tuning_service(
@@ -206,6 +219,7 @@ class RunningServer:
         metrics_endpoint: MetricsEndpoint | None = None,
         sweep_task: asyncio.Task[None] | None = None,
         servicer: TuningServicer | None = None,
+        close_tracing: Callable[[], None] | None = None,
     ) -> None:
         self.server = server
         self._servicer = servicer
@@ -216,6 +230,7 @@ class RunningServer:
         self.metrics = metrics
         self.metrics_endpoint = metrics_endpoint
         self._sweep_task = sweep_task
+        self._close_tracing = close_tracing
 
     async def stop(self, grace: float | None = None) -> None:
         """Stops accepting calls, lets in-flight ones finish within ``grace``, closes the store."""
@@ -234,6 +249,9 @@ class RunningServer:
         if self._servicer is not None:
             # Bounded: a suggestion still computing is not worth holding the stop for.
             await asyncio.to_thread(self._servicer.wait_closed, SAMPLER_STOP_WAIT)
+        if self._close_tracing is not None:
+            # Exports the spans still batched (a network call): off the event loop.
+            await asyncio.to_thread(self._close_tracing)
 
 
 async def start(config: ServerConfig, store: Store | None = None) -> RunningServer:
@@ -248,10 +266,20 @@ async def start(config: ServerConfig, store: Store | None = None) -> RunningServ
             before anything is opened).
         EvictingStoreError: Redis may evict keys (see :func:`check_eviction`) and
             ``config.allow_evicting_redis`` is off.
+        TracingUnavailable: ``config.tracing`` is on and OpenTelemetry, or the exporter
+            ``OTEL_TRACES_EXPORTER`` names, is not installed (checked before anything opens).
     """
     tls = check_tls_paths(config.tls_cert, config.tls_key, config.tls_client_ca)
     credentials = server_credentials(tls) if tls is not None else None
     tokens = TokenRegistry(config.tokens_file) if config.tokens_file else None
+    # Off: no interceptor, and OpenTelemetry is never imported.
+    tracing: list[TracingInterceptor] = []
+    close_tracing = None
+    if config.tracing:
+        provider = config.tracer_provider
+        if provider is None:
+            provider, close_tracing = _tracing.provider_from_env()
+        tracing.append(TracingInterceptor(provider))
     owned = store is None
     if store is None:
         store = open_store(config.redis_url or None, max_spec_bytes=config.namespace_spec_bytes)
@@ -273,7 +301,11 @@ async def start(config: ServerConfig, store: Store | None = None) -> RunningServ
         raise
     metrics = Metrics()
     server = grpc.aio.server(
-        interceptors=[CallInterceptor(metrics), *([AuthInterceptor(tokens)] if tokens else [])],
+        interceptors=[
+            *tracing,  # first: its span covers the whole call
+            CallInterceptor(metrics),
+            *([AuthInterceptor(tokens)] if tokens else []),
+        ],
         options=[
             ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
             ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
@@ -299,9 +331,8 @@ async def start(config: ServerConfig, store: Store | None = None) -> RunningServ
     health_servicer = HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     if config.reflection:
-        reflection.enable_server_reflection(
-            (SERVICE_NAME, health.SERVICE_NAME, reflection.SERVICE_NAME), server
-        )
+        # grpc.reflection.v1 and v1alpha, each listing both.
+        enable_reflection((SERVICE_NAME, health.SERVICE_NAME), server)
     address = f"{config.host}:{config.port}"
     if credentials is not None:
         port = server.add_secure_port(address, credentials)
@@ -334,6 +365,7 @@ async def start(config: ServerConfig, store: Store | None = None) -> RunningServ
         metrics_endpoint=endpoint,
         sweep_task=sweep,
         servicer=servicer,
+        close_tracing=close_tracing,
     )
 
 
@@ -468,13 +500,18 @@ async def serve(config: ServerConfig, ready: Callable[[RunningServer], None] | N
         loop.add_signal_handler(sig, stop.set)
     running = await start(config)
     kind = "redis" if config.redis_url else "memory (embedded, not persistent)"
-    logger.info("hyperdial listening on %s:%d, store: %s", config.host, running.port, kind)
+    if ready is None:
+        logger.info("hyperdial listening on %s:%d, store: %s", config.host, running.port, kind)
+    else:
+        # ``ready`` announces the address (``hyperdial serve`` prints its line on stdout, the
+        # one scripts read): logging it too showed it twice where both streams are seen.
+        logger.info("store: %s", kind)
     tls = "mutual TLS" if config.tls_client_ca else "TLS" if config.tls_cert else "plaintext"
     auth = "bearer tokens" if config.tokens_file else "none (every caller is trusted)"
     logger.info("transport: %s; authentication: %s", tls, auth)
     if config.tokens_file and not config.tls_cert:
         logger.warning("bearer tokens travel in clear text: use TLS unless a proxy terminates it")
-    if running.metrics_endpoint is not None:
+    if running.metrics_endpoint is not None and ready is None:
         logger.info("metrics on http://%s:%d/metrics", config.host, running.metrics_endpoint.port)
     if ready is not None:
         ready(running)

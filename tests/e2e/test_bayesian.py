@@ -86,7 +86,8 @@ def test_bayesian_is_the_default_and_initial_trials_round_trip(stub: Any) -> Non
     assert study.spec.initial_trials == 7
     got = stub.GetStudy(ts.GetStudyRequest(name=f"studies/{sid}")).study
     assert got.spec.initial_trials == 7
-    assert create(stub, _sid("bo-zero"), _mixed_spec()).spec.initial_trials == 0  # default
+    # Unset: the default the sampler uses, 2 per parameter within [5, 10] (6 parameters).
+    assert create(stub, _sid("bo-zero"), _mixed_spec()).spec.initial_trials == 10
     for bad in (-1, 10_001):
         with pytest.raises(grpc.RpcError) as e:
             create(stub, _sid("bo-bad"), _mixed_spec(initial_trials=bad))

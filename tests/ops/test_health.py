@@ -143,6 +143,7 @@ def _services(target: str) -> list[str]:
 def test_reflection_describes_the_tuning_service(server_target: str) -> None:
     assert _services(server_target) == [
         "grpc.health.v1.Health",
+        "grpc.reflection.v1.ServerReflection",
         "grpc.reflection.v1alpha.ServerReflection",
         TUNING,
     ]

@@ -180,7 +180,9 @@ class StudySpec(_message.Message):
     """
     initial_trials: _builtins.int
     """For `ALGORITHM_BAYESIAN`: how many trials are sampled quasi-randomly (Sobol) before the
-    model is used. 0 means the server default (see docs/algorithms.md).
+    model is used, 1 to 10000. 0 means the server default (twice the number of parameters,
+    at least 5 and at most 10; see docs/algorithms.md); a Bayesian study returns the value
+    its sampler uses, the default included. Other algorithms ignore it and return it as given.
     """
     @_builtins.property
     def parameters(self) -> _containers.RepeatedCompositeFieldContainer[Global___ParameterSpec]:

@@ -143,9 +143,13 @@ class TuningServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def SuggestTrials(self, request, context):
-        """Ask: hands out up to `count` new RUNNING trials. Enqueued trials come first, then
-        sampled ones. Fewer than `count` only when the study has fewer left; none left is
-        OUT_OF_RANGE with reason `STUDY_COMPLETE` (grid exhausted or `max_trials` reached).
+        """Ask: hands out up to `count` RUNNING trials, taken in this order: (1) the RUNNING trials
+        the asking `client_id` holds already, oldest first, leases renewed; (2) the points of
+        trials whose lease expired, as new trials; (3) enqueued trials, oldest first; (4) new
+        points of the study's algorithm. The response lists the trials of (1) and (3) (which
+        existed before the ask) before those of (2) and (4) (created by it, in order of number).
+        Fewer than `count` only when the study has fewer left; none left is OUT_OF_RANGE with
+        reason `STUDY_COMPLETE` (grid exhausted or `max_trials` reached).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

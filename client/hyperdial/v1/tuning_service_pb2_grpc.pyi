@@ -47,9 +47,13 @@ class TuningServiceStub:
     DeleteStudy: _grpc.UnaryUnaryMultiCallable[_tuning_service_pb2.DeleteStudyRequest, _tuning_service_pb2.DeleteStudyResponse]
     """Deletes a study and every one of its trials."""
     SuggestTrials: _grpc.UnaryUnaryMultiCallable[_tuning_service_pb2.SuggestTrialsRequest, _tuning_service_pb2.SuggestTrialsResponse]
-    """Ask: hands out up to `count` new RUNNING trials. Enqueued trials come first, then
-    sampled ones. Fewer than `count` only when the study has fewer left; none left is
-    OUT_OF_RANGE with reason `STUDY_COMPLETE` (grid exhausted or `max_trials` reached).
+    """Ask: hands out up to `count` RUNNING trials, taken in this order: (1) the RUNNING trials
+    the asking `client_id` holds already, oldest first, leases renewed; (2) the points of
+    trials whose lease expired, as new trials; (3) enqueued trials, oldest first; (4) new
+    points of the study's algorithm. The response lists the trials of (1) and (3) (which
+    existed before the ask) before those of (2) and (4) (created by it, in order of number).
+    Fewer than `count` only when the study has fewer left; none left is OUT_OF_RANGE with
+    reason `STUDY_COMPLETE` (grid exhausted or `max_trials` reached).
     """
     CompleteTrial: _grpc.UnaryUnaryMultiCallable[_tuning_service_pb2.CompleteTrialRequest, _tuning_service_pb2.CompleteTrialResponse]
     """Tell: records the result (or the failure) of a RUNNING trial."""
@@ -98,9 +102,13 @@ class TuningServiceAsyncStub(TuningServiceStub):
     DeleteStudy: _aio.UnaryUnaryMultiCallable[_tuning_service_pb2.DeleteStudyRequest, _tuning_service_pb2.DeleteStudyResponse]  # type: ignore[assignment]
     """Deletes a study and every one of its trials."""
     SuggestTrials: _aio.UnaryUnaryMultiCallable[_tuning_service_pb2.SuggestTrialsRequest, _tuning_service_pb2.SuggestTrialsResponse]  # type: ignore[assignment]
-    """Ask: hands out up to `count` new RUNNING trials. Enqueued trials come first, then
-    sampled ones. Fewer than `count` only when the study has fewer left; none left is
-    OUT_OF_RANGE with reason `STUDY_COMPLETE` (grid exhausted or `max_trials` reached).
+    """Ask: hands out up to `count` RUNNING trials, taken in this order: (1) the RUNNING trials
+    the asking `client_id` holds already, oldest first, leases renewed; (2) the points of
+    trials whose lease expired, as new trials; (3) enqueued trials, oldest first; (4) new
+    points of the study's algorithm. The response lists the trials of (1) and (3) (which
+    existed before the ask) before those of (2) and (4) (created by it, in order of number).
+    Fewer than `count` only when the study has fewer left; none left is OUT_OF_RANGE with
+    reason `STUDY_COMPLETE` (grid exhausted or `max_trials` reached).
     """
     CompleteTrial: _aio.UnaryUnaryMultiCallable[_tuning_service_pb2.CompleteTrialRequest, _tuning_service_pb2.CompleteTrialResponse]  # type: ignore[assignment]
     """Tell: records the result (or the failure) of a RUNNING trial."""
@@ -176,9 +184,13 @@ class TuningServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _tuning_service_pb2.SuggestTrialsRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_tuning_service_pb2.SuggestTrialsResponse, _abc.Awaitable[_tuning_service_pb2.SuggestTrialsResponse]]:
-        """Ask: hands out up to `count` new RUNNING trials. Enqueued trials come first, then
-        sampled ones. Fewer than `count` only when the study has fewer left; none left is
-        OUT_OF_RANGE with reason `STUDY_COMPLETE` (grid exhausted or `max_trials` reached).
+        """Ask: hands out up to `count` RUNNING trials, taken in this order: (1) the RUNNING trials
+        the asking `client_id` holds already, oldest first, leases renewed; (2) the points of
+        trials whose lease expired, as new trials; (3) enqueued trials, oldest first; (4) new
+        points of the study's algorithm. The response lists the trials of (1) and (3) (which
+        existed before the ask) before those of (2) and (4) (created by it, in order of number).
+        Fewer than `count` only when the study has fewer left; none left is OUT_OF_RANGE with
+        reason `STUDY_COMPLETE` (grid exhausted or `max_trials` reached).
         """
 
     @_abc_1.abstractmethod

@@ -25,6 +25,8 @@ class TrialPage:
             reference).
         encoded: Whatever ``decode`` takes.
         last: Number of the page's last trial (0 when empty).
+        size: Number of trials of an encoded page, if the store knows it without decoding
+            (kept in :attr:`size`; a decoded page counts its trials).
     """
 
     def __init__(
@@ -34,10 +36,13 @@ class TrialPage:
         decode: Callable[[Any], list[Trial]] | None = None,
         encoded: Any = None,
         last: int | None = None,
+        size: int | None = None,
     ) -> None:
         self._trials = list(trials)
         self._decode = decode
         self._encoded = encoded
+        #: Number of trials in the page; ``None``: an encoded page that was not told.
+        self.size = size if decode is not None else len(self._trials)
         self.last = last if last is not None else (self._trials[-1].number if trials else 0)
 
     def decode(self) -> list[Trial]:

@@ -7,6 +7,7 @@ those can be split or merged freely (``tests/test_layers.py`` checks it).
 
 from hyperdial_server.service._admission import AdmissionLimits
 from hyperdial_server.service._auth import AuthInterceptor
+from hyperdial_server.service._call_spans import TracingInterceptor
 from hyperdial_server.service._compute import DEFAULT_SAMPLER_PROCESSES, SamplerWorkers
 from hyperdial_server.service._health import HealthServicer
 from hyperdial_server.service._metrics import (
@@ -34,6 +35,7 @@ __all__ = [
     "Metrics",
     "MetricsEndpoint",
     "SamplerWorkers",
+    "TracingInterceptor",
     "TuningServicer",
     "add_tuning_servicer",
 ]

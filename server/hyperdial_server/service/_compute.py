@@ -33,6 +33,7 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import Executor, Future, ProcessPoolExecutor, ThreadPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 
+from hyperdial_server import _tracing as tracing
 from hyperdial_server.core.errors import Unavailable
 from hyperdial_server.core.history import TrialPage
 from hyperdial_server.core.space import Params
@@ -172,9 +173,12 @@ class SamplerWorkers:
         for attempt in range(2):
             pool = self._pool()
             try:
-                return await loop.run_in_executor(
-                    pool, run_suggest, algorithm, spec, list(indices), list(history)
-                )
+                # A span per attempt, around the submit and the wait in this process (the
+                # worker has no tracing); a shared no-op when tracing is off.
+                with tracing.sampler(algorithm.name, len(indices), history):
+                    return await loop.run_in_executor(
+                        pool, run_suggest, algorithm, spec, list(indices), list(history)
+                    )
             except BrokenProcessPool:
                 # A worker died: this pool is unusable. The next attempt starts a new one.
                 if self._executor is pool:

@@ -33,6 +33,7 @@ from hyperdial_server.core.study import (
     StudySpec,
 )
 from hyperdial_server.core.trial import Trial, TrialState
+from hyperdial_server.samplers._bayes import default_initial_trials
 from hyperdial_server.service._early_stopping import (
     decision_to_proto,
     measurement_to_proto,
@@ -186,6 +187,14 @@ def _is_log(scale: int, field: str) -> bool:
     raise InvalidArgument(f"unknown scale {scale}", field=field, reason="INVALID_SEARCH_SPACE")
 
 
+def _effective_initial_trials(spec: StudySpec) -> int:
+    """``initial_trials`` as the study's sampler uses it: for a Bayesian study that left it
+    at 0, the default for its search space; else as given (0: unset)."""
+    if spec.initial_trials is None and spec.algorithm is Algorithm.BAYESIAN:
+        return default_initial_trials(spec.space)
+    return spec.initial_trials or 0
+
+
 def spec_to_proto(spec: StudySpec) -> study_pb2.StudySpec:
     """The stored spec as sent to clients (algorithm and seed resolved)."""
     pb = study_pb2.StudySpec(
@@ -193,7 +202,7 @@ def spec_to_proto(spec: StudySpec) -> study_pb2.StudySpec:
         seed=spec.seed,
         max_trials=spec.max_trials or 0,
         grid_resolution=spec.grid_resolution or 0,
-        initial_trials=spec.initial_trials or 0,
+        initial_trials=_effective_initial_trials(spec),
     )
     if spec.lease_timeout is not None:
         pb.lease_timeout.FromNanoseconds(int(round(spec.lease_timeout * 1e9)))

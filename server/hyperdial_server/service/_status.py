@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import grpc
 from google.protobuf import any_pb2
 from google.rpc import error_details_pb2, status_pb2
@@ -62,7 +64,9 @@ def to_status(error: errors.HyperdialError) -> grpc.Status:
     if code is grpc.StatusCode.INVALID_ARGUMENT and field:
         bad = error_details_pb2.BadRequest(
             field_violations=[
-                error_details_pb2.BadRequest.FieldViolation(field=field, description=message)
+                error_details_pb2.BadRequest.FieldViolation(
+                    field=field, description=field_description(message, field)
+                )
             ]
         )
         details.append(_pack(bad))
@@ -75,6 +79,25 @@ def to_status(error: errors.HyperdialError) -> grpc.Status:
     return rpc_status.to_status(
         status_pb2.Status(code=code.value[0], message=message, details=details)
     )
+
+
+def field_description(message: str, field: str) -> str:
+    """The ``BadRequest`` description of an error on ``field``: its message without the
+    field's path in front, which ``FieldViolation.field`` carries already.
+
+    Messages name the field for people who read only the status message ("count must be
+    between 1 and 100; got 0", "parameters[0]: min (1.0) must be less than max (0.0)"). A
+    leading word that is the field or a run of whole segments of its path ("max_trials" of
+    "spec.max_trials", "parameters[0]" of "spec.parameters[0].float_domain"), with its colon,
+    is left out.
+    """
+    head, _, rest = message.partition(" ")
+    path = head.removesuffix(":")
+    if not path or not rest:
+        return message
+    if re.search(rf"(?:^|\.){re.escape(path)}(?:$|[.\[])", field) is None:
+        return message
+    return rest
 
 
 def _pack(

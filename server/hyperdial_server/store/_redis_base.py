@@ -21,6 +21,7 @@ from redis.asyncio import Redis
 from redis.asyncio.cluster import RedisCluster
 from redis.commands.core import AsyncScript
 
+from hyperdial_server import _tracing as tracing
 from hyperdial_server.core.limits import DEFAULT_NAMESPACE_SPEC_BYTES, MAX_STUDIES_PER_NAMESPACE
 from hyperdial_server.store._base import Store
 from hyperdial_server.store._errors import STORE_FAILURES, RedisErrors, store_error
@@ -98,31 +99,35 @@ class RedisBase(Store):
         lowered to the deadline before and after the script (see ``_index_lease_member``); on a
         single server the three go in one round trip."""
         keys, args = call
-        link = self._link
-        if link is None:
+        # A span per script call in a traced call; a shared no-op when tracing is off.
+        with tracing.redis_script(script.name, len(keys)):
+            link = self._link
+            if link is None:
+                if lease is not None:
+                    await self._index_lease_member(*lease)
+                reply = await self._do(
+                    self._scripts[script.name](keys=keys, args=args), _study_of(keys)
+                )
+                if lease is not None:
+                    await self._index_lease_member(*lease)
+                return cast(list[Any], reply)
+            registered = self._scripts[script.name]
+            command: list[str | int] = ["EVALSHA", registered.sha, len(keys), *keys, *args]
+            batch = [command]
             if lease is not None:
-                await self._index_lease_member(*lease)
-            reply = await self._do(
-                self._scripts[script.name](keys=keys, args=args), _study_of(keys)
-            )
-            if lease is not None:
-                await self._index_lease_member(*lease)
-            return cast(list[Any], reply)
-        registered = self._scripts[script.name]
-        command: list[str | int] = ["EVALSHA", registered.sha, len(keys), *keys, *args]
-        batch = [command]
-        if lease is not None:
-            index: list[str | int] = ["ZADD", LEASE_INDEX, "LT", repr(float(lease[1])), lease[0]]
-            batch = [index, command, index]
-        try:
-            replies = await link.execute(*batch)
-            if isinstance(replies[len(batch) // 2], rx.NoScriptError):
-                # First call since Redis started (or SCRIPT FLUSH): nothing ran; load, run again.
-                replies_or_raise(await link.execute(["SCRIPT", "LOAD", _text(registered)]))
+                deadline = repr(float(lease[1]))
+                index: list[str | int] = ["ZADD", LEASE_INDEX, "LT", deadline, lease[0]]
+                batch = [index, command, index]
+            try:
                 replies = await link.execute(*batch)
-            return cast(list[Any], replies_or_raise(replies)[len(batch) // 2])
-        except STORE_FAILURES as exc:
-            raise self.errors.failure(exc, _study_of(keys)) from None
+                if isinstance(replies[len(batch) // 2], rx.NoScriptError):
+                    # First call since Redis started (or SCRIPT FLUSH): nothing ran; load it,
+                    # run it again.
+                    replies_or_raise(await link.execute(["SCRIPT", "LOAD", _text(registered)]))
+                    replies = await link.execute(*batch)
+                return cast(list[Any], replies_or_raise(replies)[len(batch) // 2])
+            except STORE_FAILURES as exc:
+                raise self.errors.failure(exc, _study_of(keys)) from None
 
     async def _script(
         self,

@@ -518,7 +518,8 @@ class TrialCommands(RedisBase):
         texts = stored(study_id, texts)
         last = stored_trial_number(texts[-1]) if texts else 0
         encoded = (texts, leases, curves)
-        return TrialPage(decode=decode_page, encoded=encoded, last=last), bool(more)
+        page = TrialPage(decode=decode_page, encoded=encoded, last=last, size=len(texts))
+        return page, bool(more)
 
     async def best_trial(self, namespace: str, study_id: str) -> Trial | None:
         """See :meth:`Store.best_trial`. One script call."""
