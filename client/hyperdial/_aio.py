@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import inspect
 import sys
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping, Sequence
 from datetime import timedelta
 from types import TracebackType
@@ -22,19 +23,31 @@ from hyperdial._base import (
     TrialState,
     _number,
     intermediate_value,
+    new_request_id,
     study_name,
     wanted_states,
 )
 from hyperdial._channel import (
+    DEFAULT_CONNECT_TIMEOUT,
+    Contact,
     call_metadata,
     channel_options,
     method_timeout,
     normalize_target,
     resolve_credentials,
 )
-from hyperdial._client import create_study_request, delete_study_request, given_up
+from hyperdial._client import (
+    GET_OR_CREATE_ROUNDS,
+    check_connect_timeout,
+    create_study_request,
+    delete_study_request,
+    given_up,
+    spec_mismatch,
+    unreachable,
+)
 from hyperdial._early_stopping import Decision, EarlyStopping, StoppingRule, TrialStopped
 from hyperdial._errors import (
+    AlreadyExistsError,
     FailedPreconditionError,
     HyperdialError,
     NotFoundError,
@@ -57,7 +70,7 @@ from hyperdial._optimize import (
     worker_ids,
 )
 from hyperdial._progress import progress_wanted
-from hyperdial._retry import Attempts, RetryPolicy
+from hyperdial._retry import Attempts, RetryPolicy, from_transport
 from hyperdial._space import Objective, Parameter
 from hyperdial._study import NO_RESULT_REASON
 from hyperdial.v1 import tuning_service_pb2, tuning_service_pb2_grpc
@@ -159,13 +172,17 @@ class AsyncClient:
     Create and use it on one event loop. The arguments are those of
     :class:`hyperdial.Client`: retries with one ``request_id`` per mutating call, the service
     config (round-robin with health checking, per-attempt deadlines, gRPC retries), keepalive,
-    TLS and token; the leases of open trials are renewed by one task on the loop.
+    TLS and token, the connect timeout until the first contact with the service; the leases
+    of open trials are renewed by one task on the loop.
 
     Args:
         target: A gRPC target (``host:port``, ``dns:///host:port``, ``ipv4:A:P,B:Q``, or
             ``A:P,B:Q``).
         timeout: Deadline of each attempt, in seconds; ``None`` for the per-method ones.
         retry: How failed calls are retried; ``None`` for a single attempt.
+        connect_timeout: Seconds a call keeps trying while this client has never reached the
+            service (default 5), then :class:`~hyperdial.ServiceUnreachableError`; ``None``:
+            ``retry`` alone (see :class:`hyperdial.Client`).
         tls: ``True``, credentials from :func:`~hyperdial.tls_credentials`, or ``False``.
         token: A bearer token, sent with every call.
         load_balancing: gRPC load-balancing policy across the addresses of ``target``.
@@ -187,6 +204,7 @@ class AsyncClient:
         *,
         timeout: float | None = None,
         retry: RetryPolicy | None = _DEFAULT_RETRY,
+        connect_timeout: float | None = DEFAULT_CONNECT_TIMEOUT,
         tls: bool | grpc.ChannelCredentials = False,
         token: str | None = None,
         load_balancing: str | None = "round_robin",
@@ -198,8 +216,12 @@ class AsyncClient:
         self._target = target
         self._timeout = timeout
         self._retry = retry
+        self._connect_timeout = check_connect_timeout(connect_timeout)
         self._metadata = call_metadata(token)
         self._owns_channel = channel is None
+        # For the log and ServiceUnreachableError: unknown for a channel of the caller's.
+        self._tls: bool | None = None
+        self._where = target if channel is None else ""
         if channel is None:
             opts = channel_options(
                 retry=retry is not None,
@@ -209,11 +231,16 @@ class AsyncClient:
             )
             target = normalize_target(target)
             credentials = resolve_credentials(tls)
+            self._tls = credentials is not None
             if credentials is None:
                 channel = grpc.aio.insecure_channel(target, options=opts)
             else:
                 channel = grpc.aio.secure_channel(target, credentials, options=opts)
         self._channel = channel
+        aio_channel = channel
+        self._contact = Contact(
+            lambda: aio_channel.get_state(try_to_connect=False) is grpc.ChannelConnectivity.READY
+        )
         self._stub = tuning_service_pb2_grpc.TuningServiceStub(channel)
         self._leases: AsyncLeaseKeeper | None = (
             AsyncLeaseKeeper(self._heartbeat) if renew_leases else None
@@ -246,17 +273,40 @@ class AsyncClient:
         """Calls one unary RPC, retrying under the policy; converts every gRPC error."""
         rpc: Callable[..., Any] = getattr(self._stub, method)
         timeout = self._timeout if self._timeout is not None else method_timeout(method)
-        attempts = Attempts(method, self._retry, timeout, deadline=deadline)
+        contact = self._contact
+        started = time.monotonic()
+        attempts = Attempts(
+            method,
+            self._retry,
+            timeout,
+            deadline=deadline,
+            target=self._where,
+            connect_timeout=self._connect_timeout,
+            reached=lambda: contact.reached,
+        )
         while True:
             try:
                 response = await rpc(request, timeout=attempts.timeout(), metadata=self._metadata)
             except grpc.RpcError as e:
                 error = from_rpc_error(e)
+                contact.failed(from_transport(error))
                 wait = attempts.failed(error)
                 if wait is None:
-                    raise given_up(attempts.last_error(error), attempts.count) from None
+                    last = attempts.last_error(error)
+                    if not contact.reached and from_transport(last):
+                        elapsed = time.monotonic() - started
+                        raise unreachable(
+                            last,
+                            attempts.count,
+                            self._where,
+                            self._tls,
+                            elapsed,
+                            self._connect_timeout,
+                        ) from None
+                    raise given_up(last, attempts.count) from None
                 await asyncio.sleep(wait)
                 continue
+            contact.seen()
             return cast(R, response)
 
     async def _heartbeat(self, name: str, timeout: float) -> object:
@@ -285,8 +335,10 @@ class AsyncClient:
         initial_trials: int | None = None,
         lease_timeout: float | timedelta | None = None,
         early_stopping: EarlyStopping | StoppingRule | None = None,
+        load_if_exists: bool = False,
     ) -> AsyncStudy:
-        """Creates a study (see :meth:`hyperdial.Client.create_study`)."""
+        """Creates a study, or with ``load_if_exists`` returns the existing one if its spec
+        matches (see :meth:`hyperdial.Client.create_study`)."""
         request = create_study_request(
             study_id,
             params,
@@ -299,10 +351,31 @@ class AsyncClient:
             lease_timeout=lease_timeout,
             early_stopping=early_stopping,
         )
-        response = await self._invoke(
-            "CreateStudy", request, tuning_service_pb2.CreateStudyResponse
-        )
-        return AsyncStudy(self, response.study)
+        for round_ in range(1, GET_OR_CREATE_ROUNDS + 1):
+            try:
+                created = await self._invoke(
+                    "CreateStudy", request, tuning_service_pb2.CreateStudyResponse
+                )
+                return AsyncStudy(self, created.study)
+            except AlreadyExistsError:
+                if not load_if_exists:
+                    raise
+            # Created by someone else, maybe a moment ago by a worker racing this one.
+            try:
+                stored = await self._invoke(
+                    "GetStudy",
+                    tuning_service_pb2.GetStudyRequest(name=study_name(study_id)),
+                    tuning_service_pb2.GetStudyResponse,
+                )
+            except NotFoundError:
+                if round_ == GET_OR_CREATE_ROUNDS:
+                    raise
+                # Deleted in between: create it after all, as a new request.
+                request.request_id = new_request_id()
+                continue
+            spec_mismatch(request.spec, stored.study)
+            return AsyncStudy(self, stored.study)
+        raise AssertionError("unreachable: the last round returns or raises")
 
     async def get_study(self, study_id_or_name: str) -> AsyncStudy:
         """Returns a study (see :meth:`hyperdial.Client.get_study`)."""

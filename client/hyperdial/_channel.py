@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import ipaddress
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from os import PathLike
 from pathlib import Path
 from typing import Any
@@ -28,12 +28,15 @@ from typing import Any
 import grpc
 
 __all__ = [
+    "DEFAULT_CONNECT_TIMEOUT",
     "DEFAULT_TIMEOUT",
     "KEEPALIVE_TIMEOUT_MS",
     "KEEPALIVE_TIME_MS",
     "METHOD_TIMEOUTS",
     "SERVICE",
+    "Contact",
     "call_metadata",
+    "channel_ready",
     "channel_options",
     "method_timeout",
     "normalize_target",
@@ -49,6 +52,10 @@ SERVICE = "hyperdial.v1.TuningService"
 #: replica plenty of room, while an attempt stuck on a replica that stopped answering costs
 #: only 5 s before it is retried elsewhere (the retry keeps the ``request_id``).
 DEFAULT_TIMEOUT = 5.0
+#: Seconds a client that has never reached the service keeps trying before it gives up (a
+#: wrong address, a server that is not running, TLS on one side only). Long enough for a
+#: server starting next to the job; short enough that a mistake shows at once.
+DEFAULT_CONNECT_TIMEOUT = 5.0
 #: Deadline of one attempt per method, in seconds. An ask may start the sampler processes and
 #: fit a model on a loaded replica: 20 s, longer than keepalive needs to notice a dead peer
 #: (:data:`KEEPALIVE_TIME_MS` + :data:`KEEPALIVE_TIMEOUT_MS`), so keepalive, not the deadline,
@@ -274,3 +281,60 @@ def call_metadata(token: str | None) -> tuple[tuple[str, str], ...]:
     if not token or any(c.isspace() for c in token):
         raise ValueError("a token must be a non-empty string without whitespace")
     return (("authorization", f"Bearer {token}"),)
+
+
+class Contact:
+    """Whether a client has reached its service yet.
+
+    The service counts as reached once a call got any answer from it, or a call failed while
+    the channel was connected (READY: with health checking, to a replica that reports
+    SERVING), which means the call was slow, not the connection missing. It stays reached for
+    the client's life: a later outage is a restart to ride out, not a wrong address. The flag
+    only ever turns on, so threads may share one instance.
+
+    Args:
+        ready: Whether the client's channel is READY right now.
+    """
+
+    def __init__(self, ready: Callable[[], bool]) -> None:
+        self.reached = False
+        self._ready = ready
+
+    def seen(self) -> None:
+        """Records an answer from the service."""
+        self.reached = True
+
+    def failed(self, transport: bool) -> None:
+        """Records a failed attempt; ``transport``: its error came from the transport, not
+        from the service (see :func:`hyperdial._retry.from_transport`)."""
+        if not transport or (not self.reached and self._ready()):
+            self.reached = True
+
+
+# -- the state of a blocking channel ---------------------------------------------------------
+# A blocking grpc.Channel has no public way to read its connectivity at one moment, only
+# subscribe(), served by a thread polling every 0.2 s that raises in that thread ("Cannot
+# monitor channel state: Channel closed!") when the channel closes while it runs: every
+# short-lived client (the hyperdial command) would print that. The core channel under it has
+# check_connectivity_state(); reach it through the private ``_channel`` attributes, and answer
+# "not ready" when they are not there (then only answers count as contact). The test of this
+# fallback's absence is test_first_contact.py::test_the_state_of_a_blocking_channel_is_read.
+
+_READY = grpc.ChannelConnectivity.READY.value[0]
+
+
+def channel_ready(channel: object) -> bool:
+    """Whether a blocking channel (or a ``grpc.intercept_channel`` around one) is READY now,
+    without making it connect; ``False`` when that cannot be read."""
+    core = channel
+    for _ in range(4):  # intercept_channel -> grpc._channel.Channel -> the core channel
+        check = getattr(core, "check_connectivity_state", None)
+        if callable(check):
+            try:
+                return bool(check(False) == _READY)
+            except ValueError:  # closed
+                return False
+        core = getattr(core, "_channel", None)
+        if core is None:
+            return False
+    return False

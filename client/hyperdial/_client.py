@@ -12,21 +12,45 @@ import grpc
 
 from hyperdial._base import new_request_id, study_name
 from hyperdial._channel import (
+    DEFAULT_CONNECT_TIMEOUT,
+    Contact,
     call_metadata,
     channel_options,
+    channel_ready,
     method_timeout,
     normalize_target,
     resolve_credentials,
 )
-from hyperdial._early_stopping import EarlyStopping, StoppingRule, policy_to_proto
-from hyperdial._errors import HyperdialError, from_rpc_error
-from hyperdial._leases import LeaseKeeper
-from hyperdial._retry import Attempts, RetryPolicy
-from hyperdial._space import Objective, Parameter, parameters_to_proto
+from hyperdial._early_stopping import (
+    EarlyStopping,
+    StoppingRule,
+    policy_from_proto,
+    policy_to_proto,
+)
+from hyperdial._errors import (
+    AlreadyExistsError,
+    HyperdialError,
+    NotFoundError,
+    ServiceUnreachableError,
+    StudySpecMismatchError,
+    from_rpc_error,
+)
+from hyperdial._leases import LeaseKeeper, lease_seconds
+from hyperdial._retry import Attempts, RetryPolicy, from_transport
+from hyperdial._space import Objective, Parameter, parameter_from_proto, parameters_to_proto
 from hyperdial._study import Study
 from hyperdial.v1 import study_pb2, tuning_service_pb2, tuning_service_pb2_grpc
 
-__all__ = ["Client", "create_study_request", "delete_study_request", "given_up"]
+__all__ = [
+    "GET_OR_CREATE_ROUNDS",
+    "Client",
+    "check_connect_timeout",
+    "create_study_request",
+    "delete_study_request",
+    "given_up",
+    "spec_mismatch",
+    "unreachable",
+]
 
 R = TypeVar("R")
 
@@ -38,6 +62,10 @@ _ALGORITHMS = {
 }
 # Frozen, so one default instance serves every client.
 _DEFAULT_RETRY = RetryPolicy()
+#: Rounds of create, then get, that get-or-create makes when the study is deleted between the
+#: two calls each time (by a concurrent ``delete``); the last round's ``NotFoundError`` is
+#: raised.
+GET_OR_CREATE_ROUNDS = 3
 
 
 class Client:
@@ -55,6 +83,13 @@ class Client:
     out of rotation within about 15 s. While a trial handed out by this client is open (asked and
     not yet told, failed or stopped), a background thread renews its lease.
 
+    The retries ride out outages of a service the client has reached before (a replica
+    restarting mid-study). Until its first contact with the service, a call gives up after
+    ``connect_timeout`` instead, with a :class:`~hyperdial.ServiceUnreachableError` that names
+    the target and what to check: a wrong address, a server that is not running, or TLS on one
+    side only otherwise look the same as an outage. Retries are logged on the ``hyperdial``
+    logger, at WARNING from the third on.
+
     Args:
         target: A gRPC target: ``host:port``, ``dns:///host:port`` (every address the name
             resolves to, calls spread round-robin), ``ipv4:10.0.0.1:50051,10.0.0.2:50051``,
@@ -64,6 +99,13 @@ class Client:
             page of a list, 30 s to delete a study). The overall deadline is ``retry``'s.
         retry: How failed calls are retried; ``None`` for a single attempt (gRPC's own quick
             retries off too).
+        connect_timeout: Seconds a call keeps trying while this client has never reached the
+            service (default 5); then it raises :class:`~hyperdial.ServiceUnreachableError`.
+            The service is reached once a call gets an answer from it, or fails (no answer
+            in time) while the channel is connected (to a replica that reports SERVING,
+            with ``health_check``); from then on only ``retry`` applies. ``None``: no such
+            bound, ``retry`` alone (for a job started long before its server). With
+            ``retry=None`` it does not apply: the one attempt has its own deadline.
         tls: ``True`` for TLS with the system's trusted roots, or credentials from
             :func:`~hyperdial.tls_credentials` (own CA, client certificates); ``False`` for
             plaintext.
@@ -90,6 +132,7 @@ class Client:
         *,
         timeout: float | None = None,
         retry: RetryPolicy | None = _DEFAULT_RETRY,
+        connect_timeout: float | None = DEFAULT_CONNECT_TIMEOUT,
         tls: bool | grpc.ChannelCredentials = False,
         token: str | None = None,
         load_balancing: str | None = "round_robin",
@@ -101,8 +144,12 @@ class Client:
         self._target = target
         self._timeout = timeout
         self._retry = retry
+        self._connect_timeout = check_connect_timeout(connect_timeout)
         self._metadata = call_metadata(token)
         self._owns_channel = channel is None
+        # For the log and ServiceUnreachableError: unknown for a channel of the caller's.
+        self._tls: bool | None = None
+        self._where = target if channel is None else ""
         if channel is None:
             opts = channel_options(
                 retry=retry is not None,
@@ -112,11 +159,13 @@ class Client:
             )
             target = normalize_target(target)
             credentials = resolve_credentials(tls)
+            self._tls = credentials is not None
             if credentials is None:
                 channel = grpc.insecure_channel(target, options=opts)
             else:
                 channel = grpc.secure_channel(target, credentials, options=opts)
         self._channel = channel
+        self._contact = Contact(lambda: channel_ready(channel))
         self._stub = tuning_service_pb2_grpc.TuningServiceStub(channel)
         self._leases: LeaseKeeper | None = LeaseKeeper(self._heartbeat) if renew_leases else None
 
@@ -156,17 +205,40 @@ class Client:
         """
         rpc: Callable[..., Any] = getattr(self._stub, method)
         timeout = self._timeout if self._timeout is not None else method_timeout(method)
-        attempts = Attempts(method, self._retry, timeout, deadline=deadline)
+        contact = self._contact
+        started = time.monotonic()
+        attempts = Attempts(
+            method,
+            self._retry,
+            timeout,
+            deadline=deadline,
+            target=self._where,
+            connect_timeout=self._connect_timeout,
+            reached=lambda: contact.reached,
+        )
         while True:
             try:
                 response = rpc(request, timeout=attempts.timeout(), metadata=self._metadata)
             except grpc.RpcError as e:
                 error = from_rpc_error(e)
+                contact.failed(from_transport(error))
                 wait = attempts.failed(error)
                 if wait is None:
-                    raise given_up(attempts.last_error(error), attempts.count) from None
+                    last = attempts.last_error(error)
+                    if not contact.reached and from_transport(last):
+                        elapsed = time.monotonic() - started
+                        raise unreachable(
+                            last,
+                            attempts.count,
+                            self._where,
+                            self._tls,
+                            elapsed,
+                            self._connect_timeout,
+                        ) from None
+                    raise given_up(last, attempts.count) from None
                 time.sleep(wait)
                 continue
+            contact.seen()
             return cast(R, response)
 
     def _heartbeat(self, name: str, timeout: float) -> Any:
@@ -192,8 +264,9 @@ class Client:
         initial_trials: int | None = None,
         lease_timeout: float | timedelta | None = None,
         early_stopping: EarlyStopping | StoppingRule | None = None,
+        load_if_exists: bool = False,
     ) -> Study:
-        """Creates a study.
+        """Creates a study, or with ``load_if_exists``, returns the existing one of that id.
 
         Args:
             study_id: Id of the study: letters, digits, ``.``, ``_``, ``-``.
@@ -214,6 +287,13 @@ class Client:
                 (``trial.report(value, step)``): a rule such as ``MedianStopping(warmup_steps=5)``,
                 or an ``EarlyStopping(rule, objective=..., ...)`` with the options of the
                 policy. ``None``: trials never stop early (reports are still recorded).
+            load_if_exists: When a study with that id exists, return it instead of raising
+                ``AlreadyExistsError``, provided its spec is the one asked for: every
+                argument given here must match the stored study (the parameters, their order
+                included, the objectives, ``max_trials`` and ``early_stopping`` always; the
+                algorithm, seed, ``grid_resolution``, ``initial_trials`` and
+                ``lease_timeout`` when given, since otherwise the service chose them). Safe
+                for many workers starting at once: each ends up with the one study.
 
         Returns:
             The study as stored.
@@ -221,7 +301,10 @@ class Client:
         Raises:
             ValueError: ``algorithm`` or ``objectives`` is not one of the accepted words.
             TypeError: ``early_stopping`` is not a policy or a rule.
-            AlreadyExistsError: A study with that id exists (reason ``STUDY_ALREADY_EXISTS``).
+            AlreadyExistsError: A study with that id exists (reason ``STUDY_ALREADY_EXISTS``)
+                and ``load_if_exists`` is false.
+            StudySpecMismatchError: With ``load_if_exists``, the study exists with another
+                spec; the message lists each differing field, requested against stored.
             InvalidArgumentError: The spec is invalid (e.g. reason ``INVALID_SEARCH_SPACE``,
                 or ``INVALID_EARLY_STOPPING`` for a rule's field out of its range).
         """
@@ -237,8 +320,32 @@ class Client:
             lease_timeout=lease_timeout,
             early_stopping=early_stopping,
         )
-        response = self._invoke("CreateStudy", request, tuning_service_pb2.CreateStudyResponse)
-        return Study(self, response.study)
+        for round_ in range(1, GET_OR_CREATE_ROUNDS + 1):
+            try:
+                created = self._invoke(
+                    "CreateStudy", request, tuning_service_pb2.CreateStudyResponse
+                )
+                return Study(self, created.study)
+            except AlreadyExistsError:
+                if not load_if_exists:
+                    raise
+            # Created by someone else, maybe a moment ago by a worker racing this one.
+            try:
+                stored = self._invoke(
+                    "GetStudy",
+                    tuning_service_pb2.GetStudyRequest(name=study_name(study_id)),
+                    tuning_service_pb2.GetStudyResponse,
+                )
+            except NotFoundError:
+                if round_ == GET_OR_CREATE_ROUNDS:
+                    raise
+                # Deleted in between: create it after all, as a new request (the service
+                # would answer the old request id with its ALREADY_EXISTS).
+                request.request_id = new_request_id()
+                continue
+            spec_mismatch(request.spec, stored.study)
+            return Study(self, stored.study)
+        raise AssertionError("unreachable: the last round returns or raises")
 
     def get_study(self, study_id_or_name: str) -> Study:
         """Returns a study.
@@ -285,6 +392,137 @@ class Client:
             delete_study_request(study_id_or_name),
             tuning_service_pb2.DeleteStudyResponse,
         )
+
+
+def check_connect_timeout(connect_timeout: float | None) -> float | None:
+    """``connect_timeout``, checked: positive seconds, or ``None``."""
+    if connect_timeout is not None and not connect_timeout > 0:
+        raise ValueError(f"connect_timeout must be positive or None; got {connect_timeout!r}")
+    return connect_timeout
+
+
+def unreachable(
+    error: HyperdialError,
+    attempts: int,
+    target: str,
+    tls: bool | None,
+    elapsed: float,
+    connect_timeout: float | None,
+) -> ServiceUnreachableError:
+    """The error to raise when a client that has never reached the service gives up.
+
+    Args:
+        error: The last transport error.
+        attempts: How many attempts were made.
+        target: The target as the caller gave it; "" for a channel of the caller's.
+        tls: Whether the client uses TLS; ``None`` when unknown (a channel of the caller's).
+        elapsed: Seconds since the first attempt.
+        connect_timeout: The client's connect timeout, named in the message as the knob.
+    """
+    if tls is None:
+        hint = "Client and server must both use TLS, or neither."
+    elif tls:
+        hint = (
+            "This client uses TLS: if the server is plaintext (started without --tls-cert), "
+            "connect with tls=False; if it uses TLS, check that the CA you trust signed its "
+            "certificate, that the certificate names the target, and whether it requires a "
+            "client certificate."
+        )
+    else:
+        hint = (
+            "This client uses plaintext: if the server uses TLS, connect with tls=True or "
+            "tls=hyperdial.tls_credentials(...) (--tls on the command line)."
+        )
+    tries = f" in {attempts} attempts over {elapsed:.1f} s" if attempts > 1 else ""
+    if connect_timeout is not None:
+        tries += f" (connect_timeout {connect_timeout:g} s)"
+    where = f"at {target}" if target else "through the channel given to the client"
+    return ServiceUnreachableError(
+        f"cannot reach the hyperdial service {where}: no connection{tries}. Is the server "
+        f"running, and listening on that address? {hint} Last error: {error}",
+        code=error.code,
+        metadata={"target": target} if target else {},
+    )
+
+
+def spec_mismatch(requested: study_pb2.StudySpec, stored: study_pb2.Study) -> None:
+    """Checks an existing study against the spec a get-or-create asked for.
+
+    Compares only what the request specified: the service fills what it left unset (the
+    algorithm, the seed, ``initial_trials``, ``lease_timeout``, the early-stopping policy's
+    defaults), and those are not differences. Parameters and policies are compared as the
+    client reads them (:func:`~hyperdial._space.parameter_from_proto`,
+    :func:`~hyperdial._early_stopping.policy_from_proto`), so equal specs spelled differently
+    on the wire (``SCALE_UNSPECIFIED`` and ``SCALE_LINEAR``, a default written out) match.
+
+    Raises:
+        StudySpecMismatchError: A field differs; the message lists each one.
+    """
+    have = stored.spec
+    diffs: list[tuple[str, object, object]] = []
+
+    def compare(name: str, want: object, got: object) -> None:
+        if want != got:
+            diffs.append((name, want, got))
+
+    want_params = _parameters(requested)
+    have_params = _parameters(have)
+    for name, param in want_params.items():
+        compare(f"parameters[{name!r}]", param, have_params.get(name, "absent"))
+    for name, param in have_params.items():
+        if name not in want_params:
+            diffs.append((f"parameters[{name!r}]", "absent", param))
+    if not diffs and list(want_params) != list(have_params):
+        # The same parameters in another order: a grid or Sobol point maps to other values.
+        diffs.append(("parameter order", list(want_params), list(have_params)))
+    compare("objectives", _objective_list(requested), _objective_list(have))
+    if requested.algorithm != study_pb2.ALGORITHM_UNSPECIFIED:
+        compare("algorithm", _algorithm(requested), _algorithm(have))
+    if requested.HasField("seed"):
+        compare("seed", requested.seed, have.seed if have.HasField("seed") else None)
+    compare("max_trials", requested.max_trials or None, have.max_trials or None)
+    if requested.grid_resolution:
+        compare("grid_resolution", requested.grid_resolution, have.grid_resolution or None)
+    if requested.initial_trials:
+        compare("initial_trials", requested.initial_trials, have.initial_trials or None)
+    if lease_seconds(requested) is not None:
+        compare("lease_timeout", lease_seconds(requested), lease_seconds(have))
+    compare("early_stopping", policy_from_proto(requested), policy_from_proto(have))
+    if not diffs:
+        return
+    listed = "; ".join(f"{name}: requested {want!r}, stored {got!r}" for name, want, got in diffs)
+    raise StudySpecMismatchError(
+        f"study {stored.name} exists with another spec: {listed}",
+        code=grpc.StatusCode.ALREADY_EXISTS,
+        reason="STUDY_ALREADY_EXISTS",
+        metadata={"study": stored.name, "fields": "\n".join(name for name, _, _ in diffs)},
+    )
+
+
+def _parameters(spec: study_pb2.StudySpec) -> dict[str, object]:
+    """The parameters of a spec by name, in order: helpers, or the message itself for a
+    domain newer than this client."""
+    out: dict[str, object] = {}
+    for pb in spec.parameters:
+        try:
+            out[pb.name] = parameter_from_proto(pb)
+        except ValueError:
+            out[pb.name] = pb
+    return out
+
+
+def _objective_list(spec: study_pb2.StudySpec) -> list[Objective]:
+    return [
+        Objective(o.name, "maximize" if o.goal == study_pb2.GOAL_MAXIMIZE else "minimize")
+        for o in spec.objectives
+    ]
+
+
+def _algorithm(spec: study_pb2.StudySpec) -> str:
+    for name, value in _ALGORITHMS.items():
+        if value == spec.algorithm:
+            return name
+    return f"unknown ({spec.algorithm})"
 
 
 def given_up(error: HyperdialError, attempts: int) -> HyperdialError:

@@ -23,7 +23,9 @@ __all__ = [
     "NotFoundError",
     "PermissionDeniedError",
     "ResourceExhaustedError",
+    "ServiceUnreachableError",
     "StudyCompleteError",
+    "StudySpecMismatchError",
     "UnauthenticatedError",
     "UnavailableError",
     "from_rpc_error",
@@ -130,6 +132,35 @@ class UnavailableError(HyperdialError):
     The client has already retried within its :class:`~hyperdial.RetryPolicy` when it raises
     this.
     """
+
+
+class ServiceUnreachableError(UnavailableError):
+    """The client has never reached the service: nothing answered at the target within the
+    client's ``connect_timeout`` (or its retries ran out first).
+
+    Raised instead of a bare :class:`UnavailableError` while no call of this client has
+    reached the service yet; its message names the target, the last transport error, and
+    what to check (is the server running there; do client and server agree on TLS).
+    ``metadata["target"]`` is the target (absent for a channel the caller passed in);
+    ``code`` is the last error's (``UNAVAILABLE``, or
+    ``DEADLINE_EXCEEDED`` when a connection got no answer).
+    """
+
+
+class StudySpecMismatchError(AlreadyExistsError, ValueError):
+    """``create_study(..., load_if_exists=True)`` found the study with another spec.
+
+    Its message lists every field that differs, requested against stored; only what the call
+    specified is compared (the service's choices for what it left unset, such as the seed or
+    the algorithm, are not differences). ``metadata["study"]`` is the study's name and
+    ``metadata["fields"]`` the differing fields, one per line (see :attr:`fields`).
+    """
+
+    @property
+    def fields(self) -> list[str]:
+        """The fields that differ, e.g. ``["algorithm", "parameters['lr']"]``."""
+        text = self.metadata.get("fields", "")
+        return text.split("\n") if text else []
 
 
 class DeadlineExceededError(HyperdialError):

@@ -21,6 +21,11 @@ Each attempt has its own deadline, much shorter than the overall one (see
 :data:`hyperdial._channel.METHOD_TIMEOUTS`): an attempt stuck on a replica that stopped
 answering ends after a few seconds, and its retry goes to the next replica, instead of the
 whole call waiting on the frozen one.
+
+The overall deadline is meant for outages of a service the client has been talking to (a
+replica restarting mid-study). A client that has never reached the service (a wrong address,
+a server that is not running, TLS on one side only) would only wait it out in silence, so
+until the first contact a much shorter *connect timeout* bounds the call instead.
 """
 
 from __future__ import annotations
@@ -34,7 +39,14 @@ from typing import Any, Protocol, TypeVar
 
 import grpc
 
-__all__ = ["RETRYABLE_CODES", "RETRYABLE_REASONS", "Attempts", "RetryPolicy"]
+__all__ = [
+    "RETRYABLE_CODES",
+    "RETRYABLE_REASONS",
+    "WARN_FROM_RETRY",
+    "Attempts",
+    "RetryPolicy",
+    "from_transport",
+]
 
 logger = logging.getLogger("hyperdial")
 
@@ -71,6 +83,18 @@ RETRYABLE_CODES = frozenset({grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLI
 RETRYABLE_REASONS = frozenset(
     {"TOO_MANY_REQUESTS", "STORE_OUT_OF_MEMORY", "REQUEST_IN_PROGRESS", "CLAIM_EXPIRED"}
 )
+#: Retries from this one on (1 for the first retry) are logged at WARNING, the earlier ones at
+#: INFO: a blip or two is routine, a call still failing after several retries is why a job
+#: seems stuck, and its log should say so without extra configuration.
+WARN_FROM_RETRY = 3
+
+
+def from_transport(error: _Failure) -> bool:
+    """Whether ``error`` came from the transport rather than from the service: the call found
+    no connection, or no answer in time (``UNAVAILABLE`` or ``DEADLINE_EXCEEDED`` without a
+    reason; every error the service sends carries one)."""
+    transport = error.code in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED)
+    return transport and not getattr(error, "reason", "")
 
 
 @dataclass(frozen=True)
@@ -141,12 +165,24 @@ class RetryPolicy:
 class Attempts:
     """The attempts of one call: how long each may take, and whether and when to retry.
 
+    While ``reached()`` is false (the client has never reached the service), ``connect_timeout``
+    bounds the call as a second, shorter overall deadline: attempts are cut to it, and no retry
+    starts past it. Once ``reached()`` turns true, even in the middle of the call, only the
+    overall deadline applies, so a restart of the service is ridden out as usual. Without a
+    policy it does not apply: the single attempt has its own deadline, and an attempt cut short
+    could not be made again.
+
     Args:
         method: The RPC's name, for the log.
         policy: The retry policy; ``None`` for a single attempt.
         timeout: Deadline of each attempt in seconds; ``None`` leaves it to the overall
             deadline (and the channel's service config).
         deadline: Overall deadline in seconds, instead of the policy's.
+        target: The service's address, for the log.
+        connect_timeout: Seconds from the first attempt within which the service must be
+            reached; ``None`` for no such bound.
+        reached: Whether the client has reached the service by now; read before each attempt
+            and after each failure.
         clock: Monotonic seconds (injectable for tests of the arithmetic).
         rng: Uniform numbers in ``[0, 1)``, for the jitter.
     """
@@ -158,26 +194,45 @@ class Attempts:
         timeout: float | None,
         *,
         deadline: float | None = None,
+        target: str = "",
+        connect_timeout: float | None = None,
+        reached: Callable[[], bool] = lambda: True,
         clock: Callable[[], float] = time.monotonic,
         rng: Callable[[], float] = random.random,
     ) -> None:
         self.method = method
+        self.target = target
         self.count = 1
         self._cut = False
         self._unavailable: Any = None
         self._policy = policy
         self._timeout = timeout
+        self._reached = reached
         self._clock = clock
         self._rng = rng
+        start = clock()
         overall = deadline if deadline is not None else (policy.deadline if policy else None)
-        self._end = None if overall is None else clock() + overall
+        self._end = None if overall is None else start + overall
+        if connect_timeout is None or policy is None:
+            self._connect_end: float | None = None
+        else:
+            self._connect_end = start + connect_timeout
+
+    def _ends(self) -> list[float]:
+        """The deadlines that bound the call now: the overall one, and the connect timeout's
+        while the service has not been reached."""
+        ends = [] if self._end is None else [self._end]
+        if self._connect_end is not None and not self._reached():
+            ends.append(self._connect_end)
+        return ends
 
     def timeout(self) -> float | None:
         """Deadline of the next attempt: the per-attempt timeout, cut to what is left."""
         self._cut = False
-        if self._end is None:
+        ends = self._ends()
+        if not ends:
             return self._timeout
-        left = max(self._end - self._clock(), 0.0)
+        left = max(min(ends) - self._clock(), 0.0)
         if self._timeout is None or left < self._timeout:
             self._cut = True
             return left
@@ -234,12 +289,14 @@ class Attempts:
             return None
         floor = retry_delay if retry_delay is not None and retry_delay > 0 else 0.0
         wait = floor + self._rng() * policy.backoff_bound(self.count)
-        if self._end is not None and self._clock() + wait >= self._end:
+        if any(self._clock() + wait >= end for end in self._ends()):
             return None
         self.count += 1
-        logger.info(
-            "retrying %s in %.2f s after %s (attempt %d%s): %s",
+        logger.log(
+            logging.WARNING if self.count - 1 >= WARN_FROM_RETRY else logging.INFO,
+            "retrying %s%s in %.2f s after %s (attempt %d%s): %s",
             self.method,
+            f" on {self.target}" if self.target else "",
             wait,
             f"{code.name}/{reason}" if reason else code.name,
             self.count,

@@ -130,7 +130,8 @@ class Study(BaseStudy[Trial]):
     # -- ask / tell ------------------------------------------------------------------------
 
     def ask(self, count: int = 1, *, client_id: str = "") -> list[Trial]:
-        """Hands out running trials: enqueued ones first, then sampled ones.
+        """Hands out running trials: those this ``client_id`` holds already, then the points of
+        lease-expired trials, enqueued trials, and new points (``docs/protocol.md``).
 
         The client renews the leases of the trials it hands out until they are told or
         failed (unless it was created with ``renew_leases=False``).
