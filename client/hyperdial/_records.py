@@ -2,14 +2,16 @@
 
 Two formats hold the same records:
 
-* **JSON**: ``{"study": ..., "objectives": [...], "parameters": [...], "trials": [...]}``; each
-  trial is ``{"number", "state", "params", "values", "client_id", "failure_reason",
-  "metadata", "create_time", "complete_time", "measurement_count", "last_step",
-  "stop_decision", "bracket", "measurements"}``: ``stop_decision`` (why a STOPPED trial
-  stopped: ``rule``, ``step``, ``rung``, ``message``, ``compared_trials``) is ``null`` for
-  other trials, and ``measurements`` is the learning curve (``[{"step", "values",
-  "elapsed"}, ...]``, the measurements the service kept). Parameter values keep their JSON
-  type (``int`` or ``float`` or ``str``).
+* **JSON**: ``{"study": ..., "spec": {...}, "objectives": [...], "parameters": [...],
+  "trials": [...]}``. ``spec`` is the study's ``StudySpec`` in the protocol's JSON mapping
+  (field names as in the ``.proto`` file), every field the service returned: enough to create
+  the study again. Each trial is ``{"name", "number", "state", "params", "values",
+  "client_id", "failure_reason", "metadata", "create_time", "complete_time",
+  "measurement_count", "last_step", "stop_decision", "bracket", "measurements"}``:
+  ``stop_decision`` (why a STOPPED trial stopped: ``rule``, ``step``, ``rung``,
+  ``message``, ``compared_trials``) is ``null`` for other trials, and ``measurements`` is the
+  learning curve (``[{"step", "values", "elapsed"}, ...]``, the measurements the service
+  kept). Parameter values keep their JSON type (``int`` or ``float`` or ``str``).
 * **CSV**: one row per trial, columns ``number``, ``state``, ``values.<objective>``...,
   ``params.<parameter>``..., ``client_id``, ``failure_reason``, ``create_time``,
   ``complete_time``, ``measurement_count``, ``stop_rule``, ``stop_step``,
@@ -36,6 +38,8 @@ from dataclasses import asdict, dataclass
 from datetime import datetime
 from typing import Any
 
+from google.protobuf import json_format
+
 from hyperdial._base import BaseStudy, BaseTrial
 from hyperdial._early_stopping import rule_name
 from hyperdial._space import Categorical, Discrete, Float, Int, Parameter, ParamValue
@@ -46,6 +50,7 @@ __all__ = [
     "RecordError",
     "detect_format",
     "parse_records",
+    "spec_record",
     "study_record",
     "trial_record",
     "write_csv",
@@ -88,6 +93,7 @@ def trial_record(trial: BaseTrial, *, curve: bool = True) -> dict[str, Any]:
     """
     decision = trial.stop_decision
     record: dict[str, Any] = {
+        "name": trial.name,
         "number": trial.number,
         "state": str(trial.state),
         "params": dict(trial.params),
@@ -161,7 +167,14 @@ def study_record(study: BaseStudy[Any]) -> dict[str, Any]:
         "early_stopping": _policy_record(study),
         "trial_count": study.trial_count,
         "create_time": _time(study.create_time),
+        "spec": spec_record(study),
     }
+
+
+def spec_record(study: BaseStudy[Any]) -> dict[str, Any]:
+    """The study's ``StudySpec`` in the protocol's JSON mapping, with the ``.proto`` field
+    names: driven by the message, so a field added to the protocol is never left out."""
+    return json_format.MessageToDict(study.spec, preserving_proto_field_name=True)
 
 
 def write_json(study: BaseStudy[Any], trials: Iterable[BaseTrial], out: io.TextIOBase | Any) -> int:
@@ -169,6 +182,7 @@ def write_json(study: BaseStudy[Any], trials: Iterable[BaseTrial], out: io.TextI
     records = [trial_record(t) for t in trials]
     document = {
         "study": study.name,
+        "spec": spec_record(study),
         "objectives": [{"name": o.name, "goal": o.goal} for o in study.objectives],
         "parameters": [p.name for p in study.parameters],
         "trials": records,

@@ -2,8 +2,11 @@
 
 * ``hyperdial serve`` runs the service (server extra needed; imported only there, so the
   client-only install runs every other command).
-* ``hyperdial studies list|get|delete``, ``trials list|get``, ``best``, ``export`` and
-  ``import`` talk to a running service: readable tables by default, ``--json`` for scripts.
+* ``hyperdial studies create|list|get|delete``, ``trials list|get``, ``best``, ``export``
+  and ``import`` talk to a running service: readable tables by default, ``--json`` for
+  scripts (modules ``_cli_show``, ``_cli_restore``).
+* ``hyperdial ask``, ``tell`` and ``heartbeat`` drive trials from shell scripts and batch
+  jobs, printing JSON only (module ``_cli_worker``).
 
 Exit status: 0 success, 1 other error, 2 usage error, 3 not found, 4 service unreachable or
 too slow, 5 invalid input (refused by the service, or a malformed file), 6 not authenticated
@@ -13,47 +16,59 @@ or not allowed. Errors are one line on stderr.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 from collections.abc import Callable, Sequence
-from datetime import datetime
 from pathlib import Path
 from typing import Any, TextIO
 
 import grpc
 
 from hyperdial import __version__
-from hyperdial._base import BaseTrial
 from hyperdial._channel import tls_credentials
-from hyperdial._client import Client
-from hyperdial._early_stopping import Decision, EarlyStopping, rule_name
-from hyperdial._errors import HyperdialError
-from hyperdial._records import (
-    FORMATS,
-    RecordError,
-    detect_format,
-    parse_records,
-    study_record,
-    trial_record,
-    write_csv,
-    write_json,
+from hyperdial._cli_common import (
+    EXIT_DENIED,
+    EXIT_ERROR,
+    EXIT_INVALID,
+    EXIT_NOT_FOUND,
+    EXIT_OK,
+    EXIT_UNAVAILABLE,
+    EXIT_USAGE,
+    CommandError,
 )
+from hyperdial._cli_restore import export, import_file
+from hyperdial._cli_show import (
+    best,
+    delete,
+    studies_get,
+    studies_list,
+    trials_get,
+    trials_list,
+)
+from hyperdial._cli_spec import ALGORITHMS, PARAM_FORMS
+from hyperdial._cli_worker import ask, heartbeat, studies_create, tell
+from hyperdial._client import Client
+from hyperdial._errors import HyperdialError, ServiceUnreachableError
+from hyperdial._records import FORMATS, RecordError
 from hyperdial._retry import RetryPolicy
-from hyperdial._space import Categorical, Discrete, Float, Int, Parameter
-from hyperdial._study import Study
-from hyperdial._table import format_table, format_value
 
 #: Printed when ``hyperdial serve`` cannot import the server.
-SERVER_EXTRA_HINT = "hyperdial serve needs the server extra: pip install 'hyperdial[server]'"
+SERVER_EXTRA_HINT = (
+    "hyperdial serve needs the server extra: from a checkout, python3 -m pip install "
+    "'.[server]' (once hyperdial is published: pip install 'hyperdial[server]')"
+)
 
-EXIT_OK = 0
-EXIT_ERROR = 1
-EXIT_USAGE = 2
-EXIT_NOT_FOUND = 3
-EXIT_UNAVAILABLE = 4
-EXIT_INVALID = 5
-EXIT_DENIED = 6
+__all__ = [
+    "EXIT_DENIED",
+    "EXIT_ERROR",
+    "EXIT_INVALID",
+    "EXIT_NOT_FOUND",
+    "EXIT_OK",
+    "EXIT_UNAVAILABLE",
+    "EXIT_USAGE",
+    "build_parser",
+    "main",
+]
 
 _EXIT_BY_CODE = {
     grpc.StatusCode.NOT_FOUND: EXIT_NOT_FOUND,
@@ -183,19 +198,61 @@ def build_parser() -> argparse.ArgumentParser:
         sub.set_defaults(handler=handler)
         return sub
 
-    studies = commands.add_parser("studies", help="list, show or delete studies")
+    studies = commands.add_parser("studies", help="create, list, show or delete studies")
     studies_commands = studies.add_subparsers(dest="studies_command", metavar="COMMAND")
     studies_commands.required = True
-    leaf(studies_commands, "list", "list every study", _studies_list)
-    get = leaf(studies_commands, "get", "show a study: spec, objectives, trials", _studies_get)
+    create = leaf(
+        studies_commands,
+        "create",
+        "create a study from flags (--param, --objective) or a spec file (--spec)",
+        studies_create,
+    )
+    create.add_argument("name", help="id of the new study (or studies/ID)")
+    create.add_argument(
+        "--param",
+        action="append",
+        metavar="NAME=TYPE:...",
+        help=f"a parameter (repeatable, in order): {PARAM_FORMS}",
+    )
+    create.add_argument(
+        "--objective",
+        action="append",
+        metavar="NAME[:min|max]",
+        help="an objective (repeatable); default: one objective 'value', minimised",
+    )
+    create.add_argument(
+        "--spec",
+        metavar="FILE",
+        help="the StudySpec as JSON or YAML (YAML needs PyYAML), the shape of the 'spec' of "
+        "a JSON export; - for standard input",
+    )
+    create.add_argument("--algorithm", choices=sorted(ALGORITHMS), help="default: the service's")
+    create.add_argument("--seed", type=int, help="default: drawn by the service and recorded")
+    create.add_argument("--max-trials", type=int, metavar="N", help="default: no limit")
+    create.add_argument("--grid-resolution", type=int, metavar="N", help="grid: values per float")
+    create.add_argument(
+        "--initial-trials", type=int, metavar="N", help="bayesian: quasi-random trials first"
+    )
+    create.add_argument(
+        "--lease-timeout", type=float, metavar="SECONDS", help="default: the service's"
+    )
+    _request_id_option(create, "default: a fresh one")
+    leaf(studies_commands, "list", "list every study", studies_list)
+    get = leaf(studies_commands, "get", "show a study: spec, objectives, trials", studies_get)
     get.add_argument("study", help="study id or name (studies/ID)")
-    delete = leaf(studies_commands, "delete", "delete studies and all their trials", _delete)
-    delete.add_argument("study", nargs="+", help="study ids or names")
+    remove = leaf(studies_commands, "delete", "delete studies and all their trials", delete)
+    remove.add_argument("study", nargs="+", help="study ids or names")
+    remove.add_argument(
+        "--yes",
+        action="store_true",
+        help="when some of the studies do not exist, delete the others (without it, "
+        "nothing is deleted)",
+    )
 
     trials = commands.add_parser("trials", help="list the trials of a study, or show one")
     trials_commands = trials.add_subparsers(dest="trials_command", metavar="COMMAND")
     trials_commands.required = True
-    tlist = leaf(trials_commands, "list", "list the trials of a study", _trials_list)
+    tlist = leaf(trials_commands, "list", "list the trials of a study", trials_list)
     tlist.add_argument("study", help="study id or name")
     tlist.add_argument(
         "--state",
@@ -208,35 +265,107 @@ def build_parser() -> argparse.ArgumentParser:
         trials_commands,
         "get",
         "show a trial: parameters, result, learning curve and stop decision",
-        _trials_get,
+        trials_get,
     )
     tget.add_argument("study", help="study id or name")
     tget.add_argument("number", type=int, help="the trial's number")
 
-    best = leaf(
-        commands, "best", "the best trial (the Pareto front with several objectives)", _best
-    )
-    best.add_argument("study", help="study id or name")
+    _worker_commands(commands, leaf)
 
-    export = leaf(commands, "export", "write every trial of a study as CSV or JSON", _export)
-    export.add_argument("study", help="study id or name")
-    export.add_argument("--format", choices=FORMATS, default="csv", help="default: csv")
-    export.add_argument(
+    top = leaf(commands, "best", "the best trial (the Pareto front with several objectives)", best)
+    top.add_argument("study", help="study id or name")
+
+    out = leaf(
+        commands, "export", "write a study as JSON (spec and trials) or its trials as CSV", export
+    )
+    out.add_argument("study", help="study id or name")
+    out.add_argument("--format", choices=FORMATS, default="csv", help="default: csv")
+    out.add_argument(
         "--output", "-o", metavar="FILE", help="write to FILE instead of standard output"
     )
 
     imp = leaf(
         commands,
         "import",
-        "add the finished trials of an export (CSV or JSON) to a study",
-        _import,
+        "add the finished trials of an export to a study; a JSON export creates the study "
+        "from its spec when it does not exist",
+        import_file,
     )
-    imp.add_argument("study", help="study id or name (it must exist)")
+    imp.add_argument("study", help="study id or name")
     imp.add_argument("file", help="the file; - for standard input")
     imp.add_argument(
         "--format", choices=FORMATS, help="default: from the file's extension or content"
     )
+    imp.add_argument(
+        "--ignore-spec",
+        action="store_true",
+        help="add the trials to an existing study whose spec differs from the file's",
+    )
     return parser
+
+
+#: Adds a subcommand: (group, name, help, handler) -> its parser.
+_Leaf = Callable[
+    [
+        "argparse._SubParsersAction[argparse.ArgumentParser]",
+        str,
+        str,
+        Callable[[Client, argparse.Namespace, TextIO], int],
+    ],
+    argparse.ArgumentParser,
+]
+
+
+def _request_id_option(parser: argparse.ArgumentParser, default: str) -> None:
+    parser.add_argument(
+        "--request-id",
+        metavar="ID",
+        help="the call's request id: running the command again with the same id answers "
+        f"what the first run did instead of doing it twice ({default})",
+    )
+
+
+def _worker_commands(
+    commands: argparse._SubParsersAction[argparse.ArgumentParser], leaf: _Leaf
+) -> None:
+    """``ask``, ``tell`` and ``heartbeat``: JSON on stdout, for scripts and batch jobs."""
+    trial_help = "the trial's number, or its name studies/STUDY/trials/NUMBER"
+    asking = leaf(commands, "ask", "hand out running trials; prints JSON", ask)
+    asking.add_argument("study", help="study id or name")
+    asking.add_argument("--count", type=int, default=1, help="how many trials, 1 to 100")
+    asking.add_argument(
+        "--client-id",
+        default="",
+        metavar="ID",
+        help="who asks; asking again with the same id while its trials run hands them back",
+    )
+    _request_id_option(asking, "default: a fresh one, printed")
+    telling = leaf(commands, "tell", "record the result of a running trial; prints JSON", tell)
+    telling.add_argument("study", help="study id or name")
+    telling.add_argument("trial", help=trial_help)
+    outcome = telling.add_mutually_exclusive_group(required=True)
+    outcome.add_argument("--value", type=float, help="the value of the study's one objective")
+    outcome.add_argument(
+        "--values",
+        nargs="+",
+        metavar="NAME=VALUE",
+        help="one value per objective",
+    )
+    outcome.add_argument("--failed", metavar="REASON", help="the trial failed, and why")
+    outcome.add_argument(
+        "--stopped",
+        nargs="?",
+        const="",
+        metavar="REASON",
+        help="the trial stopped early (ranked by its last report)",
+    )
+    telling.add_argument(
+        "--metadata", action="append", metavar="KEY=VALUE", help="an annotation (repeatable)"
+    )
+    _request_id_option(telling, "default: one derived from the trial, the same for every run")
+    beat = leaf(commands, "heartbeat", "renew the lease of a running trial; prints JSON", heartbeat)
+    beat.add_argument("study", help="study id or name")
+    beat.add_argument("trial", help=trial_help)
 
 
 # -- serve ---------------------------------------------------------------------------------
@@ -278,331 +407,6 @@ def _serve(args: Sequence[str]) -> int:
 # -- client commands -------------------------------------------------------------------------
 
 
-def _print_json(data: object, out: TextIO) -> None:
-    json.dump(data, out, indent=2, allow_nan=False)
-    out.write("\n")
-
-
-def _param_kind(p: Parameter) -> tuple[str, str]:
-    if isinstance(p, (Float, Int)):
-        kind = "float" if isinstance(p, Float) else "int"
-        return kind, f"[{format_value(p.low)}, {format_value(p.high)}]" + (" log" if p.log else "")
-    if isinstance(p, (Categorical, Discrete)):
-        kind = "categorical" if isinstance(p, Categorical) else "discrete"
-        return kind, ", ".join(format_value(v) for v in p.values)
-    return "unknown", "-"
-
-
-def _goals(study: Study) -> str:
-    return ", ".join(f"{o.name} ({o.goal})" for o in study.objectives)
-
-
-def _policy(policy: EarlyStopping | None) -> str | None:
-    """``median (warmup_steps 5, min_trials 1, interval_steps 1) on loss, ...``."""
-    if policy is None:
-        return None
-    rule = policy.rule
-    if rule is None:
-        text = "a rule this client does not know"
-    else:
-        fields = ", ".join(f"{k} {format_value(v)}" for k, v in vars(rule).items() if v is not None)
-        text = f"{rule_name(rule)} ({fields})"
-    text += f" on {policy.objective}; keeps {policy.max_measurements_per_trial} measurements"
-    if policy.rank_stopped_trials:
-        text += "; ranks stopped trials"
-    return text
-
-
-def _decision(decision: Decision) -> str:
-    """``median at step 5 (rung 1, 12 compared)``."""
-    notes = []
-    if decision.rung is not None:
-        notes.append(f"rung {decision.rung}")
-    if decision.compared_trials:
-        notes.append(f"{decision.compared_trials} compared")
-    extra = f" ({', '.join(notes)})" if notes else ""
-    return f"{decision.rule or 'continue'} at step {decision.step}{extra}"
-
-
-def _studies_list(client: Client, args: argparse.Namespace, out: TextIO) -> int:
-    studies = list(client.list_studies())
-    if args.json:
-        _print_json([study_record(s) for s in studies], out)
-        return EXIT_OK
-    if not studies:
-        print("no studies", file=out)
-        return EXIT_OK
-    rows = [
-        [
-            s.study_id,
-            s.algorithm,
-            _goals(s),
-            s.trial_count,
-            s.create_time.strftime("%Y-%m-%d %H:%M:%SZ") if s.create_time else None,
-        ]
-        for s in studies
-    ]
-    print(
-        format_table(["STUDY", "ALGORITHM", "OBJECTIVES", "TRIALS", "CREATED"], rows, numeric=[3]),
-        file=out,
-    )
-    return EXIT_OK
-
-
-def _studies_get(client: Client, args: argparse.Namespace, out: TextIO) -> int:
-    study = client.get_study(args.study)
-    record = study_record(study)
-    if args.json:
-        _print_json(record, out)
-        return EXIT_OK
-    facts = [
-        ("study", study.name),
-        ("algorithm", study.algorithm),
-        ("seed", record["seed"]),
-        ("objectives", _goals(study)),
-        ("trials", study.trial_count),
-        ("max trials", record["max_trials"]),
-        ("grid resolution", record["grid_resolution"]),
-        ("initial trials", record["initial_trials"]),
-        ("lease timeout", f"{record['lease_timeout']:g} s" if record["lease_timeout"] else None),
-        ("early stopping", _policy(study.early_stopping)),
-        ("created", record["create_time"]),
-    ]
-    width = max(len(k) for k, _ in facts)
-    for key, value in facts:
-        print(f"{key.ljust(width)}  {format_value(value)}", file=out)
-    rows = []
-    for p in study.parameters:
-        kind, domain = _param_kind(p)
-        when = None
-        if p.when is not None:
-            when = f"{p.when[0]} in {{{', '.join(format_value(v) for v in p.when[1])}}}"
-        rows.append([p.name, kind, domain, when])
-    print(file=out)
-    print(format_table(["PARAMETER", "TYPE", "DOMAIN", "ACTIVE WHEN"], rows), file=out)
-    return EXIT_OK
-
-
-def _delete(client: Client, args: argparse.Namespace, out: TextIO) -> int:
-    deleted = []
-    for name in args.study:
-        client.delete_study(name)
-        deleted.append(name if name.startswith("studies/") else f"studies/{name}")
-        if not args.json:
-            print(f"deleted {deleted[-1]}", file=out)
-    if args.json:
-        _print_json({"deleted": deleted}, out)
-    return EXIT_OK
-
-
-def _trials_table(study: Study, trials: Sequence[BaseTrial]) -> str:
-    """One row per trial; a STEP column (the last step reported) when a trial reported, a
-    STOPPED BY column (the rule) when one stopped, a FAILURE column when one failed."""
-    objectives = [o.name for o in study.objectives]
-    params = list(study._param_names)
-    value_headers = ["VALUE"] if len(objectives) == 1 else [o.upper() for o in objectives]
-    stepped = any(t.last_step is not None for t in trials)
-    stopped = any(t.stop_decision is not None for t in trials)
-    failed = any(t.failure_reason for t in trials)
-    headers = ["NUMBER", "STATE", *value_headers, *params, "CLIENT"]
-    if stepped:
-        headers.append("STEP")
-    if stopped:
-        headers.append("STOPPED BY")
-    if failed:
-        headers.append("FAILURE")
-    rows = []
-    for t in trials:
-        values = t.values or {}
-        row: list[object] = [t.number, str(t.state)]
-        row += [values.get(o) for o in objectives]
-        row += [t.params.get(p) for p in params]
-        row.append(t.client_id)
-        if stepped:
-            row.append(t.last_step)
-        if stopped:
-            row.append(t.stop_decision.rule if t.stop_decision is not None else None)
-        if failed:
-            row.append(t.failure_reason)
-        rows.append(row)
-    numeric = [0, *range(2, 2 + len(objectives))]
-    numeric += [
-        2 + len(objectives) + i
-        for i, p in enumerate(params)
-        if not isinstance(study._params.get(p), Categorical)
-    ]
-    if stepped:
-        numeric.append(3 + len(objectives) + len(params))
-    return format_table(headers, rows, numeric=numeric)
-
-
-def _trials_list(client: Client, args: argparse.Namespace, out: TextIO) -> int:
-    study = client.get_study(args.study)
-    # With the curves: the last one is always kept, so the table can show the last step.
-    trials = study.trials(args.state, with_measurements=True)
-    if args.json:
-        _print_json([trial_record(t, curve=False) for t in trials], out)
-    elif not trials:
-        states = f" in state {' or '.join(args.state)}" if args.state else ""
-        print(f"no trials{states} in {study.name}", file=out)
-    else:
-        print(_trials_table(study, trials), file=out)
-    return EXIT_OK
-
-
-def _trials_get(client: Client, args: argparse.Namespace, out: TextIO) -> int:
-    study = client.get_study(args.study)
-    trial = study.get_trial(args.number)
-    if args.json:
-        _print_json(trial_record(trial), out)
-        return EXIT_OK
-    objectives = [o.name for o in study.objectives]
-    values = trial.values or {}
-    kept = len(trial.measurements)
-    reports = str(trial.measurement_count)
-    if kept != trial.measurement_count:
-        reports += f" ({kept} kept)"
-    facts: list[tuple[str, object]] = [
-        ("trial", trial.name),
-        ("state", str(trial.state)),
-        *((f"value {o}" if len(objectives) > 1 else "value", values.get(o)) for o in objectives),
-        ("client", trial.client_id),
-        ("created", _clock(trial.create_time)),
-        ("completed", _clock(trial.complete_time)),
-        ("reports", reports),
-    ]
-    if trial.state == "RUNNING":
-        facts.append(("lease expires", _clock(trial.lease_expire_time)))
-    policy = study.early_stopping
-    if policy is not None and rule_name(policy.rule) == "hyperband":
-        facts.append(("bracket", trial.bracket))
-    decision = trial.stop_decision
-    if decision is not None:
-        facts.append(("stopped by", _decision(decision)))
-        if decision.message:
-            facts.append(("", decision.message))  # the rule's own words, under its name
-    if trial.failure_reason:
-        facts.append(("failure", trial.failure_reason))
-    width = max(len(k) for k, _ in facts)
-    for key, value in facts:
-        print(f"{key.ljust(width)}  {format_value(value)}".rstrip(), file=out)
-    print(file=out)
-    rows = [[name, trial.params.get(name)] for name in study._param_names if name in trial.params]
-    print(format_table(["PARAMETER", "VALUE"], rows), file=out)
-    if trial.measurements:
-        print(file=out)
-        print(_curve_table(objectives, trial), file=out)
-    return EXIT_OK
-
-
-def _clock(when: datetime | None) -> str | None:
-    return when.strftime("%Y-%m-%d %H:%M:%SZ") if when is not None else None
-
-
-def _curve_table(objectives: Sequence[str], trial: BaseTrial) -> str:
-    """The learning curve: one row per kept measurement, a column per objective reported."""
-    measurements = trial.measurements
-    names = [o for o in objectives if any(o in m.values for m in measurements)]
-    names += sorted({k for m in measurements for k in m.values} - set(names))
-    elapsed = any(m.elapsed is not None for m in measurements)
-    headers = ["STEP", *(n.upper() for n in names)]
-    if elapsed:
-        headers.append("ELAPSED")
-    rows = []
-    for m in measurements:
-        row: list[object] = [m.step, *(m.values.get(n) for n in names)]
-        if elapsed:
-            row.append(f"{m.elapsed:.6g} s" if m.elapsed is not None else None)
-        rows.append(row)
-    numeric = list(range(len(names) + 1 + int(elapsed)))
-    return format_table(headers, rows, numeric=numeric)
-
-
-def _best(client: Client, args: argparse.Namespace, out: TextIO) -> int:
-    study = client.get_study(args.study)
-    best = study.best_trials
-    if args.json:
-        _print_json([trial_record(t, curve=False) for t in best], out)
-    elif not best:
-        print(f"no trial of {study.name} has completed yet", file=out)
-    else:
-        if len(study.objectives) > 1:
-            print(f"Pareto front of {study.name}: {len(best)} trials", file=out)
-        print(_trials_table(study, best), file=out)
-    return EXIT_OK
-
-
-def _export(client: Client, args: argparse.Namespace, out: TextIO) -> int:
-    study = client.get_study(args.study)
-    # The JSON export carries the learning curves; CSV has no room for them.
-    trials = study.trials(with_measurements=args.format == "json")
-    write = write_csv if args.format == "csv" else write_json
-    if args.output:
-        with open(args.output, "w", newline="", encoding="utf-8") as f:
-            count = write(study, trials, f)
-        print(f"exported {count} trials of {study.name} to {args.output}", file=sys.stderr)
-    else:
-        write(study, trials, out)
-    return EXIT_OK
-
-
-def _import(client: Client, args: argparse.Namespace, out: TextIO) -> int:
-    study = client.get_study(args.study)
-    if args.file == "-":
-        text = sys.stdin.read()
-    else:
-        try:
-            text = Path(args.file).read_text(encoding="utf-8")
-        except OSError as e:
-            raise RecordError(f"cannot read {args.file}: {e.strerror or e}") from None
-    fmt = args.format or detect_format(args.file, text)
-    records, skipped_states = parse_records(text, fmt, study._params)
-    stopped = skipped_states.pop("STOPPED", 0)
-    unfinished = sum(skipped_states.values())
-    completed = failed = 0
-    for record in records:
-        try:
-            study.add_trial(
-                record.params,
-                values=record.values,
-                failure=record.failure,
-                metadata=record.metadata,
-            )
-        except HyperdialError as e:
-            done = completed + failed
-            raise type(e)(
-                f"{record.source} of {args.file}: {e.message} ({done} trials imported before)",
-                code=e.code,
-                reason=e.reason,
-                metadata=e.metadata,
-            ) from None
-        if record.values is not None:
-            completed += 1
-        else:
-            failed += 1
-    summary = {
-        "study": study.name,
-        "imported": completed + failed,
-        "completed": completed,
-        "failed": failed,
-        "skipped": unfinished + stopped,
-        "skipped_stopped": stopped,
-    }
-    if args.json:
-        _print_json(summary, out)
-    else:
-        skips = [f"{unfinished} unfinished"] if unfinished else []
-        if stopped:
-            skips.append(f"{stopped} stopped (stopped trials cannot be imported)")
-        note = f"; skipped {' and '.join(skips)}" if skips else ""
-        print(
-            f"imported {completed + failed} trials into {study.name} "
-            f"({completed} completed, {failed} failed){note}",
-            file=out,
-        )
-    return EXIT_OK
-
-
 def _token(args: argparse.Namespace) -> str | None:
     if args.token_file:
         try:
@@ -630,16 +434,34 @@ def _connect(args: argparse.Namespace) -> Client:
         retry=RetryPolicy(deadline=args.timeout, max_backoff=2.0),
         options=options,
         renew_leases=False,
+        # A replica is NOT_SERVING only while its store is unusable: its own answer says so
+        # (STORE_UNAVAILABLE), where skipping it would read as "cannot reach the service".
+        health_check=False,
     )
+
+
+#: Reasons of an answer from a service that runs but cannot use its store, and what to say.
+_STORE_REASONS = {
+    "STORE_UNAVAILABLE": "its store is unavailable",
+    "STORE_READ_ONLY": "its store takes no writes (read-only: a failover under way?)",
+}
 
 
 def _error_line(error: BaseException, target: str) -> tuple[str, int]:
     if isinstance(error, HyperdialError):
         code = _EXIT_BY_CODE.get(error.code, EXIT_ERROR)
         text = str(error)
-        if error.code in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED):
+        if error.reason in _STORE_REASONS:
+            # The service answered: saying it cannot be reached would send people to the
+            # wrong machine.
+            text = f"the service at {target} is up, but {_STORE_REASONS[error.reason]}: {text}"
+        elif isinstance(error, ServiceUnreachableError):
+            text = error.message  # names the target and what to check already
+        elif error.code in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED):
             text = f"cannot reach the service at {target}: {text}"
         return text, code
+    if isinstance(error, CommandError):
+        return str(error), error.status
     if isinstance(error, RecordError):
         return str(error), EXIT_INVALID
     return f"{type(error).__name__}: {error}", EXIT_ERROR
@@ -686,7 +508,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())
         return EXIT_OK
-    except (HyperdialError, RecordError, OSError) as e:
+    except (HyperdialError, CommandError, RecordError, OSError) as e:
         text, code = _error_line(e, args.target)
         print(f"hyperdial: error: {' '.join(text.split())}", file=sys.stderr)
         return code

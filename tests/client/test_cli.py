@@ -168,9 +168,9 @@ def test_serve_without_the_server_extra_prints_the_hint() -> None:
     """
     result = _blocked_python(body)
     assert result.returncode == 2
-    assert "hyperdial serve needs the server extra: pip install 'hyperdial[server]'" in (
-        result.stderr
-    )
+    assert cli.SERVER_EXTRA_HINT in result.stderr
+    # Runnable as printed from a checkout.
+    assert "python3 -m pip install '.[server]'" in cli.SERVER_EXTRA_HINT
     assert "missing module: hyperdial_server" in result.stderr
     assert "Traceback" not in result.stderr
     assert result.stdout == ""
