@@ -6,9 +6,11 @@ WORKDIR /app/examples/node
 COPY examples/node/package.json examples/node/package-lock.json ./
 # Exactly the lock file's packages; npm's cache is dropped so the layer holds only node_modules.
 RUN npm ci --omit=dev --no-audit --no-fund && npm cache clean --force
-# worker.js loads ../../protos at run time: the same layout as in the repository.
+# hyperdial.js loads ../../protos at run time (the same layout as in the repository) and the
+# google.rpc protos it vendors from ./protos.
 COPY protos /app/protos
-COPY examples/node/worker.js ./
+COPY examples/node/protos ./protos
+COPY examples/node/worker.js examples/node/hyperdial.js ./
 # A fixed numeric uid and gid of its own, not the image's uid 1000 "node"; /app stays owned by
 # root, so the worker can read its code and change none of it.
 RUN groupadd --system --gid 10001 worker \

@@ -549,6 +549,34 @@ def test_worker_image_installs_from_the_lock_file_and_keeps_the_repository_layou
     assert (ROOT / "examples" / "node" / "package-lock.json").is_file()
 
 
+def test_worker_image_copies_every_local_module_and_file_the_worker_loads() -> None:
+    (stage,) = _stages("worker.Dockerfile")
+    copied: set[str] = set()
+    for line in stage:
+        if line.startswith("COPY ") and "--from" not in line:
+            *sources, _ = line.split()[1:]
+            copied.update(src.rstrip("/") for src in sources)
+    node = ROOT / "examples" / "node"
+    # Local modules reached from worker.js by require('./x'), transitively.
+    todo, modules = ["worker.js"], set()
+    while todo:
+        name = todo.pop()
+        if name in modules:
+            continue
+        modules.add(name)
+        text = (node / name).read_text()
+        todo += [
+            f"{m}.js" if not m.endswith(".js") else m
+            for m in re.findall(r"require\('\./([\w.-]+)'\)", text)
+        ]
+    assert "hyperdial.js" in modules
+    for name in modules:
+        assert f"examples/node/{name}" in copied, name
+    # The google.rpc protos the client module decodes error details with.
+    assert (node / "protos" / "google" / "rpc" / "error_details.proto").is_file()
+    assert "examples/node/protos" in copied
+
+
 def test_docker_readme_says_how_to_run_the_stack() -> None:
     text = (DOCKER / "README.md").read_text()
     assert "docker compose -f docker/compose.yaml up --build" in text

@@ -43,7 +43,8 @@ def run_worker(worker: Path, target: str, *args: str) -> tuple[str, dict[str, An
         timeout=180,
     )
     assert done.returncode == 0, done.stderr
-    return study, json.loads(done.stdout.strip().splitlines()[-1])
+    [line] = done.stdout.splitlines()  # --json: the summary and nothing else on stdout
+    return study, json.loads(line)
 
 
 @pytest.mark.parametrize(
