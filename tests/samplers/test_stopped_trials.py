@@ -11,11 +11,17 @@ import math
 import numpy as np
 import pytest
 
-from hyperdial_server.core.early_stopping import EarlyStopping, Hyperband
-from hyperdial_server.core.history import TrialPage
+from hyperdial_server.core.early_stopping import (
+    EarlyStopping,
+    Hyperband,
+    PercentileRule,
+    RungValue,
+    SuccessiveHalving,
+)
+from hyperdial_server.core.history import TrialPage, rung_measurements
 from hyperdial_server.core.space import FloatDomain, IntDomain, ParameterConfig, Params, SearchSpace
 from hyperdial_server.core.study import Algorithm, Objective, StudySpec
-from hyperdial_server.core.trial import Trial, TrialState
+from hyperdial_server.core.trial import Measurement, Trial, TrialState
 from hyperdial_server.samplers import BayesianSampler, RandomSampler, _bayes, _encoder, get_sampler
 from hyperdial_server.samplers._worker import run_suggest
 from tests.samplers.test_sampler_contract import SPACES
@@ -276,3 +282,94 @@ def test_an_int_space_with_stopped_trials_suggests_new_points() -> None:
     ]
     (point,) = SAMPLER.suggest(spec, [7], history)
     assert point in grid[7:]
+
+
+# --- values at rungs (successive halving, Hyperband) ---------------------------------------
+
+HALVING = EarlyStopping(SuccessiveHalving(min_resource=1, reduction_factor=3), objective="loss")
+
+
+def _with_rungs(trials: list[Trial], at_step: dict[int, float], step: int = 3) -> list[Trial]:
+    """``trials`` with a rung measurement at ``step`` for the numbers in ``at_step``."""
+    return [
+        dataclasses.replace(t, measurements=[Measurement(step, {"loss": at_step[t.number]})])
+        if t.number in at_step
+        else t
+        for t in trials
+    ]
+
+
+def test_a_stopped_trial_is_valued_by_the_completed_trials_line_at_its_rung() -> None:
+    spec = _spec(early_stopping=HALVING)
+    history = _history()
+    # At step 3 every completed trial measured 2 * final + 1: the line maps a value v there
+    # to (v - 1) / 2 at the end.
+    rungs = {t.number: 2.0 * (t.values or {})["loss"] + 1.0 for t in history}
+    worst = max((t.values or {})["loss"] for t in history)
+    stopped = _trial(TrialState.STOPPED, 11, {"x": 0.9, "y": 0.9}, {"loss": 2.0 * worst + 1.5})
+    rungs[11] = 2.0 * worst + 1.5
+    data = _bayes._observations(
+        spec, _encoder.Encoder(SPACE), _with_rungs([*history, stopped], rungs)
+    )
+    # Its own last value is on the scale of step 3; the estimate on the scale of results.
+    assert data.y[-1, 0] == pytest.approx(worst + 0.25)
+    # Without rung measurements (a store that keeps none): its own last value, as before.
+    plain = _bayes._observations(spec, _encoder.Encoder(SPACE), [*history, stopped])
+    assert plain.y[-1, 0] == 2.0 * worst + 1.5
+
+
+def test_a_rung_that_says_nothing_of_the_end_values_a_stopped_trial_at_the_median() -> None:
+    spec = _spec(early_stopping=HALVING)
+    history = _history()
+    # Values at step 3 that go against the final ones: the slope is held at 0, so the line
+    # predicts the mean result, and the rule's floor (the median) applies.
+    rungs = {t.number: -(t.values or {})["loss"] for t in history}
+    stopped = _trial(TrialState.STOPPED, 11, {"x": 0.9, "y": 0.9}, {"loss": 5.0})
+    rungs[11] = 5.0
+    data = _bayes._observations(
+        spec, _encoder.Encoder(SPACE), _with_rungs([*history, stopped], rungs)
+    )
+    finals = [(t.values or {})["loss"] for t in history]
+    assert data.y[-1, 0] == pytest.approx(max(float(np.mean(finals)), _median(history)))
+
+
+def test_a_rung_with_too_few_completed_trials_keeps_the_stopped_trial_s_own_value() -> None:
+    spec = _spec(early_stopping=HALVING)
+    history = _history()
+    # Only two completed trials measured at step 3 (MIN_RUNG_PAIRS is 3).
+    rungs = {1: 10.0, 2: 20.0, 11: 100.0}
+    assert _bayes.MIN_RUNG_PAIRS == 3
+    stopped = _trial(TrialState.STOPPED, 11, {"x": 0.9, "y": 0.9}, {"loss": 100.0})
+    data = _bayes._observations(
+        spec, _encoder.Encoder(SPACE), _with_rungs([*history, stopped], rungs)
+    )
+    assert data.y[-1, 0] == 100.0
+
+
+def test_rung_measurements_are_values_at_each_bracket_s_rung_steps_in_their_own_direction() -> None:
+    rule = Hyperband(min_resource=1, max_resource=9, reduction_factor=3)
+    es = EarlyStopping(rule, objective="acc", maximize=True)
+    got = rung_measurements(
+        es, [RungValue(1, 0, 1, -0.5), RungValue(1, 0, 0, -0.25), RungValue(2, 1, 0, -0.75)]
+    )
+    # Bracket 0's rungs are at steps 1 and 3, bracket 1's at 3; values negated back.
+    assert got == {
+        1: [Measurement(1, {"acc": 0.25}), Measurement(3, {"acc": 0.5})],
+        2: [Measurement(3, {"acc": 0.75})],
+    }
+    median = EarlyStopping(PercentileRule(median=True), objective="loss")
+    assert rung_measurements(median, [RungValue(1, 0, 0, 1.0)]) == {}
+
+
+def test_the_worker_gives_trials_their_rung_measurements() -> None:
+    spec = _spec(early_stopping=HALVING)
+    history = _history()
+    rungs = {t.number: 2.0 * (t.values or {})["loss"] + 1.0 for t in history}
+    stopped = _trial(TrialState.STOPPED, 11, {"x": 0.9, "y": 0.9}, {"loss": 7.0})
+    rungs[11] = 7.0
+    by_number = {n: [Measurement(3, {"loss": v})] for n, v in rungs.items()}
+    points, _ = run_suggest(
+        Algorithm.BAYESIAN, spec, [11], [TrialPage([*history, stopped])], by_number
+    )
+    assert points == SAMPLER.suggest(spec, [11], _with_rungs([*history, stopped], rungs))
+    assert points != SAMPLER.suggest(spec, [11], [*history, stopped])

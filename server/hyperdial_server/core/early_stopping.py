@@ -319,6 +319,24 @@ def rungs_of(rule: SuccessiveHalving | Hyperband, bracket: int = 0) -> list[int]
     )
 
 
+@dataclass(frozen=True)
+class RungValue:
+    """A value recorded at a rung of successive halving or Hyperband: the watched objective's
+    value in the report that first reached the rung's step.
+
+    Attributes:
+        number: The trial's number.
+        bracket: Its Hyperband bracket (0 under successive halving).
+        rung: The rung, 0 for the first.
+        value: The value, oriented: lower is better (see :func:`oriented`).
+    """
+
+    number: int
+    bracket: int
+    rung: int
+    value: float
+
+
 def promoted(rank: int, size: int, reduction_factor: int) -> bool:
     """Whether a value is among the best ``max(1, size // η)`` of the ``size`` values of a rung
     (its own included), ``rank`` being the number of values strictly better than it: a value
@@ -414,6 +432,7 @@ __all__ = [
     "PercentileRule",
     "PolicyRule",
     "Rule",
+    "RungValue",
     "SuccessiveHalving",
     "Threshold",
     "hyperband_bracket",

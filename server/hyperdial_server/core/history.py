@@ -6,10 +6,18 @@ and a sampler worker reads them, and samplers must not depend on stores.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
-from hyperdial_server.core.trial import Trial
+from hyperdial_server.core.early_stopping import (
+    EarlyStopping,
+    Hyperband,
+    RungValue,
+    SuccessiveHalving,
+    rungs_of,
+    shown,
+)
+from hyperdial_server.core.trial import Measurement, Trial
 
 
 class TrialPage:
@@ -50,3 +58,29 @@ class TrialPage:
         if self._decode is not None:
             return self._decode(self._encoded)
         return self._trials
+
+
+def rung_measurements(
+    policy: EarlyStopping, values: Iterable[RungValue]
+) -> dict[int, list[Measurement]]:
+    """Each trial's rung values as measurements at the rungs' steps (the watched objective
+    only, in its own direction), in order of step: how a sampler sees what every trial
+    measured at the points where the rule compared them. Empty unless the policy's rule has
+    rungs."""
+    rule = policy.rule
+    if not isinstance(rule, (SuccessiveHalving, Hyperband)):
+        return {}
+    sign = -1.0 if policy.maximize else 1.0
+    steps: dict[int, list[int]] = {}
+    out: dict[int, list[Measurement]] = {}
+    for v in values:
+        at = steps.get(v.bracket)
+        if at is None:
+            at = steps[v.bracket] = rungs_of(rule, v.bracket)
+        if not 0 <= v.rung < len(at):
+            continue  # a rung the policy does not have (cannot happen through the service)
+        measurement = Measurement(at[v.rung], {policy.objective: shown(v.value, sign)})
+        out.setdefault(v.number, []).append(measurement)
+    for curve in out.values():
+        curve.sort(key=lambda m: m.step)
+    return out

@@ -21,12 +21,18 @@ How one ask is answered (``docs/algorithms.md`` has the user-facing account):
    Stopped trials (early stopping) enter as in point 3a.
 3a. **Stopped trials.** A STOPPED trial's values are its last intermediate report, taken
    before training ended: no result, yet its region was measured and judged. It enters the
-   model, per objective, at ``max(its own last value, the median of the completed trials'
-   values)`` (oriented: lower is better): never better than the median completed result,
-   worse when its own curve says so. Why: the rules stop a trial for falling behind its peers
-   (below the median or a percentile, outside the best 1/eta of a rung) or a bar the user set,
-   so a stop says "about average at best"; and a GP needs a value, not a rank like Optuna's
-   TPE (every pruned trial below every completed one), which as a value (the worst seen)
+   model, per objective, at ``max(its estimated final value, the median of the completed
+   trials' values)`` (oriented: lower is better): never better than the median completed
+   result, worse when its own curve says so. The estimate is its own last value, except for
+   the watched objective of a successive-halving or Hyperband policy, where the trials carry
+   their values at the rungs (``Trial.measurements``, see ``_worker.run_suggest``): there a
+   least-squares line ``final = a + b * value`` (``b >= 0``) through the completed trials'
+   values at the stopped trial's last rung step and their results maps its value to the
+   scale of results (``_final_estimates``; at least ``MIN_RUNG_PAIRS`` completed trials).
+   Why the floor: the rules stop a trial for falling behind its peers (below the median or a
+   percentile, outside the best 1/eta of a rung) or a bar the user set, so a stop says "about
+   average at best"; and a GP needs a value, not a rank like Optuna's TPE (every pruned trial
+   below every completed one), which as a value (the worst seen)
    would make a close call cut at a late rung as bad as a diverged trial. Only completed
    trials set the incumbent and the ParEGO normalisation. Before any trial completed there
    is no median: stopped trials wait, and the design stays quasi-random. After one, they
@@ -68,9 +74,10 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
+from hyperdial_server.core.early_stopping import EarlyStopping
 from hyperdial_server.core.space import Params, ParamValue, SearchSpace
 from hyperdial_server.core.study import StudySpec
-from hyperdial_server.core.trial import Trial, TrialState
+from hyperdial_server.core.trial import Measurement, Trial, TrialState
 from hyperdial_server.samplers import _acquisition, _gp
 from hyperdial_server.samplers._base import Sampler
 from hyperdial_server.samplers._encoder import Encoder
@@ -81,6 +88,9 @@ Array = npt.NDArray[np.float64]
 
 #: Most finished trials the model is fitted on (cost control: fitting is cubic in this).
 MAX_MODEL_TRIALS = 200
+#: Completed trials a stopped trial's rung needs before their values there map the stopped
+#: trial's value to a final one (point 3a): a line through fewer says little.
+MIN_RUNG_PAIRS = 3
 #: Most asks in flight that an ask accounts for (see point 6 of the module docstring).
 MAX_LOOKAHEAD = 16
 #: Smallest distance (in the unit coordinates) between a new point and a point in flight;
@@ -224,6 +234,8 @@ def _observations(spec: StudySpec, enc: Encoder, completed: Sequence[Trial]) -> 
     failed: list[Array] = []
     stopped_rows: list[Array] = []
     stopped_ys: list[list[float]] = []
+    stopped_at: list[Measurement | None] = []  # a stopped trial's last rung measurement
+    curves: list[list[Measurement]] = []  # a completed trial's rung measurements
     for t in completed:
         # A trial that does not fit the space (impossible through the service) is skipped
         # rather than trusted.
@@ -245,6 +257,7 @@ def _observations(spec: StudySpec, enc: Encoder, completed: Sequence[Trial]) -> 
             if not (ranked and not any(math.isnan(x) for x in last)):
                 stopped_rows.append(row)
                 stopped_ys.append(last)
+                stopped_at.append(t.measurements[-1] if t.measurements else None)
                 continue
         elif t.state is not TrialState.COMPLETED or any(n not in values for n in names):
             continue
@@ -253,11 +266,15 @@ def _observations(spec: StudySpec, enc: Encoder, completed: Sequence[Trial]) -> 
             continue
         rows.append(row)
         ys.append(v)
+        curves.append(t.measurements)
     d, m = enc.n_dims, len(names)
     y = np.array(ys, dtype=np.float64).reshape(-1, m) * sign
     if stopped_rows and len(y):
         # Never better than the median completed result (fmax: NaN takes the median).
         stopped = np.array(stopped_ys, dtype=np.float64).reshape(-1, m) * sign
+        if policy is not None and policy.objective in names:
+            j = names.index(policy.objective)
+            stopped[:, j] = _final_estimates(stopped[:, j], stopped_at, curves, y[:, j], policy)
         y = np.vstack([y, np.fmax(stopped, np.median(y, axis=0))])
         rows += stopped_rows
     # With no completed trial there is no median, and no model either (point 1): left out.
@@ -267,6 +284,71 @@ def _observations(spec: StudySpec, enc: Encoder, completed: Sequence[Trial]) -> 
         failed=np.array(failed, dtype=np.float64).reshape(-1, d),
         completed=len(ys),
     )
+
+
+def _final_estimates(
+    last: Array,
+    at: Sequence[Measurement | None],
+    curves: Sequence[Sequence[Measurement]],
+    finals: Array,
+    policy: EarlyStopping,
+) -> Array:
+    """Stopped trials' values of the watched objective on the scale of final values (oriented:
+    lower is better), where the completed trials say how a value at a stopped trial's last
+    rung maps to a final one (point 3a of the module docstring).
+
+    For each rung step, a least-squares line ``final = a + b * value at the step`` through the
+    completed trials that reached it, with ``b >= 0`` (a worse value at a rung never predicts
+    a better result). With fewer than ``MIN_RUNG_PAIRS`` such trials, or values that do not
+    differ, a stopped trial keeps its own last value.
+
+    Args:
+        last: The stopped trials' last values, oriented.
+        at: Each stopped trial's last rung measurement, or ``None``.
+        curves: Each completed trial's rung measurements, in the order of ``finals``.
+        finals: The completed trials' final values, oriented.
+        policy: The study's policy (the watched objective and its direction).
+    """
+    out: Array = last.copy()
+    sign = -1.0 if policy.maximize else 1.0
+    name = policy.objective
+    lines: dict[int, tuple[float, float] | None] = {}
+    for i, m in enumerate(at):
+        if m is None or name not in m.values or not math.isfinite(out[i]):
+            continue
+        if m.step not in lines:
+            lines[m.step] = _rung_line(m.step, name, sign, curves, finals)
+        line = lines[m.step]
+        if line is not None:
+            out[i] = line[0] + line[1] * m.values[name] * sign
+    return out
+
+
+def _rung_line(
+    step: int,
+    name: str,
+    sign: float,
+    curves: Sequence[Sequence[Measurement]],
+    finals: Array,
+) -> tuple[float, float] | None:
+    """``(a, b)`` of the line ``final = a + b * value at step`` fitted on the completed trials
+    with a measurement at ``step`` (slope at least 0); ``None`` without enough of them."""
+    xs: list[float] = []
+    fs: list[float] = []
+    for curve, final in zip(curves, finals, strict=True):
+        for m in curve:
+            if m.step == step and name in m.values and math.isfinite(m.values[name]):
+                xs.append(m.values[name] * sign)
+                fs.append(float(final))
+                break
+    if len(xs) < MIN_RUNG_PAIRS:
+        return None
+    x, f = np.array(xs), np.array(fs)
+    spread = float(np.var(x))
+    if not spread > 0.0:
+        return None
+    slope = max(0.0, float(np.mean((x - x.mean()) * (f - f.mean()))) / spread)
+    return float(f.mean() - slope * x.mean()), slope
 
 
 def _finite(value: float | None) -> float:

@@ -12,18 +12,19 @@ other, so without it they would outlive a replica that is killed.
 from __future__ import annotations
 
 import ctypes
+import dataclasses
 import os
 import signal
 import sys
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from types import FrameType
 
 from hyperdial_server.core.history import TrialPage
 from hyperdial_server.core.space import Params
 from hyperdial_server.core.study import Algorithm, StudySpec
-from hyperdial_server.core.trial import Trial, TrialState
+from hyperdial_server.core.trial import Measurement, Trial, TrialState
 from hyperdial_server.samplers import get_sampler
 
 
@@ -32,6 +33,7 @@ def run_suggest(
     spec: StudySpec,
     indices: Sequence[int],
     history: Sequence[TrialPage],
+    measurements: Mapping[int, list[Measurement]] | None = None,
 ) -> tuple[list[Params], float]:
     """The sampler's points for ``indices`` given the study's history, and the seconds it took.
 
@@ -41,12 +43,18 @@ def run_suggest(
         indices: Sampler indices.
         history: Pages of the study's finished and RUNNING trials, decoded here (so that the
             replica's event loop does not spend its time on it).
+        measurements: Intermediate measurements to give the trials, by trial number, in
+            place of the (unread) kept curves: their values at the rungs of the study's
+            successive halving or Hyperband policy (``core.history.rung_measurements``).
     """
     start = time.perf_counter()
     completed: list[Trial] = []
     pending: list[Trial] = []
     for page in history:
         for t in page.decode():
+            if measurements and t.number in measurements:
+                # A copy: a page of decoded trials hands out the caller's own objects.
+                t = dataclasses.replace(t, measurements=measurements[t.number])
             # Failed and stopped trials go with the finished ones: the model learns from them.
             if t.state is TrialState.RUNNING:
                 pending.append(t)

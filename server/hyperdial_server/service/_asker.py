@@ -23,13 +23,14 @@ from collections.abc import Callable, Coroutine, Sequence
 from typing import Any, TypeVar
 
 from hyperdial_server.core import names
+from hyperdial_server.core.early_stopping import Hyperband, SuccessiveHalving
 from hyperdial_server.core.errors import (
     FailedPrecondition,
     NotFound,
     StudyComplete,
     Unavailable,
 )
-from hyperdial_server.core.history import TrialPage
+from hyperdial_server.core.history import TrialPage, rung_measurements
 from hyperdial_server.core.space import Params
 from hyperdial_server.core.study import StudyRecord, StudySpec
 from hyperdial_server.core.trial import Trial, TrialState
@@ -360,10 +361,18 @@ class Asker:
             if not more or not page.last:
                 break
             after = page.last
+        # Under successive halving or Hyperband, every trial's values at the rungs it reached:
+        # the model compares a stopped trial with the completed ones at its last rung (one
+        # read of the rung values, kept by the policy anyway; no curve is read).
+        measurements = None
+        policy = record.spec.early_stopping
+        if policy is not None and isinstance(policy.rule, (SuccessiveHalving, Hyperband)):
+            rungs = await self._store.rung_values(namespace, record.study_id)
+            measurements = rung_measurements(policy, rungs)
         # Model-based samplers are CPU-heavy: in worker processes, so this replica keeps
         # answering other calls meanwhile.
         return await self._samplers.suggest(
-            record.spec.algorithm, record.spec, claim.indices, pages
+            record.spec.algorithm, record.spec, claim.indices, pages, measurements
         )
 
     async def _while_claimed(

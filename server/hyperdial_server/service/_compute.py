@@ -29,7 +29,7 @@ import multiprocessing.forkserver
 import os
 import queue
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Executor, Future, ProcessPoolExecutor, ThreadPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 
@@ -38,6 +38,7 @@ from hyperdial_server.core.errors import Unavailable
 from hyperdial_server.core.history import TrialPage
 from hyperdial_server.core.space import Params
 from hyperdial_server.core.study import Algorithm, StudySpec
+from hyperdial_server.core.trial import Measurement
 from hyperdial_server.samplers._worker import run_suggest, start_worker
 
 #: ``ErrorInfo.reason`` of an ask whose sampler could not compute: its worker process died (e.g.
@@ -161,9 +162,12 @@ class SamplerWorkers:
         spec: StudySpec,
         indices: Sequence[int],
         history: Sequence[TrialPage],
+        measurements: Mapping[int, list[Measurement]] | None = None,
     ) -> tuple[list[Params], float]:
         """The sampler's points for ``indices`` and its compute seconds, from a worker, which
-        decodes the ``history`` pages (the study's finished and RUNNING trials) itself.
+        decodes the ``history`` pages (the study's finished and RUNNING trials) itself and
+        gives the trials their ``measurements`` (by trial number; see
+        :func:`~hyperdial_server.samplers._worker.run_suggest`).
 
         Raises:
             Unavailable: Reason ``SAMPLER_UNAVAILABLE``: the worker died twice in a row
@@ -177,7 +181,13 @@ class SamplerWorkers:
                 # worker has no tracing); a shared no-op when tracing is off.
                 with tracing.sampler(algorithm.name, len(indices), history):
                     return await loop.run_in_executor(
-                        pool, run_suggest, algorithm, spec, list(indices), list(history)
+                        pool,
+                        run_suggest,
+                        algorithm,
+                        spec,
+                        list(indices),
+                        list(history),
+                        dict(measurements or {}),
                     )
             except BrokenProcessPool:
                 # A worker died: this pool is unusable. The next attempt starts a new one.

@@ -74,7 +74,7 @@ import abc
 from collections.abc import Collection, Mapping, Sequence
 from typing import ClassVar
 
-from hyperdial_server.core.early_stopping import Decision, EarlyStopping
+from hyperdial_server.core.early_stopping import Decision, EarlyStopping, RungValue
 from hyperdial_server.core.history import TrialPage
 from hyperdial_server.core.limits import DEFAULT_LEASE_TIMEOUT
 from hyperdial_server.core.space import Params
@@ -582,6 +582,19 @@ class Store(abc.ABC):
             NotFound: No such study or trial.
         """
         raise NotImplementedError
+
+    async def rung_values(self, namespace: str, study_id: str) -> list[RungValue]:
+        """The values recorded at the rungs of the study's successive halving or Hyperband
+        policy, one per trial and rung it reached, in no particular order: what a model-based
+        sampler compares a stopped trial with. Read only.
+
+        The default keeps none (a store without them still works: the Bayesian sampler then
+        values stopped trials by their own last value alone, ``docs/algorithms.md``).
+
+        Returns:
+            The values; empty for a study without rungs, without reports, or unknown.
+        """
+        return []
 
     @abc.abstractmethod
     async def expire_leases(self, *, now: float, limit: int = 1000) -> int:

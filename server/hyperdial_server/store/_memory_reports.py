@@ -17,6 +17,7 @@ from hyperdial_server.core.early_stopping import (
     Hyperband,
     PercentileRule,
     Rule,
+    RungValue,
     SuccessiveHalving,
     Threshold,
     hyperband_bracket,
@@ -124,6 +125,7 @@ def _rungs(
         values = study.rung_values.setdefault((bracket, rung), [])
         rank = bisect.bisect_left(values, value)
         values.insert(rank, value)
+        study.rung_records.append(RungValue(number, bracket, rung, value))
         state.next_rung += 1
         decided = True
         decision = rung_decision(

@@ -15,7 +15,7 @@ from collections import deque
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
-from hyperdial_server.core.early_stopping import Decision
+from hyperdial_server.core.early_stopping import Decision, RungValue
 from hyperdial_server.core.space import Params
 from hyperdial_server.core.study import StudyRecord
 from hyperdial_server.core.trial import LEASE_EXPIRED_REASON, Measurement, Trial, TrialState
@@ -177,6 +177,8 @@ class MemoryStudy:
     reports: dict[int, TrialReports] = field(default_factory=dict)
     step_values: dict[int, list[float]] = field(default_factory=dict)
     rung_values: dict[tuple[int, int], list[float]] = field(default_factory=dict)
+    # The same rung values with their trials, in order of recording (Store.rung_values).
+    rung_records: list[RungValue] = field(default_factory=list)
     create_request: tuple[str, float] | None = None
     create_fingerprint: str = ""
 

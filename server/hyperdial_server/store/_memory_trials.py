@@ -14,7 +14,8 @@ import heapq
 import itertools
 from collections.abc import Collection, Mapping
 
-from hyperdial_server.core.early_stopping import Decision, EarlyStopping, Rule
+from hyperdial_server.core.early_stopping import Decision, EarlyStopping, Rule, RungValue
+from hyperdial_server.core.errors import NotFound
 from hyperdial_server.core.trial import Measurement, Trial, TrialState
 from hyperdial_server.store._base import EXPIRE_BATCH, RequestId, Store
 from hyperdial_server.store._checks import check_completion, check_measurement, check_page_size
@@ -252,6 +253,14 @@ class TrialMethods(Store):
             return stop
         reports = study.reports.get(number)
         return Decision(False, 0) if reports is None else reports.decision
+
+    async def rung_values(self, namespace: str, study_id: str) -> list[RungValue]:
+        """See :meth:`Store.rung_values`."""
+        try:
+            study = self._study(namespace, study_id)
+        except NotFound:
+            return []
+        return list(study.rung_records)
 
     # --- reading trials ----------------------------------------------------------------------
 

@@ -18,6 +18,7 @@ from hyperdial_server.core.early_stopping import (
     EarlyStopping,
     Hyperband,
     PercentileRule,
+    RungValue,
     SuccessiveHalving,
     hyperband_bracket,
     rungs_of,
@@ -178,3 +179,15 @@ class ReportCommands(RedisBase):
         if len(reply) < 2 or reply[1] is None:
             return Decision(False, 0)
         return decision_from_json(json.loads(reply[1]))
+
+    async def rung_values(self, namespace: str, study_id: str) -> list[RungValue]:
+        """See :meth:`Store.rung_values`. One read (``ZRANGE`` of the study's ``es_rungs``)."""
+        keys = study_keys(namespace, study_id)
+        members = await self._do(self._r.zrange(keys.es_rungs, 0, -1), study_id)
+        out = []
+        for member in members:
+            text = member.decode() if isinstance(member, bytes) else str(member)
+            # "<bracket>|<rung>|<sortable>|<number>|<value>" (see _keys).
+            bracket, rung, _, number, value = text.split("|", 4)
+            out.append(RungValue(int(number), int(bracket), int(rung), float(value)))
+        return out

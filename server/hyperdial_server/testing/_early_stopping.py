@@ -10,6 +10,8 @@ import random
 import uuid
 from collections import defaultdict
 
+import pytest
+
 from hyperdial_server.core.early_stopping import (
     Decision,
     EarlyStopping,
@@ -17,6 +19,7 @@ from hyperdial_server.core.early_stopping import (
     PercentileRule,
     PolicyRule,
     Rule,
+    RungValue,
     SuccessiveHalving,
     Threshold,
     hyperband_bracket,
@@ -284,6 +287,38 @@ class EarlyStoppingContract(ContractBase):
                 # A report at step 3 decides rung 1 in bracket 0, rung 0 in bracket 1, none in 2.
                 expect = {0: (0, 1), 1: (0,), 2: (None,)}[brackets[number]]
                 assert got.rung in expect
+
+        store.run(body)
+
+    def test_rung_values_list_each_trial_s_value_at_each_rung_it_reached(
+        self, store: StoreHarness, namespace: str
+    ) -> None:
+        async def body(s: Store) -> None:
+            if type(s).rung_values is Store.rung_values:
+                pytest.skip("the store keeps no rung values (Store.rung_values' default)")
+            for maximize in (False, True):
+                es = policy(
+                    SuccessiveHalving(min_resource=1, reduction_factor=2), maximize=maximize
+                )
+                # Values as measured: a maximised objective's are negated, so that both studies
+                # see the same order, and the oriented values (lower is better) are the same.
+                sign = -1.0 if maximize else 1.0
+                rec = await es_study(s, namespace, 4)
+                # Trial 1 reports at each rung's step (1, 2, 4), trial 2 jumps to step 5 (the
+                # value crosses rungs 0 to 2 at once), trial 3 stops at rung 0, trial 4 never
+                # reports.
+                for number, step, value in [(1, 1, 2.0), (1, 2, 1.0), (1, 4, 0.5), (2, 5, 0.1)]:
+                    _, got = await report(s, namespace, rec, number, step, sign * value, es=es)
+                    assert not got.stop
+                _, got = await report(s, namespace, rec, 3, 1, sign * 9.0, es=es)
+                assert (got.stop, got.rung) == (True, 0)
+                got_values = await s.rung_values(namespace, rec.study_id)
+                expect = [(1, 0, 2.0), (1, 1, 1.0), (1, 2, 0.5), (2, 0, 0.1), (2, 1, 0.1)]
+                expect += [(2, 2, 0.1), (3, 0, 9.0)]
+                assert sorted(got_values, key=lambda v: (v.number, v.rung)) == [
+                    RungValue(n, 0, r, v) for n, r, v in expect
+                ]
+            assert await s.rung_values(namespace, "no-such-study") == []
 
         store.run(body)
 
