@@ -452,14 +452,15 @@ def test_an_ask_whose_answer_was_lost_is_answered_once_on_retry(
 
 @pytest.fixture(params=["memory", "redis"])
 def short_lease_target(request: pytest.FixtureRequest) -> Iterator[str]:
-    """A server whose default lease (``--lease-timeout``) is 1 s."""
+    """A server whose default lease (``--lease-timeout``) is 3 s: heartbeats every second
+    keep a trial with 2 s to spare, however busy the machine."""
     if request.param == "memory":
-        config = ServerConfig(lease_timeout=1.0)
+        config = ServerConfig(lease_timeout=3.0)
     else:
         # No periodic sweep on the shared Redis (see tests/fixtures_server.py): leases expire
         # when their study is asked or listed, which the test does.
         redis_url = str(request.getfixturevalue("redis_url"))
-        config = ServerConfig(redis_url=redis_url, lease_timeout=1.0, lease_sweep_interval=0)
+        config = ServerConfig(redis_url=redis_url, lease_timeout=3.0, lease_sweep_interval=0)
     with InProcessServer(config) as server:
         yield server.target
 
@@ -478,11 +479,11 @@ def test_run_trial_heartbeats_through_steps_longer_than_the_lease(
         request.spec.objectives.add(name="loss", goal=study_pb2.GOAL_MINIMIZE)
         request.spec.algorithm = study_pb2.ALGORITHM_RANDOM
         created = stub.CreateStudy(request).study
-        assert created.spec.lease_timeout == duration_pb2.Duration(seconds=1)  # the server's
+        assert created.spec.lease_timeout == duration_pb2.Duration(seconds=3)  # the server's
 
-        # Each step takes 2.5 s, the lease 1 s: only the heartbeats keep the trial.
+        # Each step takes 4.5 s, the lease 3 s: only the heartbeats keep the trial.
         proc = popen(
-            ["node", str(driver(RUN_DRIVER)), target, f"studies/{study}", "2", "2.5"],
+            ["node", str(driver(RUN_DRIVER)), target, f"studies/{study}", "2", "4.5"],
             env=node_env(),
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,

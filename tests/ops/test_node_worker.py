@@ -97,14 +97,15 @@ def test_node_worker_joins_a_study_another_created(node_worker: Path, target: st
 
 @pytest.fixture(params=["memory", "redis"])
 def short_lease_target(request: pytest.FixtureRequest) -> Iterator[str]:
-    """A server whose default lease (``--lease-timeout``) is 1 s."""
+    """A server whose default lease (``--lease-timeout``) is 3 s: heartbeats every second
+    keep a trial with 2 s to spare, however busy the machine."""
     if request.param == "memory":
-        config = ServerConfig(lease_timeout=1.0)
+        config = ServerConfig(lease_timeout=3.0)
     else:
         # No periodic sweep on the shared Redis (tests/fixtures_server.py says why): the
         # workers' own asks expire lapsed leases.
         redis_url = str(request.getfixturevalue("redis_url"))
-        config = ServerConfig(redis_url=redis_url, lease_timeout=1.0, lease_sweep_interval=0)
+        config = ServerConfig(redis_url=redis_url, lease_timeout=3.0, lease_sweep_interval=0)
     with InProcessServer(config) as server:
         yield server.target
 
@@ -112,7 +113,7 @@ def short_lease_target(request: pytest.FixtureRequest) -> Iterator[str]:
 def test_node_workers_keep_trials_that_run_longer_than_the_lease(
     node_worker: Path, short_lease_target: str
 ) -> None:
-    # The server's lease is 1 s (the study has none of its own), a trial runs 3 s: only the
+    # The server's lease is 3 s (the study has none of its own), a trial runs 8 s: only the
     # heartbeats keep the trials. Two loops ask while the other one trains, and each ask
     # expires the leases that lapsed: a trial whose lease lapsed would be handed out again.
     target = short_lease_target
@@ -120,7 +121,7 @@ def test_node_workers_keep_trials_that_run_longer_than_the_lease(
     done = run(
         [
             *("node", str(node_worker), "--study", study_id, "--trials", "3", "--json"),
-            *("--concurrency", "2", "--steps", "2", "--step-seconds", "1.5"),
+            *("--concurrency", "2", "--steps", "2", "--step-seconds", "4"),
         ],
         env=dict(os.environ, HYPERDIAL_TARGET=target),
         timeout=120,
@@ -131,7 +132,7 @@ def test_node_workers_keep_trials_that_run_longer_than_the_lease(
     assert result["heartbeats"] >= 6  # at least two per step
     with hd.Client(target) as client:
         study = client.get_study(study_id)
-        assert study.lease_timeout == 1.0  # the server's, as GetStudy resolved it
+        assert study.lease_timeout == 3.0  # the server's, as GetStudy resolved it
         trials = study.trials()
     assert [str(t.state) for t in trials] == ["COMPLETED"] * 3
     assert all(t.original_number is None and t.reissued_number is None for t in trials)

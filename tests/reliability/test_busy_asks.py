@@ -14,7 +14,7 @@ import re
 import subprocess
 import sys
 import uuid
-from collections.abc import Awaitable, Callable, Iterator, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
 from typing import Any
 
 import grpc
@@ -26,6 +26,7 @@ from hyperdial.v1 import tuning_service_pb2 as ts
 from hyperdial_server.core.history import TrialPage
 from hyperdial_server.core.space import Params
 from hyperdial_server.core.study import Algorithm, StudySpec
+from hyperdial_server.core.trial import Measurement
 from hyperdial_server.samplers import get_sampler
 from hyperdial_server.server import ServerConfig
 from hyperdial_server.service import TuningServicer
@@ -62,6 +63,7 @@ class ScriptedSamplers(SamplerWorkers):
         spec: StudySpec,
         indices: Sequence[int],
         history: Sequence[TrialPage],
+        measurements: Mapping[int, list[Measurement]] | None = None,
     ) -> tuple[list[Params], float]:
         self.calls.append(list(indices))
         try:
