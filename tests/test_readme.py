@@ -20,4 +20,9 @@ def test_readme_example_runs(server_target: str, capsys: object) -> None:
 def test_readme_shows_the_two_commands() -> None:
     text = README.read_text()
     assert "python3 -m hyperdial serve" in text
-    assert 'python3 -m pip install -e ".[test]" && python3 -m pytest' in text
+    test_command = (
+        'scripts/install_test_tools.sh && python3 -m pip install -e ".[test]" && python3 -m pytest'
+    )
+    assert test_command in text
+    # CI installs the system packages with the same script the README shows.
+    assert "\nscripts/install_test_tools.sh\n" in (README.parent / ".ci" / "run").read_text()
