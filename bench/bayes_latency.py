@@ -3,9 +3,10 @@
 One invocation measures, on a real ``redis-server`` and one real replica
 (``python -m hyperdial_server --port 0 --redis URL``):
 
-1. ``hyperdial``: a 6-D BAYESIAN study (Hartmann-6's space) holding N = 50, 300 and 1,000
-   completed trials (imported with ``CreateTrial``): p50 and p99 of one ``SuggestTrials`` over
-   gRPC, each suggestion told before the next ask.
+1. ``hyperdial``: a D-dimensional BAYESIAN study (Hartmann-6's space, plus D - 6 coordinates
+   in [0, 1] the objective ignores; D = 6 by default, ``--dims`` for more) holding N = 50, 300
+   and 1,000 completed trials (imported with ``CreateTrial``): p50 and p99 of one
+   ``SuggestTrials`` over gRPC, each suggestion told before the next ask.
 2. ``optuna-gp``: Optuna's ``GPSampler`` (5.0 defaults) on the same space holding the same N
    completed trials (in-memory storage, so the figure is the sampler alone): p50 and p99 of
    ``study.ask()``, each trial told.
@@ -19,6 +20,7 @@ Run it from the repository root in an environment with the ``bench`` extra (Optu
 
     OPENBLAS_NUM_THREADS=1 OMP_NUM_THREADS=1 python -m bench.bayes_latency
     python -m bench.bayes_latency --sizes 50,300 --asks 10 --optuna-asks-large 3
+    python -m bench.bayes_latency --dims 20,30,50 --sizes 300 --skip-probe   # wide spaces
 
 The figures are one run on one machine: clients, the replica and Redis share its cores.
 """
@@ -54,38 +56,49 @@ def _stub(target: str) -> Any:
     return tuning_service_pb2_grpc.TuningServiceStub(channel)
 
 
-def _spec(algorithm: str) -> Any:
+def _space(dims: int) -> list[tuple[str, float, float]]:
+    """(name, low, high) of each parameter: Hartmann-6's, then ``dims - 6`` ignored ones."""
+    own = [(p.name, p.low, p.high) for p in PROBLEM.params]
+    return own + [(f"z{i}", 0.0, 1.0) for i in range(len(own), dims)]
+
+
+def _fn(x: dict[str, float]) -> float:
+    """Hartmann-6 of the point's first six coordinates."""
+    return PROBLEM.fn({p.name: x[p.name] for p in PROBLEM.params})
+
+
+def _spec(algorithm: str, dims: int = 6) -> Any:
     from hyperdial.v1 import study_pb2 as s
 
     return s.StudySpec(
         parameters=[
-            s.ParameterSpec(name=p.name, float_domain=s.FloatDomain(min=p.low, max=p.high))
-            for p in PROBLEM.params
+            s.ParameterSpec(name=name, float_domain=s.FloatDomain(min=low, max=high))
+            for name, low, high in _space(dims)
         ],
         objectives=[s.ObjectiveSpec(name="y", goal=s.GOAL_MINIMIZE)],
         algorithm=getattr(s, f"ALGORITHM_{algorithm}"),
     )
 
 
-def _history(n: int, seed: int) -> list[tuple[dict[str, float], float]]:
+def _history(n: int, seed: int, dims: int = 6) -> list[tuple[dict[str, float], float]]:
     """``n`` uniformly random points of the space and their objective values."""
     import random
 
     rng = random.Random(seed)
     out = []
     for _ in range(n):
-        x = {p.name: rng.uniform(p.low, p.high) for p in PROBLEM.params}
-        out.append((x, PROBLEM.fn(x)))
+        x = {name: rng.uniform(low, high) for name, low, high in _space(dims)}
+        out.append((x, _fn(x)))
     return out
 
 
-def create_study(stub: Any, study_id: str, algorithm: str, n: int) -> None:
+def create_study(stub: Any, study_id: str, algorithm: str, n: int, dims: int = 6) -> None:
     """A study holding ``n`` completed trials (imported in one call each)."""
     from hyperdial.v1 import study_pb2, trial_pb2
     from hyperdial.v1 import tuning_service_pb2 as ts
 
-    stub.CreateStudy(ts.CreateStudyRequest(study_id=study_id, spec=_spec(algorithm)))
-    for x, y in _history(n, seed=n):
+    stub.CreateStudy(ts.CreateStudyRequest(study_id=study_id, spec=_spec(algorithm, dims)))
+    for x, y in _history(n, seed=n, dims=dims):
         stub.CreateTrial(
             ts.CreateTrialRequest(
                 parent=f"studies/{study_id}",
@@ -109,32 +122,34 @@ def ask_tell(stub: Any, study_id: str, client_id: str = "") -> float:
     stub.CompleteTrial(
         ts.CompleteTrialRequest(
             name=trial.name,
-            final_measurement=trial_pb2.Measurement(values={"y": PROBLEM.fn(x)}),
+            final_measurement=trial_pb2.Measurement(values={"y": _fn(x)}),
         )
     )
     return seconds
 
 
-def hyperdial_asks(stub: Any, n: int, asks: int) -> list[float]:
-    study_id = f"bayes-{n}"
-    create_study(stub, study_id, "BAYESIAN", n)
+def hyperdial_asks(stub: Any, n: int, asks: int, dims: int = 6) -> list[float]:
+    study_id = f"bayes-{dims}d-{n}"
+    create_study(stub, study_id, "BAYESIAN", n, dims)
     ask_tell(stub, study_id)  # warm-up (worker start), not counted
     return [ask_tell(stub, study_id) for _ in range(asks)]
 
 
-def optuna_asks(n: int, asks: int) -> list[float]:
+def optuna_asks(n: int, asks: int, dims: int = 6) -> list[float]:
     import warnings
 
     import optuna
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-    dists = {p.name: optuna.distributions.FloatDistribution(p.low, p.high) for p in PROBLEM.params}
+    dists = {
+        name: optuna.distributions.FloatDistribution(low, high) for name, low, high in _space(dims)
+    }
     study = optuna.create_study(sampler=optuna.samplers.GPSampler(seed=0))
     study.add_trials(
         [
             optuna.trial.create_trial(params=x, distributions=dists, value=y)
-            for x, y in _history(n, seed=n)
+            for x, y in _history(n, seed=n, dims=dims)
         ]
     )
     out = []
@@ -143,7 +158,7 @@ def optuna_asks(n: int, asks: int) -> list[float]:
         trial = study.ask(dists)
         if i:
             out.append(time.perf_counter() - t0)
-        study.tell(trial, PROBLEM.fn(trial.params))
+        study.tell(trial, _fn(trial.params))
     return out
 
 
@@ -233,6 +248,10 @@ def pct(values: Sequence[float], q: float) -> float:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--sizes", default=",".join(map(str, SIZES)))
+    parser.add_argument(
+        "--dims", default="6", help="dimensions of the spaces (Hartmann-6 plus ignored ones)"
+    )
+    parser.add_argument("--skip-probe", action="store_true", help="skip the interference probe")
     parser.add_argument("--asks", type=int, default=30, help="asks per size (hyperdial)")
     parser.add_argument("--optuna-asks", type=int, default=20, help="asks per size (Optuna)")
     parser.add_argument(
@@ -247,6 +266,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--skip-optuna", action="store_true")
     args = parser.parse_args(argv)
     sizes = [int(s) for s in args.sizes.split(",") if s]  # --sizes "": the probes alone
+    dims = [int(d) for d in args.dims.split(",") if d]
+    if any(d < len(PROBLEM.params) for d in dims):
+        parser.error(f"--dims: at least {len(PROBLEM.params)} (Hartmann-6's own)")
     out: Callable[[str], None] = lambda line: print(line, flush=True)  # noqa: E731
 
     rows = []
@@ -254,36 +276,47 @@ def main(argv: Sequence[str] | None = None) -> int:
         server: Proc = start_hyperdial(url)
         try:
             stub = _stub(server.target)
-            for n in sizes:
-                hd = hyperdial_asks(stub, n, args.asks)
-                out(f"# hyperdial N={n}: p50 {pct(hd, 0.5):.1f} ms  p99 {pct(hd, 0.99):.1f} ms")
-                op: list[float] = []
-                if not args.skip_optuna:
-                    k = args.optuna_asks if n <= 300 else args.optuna_asks_large
-                    op = optuna_asks(n, k)
-                    out(f"# optuna-gp N={n}: p50 {pct(op, 0.5):.1f} ms  p99 {pct(op, 0.99):.1f} ms")
-                rows.append((n, hd, op))
-            # As many busy loops as the Bayesian clients can keep the replica's workers busy.
-            burners = min(args.bayes_clients, DEFAULT_SAMPLER_PROCESSES)
-            probe = interference(
-                server.target,
-                stub,
-                args.duration,
-                args.bayes_clients,
-                burners,
-                args.probe_rounds,
-            )
+            for d in dims:
+                for n in sizes:
+                    hd = hyperdial_asks(stub, n, args.asks, d)
+                    p50, p99 = pct(hd, 0.5), pct(hd, 0.99)
+                    out(f"# hyperdial D={d} N={n}: p50 {p50:.1f} ms  p99 {p99:.1f} ms")
+                    op: list[float] = []
+                    if not args.skip_optuna:
+                        k = args.optuna_asks if n <= 300 else args.optuna_asks_large
+                        op = optuna_asks(n, k, d)
+                        p50, p99 = pct(op, 0.5), pct(op, 0.99)
+                        out(f"# optuna-gp D={d} N={n}: p50 {p50:.1f} ms  p99 {p99:.1f} ms")
+                    rows.append((d, n, hd, op))
+            probe = None
+            if not args.skip_probe:
+                # As many busy loops as the Bayesian clients can keep the replica's workers busy.
+                burners = min(args.bayes_clients, DEFAULT_SAMPLER_PROCESSES)
+                probe = interference(
+                    server.target,
+                    stub,
+                    args.duration,
+                    args.bayes_clients,
+                    burners,
+                    args.probe_rounds,
+                )
         finally:
             server.stop()
 
     out("")
-    out("| completed trials (6-D) | hyperdial p50 ms | p99 ms | Optuna GP p50 ms | p99 ms | asks |")
-    out("| ---: | ---: | ---: | ---: | ---: | ---: |")
-    for n, hd, op in rows:
+    out(
+        "| D | completed trials | hyperdial p50 ms | p99 ms | Optuna GP p50 ms | p99 ms | "
+        "hyperdial / Optuna (p50) | asks |"
+    )
+    out("| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+    for d, n, hd, op in rows:
+        ratio_text = f"{pct(hd, 0.5) / pct(op, 0.5):.2f}" if op else "-"
         out(
-            f"| {n:,} | {pct(hd, 0.5):.1f} | {pct(hd, 0.99):.1f} | {pct(op, 0.5):.1f} | "
-            f"{pct(op, 0.99):.1f} | {len(hd)} / {len(op)} |"
+            f"| {d} | {n:,} | {pct(hd, 0.5):.1f} | {pct(hd, 0.99):.1f} | {pct(op, 0.5):.1f} | "
+            f"{pct(op, 0.99):.1f} | {ratio_text} | {len(hd)} / {len(op)} |"
         )
+    if probe is None:
+        return 0
     idle, busy, bayes = probe["idle"], probe["busy"], probe["bayes"]
     out("")
     out("| RANDOM asks on the replica | asks | p50 ms | p99 ms |")
@@ -306,7 +339,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         rounds = ", ".join(f"{b:.2f}x / {c:.2f}x" for b, c in probe["ratios"])
         out(f"each round, busy / idle and control / idle: {rounds}")
     if rows:
-        medians = [statistics.median(hd) for _, hd, _ in rows]
+        medians = [statistics.median(hd) for _, _, hd, _ in rows]
         out("hyperdial p50 by size: " + ", ".join(f"{1000 * m:.1f} ms" for m in medians))
     return 0
 
