@@ -16,9 +16,10 @@ from hyperdial_server.core.early_stopping import (
     Hyperband,
     PercentileRule,
     RungValue,
+    StepValue,
     SuccessiveHalving,
 )
-from hyperdial_server.core.history import TrialPage, rung_measurements
+from hyperdial_server.core.history import TrialPage, rung_measurements, step_measurements
 from hyperdial_server.core.space import FloatDomain, IntDomain, ParameterConfig, Params, SearchSpace
 from hyperdial_server.core.study import Algorithm, Objective, StudySpec
 from hyperdial_server.core.trial import Measurement, Trial, TrialState
@@ -373,3 +374,28 @@ def test_the_worker_gives_trials_their_rung_measurements() -> None:
     )
     assert points == SAMPLER.suggest(spec, [11], _with_rungs([*history, stopped], rungs))
     assert points != SAMPLER.suggest(spec, [11], [*history, stopped])
+
+
+def test_step_measurements_are_a_percentile_rule_s_values_in_their_own_direction() -> None:
+    es = EarlyStopping(PercentileRule(median=True), objective="acc", maximize=True)
+    got = step_measurements(
+        es, [StepValue(1, 3, -0.5), StepValue(1, 2, -0.25), StepValue(2, 3, -0.75)]
+    )
+    assert got == {
+        1: [Measurement(2, {"acc": 0.25}), Measurement(3, {"acc": 0.5})],
+        2: [Measurement(3, {"acc": 0.75})],
+    }
+    assert step_measurements(HALVING, [StepValue(1, 3, 1.0)]) == {}
+
+
+def test_a_median_stopped_trial_is_valued_by_the_line_at_its_stop_step() -> None:
+    median = EarlyStopping(PercentileRule(median=True), objective="loss")
+    spec = _spec(early_stopping=median)
+    history = _history()
+    rungs = {t.number: 2.0 * (t.values or {})["loss"] + 1.0 for t in history}
+    worst = max((t.values or {})["loss"] for t in history)
+    stopped = _trial(TrialState.STOPPED, 11, {"x": 0.9, "y": 0.9}, {"loss": 2.0 * worst + 1.5})
+    rungs[11] = 2.0 * worst + 1.5
+    trials = _with_rungs([*history, stopped], rungs, step=7)
+    data = _bayes._observations(spec, _encoder.Encoder(SPACE), trials)
+    assert data.y[-1, 0] == pytest.approx(worst + 0.25)

@@ -337,6 +337,22 @@ class RungValue:
     value: float
 
 
+@dataclass(frozen=True)
+class StepValue:
+    """A value a percentile rule recorded: the watched objective's value in a trial's report
+    at a step where the rule decides.
+
+    Attributes:
+        number: The trial's number.
+        step: The step.
+        value: The value, oriented: lower is better (see :func:`oriented`).
+    """
+
+    number: int
+    step: int
+    value: float
+
+
 def promoted(rank: int, size: int, reduction_factor: int) -> bool:
     """Whether a value is among the best ``max(1, size // η)`` of the ``size`` values of a rung
     (its own included), ``rank`` being the number of values strictly better than it: a value
@@ -433,6 +449,7 @@ __all__ = [
     "PolicyRule",
     "Rule",
     "RungValue",
+    "StepValue",
     "SuccessiveHalving",
     "Threshold",
     "hyperband_bracket",

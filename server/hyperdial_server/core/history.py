@@ -12,7 +12,9 @@ from typing import Any
 from hyperdial_server.core.early_stopping import (
     EarlyStopping,
     Hyperband,
+    PercentileRule,
     RungValue,
+    StepValue,
     SuccessiveHalving,
     rungs_of,
     shown,
@@ -80,6 +82,24 @@ def rung_measurements(
         if not 0 <= v.rung < len(at):
             continue  # a rung the policy does not have (cannot happen through the service)
         measurement = Measurement(at[v.rung], {policy.objective: shown(v.value, sign)})
+        out.setdefault(v.number, []).append(measurement)
+    for curve in out.values():
+        curve.sort(key=lambda m: m.step)
+    return out
+
+
+def step_measurements(
+    policy: EarlyStopping, values: Iterable[StepValue]
+) -> dict[int, list[Measurement]]:
+    """Each trial's values recorded by a percentile rule as measurements at their steps (the
+    watched objective only, in its own direction), in order of step; the counterpart of
+    :func:`rung_measurements`. Empty unless the policy's rule is a percentile rule."""
+    if not isinstance(policy.rule, PercentileRule):
+        return {}
+    sign = -1.0 if policy.maximize else 1.0
+    out: dict[int, list[Measurement]] = {}
+    for v in values:
+        measurement = Measurement(v.step, {policy.objective: shown(v.value, sign)})
         out.setdefault(v.number, []).append(measurement)
     for curve in out.values():
         curve.sort(key=lambda m: m.step)

@@ -24,10 +24,11 @@ How one ask is answered (``docs/algorithms.md`` has the user-facing account):
    model, per objective, at ``max(its estimated final value, the median of the completed
    trials' values)`` (oriented: lower is better): never better than the median completed
    result, worse when its own curve says so. The estimate is its own last value, except for
-   the watched objective of a successive-halving or Hyperband policy, where the trials carry
-   their values at the rungs (``Trial.measurements``, see ``_worker.run_suggest``): there a
+   the watched objective of a successive-halving, Hyperband or percentile (median) policy,
+   where the trials carry the values the policy compared them by (``Trial.measurements``:
+   at the rungs, or at the steps where trials stopped; see ``_worker.run_suggest``): there a
    least-squares line ``final = a + b * value`` (``b >= 0``) through the completed trials'
-   values at the stopped trial's last rung step and their results maps its value to the
+   values at the stopped trial's last such step and their results maps its value to the
    scale of results (``_final_estimates``; at least ``MIN_RUNG_PAIRS`` completed trials).
    Why the floor: the rules stop a trial for falling behind its peers (below the median or a
    percentile, outside the best 1/eta of a rung) or a bar the user set, so a stop says "about
@@ -88,7 +89,7 @@ Array = npt.NDArray[np.float64]
 
 #: Most finished trials the model is fitted on (cost control: fitting is cubic in this).
 MAX_MODEL_TRIALS = 200
-#: Completed trials a stopped trial's rung needs before their values there map the stopped
+#: Completed trials a stopped trial's step needs before their values there map the stopped
 #: trial's value to a final one (point 3a): a line through fewer says little.
 MIN_RUNG_PAIRS = 3
 #: Most asks in flight that an ask accounts for (see point 6 of the module docstring).
@@ -234,8 +235,9 @@ def _observations(spec: StudySpec, enc: Encoder, completed: Sequence[Trial]) -> 
     failed: list[Array] = []
     stopped_rows: list[Array] = []
     stopped_ys: list[list[float]] = []
-    stopped_at: list[Measurement | None] = []  # a stopped trial's last rung measurement
-    curves: list[list[Measurement]] = []  # a completed trial's rung measurements
+    # What the policy compared trials by (rung values, percentile values), by trial.
+    stopped_at: list[Measurement | None] = []  # a stopped trial's last such measurement
+    curves: list[list[Measurement]] = []  # a completed trial's
     for t in completed:
         # A trial that does not fit the space (impossible through the service) is skipped
         # rather than trusted.
@@ -295,17 +297,17 @@ def _final_estimates(
 ) -> Array:
     """Stopped trials' values of the watched objective on the scale of final values (oriented:
     lower is better), where the completed trials say how a value at a stopped trial's last
-    rung maps to a final one (point 3a of the module docstring).
+    rung (or a percentile rule's step) maps to a final one (point 3a of the module docstring).
 
-    For each rung step, a least-squares line ``final = a + b * value at the step`` through the
-    completed trials that reached it, with ``b >= 0`` (a worse value at a rung never predicts
+    For each such step, a least-squares line ``final = a + b * value at the step`` through the
+    completed trials measured there, with ``b >= 0`` (a worse value at a step never predicts
     a better result). With fewer than ``MIN_RUNG_PAIRS`` such trials, or values that do not
     differ, a stopped trial keeps its own last value.
 
     Args:
         last: The stopped trials' last values, oriented.
-        at: Each stopped trial's last rung measurement, or ``None``.
-        curves: Each completed trial's rung measurements, in the order of ``finals``.
+        at: Each stopped trial's last measurement the policy compared, or ``None``.
+        curves: Each completed trial's such measurements, in the order of ``finals``.
         finals: The completed trials' final values, oriented.
         policy: The study's policy (the watched objective and its direction).
     """

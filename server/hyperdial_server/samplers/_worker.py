@@ -44,8 +44,10 @@ def run_suggest(
         history: Pages of the study's finished and RUNNING trials, decoded here (so that the
             replica's event loop does not spend its time on it).
         measurements: Intermediate measurements to give the trials, by trial number, in
-            place of the (unread) kept curves: their values at the rungs of the study's
-            successive halving or Hyperband policy (``core.history.rung_measurements``).
+            place of the (unread) kept curves: the values the study's policy compared them by,
+            at the rungs of successive halving or Hyperband, or at the steps where trials
+            stopped under a percentile rule (``core.history.rung_measurements``,
+            ``step_measurements``).
     """
     start = time.perf_counter()
     completed: list[Trial] = []

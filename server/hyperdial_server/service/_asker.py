@@ -23,14 +23,14 @@ from collections.abc import Callable, Coroutine, Sequence
 from typing import Any, TypeVar
 
 from hyperdial_server.core import names
-from hyperdial_server.core.early_stopping import Hyperband, SuccessiveHalving
+from hyperdial_server.core.early_stopping import Hyperband, PercentileRule, SuccessiveHalving
 from hyperdial_server.core.errors import (
     FailedPrecondition,
     NotFound,
     StudyComplete,
     Unavailable,
 )
-from hyperdial_server.core.history import TrialPage, rung_measurements
+from hyperdial_server.core.history import TrialPage, rung_measurements, step_measurements
 from hyperdial_server.core.space import Params
 from hyperdial_server.core.study import StudyRecord, StudySpec
 from hyperdial_server.core.trial import Trial, TrialState
@@ -361,14 +361,18 @@ class Asker:
             if not more or not page.last:
                 break
             after = page.last
-        # Under successive halving or Hyperband, every trial's values at the rungs it reached:
-        # the model compares a stopped trial with the completed ones at its last rung (one
-        # read of the rung values, kept by the policy anyway; no curve is read).
+        # The values the policy compared trials by (successive halving and Hyperband: at the
+        # rungs; percentile rules: at the steps where trials stopped): the model compares a
+        # stopped trial with the completed ones there. One read of what the policy keeps
+        # anyway; no curve is read.
         measurements = None
         policy = record.spec.early_stopping
         if policy is not None and isinstance(policy.rule, (SuccessiveHalving, Hyperband)):
             rungs = await self._store.rung_values(namespace, record.study_id)
             measurements = rung_measurements(policy, rungs)
+        elif policy is not None and isinstance(policy.rule, PercentileRule):
+            steps = await self._store.percentile_values(namespace, record.study_id)
+            measurements = step_measurements(policy, steps)
         # Model-based samplers are CPU-heavy: in worker processes, so this replica keeps
         # answering other calls meanwhile.
         return await self._samplers.suggest(

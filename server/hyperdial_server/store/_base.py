@@ -74,7 +74,7 @@ import abc
 from collections.abc import Collection, Mapping, Sequence
 from typing import ClassVar
 
-from hyperdial_server.core.early_stopping import Decision, EarlyStopping, RungValue
+from hyperdial_server.core.early_stopping import Decision, EarlyStopping, RungValue, StepValue
 from hyperdial_server.core.history import TrialPage
 from hyperdial_server.core.limits import DEFAULT_LEASE_TIMEOUT
 from hyperdial_server.core.space import Params
@@ -83,6 +83,7 @@ from hyperdial_server.core.trial import Measurement, Trial, TrialState
 from hyperdial_server.store._values import (
     DEFAULT_CLAIM_TTL,
     EXPIRE_BATCH,
+    PERCENTILE_STEPS,
     Claim,
     Fallback,
     FastAsk,
@@ -94,6 +95,7 @@ from hyperdial_server.store._values import (
 __all__ = [
     "DEFAULT_CLAIM_TTL",
     "EXPIRE_BATCH",
+    "PERCENTILE_STEPS",
     "Claim",
     "Fallback",
     "FastAsk",
@@ -593,6 +595,21 @@ class Store(abc.ABC):
 
         Returns:
             The values; empty for a study without rungs, without reports, or unknown.
+        """
+        return []
+
+    async def percentile_values(self, namespace: str, study_id: str) -> list[StepValue]:
+        """The values the study's percentile (or median) rule recorded at the steps where its
+        STOPPED trials made their last report, at the ``PERCENTILE_STEPS`` steps with the most
+        of them (ties: the lower step), every trial's, in no particular order: what a
+        model-based sampler compares a stopped trial with. Read only.
+
+        The default keeps none (the Bayesian sampler then values stopped trials by their own
+        last value alone, ``docs/algorithms.md``).
+
+        Returns:
+            The values; empty for a study without a percentile rule, without stopped trials,
+            or unknown.
         """
         return []
 

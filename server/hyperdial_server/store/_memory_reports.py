@@ -61,7 +61,7 @@ def report(
             state.best, state.best_step = value, step
         sign = -1.0 if policy.maximize else 1.0
         if isinstance(rule, PercentileRule):
-            decision = _percentile(study, rule, policy.name, step, value, state.best, sign)
+            decision = _percentile(study, rule, policy.name, number, step, value, state.best, sign)
         elif isinstance(rule, (SuccessiveHalving, Hyperband)):
             decision, protect = _rungs(study, rule, policy.name, number, step, value, state, sign)
         else:
@@ -88,6 +88,7 @@ def _percentile(
     study: MemoryStudy,
     rule: PercentileRule,
     name: Rule,
+    number: int,
     step: int,
     value: float,
     best: float,
@@ -100,6 +101,7 @@ def _percentile(
     # Core's function needs a value to take a percentile of, whatever min_trials says.
     decision = percentile_decision(rule, name, step, best, others, sign=sign) if others else None
     bisect.insort(others, value)
+    study.step_records.setdefault(step, {})[number] = value
     return decision or Decision(False, step)
 
 

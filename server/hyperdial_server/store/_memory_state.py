@@ -177,7 +177,9 @@ class MemoryStudy:
     reports: dict[int, TrialReports] = field(default_factory=dict)
     step_values: dict[int, list[float]] = field(default_factory=dict)
     rung_values: dict[tuple[int, int], list[float]] = field(default_factory=dict)
-    # The same rung values with their trials, in order of recording (Store.rung_values).
+    # The same values with their trials (Store.rung_values, Store.percentile_values): per
+    # step, trial number -> value; rung values in order of recording.
+    step_records: dict[int, dict[int, float]] = field(default_factory=dict)
     rung_records: list[RungValue] = field(default_factory=list)
     create_request: tuple[str, float] | None = None
     create_fingerprint: str = ""

@@ -14,10 +14,16 @@ import heapq
 import itertools
 from collections.abc import Collection, Mapping
 
-from hyperdial_server.core.early_stopping import Decision, EarlyStopping, Rule, RungValue
+from hyperdial_server.core.early_stopping import (
+    Decision,
+    EarlyStopping,
+    Rule,
+    RungValue,
+    StepValue,
+)
 from hyperdial_server.core.errors import NotFound
 from hyperdial_server.core.trial import Measurement, Trial, TrialState
-from hyperdial_server.store._base import EXPIRE_BATCH, RequestId, Store
+from hyperdial_server.store._base import EXPIRE_BATCH, PERCENTILE_STEPS, RequestId, Store
 from hyperdial_server.store._checks import check_completion, check_measurement, check_page_size
 from hyperdial_server.store._codec import score_text
 from hyperdial_server.store._codec_reports import values_json
@@ -261,6 +267,24 @@ class TrialMethods(Store):
         except NotFound:
             return []
         return list(study.rung_records)
+
+    async def percentile_values(self, namespace: str, study_id: str) -> list[StepValue]:
+        """See :meth:`Store.percentile_values`."""
+        try:
+            study = self._study(namespace, study_id)
+        except NotFound:
+            return []
+        counts: dict[int, int] = {}
+        for number in study.by_state[TrialState.STOPPED]:
+            reports = study.reports.get(number)
+            if reports is not None:
+                counts[reports.last_step] = counts.get(reports.last_step, 0) + 1
+        steps = sorted(counts, key=lambda step: (-counts[step], step))[:PERCENTILE_STEPS]
+        return [
+            StepValue(number, step, value)
+            for step in steps
+            for number, value in study.step_records.get(step, {}).items()
+        ]
 
     # --- reading trials ----------------------------------------------------------------------
 

@@ -19,12 +19,13 @@ from hyperdial_server.core.early_stopping import (
     Hyperband,
     PercentileRule,
     RungValue,
+    StepValue,
     SuccessiveHalving,
     hyperband_bracket,
     rungs_of,
 )
 from hyperdial_server.core.trial import Measurement, Trial, TrialState
-from hyperdial_server.store._base import RequestId
+from hyperdial_server.store._base import PERCENTILE_STEPS, RequestId
 from hyperdial_server.store._checks import check_measurement
 from hyperdial_server.store._codec import (
     decision_from_json,
@@ -44,7 +45,11 @@ from hyperdial_server.store._codec_reports import (
 from hyperdial_server.store._keys import study_keys
 from hyperdial_server.store._redis_base import RedisBase
 from hyperdial_server.store._redis_calls import expiry_patch, request_args, stored
-from hyperdial_server.store._scripts import ADD_MEASUREMENT, CHECK_EARLY_STOPPING
+from hyperdial_server.store._scripts import (
+    ADD_MEASUREMENT,
+    CHECK_EARLY_STOPPING,
+    PERCENTILE_VALUES,
+)
 
 # The arguments of add_measurement.lua that only some rules use, at their unused value.
 _UNUSED = {
@@ -190,4 +195,20 @@ class ReportCommands(RedisBase):
             # "<bracket>|<rung>|<sortable>|<number>|<value>" (see _keys).
             bracket, rung, _, number, value = text.split("|", 4)
             out.append(RungValue(int(number), int(bracket), int(rung), float(value)))
+        return out
+
+    async def percentile_values(self, namespace: str, study_id: str) -> list[StepValue]:
+        """See :meth:`Store.percentile_values`. One script call (``percentile_values.lua``)."""
+        keys = study_keys(namespace, study_id)
+        reply = await self._script(
+            PERCENTILE_VALUES,
+            PERCENTILE_VALUES.call_args(keys, max_steps=str(PERCENTILE_STEPS)),
+            study_id,
+        )
+        out = []
+        for member in reply[1:]:
+            text = member.decode() if isinstance(member, bytes) else str(member)
+            # "<step>|<sortable>|<number>|<value>" (see _keys).
+            step, _, number, value = text.split("|", 3)
+            out.append(StepValue(int(number), int(step), float(value)))
         return out

@@ -566,6 +566,8 @@ ADD_MEASUREMENT = Script(
 )
 CHECK_EARLY_STOPPING = Script("check_early_stopping", ("study", "trials", "es_state"), ("number",))
 
+PERCENTILE_VALUES = Script("percentile_values", ("stopped", "es_state", "es_steps"), ("max_steps",))
+
 #: Every script, registered with Redis once per store.
 SCRIPTS: tuple[Script, ...] = (
     CREATE_STUDY,
@@ -585,4 +587,5 @@ SCRIPTS: tuple[Script, ...] = (
     EXPIRE_LEASES,
     ADD_MEASUREMENT,
     CHECK_EARLY_STOPPING,
+    PERCENTILE_VALUES,
 )

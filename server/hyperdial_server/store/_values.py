@@ -17,6 +17,9 @@ DEFAULT_CLAIM_TTL = 10.0
 #: Most leases one call expires lazily; the rest wait for the next call or the sweep, so the
 #: cost of a call stays bounded whatever the number of trials.
 EXPIRE_BATCH = 100
+#: Most steps :meth:`Store.percentile_values` returns the values of (the steps where the most
+#: stopped trials made their last report): bounds its reply whatever the curves' length.
+PERCENTILE_STEPS = 16
 
 
 @dataclass(frozen=True)

@@ -20,6 +20,7 @@ from hyperdial_server.core.early_stopping import (
     PolicyRule,
     Rule,
     RungValue,
+    StepValue,
     SuccessiveHalving,
     Threshold,
     hyperband_bracket,
@@ -319,6 +320,35 @@ class EarlyStoppingContract(ContractBase):
                     RungValue(n, 0, r, v) for n, r, v in expect
                 ]
             assert await s.rung_values(namespace, "no-such-study") == []
+
+        store.run(body)
+
+    def test_percentile_values_list_every_trial_s_value_at_the_steps_where_trials_stopped(
+        self, store: StoreHarness, namespace: str
+    ) -> None:
+        async def body(s: Store) -> None:
+            if type(s).percentile_values is Store.percentile_values:
+                pytest.skip("the store keeps no percentile values (the default)")
+            for maximize in (False, True):
+                es = policy(PercentileRule(median=True, warmup_steps=2), maximize=maximize)
+                sign = -1.0 if maximize else 1.0  # as measured; the oriented values are alike
+                rec = await es_study(s, namespace, 6)
+                # Trials 1 and 2 report at steps 1 to 4 and never stop; 3 stops at step 2, 4
+                # and 5 at step 3; 6 never reports. The rule records from step 2 (warm-up):
+                # steps 3 (two stops) and 2 (one) come back, step 4 (none) does not.
+                script = [(1, 1, 1.0), (2, 1, 0.9), (1, 2, 0.5), (2, 2, 0.4), (1, 3, 0.25)]
+                script += [(2, 3, 0.2), (1, 4, 0.1), (2, 4, 0.05), (3, 1, 1.5), (3, 2, 9.0)]
+                script += [(4, 3, 8.0), (5, 3, 7.0)]
+                for number, step, value in script:
+                    _, got = await report(s, namespace, rec, number, step, sign * value, es=es)
+                    assert got.stop is (value > 5), (number, step, got)
+                got_values = await s.percentile_values(namespace, rec.study_id)
+                expect = [(1, 2, 0.5), (2, 2, 0.4), (3, 2, 9.0), (1, 3, 0.25), (2, 3, 0.2)]
+                expect += [(4, 3, 8.0), (5, 3, 7.0)]
+                assert sorted(got_values, key=lambda v: (v.step, v.number)) == [
+                    StepValue(n, step, v) for n, step, v in expect
+                ]
+            assert await s.percentile_values(namespace, "no-such-study") == []
 
         store.run(body)
 
