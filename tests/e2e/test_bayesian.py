@@ -190,11 +190,14 @@ def _eight_concurrent_asks(stubs: list[Any], sid: str) -> list[dict[str, float |
     return results
 
 
-def _assert_diverse(points: list[dict[str, float | int | str]], closest: float = 0.01) -> None:
+def _assert_diverse(points: list[dict[str, float | int | str]]) -> None:
     units = [_unit(p) for p in points]
     dists = [math.dist(a, b) for i, a in enumerate(units) for b in units[:i]]
-    # Repeated identical suggestions are at distance 0 from each other; these are spread.
-    assert min(dists) > closest, sorted(dists)[:4]
+    # Repeated identical suggestions are at distance 0 from each other. What the sampler
+    # promises points in flight is MIN_GAP_IN_FLIGHT apart; which asks see which others' trials
+    # depends on how the eight interleave, and two may land 0.009 apart near one optimum.
+    assert min(dists) > MIN_GAP_IN_FLIGHT, sorted(dists)[:4]
+    # And spread as a whole.
     assert statistics.median(dists) > 0.05
 
 
@@ -258,7 +261,7 @@ def test_concurrent_asks_under_hyperband_with_stopped_trials_get_diverse_points(
         # This history holds a trial within 0.02 of Branin's minimum loss, and the batch exploits
         # it: some points fall within 0.01 of each other (so they do with the stopped trials
         # left out of the model). Distinct means the sampler's own gap to a point in flight.
-        _assert_diverse(points, closest=MIN_GAP_IN_FLIGHT)
+        _assert_diverse(points)
         # None sent back to a point that was stopped.
         units = [_unit(p) for p in points]
         assert min(math.dist(a, _unit(s)) for a in units for s in stopped) > 1e-6
