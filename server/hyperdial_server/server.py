@@ -17,9 +17,9 @@ import os
 import signal
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
@@ -52,6 +52,8 @@ if TYPE_CHECKING:
     from opentelemetry.trace import TracerProvider
 
 logger = logging.getLogger("hyperdial.server")
+
+T = TypeVar("T")
 
 #: Largest request or response, in bytes.
 MAX_MESSAGE_BYTES = limits.MAX_MESSAGE_BYTES
@@ -427,6 +429,24 @@ async def check_eviction(store: Store, *, allow: bool) -> bool:
     return False
 
 
+async def _bounded(call: Coroutine[Any, Any, T], timeout: float) -> T:
+    """``call``'s result within ``timeout`` seconds (``asyncio.TimeoutError`` after).
+
+    Like ``asyncio.wait_for``, with one difference: when the caller is cancelled (the health
+    watch at a stop) and the call ends with an error rather than cancelled (a Redis client
+    turns the cancellation of a read from a hung server into a connection error), the error
+    is read here, not logged as "Task exception was never retrieved" after the server stopped.
+    """
+    task = asyncio.ensure_future(call)
+    task.add_done_callback(_retrieve)
+    return await asyncio.wait_for(task, timeout)
+
+
+def _retrieve(task: asyncio.Future[Any]) -> None:
+    if not task.cancelled():
+        task.exception()
+
+
 async def _check_store(
     store: Store,
     servicer: health.aio.HealthServicer,
@@ -446,7 +466,7 @@ async def _check_store(
     serving = health_pb2.HealthCheckResponse.SERVING
     why = ""
     try:
-        await asyncio.wait_for(store.ping(), HEALTH_TIMEOUT)
+        await _bounded(store.ping(), HEALTH_TIMEOUT)
         status = serving
     except (HyperdialError, asyncio.TimeoutError) as exc:
         status = health_pb2.HealthCheckResponse.NOT_SERVING
@@ -456,9 +476,7 @@ async def _check_store(
             metrics.store_errors.labels("health_check", reason).inc()
     if status == serving and last != serving and not verified:
         try:
-            if not await asyncio.wait_for(
-                check_eviction(store, allow=allow_evicting), HEALTH_TIMEOUT
-            ):
+            if not await _bounded(check_eviction(store, allow=allow_evicting), HEALTH_TIMEOUT):
                 status = health_pb2.HealthCheckResponse.NOT_SERVING
                 why = "its maxmemory-policy lets it evict keys"
         except (HyperdialError, asyncio.TimeoutError) as exc:

@@ -8,9 +8,11 @@ tests wait for events (clients blocked in Redis, lines in the log), never for a 
 from __future__ import annotations
 
 import asyncio
+import gc
 import os
 import re
 import signal
+import sys
 import threading
 import time
 import urllib.request
@@ -23,7 +25,8 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from hyperdial.v1 import study_pb2, trial_pb2, tuning_service_pb2_grpc
 from hyperdial.v1 import tuning_service_pb2 as ts
-from hyperdial_server.server import ServerConfig, cancel_and_wait
+from hyperdial_server.core.errors import Unavailable
+from hyperdial_server.server import ServerConfig, _bounded, cancel_and_wait
 from tests.e2e.protocol import float_param, measurement, spec
 from tests.redis_server import RedisServer, free_port
 from tests.server_harness import InProcessServer, ServerProcess
@@ -286,3 +289,49 @@ def test_cancel_and_wait_ends_a_task_that_swallows_a_cancellation() -> None:
         return task.cancelled()
 
     assert asyncio.run(body())
+
+
+# The control shows the defect on the Pythons that have it: from 3.12, wait_for hands the
+# inner error to its cancelled caller instead of leaving it unread.
+_WAIT_FOR = pytest.param(
+    asyncio.wait_for,
+    id="wait_for",
+    marks=pytest.mark.skipif(sys.version_info >= (3, 12), reason="3.12's wait_for reads it"),
+)
+
+
+@pytest.mark.parametrize("bound", [pytest.param(_bounded, id="bounded"), _WAIT_FOR])
+def test_a_health_probe_cancelled_at_a_stop_leaves_no_unretrieved_error(
+    bound: Callable[..., object],
+) -> None:
+    """A Redis client turns the cancellation of a read from a hung server into a connection
+    error: ``asyncio.wait_for`` then leaves that error unread, and asyncio logs "Task exception
+    was never retrieved" after the server said "stopped". The health probe's bound reads it."""
+    seen: list[dict[str, object]] = []
+
+    async def main() -> None:
+        reading = asyncio.Event()
+
+        async def hung_read() -> None:
+            reading.set()
+            try:
+                await asyncio.sleep(3600)
+            except asyncio.CancelledError:
+                raise Unavailable("the store cannot be reached (connection closed)") from None
+
+        asyncio.get_running_loop().set_exception_handler(lambda _, context: seen.append(context))
+        probe = asyncio.ensure_future(bound(hung_read(), 60))  # type: ignore[arg-type]
+        await reading.wait()
+        probe.cancel()
+        # Cancelled (up to 3.11), or the read's own error (3.12 and later).
+        with pytest.raises((asyncio.CancelledError, Unavailable)):
+            await probe
+        gc.collect()  # an unread error is reported when its task is collected
+        await asyncio.sleep(0)
+
+    asyncio.run(main())
+    if bound is asyncio.wait_for:
+        # The control: the defect this guards against is real on this Python.
+        assert [c["message"] for c in seen] == ["Task exception was never retrieved"]
+    else:
+        assert seen == []
