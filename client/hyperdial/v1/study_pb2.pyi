@@ -117,11 +117,16 @@ class Study(_message.Message):
     SPEC_FIELD_NUMBER: _builtins.int
     CREATE_TIME_FIELD_NUMBER: _builtins.int
     TRIAL_COUNT_FIELD_NUMBER: _builtins.int
+    REVISION_FIELD_NUMBER: _builtins.int
+    UPDATE_TIME_FIELD_NUMBER: _builtins.int
+    STATE_COUNTS_FIELD_NUMBER: _builtins.int
     name: _builtins.str
     """Resource name of the study. Format: `studies/{study}`."""
     trial_count: _builtins.int
-    """Number of trials the study holds, in every state.
-    Field numbers 5 to 15 are kept for study-level additions (state, labels, lease settings).
+    """Number of trials the study holds, in every state."""
+    revision: _builtins.int
+    """The study's change counter: 0 for a study without trials, one more at every change of one
+    of its trials (each change gives that trial this new value as its `Trial.revision`).
     """
     @_builtins.property
     def spec(self) -> Global___StudySpec:
@@ -131,6 +136,16 @@ class Study(_message.Message):
     def create_time(self) -> _timestamp_pb2.Timestamp:
         """When the study was created."""
 
+    @_builtins.property
+    def update_time(self) -> _timestamp_pb2.Timestamp:
+        """When a trial of the study last changed; the study's `create_time` while it has no trials."""
+
+    @_builtins.property
+    def state_counts(self) -> Global___TrialStateCounts:
+        """How many of its trials are in each state.
+        Field numbers 8 to 15 are kept for study-level additions (state, labels, lease settings).
+        """
+
     def __init__(
         self,
         *,
@@ -138,14 +153,55 @@ class Study(_message.Message):
         spec: Global___StudySpec | None = ...,
         create_time: _timestamp_pb2.Timestamp | None = ...,
         trial_count: _builtins.int = ...,
+        revision: _builtins.int = ...,
+        update_time: _timestamp_pb2.Timestamp | None = ...,
+        state_counts: Global___TrialStateCounts | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["create_time", b"create_time", "spec", b"spec"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["create_time", b"create_time", "spec", b"spec", "state_counts", b"state_counts", "update_time", b"update_time"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["create_time", b"create_time", "name", b"name", "spec", b"spec", "trial_count", b"trial_count"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["create_time", b"create_time", "name", b"name", "revision", b"revision", "spec", b"spec", "state_counts", b"state_counts", "trial_count", b"trial_count", "update_time", b"update_time"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___Study: _TypeAlias = Study  # noqa: Y015
+
+@_typing.final
+class TrialStateCounts(_message.Message):
+    """How many trials of a study are in each state."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    WAITING_FIELD_NUMBER: _builtins.int
+    RUNNING_FIELD_NUMBER: _builtins.int
+    COMPLETED_FIELD_NUMBER: _builtins.int
+    FAILED_FIELD_NUMBER: _builtins.int
+    STOPPED_FIELD_NUMBER: _builtins.int
+    waiting: _builtins.int
+    """`TRIAL_STATE_WAITING` trials."""
+    running: _builtins.int
+    """`TRIAL_STATE_RUNNING` trials."""
+    completed: _builtins.int
+    """`TRIAL_STATE_COMPLETED` trials."""
+    failed: _builtins.int
+    """`TRIAL_STATE_FAILED` trials."""
+    stopped: _builtins.int
+    """`TRIAL_STATE_STOPPED` trials."""
+    def __init__(
+        self,
+        *,
+        waiting: _builtins.int = ...,
+        running: _builtins.int = ...,
+        completed: _builtins.int = ...,
+        failed: _builtins.int = ...,
+        stopped: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["completed", b"completed", "failed", b"failed", "running", b"running", "stopped", b"stopped", "waiting", b"waiting"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___TrialStateCounts: _TypeAlias = TrialStateCounts  # noqa: Y015
 
 @_typing.final
 class StudySpec(_message.Message):
@@ -162,6 +218,7 @@ class StudySpec(_message.Message):
     INITIAL_TRIALS_FIELD_NUMBER: _builtins.int
     LEASE_TIMEOUT_FIELD_NUMBER: _builtins.int
     EARLY_STOPPING_FIELD_NUMBER: _builtins.int
+    DETERMINISTIC_OBJECTIVE_FIELD_NUMBER: _builtins.int
     algorithm: Global___Algorithm.ValueType
     """The sampling algorithm. `ALGORITHM_UNSPECIFIED` lets the server choose; the study then
     stores the algorithm chosen at creation, so a later change of default never changes it.
@@ -183,6 +240,13 @@ class StudySpec(_message.Message):
     model is used, 1 to 10000. 0 means the server default (twice the number of parameters,
     at least 5 and at most 10; see docs/algorithms.md); a Bayesian study returns the value
     its sampler uses, the default included. Other algorithms ignore it and return it as given.
+    """
+    deterministic_objective: _builtins.bool
+    """Declares that the objectives are deterministic: the same parameters always give the same
+    values. The model of `ALGORITHM_BAYESIAN` then fits no noise and interpolates the results;
+    by default it fits the noise level from the results (see docs/algorithms.md). The model
+    basis of `ListOptimalTrials` follows the same declaration.
+    Field numbers 11 to 19 are kept for algorithm options.
     """
     @_builtins.property
     def parameters(self) -> _containers.RepeatedCompositeFieldContainer[Global___ParameterSpec]:
@@ -206,7 +270,6 @@ class StudySpec(_message.Message):
         """When running trials stop early, from the intermediate measurements they report
         (`AddTrialMeasurement`). Unset: never; reports are still recorded, and every answer says
         to continue.
-        Field numbers 10 to 19 are kept for algorithm options.
         """
 
     def __init__(
@@ -221,10 +284,11 @@ class StudySpec(_message.Message):
         initial_trials: _builtins.int = ...,
         lease_timeout: _duration_pb2.Duration | None = ...,
         early_stopping: Global___EarlyStoppingPolicy | None = ...,
+        deterministic_objective: _builtins.bool = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["_seed", b"_seed", "early_stopping", b"early_stopping", "lease_timeout", b"lease_timeout", "seed", b"seed"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["_seed", b"_seed", "algorithm", b"algorithm", "early_stopping", b"early_stopping", "grid_resolution", b"grid_resolution", "initial_trials", b"initial_trials", "lease_timeout", b"lease_timeout", "max_trials", b"max_trials", "objectives", b"objectives", "parameters", b"parameters", "seed", b"seed"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_seed", b"_seed", "algorithm", b"algorithm", "deterministic_objective", b"deterministic_objective", "early_stopping", b"early_stopping", "grid_resolution", b"grid_resolution", "initial_trials", b"initial_trials", "lease_timeout", b"lease_timeout", "max_trials", b"max_trials", "objectives", b"objectives", "parameters", b"parameters", "seed", b"seed"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     _WhichOneofReturnType__seed: _TypeAlias = _typing.Literal["seed"]  # noqa: Y015
     _WhichOneofArgType__seed: _TypeAlias = _typing.Literal["_seed", b"_seed"]  # noqa: Y015

@@ -152,6 +152,7 @@ class Trial(_message.Message):
     BRACKET_FIELD_NUMBER: _builtins.int
     ORIGINAL_TRIAL_FIELD_NUMBER: _builtins.int
     REISSUED_TRIAL_FIELD_NUMBER: _builtins.int
+    REVISION_FIELD_NUMBER: _builtins.int
     name: _builtins.str
     """Resource name of the trial. Format: `studies/{study}/trials/{trial}`, where `{trial}`
     is the trial number.
@@ -179,6 +180,11 @@ class Trial(_message.Message):
     of the trial created for it (whose `original_trial` names this one). Empty otherwise. When
     this trial is `TRIAL_STATE_COMPLETED` all the same (its result arrived after the lease
     expired), the two are twins: both measure the same point.
+    """
+    revision: _builtins.int
+    """The study's revision (see `Study.revision`) at the trial's last change: its creation, its
+    hand-out, a heartbeat, a report, its result, the expiry of its lease or the re-issue of its
+    point. See `ListTrialsRequest.changed_after_revision`.
     """
     @_builtins.property
     def parameters(self) -> _containers.MessageMap[_builtins.str, _study_pb2.ParameterValue]:
@@ -236,10 +242,11 @@ class Trial(_message.Message):
         bracket: _builtins.int = ...,
         original_trial: _builtins.str = ...,
         reissued_trial: _builtins.str = ...,
+        revision: _builtins.int = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["complete_time", b"complete_time", "create_time", b"create_time", "final_measurement", b"final_measurement", "lease_expire_time", b"lease_expire_time", "stop_decision", b"stop_decision"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["bracket", b"bracket", "client_id", b"client_id", "complete_time", b"complete_time", "create_time", b"create_time", "failure_reason", b"failure_reason", "final_measurement", b"final_measurement", "lease_expire_time", b"lease_expire_time", "measurement_count", b"measurement_count", "measurements", b"measurements", "metadata", b"metadata", "name", b"name", "number", b"number", "original_trial", b"original_trial", "parameters", b"parameters", "reissued_trial", b"reissued_trial", "state", b"state", "stop_decision", b"stop_decision"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["bracket", b"bracket", "client_id", b"client_id", "complete_time", b"complete_time", "create_time", b"create_time", "failure_reason", b"failure_reason", "final_measurement", b"final_measurement", "lease_expire_time", b"lease_expire_time", "measurement_count", b"measurement_count", "measurements", b"measurements", "metadata", b"metadata", "name", b"name", "number", b"number", "original_trial", b"original_trial", "parameters", b"parameters", "reissued_trial", b"reissued_trial", "revision", b"revision", "state", b"state", "stop_decision", b"stop_decision"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

@@ -7,6 +7,7 @@ from collections import abc as _abc
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message
 from google.protobuf.internal import containers as _containers
+from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
 from hyperdial.v1 import study_pb2 as _study_pb2
 from hyperdial.v1 import trial_pb2 as _trial_pb2
 import builtins as _builtins
@@ -19,6 +20,46 @@ else:
     from typing_extensions import TypeAlias as _TypeAlias, Never as _Never
 
 DESCRIPTOR: _descriptor.FileDescriptor
+
+class _OptimalityBasis:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _OptimalityBasisEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_OptimalityBasis.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    OPTIMALITY_BASIS_UNSPECIFIED: _OptimalityBasis.ValueType  # 0
+    """Not set: `OPTIMALITY_BASIS_OBSERVED`."""
+    OPTIMALITY_BASIS_OBSERVED: _OptimalityBasis.ValueType  # 1
+    """The values the trials reported. Right for deterministic objectives; with noisy ones the
+    best observed value is biased towards lucky measurements.
+    """
+    OPTIMALITY_BASIS_MODEL: _OptimalityBasis.ValueType  # 2
+    """The recommendation: a Gaussian-process model of every completed trial's results (the
+    same model as `ALGORITHM_BAYESIAN`, whatever the study's algorithm) predicts each one's
+    noise-free values, and trials are judged by those predictions. Right for noisy objectives:
+    a point measured several times, or whose neighbours agree, is preferred to one lucky
+    measurement. With fewer than 2 completed trials, the same trials as observed, without
+    predictions.
+    """
+
+class OptimalityBasis(_OptimalityBasis, metaclass=_OptimalityBasisEnumTypeWrapper):
+    """What `ListOptimalTrials` judges trials by."""
+
+OPTIMALITY_BASIS_UNSPECIFIED: OptimalityBasis.ValueType  # 0
+"""Not set: `OPTIMALITY_BASIS_OBSERVED`."""
+OPTIMALITY_BASIS_OBSERVED: OptimalityBasis.ValueType  # 1
+"""The values the trials reported. Right for deterministic objectives; with noisy ones the
+best observed value is biased towards lucky measurements.
+"""
+OPTIMALITY_BASIS_MODEL: OptimalityBasis.ValueType  # 2
+"""The recommendation: a Gaussian-process model of every completed trial's results (the
+same model as `ALGORITHM_BAYESIAN`, whatever the study's algorithm) predicts each one's
+noise-free values, and trials are judged by those predictions. Right for noisy objectives:
+a point measured several times, or whose neighbours agree, is preferred to one lucky
+measurement. With fewer than 2 completed trials, the same trials as observed, without
+predictions.
+"""
+Global___OptimalityBasis: _TypeAlias = OptimalityBasis  # noqa: Y015
 
 @_typing.final
 class CreateStudyRequest(_message.Message):
@@ -663,6 +704,7 @@ class ListTrialsRequest(_message.Message):
     PAGE_TOKEN_FIELD_NUMBER: _builtins.int
     STATES_FIELD_NUMBER: _builtins.int
     VIEW_FIELD_NUMBER: _builtins.int
+    CHANGED_AFTER_REVISION_FIELD_NUMBER: _builtins.int
     parent: _builtins.str
     """Name of the study. Format: `studies/{study}`."""
     page_size: _builtins.int
@@ -671,6 +713,13 @@ class ListTrialsRequest(_message.Message):
     """`next_page_token` of the previous page, asked with the same `states`."""
     view: _trial_pb2.TrialView.ValueType
     """How much of each trial to return; unspecified: `TRIAL_VIEW_BASIC` (no measurements)."""
+    changed_after_revision: _builtins.int
+    """When above 0: only the trials that changed after this revision of the study (their
+    `revision` is greater), in ascending order of `revision` instead of number. A reader that
+    keeps a copy of a study passes the `revision` of its last complete read, and reads only
+    what changed since, whatever the size of the study. 0 or absent: every trial. Negative is
+    INVALID_ARGUMENT.
+    """
     @_builtins.property
     def states(self) -> _containers.RepeatedScalarFieldContainer[_trial_pb2.TrialState.ValueType]:
         """Only trials in one of these states; empty means every state."""
@@ -683,10 +732,11 @@ class ListTrialsRequest(_message.Message):
         page_token: _builtins.str = ...,
         states: _abc.Iterable[_trial_pb2.TrialState.ValueType] | None = ...,
         view: _trial_pb2.TrialView.ValueType = ...,
+        changed_after_revision: _builtins.int = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["page_size", b"page_size", "page_token", b"page_token", "parent", b"parent", "states", b"states", "view", b"view"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["changed_after_revision", b"changed_after_revision", "page_size", b"page_size", "page_token", b"page_token", "parent", b"parent", "states", b"states", "view", b"view"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -700,21 +750,30 @@ class ListTrialsResponse(_message.Message):
 
     TRIALS_FIELD_NUMBER: _builtins.int
     NEXT_PAGE_TOKEN_FIELD_NUMBER: _builtins.int
+    REVISION_FIELD_NUMBER: _builtins.int
     next_page_token: _builtins.str
     """Token of the next page; empty when this is the last page."""
+    revision: _builtins.int
+    """The study's revision (see `Study.revision`) when this page was read. A reader that read
+    every page keeps the `revision` of the first one, and passes it as
+    `changed_after_revision` at its next read, so that nothing changed during the read is lost.
+    """
     @_builtins.property
     def trials(self) -> _containers.RepeatedCompositeFieldContainer[_trial_pb2.Trial]:
-        """The trials of this page, in order of their number."""
+        """The trials of this page, in order of their number (of their `revision` when the request
+        gave `changed_after_revision`).
+        """
 
     def __init__(
         self,
         *,
         trials: _abc.Iterable[_trial_pb2.Trial] | None = ...,
         next_page_token: _builtins.str = ...,
+        revision: _builtins.int = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["next_page_token", b"next_page_token", "trials", b"trials"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["next_page_token", b"next_page_token", "revision", b"revision", "trials", b"trials"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -727,16 +786,20 @@ class ListOptimalTrialsRequest(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 
     PARENT_FIELD_NUMBER: _builtins.int
+    BASIS_FIELD_NUMBER: _builtins.int
     parent: _builtins.str
     """Name of the study. Format: `studies/{study}`."""
+    basis: Global___OptimalityBasis.ValueType
+    """What "best" is judged by; unspecified: `OPTIMALITY_BASIS_OBSERVED`."""
     def __init__(
         self,
         *,
         parent: _builtins.str = ...,
+        basis: Global___OptimalityBasis.ValueType = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["parent", b"parent"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["basis", b"basis", "parent", b"parent"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -749,25 +812,139 @@ class ListOptimalTrialsResponse(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 
     TRIALS_FIELD_NUMBER: _builtins.int
+    PREDICTIONS_FIELD_NUMBER: _builtins.int
     @_builtins.property
     def trials(self) -> _containers.RepeatedCompositeFieldContainer[_trial_pb2.Trial]:
         """With one objective, the best completed trial (the lowest number among ties); with
         several, the completed trials that no other completed trial dominates. Empty when no
-        trial has completed.
+        trial has completed. Under `OPTIMALITY_BASIS_MODEL`, best and dominance are judged by the
+        predicted values; among completed trials with the same parameters (repeated
+        measurements), only the lowest number is listed.
+        """
+
+    @_builtins.property
+    def predictions(self) -> _containers.RepeatedCompositeFieldContainer[Global___TrialPrediction]:
+        """Under `OPTIMALITY_BASIS_MODEL`: the model's prediction for each trial of `trials`, in the
+        same order. Empty under `OPTIMALITY_BASIS_OBSERVED`.
         """
 
     def __init__(
         self,
         *,
         trials: _abc.Iterable[_trial_pb2.Trial] | None = ...,
+        predictions: _abc.Iterable[Global___TrialPrediction] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["trials", b"trials"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["predictions", b"predictions", "trials", b"trials"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___ListOptimalTrialsResponse: _TypeAlias = ListOptimalTrialsResponse  # noqa: Y015
+
+@_typing.final
+class TrialPrediction(_message.Message):
+    """What the model predicts for the parameters of one trial."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    @_typing.final
+    class MeanEntry(_message.Message):
+        DESCRIPTOR: _descriptor.Descriptor
+
+        KEY_FIELD_NUMBER: _builtins.int
+        VALUE_FIELD_NUMBER: _builtins.int
+        key: _builtins.str
+        value: _builtins.float
+        def __init__(
+            self,
+            *,
+            key: _builtins.str = ...,
+            value: _builtins.float = ...,
+        ) -> None: ...
+        _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+        def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+        _ClearFieldArgType: _TypeAlias = _typing.Literal["key", b"key", "value", b"value"]  # noqa: Y015
+        def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+        def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+    @_typing.final
+    class StddevEntry(_message.Message):
+        DESCRIPTOR: _descriptor.Descriptor
+
+        KEY_FIELD_NUMBER: _builtins.int
+        VALUE_FIELD_NUMBER: _builtins.int
+        key: _builtins.str
+        value: _builtins.float
+        def __init__(
+            self,
+            *,
+            key: _builtins.str = ...,
+            value: _builtins.float = ...,
+        ) -> None: ...
+        _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+        def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+        _ClearFieldArgType: _TypeAlias = _typing.Literal["key", b"key", "value", b"value"]  # noqa: Y015
+        def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+        def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+    @_typing.final
+    class NoiseStddevEntry(_message.Message):
+        DESCRIPTOR: _descriptor.Descriptor
+
+        KEY_FIELD_NUMBER: _builtins.int
+        VALUE_FIELD_NUMBER: _builtins.int
+        key: _builtins.str
+        value: _builtins.float
+        def __init__(
+            self,
+            *,
+            key: _builtins.str = ...,
+            value: _builtins.float = ...,
+        ) -> None: ...
+        _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+        def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+        _ClearFieldArgType: _TypeAlias = _typing.Literal["key", b"key", "value", b"value"]  # noqa: Y015
+        def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+        def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+    MEAN_FIELD_NUMBER: _builtins.int
+    STDDEV_FIELD_NUMBER: _builtins.int
+    MEASUREMENTS_FIELD_NUMBER: _builtins.int
+    NOISE_STDDEV_FIELD_NUMBER: _builtins.int
+    measurements: _builtins.int
+    """Completed trials measured at exactly these parameters (1 without repeats)."""
+    @_builtins.property
+    def mean(self) -> _containers.ScalarMap[_builtins.str, _builtins.float]:
+        """Predicted noise-free value of each objective, by objective name: the posterior mean."""
+
+    @_builtins.property
+    def stddev(self) -> _containers.ScalarMap[_builtins.str, _builtins.float]:
+        """Standard deviation of that prediction (the model's uncertainty about the noise-free
+        value, without the noise of one more measurement), by objective name.
+        """
+
+    @_builtins.property
+    def noise_stddev(self) -> _containers.ScalarMap[_builtins.str, _builtins.float]:
+        """The standard deviation of the noise of one measurement the model fitted, by objective
+        name (0 when the study declares `deterministic_objective`).
+        """
+
+    def __init__(
+        self,
+        *,
+        mean: _abc.Mapping[_builtins.str, _builtins.float] | None = ...,
+        stddev: _abc.Mapping[_builtins.str, _builtins.float] | None = ...,
+        measurements: _builtins.int = ...,
+        noise_stddev: _abc.Mapping[_builtins.str, _builtins.float] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["mean", b"mean", "measurements", b"measurements", "noise_stddev", b"noise_stddev", "stddev", b"stddev"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___TrialPrediction: _TypeAlias = TrialPrediction  # noqa: Y015
 
 @_typing.final
 class AddTrialMeasurementRequest(_message.Message):
@@ -885,3 +1062,96 @@ class CheckTrialEarlyStoppingResponse(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___CheckTrialEarlyStoppingResponse: _TypeAlias = CheckTrialEarlyStoppingResponse  # noqa: Y015
+
+@_typing.final
+class ComputeParameterImportanceRequest(_message.Message):
+    """Request of `ComputeParameterImportance`."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    PARENT_FIELD_NUMBER: _builtins.int
+    OBJECTIVE_FIELD_NUMBER: _builtins.int
+    parent: _builtins.str
+    """Name of the study. Format: `studies/{study}`."""
+    objective: _builtins.str
+    """Name of the objective to explain; empty means the study's first objective."""
+    def __init__(
+        self,
+        *,
+        parent: _builtins.str = ...,
+        objective: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["objective", b"objective", "parent", b"parent"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ComputeParameterImportanceRequest: _TypeAlias = ComputeParameterImportanceRequest  # noqa: Y015
+
+@_typing.final
+class ComputeParameterImportanceResponse(_message.Message):
+    """Response of `ComputeParameterImportance`."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    IMPORTANCES_FIELD_NUMBER: _builtins.int
+    TRIAL_COUNT_FIELD_NUMBER: _builtins.int
+    METHOD_FIELD_NUMBER: _builtins.int
+    trial_count: _builtins.int
+    """How many completed trials the importances were computed from."""
+    method: _builtins.str
+    """The method: `ped-anova`."""
+    @_builtins.property
+    def importances(self) -> _containers.RepeatedCompositeFieldContainer[Global___ParameterImportance]:
+        """Every parameter of the study, most important first (ties in order of the spec). The
+        importances are 0 or more and sum to 1, unless every one is 0 (the objective did not
+        vary, or no parameter explains it).
+        """
+
+    def __init__(
+        self,
+        *,
+        importances: _abc.Iterable[Global___ParameterImportance] | None = ...,
+        trial_count: _builtins.int = ...,
+        method: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["importances", b"importances", "method", b"method", "trial_count", b"trial_count"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ComputeParameterImportanceResponse: _TypeAlias = ComputeParameterImportanceResponse  # noqa: Y015
+
+@_typing.final
+class ParameterImportance(_message.Message):
+    """How much one parameter matters to an objective."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    PARAMETER_FIELD_NUMBER: _builtins.int
+    IMPORTANCE_FIELD_NUMBER: _builtins.int
+    ACTIVE_TRIALS_FIELD_NUMBER: _builtins.int
+    parameter: _builtins.str
+    """Name of the parameter."""
+    importance: _builtins.float
+    """Its share of the importance, from 0 to 1."""
+    active_trials: _builtins.int
+    """How many of the trials used had this parameter active (conditional parameters are
+    inactive in some).
+    """
+    def __init__(
+        self,
+        *,
+        parameter: _builtins.str = ...,
+        importance: _builtins.float = ...,
+        active_trials: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["active_trials", b"active_trials", "importance", b"importance", "parameter", b"parameter"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ParameterImportance: _TypeAlias = ParameterImportance  # noqa: Y015

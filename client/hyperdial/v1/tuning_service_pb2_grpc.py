@@ -104,6 +104,11 @@ class TuningServiceStub:
                 request_serializer=hyperdial_dot_v1_dot_tuning__service__pb2.CheckTrialEarlyStoppingRequest.SerializeToString,
                 response_deserializer=hyperdial_dot_v1_dot_tuning__service__pb2.CheckTrialEarlyStoppingResponse.FromString,
                 _registered_method=True)
+        self.ComputeParameterImportance = channel.unary_unary(
+                '/hyperdial.v1.TuningService/ComputeParameterImportance',
+                request_serializer=hyperdial_dot_v1_dot_tuning__service__pb2.ComputeParameterImportanceRequest.SerializeToString,
+                response_deserializer=hyperdial_dot_v1_dot_tuning__service__pb2.ComputeParameterImportanceResponse.FromString,
+                _registered_method=True)
 
 
 class TuningServiceServicer:
@@ -218,6 +223,16 @@ class TuningServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ComputeParameterImportance(self, request, context):
+        """Ranks the parameters of a study by how much they matter to one objective, from its
+        completed trials (PED-ANOVA; see docs/algorithms.md). Read-only.
+        FAILED_PRECONDITION (`NOT_ENOUGH_TRIALS`) with fewer completed trials than the method
+        needs.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_TuningServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -285,6 +300,11 @@ def add_TuningServiceServicer_to_server(servicer, server):
                     servicer.CheckTrialEarlyStopping,
                     request_deserializer=hyperdial_dot_v1_dot_tuning__service__pb2.CheckTrialEarlyStoppingRequest.FromString,
                     response_serializer=hyperdial_dot_v1_dot_tuning__service__pb2.CheckTrialEarlyStoppingResponse.SerializeToString,
+            ),
+            'ComputeParameterImportance': grpc.unary_unary_rpc_method_handler(
+                    servicer.ComputeParameterImportance,
+                    request_deserializer=hyperdial_dot_v1_dot_tuning__service__pb2.ComputeParameterImportanceRequest.FromString,
+                    response_serializer=hyperdial_dot_v1_dot_tuning__service__pb2.ComputeParameterImportanceResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -643,6 +663,33 @@ class TuningService:
             '/hyperdial.v1.TuningService/CheckTrialEarlyStopping',
             hyperdial_dot_v1_dot_tuning__service__pb2.CheckTrialEarlyStoppingRequest.SerializeToString,
             hyperdial_dot_v1_dot_tuning__service__pb2.CheckTrialEarlyStoppingResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ComputeParameterImportance(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/hyperdial.v1.TuningService/ComputeParameterImportance',
+            hyperdial_dot_v1_dot_tuning__service__pb2.ComputeParameterImportanceRequest.SerializeToString,
+            hyperdial_dot_v1_dot_tuning__service__pb2.ComputeParameterImportanceResponse.FromString,
             options,
             channel_credentials,
             insecure,

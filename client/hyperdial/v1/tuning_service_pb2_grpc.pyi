@@ -82,6 +82,12 @@ class TuningServiceStub:
     """Answers whether a trial should stop, from the measurements reported so far, without
     reporting one (for workers that report through another channel). Read-only.
     """
+    ComputeParameterImportance: _grpc.UnaryUnaryMultiCallable[_tuning_service_pb2.ComputeParameterImportanceRequest, _tuning_service_pb2.ComputeParameterImportanceResponse]
+    """Ranks the parameters of a study by how much they matter to one objective, from its
+    completed trials (PED-ANOVA; see docs/algorithms.md). Read-only.
+    FAILED_PRECONDITION (`NOT_ENOUGH_TRIALS`) with fewer completed trials than the method
+    needs.
+    """
 
 @_typing.type_check_only
 class TuningServiceAsyncStub(TuningServiceStub):
@@ -136,6 +142,12 @@ class TuningServiceAsyncStub(TuningServiceStub):
     CheckTrialEarlyStopping: _aio.UnaryUnaryMultiCallable[_tuning_service_pb2.CheckTrialEarlyStoppingRequest, _tuning_service_pb2.CheckTrialEarlyStoppingResponse]  # type: ignore[assignment]
     """Answers whether a trial should stop, from the measurements reported so far, without
     reporting one (for workers that report through another channel). Read-only.
+    """
+    ComputeParameterImportance: _aio.UnaryUnaryMultiCallable[_tuning_service_pb2.ComputeParameterImportanceRequest, _tuning_service_pb2.ComputeParameterImportanceResponse]  # type: ignore[assignment]
+    """Ranks the parameters of a study by how much they matter to one objective, from its
+    completed trials (PED-ANOVA; see docs/algorithms.md). Read-only.
+    FAILED_PRECONDITION (`NOT_ENOUGH_TRIALS`) with fewer completed trials than the method
+    needs.
     """
 
 class TuningServiceServicer(metaclass=_abc_1.ABCMeta):
@@ -266,6 +278,18 @@ class TuningServiceServicer(metaclass=_abc_1.ABCMeta):
     ) -> _typing.Union[_tuning_service_pb2.CheckTrialEarlyStoppingResponse, _abc.Awaitable[_tuning_service_pb2.CheckTrialEarlyStoppingResponse]]:
         """Answers whether a trial should stop, from the measurements reported so far, without
         reporting one (for workers that report through another channel). Read-only.
+        """
+
+    @_abc_1.abstractmethod
+    def ComputeParameterImportance(
+        self,
+        request: _tuning_service_pb2.ComputeParameterImportanceRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_tuning_service_pb2.ComputeParameterImportanceResponse, _abc.Awaitable[_tuning_service_pb2.ComputeParameterImportanceResponse]]:
+        """Ranks the parameters of a study by how much they matter to one objective, from its
+        completed trials (PED-ANOVA; see docs/algorithms.md). Read-only.
+        FAILED_PRECONDITION (`NOT_ENOUGH_TRIALS`) with fewer completed trials than the method
+        needs.
         """
 
 def add_TuningServiceServicer_to_server(servicer: TuningServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

@@ -10,6 +10,8 @@ import type { CheckTrialEarlyStoppingRequest as _hyperdial_v1_CheckTrialEarlySto
 import type { CheckTrialEarlyStoppingResponse as _hyperdial_v1_CheckTrialEarlyStoppingResponse, CheckTrialEarlyStoppingResponse__Output as _hyperdial_v1_CheckTrialEarlyStoppingResponse__Output } from './hyperdial/v1/CheckTrialEarlyStoppingResponse';
 import type { CompleteTrialRequest as _hyperdial_v1_CompleteTrialRequest, CompleteTrialRequest__Output as _hyperdial_v1_CompleteTrialRequest__Output } from './hyperdial/v1/CompleteTrialRequest';
 import type { CompleteTrialResponse as _hyperdial_v1_CompleteTrialResponse, CompleteTrialResponse__Output as _hyperdial_v1_CompleteTrialResponse__Output } from './hyperdial/v1/CompleteTrialResponse';
+import type { ComputeParameterImportanceRequest as _hyperdial_v1_ComputeParameterImportanceRequest, ComputeParameterImportanceRequest__Output as _hyperdial_v1_ComputeParameterImportanceRequest__Output } from './hyperdial/v1/ComputeParameterImportanceRequest';
+import type { ComputeParameterImportanceResponse as _hyperdial_v1_ComputeParameterImportanceResponse, ComputeParameterImportanceResponse__Output as _hyperdial_v1_ComputeParameterImportanceResponse__Output } from './hyperdial/v1/ComputeParameterImportanceResponse';
 import type { CreateStudyRequest as _hyperdial_v1_CreateStudyRequest, CreateStudyRequest__Output as _hyperdial_v1_CreateStudyRequest__Output } from './hyperdial/v1/CreateStudyRequest';
 import type { CreateStudyResponse as _hyperdial_v1_CreateStudyResponse, CreateStudyResponse__Output as _hyperdial_v1_CreateStudyResponse__Output } from './hyperdial/v1/CreateStudyResponse';
 import type { CreateTrialRequest as _hyperdial_v1_CreateTrialRequest, CreateTrialRequest__Output as _hyperdial_v1_CreateTrialRequest__Output } from './hyperdial/v1/CreateTrialRequest';
@@ -37,6 +39,7 @@ import type { ListTrialsResponse as _hyperdial_v1_ListTrialsResponse, ListTrials
 import type { Measurement as _hyperdial_v1_Measurement, Measurement__Output as _hyperdial_v1_Measurement__Output } from './hyperdial/v1/Measurement';
 import type { MedianStoppingRule as _hyperdial_v1_MedianStoppingRule, MedianStoppingRule__Output as _hyperdial_v1_MedianStoppingRule__Output } from './hyperdial/v1/MedianStoppingRule';
 import type { ObjectiveSpec as _hyperdial_v1_ObjectiveSpec, ObjectiveSpec__Output as _hyperdial_v1_ObjectiveSpec__Output } from './hyperdial/v1/ObjectiveSpec';
+import type { ParameterImportance as _hyperdial_v1_ParameterImportance, ParameterImportance__Output as _hyperdial_v1_ParameterImportance__Output } from './hyperdial/v1/ParameterImportance';
 import type { ParameterSpec as _hyperdial_v1_ParameterSpec, ParameterSpec__Output as _hyperdial_v1_ParameterSpec__Output } from './hyperdial/v1/ParameterSpec';
 import type { ParameterValue as _hyperdial_v1_ParameterValue, ParameterValue__Output as _hyperdial_v1_ParameterValue__Output } from './hyperdial/v1/ParameterValue';
 import type { ParentCondition as _hyperdial_v1_ParentCondition, ParentCondition__Output as _hyperdial_v1_ParentCondition__Output } from './hyperdial/v1/ParentCondition';
@@ -49,6 +52,8 @@ import type { SuggestTrialsResponse as _hyperdial_v1_SuggestTrialsResponse, Sugg
 import type { ThresholdStoppingRule as _hyperdial_v1_ThresholdStoppingRule, ThresholdStoppingRule__Output as _hyperdial_v1_ThresholdStoppingRule__Output } from './hyperdial/v1/ThresholdStoppingRule';
 import type { Trial as _hyperdial_v1_Trial, Trial__Output as _hyperdial_v1_Trial__Output } from './hyperdial/v1/Trial';
 import type { TrialFailure as _hyperdial_v1_TrialFailure, TrialFailure__Output as _hyperdial_v1_TrialFailure__Output } from './hyperdial/v1/TrialFailure';
+import type { TrialPrediction as _hyperdial_v1_TrialPrediction, TrialPrediction__Output as _hyperdial_v1_TrialPrediction__Output } from './hyperdial/v1/TrialPrediction';
+import type { TrialStateCounts as _hyperdial_v1_TrialStateCounts, TrialStateCounts__Output as _hyperdial_v1_TrialStateCounts__Output } from './hyperdial/v1/TrialStateCounts';
 import type { TrialStop as _hyperdial_v1_TrialStop, TrialStop__Output as _hyperdial_v1_TrialStop__Output } from './hyperdial/v1/TrialStop';
 import type { TuningServiceClient as _hyperdial_v1_TuningServiceClient, TuningServiceDefinition as _hyperdial_v1_TuningServiceDefinition } from './hyperdial/v1/TuningService';
 
@@ -73,6 +78,8 @@ export interface ProtoGrpcType {
       CheckTrialEarlyStoppingResponse: MessageTypeDefinition<_hyperdial_v1_CheckTrialEarlyStoppingResponse, _hyperdial_v1_CheckTrialEarlyStoppingResponse__Output>
       CompleteTrialRequest: MessageTypeDefinition<_hyperdial_v1_CompleteTrialRequest, _hyperdial_v1_CompleteTrialRequest__Output>
       CompleteTrialResponse: MessageTypeDefinition<_hyperdial_v1_CompleteTrialResponse, _hyperdial_v1_CompleteTrialResponse__Output>
+      ComputeParameterImportanceRequest: MessageTypeDefinition<_hyperdial_v1_ComputeParameterImportanceRequest, _hyperdial_v1_ComputeParameterImportanceRequest__Output>
+      ComputeParameterImportanceResponse: MessageTypeDefinition<_hyperdial_v1_ComputeParameterImportanceResponse, _hyperdial_v1_ComputeParameterImportanceResponse__Output>
       CreateStudyRequest: MessageTypeDefinition<_hyperdial_v1_CreateStudyRequest, _hyperdial_v1_CreateStudyRequest__Output>
       CreateStudyResponse: MessageTypeDefinition<_hyperdial_v1_CreateStudyResponse, _hyperdial_v1_CreateStudyResponse__Output>
       CreateTrialRequest: MessageTypeDefinition<_hyperdial_v1_CreateTrialRequest, _hyperdial_v1_CreateTrialRequest__Output>
@@ -101,6 +108,8 @@ export interface ProtoGrpcType {
       Measurement: MessageTypeDefinition<_hyperdial_v1_Measurement, _hyperdial_v1_Measurement__Output>
       MedianStoppingRule: MessageTypeDefinition<_hyperdial_v1_MedianStoppingRule, _hyperdial_v1_MedianStoppingRule__Output>
       ObjectiveSpec: MessageTypeDefinition<_hyperdial_v1_ObjectiveSpec, _hyperdial_v1_ObjectiveSpec__Output>
+      OptimalityBasis: EnumTypeDefinition
+      ParameterImportance: MessageTypeDefinition<_hyperdial_v1_ParameterImportance, _hyperdial_v1_ParameterImportance__Output>
       ParameterSpec: MessageTypeDefinition<_hyperdial_v1_ParameterSpec, _hyperdial_v1_ParameterSpec__Output>
       ParameterValue: MessageTypeDefinition<_hyperdial_v1_ParameterValue, _hyperdial_v1_ParameterValue__Output>
       ParentCondition: MessageTypeDefinition<_hyperdial_v1_ParentCondition, _hyperdial_v1_ParentCondition__Output>
@@ -114,7 +123,9 @@ export interface ProtoGrpcType {
       ThresholdStoppingRule: MessageTypeDefinition<_hyperdial_v1_ThresholdStoppingRule, _hyperdial_v1_ThresholdStoppingRule__Output>
       Trial: MessageTypeDefinition<_hyperdial_v1_Trial, _hyperdial_v1_Trial__Output>
       TrialFailure: MessageTypeDefinition<_hyperdial_v1_TrialFailure, _hyperdial_v1_TrialFailure__Output>
+      TrialPrediction: MessageTypeDefinition<_hyperdial_v1_TrialPrediction, _hyperdial_v1_TrialPrediction__Output>
       TrialState: EnumTypeDefinition
+      TrialStateCounts: MessageTypeDefinition<_hyperdial_v1_TrialStateCounts, _hyperdial_v1_TrialStateCounts__Output>
       TrialStop: MessageTypeDefinition<_hyperdial_v1_TrialStop, _hyperdial_v1_TrialStop__Output>
       TrialView: EnumTypeDefinition
       /**

@@ -2,6 +2,7 @@
 
 import type { TrialState as _hyperdial_v1_TrialState, TrialState__Output as _hyperdial_v1_TrialState__Output } from '../../hyperdial/v1/TrialState';
 import type { TrialView as _hyperdial_v1_TrialView, TrialView__Output as _hyperdial_v1_TrialView__Output } from '../../hyperdial/v1/TrialView';
+import type { Long } from '@grpc/proto-loader';
 
 /**
  * Request of `ListTrials`.
@@ -27,6 +28,14 @@ export interface ListTrialsRequest {
    * How much of each trial to return; unspecified: `TRIAL_VIEW_BASIC` (no measurements).
    */
   'view'?: (_hyperdial_v1_TrialView);
+  /**
+   * When above 0: only the trials that changed after this revision of the study (their
+   * `revision` is greater), in ascending order of `revision` instead of number. A reader that
+   * keeps a copy of a study passes the `revision` of its last complete read, and reads only
+   * what changed since, whatever the size of the study. 0 or absent: every trial. Negative is
+   * INVALID_ARGUMENT.
+   */
+  'changed_after_revision'?: (number | string | Long);
 }
 
 /**
@@ -53,4 +62,12 @@ export interface ListTrialsRequest__Output {
    * How much of each trial to return; unspecified: `TRIAL_VIEW_BASIC` (no measurements).
    */
   'view': (_hyperdial_v1_TrialView__Output);
+  /**
+   * When above 0: only the trials that changed after this revision of the study (their
+   * `revision` is greater), in ascending order of `revision` instead of number. A reader that
+   * keeps a copy of a study passes the `revision` of its last complete read, and reads only
+   * what changed since, whatever the size of the study. 0 or absent: every trial. Negative is
+   * INVALID_ARGUMENT.
+   */
+  'changed_after_revision': (number);
 }

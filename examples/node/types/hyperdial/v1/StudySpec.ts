@@ -59,6 +59,13 @@ export interface StudySpec {
    * to continue.
    */
   'early_stopping'?: (_hyperdial_v1_EarlyStoppingPolicy | null);
+  /**
+   * Declares that the objectives are deterministic: the same parameters always give the same
+   * values. The model of `ALGORITHM_BAYESIAN` then fits no noise and interpolates the results;
+   * by default it fits the noise level from the results (see docs/algorithms.md). The model
+   * basis of `ListOptimalTrials` follows the same declaration.
+   */
+  'deterministic_objective'?: (boolean);
   '_seed'?: "seed";
 }
 
@@ -114,5 +121,12 @@ export interface StudySpec__Output {
    * to continue.
    */
   'early_stopping': (_hyperdial_v1_EarlyStoppingPolicy__Output | null);
+  /**
+   * Declares that the objectives are deterministic: the same parameters always give the same
+   * values. The model of `ALGORITHM_BAYESIAN` then fits no noise and interpolates the results;
+   * by default it fits the noise level from the results (see docs/algorithms.md). The model
+   * basis of `ListOptimalTrials` follows the same declaration.
+   */
+  'deterministic_objective': (boolean);
   '_seed'?: "seed";
 }

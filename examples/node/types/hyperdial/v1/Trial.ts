@@ -86,6 +86,12 @@ export interface Trial {
    * expired), the two are twins: both measure the same point.
    */
   'reissued_trial'?: (string);
+  /**
+   * The study's revision (see `Study.revision`) at the trial's last change: its creation, its
+   * hand-out, a heartbeat, a report, its result, the expiry of its lease or the re-issue of its
+   * point. See `ListTrialsRequest.changed_after_revision`.
+   */
+  'revision'?: (number | string | Long);
 }
 
 /**
@@ -167,4 +173,10 @@ export interface Trial__Output {
    * expired), the two are twins: both measure the same point.
    */
   'reissued_trial': (string);
+  /**
+   * The study's revision (see `Study.revision`) at the trial's last change: its creation, its
+   * hand-out, a heartbeat, a report, its result, the expiry of its lease or the re-issue of its
+   * point. See `ListTrialsRequest.changed_after_revision`.
+   */
+  'revision': (number);
 }

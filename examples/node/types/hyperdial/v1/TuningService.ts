@@ -8,6 +8,8 @@ import type { CheckTrialEarlyStoppingRequest as _hyperdial_v1_CheckTrialEarlySto
 import type { CheckTrialEarlyStoppingResponse as _hyperdial_v1_CheckTrialEarlyStoppingResponse, CheckTrialEarlyStoppingResponse__Output as _hyperdial_v1_CheckTrialEarlyStoppingResponse__Output } from '../../hyperdial/v1/CheckTrialEarlyStoppingResponse';
 import type { CompleteTrialRequest as _hyperdial_v1_CompleteTrialRequest, CompleteTrialRequest__Output as _hyperdial_v1_CompleteTrialRequest__Output } from '../../hyperdial/v1/CompleteTrialRequest';
 import type { CompleteTrialResponse as _hyperdial_v1_CompleteTrialResponse, CompleteTrialResponse__Output as _hyperdial_v1_CompleteTrialResponse__Output } from '../../hyperdial/v1/CompleteTrialResponse';
+import type { ComputeParameterImportanceRequest as _hyperdial_v1_ComputeParameterImportanceRequest, ComputeParameterImportanceRequest__Output as _hyperdial_v1_ComputeParameterImportanceRequest__Output } from '../../hyperdial/v1/ComputeParameterImportanceRequest';
+import type { ComputeParameterImportanceResponse as _hyperdial_v1_ComputeParameterImportanceResponse, ComputeParameterImportanceResponse__Output as _hyperdial_v1_ComputeParameterImportanceResponse__Output } from '../../hyperdial/v1/ComputeParameterImportanceResponse';
 import type { CreateStudyRequest as _hyperdial_v1_CreateStudyRequest, CreateStudyRequest__Output as _hyperdial_v1_CreateStudyRequest__Output } from '../../hyperdial/v1/CreateStudyRequest';
 import type { CreateStudyResponse as _hyperdial_v1_CreateStudyResponse, CreateStudyResponse__Output as _hyperdial_v1_CreateStudyResponse__Output } from '../../hyperdial/v1/CreateStudyResponse';
 import type { CreateTrialRequest as _hyperdial_v1_CreateTrialRequest, CreateTrialRequest__Output as _hyperdial_v1_CreateTrialRequest__Output } from '../../hyperdial/v1/CreateTrialRequest';
@@ -91,6 +93,27 @@ export interface TuningServiceClient extends grpc.Client {
   completeTrial(argument: _hyperdial_v1_CompleteTrialRequest, metadata: grpc.Metadata, callback: grpc.requestCallback<_hyperdial_v1_CompleteTrialResponse__Output>): grpc.ClientUnaryCall;
   completeTrial(argument: _hyperdial_v1_CompleteTrialRequest, options: grpc.CallOptions, callback: grpc.requestCallback<_hyperdial_v1_CompleteTrialResponse__Output>): grpc.ClientUnaryCall;
   completeTrial(argument: _hyperdial_v1_CompleteTrialRequest, callback: grpc.requestCallback<_hyperdial_v1_CompleteTrialResponse__Output>): grpc.ClientUnaryCall;
+  
+  /**
+   * Ranks the parameters of a study by how much they matter to one objective, from its
+   * completed trials (PED-ANOVA; see docs/algorithms.md). Read-only.
+   * FAILED_PRECONDITION (`NOT_ENOUGH_TRIALS`) with fewer completed trials than the method
+   * needs.
+   */
+  ComputeParameterImportance(argument: _hyperdial_v1_ComputeParameterImportanceRequest, metadata: grpc.Metadata, options: grpc.CallOptions, callback: grpc.requestCallback<_hyperdial_v1_ComputeParameterImportanceResponse__Output>): grpc.ClientUnaryCall;
+  ComputeParameterImportance(argument: _hyperdial_v1_ComputeParameterImportanceRequest, metadata: grpc.Metadata, callback: grpc.requestCallback<_hyperdial_v1_ComputeParameterImportanceResponse__Output>): grpc.ClientUnaryCall;
+  ComputeParameterImportance(argument: _hyperdial_v1_ComputeParameterImportanceRequest, options: grpc.CallOptions, callback: grpc.requestCallback<_hyperdial_v1_ComputeParameterImportanceResponse__Output>): grpc.ClientUnaryCall;
+  ComputeParameterImportance(argument: _hyperdial_v1_ComputeParameterImportanceRequest, callback: grpc.requestCallback<_hyperdial_v1_ComputeParameterImportanceResponse__Output>): grpc.ClientUnaryCall;
+  /**
+   * Ranks the parameters of a study by how much they matter to one objective, from its
+   * completed trials (PED-ANOVA; see docs/algorithms.md). Read-only.
+   * FAILED_PRECONDITION (`NOT_ENOUGH_TRIALS`) with fewer completed trials than the method
+   * needs.
+   */
+  computeParameterImportance(argument: _hyperdial_v1_ComputeParameterImportanceRequest, metadata: grpc.Metadata, options: grpc.CallOptions, callback: grpc.requestCallback<_hyperdial_v1_ComputeParameterImportanceResponse__Output>): grpc.ClientUnaryCall;
+  computeParameterImportance(argument: _hyperdial_v1_ComputeParameterImportanceRequest, metadata: grpc.Metadata, callback: grpc.requestCallback<_hyperdial_v1_ComputeParameterImportanceResponse__Output>): grpc.ClientUnaryCall;
+  computeParameterImportance(argument: _hyperdial_v1_ComputeParameterImportanceRequest, options: grpc.CallOptions, callback: grpc.requestCallback<_hyperdial_v1_ComputeParameterImportanceResponse__Output>): grpc.ClientUnaryCall;
+  computeParameterImportance(argument: _hyperdial_v1_ComputeParameterImportanceRequest, callback: grpc.requestCallback<_hyperdial_v1_ComputeParameterImportanceResponse__Output>): grpc.ClientUnaryCall;
   
   /**
    * Creates a study. ALREADY_EXISTS (`STUDY_ALREADY_EXISTS`) if the id is taken.
@@ -289,6 +312,14 @@ export interface TuningServiceHandlers extends grpc.UntypedServiceImplementation
   CompleteTrial: grpc.handleUnaryCall<_hyperdial_v1_CompleteTrialRequest__Output, _hyperdial_v1_CompleteTrialResponse>;
   
   /**
+   * Ranks the parameters of a study by how much they matter to one objective, from its
+   * completed trials (PED-ANOVA; see docs/algorithms.md). Read-only.
+   * FAILED_PRECONDITION (`NOT_ENOUGH_TRIALS`) with fewer completed trials than the method
+   * needs.
+   */
+  ComputeParameterImportance: grpc.handleUnaryCall<_hyperdial_v1_ComputeParameterImportanceRequest__Output, _hyperdial_v1_ComputeParameterImportanceResponse>;
+  
+  /**
    * Creates a study. ALREADY_EXISTS (`STUDY_ALREADY_EXISTS`) if the id is taken.
    */
   CreateStudy: grpc.handleUnaryCall<_hyperdial_v1_CreateStudyRequest__Output, _hyperdial_v1_CreateStudyResponse>;
@@ -352,6 +383,7 @@ export interface TuningServiceDefinition extends grpc.ServiceDefinition {
   AddTrialMeasurement: MethodDefinition<_hyperdial_v1_AddTrialMeasurementRequest, _hyperdial_v1_AddTrialMeasurementResponse, _hyperdial_v1_AddTrialMeasurementRequest__Output, _hyperdial_v1_AddTrialMeasurementResponse__Output>
   CheckTrialEarlyStopping: MethodDefinition<_hyperdial_v1_CheckTrialEarlyStoppingRequest, _hyperdial_v1_CheckTrialEarlyStoppingResponse, _hyperdial_v1_CheckTrialEarlyStoppingRequest__Output, _hyperdial_v1_CheckTrialEarlyStoppingResponse__Output>
   CompleteTrial: MethodDefinition<_hyperdial_v1_CompleteTrialRequest, _hyperdial_v1_CompleteTrialResponse, _hyperdial_v1_CompleteTrialRequest__Output, _hyperdial_v1_CompleteTrialResponse__Output>
+  ComputeParameterImportance: MethodDefinition<_hyperdial_v1_ComputeParameterImportanceRequest, _hyperdial_v1_ComputeParameterImportanceResponse, _hyperdial_v1_ComputeParameterImportanceRequest__Output, _hyperdial_v1_ComputeParameterImportanceResponse__Output>
   CreateStudy: MethodDefinition<_hyperdial_v1_CreateStudyRequest, _hyperdial_v1_CreateStudyResponse, _hyperdial_v1_CreateStudyRequest__Output, _hyperdial_v1_CreateStudyResponse__Output>
   CreateTrial: MethodDefinition<_hyperdial_v1_CreateTrialRequest, _hyperdial_v1_CreateTrialResponse, _hyperdial_v1_CreateTrialRequest__Output, _hyperdial_v1_CreateTrialResponse__Output>
   DeleteStudy: MethodDefinition<_hyperdial_v1_DeleteStudyRequest, _hyperdial_v1_DeleteStudyResponse, _hyperdial_v1_DeleteStudyRequest__Output, _hyperdial_v1_DeleteStudyResponse__Output>
