@@ -206,9 +206,9 @@ def test_the_model_uses_a_bounded_subset_of_many_trials(monkeypatch: pytest.Monk
     fitted: list[int] = []
     fit = _gp.fit
 
-    def counting_fit(x: np.ndarray, *args: Any) -> _gp.Hyper:
+    def counting_fit(x: np.ndarray, *args: Any, **kwargs: Any) -> _gp.Hyper:
         fitted.append(len(x))
-        return fit(x, *args)
+        return fit(x, *args, **kwargs)
 
     monkeypatch.setattr(_gp, "fit", counting_fit)
     points = SAMPLER.suggest(spec, [len(history)], history)

@@ -383,30 +383,67 @@ def _scalarise(y: Array, rng: np.random.Generator, completed: int) -> Array:
 
 def transform_outputs(y: Array) -> Array:
     """Robust standardisation, Yeo-Johnson transform, standardisation (values to minimise)."""
+    return fit_output_transform(y)[0]
+
+
+@dataclass(frozen=True)
+class OutputTransform:
+    """The fitted transform of :func:`fit_output_transform`, invertible.
+
+    Attributes:
+        median: Subtracted first.
+        scale: Divided by next (robust spread).
+        lam: The Yeo-Johnson exponent, or ``None`` when none was applied.
+        mean: Subtracted from the transformed values.
+        sd: Divided by last.
+    """
+
+    median: float
+    scale: float
+    lam: float | None
+    mean: float
+    sd: float
+
+    def inverse(self, z: Array) -> Array:
+        """Values on the objective's scale (oriented) of transformed values ``z``."""
+        t = np.asarray(z, dtype=np.float64) * self.sd + self.mean
+        if self.lam is not None:
+            t = _yeo_johnson_inverse(t, self.lam)
+        out: Array = t * self.scale + self.median
+        return out
+
+
+def fit_output_transform(y: Array) -> tuple[Array, OutputTransform | None]:
+    """:func:`transform_outputs`'s values and the transform that gave them (``None`` when the
+    values do not vary: every output is 0 and nothing maps back)."""
     if len(y) == 0:
         empty: Array = y.copy()
-        return empty
+        return empty, None
     med = float(np.median(y))
     q75, q25 = np.percentile(y, [75.0, 25.0])
     scale = float(q75 - q25) / 1.349
     if not scale > 0:
         scale = float(np.std(y))
     if not scale > 0:
-        return np.zeros_like(y)
+        return np.zeros_like(y), None
     z = (y - med) / scale
+    lam: float | None = None
     if len(z) >= 4:
-        z = _yeo_johnson(z)
+        z, lam = _yeo_johnson(z)
     sd = float(np.std(z))
-    out: Array = (z - float(np.mean(z))) / (sd if sd > 0 else 1.0)
-    return out
+    sd = sd if sd > 0 else 1.0
+    mean = float(np.mean(z))
+    out: Array = (z - mean) / sd
+    return out, OutputTransform(med, scale, lam, mean, sd)
 
 
 #: Yeo-Johnson exponents tried; the best by profile likelihood is used.
 _YJ_LAMBDAS = np.linspace(-1.0, 2.0, 61)
 
 
-def _yeo_johnson(z: Array) -> Array:
-    """Yeo-Johnson transform of ``z`` with the exponent of highest Gaussian likelihood."""
+def _yeo_johnson(z: Array) -> tuple[Array, float | None]:
+    """Yeo-Johnson transform of ``z`` with the exponent of highest Gaussian likelihood, and
+    that exponent (``None``: ``z`` returned as it is)."""
     lam = _YJ_LAMBDAS[:, None]
     pos = z >= 0
     a = np.log1p(np.abs(z))  # log(1 + |z|)
@@ -420,9 +457,32 @@ def _yeo_johnson(z: Array) -> Array:
         llf = -0.5 * len(z) * np.log(var) + (_YJ_LAMBDAS - 1.0) * float(np.sum(np.sign(z) * a))
     llf = np.where(np.isfinite(llf) & (var > 0), llf, -np.inf)
     if not np.any(np.isfinite(llf)):
-        return z
-    out: Array = t[int(np.argmax(llf))]
-    return out if np.all(np.isfinite(out)) else z
+        return z, None
+    k = int(np.argmax(llf))
+    out: Array = t[k]
+    if not np.all(np.isfinite(out)):
+        return z, None
+    return out, float(_YJ_LAMBDAS[k])
+
+
+def _yeo_johnson_inverse(t: Array, lam: float) -> Array:
+    """The inverse of the Yeo-Johnson transform of exponent ``lam``."""
+    out = np.empty_like(t)
+    pos = t >= 0
+    with np.errstate(all="ignore"):
+        if abs(lam) < 1e-8:
+            out[pos] = np.expm1(t[pos])
+        else:
+            # Beyond the transform's range (lam < 0 bounds it): a large finite value.
+            base = np.maximum(lam * t[pos] + 1.0, 1e-12)
+            out[pos] = np.expm1(np.log(base) / lam)
+        l2 = 2.0 - lam
+        if abs(l2) < 1e-8:
+            out[~pos] = -np.expm1(-t[~pos])
+        else:
+            base = np.maximum(1.0 - l2 * t[~pos], 1e-12)
+            out[~pos] = -np.expm1(np.log(base) / l2)
+    return out
 
 
 def _model_data(
@@ -480,7 +540,10 @@ def _batch(
             y = _scalarise(data.y, _rng(spec, base, position, 1), data.completed)
             u, z, best, anchors = _model_data(spec, data, y, base, position)
             x = enc.features(u)
-            hyper = _gp.fit(x, z, enc.groups, _rng(spec, base, position, 2), hyper)
+            fixed = _gp.NOISE_VAR_BOUNDS[0] if spec.deterministic_objective else None
+            hyper = _gp.fit(
+                x, z, enc.groups, _rng(spec, base, position, 2), hyper, fixed_noise=fixed
+            )
             posterior = _gp.Posterior(x, z, enc.groups, hyper)
             for row in [*busy, *chosen]:
                 best = min(best, _believe(posterior, enc, row))

@@ -286,6 +286,8 @@ def fit(
     groups: Sequence[Group],
     rng: np.random.Generator,
     warm: Hyper | None = None,
+    *,
+    fixed_noise: float | None = None,
 ) -> Hyper:
     """Fits the hyperparameters by maximum a posteriori estimation.
 
@@ -303,6 +305,9 @@ def fit(
             and in a multi-objective ask each position's scalarisation starts from the
             previous position's fit (``_bayes._batch``). Nothing carries a fit from one ask to
             the next (that was tried and made results worse; see ``docs/algorithms.md``).
+        fixed_noise: A noise variance to keep instead of fitting one (a deterministic
+            objective: ``NOISE_VAR_BOUNDS[0]``, the floor that keeps the kernel matrix well
+            conditioned).
 
     Returns:
         The fitted hyperparameters.
@@ -314,15 +319,18 @@ def fit(
         # Large data: fit a random subset first (cheap), then refine on all points from there;
         # hyperparameters change little between the two, so the refinement is short.
         sub = rng.choice(len(y), SUBSET_FIT_SIZE, replace=False)
-        warm = fit(x[sub], y[sub], groups, rng, None)
+        warm = fit(x[sub], y[sub], groups, rng, None, fixed_noise=fixed_noise)
         random_starts = 0
         max_iter = REFINE_MAX_ITER
     # Distances once per fit, flattened for the likelihood (they do not depend on theta).
     flat = group_sq_dists(x, x, groups).reshape(n_groups, -1)
     bounds = _bounds(n_groups)
+    if fixed_noise is not None:
+        # Equal bounds: L-BFGS-B holds the variable there.
+        bounds[-1] = (math.log(fixed_noise), math.log(fixed_noise))
     lo = np.array([b[0] for b in bounds])
     hi = np.array([b[1] for b in bounds])
-    base = default_hyper(n_groups).vector()
+    base = np.clip(default_hyper(n_groups).vector(), lo, hi)
     starts = [base]
     if warm is not None and len(warm.log_rho) == n_groups:
         starts.insert(0, np.clip(warm.vector(), lo, hi))

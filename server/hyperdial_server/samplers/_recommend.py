@@ -1,0 +1,168 @@
+"""The recommendation: the completed trials judged by a model's prediction, not by their luck.
+
+With a noisy objective the best observed value is biased: among many measurements, the lowest
+is often a good point measured lucky. The recommendation fits, per objective, the Bayesian
+sampler's Gaussian process (same encoding, output transform, kernel and priors; noise fitted
+unless the study declares ``deterministic_objective``) on every completed trial, and judges each
+distinct point by its posterior mean: a point whose neighbours, or repeated measurements, agree
+is preferred to one lucky result. Repeated measurements of the same parameters are one point:
+the model averages them (each is an observation), and the point is represented by its
+lowest-numbered trial.
+
+With one objective the recommendation is the point of lowest predicted value (oriented by the
+goal); with several, the points whose predictions no other point's dominate. Pure: the same
+trials give the same answer.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+
+from hyperdial_server.core.study import StudySpec
+from hyperdial_server.core.trial import Trial, TrialState
+from hyperdial_server.samplers import _gp
+from hyperdial_server.samplers._bayes import MAX_MODEL_TRIALS, fit_output_transform
+from hyperdial_server.samplers._encoder import Encoder
+
+Array = npt.NDArray[np.float64]
+
+#: Fewest completed trials a recommendation is made from; below, callers use observed values.
+MIN_RECOMMEND_TRIALS = 2
+
+
+@dataclass(frozen=True)
+class Recommended:
+    """One recommended point.
+
+    Attributes:
+        trial: The lowest-numbered completed trial measured at the point.
+        mean: Predicted noise-free value per objective (on the objective's own scale).
+        stddev: Standard deviation of that prediction per objective.
+        noise_stddev: The fitted noise of one measurement at the point per objective (0 for a
+            deterministic objective).
+        measurements: Completed trials measured at exactly the point's parameters.
+    """
+
+    trial: Trial
+    mean: dict[str, float]
+    stddev: dict[str, float]
+    noise_stddev: dict[str, float]
+    measurements: int
+
+
+def recommend(spec: StudySpec, trials: Sequence[Trial]) -> list[Recommended] | None:
+    """The recommended trials, in order of number; ``None`` with fewer than
+    ``MIN_RECOMMEND_TRIALS`` usable completed trials (the caller answers by observed values).
+
+    Args:
+        spec: The study spec.
+        trials: The study's trials; only COMPLETED ones with a finite value for every
+            objective are used.
+    """
+    names = [o.name for o in spec.objectives]
+    enc = Encoder(spec.space)
+    rows: list[Array] = []
+    values: list[list[float]] = []
+    used: list[Trial] = []
+    for t in sorted(trials, key=lambda t: t.number):
+        if t.state is not TrialState.COMPLETED or t.values is None:
+            continue
+        try:
+            row = enc.encode(t.params)
+        except (KeyError, ValueError, TypeError):
+            continue
+        v = [t.values.get(n, math.nan) for n in names]
+        if not all(math.isfinite(x) for x in v):
+            continue
+        rows.append(row)
+        values.append(v)
+        used.append(t)
+    if len(used) < MIN_RECOMMEND_TRIALS:
+        return None
+    u = np.array(rows, dtype=np.float64)
+    sign = np.array([-1.0 if o.maximize else 1.0 for o in spec.objectives])
+    y = np.array(values, dtype=np.float64) * sign
+    # Distinct points, each represented by its first (lowest-numbered) trial.
+    first: dict[bytes, int] = {}
+    owner = np.empty(len(used), dtype=np.intp)
+    for i, row in enumerate(u):
+        owner[i] = first.setdefault(row.tobytes(), i)
+    points = np.array(sorted(first.values()), dtype=np.intp)
+    counts = np.bincount(owner, minlength=len(used))[points]
+    model = _model_rows(y, spec.seed)
+    x_all = enc.features(u)
+    mean = np.empty((len(points), len(names)))
+    sd = np.empty_like(mean)
+    noise = np.empty_like(mean)
+    for j in range(len(names)):
+        z, transform = fit_output_transform(y[model, j])
+        if transform is None:  # every value equal: nothing to tell points apart
+            mean[:, j] = y[model[0], j]
+            sd[:, j] = 0.0
+            noise[:, j] = 0.0
+            continue
+        fixed = _gp.NOISE_VAR_BOUNDS[0] if spec.deterministic_objective else None
+        rng = np.random.default_rng([spec.seed % 2**64, 7, j])
+        hyper = _gp.fit(x_all[model], z, enc.groups, rng, None, fixed_noise=fixed)
+        posterior = _gp.Posterior(x_all[model], z, enc.groups, hyper)
+        m, var = posterior.predict(x_all[points])
+        s = np.sqrt(var)
+        n_sd = math.sqrt(posterior.noise)
+        # Back on the objective's scale: the mean through the inverse transform (the median
+        # of the prediction there), spreads from the transformed one-sd band around it.
+        mean[:, j] = transform.inverse(m)
+        sd[:, j] = 0.5 * np.abs(transform.inverse(m + s) - transform.inverse(m - s))
+        noise[:, j] = (
+            0.0
+            if spec.deterministic_objective
+            else 0.5 * np.abs(transform.inverse(m + n_sd) - transform.inverse(m - n_sd))
+        )
+    chosen = _best(mean)
+    out = []
+    for k in chosen:
+        i = int(points[k])
+        out.append(
+            Recommended(
+                trial=used[i],
+                mean={n: float(mean[k, j] * sign[j]) for j, n in enumerate(names)},
+                stddev={n: float(sd[k, j]) for j, n in enumerate(names)},
+                noise_stddev={n: float(noise[k, j]) for j, n in enumerate(names)},
+                measurements=int(counts[k]),
+            )
+        )
+    return sorted(out, key=lambda r: r.trial.number)
+
+
+def _model_rows(y: Array, seed: int) -> npt.NDArray[np.intp]:
+    """Rows the model is fitted on: all, or beyond ``MAX_MODEL_TRIALS`` the best half by the
+    scalar sum of ranks plus a seeded sample of the rest (as the sampler's cap)."""
+    n = len(y)
+    if n <= MAX_MODEL_TRIALS:
+        return np.arange(n)
+    ranks = np.argsort(np.argsort(y, axis=0, kind="stable"), axis=0, kind="stable").sum(axis=1)
+    order = np.argsort(ranks, kind="stable")
+    keep = order[: MAX_MODEL_TRIALS // 2]
+    rest = order[MAX_MODEL_TRIALS // 2 :]
+    pick = np.random.default_rng([seed % 2**64, 11]).choice(
+        rest, MAX_MODEL_TRIALS - len(keep), replace=False
+    )
+    out: npt.NDArray[np.intp] = np.sort(np.concatenate([keep, pick]))
+    return out
+
+
+def _best(mean: Array) -> list[int]:
+    """Indices of the best row (one column; the first among ties) or of the rows no other
+    row dominates (several columns; lower is better)."""
+    if mean.shape[1] == 1:
+        return [int(np.argmin(mean[:, 0]))]
+    keep = []
+    for i in range(len(mean)):
+        dominated = np.any(np.all(mean <= mean[i], axis=1) & np.any(mean < mean[i], axis=1))
+        if not dominated:
+            keep.append(i)
+    return keep
