@@ -114,3 +114,35 @@ def test_a_random_ask_is_one_script_call_and_the_replica_reserves_a_block_per_64
     (t,) = ask(stub, "reserving")  # the block is used up: reserves the next one
     assert _commands(client)["cmdstat_evalsha"] == 2
     assert client.hget("hd:{default/reserving}:study", "next_index") == str(2 * BLOCK).encode()
+
+
+def test_a_read_of_changes_costs_the_same_in_a_study_of_10_and_of_5000_trials(
+    private: tuple[redis.Redis, tuning_service_pb2_grpc.TuningServiceStub],
+) -> None:
+    client, stub = private
+    s = spec(float_param("x", 0, 1), algorithm=study_pb2.ALGORITHM_RANDOM)
+    costs = {}
+    for name, size in (("changes-small", 10), ("changes-big", 5000)):
+        create(stub, name, s)
+        for first in range(0, size, 100):
+            ask(stub, name, count=min(100, size - first))
+        parent = f"studies/{name}"
+        since = stub.GetStudy(ts.GetStudyRequest(name=parent)).study.revision
+        assert since == size
+        # A few changes since: a result, a heartbeat, another result.
+        tell(stub, f"{parent}/trials/7", loss=0.5)
+        stub.HeartbeatTrial(ts.HeartbeatTrialRequest(name=f"{parent}/trials/2"))
+        tell(stub, f"{parent}/trials/9", loss=0.5)
+        request = ts.ListTrialsRequest(parent=parent, changed_after_revision=since)
+        stub.ListTrials(request)  # warm: the script loaded, the spec cached
+        client.config_resetstat()
+        response = stub.ListTrials(request)
+        costs[name] = _commands(client)
+        for other in ("cmdstat_config|resetstat", "cmdstat_config", "cmdstat_info"):
+            costs[name].pop(other, None)
+        assert [t.number for t in response.trials] == [7, 2, 9]
+        assert response.revision == since + 3 and not response.next_page_token
+    assert costs["changes-small"] == costs["changes-big"]
+    # One script call: the lazy expiry, the range of changes, the trials and their leases.
+    assert costs["changes-small"].get("cmdstat_evalsha") == 1, costs["changes-small"]
+    assert sum(costs["changes-small"].values()) <= 12, costs["changes-small"]

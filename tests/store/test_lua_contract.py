@@ -185,14 +185,16 @@ def test_keys_and_args_are_built_in_declared_order() -> None:
         attempt="p",
         until_time="2.0",
         handed="",
+        now="0.5",
         slots=["3", "{}"],
     )
     assert keys == [getattr(study, name) for name in COMMIT_TRIALS.keys]
-    assert args == ["u", "t", "1.0", "c", "r", "p", "2.0", "", "3", "{}"]
+    assert args == ["u", "t", "1.0", "c", "r", "p", "2.0", "", "0.5", "3", "{}"]
     keys, args = LIST_TRIALS.call_args(
         study,
         {"sources": [study.waiting]},
         after="0",
+        after_revision="7",
         page_size=5,
         curve="",
         now="",
@@ -200,7 +202,7 @@ def test_keys_and_args_are_built_in_declared_order() -> None:
         expire_batch=0,
     )
     assert keys[-1] == study.waiting and keys[0] == study.study
-    assert args == ["0", 5, "", "", "", 0]
+    assert args == ["0", "7", 5, "", "", "", 0]
 
 
 def test_call_args_fail_loudly_on_a_wrong_name() -> None:
@@ -243,7 +245,7 @@ def test_preamble_names_keys_and_args_by_position() -> None:
         assert f"a.{name} = ARGV[{i}]" in preamble  # documented; no table is built
     assert "local a" not in preamble
     tail = COMMIT_TRIALS.preamble()
-    assert "for i = 9, #ARGV do a.slots[i - 8] = ARGV[i] end" in tail
+    assert "for i = 10, #ARGV do a.slots[i - 9] = ARGV[i] end" in tail
     # The preamble comes first, then the _lib functions the body uses, then the body with its
     # single arguments by position, line for line.
     source = CLAIM_TRIALS.source()

@@ -34,9 +34,13 @@ class TrialPage:
         decode: Turns ``encoded`` into trials; a module-level function (it is pickled by
             reference).
         encoded: Whatever ``decode`` takes.
-        last: Number of the page's last trial (0 when empty).
+        last: Where the next page starts: the number of the page's last trial (0 when empty);
+            for a page of changes (``Store.list_trial_page`` with ``after_revision``), the
+            revision of the last change the store looked at, which may be past the page's
+            last trial when the states filter left some out.
         size: Number of trials of an encoded page, if the store knows it without decoding
             (kept in :attr:`size`; a decoded page counts its trials).
+        revision: The study's revision when the page was read (0 when not told).
     """
 
     def __init__(
@@ -47,6 +51,7 @@ class TrialPage:
         encoded: Any = None,
         last: int | None = None,
         size: int | None = None,
+        revision: int = 0,
     ) -> None:
         self._trials = list(trials)
         self._decode = decode
@@ -54,12 +59,21 @@ class TrialPage:
         #: Number of trials in the page; ``None``: an encoded page that was not told.
         self.size = size if decode is not None else len(self._trials)
         self.last = last if last is not None else (self._trials[-1].number if trials else 0)
+        #: The study's revision when the page was read.
+        self.revision = revision
 
     def decode(self) -> list[Trial]:
         """The trials of the page."""
         if self._decode is not None:
             return self._decode(self._encoded)
         return self._trials
+
+    @property
+    def decoded(self) -> bool:
+        """Whether the trials are decoded already (a store that keeps trials decoded, such as
+        the memory store): :meth:`decode` costs nothing, but pickling the page costs tens of
+        microseconds a trial, all of it holding the GIL."""
+        return self._decode is None
 
 
 def rung_measurements(

@@ -2,10 +2,21 @@
 
 from __future__ import annotations
 
+import enum
 from collections.abc import Sequence
 
 from hyperdial_server.core.study import Objective
 from hyperdial_server.core.trial import Trial
+
+
+class OptimalityBasis(enum.Enum):
+    """What optimal trials are judged by (``ListOptimalTrials``)."""
+
+    #: The values the trials reported.
+    OBSERVED = "OBSERVED"
+    #: A model's prediction of each trial's noise-free values (the recommendation:
+    #: ``samplers._recommend``).
+    MODEL = "MODEL"
 
 
 def pareto_front(trials: Sequence[Trial], objectives: Sequence[Objective]) -> list[Trial]:

@@ -10,6 +10,7 @@ from hyperdial_server.core import limits
 from hyperdial_server.core.early_stopping import EarlyStopping
 from hyperdial_server.core.errors import InvalidArgument
 from hyperdial_server.core.space import FloatDomain, SearchSpace
+from hyperdial_server.core.trial import StateCounts
 
 
 class Algorithm(enum.Enum):
@@ -52,6 +53,8 @@ class StudySpec:
             its lease expires; ``None`` for the server default (a new study stores the default
             it got, see ``TuningServicer``).
         early_stopping: When running trials stop early; ``None``: never.
+        deterministic_objective: The objectives give the same values for the same parameters:
+            the model fits no noise and never measures a point again.
     """
 
     space: SearchSpace
@@ -63,6 +66,7 @@ class StudySpec:
     initial_trials: int | None = None
     lease_timeout: float | None = None
     early_stopping: EarlyStopping | None = None
+    deterministic_objective: bool = False
 
     def __post_init__(self) -> None:
         _check_objectives(self.objectives)
@@ -124,6 +128,13 @@ class StudyRecord:
         uid: Random id of this incarnation of the study; a study deleted and created again
             under the same id gets a new one, so caches of the old spec are detected as stale.
         trial_count: Trials the study holds (in every state) when it was read.
+        revision: The study's change counter when it was read: 0 for a study without trials,
+            one more at every change of one of its trials (the trial takes the new value as
+            its :attr:`~hyperdial_server.core.trial.Trial.revision`). A study deleted and
+            created again starts again at 0.
+        update_time: When a trial of the study last changed (seconds since the epoch, the
+            ``now`` of the store call that changed it); ``None`` while no trial has.
+        state_counts: How many of its trials were in each state when it was read.
     """
 
     study_id: str
@@ -131,6 +142,9 @@ class StudyRecord:
     create_time: float
     uid: str
     trial_count: int = 0
+    revision: int = 0
+    update_time: float | None = None
+    state_counts: StateCounts = StateCounts()
 
 
 def _check_objectives(objectives: Sequence[Objective]) -> None:

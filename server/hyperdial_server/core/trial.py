@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import enum
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from hyperdial_server.core.early_stopping import Decision
@@ -26,6 +27,40 @@ class TrialState(enum.Enum):
     def finished(self) -> bool:
         """Whether the trial has ended (completed, failed or stopped)."""
         return self in (TrialState.COMPLETED, TrialState.FAILED, TrialState.STOPPED)
+
+
+@dataclass(frozen=True)
+class StateCounts:
+    """How many trials of a study are in each state.
+
+    Attributes:
+        waiting: WAITING trials.
+        running: RUNNING trials.
+        completed: COMPLETED trials.
+        failed: FAILED trials.
+        stopped: STOPPED trials.
+    """
+
+    waiting: int = 0
+    running: int = 0
+    completed: int = 0
+    failed: int = 0
+    stopped: int = 0
+
+    @classmethod
+    def of(cls, counts: Mapping[TrialState, int]) -> StateCounts:
+        """The counts of a mapping of state to count (a state it lacks counts 0)."""
+        return cls(**{state.value.lower(): counts.get(state, 0) for state in TrialState})
+
+    def __getitem__(self, state: TrialState) -> int:
+        """The count of ``state``."""
+        count: int = getattr(self, state.value.lower())
+        return count
+
+    @property
+    def total(self) -> int:
+        """Trials in every state."""
+        return sum(self[state] for state in TrialState)
 
 
 @dataclass(frozen=True)
@@ -73,6 +108,12 @@ class Trial:
         measurement_count: How many intermediate measurements the trial reported.
         stop: Why the trial stopped, when STOPPED.
         bracket: The Hyperband bracket of the trial; 0 under any other policy.
+        revision: The study's revision (:attr:`~hyperdial_server.core.study.StudyRecord.
+            revision`) at the trial's last change: its creation, its hand-out, a renewal of its
+            lease (heartbeat, resume, report), a report, its result, the expiry of its lease,
+            or the re-issue of its point. Each change of a trial takes the next revision of the
+            study, so no two trials of a study share one; 0 for a trial no store returned (or
+            stored before revisions existed and unchanged since).
     """
 
     number: int
@@ -92,3 +133,4 @@ class Trial:
     measurement_count: int = 0
     stop: Decision | None = None
     bracket: int = 0
+    revision: int = 0

@@ -59,6 +59,19 @@ run it on every store of hyperdial):
   returns; the curve (``Trial.measurements``) only where asked (``with_measurements``).
   ``Trial.bracket`` is left 0: a pure function of the policy and the trial's number
   (:func:`~hyperdial_server.core.early_stopping.hyperband_bracket`), it is the caller's to fill.
+* **Revisions.** Every change of a trial's stored record or of its lease takes the study's next
+  revision (1, 2, 3... per study; a study deleted and created again starts again from 0), which
+  the trial keeps as ``Trial.revision``, in every trial a store returns: its creation
+  (``create_trial``, ``commit_trials``, ``commit_reserved``), its hand-out or resume by
+  ``claim_trials``, a heartbeat, a report (a repeated one too: it renews the lease), its result
+  (a late one too), the expiry of its lease, and the re-issue of its point (the commit of a
+  re-issue changes the expired trial, which names its twin, right after creating the twin).
+  A step that changes several trials gives each a revision of its own, in the order it changes
+  them (``claim_trials``: expired leases first, then resumed trials, then enqueued ones). A
+  replay of a request id, and a call that changes nothing, gives none. A study record carries
+  its ``revision`` (the last one given), ``update_time`` (the ``now`` of the call that gave
+  it) and ``state_counts``. :meth:`Store.list_trial_page` with ``after_revision`` reads the
+  trials changed since a revision, in order of revision, at a cost bounded by the page.
 * **One-step asks (optional).** A store whose :attr:`Store.one_step_asks` is true lets a
   caller, for a sampler whose indices have no bound (RANDOM), take a block of indices at once
   (:meth:`Store.reserve_indices`) and then make each ask one step
@@ -155,7 +168,8 @@ class Store(abc.ABC):
 
     @abc.abstractmethod
     async def get_study(self, namespace: str, study_id: str) -> StudyRecord:
-        """Returns a study, with ``trial_count`` as of now.
+        """Returns a study, with ``trial_count``, ``revision``, ``update_time`` and
+        ``state_counts`` as of now (read in one atomic step).
 
         Raises:
             NotFound: No such study (reason ``STUDY_NOT_FOUND``).
@@ -166,7 +180,10 @@ class Store(abc.ABC):
     async def list_studies(
         self, namespace: str, page_size: int, after: str | None = None
     ) -> tuple[list[StudyRecord], bool]:
-        """Lists studies in ascending (code point) order of id.
+        """Lists studies in ascending (code point) order of id, each with ``trial_count``,
+        ``revision``, ``update_time`` and ``state_counts`` as :meth:`get_study` has them
+        (a store may read them in one step per page, or per study, or one after the other
+        within one round trip: they may then be off by changes made during the read).
 
         Args:
             namespace: The namespace.
@@ -432,7 +449,8 @@ class Store(abc.ABC):
             uid: When given, the ``uid`` of the study the caller validated ``trial`` against.
             request_id: With the id of an earlier ``create_trial`` of the study: returns the
                 trial it created, as it is now, and creates nothing.
-            now: Current time, seconds since the epoch (for ``request_id``).
+            now: Current time, seconds since the epoch (for ``request_id``, and the time of
+                the change: the study's ``update_time``).
 
         Raises:
             NotFound: No such study.
@@ -650,7 +668,6 @@ class Store(abc.ABC):
         """
         raise NotImplementedError
 
-    @abc.abstractmethod
     async def list_trials(
         self,
         namespace: str,
@@ -659,27 +676,29 @@ class Store(abc.ABC):
         states: Collection[TrialState] | None = None,
         page_size: int,
         after: int = 0,
+        after_revision: int = 0,
         now: float | None = None,
         with_measurements: bool = False,
     ) -> tuple[list[Trial], bool]:
-        """Lists trials in ascending order of number.
-
-        Args:
-            states: Only trials in one of these states; ``None`` for every state.
-            page_size: Most trials to return (>= 1).
-            after: Only numbers strictly greater than this one.
-            now: When given, the study's due leases expire first.
-            with_measurements: Whether each ``Trial.measurements`` holds the kept curve.
+        """Lists trials in ascending order of number, or the trials changed after a revision
+        in ascending order of revision: the trials of :meth:`list_trial_page`, decoded.
 
         Returns:
-            The trials, and whether more follow. The cost is bounded by the page size, not by
-            the size of the study.
-
-        Raises:
-            NotFound: No such study.
+            The trials, and whether more follow.
         """
-        raise NotImplementedError
+        page, more = await self.list_trial_page(
+            namespace,
+            study_id,
+            states=states,
+            page_size=page_size,
+            after=after,
+            after_revision=after_revision,
+            now=now,
+            with_measurements=with_measurements,
+        )
+        return page.decode(), more
 
+    @abc.abstractmethod
     async def list_trial_page(
         self,
         namespace: str,
@@ -688,25 +707,46 @@ class Store(abc.ABC):
         states: Collection[TrialState] | None = None,
         page_size: int,
         after: int = 0,
+        after_revision: int = 0,
         now: float | None = None,
         with_measurements: bool = False,
     ) -> tuple[TrialPage, bool]:
-        """Like :meth:`list_trials`, with the trials possibly still encoded.
+        """One page of trials, in one atomic step, with the study's revision: in ascending
+        order of number; or, with ``after_revision`` above 0, the trials whose revision is
+        greater (that changed since), in ascending order of revision. The trials may still be
+        encoded (a store that keeps them so lets the caller decode them where it likes).
+
+        By revision, the page looks at ``page_size`` changes (the trials changed after
+        ``after_revision``, in order) and keeps those in ``states``: the filter may make the
+        page shorter than ``page_size``, even empty, while more follow. The next page starts
+        at ``page.last``, the revision of the last change looked at. A reader that keeps a
+        copy of the study reads every page by number (or by revision from its last read),
+        keeps ``page.revision`` of the first page, and reads again from that revision: a
+        trial that changed during the read has a greater revision by then, so nothing is lost.
+
+        Args:
+            states: Only trials in one of these states; ``None`` for every state (an empty
+                collection: no trial).
+            page_size: Most trials to return (>= 1).
+            after: By number: only numbers strictly greater than this one.
+            after_revision: When above 0: by revision, only trials whose revision is greater
+                (``after`` must then be 0).
+            now: When given, the study's due leases expire first (expiring is a change).
+            with_measurements: Whether each ``Trial.measurements`` holds the kept curve.
 
         Returns:
-            The page (``page.last`` is the number to pass as ``after`` for the next one), and
-            whether more follow.
+            The page, and whether more follow: ``page.last`` is what to pass as ``after``
+            (by number: the page's last number) or ``after_revision`` (by revision: the
+            revision of the last change looked at, ``after_revision`` if none) for the next
+            page, and ``page.revision`` the study's revision when the page was read. The cost
+            is bounded by the page size, not by the size of the study.
+
+        Raises:
+            NotFound: No such study.
+            ValueError: ``page_size`` below 1, ``after_revision`` below 0, or ``after`` and
+                ``after_revision`` both given.
         """
-        trials, more = await self.list_trials(
-            namespace,
-            study_id,
-            states=states,
-            page_size=page_size,
-            after=after,
-            now=now,
-            with_measurements=with_measurements,
-        )
-        return TrialPage(trials), more
+        raise NotImplementedError
 
     @abc.abstractmethod
     async def best_trial(self, namespace: str, study_id: str) -> Trial | None:

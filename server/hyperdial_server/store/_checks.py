@@ -66,3 +66,15 @@ def check_page_size(page_size: int) -> None:
     """Raises ``ValueError`` for a ``page_size`` below 1."""
     if page_size < 1:
         raise ValueError(f"page_size must be >= 1, got {page_size}")
+
+
+def check_list_position(after: int, after_revision: int) -> None:
+    """Raises ``ValueError`` for a negative ``after_revision``, or for one given with
+    ``after`` (a page of changes starts after a revision, not after a number)."""
+    if after_revision < 0:
+        raise ValueError(f"after_revision must be >= 0, got {after_revision}")
+    if after_revision and after:
+        raise ValueError(
+            "give after (by number) or after_revision (changes, by revision), not both; the "
+            "next page of changes starts after the page's last revision"
+        )

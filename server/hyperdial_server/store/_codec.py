@@ -173,7 +173,8 @@ def _policy_from_json(obj: Mapping[str, Any]) -> EarlyStopping:
 
 def spec_to_json(spec: StudySpec) -> dict[str, Any]:
     """A study spec as a JSON-ready dict (``early_stopping`` only when the study has a
-    policy, so that a spec without one is stored as before the field existed)."""
+    policy, and ``deterministic_objective`` only when true, so that a spec without them is
+    stored as before the fields existed)."""
     out: dict[str, Any] = {
         # Topological order, so building the space again keeps the same order.
         "parameters": [_parameter_to_json(p) for p in spec.space.parameters],
@@ -187,6 +188,8 @@ def spec_to_json(spec: StudySpec) -> dict[str, Any]:
     }
     if spec.early_stopping is not None:
         out["early_stopping"] = _policy_to_json(spec.early_stopping)
+    if spec.deterministic_objective:
+        out["deterministic_objective"] = True
     return out
 
 
@@ -203,6 +206,7 @@ def spec_from_json(obj: Mapping[str, Any]) -> StudySpec:
         initial_trials=obj.get("initial_trials"),
         lease_timeout=obj.get("lease_timeout"),
         early_stopping=_policy_from_json(policy) if (policy := obj.get("early_stopping")) else None,
+        deterministic_objective=bool(obj.get("deterministic_objective", False)),
     )
 
 
@@ -356,7 +360,9 @@ def stored_trial_number(text: str) -> int:
     return int(text[start : text.index(",", start)])
 
 
-def decode_stored_trial(text: str, lease: str | float | None = None) -> Trial:
+def decode_stored_trial(
+    text: str, lease: str | float | None = None, revision: str | int | None = None
+) -> Trial:
     """The trial of a stored layer array ``[trial, patch, ...]`` (see the module docstring).
 
     Args:
@@ -364,6 +370,8 @@ def decode_stored_trial(text: str, lease: str | float | None = None) -> Trial:
         lease: The trial's lease deadline (kept outside the trial, in the study's lease set, so
             that a heartbeat rewrites one score instead of growing the trial); ``None`` or
             ``False`` (a missing score as Lua returns it) for none.
+        revision: The trial's revision (its score in the study's changes set, kept outside
+            the trial for the same reason); ``None`` or ``False`` for none (0).
     """
     layers = json.loads(text)
     obj: dict[str, Any] = dict(layers[0])
@@ -378,6 +386,8 @@ def decode_stored_trial(text: str, lease: str | float | None = None) -> Trial:
     trial = _trial_from_dict(obj)
     if lease is not None and lease is not False and trial.state is TrialState.RUNNING:
         trial.lease_expire_time = float(lease)
+    if revision is not None and revision is not False:
+        trial.revision = int(revision)
     return trial
 
 

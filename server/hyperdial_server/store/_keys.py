@@ -6,7 +6,9 @@ Redis Cluster slot and every Lua script touches keys of one slot only::
     hd:{ns/id}:study            hash: record (study JSON), uid, trials (count = last number),
                                 next_index (sampler index counter), handed_out (max_trials count),
                                 create_request, create_request_until, create_request_fp (the
-                                request id of CreateStudy, its time, its payload fingerprint)
+                                request id of CreateStudy, its time, its payload fingerprint),
+                                revision (change counter; absent: 0), update_time (the ``now``
+                                of the last change of a trial, as ``repr`` text; absent: none)
     hd:{ns/id}:trials           hash: trial number -> stored trial JSON
     hd:{ns/id}:numbers          sorted set: every trial number (score = number)
     hd:{ns/id}:state:<STATE>    sorted set per state: trial numbers in that state
@@ -25,6 +27,12 @@ Redis Cluster slot and every Lua script touches keys of one slot only::
     hd:{ns/id}:requests         hash: request id -> recorded answer (idempotent retries),
                                 then "|<payload fingerprint>" if the call gave one
     hd:{ns/id}:request_times    sorted set: request id scored by the time its record expires
+    hd:{ns/id}:changes          sorted set: every trial number, scored by the revision of its
+                                last change (``touch`` in ``lua/_lib.lua``: each change of a
+                                trial's record or lease takes the study's next revision), so
+                                the trials changed after a revision are one range in order of
+                                revision; a trial stored before revisions existed has no
+                                member until it changes
     hd:{ns/id}:deleted          hash: request ids of ``DeleteStudy`` calls that deleted the
                                 study -> "<until>[|<payload fingerprint>]"; a key with a TTL
                                 that outlives the study on purpose
@@ -120,6 +128,7 @@ class StudyKeys:
     es_curves: str
     es_steps: str
     es_rungs: str
+    changes: str
     deleted: str
 
     def state(self, state: TrialState) -> str:
@@ -158,6 +167,7 @@ class StudyKeys:
             self.es_curves,
             self.es_steps,
             self.es_rungs,
+            self.changes,
         )
 
 
@@ -204,6 +214,7 @@ def study_keys(namespace: str, study_id: str) -> StudyKeys:
         es_curves=base + "es_curves",
         es_steps=base + "es_steps",
         es_rungs=base + "es_rungs",
+        changes=base + "changes",
         deleted=base + "deleted",
     )
 

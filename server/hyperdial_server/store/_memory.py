@@ -31,7 +31,7 @@ from hyperdial_server.core.limits import (
 )
 from hyperdial_server.core.space import Params
 from hyperdial_server.core.study import StudyRecord
-from hyperdial_server.core.trial import Trial, TrialState
+from hyperdial_server.core.trial import StateCounts, Trial, TrialState
 from hyperdial_server.store._base import (
     DEFAULT_CLAIM_TTL,
     EXPIRE_BATCH,
@@ -91,7 +91,13 @@ class MemoryStore(TrialMethods):
 
     @staticmethod
     def _record(study: MemoryStudy) -> StudyRecord:
-        return dataclasses.replace(copy.deepcopy(study.record), trial_count=len(study.trials))
+        return dataclasses.replace(
+            copy.deepcopy(study.record),
+            trial_count=len(study.trials),
+            revision=study.revision,
+            update_time=study.update_time,
+            state_counts=StateCounts.of({s: len(n) for s, n in study.by_state.items()}),
+        )
 
     async def close(self) -> None:
         """Nothing to release."""
@@ -129,7 +135,16 @@ class MemoryStore(TrialMethods):
                 metadata={"budget_bytes": str(self.max_spec_bytes), "spec_bytes": str(size)},
             )
         sizes[study.study_id] = size
-        stored = MemoryStudy(dataclasses.replace(copy.deepcopy(study), trial_count=0))
+        # As stored: what a read counts (trials, revision, counts) is the study's own.
+        stored = MemoryStudy(
+            dataclasses.replace(
+                copy.deepcopy(study),
+                trial_count=0,
+                revision=0,
+                update_time=None,
+                state_counts=StateCounts(),
+            )
+        )
         if request_id is not None:
             stored.create_request = (request_id.value, study.create_time + request_id.ttl)
             stored.create_fingerprint = request_id.fingerprint
@@ -235,6 +250,7 @@ class MemoryStore(TrialMethods):
                 if number in already:
                     continue
                 study.leases[number] = lease
+                study.touch(number, now)
                 handed.append(number)
                 left -= 1
         # 2. Points of lease-expired trials.
@@ -254,6 +270,7 @@ class MemoryStore(TrialMethods):
             trial.client_id = client_id
             study.leases[number] = lease
             study.hold(number, client_id)
+            study.touch(number, now)
             handed.append(number)
             left -= 1
             study.handed_out += 1
@@ -353,6 +370,7 @@ class MemoryStore(TrialMethods):
                 source = int(slot[1:])
                 study.trials[number - 1].original_number = source
                 study.trials[source - 1].reissued_number = number
+                study.touch(source, now)
             out.append(self._copy(study, number))
         if request_id is not None:
             study.answer_ask(request_id, [t.number for t in out], now)
@@ -421,7 +439,7 @@ class MemoryStore(TrialMethods):
         if uid is not None and study.record.uid != uid:
             raise store_error("STALE_STUDY", study_id)
         stored = dataclasses.replace(
-            copy.deepcopy(trial), number=len(study.trials) + 1, lease_expire_time=None
+            copy.deepcopy(trial), number=len(study.trials) + 1, lease_expire_time=None, revision=0
         )
         study.trials.append(stored)
         study.by_state[stored.state].append(stored.number)
@@ -429,6 +447,7 @@ class MemoryStore(TrialMethods):
             study.queue.append(stored.number)
         if score is not None:
             study.add_score(float(score), stored.number)
+        study.touch(stored.number, now)
         if request_id is not None:
             study.record_request(
                 request_id,

@@ -183,6 +183,40 @@ class MemoryStudy:
     rung_records: list[RungValue] = field(default_factory=list)
     create_request: tuple[str, float] | None = None
     create_fingerprint: str = ""
+    # Revisions (the Redis store's ``revision`` and ``update_time`` fields and ``changes``
+    # set): the study's counter, the time of its last change, and every trial that changed,
+    # in ascending order of its revision (two parallel lists, so a page of changes is a slice).
+    revision: int = 0
+    update_time: float | None = None
+    change_revisions: list[int] = field(default_factory=list)
+    change_numbers: list[int] = field(default_factory=list)
+
+    def touch(self, number: int, now: float) -> int:
+        """Records a change of trial ``number`` (its record or its lease) at ``now``, as Lua's
+        ``touch``: the trial takes the study's next revision. Returns it."""
+        trial = self.trials[number - 1]
+        if trial.revision:
+            i = bisect.bisect_left(self.change_revisions, trial.revision)
+            del self.change_revisions[i]
+            del self.change_numbers[i]
+        self.revision += 1
+        trial.revision = self.revision
+        self.change_revisions.append(self.revision)
+        self.change_numbers.append(number)
+        self.update_time = now
+        return self.revision
+
+    def changed_after(self, revision: int, limit: int) -> list[tuple[int, int]]:
+        """Up to ``limit`` (revision, number) of the trials changed after ``revision``, in
+        order of revision."""
+        i = bisect.bisect_right(self.change_revisions, revision)
+        return list(
+            zip(
+                self.change_revisions[i : i + limit],
+                self.change_numbers[i : i + limit],
+                strict=True,
+            )
+        )
 
     def set_state(self, trial: Trial, state: TrialState) -> None:
         old = self.by_state[trial.state]
@@ -230,6 +264,7 @@ class MemoryStudy:
         self.by_state[TrialState.RUNNING].append(trial.number)
         self.leases[trial.number] = lease
         self.hold(trial.number, client_id)
+        self.touch(trial.number, now)
         return trial.number
 
     def expire_one(self, number: int, now: float) -> None:
@@ -242,6 +277,7 @@ class MemoryStudy:
         trial.complete_time = now
         trial.failure_reason = LEASE_EXPIRED_REASON
         trial.lease_expire_time = None
+        self.touch(number, now)
 
     def record_request(
         self,

@@ -22,9 +22,15 @@ from hyperdial_server.core.early_stopping import (
     StepValue,
 )
 from hyperdial_server.core.errors import NotFound
+from hyperdial_server.core.history import TrialPage
 from hyperdial_server.core.trial import Measurement, Trial, TrialState
 from hyperdial_server.store._base import EXPIRE_BATCH, PERCENTILE_STEPS, RequestId, Store
-from hyperdial_server.store._checks import check_completion, check_measurement, check_page_size
+from hyperdial_server.store._checks import (
+    check_completion,
+    check_list_position,
+    check_measurement,
+    check_page_size,
+)
 from hyperdial_server.store._codec import score_text
 from hyperdial_server.store._codec_reports import values_json
 from hyperdial_server.store._errors import store_error
@@ -124,6 +130,7 @@ class TrialMethods(Store):
         trial.complete_time = now
         trial.metadata.update(metadata)
         trial.lease_expire_time = None
+        study.touch(number, now)
         if score is not None:
             study.add_score(float(score), number)
         self._answer(study, request_id, number, now)
@@ -164,6 +171,7 @@ class TrialMethods(Store):
         study = self._study(namespace, study_id)
         self._running(study, study_id, number, now)
         study.leases[number] = now + lease_timeout
+        study.touch(number, now)
         return self._copy(study, number)
 
     async def expire_leases(self, *, now: float, limit: int = 1000) -> int:
@@ -240,6 +248,7 @@ class TrialMethods(Store):
                 study.add_score(float(score), number)
         else:
             study.leases[number] = now + lease_timeout
+        study.touch(number, now)
         if request_id is not None:
             study.record_request(
                 request_id,
@@ -305,7 +314,7 @@ class TrialMethods(Store):
             raise store_error("TRIAL_NOT_FOUND", study_id, number)
         return self._copy(study, number, with_measurements)
 
-    async def list_trials(
+    async def list_trial_page(
         self,
         namespace: str,
         study_id: str,
@@ -313,27 +322,56 @@ class TrialMethods(Store):
         states: Collection[TrialState] | None = None,
         page_size: int,
         after: int = 0,
+        after_revision: int = 0,
         now: float | None = None,
         with_measurements: bool = False,
-    ) -> tuple[list[Trial], bool]:
-        """See :meth:`Store.list_trials`."""
+    ) -> tuple[TrialPage, bool]:
+        """See :meth:`Store.list_trial_page`: O(page size + log n) work, the trials decoded."""
         check_page_size(page_size)
+        check_list_position(after, after_revision)
         study = self._study(namespace, study_id)
         if now is not None:
             study.expire_due(now, EXPIRE_BATCH)
+        numbers, more, last = self._page_numbers(study, states, page_size, after, after_revision)
+        page = TrialPage(
+            [self._copy(study, n, with_measurements) for n in numbers],
+            last=last,
+            revision=study.revision,
+        )
+        return page, more
+
+    @staticmethod
+    def _page_numbers(
+        study: MemoryStudy,
+        states: Collection[TrialState] | None,
+        page_size: int,
+        after: int,
+        after_revision: int,
+    ) -> tuple[list[int], bool, int]:
+        """The numbers of a page of :meth:`list_trial_page`, whether more follow, and where
+        the next page starts (see ``TrialPage.last``)."""
+        wanted = set(TrialState) if states is None else set(states)
+        if after_revision:
+            if not wanted:
+                return [], False, after_revision
+            changed = study.changed_after(after_revision, page_size + 1)
+            looked = changed[:page_size]
+            numbers = [n for _, n in looked if study.trials[n - 1].state in wanted]
+            last = looked[-1][0] if looked else after_revision
+            return numbers, len(changed) > page_size, last
         if states is None:
             start = max(after, 0)
-            page = range(start + 1, min(start + page_size, len(study.trials)) + 1)
+            page = list(range(start + 1, min(start + page_size, len(study.trials)) + 1))
             more = start + page_size < len(study.trials)
-            return [self._copy(study, n, with_measurements) for n in page], more
+            return page, more, page[-1] if page else 0
         runs = []
-        for state in set(states):
+        for state in wanted:
             numbers = study.by_state[state]
             i = bisect.bisect_right(numbers, after)
             runs.append(numbers[i : i + page_size + 1])
         merged = list(itertools.islice(heapq.merge(*runs), page_size + 1))
-        page_trials = [self._copy(study, n, with_measurements) for n in merged[:page_size]]
-        return page_trials, len(merged) > page_size
+        page = merged[:page_size]
+        return page, len(merged) > page_size, page[-1] if page else 0
 
     async def best_trial(self, namespace: str, study_id: str) -> Trial | None:
         """See :meth:`Store.best_trial`."""

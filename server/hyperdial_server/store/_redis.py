@@ -8,14 +8,16 @@ Design:
   ``KEYS`` and ``ARGV`` from it, and the scripts read them by the same names. All
   keys of a study share one hash tag (:mod:`._keys`), so each script runs on one Redis Cluster
   slot. Scripts take the time from ``ARGV`` (the caller's ``now``), never from Redis.
-* **O(1) round trips.** ``claim_trials``, ``commit_trials``, ``complete_trial``,
-  ``create_trial``, ``get_trial``, ``list_trials``, ``best_trial``, ``add_measurement`` and
-  ``check_early_stopping`` are one script call each, ``get_study`` one ``HMGET``; none of them
-  reads the whole study, so their cost does not grow with the number of trials (an
-  early-stopping decision reads a count and at most two values of one sorted-set range,
-  ``tests/store/test_redis_report_commands.py``). On a single server, scripts go through a
-  :class:`._link.PipelinedLink`: the calls of all requests pipelined over one connection, with
-  the lease index updates of a claim or commit in the same round trip.
+* **O(1) round trips.** ``get_study``, ``claim_trials``, ``commit_trials``,
+  ``complete_trial``, ``create_trial``, ``get_trial``, ``list_trials``, ``best_trial``,
+  ``add_measurement`` and ``check_early_stopping`` are one script call each (``get_study``:
+  an ``HMGET`` and a ``ZCARD`` per state); none of them reads the whole study, so their cost does
+  not grow with the number of trials (an early-stopping decision reads a count and at most two
+  values of one sorted-set range, ``tests/store/test_redis_report_commands.py``; a read of the
+  changes since a revision, a range of ``changes``, ``tests/e2e/test_redis_commands.py``). On
+  a single server, scripts go through a :class:`._link.PipelinedLink`: the calls of all
+  requests pipelined over one connection, with the lease index updates of a claim or commit
+  in the same round trip.
 * **Exact numbers.** Trials are stored as JSON written by Python (see :mod:`._codec`): a script
   that changes a trial appends a patch layer that Python built, and never decodes or
   re-encodes JSON. Doubles therefore never pass through Lua's ``cjson`` and round-trip bit-exact.

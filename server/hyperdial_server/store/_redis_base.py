@@ -105,9 +105,7 @@ class RedisBase(Store):
             if link is None:
                 if lease is not None:
                     await self._index_lease_member(*lease)
-                reply = await self._do(
-                    self._scripts[script.name](keys=keys, args=args), _study_of(keys)
-                )
+                reply = await self._do(self._run_script(script, keys, args), _study_of(keys))
                 if lease is not None:
                     await self._index_lease_member(*lease)
                 return cast(list[Any], reply)
@@ -128,6 +126,18 @@ class RedisBase(Store):
                 return cast(list[Any], replies_or_raise(replies)[len(batch) // 2])
             except STORE_FAILURES as exc:
                 raise self.errors.failure(exc, _study_of(keys)) from None
+
+    async def _run_script(self, script: Script, keys: Sequence[str], args: Sequence[Arg]) -> Any:
+        """EVALSHA, or EVAL where the script is not loaded yet. Not redis-py's ``Script``:
+        on a cluster it answers NOSCRIPT with SCRIPT LOAD on every master, so the first call
+        of a script after one master died failed for studies on the others as well. EVAL
+        goes to the key's node only, and leaves the script in its cache for the next EVALSHA.
+        """
+        registered = self._scripts[script.name]
+        try:
+            return await self._r.evalsha(registered.sha, len(keys), *keys, *args)
+        except rx.NoScriptError:
+            return await self._r.eval(_text(registered), len(keys), *keys, *args)
 
     async def _script(
         self,

@@ -8,13 +8,14 @@ scripts return into trials and study records.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from collections.abc import Sequence
 from typing import Any, cast
 
 from hyperdial_server.core.early_stopping import Decision, Rule
 from hyperdial_server.core.errors import study_data_loss
 from hyperdial_server.core.study import StudyRecord
-from hyperdial_server.core.trial import LEASE_EXPIRED_REASON, Trial, TrialState
+from hyperdial_server.core.trial import LEASE_EXPIRED_REASON, StateCounts, Trial, TrialState
 from hyperdial_server.store._base import EXPIRE_BATCH, RequestId
 from hyperdial_server.store._codec import (
     decision_to_json,
@@ -25,7 +26,7 @@ from hyperdial_server.store._codec import (
     stored_trial_number,
 )
 from hyperdial_server.store._codec_reports import decode_curve
-from hyperdial_server.store._keys import spec_bytes
+from hyperdial_server.store._keys import StudyKeys, spec_bytes
 from hyperdial_server.store._scripts import Arg
 
 # --- arguments -------------------------------------------------------------------------------
@@ -93,6 +94,39 @@ def ask_args(request_id: RequestId | None, now: float) -> dict[str, str]:
     }
 
 
+# --- reads of studies --------------------------------------------------------------------------
+
+#: The fields of the study hash a read of a study takes (see ``_keys``).
+STUDY_FIELDS = ["record", "trials", "uid", "revision", "update_time"]
+
+
+def queue_study_read(pipe: Any, keys: StudyKeys) -> None:
+    """Queues on ``pipe`` what a read of a study takes: :data:`STUDY_FIELDS` of its hash,
+    then the size of the sorted set of each state (in the order of ``TrialState``)."""
+    pipe.hmget(keys.study, STUDY_FIELDS)
+    for state in TrialState:
+        pipe.zcard(keys.state(state))
+
+
+def with_counts(
+    study: StudyRecord,
+    trials: str | None,
+    revision: str | None,
+    update_time: str | None,
+    counts: Sequence[int],
+) -> StudyRecord:
+    """``study`` (as stored) with what a read of it counted: :data:`STUDY_FIELDS` but the
+    record and uid, then the number of trials in each state (``get_study.lua`` or
+    :func:`queue_study_read`)."""
+    return dataclasses.replace(
+        study,
+        trial_count=int(trials or 0),
+        revision=int(revision or 0),
+        update_time=None if update_time is None else float(update_time),
+        state_counts=StateCounts.of(dict(zip(TrialState, map(int, counts), strict=True))),
+    )
+
+
 # --- replies ---------------------------------------------------------------------------------
 
 #: Stored study records longer than this (bytes of JSON) are decoded in a thread: a spec near
@@ -115,20 +149,28 @@ def stored(study_id: str, texts: Sequence[str | None]) -> list[str]:
     return cast(list[str], list(texts))
 
 
-def decode_page(encoded: tuple[list[str], list[Any], list[list[str]]]) -> list[Trial]:
-    """The trials of a page as ``list_trials.lua`` returns it: stored texts, leases, and the
-    kept measurements of each (none when not asked)."""
-    texts, leases, curves = encoded
-    trials = [decode_stored_trial(t, lease) for t, lease in zip(texts, leases, strict=True)]
+def decode_page(
+    encoded: tuple[list[str], list[Any], list[list[str]], list[Any]],
+) -> list[Trial]:
+    """The trials of a page as ``list_trials.lua`` returns it: stored texts, leases, the kept
+    measurements of each (none when not asked) and revisions."""
+    texts, leases, curves, revisions = encoded
+    trials = [
+        decode_stored_trial(t, lease, revision)
+        for t, lease, revision in zip(texts, leases, revisions, strict=True)
+    ]
     for trial, curve in zip(trials, curves, strict=False):
         trial.measurements = decode_curve(curve)
     return trials
 
 
-def numbered(sent: list[Trial], texts: Sequence[str], lease: float) -> list[Trial]:
+def numbered(
+    sent: list[Trial], texts: Sequence[str], lease: float, revisions: Sequence[int]
+) -> list[Trial]:
     """The new RUNNING trials a commit sent, with the numbers the script gave them (read off
-    the stored texts: no need to decode what was just encoded) and their lease."""
-    for trial, text in zip(sent, texts, strict=True):
+    the stored texts: no need to decode what was just encoded), their lease and revision."""
+    for trial, text, revision in zip(sent, texts, revisions, strict=True):
         trial.number = stored_trial_number(text)
         trial.lease_expire_time = lease
+        trial.revision = int(revision)
     return sent

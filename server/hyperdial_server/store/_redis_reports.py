@@ -168,8 +168,8 @@ class ReportCommands(RedisBase):
             study_id,
             number,
         )
-        _, text, decision, lease = reply
-        trial = decode_stored_trial(stored(study_id, [text])[0], lease)
+        _, text, decision, lease, revision = reply
+        trial = decode_stored_trial(stored(study_id, [text])[0], lease, revision)
         return trial, decision_from_json(json.loads(decision))
 
     async def check_early_stopping(self, namespace: str, study_id: str, number: int) -> Decision:

@@ -10,18 +10,25 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 from collections.abc import Sequence
-from typing import cast
+from typing import Any, cast
 
 from hyperdial_server.core.errors import ResourceExhausted, study_data_loss
 from hyperdial_server.core.study import StudyRecord
+from hyperdial_server.core.trial import TrialState
 from hyperdial_server.store._base import RequestId
 from hyperdial_server.store._checks import check_page_size
 from hyperdial_server.store._codec import decode_study, encode_study
 from hyperdial_server.store._errors import store_error
 from hyperdial_server.store._keys import LEASE_INDEX, lease_member, study_index, study_keys
 from hyperdial_server.store._redis_base import RedisBase
-from hyperdial_server.store._redis_calls import decode_study_off_loop, request_args, spec_keys
-from hyperdial_server.store._scripts import CREATE_STUDY, DELETE_STUDY, SPEC_BYTES
+from hyperdial_server.store._redis_calls import (
+    decode_study_off_loop,
+    queue_study_read,
+    request_args,
+    spec_keys,
+    with_counts,
+)
+from hyperdial_server.store._scripts import CREATE_STUDY, DELETE_STUDY, GET_STUDY, SPEC_BYTES
 
 
 class StudyCommands(RedisBase):
@@ -116,21 +123,22 @@ class StudyCommands(RedisBase):
             )
 
     async def get_study(self, namespace: str, study_id: str) -> StudyRecord:
-        """See :meth:`Store.get_study`."""
-        key = study_keys(namespace, study_id).study
-        row = await self._do(self._r.hmget(key, ["record", "trials", "uid"]), study_id)
-        record, count, uid = cast(list[str | None], row)
+        """See :meth:`Store.get_study`: one script call (``get_study.lua``: an ``HMGET`` and a
+        ``ZCARD`` per state, in one atomic step)."""
+        replies = await self._eval(GET_STUDY, GET_STUDY.call_args(study_keys(namespace, study_id)))
+        row, counts = replies[0], replies[1:]
+        record, count, uid, revision, update_time = cast(list[str | None], row)
         if record is None or count is None or uid is None:
             if record is None and count is None and uid is None:
                 raise store_error("STUDY_NOT_FOUND", study_id)
             # Some fields but not all: every script writes them together, so keys were lost.
-            lost = [f for f, v in zip(("record", "trials", "uid"), row, strict=True) if v is None]
+            lost = [f for f, v in zip(("record", "trials", "uid"), row, strict=False) if v is None]
             raise study_data_loss(study_id, f"its study hash has no {', '.join(lost)}")
         try:
             study = await decode_study_off_loop(record)
         except (ValueError, KeyError, TypeError) as exc:
             raise study_data_loss(study_id, f"its stored record is unreadable: {exc!r}") from None
-        return dataclasses.replace(study, trial_count=int(count))
+        return with_counts(study, count, revision, update_time, counts)
 
     async def list_studies(
         self, namespace: str, page_size: int, after: str | None = None
@@ -146,20 +154,22 @@ class StudyCommands(RedisBase):
             ids = cast(list[str], got)
             if not ids:
                 break
+            # Each study's record and counts (a read of get_study), in one round trip; not
+            # one transaction, as the studies live in different slots.
             pipe = self._r.pipeline(transaction=False)
             for study_id in ids:
-                pipe.hmget(study_keys(namespace, study_id).study, ["record", "trials"])
-            rows: list[list[str | None]] = await self._do(pipe.execute())
+                queue_study_read(pipe, study_keys(namespace, study_id))
+            replies: list[Any] = await self._do(pipe.execute())
+            per_study = 1 + len(TrialState)  # the HMGET, then a ZCARD per state
             dangling = []
-            for study_id, (record, count) in zip(ids, rows, strict=True):
+            for i, study_id in enumerate(ids):
+                row, *counts = replies[i * per_study : (i + 1) * per_study]
+                record, count, _, revision, update_time = row
                 if record is None:
                     dangling.append(study_id)
                 else:
-                    found.append(
-                        dataclasses.replace(
-                            await decode_study_off_loop(record), trial_count=int(count or 0)
-                        )
-                    )
+                    study = await decode_study_off_loop(record)
+                    found.append(with_counts(study, count, revision, update_time, counts))
             if dangling:
                 await self._drop_from_index(namespace, dangling)
             if len(ids) < want:

@@ -28,6 +28,7 @@ from hyperdial_server.store._base import (
 from hyperdial_server.store._checks import (
     check_claim_args,
     check_completion,
+    check_list_position,
     check_new_trial,
     check_page_size,
     check_points,
@@ -124,9 +125,12 @@ class TrialCommands(RedisBase):
             # Trials taken from the queue become RUNNING here, with a lease.
             lease=(lease_member(namespace, study_id), lease),
         )
-        _, texts, leases, raw_indices, raw_reissues, pending, replayed = reply
+        _, texts, leases, raw_indices, raw_reissues, pending, replayed, revisions = reply
         texts, raw_reissues = stored(study_id, texts), stored(study_id, raw_reissues)
-        trials = [decode_stored_trial(t, lease) for t, lease in zip(texts, leases, strict=True)]
+        trials = [
+            decode_stored_trial(t, lease, revision)
+            for t, lease, revision in zip(texts, leases, revisions, strict=True)
+        ]
         if replayed:
             return Claim(trials=trials, replayed=True)
         indices = [int(i) for i in raw_indices]
@@ -189,12 +193,13 @@ class TrialCommands(RedisBase):
                 lease=repr(lease),
                 client_id=client_id,
                 slots=pairs,
+                now=repr(float(now)),
                 **ask_args(request_id, now),
             ),
             study_id,
             lease=(lease_member(namespace, study_id), lease),
         )
-        return numbered(sent, reply[1], lease)
+        return numbered(sent, reply[1], lease, reply[2])
 
     async def renew_claim(
         self,
@@ -281,11 +286,11 @@ class TrialCommands(RedisBase):
             study_id,
             lease=(lease_member(namespace, study_id), lease),
         )
-        _, texts, fallback = reply
+        texts, fallback = reply[1], reply[2]
         if fallback:
             # Parsed here, once: past this line the script's code is a Fallback member.
             return FastAsk(fallback=Fallback(str(fallback)))
-        return FastAsk(trials=numbered(sent, texts, lease))
+        return FastAsk(trials=numbered(sent, texts, lease, reply[3]))
 
     async def create_trial(
         self,
@@ -314,7 +319,7 @@ class TrialCommands(RedisBase):
             ),
             study_id,
         )
-        return decode_stored_trial(stored(study_id, reply[1:2])[0], reply[2])
+        return decode_stored_trial(stored(study_id, reply[1:2])[0], reply[2], reply[3])
 
     async def complete_trial(
         self,
@@ -358,7 +363,7 @@ class TrialCommands(RedisBase):
             study_id,
             number,
         )
-        return decode_stored_trial(stored(study_id, reply[1:2])[0])
+        return decode_stored_trial(stored(study_id, reply[1:2])[0], revision=reply[2])
 
     # --- leases ------------------------------------------------------------------------------
 
@@ -380,7 +385,7 @@ class TrialCommands(RedisBase):
             study_id,
             number,
         )
-        return decode_stored_trial(stored(study_id, reply[1:2])[0], lease)
+        return decode_stored_trial(stored(study_id, reply[1:2])[0], lease, reply[2])
 
     async def expire_leases(self, *, now: float, limit: int = 1000) -> int:
         """See :meth:`Store.expire_leases`.
@@ -455,33 +460,10 @@ class TrialCommands(RedisBase):
             study_id,
             number,
         )
-        _, text, lease, curve = reply
-        trial = decode_stored_trial(text, lease)
+        _, text, lease, curve, revision = reply
+        trial = decode_stored_trial(text, lease, revision)
         trial.measurements = decode_curve(curve)
         return trial
-
-    async def list_trials(
-        self,
-        namespace: str,
-        study_id: str,
-        *,
-        states: Collection[TrialState] | None = None,
-        page_size: int,
-        after: int = 0,
-        now: float | None = None,
-        with_measurements: bool = False,
-    ) -> tuple[list[Trial], bool]:
-        """See :meth:`Store.list_trials`. One script call, O(page size) work."""
-        page, more = await self.list_trial_page(
-            namespace,
-            study_id,
-            states=states,
-            page_size=page_size,
-            after=after,
-            now=now,
-            with_measurements=with_measurements,
-        )
-        return page.decode(), more
 
     async def list_trial_page(
         self,
@@ -491,38 +473,59 @@ class TrialCommands(RedisBase):
         states: Collection[TrialState] | None = None,
         page_size: int,
         after: int = 0,
+        after_revision: int = 0,
         now: float | None = None,
         with_measurements: bool = False,
     ) -> tuple[TrialPage, bool]:
-        """See :meth:`Store.list_trial_page`: the trials as stored, decoded on demand."""
+        """See :meth:`Store.list_trial_page`: one script call, O(page size) work; the trials
+        as stored, decoded on demand."""
         check_page_size(page_size)
+        check_list_position(after, after_revision)
         keys = study_keys(namespace, study_id)
         wanted = set(TrialState) if states is None else set(states)
+        by_revision = after_revision
         if wanted == set(TrialState):
-            sources = [keys.numbers]
+            # By number every trial is in ``numbers``; by revision no filter is needed.
+            sources = [] if by_revision else [keys.numbers]
         else:
             sources = [keys.state(s) for s in TrialState if s in wanted]
+            if not sources:
+                # No state wanted: no trial, read by number from no set (the script still
+                # checks the study, expires leases and reads the revision).
+                by_revision = 0
         reply = await self._script(
             LIST_TRIALS,
             LIST_TRIALS.call_args(
                 keys,
                 {"sources": sources},
                 after=str(int(after)),
+                after_revision=str(int(by_revision)),
                 page_size=page_size,
                 curve="1" if with_measurements else "",
                 **lazy_expiry_args(now),
             ),
             study_id,
         )
-        _, more, texts, leases, curves = reply
+        _, more, texts, leases, curves, revisions, revision, position = reply
         texts = stored(study_id, texts)
-        last = stored_trial_number(texts[-1]) if texts else 0
-        encoded = (texts, leases, curves)
-        page = TrialPage(decode=decode_page, encoded=encoded, last=last, size=len(texts))
+        if after_revision:
+            last = int(position) if by_revision else after_revision
+        else:
+            last = stored_trial_number(texts[-1]) if texts else 0
+        encoded = (texts, leases, curves, revisions)
+        page = TrialPage(
+            decode=decode_page,
+            encoded=encoded,
+            last=last,
+            size=len(texts),
+            revision=int(revision or 0),
+        )
         return page, bool(more)
 
     async def best_trial(self, namespace: str, study_id: str) -> Trial | None:
         """See :meth:`Store.best_trial`. One script call."""
         keys = study_keys(namespace, study_id)
         reply = await self._script(BEST_TRIAL, BEST_TRIAL.call_args(keys), study_id)
-        return decode_stored_trial(stored(study_id, reply[1:])[0]) if len(reply) > 1 else None
+        if len(reply) < 2:
+            return None
+        return decode_stored_trial(stored(study_id, reply[1:2])[0], revision=reply[2])

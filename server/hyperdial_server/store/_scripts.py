@@ -353,8 +353,10 @@ STUDY = (
     "es_curves",
     "es_steps",
     "es_rungs",
+    "changes",
 )
-#: The keys of the reading scripts, which expire due leases first (``expire_due`` of _lib).
+#: The keys of the reading scripts, which expire due leases first (``expire_due`` of _lib, which
+#: gives each expired trial a revision: ``changes``).
 EXPIRY = (
     "study",
     "trials",
@@ -365,6 +367,7 @@ EXPIRY = (
     "reissue",
     "owners",
     "holders",
+    "changes",
 )
 #: The keys the two scripts that hand out trials share, after their own.
 ASK = (
@@ -377,6 +380,7 @@ ASK = (
     "holders",
     "requests",
     "request_times",
+    "changes",
 )
 #: The arguments of a call with a request id: the id ('' for none), the time, the time until
 #: which its record is kept, and the fingerprint of the call's payload ('' for no check).
@@ -386,6 +390,7 @@ REQUEST = ("rid", "now", "until_time", "fingerprint")
 EXPIRE = ("now", "expiry_patch", "expire_batch")
 
 CREATE_STUDY = Script("create_study", STUDY, ("record", "uid", *REQUEST))
+GET_STUDY = Script("get_study", ("study", "waiting", "running", "completed", "failed", "stopped"))
 #: The namespace's spec accounting (``_keys.spec_bytes``), in the slot of its study index.
 SPEC_BYTES = Script("spec_bytes", ("spec_bytes", "spec_total"), ("study_id", "size", "budget"))
 DELETE_STUDY = Script(
@@ -427,8 +432,9 @@ COMMIT_TRIALS = Script(
         "holders",
         "requests",
         "request_times",
+        "changes",
     ),
-    ("uid", "token", "lease", "client_id", "rid", "attempt", "until_time", "handed"),
+    ("uid", "token", "lease", "client_id", "rid", "attempt", "until_time", "handed", "now"),
     varargs="slots",
 )
 RENEW_CLAIM = Script(
@@ -457,6 +463,7 @@ CREATE_TRIAL = Script(
         "requests",
         "request_times",
         "leases",
+        "changes",
     ),
     ("body", "state", "score", "uid", *REQUEST),
 )
@@ -479,6 +486,7 @@ COMPLETE_TRIAL = Script(
         "requests",
         "request_times",
         "es_state",
+        "changes",
     ),
     ("number", "state", "patch", "stop", "score", "score_member", "uid", *REQUEST),
 )
@@ -497,6 +505,7 @@ HEARTBEAT_TRIAL = Script(
         "reissue",
         "owners",
         "holders",
+        "changes",
     ),
     ("number", "now", "lease", "expiry_patch"),
 )
@@ -505,10 +514,10 @@ GET_TRIAL = Script("get_trial", (*EXPIRY, "es_curves"), ("number", "curve", *EXP
 LIST_TRIALS = Script(
     "list_trials",
     (*EXPIRY, "es_curves"),
-    ("after", "page_size", "curve", *EXPIRE),
+    ("after", "after_revision", "page_size", "curve", *EXPIRE),
     varkeys="sources",
 )
-BEST_TRIAL = Script("best_trial", ("study", "trials", "scores"))
+BEST_TRIAL = Script("best_trial", ("study", "trials", "scores", "changes"))
 ADD_MEASUREMENT = Script(
     "add_measurement",
     (
@@ -531,6 +540,7 @@ ADD_MEASUREMENT = Script(
         "es_curves",
         "es_steps",
         "es_rungs",
+        "changes",
     ),
     (
         "number",
@@ -571,6 +581,7 @@ PERCENTILE_VALUES = Script("percentile_values", ("stopped", "es_state", "es_step
 #: Every script, registered with Redis once per store.
 SCRIPTS: tuple[Script, ...] = (
     CREATE_STUDY,
+    GET_STUDY,
     SPEC_BYTES,
     DELETE_STUDY,
     CLAIM_TRIALS,

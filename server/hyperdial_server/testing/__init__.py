@@ -58,6 +58,7 @@ except ModuleNotFoundError as e:
 # test module (pytest rewrites the asserts of test modules only, and of modules named here).
 pytest.register_assert_rewrite(
     "hyperdial_server.testing._asks",
+    "hyperdial_server.testing._changes",
     "hyperdial_server.testing._concurrency",
     "hyperdial_server.testing._early_stopping",
     "hyperdial_server.testing._reports",
@@ -70,6 +71,7 @@ pytest.register_assert_rewrite(
 )
 
 from hyperdial_server.testing._asks import AskContract  # noqa: E402
+from hyperdial_server.testing._changes import ChangesContract  # noqa: E402
 from hyperdial_server.testing._concurrency import ConcurrencyContract  # noqa: E402
 from hyperdial_server.testing._contract import StoreContract  # noqa: E402
 from hyperdial_server.testing._early_stopping import EarlyStoppingContract  # noqa: E402
@@ -110,6 +112,7 @@ from hyperdial_server.testing._trials import TrialContract  # noqa: E402
 __all__ = [
     "AskContract",
     "Body",
+    "ChangesContract",
     "ConcurrencyContract",
     "ContractBase",
     "EarlyStoppingContract",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from hyperdial_server.testing._asks import AskContract
+from hyperdial_server.testing._changes import ChangesContract
 from hyperdial_server.testing._concurrency import ConcurrencyContract
 from hyperdial_server.testing._early_stopping import EarlyStoppingContract
 from hyperdial_server.testing._leases import LeaseContract
@@ -16,6 +17,7 @@ from hyperdial_server.testing._trials import TrialContract
 # pytest collects inherited tests in reverse MRO order: the last base listed runs first, so the
 # topics are listed from last to first.
 class StoreContract(
+    ChangesContract,
     EarlyStoppingContract,
     ReportContract,
     OneStepAskContract,
@@ -27,7 +29,8 @@ class StoreContract(
     StudyContract,
 ):
     """Every test of the ``Store`` contract: studies, asks, trials, leases, request ids,
-    concurrency, one-step asks, and early stopping (intermediate reports and decisions).
+    concurrency, one-step asks, early stopping (intermediate reports and decisions), and
+    revisions (reads of what changed).
 
     Subclass it in a test module as ``Test...`` and give it the fixture ``store`` (see
     :mod:`hyperdial_server.testing`).

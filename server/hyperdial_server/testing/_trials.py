@@ -9,7 +9,7 @@ import pytest
 from hyperdial_server.core.errors import FailedPrecondition
 from hyperdial_server.core.space import Params
 from hyperdial_server.core.study import StudyRecord
-from hyperdial_server.core.trial import Trial, TrialState
+from hyperdial_server.core.trial import StateCounts, Trial, TrialState
 from hyperdial_server.store import Store
 from hyperdial_server.testing._helpers import (
     ContractBase,
@@ -50,7 +50,7 @@ class TrialContract(ContractBase):
             )
             done = await s.create_trial(namespace, rec.study_id, given, score=0.5)
             assert done.number == 1
-            assert done == Trial(**{**given.__dict__, "number": 1})
+            assert done == Trial(**{**given.__dict__, "number": 1, "revision": 1})
             failed = Trial(0, TrialState.FAILED, {"lr": 0.3}, failure_reason="nan loss")
             assert (await s.create_trial(namespace, rec.study_id, failed)).number == 2
             assert (await enqueue(s, namespace, rec)).number == 3
@@ -300,7 +300,17 @@ class TrialContract(ContractBase):
                 {"m": "1"},
             )
             study = await s.get_study(namespace, rec.study_id)
-            assert study == StudyRecord(**{**rec.__dict__, "trial_count": 2})
+            # Changes: trial 1 enqueued, then handed out; trial 2 created, then completed.
+            counts = StateCounts(running=1, completed=1)
+            assert study == StudyRecord(
+                **{
+                    **rec.__dict__,
+                    "trial_count": 2,
+                    "revision": 4,
+                    "update_time": 2.0,
+                    "state_counts": counts,
+                }
+            )
 
         store.run(body)
 

@@ -21,15 +21,16 @@
 -- MAX_TRIALS.
 
 -- _lib: local functions shared by the scripts: opening checks (the study and its uid, request
--- ids), lease expiry, client holds and request records. ``Script.source`` (store/_scripts.py)
--- puts this text in front of every script that starts with the line "-- uses: _lib", after
--- the generated preamble, so each script stays one atomic EVALSHA.
+-- ids), lease expiry, revisions of changed trials, client holds and request records.
+-- ``Script.source`` (store/_scripts.py) puts this text in front of every script that starts
+-- with the line "-- uses: _lib", after the generated preamble, so each script stays one atomic
+-- EVALSHA.
 --
 -- The functions take ``k``, the preamble's table of the calling script's keys, by the names
 -- of ``StudyKeys`` (store/_keys.py): study, trials, waiting, running, completed, failed,
--- stopped, leases, expired, reissue, owners, holders, requests, request_times. Each function
--- reads only the names it needs; tests/store/test_lua_contract.py checks that every script
--- declares them.
+-- stopped, leases, expired, reissue, owners, holders, requests, request_times, changes. Each
+-- function reads only the names it needs; tests/store/test_lua_contract.py checks that every
+-- script declares them.
 
 -- A trial number zero-padded to 20 digits: the order of text is the order of numbers.
 local function pad(number)
@@ -42,6 +43,24 @@ local function patch_trial(k, number, patch)
   text = string.sub(text, 1, -2) .. ',' .. patch .. ']'
   redis.call('HSET', k.trials, number, text)
   return text
+end
+
+-- Records a change of trial `number` (of its stored record or of its lease) made at `now`:
+-- the study's revision goes up by one, the trial takes it (its score in the changes set),
+-- and `now` becomes the study's update_time. Returns the new revision. Every script that
+-- writes a trial (k.trials) or a lease (k.leases) calls it once for each trial it changes,
+-- so the trials changed after a revision are one range of the changes set.
+--
+-- The time is the caller's `now`, not Redis TIME (which Redis 7 would allow, as it replicates
+-- a script's effects): every other time of a trial (creation, completion, lease deadline)
+-- comes from the replicas' clocks, so update_time is on the same clock as the times of the
+-- change it dates, the memory store records the very same value, and tests on a made-up
+-- clock can check it. Replicas' clocks are kept in sync for leases already (NTP).
+local function touch(k, number, now)
+  local revision = redis.call('HINCRBY', k.study, 'revision', 1)
+  redis.call('ZADD', k.changes, revision, number)
+  redis.call('HSET', k.study, 'update_time', now)
+  return revision
 end
 
 -- Records that `client_id` holds the RUNNING trial `number` (nothing for an empty id).
@@ -89,9 +108,9 @@ local function unpad(text)
   return (string.gsub(text, '^0+(%d)', '%1'))
 end
 
--- Expires the lease of the RUNNING trial `number`: FAILED with the expiry patch, its point
--- queued for re-issue, and marked as taking a late result.
-local function expire_one(k, number, patch)
+-- Expires the lease of the RUNNING trial `number` at `now`: FAILED with the expiry patch, its
+-- point queued for re-issue, and marked as taking a late result.
+local function expire_one(k, number, patch, now)
   redis.call('ZREM', k.leases, number)
   redis.call('ZREM', k.running, number)
   redis.call('ZADD', k.failed, number, number)
@@ -99,6 +118,7 @@ local function expire_one(k, number, patch)
   redis.call('ZADD', k.reissue, number, number)
   release(k, number)
   patch_trial(k, number, patch)
+  touch(k, number, now)
 end
 
 -- Expires up to `limit` leases whose deadline is before `now`, earliest first; returns how
@@ -106,7 +126,7 @@ end
 local function expire_due(k, now, patch, limit)
   local due = redis.call('ZRANGEBYSCORE', k.leases, '-inf', '(' .. now, 'LIMIT', 0, limit)
   for _, number in ipairs(due) do
-    expire_one(k, number, patch)
+    expire_one(k, number, patch, now)
   end
   return #due
 end

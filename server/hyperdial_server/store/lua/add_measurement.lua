@@ -33,6 +33,7 @@
 --   es_curves      kept measurements sorted set
 --   es_steps       values recorded by percentile rules, by step
 --   es_rungs       values recorded at rungs, by bracket and rung
+--   changes        changes sorted set (revision of each trial's last change)
 -- Arguments:
 --   number         trial number
 --   uid            uid the caller validated the report against, or '' for no check
@@ -71,14 +72,15 @@
 --   score          the report's score, kept for when the trial stops, or ''
 --   score_member   member of the trial in the scores set (zero-padded number)
 --   rid            request id, or ''
---   now            now
+--   now            now (also the time of the change)
 --   until_time     time until which the request record is kept
 --   fingerprint    fingerprint of the call's payload, or '' for no check
 --
--- Returns {"OK", stored trial, decision JSON, lease or nil}, {"STUDY_NOT_FOUND"},
+-- Returns {"OK", stored trial, decision JSON, lease or nil, revision}, {"STUDY_NOT_FOUND"},
 -- {"TRIAL_NOT_FOUND"}, {"TRIAL_NOT_RUNNING", state[":expired"]}, {"STEP_NOT_INCREASING",
 -- last step[":values"]}, {"STALE_STUDY"}, {"REQUEST_ID_REUSED", what} or
--- {"REQUEST_ID_MISMATCH", what}.
+-- {"REQUEST_ID_MISMATCH", what}. A report is a change of the trial (a new revision), a
+-- repeated one too (it renews the lease); a replay is not.
 
 -- A JSON string of a message: quotes, backslashes, control characters and '|' (request records
 -- end at the first '|') escaped.
@@ -167,7 +169,7 @@ if refused then
 end
 if rec then
   return {'OK', redis.call('HGET', k.trials, number), string.sub(rec, #mine_rec + 1),
-    redis.call('ZSCORE', k.leases, number)}
+    redis.call('ZSCORE', k.leases, number), redis.call('ZSCORE', k.changes, number)}
 end
 local text = redis.call('HGET', k.trials, number)
 if not text then
@@ -182,7 +184,7 @@ if not redis.call('ZSCORE', k.running, number) then
 end
 local deadline = redis.call('ZSCORE', k.leases, number)
 if deadline and tonumber(deadline) < tonumber(a.now) then
-  expire_one(k, number, a.expiry_patch)
+  expire_one(k, number, a.expiry_patch, a.now)
   return {'TRIAL_NOT_RUNNING', 'FAILED:expired'}
 end
 
@@ -204,10 +206,11 @@ if last_step then
   end
   if step == last then
     redis.call('ZADD', k.leases, a.lease, number)
+    local revision = touch(k, number, a.now)
     if rid ~= '' then
       record_request(k, rid, mine_rec .. got[3], a.until_time, a.fingerprint)
     end
-    return {'OK', text, got[3], a.lease}
+    return {'OK', text, got[3], a.lease, revision}
   end
 end
 
@@ -332,7 +335,8 @@ else
   end
   redis.call('HSET', k.trials, number, text)
 end
+local revision = touch(k, number, a.now)
 if rid ~= '' then
   record_request(k, rid, mine_rec .. decision, a.until_time, a.fingerprint)
 end
-return {'OK', text, decision, lease}
+return {'OK', text, decision, lease, revision}

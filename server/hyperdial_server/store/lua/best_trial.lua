@@ -6,8 +6,10 @@
 --   study          study hash
 --   trials         trials hash
 --   scores         scores sorted set
+--   changes        changes sorted set (revision of each trial's last change)
 --
--- Returns {"OK"} (no scored trial), {"OK", stored trial} or {"STUDY_NOT_FOUND"}.
+-- Returns {"OK"} (no scored trial), {"OK", stored trial, revision or nil} or
+-- {"STUDY_NOT_FOUND"}.
 local refused = study_missing(k)
 if refused then
   return refused
@@ -17,4 +19,4 @@ if #top == 0 then
   return {'OK'}
 end
 local number = string.format('%d', tonumber(top[1]))
-return {'OK', redis.call('HGET', k.trials, number)}
+return {'OK', redis.call('HGET', k.trials, number), redis.call('ZSCORE', k.changes, number)}

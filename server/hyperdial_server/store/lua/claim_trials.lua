@@ -19,6 +19,7 @@
 --   holders        holders sorted set
 --   requests       requests hash
 --   request_times  request_times sorted set
+--   changes        changes sorted set (revision of each trial's last change)
 -- Arguments:
 --   uid            uid the caller read
 --   count          count (>= 1)
@@ -39,8 +40,11 @@
 --   fingerprint    fingerprint of the ask's payload, or '' for no check
 --
 -- Returns {"OK", {trial text...}, {lease...}, {index...}, {source, source text, ...}, pending,
--- replayed (0 or 1)}, {"STUDY_NOT_FOUND"}, {"STALE_STUDY"}, {"REQUEST_IN_PROGRESS"},
--- {"REQUEST_ID_REUSED", what} or {"REQUEST_ID_MISMATCH", what}.
+-- replayed (0 or 1), {revision...}}, {"STUDY_NOT_FOUND"}, {"STALE_STUDY"},
+-- {"REQUEST_IN_PROGRESS"}, {"REQUEST_ID_REUSED", what} or {"REQUEST_ID_MISMATCH", what}.
+-- A resumed trial (its lease renewed) and an enqueued one handed out are changes of the trial
+-- (a new revision each); a point taken from the re-issue queue changes no trial until the
+-- commit creates its twin.
 local head, refused = open_study(k, a.uid, 'handed_out', 'next_index')
 if not head then
   return refused
@@ -60,12 +64,13 @@ if refused then
 end
 if rec then
   if string.sub(rec, 1, 4) == 'D:A:' then
-    local texts, leases = {}, {}
+    local texts, leases, revisions = {}, {}, {}
     for number in string.gmatch(string.sub(rec, 5), '%d+') do
       texts[#texts + 1] = redis.call('HGET', k.trials, number)
       leases[#leases + 1] = redis.call('ZSCORE', k.leases, number)
+      revisions[#revisions + 1] = redis.call('ZSCORE', k.changes, number)
     end
-    return {'OK', texts, leases, {}, {}, 0, 1}
+    return {'OK', texts, leases, {}, {}, 0, 1, revisions}
   end
   -- 'P:': in progress.
   local attempt, deadline = string.match(rec, '^P:([^:]*):(.*)$')
@@ -93,7 +98,7 @@ for number in string.gmatch(a.handed, '%d+') do
   already[number] = true
   answer[#answer + 1] = number
 end
-local texts, leases = {}, {}
+local texts, leases, revisions = {}, {}, {}
 
 -- 1. The client's own RUNNING trials, oldest first, leases renewed; not counted again.
 if left > 0 and client_id ~= '' then
@@ -103,6 +108,7 @@ if left > 0 and client_id ~= '' then
     local number = string.format('%d', tonumber(string.sub(member, #client_id + 2)))
     if left > 0 and not already[number] then
       redis.call('ZADD', k.leases, lease, number)
+      revisions[#revisions + 1] = touch(k, number, now)
       texts[#texts + 1] = redis.call('HGET', k.trials, number)
       leases[#leases + 1] = lease
       answer[#answer + 1] = number
@@ -137,6 +143,7 @@ while left > 0 and budget > 0 do
   redis.call('ZADD', k.leases, lease, number)
   hold(k, number, client_id)
   texts[#texts + 1] = patch_trial(k, number, a.patch)
+  revisions[#revisions + 1] = touch(k, number, now)
   leases[#leases + 1] = lease
   answer[#answer + 1] = number
   left = left - 1
@@ -199,4 +206,4 @@ local pending = 0
 if #texts == 0 and claimed == 0 then
   pending = redis.call('ZCARD', k.running) + redis.call('ZCARD', k.claims)
 end
-return {'OK', texts, leases, indices, reissues, pending, 0}
+return {'OK', texts, leases, indices, reissues, pending, 0, revisions}

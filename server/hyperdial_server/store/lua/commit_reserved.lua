@@ -24,6 +24,7 @@
 --   holders        holders sorted set
 --   requests       requests hash
 --   request_times  request_times sorted set
+--   changes        changes sorted set (revision of each trial's last change)
 -- Arguments:
 --   uid            uid the caller read
 --   lease          lease deadline of the new trials
@@ -37,8 +38,8 @@
 --   fingerprint    fingerprint of the ask's payload, or ''
 --   bodies...      trial JSON without its number (starts with '{'), one per point
 --
--- Returns {"OK", {stored trial...}, ""}, {"OK", {}, why it fell back}, {"STUDY_NOT_FOUND"} or
--- {"STALE_STUDY"}.
+-- Returns {"OK", {stored trial...}, "", {revision...}}, {"OK", {}, why it fell back},
+-- {"STUDY_NOT_FOUND"} or {"STALE_STUDY"}.
 local head, refused = open_study(k, a.uid, 'handed_out')
 if not head then
   return refused
@@ -71,7 +72,7 @@ if max_trials >= 0 and handed_out > max_trials then
 end
 redis.call('HSET', k.study, 'handed_out', string.format('%d', handed_out))
 local first = redis.call('HINCRBY', k.study, 'trials', count) - count + 1
-local texts, answer = {}, {}
+local texts, answer, revisions = {}, {}, {}
 for j = 0, count - 1 do
   local number = string.format('%d', first + j)
   local text = '[{"number":' .. number .. ',' .. string.sub(a.bodies[j + 1], 2) .. ']'
@@ -80,10 +81,11 @@ for j = 0, count - 1 do
   redis.call('ZADD', k.running, number, number)
   redis.call('ZADD', k.leases, a.lease, number)
   hold(k, number, client_id)
+  revisions[j + 1] = touch(k, number, now)
   texts[j + 1] = text
   answer[j + 1] = number
 end
 if rid ~= '' then
   record_request(k, rid, 'D:A:' .. table.concat(answer, ','), a.until_time, a.fingerprint)
 end
-return {'OK', texts, ''}
+return {'OK', texts, '', revisions}

@@ -14,6 +14,7 @@
 --   holders        holders sorted set
 --   requests       requests hash
 --   request_times  request_times sorted set
+--   changes        changes sorted set (revision of each trial's last change)
 -- Arguments:
 --   uid            uid the caller read
 --   token          token of the claim
@@ -23,11 +24,13 @@
 --   attempt        attempt id of this execution of the ask
 --   until_time     time until which the request record is kept
 --   handed         numbers this execution handed out already, comma-separated, or ''
+--   now            now (the time of the changes)
 --   slots...       pairs: slot ("<index>" or "r<number>"), trial JSON without its number
 --                  (starts with '{'); the trial of "r<number>" gets a patch naming the new one
 --
--- Returns {"OK", {stored trial...}}, {"STUDY_NOT_FOUND"}, {"STALE_STUDY"},
--- {"CLAIM_EXPIRED"} or {"REQUEST_IN_PROGRESS"}.
+-- Returns {"OK", {stored trial...}, {revision...}}, {"STUDY_NOT_FOUND"}, {"STALE_STUDY"},
+-- {"CLAIM_EXPIRED"} or {"REQUEST_IN_PROGRESS"}. Each new trial is a change (a revision), and
+-- so is the expired trial of a re-issued point, which then names its twin.
 local head, refused = open_study(k, a.uid)
 if not head then
   return refused
@@ -45,7 +48,7 @@ for i = 1, #a.slots, 2 do
     return {'CLAIM_EXPIRED'}
   end
 end
-local texts = {}
+local texts, revisions = {}, {}
 local count = #a.slots / 2
 local answer = {}
 for number in string.gmatch(a.handed, '%d+') do
@@ -62,10 +65,13 @@ if count > 0 then
     redis.call('ZADD', k.leases, a.lease, number)
     redis.call('ZREM', k.claims, a.slots[1 + 2 * j] .. ':' .. a.token)
     hold(k, number, a.client_id)
+    revisions[j + 1] = touch(k, number, a.now)
     local slot = a.slots[1 + 2 * j]
     if string.sub(slot, 1, 1) == 'r' then
       -- A re-issued point: the expired trial names its twin (the new one names it already).
-      patch_trial(k, string.sub(slot, 2), '{"reissued":' .. number .. '}')
+      local source = string.sub(slot, 2)
+      patch_trial(k, source, '{"reissued":' .. number .. '}')
+      touch(k, source, a.now)
     end
     texts[j + 1] = text
     answer[#answer + 1] = number
@@ -74,4 +80,4 @@ end
 if rid ~= '' then
   record_request(k, rid, 'D:A:' .. table.concat(answer, ','), a.until_time)
 end
-return {'OK', texts}
+return {'OK', texts, revisions}

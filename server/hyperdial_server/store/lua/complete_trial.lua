@@ -24,6 +24,7 @@
 --   requests       requests hash
 --   request_times  request_times sorted set
 --   es_state       early-stopping bookkeeping hash (last report, its values and decision)
+--   changes        changes sorted set (revision of each trial's last change)
 -- Arguments:
 --   number         trial number
 --   state          new state: COMPLETED, FAILED or STOPPED
@@ -35,13 +36,14 @@
 --   score_member   member of the trial in the scores set (zero-padded number)
 --   uid            uid the caller validated the values against, or '' for no check
 --   rid            request id, or ''
---   now            now
+--   now            now (also the time of the change)
 --   until_time     time until which the request record is kept
 --   fingerprint    fingerprint of the call's payload, or '' for no check
 --
--- Returns {"OK", stored trial}, {"STUDY_NOT_FOUND"}, {"TRIAL_NOT_FOUND"},
+-- Returns {"OK", stored trial, revision}, {"STUDY_NOT_FOUND"}, {"TRIAL_NOT_FOUND"},
 -- {"TRIAL_NOT_RUNNING", state}, {"STALE_STUDY"}, {"REQUEST_ID_REUSED", what} or
--- {"REQUEST_ID_MISMATCH", what}.
+-- {"REQUEST_ID_MISMATCH", what}. A replay, and a stop of a trial STOPPED already, change
+-- nothing (the trial's revision stays).
 -- An empty uid checks nothing (nil for open_study).
 local head, refused = open_study(k, a.uid ~= '' and a.uid or nil)
 if not head then
@@ -57,7 +59,7 @@ if refused then
   return refused
 end
 if rec then
-  return {'OK', redis.call('HGET', k.trials, number)}
+  return {'OK', redis.call('HGET', k.trials, number), redis.call('ZSCORE', k.changes, number)}
 end
 if redis.call('HEXISTS', k.trials, number) == 0 then
   return {'TRIAL_NOT_FOUND'}
@@ -69,7 +71,7 @@ if state == 'STOPPED' and redis.call('ZSCORE', k.stopped, number) then
   if rid ~= '' then
     record_request(k, rid, 'D:T:' .. number, a.until_time, a.fingerprint)
   end
-  return {'OK', redis.call('HGET', k.trials, number)}
+  return {'OK', redis.call('HGET', k.trials, number), redis.call('ZSCORE', k.changes, number)}
 end
 if redis.call('ZSCORE', k.running, number) then
   redis.call('ZREM', k.running, number)
@@ -107,10 +109,11 @@ if state == 'STOPPED' then
   redis.call('HSET', k.es_state, number .. ':d', decision)
 end
 local text = patch_trial(k, number, patch)
+local revision = touch(k, number, a.now)
 if score ~= '' then
   redis.call('ZADD', k.scores, score, a.score_member)
 end
 if rid ~= '' then
   record_request(k, rid, 'D:T:' .. number, a.until_time, a.fingerprint)
 end
-return {'OK', text}
+return {'OK', text, revision}

@@ -12,17 +12,18 @@
 --   requests       requests hash
 --   request_times  request_times sorted set
 --   leases         leases sorted set
+--   changes        changes sorted set (revision of each trial's last change)
 -- Arguments:
 --   body           trial JSON without its number, starting with '{'
 --   state          state: WAITING, COMPLETED or FAILED
 --   score          score, or '' for none
 --   uid            uid the caller validated the trial against, or '' for no check
 --   rid            request id, or ''
---   now            now
+--   now            now (also the time of the change)
 --   until_time     time until which the request record is kept
 --   fingerprint    fingerprint of the call's payload, or '' for no check
 --
--- Returns {"OK", stored trial, lease or nil}, {"STUDY_NOT_FOUND"}, {"STALE_STUDY"},
+-- Returns {"OK", stored trial, lease or nil, revision}, {"STUDY_NOT_FOUND"}, {"STALE_STUDY"},
 -- {"REQUEST_ID_REUSED", what} or {"REQUEST_ID_MISMATCH", what}.
 -- The uid is checked after the request id: a retry gets its trial even from a study whose
 -- uid changed since.
@@ -40,7 +41,8 @@ if refused then
 end
 if rec then
   local number = string.sub(rec, 5)
-  return {'OK', redis.call('HGET', k.trials, number), redis.call('ZSCORE', k.leases, number)}
+  return {'OK', redis.call('HGET', k.trials, number), redis.call('ZSCORE', k.leases, number),
+    redis.call('ZSCORE', k.changes, number)}
 end
 -- An empty uid checks nothing.
 refused = check_uid(head[1], a.uid ~= '' and a.uid or nil)
@@ -59,7 +61,8 @@ end
 if a.score ~= '' then
   redis.call('ZADD', k.scores, a.score, string.format('%020d', tonumber(number)))
 end
+local revision = touch(k, number, a.now)
 if rid ~= '' then
   record_request(k, rid, 'D:C:' .. number, a.until_time, a.fingerprint)
 end
-return {'OK', text, false}
+return {'OK', text, false, revision}

@@ -12,6 +12,7 @@
 --   reissue        re-issue queue
 --   owners         owners hash
 --   holders        holders sorted set
+--   changes        changes sorted set (revision of each trial's last change)
 -- Arguments:
 --   now            now
 --   expiry_patch   patch layer of a trial whose lease expires

@@ -12,6 +12,7 @@
 --   reissue        re-issue queue
 --   owners         owners hash
 --   holders        holders sorted set
+--   changes        changes sorted set (revision of each trial's last change)
 --   es_curves      kept measurements sorted set
 -- Arguments:
 --   number         trial number
@@ -20,8 +21,8 @@
 --   expiry_patch   patch layer of a trial whose lease expires
 --   expire_batch   most leases to expire
 --
--- Returns {"OK", stored trial, lease or nil, {measurement member...}}, {"STUDY_NOT_FOUND"} or
--- {"TRIAL_NOT_FOUND"}.
+-- Returns {"OK", stored trial, lease or nil, {measurement member...}, revision or nil},
+-- {"STUDY_NOT_FOUND"} or {"TRIAL_NOT_FOUND"}.
 local refused = study_missing(k)
 if refused then
   return refused
@@ -38,4 +39,5 @@ if a.curve ~= '' then
   local mine = pad(a.number)
   curve = redis.call('ZRANGEBYLEX', k.es_curves, '[' .. mine .. '|', '(' .. mine .. '}')
 end
-return {'OK', text, redis.call('ZSCORE', k.leases, a.number), curve}
+return {'OK', text, redis.call('ZSCORE', k.leases, a.number), curve,
+  redis.call('ZSCORE', k.changes, a.number)}

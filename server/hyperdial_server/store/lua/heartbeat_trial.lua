@@ -14,14 +14,16 @@
 --   reissue        re-issue queue
 --   owners         owners hash
 --   holders        holders sorted set
+--   changes        changes sorted set (revision of each trial's last change)
 -- Arguments:
 --   number         trial number
 --   now            now
 --   lease          new lease deadline
 --   expiry_patch   patch layer of a trial whose lease expires
 --
--- Returns {"OK", stored trial}, {"STUDY_NOT_FOUND"}, {"TRIAL_NOT_FOUND"} or
--- {"TRIAL_NOT_RUNNING", state[":expired"]}.
+-- Returns {"OK", stored trial, revision}, {"STUDY_NOT_FOUND"}, {"TRIAL_NOT_FOUND"} or
+-- {"TRIAL_NOT_RUNNING", state[":expired"]}. A renewal is a change of the trial (its lease), so
+-- is an expiry.
 local refused = study_missing(k)
 if refused then
   return refused
@@ -34,11 +36,11 @@ end
 if redis.call('ZSCORE', k.running, number) then
   local deadline = redis.call('ZSCORE', k.leases, number)
   if deadline and tonumber(deadline) < tonumber(a.now) then
-    expire_one(k, number, a.expiry_patch)
+    expire_one(k, number, a.expiry_patch, a.now)
     return {'TRIAL_NOT_RUNNING', 'FAILED:expired'}
   end
   redis.call('ZADD', k.leases, a.lease, number)
-  return {'OK', text}
+  return {'OK', text, touch(k, number, a.now)}
 end
 if redis.call('ZSCORE', k.expired, number) then
   return {'TRIAL_NOT_RUNNING', 'FAILED:expired'}
