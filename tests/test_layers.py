@@ -13,8 +13,9 @@ The rules, each one a test below:
 * ``samplers`` do not import ``store`` (what both need, such as ``TrialPage``, is in ``core``);
 * outside ``service``, nothing imports a private module of ``service`` (``service._x``): the
   rest of the server uses the names of ``service/__init__.py``.
-* the orchestration under the servicer (``service._asker``, ``service._trials``) imports
-  neither protobuf nor gRPC, itself or through any module of the server it imports.
+* the orchestration under the servicer (``service._asker``, ``service._trials``,
+  ``service._importance``, ``service._optimal``) imports neither protobuf nor gRPC, itself or
+  through any module of the server it imports.
 
 Every import statement counts, wherever it is (module level, inside a function, under
 ``TYPE_CHECKING``), and so does a string constant that names a module of the server exactly
@@ -295,6 +296,8 @@ PROTOBUF_FREE = (
     f"{PACKAGE}.service._asker",
     f"{PACKAGE}.service._trials",
     f"{PACKAGE}.service._spec_cache",
+    f"{PACKAGE}.service._importance",
+    f"{PACKAGE}.service._optimal",
 )
 # Top-level names of protobuf, gRPC and the generated protocol code (the ``hyperdial`` client).
 _WIRE = re.compile(r"(grpc|grpc_\w+|google\.(protobuf|rpc)|hyperdial)(\..+)?")

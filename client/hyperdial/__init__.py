@@ -13,7 +13,7 @@ The asyncio client is :mod:`hyperdial.aio`.
 
 from importlib.metadata import PackageNotFoundError, version
 
-from hyperdial._base import BaseTrial, TrialState
+from hyperdial._base import BaseTrial, TrialChanges, TrialState
 from hyperdial._channel import tls_credentials
 from hyperdial._client import Client
 from hyperdial._early_stopping import (
@@ -45,7 +45,9 @@ from hyperdial._errors import (
     UnavailableError,
     from_rpc_error,
 )
+from hyperdial._importance import ParameterImportance, ParameterImportances
 from hyperdial._optimize import ObjectiveResult
+from hyperdial._prediction import Prediction
 from hyperdial._retry import RetryPolicy
 from hyperdial._space import Categorical, Discrete, Float, Int, Objective, Parameter, ParamValue
 from hyperdial._study import Study, Trial
@@ -78,8 +80,11 @@ __all__ = [
     "ObjectiveResult",
     "ParamValue",
     "Parameter",
+    "ParameterImportance",
+    "ParameterImportances",
     "PercentileStopping",
     "PermissionDeniedError",
+    "Prediction",
     "ResourceExhaustedError",
     "RetryPolicy",
     "ServiceUnreachableError",
@@ -90,6 +95,7 @@ __all__ = [
     "SuccessiveHalving",
     "ThresholdStopping",
     "Trial",
+    "TrialChanges",
     "TrialState",
     "TrialStopped",
     "UnauthenticatedError",

@@ -20,7 +20,9 @@ import grpc
 from hyperdial._base import (
     BaseStudy,
     BaseTrial,
+    TrialChanges,
     TrialState,
+    _ChangesReader,
     _number,
     intermediate_value,
     new_request_id,
@@ -53,6 +55,11 @@ from hyperdial._errors import (
     NotFoundError,
     StudyCompleteError,
     from_rpc_error,
+)
+from hyperdial._importance import (
+    ParameterImportances,
+    importance_request,
+    importances_from_proto,
 )
 from hyperdial._leases import AsyncLeaseKeeper
 from hyperdial._optimize import (
@@ -335,6 +342,7 @@ class AsyncClient:
         initial_trials: int | None = None,
         lease_timeout: float | timedelta | None = None,
         early_stopping: EarlyStopping | StoppingRule | None = None,
+        deterministic_objective: bool = False,
         load_if_exists: bool = False,
     ) -> AsyncStudy:
         """Creates a study, or with ``load_if_exists`` returns the existing one if its spec
@@ -350,6 +358,7 @@ class AsyncClient:
             initial_trials=initial_trials,
             lease_timeout=lease_timeout,
             early_stopping=early_stopping,
+            deterministic_objective=deterministic_objective,
         )
         for round_ in range(1, GET_OR_CREATE_ROUNDS + 1):
             try:
@@ -413,8 +422,9 @@ class AsyncClient:
 class AsyncStudy(BaseStudy[AsyncTrial]):
     """One tuning problem on the service, from an :class:`AsyncClient`.
 
-    Every method of :class:`hyperdial.Study` is here, as a coroutine; ``best_trials`` and
-    ``best_trial`` are awaitable properties (``await study.best_trial``).
+    Every method of :class:`hyperdial.Study` is here, as a coroutine; ``best_trials``,
+    ``best_trial``, ``recommended_trials`` and ``recommended_trial`` are awaitable properties
+    (``await study.best_trial``).
     """
 
     _trial_type = AsyncTrial
@@ -562,6 +572,24 @@ class AsyncStudy(BaseStudy[AsyncTrial]):
             if not token:
                 return out
 
+    async def changes(
+        self, after_revision: int = 0, *, with_measurements: bool = False
+    ) -> TrialChanges[AsyncTrial]:
+        """The trials that changed after a revision of the study, all pages read, and the
+        revision to read from next time (see :meth:`hyperdial.Study.changes`)."""
+        reader: _ChangesReader[AsyncTrial] = _ChangesReader(after_revision)
+        token = ""
+        while True:
+            response = await self._client._invoke(
+                "ListTrials",
+                self._list_request([], token, with_measurements, reader.after_revision),
+                tuning_service_pb2.ListTrialsResponse,
+            )
+            reader.add([self._trial(pb) for pb in response.trials], response.revision)
+            token = response.next_page_token
+            if not token:
+                return reader.result()
+
     async def get_trial(self, number: int, *, with_measurements: bool = True) -> AsyncTrial:
         """Returns the trial of that number (see :meth:`hyperdial.Study.get_trial`)."""
         response = await self._client._invoke(
@@ -583,6 +611,18 @@ class AsyncStudy(BaseStudy[AsyncTrial]):
         self._check_single_objective()
         return self._best_of(await self._best_trials())
 
+    async def _recommended_trials(self) -> list[AsyncTrial]:
+        response = await self._client._invoke(
+            "ListOptimalTrials",
+            self._optimal_request(by_model=True),
+            tuning_service_pb2.ListOptimalTrialsResponse,
+        )
+        return self._recommended(response)
+
+    async def _recommended_trial(self) -> AsyncTrial:
+        self._check_single_objective("recommended")
+        return self._best_of(await self._recommended_trials())
+
     @property
     def best_trials(self) -> Awaitable[list[AsyncTrial]]:
         """``await study.best_trials``: the best trial or the Pareto front (see
@@ -598,6 +638,24 @@ class AsyncStudy(BaseStudy[AsyncTrial]):
         """
         return self._best_trial()
 
+    @property
+    def recommended_trials(self) -> Awaitable[list[AsyncTrial]]:
+        """``await study.recommended_trials``: the recommended trial or the Pareto front of
+        the recommendation, judged by the model's predictions (for noisy objectives; see
+        :attr:`hyperdial.Study.recommended_trials`)."""
+        return self._recommended_trials()
+
+    @property
+    def recommended_trial(self) -> Awaitable[AsyncTrial]:
+        """``await study.recommended_trial``: the completed trial of the best predicted value
+        of a single-objective study, with its ``prediction`` (see
+        :attr:`hyperdial.Study.recommended_trial`).
+
+        Raises:
+            ValueError: Several objectives, or no trial has completed yet (when awaited).
+        """
+        return self._recommended_trial()
+
     async def trials_dataframe(self, states: Iterable[TrialState | str] | None = None) -> Any:
         """The trials as a ``pandas.DataFrame`` (see
         :meth:`hyperdial.Study.trials_dataframe`).
@@ -606,6 +664,16 @@ class AsyncStudy(BaseStudy[AsyncTrial]):
             ImportError: pandas is not installed.
         """
         return self._dataframe(await self.trials(states))
+
+    async def parameter_importance(self, objective: str | None = None) -> ParameterImportances:
+        """How much each parameter matters to an objective, from the completed trials (see
+        :meth:`hyperdial.Study.parameter_importance`)."""
+        response = await self._client._invoke(
+            "ComputeParameterImportance",
+            importance_request(self.name, objective),
+            tuning_service_pb2.ComputeParameterImportanceResponse,
+        )
+        return importances_from_proto(response)
 
     # -- loops -----------------------------------------------------------------------------
 

@@ -12,7 +12,7 @@ import enum
 import logging
 import uuid
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta, timezone
 from typing import Any, Generic, SupportsFloat, TypeVar
 
@@ -30,6 +30,7 @@ from hyperdial._early_stopping import (
     step_value,
 )
 from hyperdial._leases import UNKNOWN_LEASE_TIMEOUT, lease_seconds
+from hyperdial._prediction import Prediction
 from hyperdial._space import (
     Objective,
     Parameter,
@@ -43,6 +44,7 @@ from hyperdial.v1 import study_pb2, trial_pb2, tuning_service_pb2
 __all__ = [
     "BaseStudy",
     "BaseTrial",
+    "TrialChanges",
     "TrialState",
     "new_request_id",
     "study_name",
@@ -153,6 +155,14 @@ class BaseTrial:
             otherwise, while ``measurement_count`` still counts them. Not compared by ``==``.
         stop_decision: Why a STOPPED trial stopped, else ``None``.
         bracket: The Hyperband bracket of the trial; 0 under any other policy.
+        revision: The study's revision (:attr:`BaseStudy.revision`) at the trial's last
+            change: its creation, its hand-out, a heartbeat, a report, its result, the expiry
+            of its lease or the re-issue of its point (see :meth:`~hyperdial.Study.changes`).
+            Not compared by ``==`` (a heartbeat changes it).
+        prediction: What the service's model predicts at the trial's parameters, for a trial
+            read as a recommendation (``study.recommended_trial``, ``recommended_trials``);
+            ``None`` otherwise, and when the study had too few completed trials for a model.
+            Not compared by ``==``.
     """
 
     name: str
@@ -172,6 +182,8 @@ class BaseTrial:
     measurements: tuple[Measurement, ...] = field(default=(), compare=False)
     stop_decision: Decision | None = None
     bracket: int = 0
+    revision: int = field(default=0, compare=False)
+    prediction: Prediction | None = field(default=None, compare=False)
     _attachment: _StudyAttachment | None = field(default=None, repr=False, compare=False)
 
     def __hash__(self) -> int:
@@ -208,6 +220,7 @@ class BaseTrial:
                 decision_from_proto(pb.stop_decision) if pb.HasField("stop_decision") else None
             ),
             bracket=pb.bracket,
+            revision=pb.revision,
             _attachment=attachment,
         )
 
@@ -281,6 +294,52 @@ class BaseTrial:
 
 
 TrialT = TypeVar("TrialT", bound=BaseTrial)
+
+
+@dataclass(frozen=True)
+class TrialChanges(Generic[TrialT]):
+    """What :meth:`~hyperdial.Study.changes` read: the trials that changed after a revision of
+    the study, and the revision to read from next time.
+
+    Attributes:
+        trials: Each trial that changed, once, as last read: in order of its revision (of
+            its number for a read of every trial, from revision 0).
+        revision: The study's revision when the read began (the ``revision`` of its first
+            page): pass it as ``after_revision`` to the next read. A trial that changed while
+            the pages were read has a greater revision, so it comes again then: nothing is
+            missed.
+    """
+
+    trials: list[TrialT]
+    revision: int
+
+
+class _ChangesReader(Generic[TrialT]):
+    """Gathers the pages of one read of :meth:`~hyperdial.Study.changes`."""
+
+    def __init__(self, after_revision: int) -> None:
+        if isinstance(after_revision, bool) or not isinstance(after_revision, int):
+            raise TypeError(f"after_revision must be an int; got {after_revision!r}")
+        if after_revision < 0:
+            raise ValueError(
+                f"after_revision must be 0 (every trial) or a revision the study had; got "
+                f"{after_revision}"
+            )
+        self.after_revision = after_revision
+        self._trials: dict[int, TrialT] = {}
+        self._revision: int | None = None
+
+    def add(self, trials: Iterable[TrialT], revision: int) -> None:
+        """Takes a page: its trials, and the study's revision when it was read."""
+        if self._revision is None:
+            self._revision = revision
+        for t in trials:
+            # A trial read again (it changed during the read) is kept as last read.
+            self._trials.pop(t.number, None)
+            self._trials[t.number] = t
+
+    def result(self) -> TrialChanges[TrialT]:
+        return TrialChanges(list(self._trials.values()), self._revision or 0)
 
 
 def _trial_number(name: str) -> int | None:
@@ -377,6 +436,12 @@ class BaseStudy(Generic[TrialT]):
         return policy_from_proto(self._pb.spec)
 
     @property
+    def deterministic_objective(self) -> bool:
+        """Whether the study declares its objectives deterministic (the same parameters always
+        give the same values): the model then fits no noise."""
+        return self._pb.spec.deterministic_objective
+
+    @property
     def create_time(self) -> datetime | None:
         """When the study was created (UTC)."""
         return _datetime(self._pb, "create_time")
@@ -385,6 +450,33 @@ class BaseStudy(Generic[TrialT]):
     def trial_count(self) -> int:
         """Number of trials when this object was fetched from the service."""
         return self._pb.trial_count
+
+    @property
+    def revision(self) -> int:
+        """The study's change counter when this object was fetched: 0 without trials, one more
+        at every change of one of its trials (which takes it as its ``revision``). Pass it to
+        :meth:`~hyperdial.Study.changes` to read what changed since."""
+        return self._pb.revision
+
+    @property
+    def update_time(self) -> datetime | None:
+        """When a trial of the study last changed (UTC), as of when this object was fetched;
+        the creation time while it has no trials; ``None`` from a service too old to say."""
+        return _datetime(self._pb, "update_time")
+
+    @property
+    def state_counts(self) -> dict[str, int]:
+        """How many trials were in each state when this object was fetched, keyed
+        ``"WAITING"``, ``"RUNNING"``, ``"COMPLETED"``, ``"FAILED"``, ``"STOPPED"`` (a
+        :class:`TrialState` works as a key too)."""
+        counts = self._pb.state_counts
+        return {
+            TrialState.WAITING.value: counts.waiting,
+            TrialState.RUNNING.value: counts.running,
+            TrialState.COMPLETED.value: counts.completed,
+            TrialState.FAILED.value: counts.failed,
+            TrialState.STOPPED.value: counts.stopped,
+        }
 
     # -- requests --------------------------------------------------------------------------
 
@@ -489,7 +581,11 @@ class BaseStudy(Generic[TrialT]):
         return request
 
     def _list_request(
-        self, states: list[trial_pb2.TrialState.ValueType], token: str, with_measurements: bool
+        self,
+        states: list[trial_pb2.TrialState.ValueType],
+        token: str,
+        with_measurements: bool,
+        changed_after_revision: int = 0,
     ) -> tuning_service_pb2.ListTrialsRequest:
         return tuning_service_pb2.ListTrialsRequest(
             parent=self.name,
@@ -497,6 +593,7 @@ class BaseStudy(Generic[TrialT]):
             page_token=token,
             states=states,
             view=_view(with_measurements),
+            changed_after_revision=changed_after_revision,
         )
 
     def _trial_request(
@@ -506,19 +603,37 @@ class BaseStudy(Generic[TrialT]):
             name=self._trial_name(number), view=_view(with_measurements)
         )
 
-    def _optimal_request(self) -> tuning_service_pb2.ListOptimalTrialsRequest:
-        return tuning_service_pb2.ListOptimalTrialsRequest(parent=self.name)
+    def _optimal_request(
+        self, *, by_model: bool = False
+    ) -> tuning_service_pb2.ListOptimalTrialsRequest:
+        basis = (
+            tuning_service_pb2.OPTIMALITY_BASIS_MODEL
+            if by_model
+            else tuning_service_pb2.OPTIMALITY_BASIS_UNSPECIFIED
+        )
+        return tuning_service_pb2.ListOptimalTrialsRequest(parent=self.name, basis=basis)
+
+    def _recommended(self, response: tuning_service_pb2.ListOptimalTrialsResponse) -> list[TrialT]:
+        """The trials of a ``ListOptimalTrials`` answer by the model, each with its prediction
+        (none when the service answered by observed values: too few completed trials)."""
+        trials = [self._trial(pb, finished=True) for pb in response.trials]
+        if len(response.predictions) != len(trials):
+            return trials
+        return [
+            replace(t, prediction=Prediction._from_proto(p))
+            for t, p in zip(trials, response.predictions, strict=True)
+        ]
 
     def _best_of(self, best: list[TrialT]) -> TrialT:
         if not best:
             raise ValueError(f"no trial of {self.name} has completed yet")
         return best[0]
 
-    def _check_single_objective(self) -> None:
+    def _check_single_objective(self, best: str = "best") -> None:
         if len(self._objectives) != 1:
             raise ValueError(
-                f"{self.name} has {len(self._objectives)} objectives, so no single best trial; "
-                "use best_trials for the Pareto front"
+                f"{self.name} has {len(self._objectives)} objectives, so no single {best} "
+                f"trial; use {best}_trials for the Pareto front"
             )
 
     def _dataframe(self, trials: list[TrialT]) -> Any:

@@ -1,5 +1,6 @@
 """The read-only views of the ``hyperdial`` command, and deleting studies: ``studies list``,
-``studies get``, ``studies delete``, ``trials list``, ``trials get`` and ``best``.
+``studies get``, ``studies delete``, ``trials list``, ``trials get`` and ``best`` (by the
+observed values, or ``--by model``: the recommendation, with the model's predictions).
 
 Readable tables by default; ``--json`` prints JSON for scripts.
 """
@@ -10,6 +11,7 @@ import argparse
 import json
 import sys
 from collections.abc import Sequence
+from dataclasses import asdict
 from datetime import datetime
 from typing import TextIO
 
@@ -314,6 +316,8 @@ def _curve_table(objectives: Sequence[str], trial: BaseTrial) -> str:
 
 def best(client: Client, args: argparse.Namespace, out: TextIO) -> int:
     study = client.get_study(args.study)
+    if getattr(args, "by", "observed") == "model":
+        return _recommended(study, args, out)
     best = study.best_trials
     if args.json:
         print_json([trial_record(t, curve=False) for t in best], out)
@@ -324,3 +328,71 @@ def best(client: Client, args: argparse.Namespace, out: TextIO) -> int:
             print(f"Pareto front of {study.name}: {len(best)} trials", file=out)
         print(_trials_table(study, best), file=out)
     return EXIT_OK
+
+
+def _recommended(study: Study, args: argparse.Namespace, out: TextIO) -> int:
+    """``best --by model``: the recommendation, with the model's prediction of each trial."""
+    trials = study.recommended_trials
+    if args.json:
+        print_json(
+            [
+                {
+                    **trial_record(t, curve=False),
+                    "prediction": asdict(t.prediction) if t.prediction is not None else None,
+                }
+                for t in trials
+            ],
+            out,
+        )
+        return EXIT_OK
+    if not trials:
+        print(f"no trial of {study.name} has completed yet", file=out)
+        return EXIT_OK
+    if any(t.prediction is None for t in trials):
+        print(
+            f"too few completed trials in {study.name} for a model (2 are needed): "
+            "judged by the observed values",
+            file=out,
+        )
+        if len(study.objectives) > 1:
+            print(f"Pareto front of {study.name}: {len(trials)} trials", file=out)
+        print(_trials_table(study, trials), file=out)
+        return EXIT_OK
+    if len(study.objectives) > 1:
+        print(f"Pareto front of the recommendation of {study.name}: {len(trials)} trials", file=out)
+    else:
+        print(f"recommended trial of {study.name}, by the model's prediction", file=out)
+    print(_predicted_table(study, trials), file=out)
+    return EXIT_OK
+
+
+def _predicted_table(study: Study, trials: Sequence[BaseTrial]) -> str:
+    """One row per recommended trial: each objective's observed value, predicted mean ± sd
+    and fitted noise sd, the completed trials measured at the point, and the parameters."""
+    objectives = [o.name for o in study.objectives]
+    params = list(study._param_names)
+    headers = ["NUMBER"]
+    for o in objectives:
+        prefix = "" if len(objectives) == 1 else f"{o.upper()} "
+        headers += [f"{prefix}OBSERVED", f"{prefix}PREDICTED", f"{prefix}NOISE SD"]
+    headers += ["MEASUREMENTS", *params]
+    rows = []
+    for t in trials:
+        p = t.prediction
+        assert p is not None
+        values = t.values or {}
+        row: list[object] = [t.number]
+        for o in objectives:
+            mean, sd = p.mean.get(o), p.stddev.get(o)
+            predicted = None if mean is None else f"{format_value(mean)} ± {format_value(sd)}"
+            row += [values.get(o), predicted, p.noise_stddev.get(o)]
+        row.append(p.measurements)
+        row += [t.params.get(name) for name in params]
+        rows.append(row)
+    numeric = list(range(2 + 3 * len(objectives)))
+    numeric += [
+        2 + 3 * len(objectives) + i
+        for i, name in enumerate(params)
+        if not isinstance(study._params.get(name), Categorical)
+    ]
+    return format_table(headers, rows, numeric=numeric)

@@ -172,6 +172,7 @@ def apply_options(
     grid_resolution: int | None,
     initial_trials: int | None,
     lease_timeout: float | None,
+    deterministic_objective: bool | None = None,
 ) -> None:
     """Sets the options given on the command line (``None``: leave the spec's)."""
     if algorithm is not None:
@@ -190,6 +191,8 @@ def apply_options(
                 f"--lease-timeout must be positive; got {lease_timeout:g}", EXIT_USAGE
             )
         spec.lease_timeout.FromTimedelta(timedelta(seconds=lease_timeout))
+    if deterministic_objective is not None:
+        spec.deterministic_objective = deterministic_objective
 
 
 def _short(value: object) -> str:

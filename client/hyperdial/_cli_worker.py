@@ -147,6 +147,7 @@ def studies_create(client: Client, args: argparse.Namespace, out: TextIO) -> int
         grid_resolution=args.grid_resolution,
         initial_trials=args.initial_trials,
         lease_timeout=args.lease_timeout,
+        deterministic_objective=args.deterministic_objective,
     )
     study = create_from_spec(client, args.name, spec, args.request_id)
     if args.json:

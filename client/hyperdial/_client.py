@@ -264,6 +264,7 @@ class Client:
         initial_trials: int | None = None,
         lease_timeout: float | timedelta | None = None,
         early_stopping: EarlyStopping | StoppingRule | None = None,
+        deterministic_objective: bool = False,
         load_if_exists: bool = False,
     ) -> Study:
         """Creates a study, or with ``load_if_exists``, returns the existing one of that id.
@@ -287,13 +288,20 @@ class Client:
                 (``trial.report(value, step)``): a rule such as ``MedianStopping(warmup_steps=5)``,
                 or an ``EarlyStopping(rule, objective=..., ...)`` with the options of the
                 policy. ``None``: trials never stop early (reports are still recorded).
+            deterministic_objective: Declares that the objectives are deterministic: the
+                same parameters always give the same values. The ``"bayesian"`` algorithm
+                then fits no noise and never measures a point again, and the recommendation
+                (``study.recommended_trial``) predicts no noise. By default the model fits
+                the noise from the results: leave it false for training runs with random
+                initialisation, data order or timing in their results.
             load_if_exists: When a study with that id exists, return it instead of raising
                 ``AlreadyExistsError``, provided its spec is the one asked for: every
                 argument given here must match the stored study (the parameters, their order
-                included, the objectives, ``max_trials`` and ``early_stopping`` always; the
-                algorithm, seed, ``grid_resolution``, ``initial_trials`` and
-                ``lease_timeout`` when given, since otherwise the service chose them). Safe
-                for many workers starting at once: each ends up with the one study.
+                included, the objectives, ``max_trials``, ``early_stopping`` and
+                ``deterministic_objective`` always; the algorithm, seed,
+                ``grid_resolution``, ``initial_trials`` and ``lease_timeout`` when given,
+                since otherwise the service chose them). Safe for many workers starting at
+                once: each ends up with the one study.
 
         Returns:
             The study as stored.
@@ -319,6 +327,7 @@ class Client:
             initial_trials=initial_trials,
             lease_timeout=lease_timeout,
             early_stopping=early_stopping,
+            deterministic_objective=deterministic_objective,
         )
         for round_ in range(1, GET_OR_CREATE_ROUNDS + 1):
             try:
@@ -488,6 +497,11 @@ def spec_mismatch(requested: study_pb2.StudySpec, stored: study_pb2.Study) -> No
     if lease_seconds(requested) is not None:
         compare("lease_timeout", lease_seconds(requested), lease_seconds(have))
     compare("early_stopping", policy_from_proto(requested), policy_from_proto(have))
+    compare(
+        "deterministic_objective",
+        requested.deterministic_objective,
+        have.deterministic_objective,
+    )
     if not diffs:
         return
     listed = "; ".join(f"{name}: requested {want!r}, stored {got!r}" for name, want, got in diffs)
@@ -558,6 +572,7 @@ def create_study_request(
     initial_trials: int | None,
     lease_timeout: float | timedelta | None,
     early_stopping: EarlyStopping | StoppingRule | None = None,
+    deterministic_objective: bool = False,
 ) -> tuning_service_pb2.CreateStudyRequest:
     """The ``CreateStudy`` request (see :meth:`Client.create_study` for the arguments)."""
     spec = study_pb2.StudySpec(
@@ -589,6 +604,8 @@ def create_study_request(
         spec.lease_timeout.FromTimedelta(timedelta(seconds=seconds))
     if early_stopping is not None:
         spec.early_stopping.CopyFrom(policy_to_proto(early_stopping))
+    if deterministic_objective:
+        spec.deterministic_objective = True
     return tuning_service_pb2.CreateStudyRequest(
         study_id=study_id, spec=spec, request_id=new_request_id()
     )

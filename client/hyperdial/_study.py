@@ -12,9 +12,22 @@ from datetime import timedelta
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, overload
 
-from hyperdial._base import BaseStudy, BaseTrial, TrialState, intermediate_value, wanted_states
+from hyperdial._base import (
+    BaseStudy,
+    BaseTrial,
+    TrialChanges,
+    TrialState,
+    _ChangesReader,
+    intermediate_value,
+    wanted_states,
+)
 from hyperdial._early_stopping import Decision, TrialStopped
 from hyperdial._errors import FailedPreconditionError, NotFoundError
+from hyperdial._importance import (
+    ParameterImportances,
+    importance_request,
+    importances_from_proto,
+)
 from hyperdial._optimize import (
     ObjectiveResult,
     _fail_quietly,
@@ -393,6 +406,50 @@ class Study(BaseStudy[Trial]):
             if not token:
                 return out
 
+    def changes(
+        self, after_revision: int = 0, *, with_measurements: bool = False
+    ) -> TrialChanges[Trial]:
+        """The trials that changed after a revision of the study, all pages read: how a
+        dashboard keeps a copy of a study of any size up to date, reading only what changed.
+
+        A change is a trial's creation, its hand-out, a heartbeat, a report, its result, the
+        expiry of its lease or the re-issue of its point; each gives the trial the study's next
+        revision (``Trial.revision``). Read once from 0 (every trial), then each time from the
+        ``revision`` the last read answered::
+
+            seen = study.changes()
+            copy = {t.number: t for t in seen.trials}
+            ...
+            seen = study.changes(seen.revision)
+            copy.update((t.number, t) for t in seen.trials)
+
+        A ``revision`` below the one passed means the study was deleted and created again:
+        read it again from 0.
+
+        Args:
+            after_revision: The ``revision`` of the last read; 0 reads every trial.
+            with_measurements: Read each trial's learning curve too (``Trial.measurements``).
+
+        Returns:
+            The trials (each once, as last read; in order of revision, of number from 0) and
+            the revision to pass next time.
+
+        Raises:
+            ValueError: ``after_revision`` is negative.
+        """
+        reader: _ChangesReader[Trial] = _ChangesReader(after_revision)
+        token = ""
+        while True:
+            response = self._client._invoke(
+                "ListTrials",
+                self._list_request([], token, with_measurements, reader.after_revision),
+                tuning_service_pb2.ListTrialsResponse,
+            )
+            reader.add([self._trial(pb) for pb in response.trials], response.revision)
+            token = response.next_page_token
+            if not token:
+                return reader.result()
+
     def get_trial(self, number: int, *, with_measurements: bool = True) -> Trial:
         """Returns the trial of that number.
 
@@ -413,7 +470,11 @@ class Study(BaseStudy[Trial]):
     @property
     def best_trials(self) -> list[Trial]:
         """The best completed trial (one objective) or every Pareto-optimal one (several);
-        empty when no trial has completed."""
+        empty when no trial has completed.
+
+        Judged by the values the trials reported: right for a deterministic objective. With a
+        noisy one the best observed value is often a lucky measurement; use
+        :attr:`recommended_trials` there."""
         response = self._client._invoke(
             "ListOptimalTrials",
             self._optimal_request(),
@@ -432,6 +493,44 @@ class Study(BaseStudy[Trial]):
         self._check_single_objective()
         return self._best_of(self.best_trials)
 
+    @property
+    def recommended_trials(self) -> list[Trial]:
+        """The recommended trial (one objective) or the Pareto front of the recommendation
+        (several), each with its :attr:`~hyperdial.BaseTrial.prediction`; empty when no trial
+        has completed.
+
+        The service fits a model (the Gaussian process of the ``"bayesian"`` algorithm,
+        whatever the study's) to every completed trial and judges the trials by its
+        prediction of their noise-free values, not by the values they reported: a point
+        measured several times, or whose neighbours agree, wins over one lucky measurement.
+        Use it for a noisy objective (a training run with random initialisation, a
+        benchmark's timing); for a deterministic one, :attr:`best_trials` says the same from
+        the reported values. Trials with the same parameters (measured again) are one point,
+        listed by the lowest number; ``prediction.measurements`` counts them. With fewer
+        than 2 completed trials there is no model: the answer is :attr:`best_trials`, without
+        predictions (``prediction`` is ``None``).
+        """
+        response = self._client._invoke(
+            "ListOptimalTrials",
+            self._optimal_request(by_model=True),
+            tuning_service_pb2.ListOptimalTrialsResponse,
+        )
+        return self._recommended(response)
+
+    @property
+    def recommended_trial(self) -> Trial:
+        """The recommended trial of a single-objective study: the completed trial of the best
+        predicted value (lowest, or highest when maximized), with its
+        :attr:`~hyperdial.BaseTrial.prediction`; see :attr:`recommended_trials` for when to
+        use it rather than :attr:`best_trial`.
+
+        Raises:
+            ValueError: The study has several objectives (use ``recommended_trials``), or no
+                trial has completed yet.
+        """
+        self._check_single_objective("recommended")
+        return self._best_of(self.recommended_trials)
+
     def trials_dataframe(self, states: Iterable[TrialState | str] | None = None) -> Any:
         """The trials as a ``pandas.DataFrame``, one row per trial in order of number.
 
@@ -448,6 +547,30 @@ class Study(BaseStudy[Trial]):
             ImportError: pandas is not installed (it is not a dependency of hyperdial).
         """
         return self._dataframe(self.trials(states))
+
+    def parameter_importance(self, objective: str | None = None) -> ParameterImportances:
+        """How much each parameter matters to reach the best values of an objective, from the
+        study's completed trials (PED-ANOVA, computed by the service; see
+        ``docs/algorithms.md``).
+
+        Args:
+            objective: The objective to explain; ``None`` for the study's first.
+
+        Returns:
+            Every parameter, most important first, with its share of the importance (the
+            shares sum to 1 unless all are 0).
+
+        Raises:
+            FailedPreconditionError: Too few completed trials (``NOT_ENOUGH_TRIALS``; at least
+                11).
+            InvalidArgumentError: The study has no such objective (``UNKNOWN_OBJECTIVE``).
+        """
+        response = self._client._invoke(
+            "ComputeParameterImportance",
+            importance_request(self.name, objective),
+            tuning_service_pb2.ComputeParameterImportanceResponse,
+        )
+        return importances_from_proto(response)
 
     # -- loops -----------------------------------------------------------------------------
 

@@ -12,5 +12,6 @@ Example:
 """
 
 from hyperdial._aio import AsyncClient, AsyncStudy, AsyncTrial
+from hyperdial._base import TrialChanges
 
-__all__ = ["AsyncClient", "AsyncStudy", "AsyncTrial"]
+__all__ = ["AsyncClient", "AsyncStudy", "AsyncTrial", "TrialChanges"]

@@ -162,3 +162,30 @@ def sampler(
     if all(size is not None for size in sizes):
         attributes["hyperdial.sampler.history_size"] = sum(s for s in sizes if s is not None)
     return tracer.start_as_current_span(f"sampler {algorithm}", attributes=attributes)
+
+
+def importance(trials: int | None) -> AbstractContextManager[Span | None]:
+    """The span of a parameter-importance computation (the submit to its worker and the wait
+    for the answer, in this process) of ``trials`` completed trials (``None``: not known
+    before they are decoded) in the current traced call; a no-op outside one."""
+    tracer = current.get()
+    if tracer is None:
+        return _OFF
+    attributes: dict[str, str | int] = {"hyperdial.importance.method": "ped-anova"}
+    if trials is not None:
+        attributes["hyperdial.importance.trials"] = trials
+    return tracer.start_as_current_span("importance ped-anova", attributes=attributes)
+
+
+def recommendation(history: Sequence[TrialPage]) -> AbstractContextManager[Span | None]:
+    """The span of a recommendation (``ListOptimalTrials`` by the model: the submit to its
+    worker and the wait for the answer, in this process) in the current traced call; a no-op
+    outside one."""
+    tracer = current.get()
+    if tracer is None:
+        return _OFF
+    attributes: dict[str, str | int] = {}
+    sizes = [page.size for page in history]
+    if all(size is not None for size in sizes):
+        attributes["hyperdial.recommendation.trials"] = sum(s for s in sizes if s is not None)
+    return tracer.start_as_current_span("recommendation", attributes=attributes)

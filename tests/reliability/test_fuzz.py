@@ -419,6 +419,11 @@ def requests() -> dict[str, st.SearchStrategy[Message]]:
             ),
         ),
         "CheckTrialEarlyStopping": st.builds(ts.CheckTrialEarlyStoppingRequest, name=trial_names()),
+        "ComputeParameterImportance": st.builds(
+            ts.ComputeParameterImportanceRequest,
+            parent=ask_parent,
+            objective=st.one_of(st.just(""), st.sampled_from(["loss", "acc", "nope"]), st.text()),
+        ),
     }
 
 
@@ -541,6 +546,7 @@ test_list_trials = fuzz("ListTrials", 400)
 test_list_optimal_trials = fuzz("ListOptimalTrials", 100)
 test_add_trial_measurement = fuzz("AddTrialMeasurement", 600)
 test_check_trial_early_stopping = fuzz("CheckTrialEarlyStopping", 100)
+test_compute_parameter_importance = fuzz("ComputeParameterImportance", 100)
 
 
 @settings(FUZZ, max_examples=300)

@@ -30,12 +30,25 @@ def stub(channel: grpc.Channel) -> tuning_service_pb2_grpc.TuningServiceStub:
     return tuning_service_pb2_grpc.TuningServiceStub(channel)
 
 
+#: Completed trials of a study made by :func:`prepare`: what ``ComputeParameterImportance``
+#: needs at least.
+COMPLETED = 11
+
+
 def prepare(stub: Any, metadata: Any) -> str:
-    """A fresh study with trial 1 RUNNING, made with ``metadata`` (a read-write token)."""
+    """A fresh study with trial 1 RUNNING and trials 2 to 12 COMPLETED, made with ``metadata``
+    (a read-write token)."""
     study_id = new_id()
     stub.CreateStudy(ts.CreateStudyRequest(study_id=study_id, spec=SPEC), metadata=metadata)
     req = ts.SuggestTrialsRequest(parent=f"studies/{study_id}", count=1)
     stub.SuggestTrials(req, metadata=metadata)
+    for i in range(COMPLETED):
+        done = ts.CreateTrialRequest(
+            parent=f"studies/{study_id}",
+            parameters={"x": pvalue(i / COMPLETED)},
+            final_measurement=measurement(loss=float(i % 3)),
+        )
+        stub.CreateTrial(done, metadata=metadata)
     return study_id
 
 
@@ -60,6 +73,7 @@ def request(method: str, study_id: str) -> Any:
             name=trial, measurement=trial_pb2.Measurement(step=1, values={"loss": 1.0})
         ),
         "CheckTrialEarlyStopping": lambda: ts.CheckTrialEarlyStoppingRequest(name=trial),
+        "ComputeParameterImportance": lambda: ts.ComputeParameterImportanceRequest(parent=study),
     }
     return builders[method]()
 

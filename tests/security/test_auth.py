@@ -54,6 +54,7 @@ def test_every_rpc_has_a_role() -> None:
         "ListTrials",
         "ListOptimalTrials",
         "CheckTrialEarlyStopping",
+        "ComputeParameterImportance",
     }
     assert {m for m, r in METHOD_ROLES.items() if r is Role.ADMIN} == {"DeleteStudy"}
 

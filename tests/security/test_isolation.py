@@ -58,6 +58,7 @@ def _probes(study_id: str) -> dict[str, Any]:
             name=trial + "2", measurement=trial_pb2.Measurement(step=1, values={"loss": 0.0})
         ),
         "CheckTrialEarlyStopping": ts.CheckTrialEarlyStoppingRequest(name=trial + "1"),
+        "ComputeParameterImportance": ts.ComputeParameterImportanceRequest(parent=study),
         "DeleteStudy": ts.DeleteStudyRequest(name=study),
     }
 

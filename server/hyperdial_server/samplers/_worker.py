@@ -1,4 +1,6 @@
-"""The entry point of a sampler worker process (see ``service/_compute.py``).
+"""The entry point of a sampler worker process (see ``service/_compute.py``): suggestions of
+model-based samplers (:func:`run_suggest`), and parameter importance (:func:`run_importance`)
+and the recommendation (:func:`run_recommend`), which read a whole study as they do.
 
 It lives with the samplers so that a worker imports them and nothing of the server's gRPC
 side: workers fork from a process that has imported exactly this (and the store's pure codec,
@@ -22,10 +24,12 @@ from collections.abc import Mapping, Sequence
 from types import FrameType
 
 from hyperdial_server.core.history import TrialPage
-from hyperdial_server.core.space import Params
-from hyperdial_server.core.study import Algorithm, StudySpec
+from hyperdial_server.core.importance import Importances, Samples, ped_anova_of, samples
+from hyperdial_server.core.space import Params, SearchSpace
+from hyperdial_server.core.study import Algorithm, Objective, StudySpec
 from hyperdial_server.core.trial import Measurement, Trial, TrialState
 from hyperdial_server.samplers import get_sampler
+from hyperdial_server.samplers._recommend import Recommended, recommend
 
 
 def run_suggest(
@@ -64,6 +68,41 @@ def run_suggest(
                 completed.append(t)
     points = get_sampler(algorithm).suggest(spec, indices, completed, pending)
     return points, time.perf_counter() - start
+
+
+def run_importance(
+    space: SearchSpace, objective: Objective, history: Sequence[TrialPage | Samples]
+) -> Importances:
+    """The importance of every parameter of ``space`` to ``objective`` (PED-ANOVA, see
+    :mod:`hyperdial_server.core.importance`), from the COMPLETED trials of ``history``.
+
+    Args:
+        space: The study's search space.
+        objective: The objective explained.
+        history: The study's completed trials: pages, decoded here (a study of 100,000
+            trials takes seconds to decode: not on the replica's event loop), or pages the
+            replica reduced already (:func:`~hyperdial_server.core.importance.samples`).
+
+    Raises:
+        FailedPrecondition: Too few completed trials (``NOT_ENOUGH_TRIALS``).
+    """
+    parts = [
+        part if isinstance(part, Samples) else samples(space, objective.name, part.decode())
+        for part in history
+    ]
+    return ped_anova_of(space, objective, parts)
+
+
+def run_recommend(spec: StudySpec, history: Sequence[TrialPage]) -> list[Recommended] | None:
+    """The recommended trials of a study (see
+    :func:`~hyperdial_server.samplers._recommend.recommend`), or ``None`` with too few completed
+    trials for a model.
+
+    Args:
+        spec: The study spec.
+        history: Pages of the study's completed trials, decoded here.
+    """
+    return recommend(spec, [t for page in history for t in page.decode()])
 
 
 # --- Dying with the replica ---------------------------------------------------------------

@@ -46,6 +46,7 @@ METHOD_ROLES: dict[str, Role] = {
     "ListTrials": Role.READ_ONLY,
     "ListOptimalTrials": Role.READ_ONLY,
     "CheckTrialEarlyStopping": Role.READ_ONLY,
+    "ComputeParameterImportance": Role.READ_ONLY,
     "CreateStudy": Role.READ_WRITE,
     "SuggestTrials": Role.READ_WRITE,
     "CompleteTrial": Role.READ_WRITE,

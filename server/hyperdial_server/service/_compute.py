@@ -6,7 +6,9 @@ holds the GIL. In a thread of the server process it would take the GIL from the 
 behind it. Worker processes have a GIL each: the event loop only sends the sampler's inputs and
 receives its points. Samplers are pure functions of their inputs, so any worker may serve any
 study, and a worker that dies loses nothing but the ask it computed (which fails with
-UNAVAILABLE and may be retried).
+UNAVAILABLE and may be retried). Parameter importance (``ComputeParameterImportance``) runs
+there too: decoding and reading a study of 100,000 trials takes seconds of CPU; and so does the
+recommendation (``ListOptimalTrials`` by the model), which fits the Bayesian sampler's model.
 
 Workers start from a fork server that has already imported the samplers, so starting one
 costs milliseconds, not the seconds of importing numpy and scipy; they start on the first
@@ -32,14 +34,25 @@ import threading
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Executor, Future, ProcessPoolExecutor, ThreadPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
+from contextlib import AbstractContextManager
+from typing import Any, TypeVar
 
 from hyperdial_server import _tracing as tracing
 from hyperdial_server.core.errors import Unavailable
 from hyperdial_server.core.history import TrialPage
-from hyperdial_server.core.space import Params
-from hyperdial_server.core.study import Algorithm, StudySpec
+from hyperdial_server.core.importance import Importances, Samples
+from hyperdial_server.core.space import Params, SearchSpace
+from hyperdial_server.core.study import Algorithm, Objective, StudySpec
 from hyperdial_server.core.trial import Measurement
-from hyperdial_server.samplers._worker import run_suggest, start_worker
+from hyperdial_server.samplers._recommend import Recommended
+from hyperdial_server.samplers._worker import (
+    run_importance,
+    run_recommend,
+    run_suggest,
+    start_worker,
+)
+
+T = TypeVar("T")
 
 #: ``ErrorInfo.reason`` of an ask whose sampler could not compute: its worker process died (e.g.
 #: killed for memory), or the replica is stopping. UNAVAILABLE: the ask may be retried.
@@ -121,7 +134,8 @@ def _ensure_fork_server(ctx: multiprocessing.context.BaseContext) -> None:
 
 
 class SamplerWorkers:
-    """A pool for model-based samplers: worker processes, or threads when ``processes`` is 0.
+    """A pool for model-based samplers (and for parameter importance, which reads a whole
+    study as they do): worker processes, or threads when ``processes`` is 0.
 
     Args:
         processes: Worker processes; 0 computes in a thread pool of this process instead (for
@@ -173,22 +187,82 @@ class SamplerWorkers:
             Unavailable: Reason ``SAMPLER_UNAVAILABLE``: the worker died twice in a row
                 (e.g. killed for memory), or the server is stopping.
         """
+        return await self._run(
+            f"the {algorithm.name} sampler's worker process died (killed, e.g. for memory, or "
+            "crashed) while computing this suggestion",
+            lambda: tracing.sampler(algorithm.name, len(indices), history),
+            run_suggest,
+            algorithm,
+            spec,
+            list(indices),
+            list(history),
+            dict(measurements or {}),
+        )
+
+    async def importance(
+        self, space: SearchSpace, objective: Objective, history: Sequence[TrialPage | Samples]
+    ) -> Importances:
+        """The importance of every parameter of ``space`` to ``objective``, from a worker,
+        which decodes the ``history`` pages (the study's completed trials, or what the replica
+        reduced them to) itself (see :func:`~hyperdial_server.samplers._worker.run_importance`).
+
+        Raises:
+            FailedPrecondition: Too few completed trials (``NOT_ENOUGH_TRIALS``).
+            Unavailable: Reason ``SAMPLER_UNAVAILABLE``: the worker died twice in a row, or
+                the server is stopping.
+        """
+        return await self._run(
+            "the worker process that computes parameter importance died (killed, e.g. for "
+            "memory, or crashed)",
+            lambda: tracing.importance(_count(history)),
+            run_importance,
+            space,
+            objective,
+            list(history),
+        )
+
+    async def recommend(
+        self, spec: StudySpec, history: Sequence[TrialPage]
+    ) -> list[Recommended] | None:
+        """The recommended trials of a study, from a worker, which decodes the ``history``
+        pages (the study's completed trials) itself (see
+        :func:`~hyperdial_server.samplers._worker.run_recommend`); ``None`` with too few
+        completed trials for a model.
+
+        Raises:
+            Unavailable: Reason ``SAMPLER_UNAVAILABLE``: the worker died twice in a row, or
+                the server is stopping.
+        """
+        return await self._run(
+            "the worker process that computes the recommendation died (killed, e.g. for "
+            "memory, or crashed)",
+            lambda: tracing.recommendation(history),
+            run_recommend,
+            spec,
+            list(history),
+        )
+
+    async def _run(
+        self,
+        died: str,
+        span: Callable[[], AbstractContextManager[Any]],
+        fn: Callable[..., T],
+        *args: Any,
+    ) -> T:
+        """``fn(*args)`` in a worker; run again in a new pool once if the worker dies.
+
+        Args:
+            died: What the error says happened when the second worker died too.
+            span: Opens the trace span of an attempt.
+        """
         loop = asyncio.get_running_loop()
         for attempt in range(2):
             pool = self._pool()
             try:
                 # A span per attempt, around the submit and the wait in this process (the
                 # worker has no tracing); a shared no-op when tracing is off.
-                with tracing.sampler(algorithm.name, len(indices), history):
-                    return await loop.run_in_executor(
-                        pool,
-                        run_suggest,
-                        algorithm,
-                        spec,
-                        list(indices),
-                        list(history),
-                        dict(measurements or {}),
-                    )
+                with span():
+                    return await loop.run_in_executor(pool, fn, *args)
             except BrokenProcessPool:
                 # A worker died: this pool is unusable. The next attempt starts a new one.
                 if self._executor is pool:
@@ -196,10 +270,8 @@ class SamplerWorkers:
                     pool.shutdown(wait=False, cancel_futures=True)
                 if attempt == 1:
                     raise Unavailable(
-                        f"the {algorithm.name} sampler's worker process died (killed, e.g. "
-                        "for memory, or crashed) while computing this suggestion, and so did "
-                        "the one that computed it again; retry, and check the replica's memory "
-                        "limit and its log",
+                        f"{died}, and so did the one that computed it again; retry, and check "
+                        "the replica's memory limit and its log",
                         reason=SAMPLER_UNAVAILABLE,
                     ) from None
         raise AssertionError("unreachable")
@@ -229,3 +301,9 @@ class SamplerWorkers:
             return True
         self._closing.join(timeout)
         return not self._closing.is_alive()
+
+
+def _count(history: Sequence[TrialPage | Samples]) -> int | None:
+    """How many trials ``history`` holds, if known without decoding it."""
+    sizes = [len(part) if isinstance(part, Samples) else part.size for part in history]
+    return None if None in sizes else sum(s for s in sizes if s is not None)

@@ -9,10 +9,12 @@ from collections.abc import Mapping
 
 from google.protobuf.timestamp_pb2 import Timestamp
 
-from hyperdial.v1 import study_pb2, trial_pb2
+from hyperdial.v1 import study_pb2, trial_pb2, tuning_service_pb2
 from hyperdial_server.core import limits, names
 from hyperdial_server.core.early_stopping import EarlyStopping, Hyperband, hyperband_bracket
 from hyperdial_server.core.errors import InvalidArgument
+from hyperdial_server.core.importance import Importances
+from hyperdial_server.core.pareto import OptimalityBasis
 from hyperdial_server.core.space import (
     CategoricalDomain,
     Condition,
@@ -34,6 +36,7 @@ from hyperdial_server.core.study import (
 )
 from hyperdial_server.core.trial import Trial, TrialState
 from hyperdial_server.samplers._bayes import default_initial_trials
+from hyperdial_server.samplers._recommend import Recommended
 from hyperdial_server.service._early_stopping import (
     decision_to_proto,
     measurement_to_proto,
@@ -119,6 +122,7 @@ def spec_from_proto(pb: study_pb2.StudySpec) -> StudySpec:
         grid_resolution=pb.grid_resolution or None,
         initial_trials=pb.initial_trials or None,
         lease_timeout=lease_timeout,
+        deterministic_objective=pb.deterministic_objective,
     )
     if pb.HasField("early_stopping"):
         # Checked once the objectives are: the policy names one of them.
@@ -232,16 +236,31 @@ def spec_to_proto(spec: StudySpec) -> study_pb2.StudySpec:
         )
     if spec.early_stopping is not None:
         pb.early_stopping.CopyFrom(policy_to_proto(spec.early_stopping))
+    if spec.deterministic_objective:
+        pb.deterministic_objective = True
     return pb
 
 
 def study_to_proto(record: StudyRecord) -> study_pb2.Study:
     """A stored study as sent to clients."""
+    counts = record.state_counts
     return study_pb2.Study(
         name=names.study_name(record.study_id),
         spec=spec_to_proto(record.spec),
         create_time=timestamp(record.create_time),
         trial_count=record.trial_count,
+        revision=record.revision,
+        # The protocol's update_time is the creation time while no trial has changed.
+        update_time=timestamp(
+            record.create_time if record.update_time is None else record.update_time
+        ),
+        state_counts=study_pb2.TrialStateCounts(
+            waiting=counts.waiting,
+            running=counts.running,
+            completed=counts.completed,
+            failed=counts.failed,
+            stopped=counts.stopped,
+        ),
     )
 
 
@@ -340,6 +359,7 @@ def trial_to_proto(
         lease_expire_time=(
             None if trial.lease_expire_time is None else timestamp(trial.lease_expire_time)
         ),
+        revision=trial.revision,
     )
     parameters = pb.parameters
     for name, value in trial.params.items():
@@ -385,6 +405,38 @@ def state_from_proto(state: int, field: str) -> TrialState:
         f"{field}: {state} is not a trial state; use TRIAL_STATE_WAITING, _RUNNING, "
         "_COMPLETED, _FAILED or _STOPPED",
         field=field,
+    )
+
+
+_BASES: dict[int, OptimalityBasis] = {
+    tuning_service_pb2.OPTIMALITY_BASIS_UNSPECIFIED: OptimalityBasis.OBSERVED,
+    tuning_service_pb2.OPTIMALITY_BASIS_OBSERVED: OptimalityBasis.OBSERVED,
+    tuning_service_pb2.OPTIMALITY_BASIS_MODEL: OptimalityBasis.MODEL,
+}
+
+
+def basis_from_proto(basis: int, field: str = "basis") -> OptimalityBasis:
+    """The core basis of an ``OptimalityBasis`` enum value; unspecified is observed.
+
+    Raises:
+        InvalidArgument: An unknown value.
+    """
+    if basis in _BASES:
+        return _BASES[basis]
+    raise InvalidArgument(
+        f"{field}: {basis} is not an optimality basis; use OPTIMALITY_BASIS_OBSERVED or "
+        "OPTIMALITY_BASIS_MODEL",
+        field=field,
+    )
+
+
+def prediction_to_proto(recommended: Recommended) -> tuning_service_pb2.TrialPrediction:
+    """The model's prediction for a recommended trial, by objective name."""
+    return tuning_service_pb2.TrialPrediction(
+        mean=recommended.mean,
+        stddev=recommended.stddev,
+        measurements=recommended.measurements,
+        noise_stddev=recommended.noise_stddev,
     )
 
 
@@ -438,3 +490,19 @@ def score(spec: StudySpec, values: Mapping[str, float]) -> float | None:
     o = spec.objectives[0]
     v = values[o.name]
     return -v if o.maximize else v
+
+
+def importances_to_proto(
+    importances: Importances,
+) -> tuning_service_pb2.ComputeParameterImportanceResponse:
+    """The answer of ``ComputeParameterImportance``."""
+    return tuning_service_pb2.ComputeParameterImportanceResponse(
+        importances=[
+            tuning_service_pb2.ParameterImportance(
+                parameter=p.parameter, importance=p.importance, active_trials=p.active_trials
+            )
+            for p in importances.parameters
+        ],
+        trial_count=importances.trial_count,
+        method=importances.method,
+    )

@@ -35,7 +35,9 @@ from hyperdial_server.service._admission import Admission, AdmissionLimits
 from hyperdial_server.service._asker import Asker, new_uid
 from hyperdial_server.service._compute import SamplerWorkers
 from hyperdial_server.service._context import current_namespace
+from hyperdial_server.service._importance import parameter_importance
 from hyperdial_server.service._metrics import observe_suggestion
+from hyperdial_server.service._optimal import optimal_trials
 from hyperdial_server.service._registration import MalformedRequest
 from hyperdial_server.service._spec_cache import SPEC_CACHE_BYTES, spec_weight
 from hyperdial_server.service._status import to_status
@@ -124,11 +126,13 @@ class TuningServicer(tuning_service_pb2_grpc.TuningServiceServicer):
         self._request_id_ttl = request_id_ttl
         self._ns = namespace
         self._clock = clock
+        # Where model-based asks and parameter importance compute (the Asker closes it).
+        self._samplers = samplers if samplers is not None else SamplerWorkers()
         # Asks, checked writes and the spec cache: the orchestration, without protobuf.
         self._asker = Asker(
             store,
             clock=clock,
-            samplers=samplers if samplers is not None else SamplerWorkers(),
+            samplers=self._samplers,
             lease_timeout=lease_timeout,
             claim_ttl=claim_ttl,
             spec_cache_bytes=spec_cache_bytes,
@@ -442,11 +446,16 @@ class TuningServicer(tuning_service_pb2_grpc.TuningServiceServicer):
             {_convert.state_from_proto(s, f"states[{i}]") for i, s in enumerate(request.states)},
             key=lambda s: s.value,
         )
+        changed_after = _validate.check_changed_after_revision(request.changed_after_revision)
         # The token is bound to its study and filter: reused on another study (whose trial
-        # numbers mean something else) or with other states, it is refused, not misread.
-        scope = {"study": study_id, "states": [s.value for s in states]}
+        # numbers mean something else) or with other states, it is refused, not misread. A
+        # read of changes pages by revision: its tokens hold a revision and are bound to its
+        # changed_after_revision, so a token of one kind of read is refused by the other.
+        scope: dict[str, Any] = {"study": study_id, "states": [s.value for s in states]}
+        if changed_after:
+            scope["changed_after_revision"] = changed_after
         after = _pagination.decode(request.page_token, scope)
-        if after is not None and (not isinstance(after, int) or after < 0):
+        if after is not None and (not isinstance(after, int) or after < changed_after):
             raise InvalidArgument("page_token is malformed", field="page_token")
         # A heavy read: admitted within this replica's budget (see ``_admission``).
         async with self._admission.heavy(self._namespace()):
@@ -455,7 +464,8 @@ class TuningServicer(tuning_service_pb2_grpc.TuningServiceServicer):
                 study_id,
                 states=states or None,
                 page_size=size,
-                after=after or 0,
+                after=0 if changed_after else after or 0,
+                after_revision=(after or changed_after) if changed_after else 0,
                 now=self._clock(),
                 with_measurements=full,
             )
@@ -463,9 +473,18 @@ class TuningServicer(tuning_service_pb2_grpc.TuningServiceServicer):
             trials, page = await self._off_loop(
                 size > OFF_LOOP_TRIALS or full, _trial_protos, study_id, stored, policy, full
             )
-        response = tuning_service_pb2.ListTrialsResponse(trials=page)
-        if (more or len(page) < len(trials)) and page:
-            response.next_page_token = _pagination.encode(trials[len(page) - 1].number, scope)
+        response = tuning_service_pb2.ListTrialsResponse(trials=page, revision=stored.revision)
+        if len(page) < len(trials):  # cut to fit a response: the next page starts after it
+            last = trials[len(page) - 1]
+            next_after: int | None = last.revision if changed_after else last.number
+        elif more:
+            # By revision, after the last change the store looked at, which the states filter
+            # may have left out of the page (even all of them).
+            next_after = stored.last if changed_after else (trials[-1].number if trials else None)
+        else:
+            next_after = None
+        if next_after is not None:
+            response.next_page_token = _pagination.encode(next_after, scope)
         return response
 
     @_rpc
@@ -475,14 +494,58 @@ class TuningServicer(tuning_service_pb2_grpc.TuningServiceServicer):
         context: grpc.aio.ServicerContext,
     ) -> tuning_service_pb2.ListOptimalTrialsResponse:
         study_id = names.parse_study_name(request.parent, "parent")
+        basis = _convert.basis_from_proto(request.basis)
         record = await self._asker.study(self._namespace(), study_id)
         policy = record.spec.early_stopping
         async with self._admission.heavy(self._namespace()):
-            optimal = await self._trials.optimal(self._namespace(), record)
-            # A Pareto front too large for one response is cut to its lowest-numbered trials.
-            return tuning_service_pb2.ListOptimalTrialsResponse(
-                trials=_fitting([_convert.trial_to_proto(study_id, t, policy) for t in optimal])
+            optimal = await optimal_trials(
+                self._store,
+                self._samplers,
+                self._trials,
+                self._namespace(),
+                record,
+                basis,
+                now=self._clock(),
             )
+            trials = [_convert.trial_to_proto(study_id, t, policy) for t in optimal.trials]
+            predictions = [_convert.prediction_to_proto(r) for r in optimal.predictions or []]
+            # A Pareto front too large for one response is cut to its lowest-numbered trials,
+            # each trial with its prediction (measured together).
+            if predictions:
+                pairs = [
+                    tuning_service_pb2.ListOptimalTrialsResponse(trials=[t], predictions=[p])
+                    for t, p in zip(trials, predictions, strict=True)
+                ]
+                kept = len(_fitting(pairs))
+            else:
+                kept = len(_fitting(trials))
+            return tuning_service_pb2.ListOptimalTrialsResponse(
+                trials=trials[:kept], predictions=predictions[:kept]
+            )
+
+    # -- analysis --------------------------------------------------------------------------
+
+    @_rpc
+    async def ComputeParameterImportance(
+        self,
+        request: tuning_service_pb2.ComputeParameterImportanceRequest,
+        context: grpc.aio.ServicerContext,
+    ) -> tuning_service_pb2.ComputeParameterImportanceResponse:
+        study_id = names.parse_study_name(request.parent, "parent")
+        namespace = self._namespace()
+        importances = await parameter_importance(
+            self._store,
+            self._samplers,
+            self._asker.specs,
+            namespace,
+            study_id,
+            lambda spec: _validate.check_objective(spec, request.objective),
+            # Reading every completed trial is a heavy read, admitted within this replica's
+            # budget; the computation after it runs in a worker, holding no slot.
+            admit=lambda: self._admission.heavy(namespace),
+            now=self._clock(),
+        )
+        return _convert.importances_to_proto(importances)
 
     # -- helpers ---------------------------------------------------------------------------
 

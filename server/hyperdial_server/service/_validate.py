@@ -6,6 +6,10 @@ from collections.abc import Mapping
 
 from hyperdial_server.core import limits
 from hyperdial_server.core.errors import InvalidArgument
+from hyperdial_server.core.study import Objective, StudySpec
+
+#: ``ErrorInfo.reason`` of a request that names an objective the study does not have.
+UNKNOWN_OBJECTIVE = "UNKNOWN_OBJECTIVE"
 
 
 def check_count(count: int) -> int:
@@ -87,3 +91,34 @@ def check_metadata(metadata: Mapping[str, str], field: str = "metadata") -> dict
             field=field,
         )
     return dict(metadata)
+
+
+def check_objective(spec: StudySpec, name: str, field: str = "objective") -> Objective:
+    """The objective of the study a request names; empty names the first.
+
+    Raises:
+        InvalidArgument: The study has no objective of that name (``UNKNOWN_OBJECTIVE``).
+    """
+    if not name:
+        return spec.objectives[0]
+    objective = spec.objective(name)
+    if objective is None:
+        known = ", ".join(repr(o.name) for o in spec.objectives)
+        raise InvalidArgument(
+            f"{field} {name!r} is not an objective of the study (objectives: {known}); leave "
+            "it empty for the first",
+            field=field,
+            reason=UNKNOWN_OBJECTIVE,
+        )
+    return objective
+
+
+def check_changed_after_revision(revision: int) -> int:
+    """``ListTrialsRequest.changed_after_revision``: 0 (every trial) or more."""
+    if revision < 0:
+        raise InvalidArgument(
+            f"changed_after_revision must be 0 (every trial) or a revision the study had "
+            f"(0 or more, as a read answered it in ListTrialsResponse.revision); got {revision}",
+            field="changed_after_revision",
+        )
+    return revision

@@ -1,0 +1,102 @@
+"""The orchestration of ``ListOptimalTrials``: the best trials judged by the values they
+reported, or by a model's prediction of their noise-free values (the recommendation).
+
+Judged by the model, the study's completed trials are read in pages of 1000, still encoded where
+the store keeps them so, and handed to the
+:class:`~hyperdial_server.service._compute.SamplerWorkers`, whose worker decodes them and fits
+the Bayesian sampler's model (:func:`hyperdial_server.samplers._recommend.recommend`): tens of
+milliseconds to seconds of CPU, none of it on the replica's event loop. With too few completed
+trials for a model, the answer is the observed one, without predictions.
+
+Like the Asker it takes and returns core types and raises typed errors, never protobuf or gRPC
+(``tests/test_layers.py`` checks it).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+from hyperdial_server.core.history import TrialPage
+from hyperdial_server.core.pareto import OptimalityBasis
+from hyperdial_server.core.study import StudyRecord
+from hyperdial_server.core.trial import Trial, TrialState
+from hyperdial_server.samplers._recommend import MIN_RECOMMEND_TRIALS, Recommended
+from hyperdial_server.service._compute import SamplerWorkers
+from hyperdial_server.service._trials import Trials
+from hyperdial_server.store import Store
+
+#: Trials per store read.
+PAGE_SIZE = 1000
+
+
+@dataclasses.dataclass(frozen=True)
+class Optimal:
+    """The answer of ``ListOptimalTrials``.
+
+    Attributes:
+        trials: The best trial, or the Pareto front, in order of number.
+        predictions: Judged by the model: the recommendation of each trial of ``trials``, in
+            the same order. ``None`` when judged by the observed values (the basis asked for,
+            or too few completed trials for a model).
+    """
+
+    trials: list[Trial]
+    predictions: list[Recommended] | None = None
+
+
+async def optimal_trials(
+    store: Store,
+    samplers: SamplerWorkers,
+    trials: Trials,
+    namespace: str,
+    record: StudyRecord,
+    basis: OptimalityBasis,
+    *,
+    now: float,
+) -> Optimal:
+    """The study's best trial, or with several objectives its Pareto front, judged on
+    ``basis``.
+
+    Args:
+        store: Where the study lives.
+        samplers: Where the model is fitted.
+        trials: Reads the observed answer (:meth:`~._trials.Trials.optimal`).
+        namespace: The caller's namespace.
+        record: The study.
+        basis: What the trials are judged by.
+        now: The time, to expire the study's due leases first, as every read of trials does.
+
+    Raises:
+        NotFound: No such study.
+        Unavailable: The worker died twice, or the replica is stopping (``SAMPLER_UNAVAILABLE``).
+    """
+    if basis is OptimalityBasis.MODEL:
+        recommended = await _recommended(store, samplers, namespace, record, now)
+        if recommended is not None:
+            return Optimal([r.trial for r in recommended], recommended)
+    return Optimal(await trials.optimal(namespace, record))
+
+
+async def _recommended(
+    store: Store, samplers: SamplerWorkers, namespace: str, record: StudyRecord, now: float
+) -> list[Recommended] | None:
+    """The recommendation from the study's completed trials; ``None`` with too few of them."""
+    pages: list[TrialPage] = []
+    after, known = 0, 0
+    while True:
+        page, more = await store.list_trial_page(
+            namespace,
+            record.study_id,
+            states=[TrialState.COMPLETED],
+            page_size=PAGE_SIZE,
+            after=after,
+            now=now,
+        )
+        pages.append(page)
+        known += page.size or 0
+        if not more or not page.last:
+            break
+        after = page.last
+    if all(p.size is not None for p in pages) and known < MIN_RECOMMEND_TRIALS:
+        return None  # no model from so few: answered without a worker
+    return await samplers.recommend(record.spec, pages)
