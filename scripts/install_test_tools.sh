@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The system packages the tests use besides Python's: a redis-server built with TLS, Debian's
-# grpc-java toolchain for examples/java, and Node.js with npm for examples/node. Installs only
-# what is missing (apt-get, as root); with everything present it changes nothing.
+# grpc-java toolchain for examples/java, Node.js with npm for examples/node, and Chromium with
+# its chromedriver for the dashboard's browser tests. Installs only what is missing (apt-get, as
+# root); with everything present it changes nothing.
 set -euo pipefail
 
 apt_packages=(
@@ -12,6 +13,9 @@ apt_packages=(
   openjdk-17-jdk-headless protobuf-compiler protobuf-compiler-grpc-java-plugin libgrpc-java
   libprotobuf-java libguava-java libgoogle-common-protos-java libnetty-java libperfmark-java
   libgoogle-gson-java libgeronimo-annotation-1.3-spec-java
+  # tests/dashboard: headless Chromium driven by Selenium through Debian's chromedriver (the
+  # tests use /usr/bin/chromium and /usr/bin/chromedriver, and fail without them).
+  chromium chromium-driver
 )
 missing=()
 for p in "${apt_packages[@]}"; do

@@ -2,11 +2,13 @@
 
 * ``hyperdial serve`` runs the service (server extra needed; imported only there, so the
   client-only install runs every other command).
-* ``hyperdial studies create|list|get|delete``, ``trials list|get``, ``best``, ``export``
-  and ``import`` talk to a running service: readable tables by default, ``--json`` for
-  scripts (modules ``_cli_show``, ``_cli_restore``).
+* ``hyperdial studies create|list|get|importance|delete``, ``trials list|get``, ``best``,
+  ``export`` and ``import`` talk to a running service: readable tables by default, ``--json``
+  for scripts (modules ``_cli_show``, ``_cli_importance``, ``_cli_restore``).
 * ``hyperdial ask``, ``tell`` and ``heartbeat`` drive trials from shell scripts and batch
   jobs, printing JSON only (module ``_cli_worker``).
+* ``hyperdial dashboard`` serves the web dashboard (dashboard extra needed; imported only
+  there; module ``_cli_dashboard``).
 
 Exit status: 0 success, 1 other error, 2 usage error, 3 not found, 4 service unreachable or
 too slow, 5 invalid input (refused by the service, or a malformed file), 6 not authenticated
@@ -36,6 +38,8 @@ from hyperdial._cli_common import (
     EXIT_USAGE,
     CommandError,
 )
+from hyperdial._cli_dashboard import add_dashboard_parser, run_dashboard
+from hyperdial._cli_importance import studies_importance
 from hyperdial._cli_restore import export, import_file
 from hyperdial._cli_show import (
     best,
@@ -187,6 +191,15 @@ def build_parser() -> argparse.ArgumentParser:
         prefix_chars="\0",
     )
 
+    dashboard = commands.add_parser(
+        "dashboard",
+        help="serve the web dashboard over the service (needs the dashboard extra)",
+        description="Serve read-only web pages over a running service: studies, charts of "
+        "each study, its trials and running work, updated live (docs/dashboard.md).",
+    )
+    _add_connection_options(dashboard, defaults=False)
+    add_dashboard_parser(dashboard)
+
     def leaf(
         group: argparse._SubParsersAction[argparse.ArgumentParser],
         name: str,
@@ -198,7 +211,9 @@ def build_parser() -> argparse.ArgumentParser:
         sub.set_defaults(handler=handler)
         return sub
 
-    studies = commands.add_parser("studies", help="create, list, show or delete studies")
+    studies = commands.add_parser(
+        "studies", help="create, list, show, rank the parameters of, or delete studies"
+    )
     studies_commands = studies.add_subparsers(dest="studies_command", metavar="COMMAND")
     studies_commands.required = True
     create = leaf(
@@ -236,10 +251,28 @@ def build_parser() -> argparse.ArgumentParser:
     create.add_argument(
         "--lease-timeout", type=float, metavar="SECONDS", help="default: the service's"
     )
+    create.add_argument(
+        "--deterministic-objective",
+        action="store_true",
+        default=None,
+        help="the objectives give the same values for the same parameters: the model fits no "
+        "noise (default: it fits the noise from the results)",
+    )
     _request_id_option(create, "default: a fresh one")
     leaf(studies_commands, "list", "list every study", studies_list)
     get = leaf(studies_commands, "get", "show a study: spec, objectives, trials", studies_get)
     get.add_argument("study", help="study id or name (studies/ID)")
+    importance = leaf(
+        studies_commands,
+        "importance",
+        "rank the parameters of a study by how much they matter to an objective, from its "
+        "completed trials (PED-ANOVA; at least 11)",
+        studies_importance,
+    )
+    importance.add_argument("study", help="study id or name (studies/ID)")
+    importance.add_argument(
+        "--objective", metavar="NAME", help="the objective to explain; default: the first"
+    )
     remove = leaf(studies_commands, "delete", "delete studies and all their trials", delete)
     remove.add_argument("study", nargs="+", help="study ids or names")
     remove.add_argument(
@@ -274,6 +307,15 @@ def build_parser() -> argparse.ArgumentParser:
 
     top = leaf(commands, "best", "the best trial (the Pareto front with several objectives)", best)
     top.add_argument("study", help="study id or name")
+    top.add_argument(
+        "--by",
+        choices=["observed", "model"],
+        default="observed",
+        help="judge trials by the values they reported (observed, the default: for "
+        "deterministic objectives) or by the model's prediction of their noise-free values "
+        "(model: the recommendation, for noisy objectives; shows the predicted mean ± sd and "
+        "the measurements at each point)",
+    )
 
     out = leaf(
         commands, "export", "write a study as JSON (spec and trials) or its trials as CSV", export
@@ -416,7 +458,9 @@ def _token(args: argparse.Namespace) -> str | None:
     return str(args.token) if args.token else None
 
 
-def _connect(args: argparse.Namespace) -> Client:
+def _client_settings(args: argparse.Namespace) -> dict[str, Any]:
+    """The client's keyword arguments from the connection options (for ``Client`` and
+    ``AsyncClient`` alike)."""
     tls: bool | grpc.ChannelCredentials = bool(args.tls)
     if args.ca_cert or args.client_cert or args.client_key:
         tls = tls_credentials(
@@ -427,17 +471,20 @@ def _connect(args: argparse.Namespace) -> Client:
         options.append(("grpc.ssl_target_name_override", args.tls_server_name))
     if not args.timeout > 0:
         raise RecordError(f"--timeout must be positive; got {args.timeout:g}")
-    return Client(
-        args.target,
-        tls=tls,
-        token=_token(args),
-        retry=RetryPolicy(deadline=args.timeout, max_backoff=2.0),
-        options=options,
-        renew_leases=False,
+    return {
+        "tls": tls,
+        "token": _token(args),
+        "retry": RetryPolicy(deadline=args.timeout, max_backoff=2.0),
+        "options": options,
+        "renew_leases": False,
         # A replica is NOT_SERVING only while its store is unusable: its own answer says so
         # (STORE_UNAVAILABLE), where skipping it would read as "cannot reach the service".
-        health_check=False,
-    )
+        "health_check": False,
+    }
+
+
+def _connect(args: argparse.Namespace) -> Client:
+    return Client(args.target, **_client_settings(args))
 
 
 #: Reasons of an answer from a service that runs but cannot use its store, and what to say.
@@ -494,6 +541,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_usage(sys.stderr)
         print(f"hyperdial: error: unrecognized arguments: {' '.join(rest)}", file=sys.stderr)
         return EXIT_USAGE
+    if args.command == "dashboard":
+        try:
+            settings = _client_settings(args)
+        except (RecordError, ValueError) as e:
+            print(f"hyperdial: error: {e}", file=sys.stderr)
+            return EXIT_INVALID
+        return run_dashboard(args, settings)
     try:
         client = _connect(args)
     except (RecordError, ValueError) as e:

@@ -25,8 +25,8 @@ def _env(name: str, default: str) -> str:
     return os.environ.get(name, default)
 
 
-def _metrics_port(value: str) -> int | None:
-    """``--metrics-port``: a port, or ``off`` (or empty) for no endpoint."""
+def _port_or_off(value: str) -> int | None:
+    """``--metrics-port``, ``--dashboard-port``: a port, or ``off`` (or empty) for none."""
     if value.strip().lower() in ("", "off"):
         return None
     try:
@@ -167,11 +167,27 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--metrics-port",
-        type=_metrics_port,
+        type=_port_or_off,
         default=_env("HYPERDIAL_METRICS_PORT", "off"),
         metavar="PORT",
         help="serve Prometheus metrics over HTTP at http://HOST:PORT/metrics (on --host); "
         "0 picks a free one; off: no endpoint (env HYPERDIAL_METRICS_PORT)",
+    )
+    parser.add_argument(
+        "--dashboard-port",
+        type=_port_or_off,
+        default=_env("HYPERDIAL_DASHBOARD_PORT", "off"),
+        metavar="PORT",
+        help="serve the web dashboard at http://HOST:PORT/ (on --host), reading this replica "
+        "over loopback; 0 picks a free one; off: none; needs the dashboard extra, and no TLS "
+        "(see docs/dashboard.md) (env HYPERDIAL_DASHBOARD_PORT)",
+    )
+    parser.add_argument(
+        "--dashboard-token-file",
+        default=_env("HYPERDIAL_DASHBOARD_TOKEN_FILE", ""),
+        metavar="FILE",
+        help="with --tokens-file: a file holding the token the dashboard reads with (read-only "
+        "is enough; the dashboard sees its namespace) (env HYPERDIAL_DASHBOARD_TOKEN_FILE)",
     )
     parser.add_argument(
         "--lease-timeout",
@@ -315,6 +331,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         spec_cache_bytes=args.spec_cache_mib * _MIB,
         namespace_spec_bytes=args.namespace_spec_mib * _MIB,
         tracing=args.tracing,
+        dashboard_port=args.dashboard_port,
+        dashboard_token_file=args.dashboard_token_file,
     )
 
     def ready(running: RunningServer) -> None:
@@ -323,6 +341,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         if running.metrics_endpoint is not None:
             port = running.metrics_endpoint.port
             print(f"metrics on http://{config.host}:{port}/metrics", flush=True)
+        if running.dashboard is not None:
+            print(f"dashboard on {running.dashboard.url}", flush=True)
 
     try:
         asyncio.run(serve(config, ready))

@@ -26,6 +26,7 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 
 from hyperdial.v1 import tuning_service_pb2
 from hyperdial_server import _tracing
+from hyperdial_server._dashboard import dashboard_token, loopback, open_dashboard
 from hyperdial_server._reflection import enable_reflection
 from hyperdial_server.core import limits
 from hyperdial_server.core.errors import HyperdialError, ResourceExhausted, Unavailable
@@ -50,6 +51,8 @@ from hyperdial_server.store._redis import REQUIRED_EVICTION_POLICY
 
 if TYPE_CHECKING:
     from opentelemetry.trace import TracerProvider
+
+    from hyperdial.dashboard import DashboardServer
 
 logger = logging.getLogger("hyperdial.server")
 
@@ -102,6 +105,11 @@ class ServerConfig:
         tracer_provider: With ``tracing``, the OpenTelemetry provider spans go to (no flag:
             for embedding and tests); ``None``: the process's global one if set, else one
             configured from the standard ``OTEL_*`` variables, closed when the server stops.
+        dashboard_port: Port of the web dashboard (on ``host``), which reads this replica
+            over loopback from a thread of its own (``docs/dashboard.md``); 0 picks a free
+            one; ``None``: no dashboard. Needs the ``dashboard`` extra; not with TLS.
+        dashboard_token_file: With ``tokens_file``, a file holding the token the dashboard
+            reads with (read-only is enough); its namespace is the one the dashboard shows.
     """
 
     host: str = "127.0.0.1"
@@ -124,6 +132,8 @@ class ServerConfig:
     namespace_spec_bytes: int = limits.DEFAULT_NAMESPACE_SPEC_BYTES
     tracing: bool = False
     tracer_provider: TracerProvider | None = field(default=None, compare=False, repr=False)
+    dashboard_port: int | None = None
+    dashboard_token_file: str = ""
 
 
 def add_tuning_service(
@@ -222,6 +232,7 @@ class RunningServer:
         sweep_task: asyncio.Task[None] | None = None,
         servicer: TuningServicer | None = None,
         close_tracing: Callable[[], None] | None = None,
+        dashboard: DashboardServer | None = None,
     ) -> None:
         self.server = server
         self._servicer = servicer
@@ -233,9 +244,14 @@ class RunningServer:
         self.metrics_endpoint = metrics_endpoint
         self._sweep_task = sweep_task
         self._close_tracing = close_tracing
+        #: The web dashboard beside the replica (``dashboard_port``), else ``None``.
+        self.dashboard = dashboard
 
     async def stop(self, grace: float | None = None) -> None:
         """Stops accepting calls, lets in-flight ones finish within ``grace``, closes the store."""
+        if self.dashboard is not None:
+            # First: its reads of this replica end before the replica stops answering.
+            await asyncio.to_thread(self.dashboard.close)
         for task in (self._health_task, self._sweep_task):
             if task is not None:
                 await cancel_and_wait(task)
@@ -274,6 +290,9 @@ async def start(config: ServerConfig, store: Store | None = None) -> RunningServ
     tls = check_tls_paths(config.tls_cert, config.tls_key, config.tls_client_ca)
     credentials = server_credentials(tls) if tls is not None else None
     tokens = TokenRegistry(config.tokens_file) if config.tokens_file else None
+    dashboard_auth: tuple[str | None, str] = (None, "default")
+    if config.dashboard_port is not None:  # checked before anything opens
+        dashboard_auth = dashboard_token(tokens, config.dashboard_token_file, tls=tls is not None)
     # Off: no interceptor, and OpenTelemetry is never imported.
     tracing: list[TracingInterceptor] = []
     close_tracing = None
@@ -342,6 +361,16 @@ async def start(config: ServerConfig, store: Store | None = None) -> RunningServ
         port = server.add_insecure_port(address)
     if port == 0:
         raise OSError(f"cannot listen on {config.host}:{config.port}")
+    dashboard = None
+    if config.dashboard_port is not None:
+        try:
+            dashboard = open_dashboard(
+                config.host, config.dashboard_port, loopback(config.host, port), *dashboard_auth
+            )
+        except BaseException:
+            if owned:
+                await store.close()
+            raise
     endpoint = None
     if config.metrics_port is not None:
         endpoint = MetricsEndpoint(metrics, config.host, config.metrics_port)
@@ -357,6 +386,8 @@ async def start(config: ServerConfig, store: Store | None = None) -> RunningServ
     sweep = None
     if config.lease_sweep_interval > 0:
         sweep = asyncio.create_task(sweep_leases(store, config.lease_sweep_interval))
+    if dashboard is not None:
+        await asyncio.to_thread(dashboard.start)
     return RunningServer(
         server,
         store,
@@ -368,6 +399,7 @@ async def start(config: ServerConfig, store: Store | None = None) -> RunningServ
         sweep_task=sweep,
         servicer=servicer,
         close_tracing=close_tracing,
+        dashboard=dashboard,
     )
 
 
@@ -531,6 +563,8 @@ async def serve(config: ServerConfig, ready: Callable[[RunningServer], None] | N
         logger.warning("bearer tokens travel in clear text: use TLS unless a proxy terminates it")
     if running.metrics_endpoint is not None and ready is None:
         logger.info("metrics on http://%s:%d/metrics", config.host, running.metrics_endpoint.port)
+    if running.dashboard is not None and ready is None:
+        logger.info("dashboard on %s", running.dashboard.url)
     if ready is not None:
         ready(running)
     await stop.wait()
