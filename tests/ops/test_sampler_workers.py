@@ -1,5 +1,7 @@
 """Model-based samplers compute in worker processes: the same points, no GIL shared with the
-event loop, and a dead worker costs one ask at most (UNAVAILABLE), never the replica."""
+event loop, and a dead worker costs one ask at most (UNAVAILABLE), never the replica. The
+recommendation (``ListOptimalTrials`` by the model) computes there too, with the same
+guarantees."""
 
 from __future__ import annotations
 
@@ -20,6 +22,7 @@ from hyperdial_server.core.space import FloatDomain, ParameterConfig, Params, Se
 from hyperdial_server.core.study import Algorithm, Objective, StudySpec
 from hyperdial_server.core.trial import Trial, TrialState
 from hyperdial_server.samplers import get_sampler
+from hyperdial_server.samplers._recommend import recommend
 from hyperdial_server.samplers._worker import SAMPLER_NICENESS
 from hyperdial_server.server import ServerConfig
 from hyperdial_server.service._compute import SAMPLER_UNAVAILABLE, SamplerWorkers
@@ -250,3 +253,43 @@ def test_the_default_leaves_a_core_to_the_event_loop() -> None:
             check=True,
         )
         assert int(out.stdout) == want, (n, out.stdout)
+
+
+@pytest.mark.parametrize("processes", [1, 0])
+def test_workers_give_the_recommendation_computed_here(processes: int) -> None:
+    spec, trials = _spec(), _history(12)
+    workers = SamplerWorkers(processes)
+    try:
+        got = asyncio.run(workers.recommend(spec, [TrialPage(trials[:5]), TrialPage(trials[5:])]))
+        too_few = asyncio.run(workers.recommend(spec, [TrialPage(trials[:1])]))
+    finally:
+        workers.close()
+    assert got == recommend(spec, trials) and got
+    assert too_few is None
+
+
+def test_a_dead_worker_fails_that_recommendation_with_unavailable_and_the_next_works() -> None:
+    spec, trials = _spec(), _history(12)
+    poisoned = Trial(99, TrialState.COMPLETED, {"x": 0.5, "y": _KillsItsReader()})  # type: ignore[dict-item]
+    workers = SamplerWorkers(1)
+
+    async def body() -> None:
+        with pytest.raises(Unavailable) as e:
+            await workers.recommend(spec, [TrialPage([*trials, poisoned])])
+        assert e.value.reason == SAMPLER_UNAVAILABLE
+        assert "computes the recommendation died" in e.value.message
+        assert "computed it again" in e.value.message
+        assert await workers.recommend(spec, [TrialPage(trials)]) == recommend(spec, trials)
+
+    try:
+        asyncio.run(body())
+    finally:
+        workers.close()
+
+
+def test_a_closed_pool_refuses_the_recommendation_with_unavailable() -> None:
+    workers = SamplerWorkers(1)
+    workers.close()
+    with pytest.raises(Unavailable) as e:
+        asyncio.run(workers.recommend(_spec(), [TrialPage(_history(3))]))
+    assert e.value.reason == SAMPLER_UNAVAILABLE
