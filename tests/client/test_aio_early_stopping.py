@@ -172,10 +172,12 @@ def test_optimize_moves_on_from_a_trial_ended_elsewhere(
 
 def test_reports_renew_the_lease_instead_of_heartbeats(store_target: str) -> None:
     async def body(client: AsyncClient) -> int:
-        study = await _study(client, None, lease_timeout=3.0)
+        # A 9 s lease: the keeper would heartbeat every 3 s, so only a 3 s stall between two
+        # reports (not a busy machine's hiccup) would make it send one.
+        study = await _study(client, None, lease_timeout=9.0)
         async with study.trial() as trial:
             start, step = time.monotonic(), 0
-            while time.monotonic() - start < 2.4:  # past two renewal intervals
+            while time.monotonic() - start < 6.6:  # past two renewal intervals
                 step += 1
                 await trial.report(0.5, step)
                 await asyncio.sleep(0.05)
