@@ -155,6 +155,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--clone", action="store_true", help="run from a clean clone of HEAD")
     parser.add_argument("pytest_args", nargs="*", help="more pytest arguments (after --)")
     args = parser.parse_args(argv)
+    # SIGTERM ends the run through the cleanup paths (burners, the suite, the clone), as
+    # Ctrl-C does; its default action would leave the burners running.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
 
     with tempfile.TemporaryDirectory(prefix="hyperdial-stress-") as tmp:
         checkout, python = ROOT, Path(sys.executable)
