@@ -1,34 +1,40 @@
 """The web dashboard on big studies: how soon a study page of 1,000 to 100,000 trials paints and
 completes its charts in a real browser, what it transfers, what a poll costs, and how much
-memory the dashboard holds.
+CPU and memory the dashboard spends.
 
 One invocation starts a ``redis-server``, a replica on it (``python -m hyperdial_server --redis
-URL --port 0``), and imports the studies' completed trials with ``CreateTrial`` (the asyncio
-client, many calls in flight): one study of each ``--sizes`` (one objective, five parameters of
-every kind, one of them conditional), one of each ``--multi`` (two objectives), and
-``--studies`` small studies for the Studies page. Then, for each study, it starts ``python -m
-hyperdial dashboard --target REPLICA --port 0`` and loads the study page in headless Chromium
-(Debian's ``chromium`` through Debian's ``chromedriver``, never Selenium Manager; WebGL on the
-CPU with SwiftShader, as the dashboard's tests run it), the browser's cache emptied before every
-load, as a first visit:
+URL --port 0``), and imports completed trials with ``CreateTrial`` (the asyncio client, many
+calls in flight): first ``--studies`` small studies, whose Studies page it measures while they
+are the only studies; then one study of each ``--sizes`` (one objective, five parameters of
+every kind, one of them conditional) and one of each ``--multi`` (two objectives). For each
+study it starts ``python -m hyperdial dashboard --target REPLICA --port 0`` and loads the
+study's page in headless Chromium (Debian's ``chromium`` through Debian's ``chromedriver``,
+never Selenium Manager; WebGL on the CPU with SwiftShader, as the dashboard's tests draw),
+each load in a new tab once the previous one is closed and the browser rested
+(:data:`SETTLE`):
 
-* **cold**: the first load after the dashboard started (its copy of the study is read from the
-  service then), once per start, ``--cold`` starts; **warm**: ``--reps`` loads more;
-* first contentful paint (``performance.getEntriesByName("first-contentful-paint")``); when the
-  answer of ``/api/studies/ID/trials`` ended; when the chart of the tab held all its points
-  (the history's *Completed* trace every completed trial; the Parameters tab its three charts;
-  the Trials tab its first 100 rows; the Pareto front every trial), watched every 10 ms by a
-  script added before the page's own; the longest main-thread task (``longtask`` entries) until
-  then; the bytes the page and the trials answer transferred (resource timing);
-* a poll as the page sends it (``since``, ``epoch``, ``If-None-Match``), from Python: with
-  nothing new (``304``), and after one new trial (CreateTrial), each after the dashboard may read
-  the service again (1.2 s and 3.2 s apart: the second re-reads the optimal trials too);
+* **cold**: the first load after the dashboard started (its copy of the study is read from
+  the service then), ``--cold`` starts; **first visit**: ``--reps`` loads of each view (History,
+  Parameters, Trials, Pareto front) with the browser's cache emptied; **visit again**: the
+  History ``--reps`` times with the browser's cache kept;
+* first contentful paint; when the page asked for ``/api/studies/ID/trials?since=0``, the
+  dashboard's time to its first byte, when it was received (resource timing); when the view
+  held all its points (the History's *Completed* trace every completed trial; the Parameters
+  tab its three charts; the Trials tab its first 100 rows; the Pareto front every trial),
+  watched every 10 ms by a script added before the page's own; the longest main-thread task
+  (``longtask`` entries) until then; the bytes transferred; the JS heap;
 * the longest main-thread task of the open page when it draws one new trial;
-* the dashboard process's resident memory (``/proc/PID/status`` ``VmRSS``, ``VmHWM``).
+* from Python: the whole study's answer, gzip-compressed and plain (wall time and the
+  dashboard's CPU), and how long gzip takes on it at a few levels; polls as the page sends them
+  (``since``, ``epoch``, ``If-None-Match``) with nothing new (``304``) and after one new trial,
+  each after the dashboard may read the service again (:data:`POLL_GAP`, :data:`CHANGE_GAP`);
+* the CPU seconds of the dashboard and the replica during a cold load (``/proc/PID/stat``),
+  the dashboard's resident memory (``/proc/PID/status`` ``VmRSS``, ``VmHWM``), and how long
+  ``ListOptimalTrials`` takes on the study.
 
-The Studies page (``--studies``, 0 for none) is loaded the same way: first paint, and when its
-table held every study. Every process runs in a process group of its own, killed on every path.
-Run it from the repository root (``bench/README.md``)::
+The Studies page is loaded the same way (cold, first visit, visit again): first paint, and when
+its table held every study. Every process runs in a process group of its own, killed on every
+path. Run it from the repository root (``bench/README.md``)::
 
     OPENBLAS_NUM_THREADS=1 .venv/bin/python -m bench.dashboard
     .venv/bin/python -m bench.dashboard --sizes 1000,10000 --multi "" --studies 0 --reps 3
