@@ -26,7 +26,7 @@ from google.protobuf import duration_pb2 as google_dot_protobuf_dot_duration__pb
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x18hyperdial/v1/study.proto\x12\x0chyperdial.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xfb\x01\n\x05Study\x12\x0c\n\x04name\x18\x01 \x01(\t\x12%\n\x04spec\x18\x02 \x01(\x0b\x32\x17.hyperdial.v1.StudySpec\x12/\n\x0b\x63reate_time\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x13\n\x0btrial_count\x18\x04 \x01(\x03\x12\x10\n\x08revision\x18\x05 \x01(\x03\x12/\n\x0bupdate_time\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x34\n\x0cstate_counts\x18\x07 \x01(\x0b\x32\x1e.hyperdial.v1.TrialStateCounts\"h\n\x10TrialStateCounts\x12\x0f\n\x07waiting\x18\x01 \x01(\x03\x12\x0f\n\x07running\x18\x02 \x01(\x03\x12\x11\n\tcompleted\x18\x03 \x01(\x03\x12\x0e\n\x06\x66\x61iled\x18\x04 \x01(\x03\x12\x0f\n\x07stopped\x18\x05 \x01(\x03\"\x88\x03\n\tStudySpec\x12/\n\nparameters\x18\x01 \x03(\x0b\x32\x1b.hyperdial.v1.ParameterSpec\x12/\n\nobjectives\x18\x02 \x03(\x0b\x32\x1b.hyperdial.v1.ObjectiveSpec\x12*\n\talgorithm\x18\x03 \x01(\x0e\x32\x17.hyperdial.v1.Algorithm\x12\x11\n\x04seed\x18\x04 \x01(\x03H\x00\x88\x01\x01\x12\x12\n\nmax_trials\x18\x05 \x01(\x05\x12\x17\n\x0fgrid_resolution\x18\x06 \x01(\x05\x12\x16\n\x0einitial_trials\x18\x07 \x01(\x05\x12\x30\n\rlease_timeout\x18\x08 \x01(\x0b\x32\x19.google.protobuf.Duration\x12\x39\n\x0e\x65\x61rly_stopping\x18\t \x01(\x0b\x32!.hyperdial.v1.EarlyStoppingPolicy\x12\x1f\n\x17\x64\x65terministic_objective\x18\n \x01(\x08\x42\x07\n\x05_seed\"\x90\x03\n\x13\x45\x61rlyStoppingPolicy\x12\x32\n\x06median\x18\x01 \x01(\x0b\x32 .hyperdial.v1.MedianStoppingRuleH\x00\x12:\n\npercentile\x18\x02 \x01(\x0b\x32$.hyperdial.v1.PercentileStoppingRuleH\x00\x12\x41\n\x12successive_halving\x18\x03 \x01(\x0b\x32#.hyperdial.v1.SuccessiveHalvingRuleH\x00\x12\x30\n\thyperband\x18\x04 \x01(\x0b\x32\x1b.hyperdial.v1.HyperbandRuleH\x00\x12\x38\n\tthreshold\x18\x05 \x01(\x0b\x32#.hyperdial.v1.ThresholdStoppingRuleH\x00\x12\x11\n\tobjective\x18\x06 \x01(\t\x12\"\n\x1amax_measurements_per_trial\x18\x07 \x01(\x05\x12\x1b\n\x13rank_stopped_trials\x18\x08 \x01(\x08\x42\x06\n\x04rule\"V\n\x12MedianStoppingRule\x12\x14\n\x0cwarmup_steps\x18\x01 \x01(\x03\x12\x12\n\nmin_trials\x18\x02 \x01(\x05\x12\x16\n\x0einterval_steps\x18\x03 \x01(\x03\"n\n\x16PercentileStoppingRule\x12\x12\n\npercentile\x18\x01 \x01(\x01\x12\x14\n\x0cwarmup_steps\x18\x02 \x01(\x03\x12\x12\n\nmin_trials\x18\x03 \x01(\x05\x12\x16\n\x0einterval_steps\x18\x04 \x01(\x03\"~\n\x15SuccessiveHalvingRule\x12\x14\n\x0cmin_resource\x18\x01 \x01(\x03\x12\x18\n\x10reduction_factor\x18\x02 \x01(\x05\x12\x1f\n\x17min_early_stopping_rate\x18\x03 \x01(\x05\x12\x14\n\x0cmax_resource\x18\x04 \x01(\x03\"U\n\rHyperbandRule\x12\x14\n\x0cmin_resource\x18\x01 \x01(\x03\x12\x14\n\x0cmax_resource\x18\x02 \x01(\x03\x12\x18\n\x10reduction_factor\x18\x03 \x01(\x05\"~\n\x15ThresholdStoppingRule\x12\x16\n\tthreshold\x18\x01 \x01(\x01H\x00\x88\x01\x01\x12\x14\n\x0cwarmup_steps\x18\x02 \x01(\x03\x12\x16\n\x0epatience_steps\x18\x03 \x01(\x03\x12\x11\n\tmin_delta\x18\x04 \x01(\x01\x42\x0c\n\n_threshold\"\xb3\x02\n\rParameterSpec\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x31\n\x0c\x66loat_domain\x18\x02 \x01(\x0b\x32\x19.hyperdial.v1.FloatDomainH\x00\x12-\n\nint_domain\x18\x03 \x01(\x0b\x32\x17.hyperdial.v1.IntDomainH\x00\x12=\n\x12\x63\x61tegorical_domain\x18\x04 \x01(\x0b\x32\x1f.hyperdial.v1.CategoricalDomainH\x00\x12\x37\n\x0f\x64iscrete_domain\x18\x05 \x01(\x0b\x32\x1c.hyperdial.v1.DiscreteDomainH\x00\x12\x30\n\tcondition\x18\x06 \x01(\x0b\x32\x1d.hyperdial.v1.ParentConditionB\x08\n\x06\x64omain\"K\n\x0b\x46loatDomain\x12\x0b\n\x03min\x18\x01 \x01(\x01\x12\x0b\n\x03max\x18\x02 \x01(\x01\x12\"\n\x05scale\x18\x03 \x01(\x0e\x32\x13.hyperdial.v1.Scale\"I\n\tIntDomain\x12\x0b\n\x03min\x18\x01 \x01(\x03\x12\x0b\n\x03max\x18\x02 \x01(\x03\x12\"\n\x05scale\x18\x03 \x01(\x0e\x32\x13.hyperdial.v1.Scale\"#\n\x11\x43\x61tegoricalDomain\x12\x0e\n\x06values\x18\x01 \x03(\t\" \n\x0e\x44iscreteDomain\x12\x0e\n\x06values\x18\x01 \x03(\x01\"O\n\x0fParentCondition\x12\x0e\n\x06parent\x18\x01 \x01(\t\x12,\n\x06values\x18\x02 \x03(\x0b\x32\x1c.hyperdial.v1.ParameterValue\"]\n\x0eParameterValue\x12\x16\n\x0c\x64ouble_value\x18\x01 \x01(\x01H\x00\x12\x13\n\tint_value\x18\x02 \x01(\x03H\x00\x12\x16\n\x0cstring_value\x18\x03 \x01(\tH\x00\x42\x06\n\x04kind\"?\n\rObjectiveSpec\x12\x0c\n\x04name\x18\x01 \x01(\t\x12 \n\x04goal\x18\x02 \x01(\x0e\x32\x12.hyperdial.v1.Goal*?\n\x05Scale\x12\x15\n\x11SCALE_UNSPECIFIED\x10\x00\x12\x10\n\x0cSCALE_LINEAR\x10\x01\x12\r\n\tSCALE_LOG\x10\x02*B\n\x04Goal\x12\x14\n\x10GOAL_UNSPECIFIED\x10\x00\x12\x11\n\rGOAL_MINIMIZE\x10\x01\x12\x11\n\rGOAL_MAXIMIZE\x10\x02*\x84\x01\n\tAlgorithm\x12\x19\n\x15\x41LGORITHM_UNSPECIFIED\x10\x00\x12\x12\n\x0e\x41LGORITHM_GRID\x10\x01\x12\x14\n\x10\x41LGORITHM_RANDOM\x10\x02\x12\x1a\n\x16\x41LGORITHM_QUASI_RANDOM\x10\x03\x12\x16\n\x12\x41LGORITHM_BAYESIAN\x10\x04\x42`\n\x10\x64\x65v.hyperdial.v1B\nStudyProtoP\x01Z>github.com/hyperdial/hyperdial/gen/go/hyperdial/v1;hyperdialv1b\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x18hyperdial/v1/study.proto\x12\x0chyperdial.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xfb\x01\n\x05Study\x12\x0c\n\x04name\x18\x01 \x01(\t\x12%\n\x04spec\x18\x02 \x01(\x0b\x32\x17.hyperdial.v1.StudySpec\x12/\n\x0b\x63reate_time\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x13\n\x0btrial_count\x18\x04 \x01(\x03\x12\x10\n\x08revision\x18\x05 \x01(\x03\x12/\n\x0bupdate_time\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x34\n\x0cstate_counts\x18\x07 \x01(\x0b\x32\x1e.hyperdial.v1.TrialStateCounts\"|\n\x10TrialStateCounts\x12\x0f\n\x07waiting\x18\x01 \x01(\x03\x12\x0f\n\x07running\x18\x02 \x01(\x03\x12\x11\n\tcompleted\x18\x03 \x01(\x03\x12\x0e\n\x06\x66\x61iled\x18\x04 \x01(\x03\x12\x0f\n\x07stopped\x18\x05 \x01(\x03\x12\x12\n\ninfeasible\x18\x06 \x01(\x03\"\xbe\x03\n\tStudySpec\x12/\n\nparameters\x18\x01 \x03(\x0b\x32\x1b.hyperdial.v1.ParameterSpec\x12/\n\nobjectives\x18\x02 \x03(\x0b\x32\x1b.hyperdial.v1.ObjectiveSpec\x12*\n\talgorithm\x18\x03 \x01(\x0e\x32\x17.hyperdial.v1.Algorithm\x12\x11\n\x04seed\x18\x04 \x01(\x03H\x00\x88\x01\x01\x12\x12\n\nmax_trials\x18\x05 \x01(\x05\x12\x17\n\x0fgrid_resolution\x18\x06 \x01(\x05\x12\x16\n\x0einitial_trials\x18\x07 \x01(\x05\x12\x30\n\rlease_timeout\x18\x08 \x01(\x0b\x32\x19.google.protobuf.Duration\x12\x39\n\x0e\x65\x61rly_stopping\x18\t \x01(\x0b\x32!.hyperdial.v1.EarlyStoppingPolicy\x12\x1f\n\x17\x64\x65terministic_objective\x18\n \x01(\x08\x12\x34\n\x0b\x63onstraints\x18\x14 \x03(\x0b\x32\x1f.hyperdial.v1.OutcomeConstraintB\x07\n\x05_seed\"u\n\x11OutcomeConstraint\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x18\n\x0bupper_bound\x18\x02 \x01(\x01H\x00\x88\x01\x01\x12\x18\n\x0blower_bound\x18\x03 \x01(\x01H\x01\x88\x01\x01\x42\x0e\n\x0c_upper_boundB\x0e\n\x0c_lower_bound\"\x90\x03\n\x13\x45\x61rlyStoppingPolicy\x12\x32\n\x06median\x18\x01 \x01(\x0b\x32 .hyperdial.v1.MedianStoppingRuleH\x00\x12:\n\npercentile\x18\x02 \x01(\x0b\x32$.hyperdial.v1.PercentileStoppingRuleH\x00\x12\x41\n\x12successive_halving\x18\x03 \x01(\x0b\x32#.hyperdial.v1.SuccessiveHalvingRuleH\x00\x12\x30\n\thyperband\x18\x04 \x01(\x0b\x32\x1b.hyperdial.v1.HyperbandRuleH\x00\x12\x38\n\tthreshold\x18\x05 \x01(\x0b\x32#.hyperdial.v1.ThresholdStoppingRuleH\x00\x12\x11\n\tobjective\x18\x06 \x01(\t\x12\"\n\x1amax_measurements_per_trial\x18\x07 \x01(\x05\x12\x1b\n\x13rank_stopped_trials\x18\x08 \x01(\x08\x42\x06\n\x04rule\"V\n\x12MedianStoppingRule\x12\x14\n\x0cwarmup_steps\x18\x01 \x01(\x03\x12\x12\n\nmin_trials\x18\x02 \x01(\x05\x12\x16\n\x0einterval_steps\x18\x03 \x01(\x03\"n\n\x16PercentileStoppingRule\x12\x12\n\npercentile\x18\x01 \x01(\x01\x12\x14\n\x0cwarmup_steps\x18\x02 \x01(\x03\x12\x12\n\nmin_trials\x18\x03 \x01(\x05\x12\x16\n\x0einterval_steps\x18\x04 \x01(\x03\"~\n\x15SuccessiveHalvingRule\x12\x14\n\x0cmin_resource\x18\x01 \x01(\x03\x12\x18\n\x10reduction_factor\x18\x02 \x01(\x05\x12\x1f\n\x17min_early_stopping_rate\x18\x03 \x01(\x05\x12\x14\n\x0cmax_resource\x18\x04 \x01(\x03\"U\n\rHyperbandRule\x12\x14\n\x0cmin_resource\x18\x01 \x01(\x03\x12\x14\n\x0cmax_resource\x18\x02 \x01(\x03\x12\x18\n\x10reduction_factor\x18\x03 \x01(\x05\"~\n\x15ThresholdStoppingRule\x12\x16\n\tthreshold\x18\x01 \x01(\x01H\x00\x88\x01\x01\x12\x14\n\x0cwarmup_steps\x18\x02 \x01(\x03\x12\x16\n\x0epatience_steps\x18\x03 \x01(\x03\x12\x11\n\tmin_delta\x18\x04 \x01(\x01\x42\x0c\n\n_threshold\"\xb3\x02\n\rParameterSpec\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x31\n\x0c\x66loat_domain\x18\x02 \x01(\x0b\x32\x19.hyperdial.v1.FloatDomainH\x00\x12-\n\nint_domain\x18\x03 \x01(\x0b\x32\x17.hyperdial.v1.IntDomainH\x00\x12=\n\x12\x63\x61tegorical_domain\x18\x04 \x01(\x0b\x32\x1f.hyperdial.v1.CategoricalDomainH\x00\x12\x37\n\x0f\x64iscrete_domain\x18\x05 \x01(\x0b\x32\x1c.hyperdial.v1.DiscreteDomainH\x00\x12\x30\n\tcondition\x18\x06 \x01(\x0b\x32\x1d.hyperdial.v1.ParentConditionB\x08\n\x06\x64omain\"K\n\x0b\x46loatDomain\x12\x0b\n\x03min\x18\x01 \x01(\x01\x12\x0b\n\x03max\x18\x02 \x01(\x01\x12\"\n\x05scale\x18\x03 \x01(\x0e\x32\x13.hyperdial.v1.Scale\"I\n\tIntDomain\x12\x0b\n\x03min\x18\x01 \x01(\x03\x12\x0b\n\x03max\x18\x02 \x01(\x03\x12\"\n\x05scale\x18\x03 \x01(\x0e\x32\x13.hyperdial.v1.Scale\"#\n\x11\x43\x61tegoricalDomain\x12\x0e\n\x06values\x18\x01 \x03(\t\" \n\x0e\x44iscreteDomain\x12\x0e\n\x06values\x18\x01 \x03(\x01\"O\n\x0fParentCondition\x12\x0e\n\x06parent\x18\x01 \x01(\t\x12,\n\x06values\x18\x02 \x03(\x0b\x32\x1c.hyperdial.v1.ParameterValue\"]\n\x0eParameterValue\x12\x16\n\x0c\x64ouble_value\x18\x01 \x01(\x01H\x00\x12\x13\n\tint_value\x18\x02 \x01(\x03H\x00\x12\x16\n\x0cstring_value\x18\x03 \x01(\tH\x00\x42\x06\n\x04kind\"?\n\rObjectiveSpec\x12\x0c\n\x04name\x18\x01 \x01(\t\x12 \n\x04goal\x18\x02 \x01(\x0e\x32\x12.hyperdial.v1.Goal*?\n\x05Scale\x12\x15\n\x11SCALE_UNSPECIFIED\x10\x00\x12\x10\n\x0cSCALE_LINEAR\x10\x01\x12\r\n\tSCALE_LOG\x10\x02*B\n\x04Goal\x12\x14\n\x10GOAL_UNSPECIFIED\x10\x00\x12\x11\n\rGOAL_MINIMIZE\x10\x01\x12\x11\n\rGOAL_MAXIMIZE\x10\x02*\x84\x01\n\tAlgorithm\x12\x19\n\x15\x41LGORITHM_UNSPECIFIED\x10\x00\x12\x12\n\x0e\x41LGORITHM_GRID\x10\x01\x12\x14\n\x10\x41LGORITHM_RANDOM\x10\x02\x12\x1a\n\x16\x41LGORITHM_QUASI_RANDOM\x10\x03\x12\x16\n\x12\x41LGORITHM_BAYESIAN\x10\x04\x42`\n\x10\x64\x65v.hyperdial.v1B\nStudyProtoP\x01Z>github.com/hyperdial/hyperdial/gen/go/hyperdial/v1;hyperdialv1b\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -34,44 +34,46 @@ _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'hyperdial.v1.study_pb2', _g
 if not _descriptor._USE_C_DESCRIPTORS:
   _globals['DESCRIPTOR']._loaded_options = None
   _globals['DESCRIPTOR']._serialized_options = b'\n\020dev.hyperdial.v1B\nStudyProtoP\001Z>github.com/hyperdial/hyperdial/gen/go/hyperdial/v1;hyperdialv1'
-  _globals['_SCALE']._serialized_start=2582
-  _globals['_SCALE']._serialized_end=2645
-  _globals['_GOAL']._serialized_start=2647
-  _globals['_GOAL']._serialized_end=2713
-  _globals['_ALGORITHM']._serialized_start=2716
-  _globals['_ALGORITHM']._serialized_end=2848
+  _globals['_SCALE']._serialized_start=2775
+  _globals['_SCALE']._serialized_end=2838
+  _globals['_GOAL']._serialized_start=2840
+  _globals['_GOAL']._serialized_end=2906
+  _globals['_ALGORITHM']._serialized_start=2909
+  _globals['_ALGORITHM']._serialized_end=3041
   _globals['_STUDY']._serialized_start=108
   _globals['_STUDY']._serialized_end=359
   _globals['_TRIALSTATECOUNTS']._serialized_start=361
-  _globals['_TRIALSTATECOUNTS']._serialized_end=465
-  _globals['_STUDYSPEC']._serialized_start=468
-  _globals['_STUDYSPEC']._serialized_end=860
-  _globals['_EARLYSTOPPINGPOLICY']._serialized_start=863
-  _globals['_EARLYSTOPPINGPOLICY']._serialized_end=1263
-  _globals['_MEDIANSTOPPINGRULE']._serialized_start=1265
-  _globals['_MEDIANSTOPPINGRULE']._serialized_end=1351
-  _globals['_PERCENTILESTOPPINGRULE']._serialized_start=1353
-  _globals['_PERCENTILESTOPPINGRULE']._serialized_end=1463
-  _globals['_SUCCESSIVEHALVINGRULE']._serialized_start=1465
-  _globals['_SUCCESSIVEHALVINGRULE']._serialized_end=1591
-  _globals['_HYPERBANDRULE']._serialized_start=1593
-  _globals['_HYPERBANDRULE']._serialized_end=1678
-  _globals['_THRESHOLDSTOPPINGRULE']._serialized_start=1680
-  _globals['_THRESHOLDSTOPPINGRULE']._serialized_end=1806
-  _globals['_PARAMETERSPEC']._serialized_start=1809
-  _globals['_PARAMETERSPEC']._serialized_end=2116
-  _globals['_FLOATDOMAIN']._serialized_start=2118
-  _globals['_FLOATDOMAIN']._serialized_end=2193
-  _globals['_INTDOMAIN']._serialized_start=2195
-  _globals['_INTDOMAIN']._serialized_end=2268
-  _globals['_CATEGORICALDOMAIN']._serialized_start=2270
-  _globals['_CATEGORICALDOMAIN']._serialized_end=2305
-  _globals['_DISCRETEDOMAIN']._serialized_start=2307
-  _globals['_DISCRETEDOMAIN']._serialized_end=2339
-  _globals['_PARENTCONDITION']._serialized_start=2341
-  _globals['_PARENTCONDITION']._serialized_end=2420
-  _globals['_PARAMETERVALUE']._serialized_start=2422
-  _globals['_PARAMETERVALUE']._serialized_end=2515
-  _globals['_OBJECTIVESPEC']._serialized_start=2517
-  _globals['_OBJECTIVESPEC']._serialized_end=2580
+  _globals['_TRIALSTATECOUNTS']._serialized_end=485
+  _globals['_STUDYSPEC']._serialized_start=488
+  _globals['_STUDYSPEC']._serialized_end=934
+  _globals['_OUTCOMECONSTRAINT']._serialized_start=936
+  _globals['_OUTCOMECONSTRAINT']._serialized_end=1053
+  _globals['_EARLYSTOPPINGPOLICY']._serialized_start=1056
+  _globals['_EARLYSTOPPINGPOLICY']._serialized_end=1456
+  _globals['_MEDIANSTOPPINGRULE']._serialized_start=1458
+  _globals['_MEDIANSTOPPINGRULE']._serialized_end=1544
+  _globals['_PERCENTILESTOPPINGRULE']._serialized_start=1546
+  _globals['_PERCENTILESTOPPINGRULE']._serialized_end=1656
+  _globals['_SUCCESSIVEHALVINGRULE']._serialized_start=1658
+  _globals['_SUCCESSIVEHALVINGRULE']._serialized_end=1784
+  _globals['_HYPERBANDRULE']._serialized_start=1786
+  _globals['_HYPERBANDRULE']._serialized_end=1871
+  _globals['_THRESHOLDSTOPPINGRULE']._serialized_start=1873
+  _globals['_THRESHOLDSTOPPINGRULE']._serialized_end=1999
+  _globals['_PARAMETERSPEC']._serialized_start=2002
+  _globals['_PARAMETERSPEC']._serialized_end=2309
+  _globals['_FLOATDOMAIN']._serialized_start=2311
+  _globals['_FLOATDOMAIN']._serialized_end=2386
+  _globals['_INTDOMAIN']._serialized_start=2388
+  _globals['_INTDOMAIN']._serialized_end=2461
+  _globals['_CATEGORICALDOMAIN']._serialized_start=2463
+  _globals['_CATEGORICALDOMAIN']._serialized_end=2498
+  _globals['_DISCRETEDOMAIN']._serialized_start=2500
+  _globals['_DISCRETEDOMAIN']._serialized_end=2532
+  _globals['_PARENTCONDITION']._serialized_start=2534
+  _globals['_PARENTCONDITION']._serialized_end=2613
+  _globals['_PARAMETERVALUE']._serialized_start=2615
+  _globals['_PARAMETERVALUE']._serialized_end=2708
+  _globals['_OBJECTIVESPEC']._serialized_start=2710
+  _globals['_OBJECTIVESPEC']._serialized_end=2773
 # @@protoc_insertion_point(module_scope)

@@ -176,6 +176,7 @@ class TrialStateCounts(_message.Message):
     COMPLETED_FIELD_NUMBER: _builtins.int
     FAILED_FIELD_NUMBER: _builtins.int
     STOPPED_FIELD_NUMBER: _builtins.int
+    INFEASIBLE_FIELD_NUMBER: _builtins.int
     waiting: _builtins.int
     """`TRIAL_STATE_WAITING` trials."""
     running: _builtins.int
@@ -186,6 +187,8 @@ class TrialStateCounts(_message.Message):
     """`TRIAL_STATE_FAILED` trials."""
     stopped: _builtins.int
     """`TRIAL_STATE_STOPPED` trials."""
+    infeasible: _builtins.int
+    """`TRIAL_STATE_INFEASIBLE` trials."""
     def __init__(
         self,
         *,
@@ -194,10 +197,11 @@ class TrialStateCounts(_message.Message):
         completed: _builtins.int = ...,
         failed: _builtins.int = ...,
         stopped: _builtins.int = ...,
+        infeasible: _builtins.int = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["completed", b"completed", "failed", b"failed", "running", b"running", "stopped", b"stopped", "waiting", b"waiting"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["completed", b"completed", "failed", b"failed", "infeasible", b"infeasible", "running", b"running", "stopped", b"stopped", "waiting", b"waiting"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -219,6 +223,7 @@ class StudySpec(_message.Message):
     LEASE_TIMEOUT_FIELD_NUMBER: _builtins.int
     EARLY_STOPPING_FIELD_NUMBER: _builtins.int
     DETERMINISTIC_OBJECTIVE_FIELD_NUMBER: _builtins.int
+    CONSTRAINTS_FIELD_NUMBER: _builtins.int
     algorithm: Global___Algorithm.ValueType
     """The sampling algorithm. `ALGORITHM_UNSPECIFIED` lets the server choose; the study then
     stores the algorithm chosen at creation, so a later change of default never changes it.
@@ -272,6 +277,16 @@ class StudySpec(_message.Message):
         to continue.
         """
 
+    @_builtins.property
+    def constraints(self) -> _containers.RepeatedCompositeFieldContainer[Global___OutcomeConstraint]:
+        """Outcome constraints: metrics every final measurement reports beside the objectives, each
+        with bounds it must hold. A completed trial is feasible when all of them hold; only
+        feasible trials are optimal (`ListOptimalTrials`), and the Bayesian model learns where
+        they hold. At most 8; names are unique and differ from the objectives' names. An
+        Optuna-style `constraints_func` that returns values `c_i` (satisfied when `c_i <= 0`) maps
+        to constraints named after each value with `upper_bound: 0`.
+        """
+
     def __init__(
         self,
         *,
@@ -285,16 +300,58 @@ class StudySpec(_message.Message):
         lease_timeout: _duration_pb2.Duration | None = ...,
         early_stopping: Global___EarlyStoppingPolicy | None = ...,
         deterministic_objective: _builtins.bool = ...,
+        constraints: _abc.Iterable[Global___OutcomeConstraint] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["_seed", b"_seed", "early_stopping", b"early_stopping", "lease_timeout", b"lease_timeout", "seed", b"seed"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["_seed", b"_seed", "algorithm", b"algorithm", "deterministic_objective", b"deterministic_objective", "early_stopping", b"early_stopping", "grid_resolution", b"grid_resolution", "initial_trials", b"initial_trials", "lease_timeout", b"lease_timeout", "max_trials", b"max_trials", "objectives", b"objectives", "parameters", b"parameters", "seed", b"seed"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_seed", b"_seed", "algorithm", b"algorithm", "constraints", b"constraints", "deterministic_objective", b"deterministic_objective", "early_stopping", b"early_stopping", "grid_resolution", b"grid_resolution", "initial_trials", b"initial_trials", "lease_timeout", b"lease_timeout", "max_trials", b"max_trials", "objectives", b"objectives", "parameters", b"parameters", "seed", b"seed"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     _WhichOneofReturnType__seed: _TypeAlias = _typing.Literal["seed"]  # noqa: Y015
     _WhichOneofArgType__seed: _TypeAlias = _typing.Literal["_seed", b"_seed"]  # noqa: Y015
     def WhichOneof(self, oneof_group: _WhichOneofArgType__seed) -> _WhichOneofReturnType__seed | None: ...
 
 Global___StudySpec: _TypeAlias = StudySpec  # noqa: Y015
+
+@_typing.final
+class OutcomeConstraint(_message.Message):
+    """A limit on a metric the trials report: "latency_ms <= 20", "accuracy >= 0.9". At least one
+    bound is set; with both, `lower_bound <= upper_bound`. Bounds are inclusive.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    NAME_FIELD_NUMBER: _builtins.int
+    UPPER_BOUND_FIELD_NUMBER: _builtins.int
+    LOWER_BOUND_FIELD_NUMBER: _builtins.int
+    name: _builtins.str
+    """Name of the metric, as reported in `Measurement.values`: 1 to 128 printable characters,
+    distinct from every objective's name and every other constraint's.
+    """
+    upper_bound: _builtins.float
+    """The metric must be at most this value. Absent: no upper limit."""
+    lower_bound: _builtins.float
+    """The metric must be at least this value. Absent: no lower limit."""
+    def __init__(
+        self,
+        *,
+        name: _builtins.str = ...,
+        upper_bound: _builtins.float | None = ...,
+        lower_bound: _builtins.float | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_lower_bound", b"_lower_bound", "_upper_bound", b"_upper_bound", "lower_bound", b"lower_bound", "upper_bound", b"upper_bound"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_lower_bound", b"_lower_bound", "_upper_bound", b"_upper_bound", "lower_bound", b"lower_bound", "name", b"name", "upper_bound", b"upper_bound"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    _WhichOneofReturnType__lower_bound: _TypeAlias = _typing.Literal["lower_bound"]  # noqa: Y015
+    _WhichOneofArgType__lower_bound: _TypeAlias = _typing.Literal["_lower_bound", b"_lower_bound"]  # noqa: Y015
+    _WhichOneofReturnType__upper_bound: _TypeAlias = _typing.Literal["upper_bound"]  # noqa: Y015
+    _WhichOneofArgType__upper_bound: _TypeAlias = _typing.Literal["_upper_bound", b"_upper_bound"]  # noqa: Y015
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__lower_bound) -> _WhichOneofReturnType__lower_bound | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__upper_bound) -> _WhichOneofReturnType__upper_bound | None: ...
+
+Global___OutcomeConstraint: _TypeAlias = OutcomeConstraint  # noqa: Y015
 
 @_typing.final
 class EarlyStoppingPolicy(_message.Message):

@@ -27,7 +27,7 @@ from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__
 from hyperdial.v1 import study_pb2 as hyperdial_dot_v1_dot_study__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x18hyperdial/v1/trial.proto\x12\x0chyperdial.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x18hyperdial/v1/study.proto\"\x95\x06\n\x05Trial\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0e\n\x06number\x18\x02 \x01(\x03\x12\'\n\x05state\x18\x03 \x01(\x0e\x32\x18.hyperdial.v1.TrialState\x12\x37\n\nparameters\x18\x04 \x03(\x0b\x32#.hyperdial.v1.Trial.ParametersEntry\x12\x34\n\x11\x66inal_measurement\x18\x05 \x01(\x0b\x32\x19.hyperdial.v1.Measurement\x12\x11\n\tclient_id\x18\x06 \x01(\t\x12/\n\x0b\x63reate_time\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x31\n\rcomplete_time\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x16\n\x0e\x66\x61ilure_reason\x18\t \x01(\t\x12\x33\n\x08metadata\x18\n \x03(\x0b\x32!.hyperdial.v1.Trial.MetadataEntry\x12\x35\n\x11lease_expire_time\x18\x0b \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12/\n\x0cmeasurements\x18\x0c \x03(\x0b\x32\x19.hyperdial.v1.Measurement\x12\x19\n\x11measurement_count\x18\r \x01(\x03\x12:\n\rstop_decision\x18\x0e \x01(\x0b\x32#.hyperdial.v1.EarlyStoppingDecision\x12\x0f\n\x07\x62racket\x18\x0f \x01(\x05\x12\x16\n\x0eoriginal_trial\x18\x1e \x01(\t\x12\x16\n\x0ereissued_trial\x18\x1f \x01(\t\x12\x10\n\x08revision\x18  \x01(\x03\x1aO\n\x0fParametersEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12+\n\x05value\x18\x02 \x01(\x0b\x32\x1c.hyperdial.v1.ParameterValue:\x02\x38\x01\x1a/\n\rMetadataEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"\xb6\x01\n\x0bMeasurement\x12\x35\n\x06values\x18\x01 \x03(\x0b\x32%.hyperdial.v1.Measurement.ValuesEntry\x12\x0c\n\x04step\x18\x02 \x01(\x03\x12\x33\n\x10\x65lapsed_duration\x18\x03 \x01(\x0b\x32\x19.google.protobuf.Duration\x1a-\n\x0bValuesEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x01:\x02\x38\x01\"\x8e\x01\n\x15\x45\x61rlyStoppingDecision\x12\x13\n\x0bshould_stop\x18\x01 \x01(\x08\x12\x0c\n\x04rule\x18\x02 \x01(\t\x12\x0c\n\x04step\x18\x03 \x01(\x03\x12\x11\n\x04rung\x18\x04 \x01(\x05H\x00\x88\x01\x01\x12\x0f\n\x07message\x18\x05 \x01(\t\x12\x17\n\x0f\x63ompared_trials\x18\x06 \x01(\x05\x42\x07\n\x05_rung*\xa7\x01\n\nTrialState\x12\x1b\n\x17TRIAL_STATE_UNSPECIFIED\x10\x00\x12\x17\n\x13TRIAL_STATE_WAITING\x10\x01\x12\x17\n\x13TRIAL_STATE_RUNNING\x10\x02\x12\x19\n\x15TRIAL_STATE_COMPLETED\x10\x03\x12\x16\n\x12TRIAL_STATE_FAILED\x10\x04\x12\x17\n\x13TRIAL_STATE_STOPPED\x10\x05*R\n\tTrialView\x12\x1a\n\x16TRIAL_VIEW_UNSPECIFIED\x10\x00\x12\x14\n\x10TRIAL_VIEW_BASIC\x10\x01\x12\x13\n\x0fTRIAL_VIEW_FULL\x10\x02\x42`\n\x10\x64\x65v.hyperdial.v1B\nTrialProtoP\x01Z>github.com/hyperdial/hyperdial/gen/go/hyperdial/v1;hyperdialv1b\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x18hyperdial/v1/trial.proto\x12\x0chyperdial.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x18hyperdial/v1/study.proto\"\xc7\x06\n\x05Trial\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0e\n\x06number\x18\x02 \x01(\x03\x12\'\n\x05state\x18\x03 \x01(\x0e\x32\x18.hyperdial.v1.TrialState\x12\x37\n\nparameters\x18\x04 \x03(\x0b\x32#.hyperdial.v1.Trial.ParametersEntry\x12\x34\n\x11\x66inal_measurement\x18\x05 \x01(\x0b\x32\x19.hyperdial.v1.Measurement\x12\x11\n\tclient_id\x18\x06 \x01(\t\x12/\n\x0b\x63reate_time\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x31\n\rcomplete_time\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x16\n\x0e\x66\x61ilure_reason\x18\t \x01(\t\x12\x33\n\x08metadata\x18\n \x03(\x0b\x32!.hyperdial.v1.Trial.MetadataEntry\x12\x35\n\x11lease_expire_time\x18\x0b \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12/\n\x0cmeasurements\x18\x0c \x03(\x0b\x32\x19.hyperdial.v1.Measurement\x12\x19\n\x11measurement_count\x18\r \x01(\x03\x12:\n\rstop_decision\x18\x0e \x01(\x0b\x32#.hyperdial.v1.EarlyStoppingDecision\x12\x0f\n\x07\x62racket\x18\x0f \x01(\x05\x12\x16\n\x0eoriginal_trial\x18\x1e \x01(\t\x12\x16\n\x0ereissued_trial\x18\x1f \x01(\t\x12\x10\n\x08revision\x18  \x01(\x03\x12\x12\n\ninfeasible\x18! \x01(\x08\x12\x1c\n\x14infeasibility_reason\x18\" \x01(\t\x1aO\n\x0fParametersEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12+\n\x05value\x18\x02 \x01(\x0b\x32\x1c.hyperdial.v1.ParameterValue:\x02\x38\x01\x1a/\n\rMetadataEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"\xb6\x01\n\x0bMeasurement\x12\x35\n\x06values\x18\x01 \x03(\x0b\x32%.hyperdial.v1.Measurement.ValuesEntry\x12\x0c\n\x04step\x18\x02 \x01(\x03\x12\x33\n\x10\x65lapsed_duration\x18\x03 \x01(\x0b\x32\x19.google.protobuf.Duration\x1a-\n\x0bValuesEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x01:\x02\x38\x01\"\x8e\x01\n\x15\x45\x61rlyStoppingDecision\x12\x13\n\x0bshould_stop\x18\x01 \x01(\x08\x12\x0c\n\x04rule\x18\x02 \x01(\t\x12\x0c\n\x04step\x18\x03 \x01(\x03\x12\x11\n\x04rung\x18\x04 \x01(\x05H\x00\x88\x01\x01\x12\x0f\n\x07message\x18\x05 \x01(\t\x12\x17\n\x0f\x63ompared_trials\x18\x06 \x01(\x05\x42\x07\n\x05_rung*\xc3\x01\n\nTrialState\x12\x1b\n\x17TRIAL_STATE_UNSPECIFIED\x10\x00\x12\x17\n\x13TRIAL_STATE_WAITING\x10\x01\x12\x17\n\x13TRIAL_STATE_RUNNING\x10\x02\x12\x19\n\x15TRIAL_STATE_COMPLETED\x10\x03\x12\x16\n\x12TRIAL_STATE_FAILED\x10\x04\x12\x17\n\x13TRIAL_STATE_STOPPED\x10\x05\x12\x1a\n\x16TRIAL_STATE_INFEASIBLE\x10\x06*R\n\tTrialView\x12\x1a\n\x16TRIAL_VIEW_UNSPECIFIED\x10\x00\x12\x14\n\x10TRIAL_VIEW_BASIC\x10\x01\x12\x13\n\x0fTRIAL_VIEW_FULL\x10\x02\x42`\n\x10\x64\x65v.hyperdial.v1B\nTrialProtoP\x01Z>github.com/hyperdial/hyperdial/gen/go/hyperdial/v1;hyperdialv1b\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -41,20 +41,20 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_TRIAL_METADATAENTRY']._serialized_options = b'8\001'
   _globals['_MEASUREMENT_VALUESENTRY']._loaded_options = None
   _globals['_MEASUREMENT_VALUESENTRY']._serialized_options = b'8\001'
-  _globals['_TRIALSTATE']._serialized_start=1256
-  _globals['_TRIALSTATE']._serialized_end=1423
-  _globals['_TRIALVIEW']._serialized_start=1425
-  _globals['_TRIALVIEW']._serialized_end=1507
+  _globals['_TRIALSTATE']._serialized_start=1306
+  _globals['_TRIALSTATE']._serialized_end=1501
+  _globals['_TRIALVIEW']._serialized_start=1503
+  _globals['_TRIALVIEW']._serialized_end=1585
   _globals['_TRIAL']._serialized_start=134
-  _globals['_TRIAL']._serialized_end=923
-  _globals['_TRIAL_PARAMETERSENTRY']._serialized_start=795
-  _globals['_TRIAL_PARAMETERSENTRY']._serialized_end=874
-  _globals['_TRIAL_METADATAENTRY']._serialized_start=876
-  _globals['_TRIAL_METADATAENTRY']._serialized_end=923
-  _globals['_MEASUREMENT']._serialized_start=926
-  _globals['_MEASUREMENT']._serialized_end=1108
-  _globals['_MEASUREMENT_VALUESENTRY']._serialized_start=1063
-  _globals['_MEASUREMENT_VALUESENTRY']._serialized_end=1108
-  _globals['_EARLYSTOPPINGDECISION']._serialized_start=1111
-  _globals['_EARLYSTOPPINGDECISION']._serialized_end=1253
+  _globals['_TRIAL']._serialized_end=973
+  _globals['_TRIAL_PARAMETERSENTRY']._serialized_start=845
+  _globals['_TRIAL_PARAMETERSENTRY']._serialized_end=924
+  _globals['_TRIAL_METADATAENTRY']._serialized_start=926
+  _globals['_TRIAL_METADATAENTRY']._serialized_end=973
+  _globals['_MEASUREMENT']._serialized_start=976
+  _globals['_MEASUREMENT']._serialized_end=1158
+  _globals['_MEASUREMENT_VALUESENTRY']._serialized_start=1113
+  _globals['_MEASUREMENT_VALUESENTRY']._serialized_end=1158
+  _globals['_EARLYSTOPPINGDECISION']._serialized_start=1161
+  _globals['_EARLYSTOPPINGDECISION']._serialized_end=1303
 # @@protoc_insertion_point(module_scope)

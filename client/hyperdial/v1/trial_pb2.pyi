@@ -43,6 +43,13 @@ class _TrialStateEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_TrialState
     with `stop`); `stop_decision` says why, and `final_measurement` is its last intermediate
     measurement. Optuna calls this state PRUNED, Vizier STOPPED.
     """
+    TRIAL_STATE_INFEASIBLE: _TrialState.ValueType  # 6
+    """Finished without a result because its parameters cannot give one: the model ran out of
+    memory, training diverged, the configuration is invalid (`CompleteTrial` with
+    `infeasibility`). The point is a result in itself: samplers learn to avoid its region,
+    and it is never handed out again. `infeasibility_reason` says why. Unlike
+    `TRIAL_STATE_FAILED` (the infrastructure failed; the point is worth trying again).
+    """
 
 class TrialState(_TrialState, metaclass=_TrialStateEnumTypeWrapper):
     """Where a trial is in its life."""
@@ -61,6 +68,13 @@ TRIAL_STATE_STOPPED: TrialState.ValueType  # 5
 """Stopped early, by the study's early-stopping policy or by the worker (`CompleteTrial`
 with `stop`); `stop_decision` says why, and `final_measurement` is its last intermediate
 measurement. Optuna calls this state PRUNED, Vizier STOPPED.
+"""
+TRIAL_STATE_INFEASIBLE: TrialState.ValueType  # 6
+"""Finished without a result because its parameters cannot give one: the model ran out of
+memory, training diverged, the configuration is invalid (`CompleteTrial` with
+`infeasibility`). The point is a result in itself: samplers learn to avoid its region,
+and it is never handed out again. `infeasibility_reason` says why. Unlike
+`TRIAL_STATE_FAILED` (the infrastructure failed; the point is worth trying again).
 """
 Global___TrialState: _TypeAlias = TrialState  # noqa: Y015
 
@@ -153,6 +167,8 @@ class Trial(_message.Message):
     ORIGINAL_TRIAL_FIELD_NUMBER: _builtins.int
     REISSUED_TRIAL_FIELD_NUMBER: _builtins.int
     REVISION_FIELD_NUMBER: _builtins.int
+    INFEASIBLE_FIELD_NUMBER: _builtins.int
+    INFEASIBILITY_REASON_FIELD_NUMBER: _builtins.int
     name: _builtins.str
     """Resource name of the trial. Format: `studies/{study}/trials/{trial}`, where `{trial}`
     is the trial number.
@@ -186,6 +202,17 @@ class Trial(_message.Message):
     hand-out, a heartbeat, a report, its result, the expiry of its lease or the re-issue of its
     point. See `ListTrialsRequest.changed_after_revision`.
     """
+    infeasible: _builtins.bool
+    """Whether the trial's outcome is infeasible: true for a `TRIAL_STATE_INFEASIBLE` trial, and
+    for a `TRIAL_STATE_COMPLETED` one (or a stopped one ranked by its last measurement) whose
+    values break an outcome constraint of the study (`StudySpec.constraints`) or lack one.
+    An infeasible trial is never optimal. False for trials that have not finished.
+    """
+    infeasibility_reason: _builtins.str
+    """Why the trial is infeasible: the worker's reason for a `TRIAL_STATE_INFEASIBLE` trial,
+    or the constraints broken, such as "latency_ms = 25.3 > 20 (upper bound)". Empty when
+    `infeasible` is false.
+    """
     @_builtins.property
     def parameters(self) -> _containers.MessageMap[_builtins.str, _study_pb2.ParameterValue]:
         """Values of the active parameters, by parameter name. Inactive conditional parameters
@@ -202,7 +229,7 @@ class Trial(_message.Message):
 
     @_builtins.property
     def complete_time(self) -> _timestamp_pb2.Timestamp:
-        """When the trial became `TRIAL_STATE_COMPLETED` or `TRIAL_STATE_FAILED`."""
+        """When the trial finished (any state past `TRIAL_STATE_RUNNING`)."""
 
     @_builtins.property
     def metadata(self) -> _containers.ScalarMap[_builtins.str, _builtins.str]:
@@ -243,10 +270,12 @@ class Trial(_message.Message):
         original_trial: _builtins.str = ...,
         reissued_trial: _builtins.str = ...,
         revision: _builtins.int = ...,
+        infeasible: _builtins.bool = ...,
+        infeasibility_reason: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["complete_time", b"complete_time", "create_time", b"create_time", "final_measurement", b"final_measurement", "lease_expire_time", b"lease_expire_time", "stop_decision", b"stop_decision"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["bracket", b"bracket", "client_id", b"client_id", "complete_time", b"complete_time", "create_time", b"create_time", "failure_reason", b"failure_reason", "final_measurement", b"final_measurement", "lease_expire_time", b"lease_expire_time", "measurement_count", b"measurement_count", "measurements", b"measurements", "metadata", b"metadata", "name", b"name", "number", b"number", "original_trial", b"original_trial", "parameters", b"parameters", "reissued_trial", b"reissued_trial", "revision", b"revision", "state", b"state", "stop_decision", b"stop_decision"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["bracket", b"bracket", "client_id", b"client_id", "complete_time", b"complete_time", "create_time", b"create_time", "failure_reason", b"failure_reason", "final_measurement", b"final_measurement", "infeasibility_reason", b"infeasibility_reason", "infeasible", b"infeasible", "lease_expire_time", b"lease_expire_time", "measurement_count", b"measurement_count", "measurements", b"measurements", "metadata", b"metadata", "name", b"name", "number", b"number", "original_trial", b"original_trial", "parameters", b"parameters", "reissued_trial", b"reissued_trial", "revision", b"revision", "state", b"state", "stop_decision", b"stop_decision"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

@@ -362,6 +362,7 @@ class CompleteTrialRequest(_message.Message):
     FINAL_MEASUREMENT_FIELD_NUMBER: _builtins.int
     FAILURE_FIELD_NUMBER: _builtins.int
     STOP_FIELD_NUMBER: _builtins.int
+    INFEASIBILITY_FIELD_NUMBER: _builtins.int
     METADATA_FIELD_NUMBER: _builtins.int
     REQUEST_ID_FIELD_NUMBER: _builtins.int
     name: _builtins.str
@@ -373,7 +374,9 @@ class CompleteTrialRequest(_message.Message):
     """
     @_builtins.property
     def final_measurement(self) -> _trial_pb2.Measurement:
-        """The objective values: one finite value for every objective of the study."""
+        """The objective values: one finite value for every objective of the study, and one for
+        every outcome constraint (`StudySpec.constraints`).
+        """
 
     @_builtins.property
     def failure(self) -> Global___TrialFailure:
@@ -383,6 +386,13 @@ class CompleteTrialRequest(_message.Message):
     def stop(self) -> Global___TrialStop:
         """The worker stopped the trial early; it becomes `TRIAL_STATE_STOPPED`, ranked by its
         last intermediate measurement. Answered as is for a trial the policy already stopped.
+        """
+
+    @_builtins.property
+    def infeasibility(self) -> Global___TrialInfeasibility:
+        """The parameters cannot give a result (out of memory, diverged, invalid configuration);
+        the trial becomes `TRIAL_STATE_INFEASIBLE`. Use `failure` instead when the
+        infrastructure failed (a node lost, a preemption): that point is worth another try.
         """
 
     @_builtins.property
@@ -396,14 +406,15 @@ class CompleteTrialRequest(_message.Message):
         final_measurement: _trial_pb2.Measurement | None = ...,
         failure: Global___TrialFailure | None = ...,
         stop: Global___TrialStop | None = ...,
+        infeasibility: Global___TrialInfeasibility | None = ...,
         metadata: _abc.Mapping[_builtins.str, _builtins.str] | None = ...,
         request_id: _builtins.str = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["failure", b"failure", "final_measurement", b"final_measurement", "outcome", b"outcome", "stop", b"stop"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["failure", b"failure", "final_measurement", b"final_measurement", "infeasibility", b"infeasibility", "outcome", b"outcome", "stop", b"stop"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["failure", b"failure", "final_measurement", b"final_measurement", "metadata", b"metadata", "name", b"name", "outcome", b"outcome", "request_id", b"request_id", "stop", b"stop"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["failure", b"failure", "final_measurement", b"final_measurement", "infeasibility", b"infeasibility", "metadata", b"metadata", "name", b"name", "outcome", b"outcome", "request_id", b"request_id", "stop", b"stop"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
-    _WhichOneofReturnType_outcome: _TypeAlias = _typing.Literal["final_measurement", "failure", "stop"]  # noqa: Y015
+    _WhichOneofReturnType_outcome: _TypeAlias = _typing.Literal["final_measurement", "failure", "stop", "infeasibility"]  # noqa: Y015
     _WhichOneofArgType_outcome: _TypeAlias = _typing.Literal["outcome", b"outcome"]  # noqa: Y015
     def WhichOneof(self, oneof_group: _WhichOneofArgType_outcome) -> _WhichOneofReturnType_outcome | None: ...
 
@@ -430,6 +441,28 @@ class TrialFailure(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___TrialFailure: _TypeAlias = TrialFailure  # noqa: Y015
+
+@_typing.final
+class TrialInfeasibility(_message.Message):
+    """Why a trial's parameters cannot give a result."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    REASON_FIELD_NUMBER: _builtins.int
+    reason: _builtins.str
+    """A human-readable reason, at most 4096 characters; may be empty."""
+    def __init__(
+        self,
+        *,
+        reason: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["reason", b"reason"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___TrialInfeasibility: _TypeAlias = TrialInfeasibility  # noqa: Y015
 
 @_typing.final
 class TrialStop(_message.Message):
@@ -528,6 +561,7 @@ class CreateTrialRequest(_message.Message):
     PARAMETERS_FIELD_NUMBER: _builtins.int
     FINAL_MEASUREMENT_FIELD_NUMBER: _builtins.int
     FAILURE_FIELD_NUMBER: _builtins.int
+    INFEASIBILITY_FIELD_NUMBER: _builtins.int
     METADATA_FIELD_NUMBER: _builtins.int
     REQUEST_ID_FIELD_NUMBER: _builtins.int
     parent: _builtins.str
@@ -543,11 +577,17 @@ class CreateTrialRequest(_message.Message):
 
     @_builtins.property
     def final_measurement(self) -> _trial_pb2.Measurement:
-        """The objective values of a trial that completed elsewhere."""
+        """The objective values of a trial that completed elsewhere (and its constraint values,
+        as for `CompleteTrial`).
+        """
 
     @_builtins.property
     def failure(self) -> Global___TrialFailure:
         """The failure of a trial that failed elsewhere."""
+
+    @_builtins.property
+    def infeasibility(self) -> Global___TrialInfeasibility:
+        """A trial whose parameters proved infeasible elsewhere (`TRIAL_STATE_INFEASIBLE`)."""
 
     @_builtins.property
     def metadata(self) -> _containers.ScalarMap[_builtins.str, _builtins.str]:
@@ -560,14 +600,15 @@ class CreateTrialRequest(_message.Message):
         parameters: _abc.Mapping[_builtins.str, _study_pb2.ParameterValue] | None = ...,
         final_measurement: _trial_pb2.Measurement | None = ...,
         failure: Global___TrialFailure | None = ...,
+        infeasibility: Global___TrialInfeasibility | None = ...,
         metadata: _abc.Mapping[_builtins.str, _builtins.str] | None = ...,
         request_id: _builtins.str = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["failure", b"failure", "final_measurement", b"final_measurement", "outcome", b"outcome"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["failure", b"failure", "final_measurement", b"final_measurement", "infeasibility", b"infeasibility", "outcome", b"outcome"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["failure", b"failure", "final_measurement", b"final_measurement", "metadata", b"metadata", "outcome", b"outcome", "parameters", b"parameters", "parent", b"parent", "request_id", b"request_id"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["failure", b"failure", "final_measurement", b"final_measurement", "infeasibility", b"infeasibility", "metadata", b"metadata", "outcome", b"outcome", "parameters", b"parameters", "parent", b"parent", "request_id", b"request_id"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
-    _WhichOneofReturnType_outcome: _TypeAlias = _typing.Literal["final_measurement", "failure"]  # noqa: Y015
+    _WhichOneofReturnType_outcome: _TypeAlias = _typing.Literal["final_measurement", "failure", "infeasibility"]  # noqa: Y015
     _WhichOneofArgType_outcome: _TypeAlias = _typing.Literal["outcome", b"outcome"]  # noqa: Y015
     def WhichOneof(self, oneof_group: _WhichOneofArgType_outcome) -> _WhichOneofReturnType_outcome | None: ...
 

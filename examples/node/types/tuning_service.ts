@@ -39,6 +39,7 @@ import type { ListTrialsResponse as _hyperdial_v1_ListTrialsResponse, ListTrials
 import type { Measurement as _hyperdial_v1_Measurement, Measurement__Output as _hyperdial_v1_Measurement__Output } from './hyperdial/v1/Measurement';
 import type { MedianStoppingRule as _hyperdial_v1_MedianStoppingRule, MedianStoppingRule__Output as _hyperdial_v1_MedianStoppingRule__Output } from './hyperdial/v1/MedianStoppingRule';
 import type { ObjectiveSpec as _hyperdial_v1_ObjectiveSpec, ObjectiveSpec__Output as _hyperdial_v1_ObjectiveSpec__Output } from './hyperdial/v1/ObjectiveSpec';
+import type { OutcomeConstraint as _hyperdial_v1_OutcomeConstraint, OutcomeConstraint__Output as _hyperdial_v1_OutcomeConstraint__Output } from './hyperdial/v1/OutcomeConstraint';
 import type { ParameterImportance as _hyperdial_v1_ParameterImportance, ParameterImportance__Output as _hyperdial_v1_ParameterImportance__Output } from './hyperdial/v1/ParameterImportance';
 import type { ParameterSpec as _hyperdial_v1_ParameterSpec, ParameterSpec__Output as _hyperdial_v1_ParameterSpec__Output } from './hyperdial/v1/ParameterSpec';
 import type { ParameterValue as _hyperdial_v1_ParameterValue, ParameterValue__Output as _hyperdial_v1_ParameterValue__Output } from './hyperdial/v1/ParameterValue';
@@ -52,6 +53,7 @@ import type { SuggestTrialsResponse as _hyperdial_v1_SuggestTrialsResponse, Sugg
 import type { ThresholdStoppingRule as _hyperdial_v1_ThresholdStoppingRule, ThresholdStoppingRule__Output as _hyperdial_v1_ThresholdStoppingRule__Output } from './hyperdial/v1/ThresholdStoppingRule';
 import type { Trial as _hyperdial_v1_Trial, Trial__Output as _hyperdial_v1_Trial__Output } from './hyperdial/v1/Trial';
 import type { TrialFailure as _hyperdial_v1_TrialFailure, TrialFailure__Output as _hyperdial_v1_TrialFailure__Output } from './hyperdial/v1/TrialFailure';
+import type { TrialInfeasibility as _hyperdial_v1_TrialInfeasibility, TrialInfeasibility__Output as _hyperdial_v1_TrialInfeasibility__Output } from './hyperdial/v1/TrialInfeasibility';
 import type { TrialPrediction as _hyperdial_v1_TrialPrediction, TrialPrediction__Output as _hyperdial_v1_TrialPrediction__Output } from './hyperdial/v1/TrialPrediction';
 import type { TrialStateCounts as _hyperdial_v1_TrialStateCounts, TrialStateCounts__Output as _hyperdial_v1_TrialStateCounts__Output } from './hyperdial/v1/TrialStateCounts';
 import type { TrialStop as _hyperdial_v1_TrialStop, TrialStop__Output as _hyperdial_v1_TrialStop__Output } from './hyperdial/v1/TrialStop';
@@ -109,6 +111,7 @@ export interface ProtoGrpcType {
       MedianStoppingRule: MessageTypeDefinition<_hyperdial_v1_MedianStoppingRule, _hyperdial_v1_MedianStoppingRule__Output>
       ObjectiveSpec: MessageTypeDefinition<_hyperdial_v1_ObjectiveSpec, _hyperdial_v1_ObjectiveSpec__Output>
       OptimalityBasis: EnumTypeDefinition
+      OutcomeConstraint: MessageTypeDefinition<_hyperdial_v1_OutcomeConstraint, _hyperdial_v1_OutcomeConstraint__Output>
       ParameterImportance: MessageTypeDefinition<_hyperdial_v1_ParameterImportance, _hyperdial_v1_ParameterImportance__Output>
       ParameterSpec: MessageTypeDefinition<_hyperdial_v1_ParameterSpec, _hyperdial_v1_ParameterSpec__Output>
       ParameterValue: MessageTypeDefinition<_hyperdial_v1_ParameterValue, _hyperdial_v1_ParameterValue__Output>
@@ -123,6 +126,7 @@ export interface ProtoGrpcType {
       ThresholdStoppingRule: MessageTypeDefinition<_hyperdial_v1_ThresholdStoppingRule, _hyperdial_v1_ThresholdStoppingRule__Output>
       Trial: MessageTypeDefinition<_hyperdial_v1_Trial, _hyperdial_v1_Trial__Output>
       TrialFailure: MessageTypeDefinition<_hyperdial_v1_TrialFailure, _hyperdial_v1_TrialFailure__Output>
+      TrialInfeasibility: MessageTypeDefinition<_hyperdial_v1_TrialInfeasibility, _hyperdial_v1_TrialInfeasibility__Output>
       TrialPrediction: MessageTypeDefinition<_hyperdial_v1_TrialPrediction, _hyperdial_v1_TrialPrediction__Output>
       TrialState: EnumTypeDefinition
       TrialStateCounts: MessageTypeDefinition<_hyperdial_v1_TrialStateCounts, _hyperdial_v1_TrialStateCounts__Output>

@@ -15,6 +15,8 @@ MAX_PARAMETERS = 100
 MAX_DOMAIN_VALUES = 1000
 #: Most objectives in one study.
 MAX_OBJECTIVES = 16
+#: Most outcome constraints in one study.
+MAX_CONSTRAINTS = 8
 #: Deepest chain of conditional parameters (a top-level parameter has depth 0).
 MAX_CONDITION_DEPTH = 8
 #: Most values one float parameter takes on a grid.

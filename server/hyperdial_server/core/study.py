@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import enum
-from collections.abc import Sequence
+import math
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from hyperdial_server.core import limits
@@ -37,6 +38,36 @@ class Objective:
 
 
 @dataclass(frozen=True)
+class Constraint:
+    """An outcome constraint: a metric the final measurement reports, and its bounds.
+
+    Attributes:
+        name: The metric's name in the measurement's values.
+        lower: The metric must be at least this (inclusive); ``None``: no lower limit.
+        upper: The metric must be at most this (inclusive); ``None``: no upper limit.
+    """
+
+    name: str
+    lower: float | None = None
+    upper: float | None = None
+
+    def violation(self, value: float) -> float:
+        """How far ``value`` lies outside the bounds: 0 when it satisfies them, positive
+        otherwise (in the metric's units)."""
+        if self.upper is not None and value > self.upper:
+            return value - self.upper
+        if self.lower is not None and value < self.lower:
+            return self.lower - value
+        return 0.0
+
+    def describe(self, value: float) -> str:
+        """Why ``value`` breaks the constraint, as a reason a user reads (``violation > 0``)."""
+        if self.upper is not None and value > self.upper:
+            return f"{self.name} = {value:.6g} > {self.upper:.6g} (upper bound)"
+        return f"{self.name} = {value:.6g} < {self.lower:.6g} (lower bound)"
+
+
+@dataclass(frozen=True)
 class StudySpec:
     """What to tune and how; immutable once the study exists.
 
@@ -53,6 +84,7 @@ class StudySpec:
             its lease expires; ``None`` for the server default (a new study stores the default
             it got, see ``TuningServicer``).
         early_stopping: When running trials stop early; ``None``: never.
+        constraints: Outcome constraints every final measurement reports values for.
         deterministic_objective: The objectives give the same values for the same parameters:
             the model fits no noise and never measures a point again.
     """
@@ -67,9 +99,11 @@ class StudySpec:
     lease_timeout: float | None = None
     early_stopping: EarlyStopping | None = None
     deterministic_objective: bool = False
+    constraints: tuple[Constraint, ...] = ()
 
     def __post_init__(self) -> None:
         _check_objectives(self.objectives)
+        _check_constraints(self.constraints, self.objectives)
         if self.lease_timeout is not None and not (
             limits.MIN_LEASE_TIMEOUT <= self.lease_timeout <= limits.MAX_LEASE_TIMEOUT
         ):
@@ -109,6 +143,18 @@ class StudySpec:
                     reason="INVALID_SEARCH_SPACE",
                 )
 
+    def infeasibility(self, values: Mapping[str, float] | None) -> str | None:
+        """Why final ``values`` break the study's constraints, or ``None`` when they hold them
+        all (always with no constraints). A constraint without a value breaks."""
+        broken: list[str] = []
+        for c in self.constraints:
+            value = (values or {}).get(c.name)
+            if value is None or not math.isfinite(value):
+                broken.append(f"{c.name} has no value")
+            elif c.violation(value) > 0:
+                broken.append(c.describe(value))
+        return "; ".join(broken) if broken else None
+
     def objective(self, name: str) -> Objective | None:
         """The objective called ``name``, if any."""
         for o in self.objectives:
@@ -145,6 +191,53 @@ class StudyRecord:
     revision: int = 0
     update_time: float | None = None
     state_counts: StateCounts = StateCounts()
+
+
+def _check_constraints(constraints: Sequence[Constraint], objectives: Sequence[Objective]) -> None:
+    if len(constraints) > limits.MAX_CONSTRAINTS:
+        raise InvalidArgument(
+            f"the study has {len(constraints)} constraints; the limit is {limits.MAX_CONSTRAINTS}",
+            field="spec.constraints",
+            reason="INVALID_CONSTRAINTS",
+        )
+    taken = {o.name for o in objectives}
+    for i, c in enumerate(constraints):
+        field = f"spec.constraints[{i}]"
+        if not c.name or len(c.name) > limits.MAX_NAME_LENGTH or not c.name.isprintable():
+            raise InvalidArgument(
+                f"constraint name {c.name!r} must be 1 to {limits.MAX_NAME_LENGTH} printable "
+                "characters",
+                field=f"{field}.name",
+                reason="INVALID_CONSTRAINTS",
+            )
+        if c.name in taken:
+            raise InvalidArgument(
+                f"constraint name {c.name!r} is already the name of an objective or of another "
+                "constraint; a constraint names a metric of its own",
+                field=f"{field}.name",
+                reason="INVALID_CONSTRAINTS",
+            )
+        taken.add(c.name)
+        if c.lower is None and c.upper is None:
+            raise InvalidArgument(
+                f"constraint {c.name!r} has no bound; set upper_bound, lower_bound or both",
+                field=field,
+                reason="INVALID_CONSTRAINTS",
+            )
+        for bound, value in (("lower_bound", c.lower), ("upper_bound", c.upper)):
+            if value is not None and not math.isfinite(value):
+                raise InvalidArgument(
+                    f"constraint {c.name!r}: {bound} must be a finite number; got {value}",
+                    field=f"{field}.{bound}",
+                    reason="INVALID_CONSTRAINTS",
+                )
+        if c.lower is not None and c.upper is not None and c.lower > c.upper:
+            raise InvalidArgument(
+                f"constraint {c.name!r} cannot hold: lower_bound {c.lower:g} is above "
+                f"upper_bound {c.upper:g}",
+                field=field,
+                reason="INVALID_CONSTRAINTS",
+            )
 
 
 def _check_objectives(objectives: Sequence[Objective]) -> None:

@@ -22,11 +22,18 @@ class TrialState(enum.Enum):
     FAILED = "FAILED"
     #: Stopped early, by the study's early-stopping policy or by the worker.
     STOPPED = "STOPPED"
+    #: Its parameters cannot give a result (out of memory, diverged): a result in itself.
+    INFEASIBLE = "INFEASIBLE"
 
     @property
     def finished(self) -> bool:
-        """Whether the trial has ended (completed, failed or stopped)."""
-        return self in (TrialState.COMPLETED, TrialState.FAILED, TrialState.STOPPED)
+        """Whether the trial has ended (completed, failed, stopped or infeasible)."""
+        return self in (
+            TrialState.COMPLETED,
+            TrialState.FAILED,
+            TrialState.STOPPED,
+            TrialState.INFEASIBLE,
+        )
 
 
 @dataclass(frozen=True)
@@ -39,6 +46,7 @@ class StateCounts:
         completed: COMPLETED trials.
         failed: FAILED trials.
         stopped: STOPPED trials.
+        infeasible: INFEASIBLE trials.
     """
 
     waiting: int = 0
@@ -46,6 +54,7 @@ class StateCounts:
     completed: int = 0
     failed: int = 0
     stopped: int = 0
+    infeasible: int = 0
 
     @classmethod
     def of(cls, counts: Mapping[TrialState, int]) -> StateCounts:
@@ -91,7 +100,8 @@ class Trial:
         client_id: Who was handed the trial.
         create_time: Seconds since the epoch.
         complete_time: Seconds since the epoch, when finished.
-        failure_reason: Why it failed, when FAILED.
+        failure_reason: Why it failed, when FAILED; why its parameters are infeasible, when
+            INFEASIBLE.
         metadata: User annotations.
         lease_expire_time: Seconds since the epoch when the lease of a RUNNING trial expires
             unless renewed (heartbeat); ``None`` for a trial that is not RUNNING.

@@ -30,6 +30,7 @@ from hyperdial_server.core.space import (
 from hyperdial_server.core.study import (
     DEFAULT_ALGORITHM,
     Algorithm,
+    Constraint,
     Objective,
     StudyRecord,
     StudySpec,
@@ -123,6 +124,14 @@ def spec_from_proto(pb: study_pb2.StudySpec) -> StudySpec:
         initial_trials=pb.initial_trials or None,
         lease_timeout=lease_timeout,
         deterministic_objective=pb.deterministic_objective,
+        constraints=tuple(
+            Constraint(
+                c.name,
+                lower=c.lower_bound if c.HasField("lower_bound") else None,
+                upper=c.upper_bound if c.HasField("upper_bound") else None,
+            )
+            for c in pb.constraints
+        ),
     )
     if pb.HasField("early_stopping"):
         # Checked once the objectives are: the policy names one of them.
@@ -238,6 +247,12 @@ def spec_to_proto(spec: StudySpec) -> study_pb2.StudySpec:
         pb.early_stopping.CopyFrom(policy_to_proto(spec.early_stopping))
     if spec.deterministic_objective:
         pb.deterministic_objective = True
+    for c in spec.constraints:
+        cpb = pb.constraints.add(name=c.name)
+        if c.lower is not None:
+            cpb.lower_bound = c.lower
+        if c.upper is not None:
+            cpb.upper_bound = c.upper
     return pb
 
 

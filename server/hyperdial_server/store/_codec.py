@@ -51,7 +51,13 @@ from hyperdial_server.core.space import (
     ParamValue,
     SearchSpace,
 )
-from hyperdial_server.core.study import Algorithm, Objective, StudyRecord, StudySpec
+from hyperdial_server.core.study import (
+    Algorithm,
+    Constraint,
+    Objective,
+    StudyRecord,
+    StudySpec,
+)
 from hyperdial_server.core.trial import Trial, TrialState
 
 # One encoder for every call: ``json.dumps`` with options builds a new one each time.
@@ -173,7 +179,8 @@ def _policy_from_json(obj: Mapping[str, Any]) -> EarlyStopping:
 
 def spec_to_json(spec: StudySpec) -> dict[str, Any]:
     """A study spec as a JSON-ready dict (``early_stopping`` only when the study has a
-    policy, and ``deterministic_objective`` only when true, so that a spec without them is
+    policy, ``deterministic_objective`` only when true and ``constraints`` only when it has
+    some, so that a spec without them is
     stored as before the fields existed)."""
     out: dict[str, Any] = {
         # Topological order, so building the space again keeps the same order.
@@ -190,6 +197,10 @@ def spec_to_json(spec: StudySpec) -> dict[str, Any]:
         out["early_stopping"] = _policy_to_json(spec.early_stopping)
     if spec.deterministic_objective:
         out["deterministic_objective"] = True
+    if spec.constraints:
+        out["constraints"] = [
+            {"name": c.name, "lower": c.lower, "upper": c.upper} for c in spec.constraints
+        ]
     return out
 
 
@@ -207,6 +218,9 @@ def spec_from_json(obj: Mapping[str, Any]) -> StudySpec:
         lease_timeout=obj.get("lease_timeout"),
         early_stopping=_policy_from_json(policy) if (policy := obj.get("early_stopping")) else None,
         deterministic_objective=bool(obj.get("deterministic_objective", False)),
+        constraints=tuple(
+            Constraint(c["name"], c["lower"], c["upper"]) for c in obj.get("constraints", ())
+        ),
     )
 
 

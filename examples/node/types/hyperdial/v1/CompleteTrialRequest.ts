@@ -3,6 +3,7 @@
 import type { Measurement as _hyperdial_v1_Measurement, Measurement__Output as _hyperdial_v1_Measurement__Output } from '../../hyperdial/v1/Measurement';
 import type { TrialFailure as _hyperdial_v1_TrialFailure, TrialFailure__Output as _hyperdial_v1_TrialFailure__Output } from '../../hyperdial/v1/TrialFailure';
 import type { TrialStop as _hyperdial_v1_TrialStop, TrialStop__Output as _hyperdial_v1_TrialStop__Output } from '../../hyperdial/v1/TrialStop';
+import type { TrialInfeasibility as _hyperdial_v1_TrialInfeasibility, TrialInfeasibility__Output as _hyperdial_v1_TrialInfeasibility__Output } from '../../hyperdial/v1/TrialInfeasibility';
 
 /**
  * Request of `CompleteTrial`.
@@ -13,7 +14,8 @@ export interface CompleteTrialRequest {
    */
   'name'?: (string);
   /**
-   * The objective values: one finite value for every objective of the study.
+   * The objective values: one finite value for every objective of the study, and one for
+   * every outcome constraint (`StudySpec.constraints`).
    */
   'final_measurement'?: (_hyperdial_v1_Measurement | null);
   /**
@@ -36,9 +38,15 @@ export interface CompleteTrialRequest {
    */
   'stop'?: (_hyperdial_v1_TrialStop | null);
   /**
+   * The parameters cannot give a result (out of memory, diverged, invalid configuration);
+   * the trial becomes `TRIAL_STATE_INFEASIBLE`. Use `failure` instead when the
+   * infrastructure failed (a node lost, a preemption): that point is worth another try.
+   */
+  'infeasibility'?: (_hyperdial_v1_TrialInfeasibility | null);
+  /**
    * How the trial ended. Exactly one must be set.
    */
-  'outcome'?: "final_measurement"|"failure"|"stop";
+  'outcome'?: "final_measurement"|"failure"|"stop"|"infeasibility";
 }
 
 /**
@@ -50,7 +58,8 @@ export interface CompleteTrialRequest__Output {
    */
   'name': (string);
   /**
-   * The objective values: one finite value for every objective of the study.
+   * The objective values: one finite value for every objective of the study, and one for
+   * every outcome constraint (`StudySpec.constraints`).
    */
   'final_measurement'?: (_hyperdial_v1_Measurement__Output | null);
   /**
@@ -73,7 +82,13 @@ export interface CompleteTrialRequest__Output {
    */
   'stop'?: (_hyperdial_v1_TrialStop__Output | null);
   /**
+   * The parameters cannot give a result (out of memory, diverged, invalid configuration);
+   * the trial becomes `TRIAL_STATE_INFEASIBLE`. Use `failure` instead when the
+   * infrastructure failed (a node lost, a preemption): that point is worth another try.
+   */
+  'infeasibility'?: (_hyperdial_v1_TrialInfeasibility__Output | null);
+  /**
    * How the trial ended. Exactly one must be set.
    */
-  'outcome'?: "final_measurement"|"failure"|"stop";
+  'outcome'?: "final_measurement"|"failure"|"stop"|"infeasibility";
 }

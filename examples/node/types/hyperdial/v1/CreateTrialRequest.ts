@@ -3,6 +3,7 @@
 import type { ParameterValue as _hyperdial_v1_ParameterValue, ParameterValue__Output as _hyperdial_v1_ParameterValue__Output } from '../../hyperdial/v1/ParameterValue';
 import type { Measurement as _hyperdial_v1_Measurement, Measurement__Output as _hyperdial_v1_Measurement__Output } from '../../hyperdial/v1/Measurement';
 import type { TrialFailure as _hyperdial_v1_TrialFailure, TrialFailure__Output as _hyperdial_v1_TrialFailure__Output } from '../../hyperdial/v1/TrialFailure';
+import type { TrialInfeasibility as _hyperdial_v1_TrialInfeasibility, TrialInfeasibility__Output as _hyperdial_v1_TrialInfeasibility__Output } from '../../hyperdial/v1/TrialInfeasibility';
 
 /**
  * Request of `CreateTrial`.
@@ -17,7 +18,8 @@ export interface CreateTrialRequest {
    */
   'parameters'?: ({[key: string]: _hyperdial_v1_ParameterValue});
   /**
-   * The objective values of a trial that completed elsewhere.
+   * The objective values of a trial that completed elsewhere (and its constraint values,
+   * as for `CompleteTrial`).
    */
   'final_measurement'?: (_hyperdial_v1_Measurement | null);
   /**
@@ -35,10 +37,14 @@ export interface CreateTrialRequest {
    */
   'request_id'?: (string);
   /**
+   * A trial whose parameters proved infeasible elsewhere (`TRIAL_STATE_INFEASIBLE`).
+   */
+  'infeasibility'?: (_hyperdial_v1_TrialInfeasibility | null);
+  /**
    * How the trial ended, for a trial imported as finished. Unset: the trial is enqueued
    * (`TRIAL_STATE_WAITING`) and handed out by the next `SuggestTrials`.
    */
-  'outcome'?: "final_measurement"|"failure";
+  'outcome'?: "final_measurement"|"failure"|"infeasibility";
 }
 
 /**
@@ -54,7 +60,8 @@ export interface CreateTrialRequest__Output {
    */
   'parameters': ({[key: string]: _hyperdial_v1_ParameterValue__Output});
   /**
-   * The objective values of a trial that completed elsewhere.
+   * The objective values of a trial that completed elsewhere (and its constraint values,
+   * as for `CompleteTrial`).
    */
   'final_measurement'?: (_hyperdial_v1_Measurement__Output | null);
   /**
@@ -72,8 +79,12 @@ export interface CreateTrialRequest__Output {
    */
   'request_id': (string);
   /**
+   * A trial whose parameters proved infeasible elsewhere (`TRIAL_STATE_INFEASIBLE`).
+   */
+  'infeasibility'?: (_hyperdial_v1_TrialInfeasibility__Output | null);
+  /**
    * How the trial ended, for a trial imported as finished. Unset: the trial is enqueued
    * (`TRIAL_STATE_WAITING`) and handed out by the next `SuggestTrials`.
    */
-  'outcome'?: "final_measurement"|"failure";
+  'outcome'?: "final_measurement"|"failure"|"infeasibility";
 }

@@ -5,6 +5,7 @@ import type { ObjectiveSpec as _hyperdial_v1_ObjectiveSpec, ObjectiveSpec__Outpu
 import type { Algorithm as _hyperdial_v1_Algorithm, Algorithm__Output as _hyperdial_v1_Algorithm__Output } from '../../hyperdial/v1/Algorithm';
 import type { Duration as _google_protobuf_Duration, Duration__Output as _google_protobuf_Duration__Output } from '../../google/protobuf/Duration';
 import type { EarlyStoppingPolicy as _hyperdial_v1_EarlyStoppingPolicy, EarlyStoppingPolicy__Output as _hyperdial_v1_EarlyStoppingPolicy__Output } from '../../hyperdial/v1/EarlyStoppingPolicy';
+import type { OutcomeConstraint as _hyperdial_v1_OutcomeConstraint, OutcomeConstraint__Output as _hyperdial_v1_OutcomeConstraint__Output } from '../../hyperdial/v1/OutcomeConstraint';
 import type { Long } from '@grpc/proto-loader';
 
 /**
@@ -66,6 +67,15 @@ export interface StudySpec {
    * basis of `ListOptimalTrials` follows the same declaration.
    */
   'deterministic_objective'?: (boolean);
+  /**
+   * Outcome constraints: metrics every final measurement reports beside the objectives, each
+   * with bounds it must hold. A completed trial is feasible when all of them hold; only
+   * feasible trials are optimal (`ListOptimalTrials`), and the Bayesian model learns where
+   * they hold. At most 8; names are unique and differ from the objectives' names. An
+   * Optuna-style `constraints_func` that returns values `c_i` (satisfied when `c_i <= 0`) maps
+   * to constraints named after each value with `upper_bound: 0`.
+   */
+  'constraints'?: (_hyperdial_v1_OutcomeConstraint)[];
   '_seed'?: "seed";
 }
 
@@ -128,5 +138,14 @@ export interface StudySpec__Output {
    * basis of `ListOptimalTrials` follows the same declaration.
    */
   'deterministic_objective': (boolean);
+  /**
+   * Outcome constraints: metrics every final measurement reports beside the objectives, each
+   * with bounds it must hold. A completed trial is feasible when all of them hold; only
+   * feasible trials are optimal (`ListOptimalTrials`), and the Bayesian model learns where
+   * they hold. At most 8; names are unique and differ from the objectives' names. An
+   * Optuna-style `constraints_func` that returns values `c_i` (satisfied when `c_i <= 0`) maps
+   * to constraints named after each value with `upper_bound: 0`.
+   */
+  'constraints': (_hyperdial_v1_OutcomeConstraint__Output)[];
   '_seed'?: "seed";
 }

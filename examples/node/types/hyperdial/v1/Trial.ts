@@ -42,7 +42,7 @@ export interface Trial {
    */
   'create_time'?: (_google_protobuf_Timestamp | null);
   /**
-   * When the trial became `TRIAL_STATE_COMPLETED` or `TRIAL_STATE_FAILED`.
+   * When the trial finished (any state past `TRIAL_STATE_RUNNING`).
    */
   'complete_time'?: (_google_protobuf_Timestamp | null);
   /**
@@ -92,6 +92,19 @@ export interface Trial {
    * point. See `ListTrialsRequest.changed_after_revision`.
    */
   'revision'?: (number | string | Long);
+  /**
+   * Whether the trial's outcome is infeasible: true for a `TRIAL_STATE_INFEASIBLE` trial, and
+   * for a `TRIAL_STATE_COMPLETED` one (or a stopped one ranked by its last measurement) whose
+   * values break an outcome constraint of the study (`StudySpec.constraints`) or lack one.
+   * An infeasible trial is never optimal. False for trials that have not finished.
+   */
+  'infeasible'?: (boolean);
+  /**
+   * Why the trial is infeasible: the worker's reason for a `TRIAL_STATE_INFEASIBLE` trial,
+   * or the constraints broken, such as "latency_ms = 25.3 > 20 (upper bound)". Empty when
+   * `infeasible` is false.
+   */
+  'infeasibility_reason'?: (string);
 }
 
 /**
@@ -129,7 +142,7 @@ export interface Trial__Output {
    */
   'create_time': (_google_protobuf_Timestamp__Output | null);
   /**
-   * When the trial became `TRIAL_STATE_COMPLETED` or `TRIAL_STATE_FAILED`.
+   * When the trial finished (any state past `TRIAL_STATE_RUNNING`).
    */
   'complete_time': (_google_protobuf_Timestamp__Output | null);
   /**
@@ -179,4 +192,17 @@ export interface Trial__Output {
    * point. See `ListTrialsRequest.changed_after_revision`.
    */
   'revision': (number);
+  /**
+   * Whether the trial's outcome is infeasible: true for a `TRIAL_STATE_INFEASIBLE` trial, and
+   * for a `TRIAL_STATE_COMPLETED` one (or a stopped one ranked by its last measurement) whose
+   * values break an outcome constraint of the study (`StudySpec.constraints`) or lack one.
+   * An infeasible trial is never optimal. False for trials that have not finished.
+   */
+  'infeasible': (boolean);
+  /**
+   * Why the trial is infeasible: the worker's reason for a `TRIAL_STATE_INFEASIBLE` trial,
+   * or the constraints broken, such as "latency_ms = 25.3 > 20 (upper bound)". Empty when
+   * `infeasible` is false.
+   */
+  'infeasibility_reason': (string);
 }

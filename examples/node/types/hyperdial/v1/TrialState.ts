@@ -30,6 +30,14 @@ export const TrialState = {
    * measurement. Optuna calls this state PRUNED, Vizier STOPPED.
    */
   TRIAL_STATE_STOPPED: 'TRIAL_STATE_STOPPED',
+  /**
+   * Finished without a result because its parameters cannot give one: the model ran out of
+   * memory, training diverged, the configuration is invalid (`CompleteTrial` with
+   * `infeasibility`). The point is a result in itself: samplers learn to avoid its region,
+   * and it is never handed out again. `infeasibility_reason` says why. Unlike
+   * `TRIAL_STATE_FAILED` (the infrastructure failed; the point is worth trying again).
+   */
+  TRIAL_STATE_INFEASIBLE: 'TRIAL_STATE_INFEASIBLE',
 } as const;
 
 /**
@@ -68,6 +76,15 @@ export type TrialState =
    */
   | 'TRIAL_STATE_STOPPED'
   | 5
+  /**
+   * Finished without a result because its parameters cannot give one: the model ran out of
+   * memory, training diverged, the configuration is invalid (`CompleteTrial` with
+   * `infeasibility`). The point is a result in itself: samplers learn to avoid its region,
+   * and it is never handed out again. `infeasibility_reason` says why. Unlike
+   * `TRIAL_STATE_FAILED` (the infrastructure failed; the point is worth trying again).
+   */
+  | 'TRIAL_STATE_INFEASIBLE'
+  | 6
 
 /**
  * Where a trial is in its life.

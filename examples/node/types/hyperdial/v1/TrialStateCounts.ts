@@ -26,6 +26,10 @@ export interface TrialStateCounts {
    * `TRIAL_STATE_STOPPED` trials.
    */
   'stopped'?: (number | string | Long);
+  /**
+   * `TRIAL_STATE_INFEASIBLE` trials.
+   */
+  'infeasible'?: (number | string | Long);
 }
 
 /**
@@ -52,4 +56,8 @@ export interface TrialStateCounts__Output {
    * `TRIAL_STATE_STOPPED` trials.
    */
   'stopped': (number);
+  /**
+   * `TRIAL_STATE_INFEASIBLE` trials.
+   */
+  'infeasible': (number);
 }
