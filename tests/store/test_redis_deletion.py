@@ -83,6 +83,8 @@ async def _busy_study(s: Store, ns: str, i: int) -> None:
         metadata={},
         now=13.0,
     )
+    infeasible = Trial(0, TrialState.INFEASIBLE, {"lr": 0.9}, failure_reason="diverged")
+    await s.create_trial(ns, rec.study_id, infeasible)  # 8, imported
 
 
 def test_deleting_studies_leaves_no_key_behind(own_redis: str) -> None:
@@ -96,7 +98,14 @@ def test_deleting_studies_leaves_no_key_behind(own_redis: str) -> None:
             assert client.zcard("hd:leases") == STUDIES
             assert client.dbsize() > STUDIES * 10
             keys = study_keys("ns", "s000")
-            for key in (keys.stopped, keys.es_state, keys.es_curves, keys.es_steps, keys.es_rungs):
+            for key in (
+                keys.stopped,
+                keys.infeasible,
+                keys.es_state,
+                keys.es_curves,
+                keys.es_steps,
+                keys.es_rungs,
+            ):
                 assert client.exists(key), key
             for i in range(STUDIES):
                 await s.delete_study("ns", f"s{i:03d}", now=20.0)

@@ -88,6 +88,8 @@ async def busy_study(
     await claim(s, ns, rec, 2, client_id="w")
     await enqueue(s, ns, rec)  # 5 WAITING
     await s.get_trial(ns, study_id, 4, now=100.0)  # trial 4's lease expires
+    infeasible = Trial(0, TrialState.INFEASIBLE, {"lr": 0.9}, failure_reason="diverged")
+    await s.create_trial(ns, study_id, infeasible)  # 6 INFEASIBLE, imported
     return rec
 
 
@@ -237,6 +239,24 @@ def test_codec_round_trips_exactly() -> None:
         complete_time=2.0,
         failure_reason="r",
         metadata={"a": "1", "b": "2"},
+    )
+
+
+def test_every_state_round_trips_through_the_stored_form() -> None:
+    for state in TrialState:
+        trial = Trial(3, state, {"x": 0.5}, create_time=1.0, failure_reason="why")
+        assert decode_stored_trial('[{"number":3,' + encode_trial_body(trial)[1:] + "]") == trial
+    # A late infeasible verdict on a lease-expired trial: its reason replaces the expiry's.
+    expired = encode_trial_patch(
+        state=TrialState.FAILED, complete_time=2.0, failure_reason="lease expired"
+    )
+    verdict = encode_trial_patch(
+        state=TrialState.INFEASIBLE, complete_time=3.0, failure_reason="diverged"
+    )
+    body = encode_trial_body(Trial(0, TrialState.RUNNING, {"x": 0.5}))
+    got = decode_stored_trial(f'[{{"number":3,{body[1:]},{expired},{verdict}]')
+    assert got == Trial(
+        3, TrialState.INFEASIBLE, {"x": 0.5}, complete_time=3.0, failure_reason="diverged"
     )
 
 

@@ -27,8 +27,10 @@ run it on every store of hyperdial):
 * **Late results.** ``complete_trial`` on a trial whose lease expired records the result all the
   same: with values the trial becomes COMPLETED and, if its point is still waiting in the
   re-issue queue, the point is withdrawn (it has its measurement); if the point was handed out
-  again already, that twin stays and measures the same point a second time. With a failure the
-  trial stays FAILED with the new reason and its point stays queued. A late result is taken once.
+  again already, that twin stays and measures the same point a second time. A stop (STOPPED)
+  and an infeasible verdict (INFEASIBLE) judge the point too, and are taken alike. With a
+  failure the trial stays FAILED with the new reason and its point stays queued (the
+  infrastructure failed, not the point). A late result is taken once.
   The trial created for a re-issued point gets ``Trial.original_number`` (the expired trial) and,
   in the same step, the expired trial gets ``Trial.reissued_number`` (the new one), so twins
   name each other whichever of the late result and the re-issue comes first.
@@ -443,7 +445,9 @@ class Store(abc.ABC):
 
         Args:
             trial: The trial; its ``number`` is ignored and assigned by the store. Its state
-                is WAITING, COMPLETED or FAILED.
+                is WAITING or finished (COMPLETED, FAILED, STOPPED or INFEASIBLE: a trial
+                imported from elsewhere, whose ``failure_reason`` says why it failed or why
+                its parameters are infeasible).
             score: For a COMPLETED trial of a single-objective study: its rank among completed
                 trials, lower is better (see ``best_trial``).
             uid: When given, the ``uid`` of the study the caller validated ``trial`` against.
@@ -474,13 +478,16 @@ class Store(abc.ABC):
         uid: str | None = None,
         request_id: RequestId | None = None,
         stop_reason: str | None = None,
+        infeasible_reason: str | None = None,
     ) -> Trial:
         """Ends a RUNNING trial, or records the late result of a lease-expired one, in one
         atomic step.
 
-        Exactly one of ``values`` (the trial becomes COMPLETED), ``failure_reason`` (FAILED)
-        and ``stop_reason`` (STOPPED: the worker stopped it early) is given. ``metadata`` is
-        merged into the trial's metadata. The trial's lease ends.
+        Exactly one of ``values`` (the trial becomes COMPLETED), ``failure_reason`` (FAILED:
+        the infrastructure failed), ``stop_reason`` (STOPPED: the worker stopped it early) and
+        ``infeasible_reason`` (INFEASIBLE: its parameters cannot give a result, say out of
+        memory or diverged) is given. ``metadata`` is merged into the trial's metadata. The
+        trial's lease ends.
 
         A stopped trial's values are those of its last report (``None`` if it reported
         nothing), and ``Trial.stop`` is a decision of rule ``WORKER`` at that report's step (0
@@ -490,15 +497,27 @@ class Store(abc.ABC):
         STOPPED (by its policy at a report, or by an earlier stop) answers the trial as it is
         and changes nothing; values or a failure for it are refused (``TRIAL_NOT_RUNNING``).
 
+        ``Trial.failure_reason`` is one stored field for two reasons: why a FAILED trial
+        failed, and why an INFEASIBLE trial's parameters cannot give a result
+        (``infeasible_reason``, which replaces the lease-expiry reason of a late verdict). An
+        INFEASIBLE trial has no values, no stop and no score. An infeasible verdict judges the
+        point, like values or a stop: a lease-expired trial takes it as a late result, becomes
+        INFEASIBLE, and its point is withdrawn from the re-issue queue if still there. An
+        INFEASIBLE trial, like a COMPLETED or FAILED one, takes no further outcome
+        (``TRIAL_NOT_RUNNING``; only a retry with the same ``request_id`` is answered).
+
         Args:
             score: Rank among the trials ``best_trial`` compares, lower is better: for a
                 single-objective study, with ``values``; with ``stop_reason``, only when the
                 study ranks stopped trials (without one, a stop is ranked by the score given
-                with the trial's last report, if any).
+                with the trial's last report, if any); never with ``failure_reason`` or
+                ``infeasible_reason``.
             uid: When given, the ``uid`` of the study the caller validated ``values`` against.
             request_id: With the id of an earlier ``complete_trial`` of this trial: returns the
                 trial as it is and changes nothing.
             stop_reason: Why the worker stopped the trial (may be empty).
+            infeasible_reason: Why the trial's parameters cannot give a result (may be
+                empty); kept as ``Trial.failure_reason``.
 
         Raises:
             NotFound: No such study or trial.
@@ -506,6 +525,8 @@ class Store(abc.ABC):
             FailedPrecondition: The trial is not RUNNING and took no late result (reason
                 ``TRIAL_NOT_RUNNING``); nothing changed.
             InvalidArgument: ``request_id`` was used for another call.
+            ValueError: Not exactly one outcome is given, or a ``score`` with a failure or
+                an infeasible verdict (a caller's mistake; nothing changed).
         """
         raise NotImplementedError
 
@@ -520,7 +541,8 @@ class Store(abc.ABC):
         Raises:
             NotFound: No such study or trial.
             FailedPrecondition: The trial is not RUNNING, or its lease had expired (reason
-                ``TRIAL_NOT_RUNNING``, metadata ``lease_expired``).
+                ``TRIAL_NOT_RUNNING``, metadata ``state``: the trial's state, FAILED, STOPPED,
+                INFEASIBLE..., and ``lease_expired``).
         """
         raise NotImplementedError
 

@@ -29,7 +29,10 @@ def check_points(points: Sequence[tuple[int, Params]]) -> None:
 def check_new_trial(trial: Trial, score: float | None) -> None:
     """Raises ``ValueError`` for a trial ``create_trial`` does not take."""
     if trial.state is TrialState.RUNNING:
-        raise ValueError("create_trial takes a WAITING, COMPLETED or FAILED trial, not RUNNING")
+        raise ValueError(
+            "create_trial takes a WAITING or finished (COMPLETED, FAILED, STOPPED, INFEASIBLE) "
+            "trial, not RUNNING"
+        )
     if score is not None and trial.state is not TrialState.COMPLETED:
         raise ValueError("a score is only given for a COMPLETED trial")
 
@@ -39,16 +42,23 @@ def check_completion(
     failure_reason: str | None,
     score: float | None,
     stop_reason: str | None = None,
+    infeasible_reason: str | None = None,
 ) -> TrialState:
     """The state ``complete_trial`` moves to; ``ValueError`` unless exactly one outcome."""
-    given = [x is not None for x in (values, failure_reason, stop_reason)]
-    if sum(given) != 1:
-        raise ValueError("give exactly one of values, failure_reason and stop_reason")
-    if failure_reason is not None and score is not None:
+    outcomes = (values, failure_reason, stop_reason, infeasible_reason)
+    if sum(x is not None for x in outcomes) != 1:
+        raise ValueError(
+            "give exactly one of values, failure_reason, stop_reason and infeasible_reason"
+        )
+    if score is not None and (failure_reason is not None or infeasible_reason is not None):
         raise ValueError("a score is only given with values or a stop")
     if values is not None:
         return TrialState.COMPLETED
-    return TrialState.FAILED if failure_reason is not None else TrialState.STOPPED
+    if failure_reason is not None:
+        return TrialState.FAILED
+    if infeasible_reason is not None:
+        return TrialState.INFEASIBLE
+    return TrialState.STOPPED
 
 
 def check_measurement(measurement: Measurement, policy: EarlyStopping | None) -> None:

@@ -11,7 +11,9 @@ Redis Cluster slot and every Lua script touches keys of one slot only::
                                 of the last change of a trial, as ``repr`` text; absent: none)
     hd:{ns/id}:trials           hash: trial number -> stored trial JSON
     hd:{ns/id}:numbers          sorted set: every trial number (score = number)
-    hd:{ns/id}:state:<STATE>    sorted set per state: trial numbers in that state
+    hd:{ns/id}:state:<STATE>    sorted set per ``TrialState`` (WAITING, RUNNING, COMPLETED,
+                                FAILED, STOPPED, INFEASIBLE): trial numbers in that state; a
+                                missing key is an empty set (Redis drops empty ones)
     hd:{ns/id}:queue            list: WAITING trial numbers, oldest first
     hd:{ns/id}:claims           sorted set: "<index>:<token>" scored by claim deadline
     hd:{ns/id}:scores           sorted set: zero-padded trial number scored by ``score``
@@ -129,6 +131,7 @@ class StudyKeys:
     es_steps: str
     es_rungs: str
     changes: str
+    infeasible: str
     deleted: str
 
     def state(self, state: TrialState) -> str:
@@ -139,6 +142,7 @@ class StudyKeys:
             TrialState.COMPLETED: self.completed,
             TrialState.FAILED: self.failed,
             TrialState.STOPPED: self.stopped,
+            TrialState.INFEASIBLE: self.infeasible,
         }[state]
 
     @property
@@ -168,6 +172,7 @@ class StudyKeys:
             self.es_steps,
             self.es_rungs,
             self.changes,
+            self.infeasible,
         )
 
 
@@ -215,6 +220,7 @@ def study_keys(namespace: str, study_id: str) -> StudyKeys:
         es_steps=base + "es_steps",
         es_rungs=base + "es_rungs",
         changes=base + "changes",
+        infeasible=base + "state:" + TrialState.INFEASIBLE.value,
         deleted=base + "deleted",
     )
 

@@ -73,9 +73,10 @@ class TrialMethods(Store):
         uid: str | None = None,
         request_id: RequestId | None = None,
         stop_reason: str | None = None,
+        infeasible_reason: str | None = None,
     ) -> Trial:
         """See :meth:`Store.complete_trial`."""
-        state = check_completion(values, failure_reason, score, stop_reason)
+        state = check_completion(values, failure_reason, score, stop_reason, infeasible_reason)
         if score is not None:
             score_text(score)
         study = self._study(namespace, study_id)
@@ -102,8 +103,9 @@ class TrialMethods(Store):
             study.release(number)
             study.set_state(trial, state)
         elif number in study.expired:
-            # A late result, taken once: values or a stop end the trial and withdraw its point
-            # from the re-issue queue if still there; a failure only replaces the reason.
+            # A late result, taken once: values, a stop or an infeasible verdict end the trial
+            # and withdraw its point from the re-issue queue if still there; a failure only
+            # replaces the reason.
             study.expired.discard(number)
             if state is not TrialState.FAILED:
                 study.set_state(trial, state)
@@ -117,6 +119,9 @@ class TrialMethods(Store):
             trial.failure_reason = ""
         if failure_reason is not None:
             trial.failure_reason = failure_reason
+        if infeasible_reason is not None:
+            # One stored field for both: Trial.failure_reason says why it is INFEASIBLE.
+            trial.failure_reason = infeasible_reason
         if stop_reason is not None:
             # Its last report's values, and that report's score unless given one.
             reports = study.reports.get(number)

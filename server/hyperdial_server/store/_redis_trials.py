@@ -335,16 +335,24 @@ class TrialCommands(RedisBase):
         uid: str | None = None,
         request_id: RequestId | None = None,
         stop_reason: str | None = None,
+        infeasible_reason: str | None = None,
     ) -> Trial:
         """See :meth:`Store.complete_trial`. One script call."""
-        state = check_completion(values, failure_reason, score, stop_reason)
+        state = check_completion(values, failure_reason, score, stop_reason, infeasible_reason)
         keys = study_keys(namespace, study_id)
+        if stop_reason is not None:
+            # A stop clears the reason of a lease-expired trial, as late values do.
+            reason: str | None = ""
+        elif infeasible_reason is not None:
+            # One stored field for both: Trial.failure_reason says why it is INFEASIBLE.
+            reason = infeasible_reason
+        else:
+            reason = failure_reason
         patch = encode_trial_patch(
             state=state,
             values=values,
             complete_time=now,
-            # A stop clears the reason of a lease-expired trial, as late values do.
-            failure_reason="" if stop_reason is not None else failure_reason,
+            failure_reason=reason,
             metadata=metadata,
         )
         reply = await self._script(

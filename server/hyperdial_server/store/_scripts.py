@@ -354,6 +354,7 @@ STUDY = (
     "es_steps",
     "es_rungs",
     "changes",
+    "infeasible",
 )
 #: The keys of the reading scripts, which expire due leases first (``expire_due`` of _lib, which
 #: gives each expired trial a revision: ``changes``).
@@ -390,7 +391,10 @@ REQUEST = ("rid", "now", "until_time", "fingerprint")
 EXPIRE = ("now", "expiry_patch", "expire_batch")
 
 CREATE_STUDY = Script("create_study", STUDY, ("record", "uid", *REQUEST))
-GET_STUDY = Script("get_study", ("study", "waiting", "running", "completed", "failed", "stopped"))
+GET_STUDY = Script(
+    "get_study",
+    ("study", "waiting", "running", "completed", "failed", "stopped", "infeasible"),
+)
 #: The namespace's spec accounting (``_keys.spec_bytes``), in the slot of its study index.
 SPEC_BYTES = Script("spec_bytes", ("spec_bytes", "spec_total"), ("study_id", "size", "budget"))
 DELETE_STUDY = Script(
@@ -477,6 +481,7 @@ COMPLETE_TRIAL = Script(
         "completed",
         "failed",
         "stopped",
+        "infeasible",
         "scores",
         "leases",
         "expired",
@@ -500,6 +505,7 @@ HEARTBEAT_TRIAL = Script(
         "completed",
         "failed",
         "stopped",
+        "infeasible",
         "leases",
         "expired",
         "reissue",
@@ -528,6 +534,7 @@ ADD_MEASUREMENT = Script(
         "completed",
         "failed",
         "stopped",
+        "infeasible",
         "scores",
         "leases",
         "expired",

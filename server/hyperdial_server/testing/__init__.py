@@ -63,6 +63,7 @@ pytest.register_assert_rewrite(
     "hyperdial_server.testing._early_stopping",
     "hyperdial_server.testing._reports",
     "hyperdial_server.testing._helpers",
+    "hyperdial_server.testing._infeasible",
     "hyperdial_server.testing._leases",
     "hyperdial_server.testing._one_step_asks",
     "hyperdial_server.testing._request_ids",
@@ -102,6 +103,7 @@ from hyperdial_server.testing._helpers import (  # noqa: E402
     trial_pages,
     typed,
 )
+from hyperdial_server.testing._infeasible import InfeasibleContract  # noqa: E402
 from hyperdial_server.testing._leases import LeaseContract  # noqa: E402
 from hyperdial_server.testing._one_step_asks import OneStepAskContract  # noqa: E402
 from hyperdial_server.testing._reports import ReportContract  # noqa: E402
@@ -116,6 +118,7 @@ __all__ = [
     "ConcurrencyContract",
     "ContractBase",
     "EarlyStoppingContract",
+    "InfeasibleContract",
     "LeaseContract",
     "OneStepAskContract",
     "ReportContract",

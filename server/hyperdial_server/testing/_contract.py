@@ -6,6 +6,7 @@ from hyperdial_server.testing._asks import AskContract
 from hyperdial_server.testing._changes import ChangesContract
 from hyperdial_server.testing._concurrency import ConcurrencyContract
 from hyperdial_server.testing._early_stopping import EarlyStoppingContract
+from hyperdial_server.testing._infeasible import InfeasibleContract
 from hyperdial_server.testing._leases import LeaseContract
 from hyperdial_server.testing._one_step_asks import OneStepAskContract
 from hyperdial_server.testing._reports import ReportContract
@@ -17,6 +18,7 @@ from hyperdial_server.testing._trials import TrialContract
 # pytest collects inherited tests in reverse MRO order: the last base listed runs first, so the
 # topics are listed from last to first.
 class StoreContract(
+    InfeasibleContract,
     ChangesContract,
     EarlyStoppingContract,
     ReportContract,
@@ -29,8 +31,8 @@ class StoreContract(
     StudyContract,
 ):
     """Every test of the ``Store`` contract: studies, asks, trials, leases, request ids,
-    concurrency, one-step asks, early stopping (intermediate reports and decisions), and
-    revisions (reads of what changed).
+    concurrency, one-step asks, early stopping (intermediate reports and decisions),
+    revisions (reads of what changed), and INFEASIBLE trials.
 
     Subclass it in a test module as ``Test...`` and give it the fixture ``store`` (see
     :mod:`hyperdial_server.testing`).

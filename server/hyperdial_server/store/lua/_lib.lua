@@ -28,9 +28,9 @@
 --
 -- The functions take ``k``, the preamble's table of the calling script's keys, by the names
 -- of ``StudyKeys`` (store/_keys.py): study, trials, waiting, running, completed, failed,
--- stopped, leases, expired, reissue, owners, holders, requests, request_times, changes. Each
--- function reads only the names it needs; tests/store/test_lua_contract.py checks that every
--- script declares them.
+-- stopped, infeasible, leases, expired, reissue, owners, holders, requests, request_times,
+-- changes. Each function reads only the names it needs; tests/store/test_lua_contract.py
+-- checks that every script declares them.
 
 -- A trial number zero-padded to 20 digits: the order of text is the order of numbers.
 local function pad(number)
@@ -81,10 +81,10 @@ local function release(k, number)
 end
 
 -- The state of trial `number` that is not RUNNING, by the sorted set of its state: WAITING,
--- COMPLETED, FAILED, STOPPED, or '' (none: the keys disagree).
+-- COMPLETED, FAILED, STOPPED, INFEASIBLE, or '' (none: the keys disagree).
 local function trial_state(k, number)
   local states = {{k.waiting, 'WAITING'}, {k.completed, 'COMPLETED'}, {k.failed, 'FAILED'},
-    {k.stopped, 'STOPPED'}}
+    {k.stopped, 'STOPPED'}, {k.infeasible, 'INFEASIBLE'}}
   for _, pair in ipairs(states) do
     if redis.call('ZSCORE', pair[1], number) then
       return pair[2]

@@ -21,6 +21,7 @@
 --   completed      sorted set of COMPLETED trial numbers
 --   failed         sorted set of FAILED trial numbers
 --   stopped        sorted set of STOPPED trial numbers
+--   infeasible     sorted set of INFEASIBLE trial numbers
 --   scores         scores sorted set
 --   leases         leases sorted set
 --   expired        expired sorted set

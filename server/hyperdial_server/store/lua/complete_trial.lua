@@ -1,7 +1,8 @@
 -- uses: _lib
--- complete_trial: ends a RUNNING trial (COMPLETED, FAILED, or STOPPED by its worker), or records
--- the late result of a trial whose lease expired; nothing changes otherwise. A request id
--- answered before returns the trial as it is, and so does a stop of a trial already STOPPED.
+-- complete_trial: ends a RUNNING trial (COMPLETED, FAILED, STOPPED by its worker, or
+-- INFEASIBLE), or records the late result of a trial whose lease expired; nothing changes
+-- otherwise. A request id answered before returns the trial as it is, and so does a stop of a
+-- trial already STOPPED.
 --
 -- A stopped trial's final values are those of its last report (es_state "<n>:v"), its stop
 -- decision ("rule":"worker") is at the step of that report (0 without one), and without a
@@ -15,6 +16,7 @@
 --   completed      sorted set of COMPLETED trial numbers
 --   failed         sorted set of FAILED trial numbers
 --   stopped        sorted set of STOPPED trial numbers
+--   infeasible     sorted set of INFEASIBLE trial numbers
 --   scores         scores sorted set
 --   leases         leases sorted set
 --   expired        expired sorted set (lease-expired trials that take a late result)
@@ -27,9 +29,9 @@
 --   changes        changes sorted set (revision of each trial's last change)
 -- Arguments:
 --   number         trial number
---   state          new state: COMPLETED, FAILED or STOPPED
---   patch          patch layer appended to the trial (state, values or failure_reason,
---                  complete_time, metadata to merge)
+--   state          new state: COMPLETED, FAILED, STOPPED or INFEASIBLE
+--   patch          patch layer appended to the trial (state, values or failure_reason (also
+--                  the reason of INFEASIBLE), complete_time, metadata to merge)
 --   stop           for STOPPED: the stop decision's JSON after its step, ending with '}'
 --                  ('"rule":"worker","message":"..."}'); '' otherwise
 --   score          score, or '' for none (a stop without one takes its last report's)
@@ -65,7 +67,8 @@ if redis.call('HEXISTS', k.trials, number) == 0 then
   return {'TRIAL_NOT_FOUND'}
 end
 local state = a.state
-local sets = {COMPLETED = k.completed, FAILED = k.failed, STOPPED = k.stopped}
+local sets = {COMPLETED = k.completed, FAILED = k.failed, STOPPED = k.stopped,
+  INFEASIBLE = k.infeasible}
 if state == 'STOPPED' and redis.call('ZSCORE', k.stopped, number) then
   -- Stopped already (by the policy at a report, or by an earlier stop): answered as it is.
   if rid ~= '' then
@@ -79,9 +82,10 @@ if redis.call('ZSCORE', k.running, number) then
   release(k, number)
   redis.call('ZADD', sets[state], number, number)
 elseif redis.call('ZSCORE', k.expired, number) then
-  -- A late result: taken once. Values, or a stop (the worker's verdict on the point, with the
-  -- measurements it reported), end the trial and withdraw its point from the re-issue queue
-  -- if it is still there; a failure only replaces the reason.
+  -- A late result: taken once. Values, a stop (the worker's verdict on the point, with the
+  -- measurements it reported) or an infeasible verdict (the point cannot give a result) end
+  -- the trial and withdraw its point from the re-issue queue if it is still there; a failure
+  -- (of the infrastructure, not of the point) only replaces the reason.
   redis.call('ZREM', k.expired, number)
   if state ~= 'FAILED' then
     redis.call('ZREM', k.failed, number)

@@ -29,7 +29,8 @@ if redis.call('EXISTS', k.study) == 1 then
 end
 redis.call('UNLINK', k.trials, k.numbers, k.waiting, k.running, k.completed, k.failed, k.queue,
   k.claims, k.scores, k.leases, k.reissue, k.expired, k.owners, k.holders, k.requests,
-  k.request_times, k.stopped, k.es_state, k.es_curves, k.es_steps, k.es_rungs, k.changes)
+  k.request_times, k.stopped, k.es_state, k.es_curves, k.es_steps, k.es_rungs, k.changes,
+  k.infeasible)
 redis.call('HSET', k.study, 'record', a.record, 'uid', a.uid, 'trials', 0,
   'next_index', 0, 'handed_out', 0)
 if a.rid ~= '' then

@@ -15,7 +15,7 @@
 --   changes        changes sorted set (revision of each trial's last change)
 -- Arguments:
 --   body           trial JSON without its number, starting with '{'
---   state          state: WAITING, COMPLETED or FAILED
+--   state          state: WAITING, or finished (COMPLETED, FAILED, STOPPED, INFEASIBLE)
 --   score          score, or '' for none
 --   uid            uid the caller validated the trial against, or '' for no check
 --   rid            request id, or ''

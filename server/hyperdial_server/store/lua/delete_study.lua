@@ -36,7 +36,8 @@ end
 -- UNLINK frees a large study in the background instead of blocking the server.
 redis.call('UNLINK', k.study, k.trials, k.numbers, k.waiting, k.running, k.completed, k.failed,
   k.queue, k.claims, k.scores, k.leases, k.reissue, k.expired, k.owners, k.holders, k.requests,
-  k.request_times, k.stopped, k.es_state, k.es_curves, k.es_steps, k.es_rungs, k.changes)
+  k.request_times, k.stopped, k.es_state, k.es_curves, k.es_steps, k.es_rungs, k.changes,
+  k.infeasible)
 if a.rid ~= '' then
   local value = a.until_time
   if a.fingerprint ~= '' then

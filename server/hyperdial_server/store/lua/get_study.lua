@@ -9,10 +9,11 @@
 --   completed      sorted set of COMPLETED trial numbers
 --   failed         sorted set of FAILED trial numbers
 --   stopped        sorted set of STOPPED trial numbers
+--   infeasible     sorted set of INFEASIBLE trial numbers
 --
 -- Returns {{record, trials, uid, revision, update_time}, waiting, running, completed, failed,
--- stopped}: the fields nil when absent (every one for a study that does not exist), then the
--- number of trials in each state, in the order of TrialState.
+-- stopped, infeasible}: the fields nil when absent (every one for a study that does not
+-- exist), then the number of trials in each state, in the order of TrialState.
 return {
   redis.call('HMGET', k.study, 'record', 'trials', 'uid', 'revision', 'update_time'),
   redis.call('ZCARD', k.waiting),
@@ -20,4 +21,5 @@ return {
   redis.call('ZCARD', k.completed),
   redis.call('ZCARD', k.failed),
   redis.call('ZCARD', k.stopped),
+  redis.call('ZCARD', k.infeasible),
 }

@@ -9,6 +9,7 @@
 --   completed      sorted set of COMPLETED trial numbers
 --   failed         sorted set of FAILED trial numbers
 --   stopped        sorted set of STOPPED trial numbers
+--   infeasible     sorted set of INFEASIBLE trial numbers
 --   leases         leases sorted set
 --   expired        expired sorted set
 --   reissue        re-issue queue
