@@ -129,3 +129,15 @@ def error_field(err: grpc.RpcError) -> str:
                 detail.Unpack(bad)
                 return bad.field_violations[0].field
     return ""
+
+
+def error_metadata(err: grpc.RpcError) -> dict[str, str]:
+    """The ``ErrorInfo.metadata`` of a failed call; empty if none was sent."""
+    status = rpc_status.from_call(err)  # type: ignore[arg-type]
+    if status is not None:
+        for detail in status.details:
+            if detail.Is(error_details_pb2.ErrorInfo.DESCRIPTOR):
+                info = error_details_pb2.ErrorInfo()
+                detail.Unpack(info)
+                return dict(info.metadata)
+    return {}

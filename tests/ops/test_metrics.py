@@ -106,7 +106,9 @@ def test_calls_latency_compute_time_and_trials_are_counted(server: InProcessServ
     assert ("process_cpu_seconds_total", ()) in m
 
 
-def test_trials_stopped_by_their_policy_or_worker_are_counted(server: InProcessServer) -> None:
+def test_trials_stopped_by_their_policy_or_worker_or_infeasible_are_counted(
+    server: InProcessServer,
+) -> None:
     threshold = study_pb2.ThresholdStoppingRule(threshold=1.0)
     s = spec(
         float_param("x", 0, 1),
@@ -116,20 +118,23 @@ def test_trials_stopped_by_their_policy_or_worker_are_counted(server: InProcessS
     with grpc.insecure_channel(server.target) as channel:
         stub = tuning_service_pb2_grpc.TuningServiceStub(channel)
         stub.CreateStudy(ts.CreateStudyRequest(study_id="stops", spec=s))
-        ask = ts.SuggestTrialsRequest(parent="studies/stops", count=3)
-        by_rule, by_worker, going = stub.SuggestTrials(ask).trials
+        ask = ts.SuggestTrialsRequest(parent="studies/stops", count=4)
+        by_rule, by_worker, going, oom = stub.SuggestTrials(ask).trials
         for name, loss in ((by_rule.name, 2.0), (going.name, 0.5)):
             report = trial_pb2.Measurement(step=1, values={"loss": loss})
             stub.AddTrialMeasurement(ts.AddTrialMeasurementRequest(name=name, measurement=report))
         stop = ts.CompleteTrialRequest(name=by_worker.name, stop=ts.TrialStop(reason="budget"))
         stub.CompleteTrial(stop)
+        infeasible = ts.TrialInfeasibility(reason="out of memory")
+        stub.CompleteTrial(ts.CompleteTrialRequest(name=oom.name, infeasibility=infeasible))
     # Counted once each call is done, which may be after the client got its answer.
     while (
-        _handled(m := scrape(server.metrics_url), "CompleteTrial", "OK") < 1
+        _handled(m := scrape(server.metrics_url), "CompleteTrial", "OK") < 2
         or _handled(m, "AddTrialMeasurement", "OK") < 2
     ):
         time.sleep(0.01)
     assert sample(m, "hyperdial_trials_told_total", outcome="stopped") == 2
+    assert sample(m, "hyperdial_trials_told_total", outcome="infeasible") == 1
 
 
 def test_health_checks_are_counted_under_their_own_service(server: InProcessServer) -> None:

@@ -21,7 +21,7 @@ from hyperdial_server.core.space import (
     ParamValue,
     SearchSpace,
 )
-from hyperdial_server.core.study import Algorithm, Objective, StudySpec
+from hyperdial_server.core.study import Algorithm, Constraint, Objective, StudySpec
 from hyperdial_server.core.trial import Trial, TrialState
 from hyperdial_server.samplers._recommend import MIN_RECOMMEND_TRIALS, recommend
 
@@ -242,3 +242,39 @@ def test_every_value_equal_recommends_the_first_point_with_no_spread() -> None:
         {"loss": 0.0},
     )
     assert best.measurements == 2
+
+
+def _constrained_bowl() -> tuple[StudySpec, list[Trial]]:
+    """A bowl on x whose best half breaks ``cost <= 0.5`` (cost = 1 - x): the model is fitted on
+    every trial, but only points with x >= 0.5 can be recommended."""
+    spec = _spec(X, constraints=(Constraint("cost", upper=0.5),))
+    rows: list[tuple[dict[str, ParamValue], dict[str, float]]] = []
+    for x in np.linspace(0.0, 1.0, 11):
+        rows.append(({"x": float(x)}, {"loss": float(x) ** 2, "cost": 1.0 - float(x)}))
+    return spec, _completed(rows)
+
+
+def test_only_feasible_points_are_recommended() -> None:
+    spec, trials = _constrained_bowl()
+    answer = recommend(spec, trials)
+    assert answer is not None and len(answer) == 1
+    # The lowest predicted loss among feasible points: x = 0.5, not the infeasible x = 0.
+    assert answer[0].trial.params == {"x": 0.5}
+    assert spec.infeasibility(answer[0].trial.values) is None
+
+
+def test_no_feasible_point_recommends_nothing() -> None:
+    spec, trials = _constrained_bowl()
+    tight = dataclasses.replace(spec, constraints=(Constraint("cost", upper=-1.0),))
+    assert recommend(tight, trials) == []
+
+
+def test_infeasible_trials_still_shape_the_model() -> None:
+    """The prediction at a feasible point uses the infeasible trials' measurements: leaving
+    them out changes it."""
+    spec, trials = _constrained_bowl()
+    with_all = recommend(spec, trials)
+    feasible_only = recommend(spec, [t for t in trials if spec.infeasibility(t.values) is None])
+    assert with_all is not None and feasible_only is not None
+    assert with_all[0].trial.number == feasible_only[0].trial.number
+    assert with_all[0].stddev["loss"] != feasible_only[0].stddev["loss"]

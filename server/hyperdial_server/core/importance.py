@@ -132,8 +132,9 @@ def completed_samples(
     trials: Iterable[Trial], objective: str
 ) -> tuple[list[Mapping[str, ParamValue]], list[float]]:
     """The points and values of ``objective`` of the COMPLETED ``trials`` that have a finite
-    value for it, in the order given; FAILED, STOPPED, RUNNING and WAITING trials are left out
-    (a stopped trial's last report is not a result)."""
+    value for it, in the order given; FAILED, STOPPED, INFEASIBLE, RUNNING and WAITING trials
+    are left out (a stopped trial's last report is not a result; an infeasible one has none).
+    A completed trial that breaks an outcome constraint counts: its objective was measured."""
     points: list[Mapping[str, ParamValue]] = []
     values: list[float] = []
     for t in trials:

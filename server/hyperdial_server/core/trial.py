@@ -78,7 +78,8 @@ class Measurement:
 
     Attributes:
         step: Epochs, batches or any resource unit the study counts in (>= 0).
-        values: Objective values by name (finite); the watched objective's at least.
+        values: Objective values by name (finite), and values of the study's outcome
+            constraints when reported; the watched objective's at least.
         elapsed: Seconds of training until this measurement, as the worker measured them;
             ``None`` when not given.
     """
@@ -96,7 +97,8 @@ class Trial:
         number: 1, 2, 3... in order of creation within the study.
         state: Where the trial is in its life.
         params: Values of the active parameters.
-        values: Objective values by name, when COMPLETED.
+        values: Objective values by name, and the outcome constraints' values, when
+            COMPLETED (when STOPPED: its last report's).
         client_id: Who was handed the trial.
         create_time: Seconds since the epoch.
         complete_time: Seconds since the epoch, when finished.

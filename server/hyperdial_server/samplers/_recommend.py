@@ -10,8 +10,10 @@ the model averages them (each is an observation), and the point is represented b
 lowest-numbered trial.
 
 With one objective the recommendation is the point of lowest predicted value (oriented by the
-goal); with several, the points whose predictions no other point's dominate. Pure: the same
-trials give the same answer.
+goal); with several, the points whose predictions no other point's dominate. With outcome
+constraints, the model is fitted on every completed trial (an infeasible trial's objective
+values are real measurements) but only points whose trials all hold the constraints can be
+recommended. Pure: the same trials give the same answer.
 """
 
 from __future__ import annotations
@@ -57,7 +59,8 @@ class Recommended:
 
 def recommend(spec: StudySpec, trials: Sequence[Trial]) -> list[Recommended] | None:
     """The recommended trials, in order of number; ``None`` with fewer than
-    ``MIN_RECOMMEND_TRIALS`` usable completed trials (the caller answers by observed values).
+    ``MIN_RECOMMEND_TRIALS`` usable completed trials (the caller answers by observed values);
+    empty when no point is feasible.
 
     Args:
         spec: The study spec.
@@ -94,6 +97,13 @@ def recommend(spec: StudySpec, trials: Sequence[Trial]) -> list[Recommended] | N
         owner[i] = first.setdefault(row.tobytes(), i)
     points = np.array(sorted(first.values()), dtype=np.intp)
     counts = np.bincount(owner, minlength=len(used))[points]
+    # A point is feasible when every measurement of it holds the constraints.
+    broken = np.zeros(len(used), dtype=bool)
+    for i, t in enumerate(used):
+        broken[i] = spec.infeasibility(t.values) is not None
+    ok = np.bincount(owner, weights=broken, minlength=len(used))[points] == 0
+    if not ok.any():
+        return []
     model = _model_rows(y, spec.seed)
     x_all = enc.features(u)
     mean = np.empty((len(points), len(names)))
@@ -122,7 +132,8 @@ def recommend(spec: StudySpec, trials: Sequence[Trial]) -> list[Recommended] | N
             if spec.deterministic_objective
             else 0.5 * np.abs(transform.inverse(m + n_sd) - transform.inverse(m - n_sd))
         )
-    chosen = _best(mean)
+    candidates = np.flatnonzero(ok)
+    chosen = [int(candidates[k]) for k in _best(mean[candidates])]
     out = []
     for k in chosen:
         i = int(points[k])

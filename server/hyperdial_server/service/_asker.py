@@ -337,10 +337,11 @@ class Asker:
         self, namespace: str, record: StudyRecord, claim: Claim
     ) -> tuple[list[Params], float]:
         """A model-based sampler's points for the claim's indices, and its compute seconds."""
-        # The history: finished (completed, failed or stopped) and RUNNING trials, still encoded
-        # when the store keeps them so (the sampler's worker decodes them). Stopped trials too:
-        # they tell the model where results were poor, and the sampler indices they record keep
-        # concurrent asks apart (an index no trial records counts as an ask in flight).
+        # The history: finished (completed, failed, stopped or infeasible) and RUNNING trials,
+        # still encoded when the store keeps them so (the sampler's worker decodes them).
+        # Stopped and infeasible trials too: they tell the model where results were poor or
+        # impossible, and the sampler indices they record keep concurrent asks apart (an index
+        # no trial records counts as an ask in flight).
         pages: list[TrialPage] = []
         after = 0
         while True:
@@ -351,6 +352,7 @@ class Asker:
                     TrialState.COMPLETED,
                     TrialState.FAILED,
                     TrialState.STOPPED,
+                    TrialState.INFEASIBLE,
                     TrialState.RUNNING,
                 ],
                 page_size=1000,

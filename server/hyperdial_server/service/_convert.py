@@ -11,8 +11,9 @@ from google.protobuf.timestamp_pb2 import Timestamp
 
 from hyperdial.v1 import study_pb2, trial_pb2, tuning_service_pb2
 from hyperdial_server.core import limits, names
-from hyperdial_server.core.early_stopping import EarlyStopping, Hyperband, hyperband_bracket
+from hyperdial_server.core.early_stopping import Hyperband, hyperband_bracket
 from hyperdial_server.core.errors import InvalidArgument
+from hyperdial_server.core.feasibility import feasible, trial_infeasibility
 from hyperdial_server.core.importance import Importances
 from hyperdial_server.core.pareto import OptimalityBasis
 from hyperdial_server.core.space import (
@@ -38,7 +39,9 @@ from hyperdial_server.core.study import (
 from hyperdial_server.core.trial import Trial, TrialState
 from hyperdial_server.samplers._bayes import default_initial_trials
 from hyperdial_server.samplers._recommend import Recommended
+from hyperdial_server.service import _validate
 from hyperdial_server.service._early_stopping import (
+    INVALID_MEASUREMENT,
     decision_to_proto,
     measurement_to_proto,
     policy_from_proto,
@@ -58,8 +61,12 @@ _STATES: dict[trial_pb2.TrialState.ValueType, TrialState] = {
     trial_pb2.TRIAL_STATE_COMPLETED: TrialState.COMPLETED,
     trial_pb2.TRIAL_STATE_FAILED: TrialState.FAILED,
     trial_pb2.TRIAL_STATE_STOPPED: TrialState.STOPPED,
+    trial_pb2.TRIAL_STATE_INFEASIBLE: TrialState.INFEASIBLE,
 }
 _STATES_PB = {v: k for k, v in _STATES.items()}
+
+#: ``ErrorInfo.reason`` of a final measurement without a value for an outcome constraint.
+MISSING_CONSTRAINT_VALUE = "MISSING_CONSTRAINT_VALUE"
 
 
 def spec_from_proto(pb: study_pb2.StudySpec) -> StudySpec:
@@ -135,7 +142,7 @@ def spec_from_proto(pb: study_pb2.StudySpec) -> StudySpec:
     )
     if pb.HasField("early_stopping"):
         # Checked once the objectives are: the policy names one of them.
-        policy = policy_from_proto(pb.early_stopping, spec.objectives)
+        policy = policy_from_proto(pb.early_stopping, spec.objectives, spec.constraints)
         spec = dataclasses.replace(spec, early_stopping=policy)
     return spec
 
@@ -275,6 +282,7 @@ def study_to_proto(record: StudyRecord) -> study_pb2.Study:
             completed=counts.completed,
             failed=counts.failed,
             stopped=counts.stopped,
+            infeasible=counts.infeasible,
         ),
     )
 
@@ -350,17 +358,19 @@ def typed_params_from_proto(
 
 
 def trial_to_proto(
-    study_id: str, trial: Trial, policy: EarlyStopping | None = None, *, full: bool = False
+    study_id: str, trial: Trial, spec: StudySpec, *, full: bool = False
 ) -> trial_pb2.Trial:
     """A stored trial as sent to clients.
 
     Args:
         study_id: The trial's study.
         trial: The trial.
-        policy: The study's early-stopping policy, of which the trial's ``bracket`` follows.
+        spec: The study's spec: its early-stopping policy gives the trial's ``bracket``, its
+            outcome constraints whether the trial is ``infeasible``.
         full: ``TRIAL_VIEW_FULL``: with the intermediate measurements the trial was read with
             (``TRIAL_VIEW_BASIC`` leaves them out).
     """
+    policy = spec.early_stopping
     # Scalars in one constructor call; map entries set in place, which costs about half of
     # building a ParameterValue message per entry and copying them in.
     pb = trial_pb2.Trial(
@@ -369,7 +379,9 @@ def trial_to_proto(
         state=_STATES_PB[trial.state],
         client_id=trial.client_id,
         create_time=timestamp(trial.create_time),
-        failure_reason=trial.failure_reason,
+        # An INFEASIBLE trial's reason is stored as a failure's is, and sent as
+        # infeasibility_reason (below): failure_reason is a FAILED trial's.
+        failure_reason="" if trial.state is TrialState.INFEASIBLE else trial.failure_reason,
         complete_time=None if trial.complete_time is None else timestamp(trial.complete_time),
         lease_expire_time=(
             None if trial.lease_expire_time is None else timestamp(trial.lease_expire_time)
@@ -400,6 +412,12 @@ def trial_to_proto(
         pb.stop_decision.CopyFrom(decision_to_proto(trial.stop))
     if policy is not None and isinstance(policy.rule, Hyperband):
         pb.bracket = hyperband_bracket(policy.rule, trial.number)
+    # Judged when read, not stored: a study's constraints never change, so neither does this.
+    if trial.state is TrialState.INFEASIBLE or spec.constraints:
+        why = trial_infeasibility(spec, trial)
+        if why is not None:
+            pb.infeasible = True
+            pb.infeasibility_reason = why
     # The two trials of a re-issued point name each other (see docs/protocol.md, Leases).
     if trial.original_number is not None:
         pb.original_trial = names.trial_name(study_id, trial.original_number)
@@ -418,7 +436,7 @@ def state_from_proto(state: int, field: str) -> TrialState:
         return _STATES[trial_pb2.TrialState.ValueType(state)]
     raise InvalidArgument(
         f"{field}: {state} is not a trial state; use TRIAL_STATE_WAITING, _RUNNING, "
-        "_COMPLETED, _FAILED or _STOPPED",
+        "_COMPLETED, _FAILED, _STOPPED or _INFEASIBLE",
         field=field,
     )
 
@@ -464,18 +482,24 @@ def timestamp(seconds: float) -> Timestamp:
 def check_values(
     spec: StudySpec, values: Mapping[str, float], field: str = "final_measurement.values"
 ) -> dict[str, float]:
-    """Checks objective values: one finite number for each objective of the study.
+    """Checks final values: one finite number for each objective and for each outcome
+    constraint of the study, and no other name (a misspelt name is refused, not ignored).
+
+    Returns:
+        The values: the objectives' in the study's order, then the constraints'.
 
     Raises:
-        InvalidArgument: A value is missing, unknown, NaN or infinite.
+        InvalidArgument: A name that is neither an objective nor a constraint, a value
+            missing for an objective, NaN or infinite (``INVALID_MEASUREMENT``); a value
+            missing for a constraint (``MISSING_CONSTRAINT_VALUE``, metadata ``constraint``).
     """
+    constraints = [c.name for c in spec.constraints]
     for name in values:
-        if spec.objective(name) is None:
-            known = ", ".join(repr(o.name) for o in spec.objectives)
+        if spec.objective(name) is None and name not in constraints:
             raise InvalidArgument(
-                f"{field}: {name!r} is not an objective of the study (objectives: {known})",
+                f"{field}: {name!r} is {_validate.known_metrics(spec)}",
                 field=f"{field}[{name}]",
-                reason="INVALID_MEASUREMENT",
+                reason=INVALID_MEASUREMENT,
             )
     out = {}
     for o in spec.objectives:
@@ -483,24 +507,42 @@ def check_values(
             raise InvalidArgument(
                 f"{field}: no value for objective {o.name!r}; give one value per objective",
                 field=f"{field}[{o.name}]",
-                reason="INVALID_MEASUREMENT",
+                reason=INVALID_MEASUREMENT,
             )
-        v = float(values[o.name])
-        if not math.isfinite(v):
-            raise InvalidArgument(
-                f"{field}: objective {o.name!r} is {v}; only finite values are recorded "
-                "(report a failed trial instead)",
-                field=f"{field}[{o.name}]",
-                reason="INVALID_MEASUREMENT",
+        out[o.name] = _finite(values[o.name], f"objective {o.name!r}", field, o.name)
+    for name in constraints:
+        if name not in values:
+            error = InvalidArgument(
+                f"{field}: no value for constraint {name!r}; a final measurement gives a "
+                "value for every outcome constraint of the study beside its objectives (a "
+                "trial whose metric could not be measured is reported with infeasibility)",
+                field=f"{field}[{name}]",
+                reason=MISSING_CONSTRAINT_VALUE,
             )
-        out[o.name] = v
+            error.metadata["constraint"] = name
+            raise error
+        out[name] = _finite(values[name], f"constraint {name!r}", field, name)
     return out
 
 
+def _finite(value: float, what: str, field: str, name: str) -> float:
+    v = float(value)
+    if not math.isfinite(v):
+        raise InvalidArgument(
+            f"{field}: {what} is {v}; only finite values are recorded (report a trial that "
+            "gave no usable result with failure, or with infeasibility when its parameters "
+            "cannot give one)",
+            field=f"{field}[{name}]",
+            reason=INVALID_MEASUREMENT,
+        )
+    return v
+
+
 def score(spec: StudySpec, values: Mapping[str, float]) -> float | None:
-    """Rank of a completed trial among completed ones (lower is better) for a
-    single-objective study; ``None`` with several objectives."""
-    if len(spec.objectives) != 1:
+    """Rank of a trial with these values among the ones ``best_trial`` compares (lower is
+    better) for a single-objective study; ``None`` with several objectives, and for values
+    that break an outcome constraint (an infeasible trial is never the best)."""
+    if len(spec.objectives) != 1 or not feasible(spec, values):
         return None
     o = spec.objectives[0]
     v = values[o.name]

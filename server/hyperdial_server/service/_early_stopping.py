@@ -33,8 +33,9 @@ from hyperdial_server.core.early_stopping import (
     Threshold,
 )
 from hyperdial_server.core.errors import InvalidArgument
-from hyperdial_server.core.study import Objective, StudySpec
+from hyperdial_server.core.study import Constraint, Objective, StudySpec
 from hyperdial_server.core.trial import Measurement
+from hyperdial_server.service._validate import known_metrics
 
 #: ``ErrorInfo.reason`` of every refused ``StudySpec.early_stopping``.
 INVALID_EARLY_STOPPING = "INVALID_EARLY_STOPPING"
@@ -54,13 +55,17 @@ _MAX_DURATION_SECONDS = 315_576_000_000
 
 
 def policy_from_proto(
-    pb: study_pb2.EarlyStoppingPolicy, objectives: Sequence[Objective]
+    pb: study_pb2.EarlyStoppingPolicy,
+    objectives: Sequence[Objective],
+    constraints: Sequence[Constraint] = (),
 ) -> EarlyStopping:
     """The validated core policy of ``spec.early_stopping``, defaults resolved.
 
     Args:
         pb: The policy, as sent.
         objectives: The study's objectives (already checked).
+        constraints: The study's outcome constraints (already checked): a report may carry
+            their values too, so they count in the bytes a measurement takes.
 
     Raises:
         InvalidArgument: Naming the offending field, reason ``INVALID_EARLY_STOPPING``.
@@ -101,12 +106,15 @@ def policy_from_proto(
             f"for {DEFAULT_MAX_MEASUREMENTS}); got {max_measurements}",
             field,
         )
-    per_measurement = measurement_bytes(objectives)
+    per_measurement = measurement_bytes(objectives, constraints)
     if max_measurements * per_measurement > MAX_MEASUREMENTS_BYTES:
         fitting = MAX_MEASUREMENTS_BYTES // per_measurement
+        metrics = f"{len(objectives)} objectives"
+        if constraints:
+            metrics += f" and {len(constraints)} constraints"
         raise _bad(
             f"max_measurements_per_trial {max_measurements} is too many for this study: a "
-            f"measurement of its {len(objectives)} objectives takes up to {per_measurement} "
+            f"measurement of its {metrics} takes up to {per_measurement} "
             f"bytes, and a trial's measurements must fit in {MAX_MEASUREMENTS_BYTES} bytes "
             f"to be read back; keep at most {fitting}",
             field,
@@ -258,10 +266,14 @@ def _bad(message: str, field: str) -> InvalidArgument:
     return InvalidArgument(message, field=field, reason=INVALID_EARLY_STOPPING)
 
 
-def measurement_bytes(objectives: Sequence[Objective]) -> int:
-    """Most bytes one ``Measurement`` of a trial of these objectives takes, serialized in a
-    ``Trial``: a map entry per objective, the step, an ``elapsed_duration`` and the framing."""
-    values = sum(len(o.name.encode()) + 15 for o in objectives)
+def measurement_bytes(
+    objectives: Sequence[Objective], constraints: Sequence[Constraint] = ()
+) -> int:
+    """Most bytes one ``Measurement`` of a trial of these objectives (and outcome constraints)
+    takes, serialized in a ``Trial``: a map entry per metric, the step, an
+    ``elapsed_duration`` and the framing."""
+    names = [o.name for o in objectives] + [c.name for c in constraints]
+    values = sum(len(name.encode()) + 15 for name in names)
     return values + 11 + 20 + 4
 
 
@@ -327,9 +339,12 @@ def measurement_from_proto(
 ) -> Measurement:
     """The validated core measurement of a report (``AddTrialMeasurement``).
 
-    The step is 0 to ``MAX_STEP``; every value names an objective of the study and is finite;
-    the objective the policy watches has a value (without a policy: at least one objective
-    does); ``elapsed_duration``, when set, is a valid duration of 0 or more.
+    The step is 0 to ``MAX_STEP``; every value names an objective or an outcome constraint of
+    the study and is finite; the objective the policy watches has a value (without a policy:
+    at least one objective does); ``elapsed_duration``, when set, is a valid duration of 0 or
+    more. Constraint values are optional in a report; a study that ranks stopped trials ranks
+    a trial stopped at a report only when the report carries every constraint's value and
+    they hold (``service._trials``).
 
     Raises:
         InvalidArgument: Naming the offending field, reason ``INVALID_MEASUREMENT``.
@@ -357,16 +372,19 @@ def measurement_from_proto(
 
 def _report_values(spec: StudySpec, values: Mapping[str, float], field: str) -> dict[str, float]:
     known = ", ".join(repr(o.name) for o in spec.objectives)
+    constraints = [c.name for c in spec.constraints]
     for name, value in values.items():
-        if spec.objective(name) is None:
+        objective = spec.objective(name) is not None
+        if not objective and name not in constraints:
             raise InvalidArgument(
-                f"{field}: {name!r} is not an objective of the study (objectives: {known})",
+                f"{field}: {name!r} is {known_metrics(spec)}",
                 field=f"{field}[{name}]",
                 reason=INVALID_MEASUREMENT,
             )
         if not math.isfinite(value):
+            what = "objective" if objective else "constraint"
             raise InvalidArgument(
-                f"{field}: objective {name!r} is {value}; only finite values are recorded (stop "
+                f"{field}: {what} {name!r} is {value}; only finite values are recorded (stop "
                 "or fail the trial instead)",
                 field=f"{field}[{name}]",
                 reason=INVALID_MEASUREMENT,
@@ -379,14 +397,15 @@ def _report_values(spec: StudySpec, values: Mapping[str, float], field: str) -> 
             field=f"{field}[{policy.objective}]",
             reason=INVALID_MEASUREMENT,
         )
-    if not values:
+    if not any(spec.objective(name) is not None for name in values):
         raise InvalidArgument(
             f"{field}: no value; a report gives a value for at least one objective ({known})",
             field=field,
             reason=INVALID_MEASUREMENT,
         )
-    # Objectives in the study's order, whatever the order on the wire.
-    return {o.name: float(values[o.name]) for o in spec.objectives if o.name in values}
+    # Objectives in the study's order, then constraints, whatever the order on the wire.
+    names = [o.name for o in spec.objectives] + constraints
+    return {name: float(values[name]) for name in names if name in values}
 
 
 def check_stop_reason(reason: str) -> str:

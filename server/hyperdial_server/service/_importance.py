@@ -55,7 +55,9 @@ async def parameter_importance(
     now: float,
 ) -> Importances:
     """The importance of every parameter of a study to one of its objectives, from its
-    COMPLETED trials (FAILED, STOPPED and RUNNING ones are not read).
+    COMPLETED trials (FAILED, STOPPED, INFEASIBLE and RUNNING ones are not read). A completed
+    trial whose values break an outcome constraint counts: its objective values were measured
+    all the same.
 
     Args:
         store: Where the study lives.

@@ -15,7 +15,8 @@ Metrics (``--metrics-port`` serves them at ``/metrics``):
   suggestions of one ask.
 * ``hyperdial_trials_asked_total``: trials handed out by ``SuggestTrials``.
 * ``hyperdial_trials_told_total{outcome}``: trials ended by ``CompleteTrial`` (``completed``,
-  ``failed`` or ``stopped``), and trials stopped by their policy at a report (``stopped``).
+  ``failed``, ``stopped`` or ``infeasible``), and trials stopped by their policy at a report
+  (``stopped``).
 * ``hyperdial_store_errors_total{operation,reason}``: store failures, by the RPC that met them
   (or ``health_check`` for the health service's own store checks) and their ``ErrorInfo``
   reason (``STORE_UNAVAILABLE``, ``STORE_OUT_OF_MEMORY``, ``STORE_READ_ONLY``, ...).
@@ -86,6 +87,7 @@ _TOLD: dict[int, str] = {
     trial_pb2.TRIAL_STATE_COMPLETED: "completed",
     trial_pb2.TRIAL_STATE_FAILED: "failed",
     trial_pb2.TRIAL_STATE_STOPPED: "stopped",
+    trial_pb2.TRIAL_STATE_INFEASIBLE: "infeasible",
 }
 
 # The metrics of the server handling the current call (read by ``observe_suggestion``).
@@ -138,8 +140,8 @@ class Metrics:
         )
         self.trials_told = Counter(
             "hyperdial_trials_told",
-            "Trials ended by CompleteTrial, by outcome (completed, failed, stopped), and trials "
-            "stopped by their early-stopping policy at a report (stopped).",
+            "Trials ended by CompleteTrial, by outcome (completed, failed, stopped, infeasible), "
+            "and trials stopped by their early-stopping policy at a report (stopped).",
             ["outcome"],
             registry=registry,
         )

@@ -8,6 +8,12 @@ the Bayesian sampler's model (:func:`hyperdial_server.samplers._recommend.recomm
 milliseconds to seconds of CPU, none of it on the replica's event loop. With too few completed
 trials for a model, the answer is the observed one, without predictions.
 
+Only feasible trials are optimal, on either basis. Observed, only feasible trials have a score
+for the store's best trial, and a Pareto front is of feasible trials
+(:meth:`~._trials.Trials.optimal`). By the model, every completed trial is fitted on (an
+infeasible trial's objective values are measurements too) and only feasible points are
+recommended (:func:`~hyperdial_server.samplers._recommend.recommend`).
+
 Like the Asker it takes and returns core types and raises typed errors, never protobuf or gRPC
 (``tests/test_layers.py`` checks it).
 """

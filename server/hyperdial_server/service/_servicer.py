@@ -24,10 +24,9 @@ from google.protobuf.message import Message
 
 from hyperdial.v1 import study_pb2, trial_pb2, tuning_service_pb2, tuning_service_pb2_grpc
 from hyperdial_server.core import limits, names
-from hyperdial_server.core.early_stopping import EarlyStopping
 from hyperdial_server.core.errors import HyperdialError, InvalidArgument
 from hyperdial_server.core.history import TrialPage
-from hyperdial_server.core.study import StudyRecord
+from hyperdial_server.core.study import StudyRecord, StudySpec
 from hyperdial_server.core.trial import Trial, TrialState
 from hyperdial_server.service import _convert, _pagination, _validate
 from hyperdial_server.service import _early_stopping as _es
@@ -256,11 +255,10 @@ class TuningServicer(tuning_service_pb2_grpc.TuningServiceServicer):
         record = self._asker.specs.get(namespace, study_id)
         if record is None:
             record = await self._asker.study(namespace, study_id)
-        policy = record.spec.early_stopping
         # Trials that do not fit stay RUNNING: with a client_id, an ask after the client has
         # told the ones it got resumes them; else their leases expire and they come back.
         return tuning_service_pb2.SuggestTrialsResponse(
-            trials=_fitting([_convert.trial_to_proto(study_id, t, policy) for t in handed])
+            trials=_fitting([_convert.trial_to_proto(study_id, t, record.spec) for t in handed])
         )
 
     @_rpc
@@ -272,8 +270,9 @@ class TuningServicer(tuning_service_pb2_grpc.TuningServiceServicer):
         outcome = request.WhichOneof("outcome")
         if outcome is None:
             raise InvalidArgument(
-                "set final_measurement (the objective values), failure (why the trial failed) "
-                "or stop (the worker stopped it early)",
+                "set final_measurement (the objective values), failure (why the trial failed), "
+                "stop (the worker stopped it early) or infeasibility (its parameters cannot "
+                "give a result)",
                 field="outcome",
             )
 
@@ -282,18 +281,21 @@ class TuningServicer(tuning_service_pb2_grpc.TuningServiceServicer):
                 return _convert.check_values(record.spec, request.final_measurement.values)
             return None
 
-        failure = stop_reason = None
+        failure = stop_reason = infeasible = None
         if outcome == "failure":
             failure = _validate.check_failure_reason(request.failure.reason)
         elif outcome == "stop":
             stop_reason = _es.check_stop_reason(request.stop.reason)
+        elif outcome == "infeasibility":
+            infeasible = _validate.check_failure_reason(
+                request.infeasibility.reason, "infeasibility.reason"
+            )
         request_id = self._request_id(request.request_id, request)
         namespace = self._namespace()
 
         async def write(
             record: StudyRecord, values: dict[str, float] | None
-        ) -> tuple[Trial, EarlyStopping | None]:
-            policy = record.spec.early_stopping
+        ) -> tuple[Trial, StudySpec]:
             trial = await self._store.complete_trial(
                 namespace,
                 study_id,
@@ -301,17 +303,19 @@ class TuningServicer(tuning_service_pb2_grpc.TuningServiceServicer):
                 values=values,
                 failure_reason=failure,
                 stop_reason=stop_reason,
+                infeasible_reason=infeasible,
                 metadata=metadata,
                 now=self._clock(),
+                # Only feasible values rank: an infeasible trial is never the best.
                 score=_convert.score(record.spec, values) if values is not None else None,
                 uid=record.uid,
                 request_id=request_id,
             )
-            return trial, policy
+            return trial, record.spec
 
-        trial, policy = await self._trials.write_checked(namespace, study_id, check, write)
+        trial, spec = await self._trials.write_checked(namespace, study_id, check, write)
         return tuning_service_pb2.CompleteTrialResponse(
-            trial=_convert.trial_to_proto(study_id, trial, policy)
+            trial=_convert.trial_to_proto(study_id, trial, spec)
         )
 
     @_rpc
@@ -337,7 +341,7 @@ class TuningServicer(tuning_service_pb2_grpc.TuningServiceServicer):
         )
         return tuning_service_pb2.AddTrialMeasurementResponse(
             decision=_es.decision_to_proto(report.decision),
-            trial=_convert.trial_to_proto(study_id, report.trial, report.policy),
+            trial=_convert.trial_to_proto(study_id, report.trial, report.spec),
         )
 
     @_rpc
@@ -365,7 +369,7 @@ class TuningServicer(tuning_service_pb2_grpc.TuningServiceServicer):
 
         async def write(
             record: StudyRecord, new: tuple[Trial, float | None]
-        ) -> tuple[Trial, EarlyStopping | None]:
+        ) -> tuple[Trial, StudySpec]:
             trial, score = new
             stored = await self._store.create_trial(
                 namespace,
@@ -376,13 +380,13 @@ class TuningServicer(tuning_service_pb2_grpc.TuningServiceServicer):
                 request_id=request_id,
                 now=trial.create_time,
             )
-            return stored, record.spec.early_stopping
+            return stored, record.spec
 
-        stored, policy = await self._trials.write_checked(
+        stored, spec = await self._trials.write_checked(
             namespace, study_id, lambda r: self._new_trial(r, request, metadata), write
         )
         return tuning_service_pb2.CreateTrialResponse(
-            trial=_convert.trial_to_proto(study_id, stored, policy)
+            trial=_convert.trial_to_proto(study_id, stored, spec)
         )
 
     def _new_trial(
@@ -392,7 +396,7 @@ class TuningServicer(tuning_service_pb2_grpc.TuningServiceServicer):
         metadata: dict[str, str],
     ) -> tuple[Trial, float | None]:
         """The trial ``request`` adds to the study of ``record``, validated against its spec,
-        and its score when it is completed."""
+        and its score when it is completed (and feasible)."""
         space = record.spec.space
         params = space.validate_point(_convert.typed_params_from_proto(space, request.parameters))
         now = self._clock()
@@ -410,6 +414,13 @@ class TuningServicer(tuning_service_pb2_grpc.TuningServiceServicer):
             trial.failure_reason = _validate.check_failure_reason(request.failure.reason)
             trial.state = TrialState.FAILED
             trial.complete_time = now
+        elif outcome == "infeasibility":
+            # Stored as a failure's reason is (``Trial.failure_reason``); told apart by state.
+            trial.failure_reason = _validate.check_failure_reason(
+                request.infeasibility.reason, "infeasibility.reason"
+            )
+            trial.state = TrialState.INFEASIBLE
+            trial.complete_time = now
         return trial, score
 
     @_rpc
@@ -418,11 +429,11 @@ class TuningServicer(tuning_service_pb2_grpc.TuningServiceServicer):
     ) -> tuning_service_pb2.GetTrialResponse:
         study_id, number = names.parse_trial_name(request.name)
         full = _es.full_view(request.view, default_full=True)
-        trial, policy = await self._trials.trial(
+        trial, spec = await self._trials.trial(
             self._namespace(), study_id, number, with_measurements=full
         )
         return tuning_service_pb2.GetTrialResponse(
-            trial=_convert.trial_to_proto(study_id, trial, policy, full=full)
+            trial=_convert.trial_to_proto(study_id, trial, spec, full=full)
         )
 
     @_rpc
@@ -432,7 +443,7 @@ class TuningServicer(tuning_service_pb2_grpc.TuningServiceServicer):
         study_id, number = names.parse_trial_name(request.name)
         trial = await self._trials.heartbeat(self._namespace(), study_id, number)
         return tuning_service_pb2.HeartbeatTrialResponse(
-            trial=_convert.trial_to_proto(study_id, trial, await self._policy(study_id))
+            trial=_convert.trial_to_proto(study_id, trial, await self._spec(study_id))
         )
 
     @_rpc
@@ -469,9 +480,9 @@ class TuningServicer(tuning_service_pb2_grpc.TuningServiceServicer):
                 now=self._clock(),
                 with_measurements=full,
             )
-            policy = await self._policy(study_id)
+            spec = await self._spec(study_id)
             trials, page = await self._off_loop(
-                size > OFF_LOOP_TRIALS or full, _trial_protos, study_id, stored, policy, full
+                size > OFF_LOOP_TRIALS or full, _trial_protos, study_id, stored, spec, full
             )
         response = tuning_service_pb2.ListTrialsResponse(trials=page, revision=stored.revision)
         if len(page) < len(trials):  # cut to fit a response: the next page starts after it
@@ -496,7 +507,6 @@ class TuningServicer(tuning_service_pb2_grpc.TuningServiceServicer):
         study_id = names.parse_study_name(request.parent, "parent")
         basis = _convert.basis_from_proto(request.basis)
         record = await self._asker.study(self._namespace(), study_id)
-        policy = record.spec.early_stopping
         async with self._admission.heavy(self._namespace()):
             optimal = await optimal_trials(
                 self._store,
@@ -507,7 +517,7 @@ class TuningServicer(tuning_service_pb2_grpc.TuningServiceServicer):
                 basis,
                 now=self._clock(),
             )
-            trials = [_convert.trial_to_proto(study_id, t, policy) for t in optimal.trials]
+            trials = [_convert.trial_to_proto(study_id, t, record.spec) for t in optimal.trials]
             predictions = [_convert.prediction_to_proto(r) for r in optimal.predictions or []]
             # A Pareto front too large for one response is cut to its lowest-numbered trials,
             # each trial with its prediction (measured together).
@@ -568,9 +578,9 @@ class TuningServicer(tuning_service_pb2_grpc.TuningServiceServicer):
             fingerprint=_fingerprint(request),
         )
 
-    async def _policy(self, study_id: str) -> EarlyStopping | None:
-        """The study's early-stopping policy (of the cached record), for trials' brackets."""
-        return (await self._asker.study(self._namespace(), study_id)).spec.early_stopping
+    async def _spec(self, study_id: str) -> StudySpec:
+        """The study's spec (of the cached record), for trials' brackets and feasibility."""
+        return (await self._asker.study(self._namespace(), study_id)).spec
 
     def _namespace(self) -> str:
         """Namespace of the current call: the caller's tenant, else the servicer's default."""
@@ -578,13 +588,11 @@ class TuningServicer(tuning_service_pb2_grpc.TuningServiceServicer):
 
 
 def _trial_protos(
-    study_id: str, page: TrialPage, policy: EarlyStopping | None, full: bool
+    study_id: str, page: TrialPage, spec: StudySpec, full: bool
 ) -> tuple[list[Trial], list[trial_pb2.Trial]]:
     """A page's trials, and the prefix of them that fits in a response, as protobuf."""
     trials = page.decode()
-    return trials, _fitting(
-        [_convert.trial_to_proto(study_id, t, policy, full=full) for t in trials]
-    )
+    return trials, _fitting([_convert.trial_to_proto(study_id, t, spec, full=full) for t in trials])
 
 
 async def _study_proto(record: StudyRecord) -> study_pb2.Study:

@@ -19,6 +19,7 @@ from typing import TypeVar
 from hyperdial_server.core import names
 from hyperdial_server.core.early_stopping import Decision, EarlyStopping, oriented
 from hyperdial_server.core.errors import InvalidArgument, NotFound, Unavailable
+from hyperdial_server.core.feasibility import feasible, trial_infeasibility
 from hyperdial_server.core.pareto import pareto_front
 from hyperdial_server.core.study import StudyRecord, StudySpec
 from hyperdial_server.core.trial import Measurement, Trial, TrialState
@@ -39,12 +40,12 @@ class Report:
     Attributes:
         trial: The trial after the report (without its measurements).
         decision: What the study's policy decided at it.
-        policy: The study's policy, as the report was checked against.
+        spec: The study's spec, as the report was checked against (its policy decided).
     """
 
     trial: Trial
     decision: Decision
-    policy: EarlyStopping | None
+    spec: StudySpec
 
 
 class Trials:
@@ -135,7 +136,7 @@ class Trials:
                 request_id=request_id,
                 score=score,
             )
-            return Report(trial, decision, policy)
+            return Report(trial, decision, record.spec)
 
         return await self.write_checked(namespace, study_id, check, write)
 
@@ -150,9 +151,9 @@ class Trials:
 
     async def trial(
         self, namespace: str, study_id: str, number: int, *, with_measurements: bool
-    ) -> tuple[Trial, EarlyStopping | None]:
-        """One trial (due leases expired first), and the study's policy (the trial's bracket
-        follows from it)."""
+    ) -> tuple[Trial, StudySpec]:
+        """One trial (due leases expired first), and the study's spec (the trial's bracket
+        and feasibility follow from it)."""
         try:
             trial = await self._store.get_trial(
                 namespace,
@@ -165,15 +166,18 @@ class Trials:
             self.specs.forget(namespace, study_id)
             raise
         record = await self.study(namespace, study_id)
-        return trial, record.spec.early_stopping
+        return trial, record.spec
 
     async def optimal(self, namespace: str, record: StudyRecord) -> list[Trial]:
-        """The study's best trial, or with several objectives its Pareto front, in order of
-        number. STOPPED trials compete, by their last report, when the study's policy ranks
-        them (``rank_stopped_trials``); a stopped trial whose last report lacks an objective's
-        value is not on a Pareto front."""
+        """The study's best feasible trial, or with several objectives the Pareto front of
+        its feasible trials, in order of number. STOPPED trials compete, by their last report,
+        when the study's policy ranks them (``rank_stopped_trials``); a stopped trial whose
+        last report lacks an objective's value is not on a Pareto front. A trial whose values
+        break or lack an outcome constraint is never optimal (INFEASIBLE trials have no values
+        and are not read)."""
         spec = record.spec
         if len(spec.objectives) == 1:
+            # Only feasible trials were given a score (see ``_convert.score``).
             best = await self._store.best_trial(namespace, record.study_id)
             return [best] if best is not None else []
         states = [TrialState.COMPLETED]
@@ -192,7 +196,11 @@ class Trials:
             after = page[-1].number
         names_ = [o.name for o in spec.objectives]
         complete = [
-            t for t in finished if t.values is not None and all(n in t.values for n in names_)
+            t
+            for t in finished
+            if t.values is not None
+            and all(n in t.values for n in names_)
+            and trial_infeasibility(spec, t) is None
         ]
         return pareto_front(complete, spec.objectives)
 
@@ -250,7 +258,8 @@ def _report_score(spec: StudySpec, policy: EarlyStopping, measurement: Measureme
     """The score (lower is better) a report gives its trial should it stop there, for a study
     that ranks stopped trials: of a single-objective study, the watched (only) objective's
     oriented value, as a completed trial's; ``None`` with several objectives (Pareto fronts
-    read the values themselves)."""
-    if len(spec.objectives) != 1:
+    read the values themselves), and for a report that lacks a value of an outcome constraint
+    or breaks one (the trial would stop infeasible, and an infeasible trial is never best)."""
+    if len(spec.objectives) != 1 or not feasible(spec, measurement.values):
         return None
     return oriented(measurement.values[policy.objective], policy.maximize)

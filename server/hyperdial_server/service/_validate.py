@@ -52,13 +52,14 @@ def check_request_id(request_id: str) -> str:
     return request_id
 
 
-def check_failure_reason(reason: str) -> str:
-    """A failure reason: at most ``MAX_FAILURE_REASON_LENGTH`` characters."""
+def check_failure_reason(reason: str, field: str = "failure.reason") -> str:
+    """A failure reason, or an infeasibility's (``field`` ``infeasibility.reason``): at most
+    ``MAX_FAILURE_REASON_LENGTH`` characters."""
     if len(reason) > limits.MAX_FAILURE_REASON_LENGTH:
         raise InvalidArgument(
-            f"failure.reason is {len(reason)} characters long; the limit is "
+            f"{field} is {len(reason)} characters long; the limit is "
             f"{limits.MAX_FAILURE_REASON_LENGTH}",
-            field="failure.reason",
+            field=field,
         )
     return reason
 
@@ -91,6 +92,19 @@ def check_metadata(metadata: Mapping[str, str], field: str = "metadata") -> dict
             field=field,
         )
     return dict(metadata)
+
+
+def known_metrics(spec: StudySpec) -> str:
+    """The end of "'x' is ...", for a name a measurement may not carry: what it may name (the
+    study's objectives, and its outcome constraints)."""
+    objectives = ", ".join(repr(o.name) for o in spec.objectives)
+    if not spec.constraints:
+        return f"not an objective of the study (objectives: {objectives})"
+    constraints = ", ".join(repr(c.name) for c in spec.constraints)
+    return (
+        f"not an objective of the study nor one of its constraints (objectives: {objectives}; "
+        f"constraints: {constraints})"
+    )
 
 
 def check_objective(spec: StudySpec, name: str, field: str = "objective") -> Objective:
