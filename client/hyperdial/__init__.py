@@ -46,10 +46,19 @@ from hyperdial._errors import (
     from_rpc_error,
 )
 from hyperdial._importance import ParameterImportance, ParameterImportances
-from hyperdial._optimize import ObjectiveResult
+from hyperdial._optimize import ObjectiveResult, TrialInfeasible
 from hyperdial._prediction import Prediction
 from hyperdial._retry import RetryPolicy
-from hyperdial._space import Categorical, Discrete, Float, Int, Objective, Parameter, ParamValue
+from hyperdial._space import (
+    Categorical,
+    Constraint,
+    Discrete,
+    Float,
+    Int,
+    Objective,
+    Parameter,
+    ParamValue,
+)
 from hyperdial._study import Study, Trial
 
 try:
@@ -62,6 +71,7 @@ __all__ = [
     "BaseTrial",
     "Categorical",
     "Client",
+    "Constraint",
     "DataLossError",
     "DeadlineExceededError",
     "Decision",
@@ -96,6 +106,7 @@ __all__ = [
     "ThresholdStopping",
     "Trial",
     "TrialChanges",
+    "TrialInfeasible",
     "TrialState",
     "TrialStopped",
     "UnauthenticatedError",

@@ -65,11 +65,13 @@ from hyperdial._leases import AsyncLeaseKeeper
 from hyperdial._optimize import (
     ObjectiveResult,
     RunState,
+    TrialInfeasible,
     _best_for_progress,
     _check_run,
     describe,
     ended_elsewhere,
     ignored_result,
+    infeasibility_reason,
     logger,
     progress_line,
     quiet_failure,
@@ -78,7 +80,7 @@ from hyperdial._optimize import (
 )
 from hyperdial._progress import progress_wanted
 from hyperdial._retry import Attempts, RetryPolicy, from_transport
-from hyperdial._space import Objective, Parameter
+from hyperdial._space import Constraint, Objective, Parameter
 from hyperdial._study import NO_RESULT_REASON
 from hyperdial.v1 import tuning_service_pb2, tuning_service_pb2_grpc
 
@@ -113,6 +115,7 @@ class AsyncTrial(BaseTrial):
         value: float | None = None,
         *,
         values: Mapping[str, float] | None = None,
+        constraint_values: Mapping[str, float] | None = None,
         metadata: Mapping[str, str] | None = None,
     ) -> AsyncTrial: ...
 
@@ -122,6 +125,7 @@ class AsyncTrial(BaseTrial):
         step: int | None = None,
         *,
         values: Mapping[str, float] | None = None,
+        constraint_values: Mapping[str, float] | None = None,
         metadata: Mapping[str, str] | None = None,
         elapsed: float | timedelta | None = None,
     ) -> Decision | AsyncTrial:
@@ -134,6 +138,8 @@ class AsyncTrial(BaseTrial):
         """
         study = self._study()
         if step is not None:
+            if constraint_values is not None:
+                raise TypeError("constraint_values belong to the final report, without a step")
             decision: Decision = await study.report(
                 self, intermediate_value(value, values, metadata), step, elapsed=elapsed
             )
@@ -142,7 +148,9 @@ class AsyncTrial(BaseTrial):
             raise TypeError("elapsed goes with a step: report(value, step, elapsed=...)")
         if isinstance(value, Mapping):
             raise TypeError("pass the final values as values={name: value, ...}")
-        done: AsyncTrial = await study.tell(self, value, values=values, metadata=metadata)
+        done: AsyncTrial = await study.tell(
+            self, value, values=values, constraint_values=constraint_values, metadata=metadata
+        )
         self._mark_finished(done)
         return done
 
@@ -169,6 +177,17 @@ class AsyncTrial(BaseTrial):
             The failed trial as stored.
         """
         done: AsyncTrial = await self._study().fail(self, reason)
+        self._mark_finished(done)
+        return done
+
+    async def mark_infeasible(self, reason: str = "") -> AsyncTrial:
+        """Records that this running trial's parameters cannot give a result: it becomes
+        INFEASIBLE (see :meth:`hyperdial.Study.mark_infeasible`).
+
+        Returns:
+            The infeasible trial as stored.
+        """
+        done: AsyncTrial = await self._study().mark_infeasible(self, reason)
         self._mark_finished(done)
         return done
 
@@ -343,6 +362,7 @@ class AsyncClient:
         lease_timeout: float | timedelta | None = None,
         early_stopping: EarlyStopping | StoppingRule | None = None,
         deterministic_objective: bool = False,
+        constraints: Sequence[Constraint | str] = (),
         load_if_exists: bool = False,
     ) -> AsyncStudy:
         """Creates a study, or with ``load_if_exists`` returns the existing one if its spec
@@ -359,6 +379,7 @@ class AsyncClient:
             lease_timeout=lease_timeout,
             early_stopping=early_stopping,
             deterministic_objective=deterministic_objective,
+            constraints=constraints,
         )
         for round_ in range(1, GET_OR_CREATE_ROUNDS + 1):
             try:
@@ -451,10 +472,14 @@ class AsyncStudy(BaseStudy[AsyncTrial]):
         value: float | None = None,
         *,
         values: Mapping[str, float] | None = None,
+        constraint_values: Mapping[str, float] | None = None,
         metadata: Mapping[str, str] | None = None,
     ) -> AsyncTrial:
-        """Records the result of a running trial (see :meth:`hyperdial.Study.tell`)."""
-        return await self._end(self._tell_request(trial_or_number, value, values, metadata))
+        """Records the result of a running trial, with the values of the outcome constraints
+        (see :meth:`hyperdial.Study.tell`)."""
+        return await self._end(
+            self._tell_request(trial_or_number, value, values, metadata, constraint_values)
+        )
 
     async def fail(
         self,
@@ -465,6 +490,17 @@ class AsyncStudy(BaseStudy[AsyncTrial]):
     ) -> AsyncTrial:
         """Records that a running trial failed (see :meth:`hyperdial.Study.fail`)."""
         return await self._end(self._fail_request(trial_or_number, reason, metadata))
+
+    async def mark_infeasible(
+        self,
+        trial_or_number: BaseTrial | int,
+        reason: str = "",
+        *,
+        metadata: Mapping[str, str] | None = None,
+    ) -> AsyncTrial:
+        """Records that a running trial's parameters cannot give a result: it becomes
+        INFEASIBLE (see :meth:`hyperdial.Study.mark_infeasible`)."""
+        return await self._end(self._infeasible_request(trial_or_number, reason, metadata))
 
     async def stop_trial(
         self,
@@ -538,13 +574,18 @@ class AsyncStudy(BaseStudy[AsyncTrial]):
         value: float | None = None,
         *,
         values: Mapping[str, float] | None = None,
+        constraint_values: Mapping[str, float] | None = None,
         failure: str | None = None,
+        infeasibility: str | None = None,
         metadata: Mapping[str, str] | None = None,
     ) -> AsyncTrial:
-        """Imports a finished trial (see :meth:`hyperdial.Study.add_trial`)."""
+        """Imports a finished trial: completed, failed or infeasible (see
+        :meth:`hyperdial.Study.add_trial`)."""
         response = await self._client._invoke(
             "CreateTrial",
-            self._add_trial_request(params, value, values, failure, metadata),
+            self._add_trial_request(
+                params, value, values, failure, metadata, constraint_values, infeasibility
+            ),
             tuning_service_pb2.CreateTrialResponse,
         )
         return self._trial(response.trial, finished=True)
@@ -679,8 +720,8 @@ class AsyncStudy(BaseStudy[AsyncTrial]):
 
     def trial(self, client_id: str = "") -> _AsyncTrialContext:
         """``async with study.trial() as t: ... await t.report(loss)``: one trial that always
-        ends; ``raise hd.TrialStopped()`` ends it as STOPPED (see
-        :meth:`hyperdial.Study.trial`)."""
+        ends; ``raise hd.TrialStopped()`` ends it as STOPPED, ``raise hd.TrialInfeasible()``
+        as INFEASIBLE (see :meth:`hyperdial.Study.trial`)."""
         return _AsyncTrialContext(self, client_id)
 
     async def optimize(
@@ -698,7 +739,8 @@ class AsyncStudy(BaseStudy[AsyncTrial]):
         The objective may be a coroutine function (awaited) or a plain function (called on
         the loop: keep it short, or run heavy work with ``asyncio.to_thread``). Otherwise as
         :meth:`hyperdial.Study.optimize`, early stopping included: an objective that raises
-        :class:`~hyperdial.TrialStopped` ends its trial STOPPED, not failed.
+        :class:`~hyperdial.TrialStopped` ends its trial STOPPED, not failed; one that raises
+        :class:`~hyperdial.TrialInfeasible` ends it INFEASIBLE.
 
         Raises:
             ValueError: ``n_workers`` < 1 or ``n_trials`` < 0.
@@ -758,6 +800,10 @@ class _AsyncTrialContext:
             if trial is not None and not trial._finished:
                 await trial.stop(stop_reason(exc))
             return True  # a stopped trial is the block's normal end
+        if isinstance(exc, TrialInfeasible):
+            if trial is not None and not trial._finished:
+                await trial.mark_infeasible(infeasibility_reason(exc))
+            return True  # so is an infeasible one: a result, not an error
         if trial is None or trial._finished:
             return False
         if exc is not None:
@@ -795,6 +841,11 @@ async def _work(
                     await trial.stop(stop_reason(stopped))
                 run.finished(trial)
                 continue  # stopped early: not a failure
+            except TrialInfeasible as infeasible:
+                if not trial._finished:
+                    await trial.mark_infeasible(infeasibility_reason(infeasible))
+                run.finished(trial)
+                continue  # a result in itself: not a failure
             if ignored_result(trial, result):
                 run.finished(trial)
                 continue

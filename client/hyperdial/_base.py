@@ -32,9 +32,11 @@ from hyperdial._early_stopping import (
 from hyperdial._leases import UNKNOWN_LEASE_TIMEOUT, lease_seconds
 from hyperdial._prediction import Prediction
 from hyperdial._space import (
+    Constraint,
     Objective,
     Parameter,
     ParamValue,
+    constraint_from_proto,
     parameter_from_proto,
     value_from_proto,
     value_to_proto,
@@ -47,6 +49,7 @@ __all__ = [
     "TrialChanges",
     "TrialState",
     "new_request_id",
+    "split_values",
     "study_name",
 ]
 
@@ -84,6 +87,10 @@ class TrialState(str, enum.Enum):
     #: Stopped early, by the study's early-stopping policy or by its worker;
     #: ``stop_decision`` says why. Optuna calls this state PRUNED.
     STOPPED = "STOPPED"
+    #: Finished without a result because its parameters cannot give one (out of memory,
+    #: diverged, an invalid configuration); ``infeasibility_reason`` says why. Unlike FAILED
+    #: (the infrastructure failed), the point is a result: it is never handed out again.
+    INFEASIBLE = "INFEASIBLE"
     #: A state added to the protocol after this client was released.
     UNKNOWN = "UNKNOWN"
 
@@ -100,6 +107,7 @@ _STATES = {
     trial_pb2.TRIAL_STATE_COMPLETED: TrialState.COMPLETED,
     trial_pb2.TRIAL_STATE_FAILED: TrialState.FAILED,
     trial_pb2.TRIAL_STATE_STOPPED: TrialState.STOPPED,
+    trial_pb2.TRIAL_STATE_INFEASIBLE: TrialState.INFEASIBLE,
 }
 _STATES_PB = {v: k for k, v in _STATES.items()}
 
@@ -133,11 +141,22 @@ class BaseTrial:
         values: Objective values by name: the result of a COMPLETED trial; for a STOPPED
             one, the values of its last report (which may lack objectives other than the
             one the policy watches; ``None`` when it reported nothing); else ``None``.
+        constraint_values: The values of the study's outcome constraints
+            (:attr:`BaseStudy.constraints`) that came with ``values``, by name; ``None``
+            when ``values`` is, or when the study has no constraints. (A trial read without
+            its study, as ``hyperdial ask`` does, keeps every measured value in ``values``.)
         client_id: Who was handed the trial.
         failure_reason: Why it failed, when FAILED.
+        infeasible: Whether its outcome is infeasible: an INFEASIBLE trial, or a COMPLETED
+            one (or a STOPPED one ranked by its last report) whose values break a
+            constraint of the study. Never best or Pareto-optimal. False for a trial that
+            has not finished.
+        infeasibility_reason: Why it is infeasible: the worker's reason for an INFEASIBLE
+            trial, or the constraints broken (``"latency_ms = 25.3 > 20 (upper bound)"``);
+            empty when ``infeasible`` is false.
         metadata: User annotations.
         create_time: When it was created (UTC).
-        complete_time: When it completed or failed (UTC), else ``None``.
+        complete_time: When it finished (UTC), else ``None``.
         lease_expire_time: When the lease of a RUNNING trial expires unless renewed (UTC),
             else ``None``. Not compared by ``==``.
         original_number: Set on a trial created to measure again the point of a trial whose
@@ -184,6 +203,9 @@ class BaseTrial:
     bracket: int = 0
     revision: int = field(default=0, compare=False)
     prediction: Prediction | None = field(default=None, compare=False)
+    constraint_values: dict[str, float] | None = None
+    infeasible: bool = False
+    infeasibility_reason: str = ""
     _attachment: _StudyAttachment | None = field(default=None, repr=False, compare=False)
 
     def __hash__(self) -> int:
@@ -194,18 +216,24 @@ class BaseTrial:
         cls: type[TrialT], pb: trial_pb2.Trial, attachment: _StudyAttachment | None = None
     ) -> TrialT:
         params = {k: value_from_proto(v) for k, v in pb.parameters.items()}
+        constraint_names: list[str] = []
         if attachment is not None:
             # A protobuf map has no order: show the parameters in the order of the spec.
             order = {name: i for i, name in enumerate(attachment.study._param_names)}
             params = dict(sorted(params.items(), key=lambda kv: order.get(kv[0], len(order))))
+            constraint_names = [c.name for c in attachment.study._constraints]
+        values = constraint_values = None
+        if pb.HasField("final_measurement"):
+            values, constraint_values = split_values(pb.final_measurement.values, constraint_names)
         return cls(
             name=pb.name,
             number=pb.number,
             state=_STATES.get(pb.state, TrialState.UNKNOWN),
             params=params,
-            values=(
-                dict(pb.final_measurement.values) if pb.HasField("final_measurement") else None
-            ),
+            values=values,
+            constraint_values=constraint_values,
+            infeasible=pb.infeasible,
+            infeasibility_reason=pb.infeasibility_reason,
             client_id=pb.client_id,
             failure_reason=pb.failure_reason,
             metadata=dict(pb.metadata),
@@ -296,6 +324,18 @@ class BaseTrial:
 TrialT = TypeVar("TrialT", bound=BaseTrial)
 
 
+def split_values(
+    measured: Mapping[str, float], constraint_names: Iterable[str]
+) -> tuple[dict[str, float], dict[str, float] | None]:
+    """A measurement's values split into the objectives' (and any other name) and the
+    constraints'; the second is ``None`` for a study without constraints."""
+    names = set(constraint_names)
+    if not names:
+        return dict(measured), None
+    values = {k: v for k, v in measured.items() if k not in names}
+    return values, {k: v for k, v in measured.items() if k in names}
+
+
 @dataclass(frozen=True)
 class TrialChanges(Generic[TrialT]):
     """What :meth:`~hyperdial.Study.changes` read: the trials that changed after a revision of
@@ -380,6 +420,7 @@ class BaseStudy(Generic[TrialT]):
             Objective(o.name, "maximize" if o.goal == study_pb2.GOAL_MAXIMIZE else "minimize")
             for o in pb.spec.objectives
         ]
+        self._constraints = [constraint_from_proto(c) for c in pb.spec.constraints]
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.name!r})"
@@ -411,6 +452,12 @@ class BaseStudy(Generic[TrialT]):
     def objectives(self) -> list[Objective]:
         """The objectives."""
         return list(self._objectives)
+
+    @property
+    def constraints(self) -> list[Constraint]:
+        """The outcome constraints: metrics every final measurement reports beside the
+        objectives, and their bounds. Empty for a study without any."""
+        return list(self._constraints)
 
     @property
     def algorithm(self) -> str:
@@ -467,8 +514,9 @@ class BaseStudy(Generic[TrialT]):
     @property
     def state_counts(self) -> dict[str, int]:
         """How many trials were in each state when this object was fetched, keyed
-        ``"WAITING"``, ``"RUNNING"``, ``"COMPLETED"``, ``"FAILED"``, ``"STOPPED"`` (a
-        :class:`TrialState` works as a key too)."""
+        ``"WAITING"``, ``"RUNNING"``, ``"COMPLETED"``, ``"FAILED"``, ``"STOPPED"``,
+        ``"INFEASIBLE"`` (a :class:`TrialState` works as a key too). COMPLETED counts the
+        trials that break a constraint too (their ``infeasible`` is true)."""
         counts = self._pb.state_counts
         return {
             TrialState.WAITING.value: counts.waiting,
@@ -476,6 +524,7 @@ class BaseStudy(Generic[TrialT]):
             TrialState.COMPLETED.value: counts.completed,
             TrialState.FAILED.value: counts.failed,
             TrialState.STOPPED.value: counts.stopped,
+            TrialState.INFEASIBLE.value: counts.infeasible,
         }
 
     # -- requests --------------------------------------------------------------------------
@@ -496,10 +545,11 @@ class BaseStudy(Generic[TrialT]):
         value: float | None,
         values: Mapping[str, float] | None,
         metadata: Mapping[str, str] | None,
+        constraint_values: Mapping[str, float] | None = None,
     ) -> tuning_service_pb2.CompleteTrialRequest:
         return tuning_service_pb2.CompleteTrialRequest(
             name=self._trial_name(trial_or_number),
-            final_measurement=self._measurement(value, values),
+            final_measurement=self._measurement(value, values, constraint_values),
             metadata=dict(metadata or {}),
             request_id=new_request_id(),
         )
@@ -510,6 +560,16 @@ class BaseStudy(Generic[TrialT]):
         return tuning_service_pb2.CompleteTrialRequest(
             name=self._trial_name(trial_or_number),
             failure=tuning_service_pb2.TrialFailure(reason=_cut(reason)),
+            metadata=dict(metadata or {}),
+            request_id=new_request_id(),
+        )
+
+    def _infeasible_request(
+        self, trial_or_number: BaseTrial | int, reason: str, metadata: Mapping[str, str] | None
+    ) -> tuning_service_pb2.CompleteTrialRequest:
+        return tuning_service_pb2.CompleteTrialRequest(
+            name=self._trial_name(trial_or_number),
+            infeasibility=tuning_service_pb2.TrialInfeasibility(reason=_cut(reason)),
             metadata=dict(metadata or {}),
             request_id=new_request_id(),
         )
@@ -566,18 +626,26 @@ class BaseStudy(Generic[TrialT]):
         values: Mapping[str, float] | None,
         failure: str | None,
         metadata: Mapping[str, str] | None,
+        constraint_values: Mapping[str, float] | None = None,
+        infeasibility: str | None = None,
     ) -> tuning_service_pb2.CreateTrialRequest:
         request = self._enqueue_request(params, metadata)
+        result = value is not None or values is not None or constraint_values is not None
+        if (failure is not None) + (infeasibility is not None) + result > 1:
+            raise ValueError(
+                "give one outcome: a result (value or values), a failure or an infeasibility"
+            )
         if failure is not None:
-            if value is not None or values is not None:
-                raise ValueError("give a result (value or values) or a failure, not both")
             request.failure.reason = _cut(failure)
+        elif infeasibility is not None:
+            request.infeasibility.reason = _cut(infeasibility)
         elif value is None and values is None:
             raise ValueError(
-                "give the outcome (value, values or failure); use enqueue() for a trial to run"
+                "give the outcome (value, values, failure or infeasibility); use enqueue() "
+                "for a trial to run"
             )
         else:
-            request.final_measurement.CopyFrom(self._measurement(value, values))
+            request.final_measurement.CopyFrom(self._measurement(value, values, constraint_values))
         return request
 
     def _list_request(
@@ -637,7 +705,12 @@ class BaseStudy(Generic[TrialT]):
             )
 
     def _dataframe(self, trials: list[TrialT]) -> Any:
-        return trials_dataframe(trials, self._param_names, [o.name for o in self._objectives])
+        return trials_dataframe(
+            trials,
+            self._param_names,
+            [o.name for o in self._objectives],
+            [c.name for c in self._constraints],
+        )
 
     # -- leases ----------------------------------------------------------------------------
 
@@ -717,8 +790,14 @@ class BaseStudy(Generic[TrialT]):
         return {policy.objective: _number(value)}
 
     def _measurement(
-        self, value: float | None, values: Mapping[str, float] | None
+        self,
+        value: float | None,
+        values: Mapping[str, float] | None,
+        constraint_values: Mapping[str, float] | None = None,
     ) -> trial_pb2.Measurement:
+        """A final measurement: the objectives' values (``value`` or ``values``, which may hold
+        the constraints' values too) and the constraints' (``constraint_values``). Whether
+        every constraint has its value is the service's to check (``MISSING_CONSTRAINT_VALUE``)."""
         if (value is None) == (values is None):
             raise ValueError("give exactly one of value and values")
         if value is not None:
@@ -728,11 +807,24 @@ class BaseStudy(Generic[TrialT]):
                     f"{self.name} has {len(self._objectives)} objectives ({names}); "
                     "pass values={name: value, ...}"
                 )
-            return trial_pb2.Measurement(values={self._objectives[0].name: _number(value)})
-        assert values is not None
-        if not isinstance(values, Mapping):
-            raise TypeError(f"values must be a mapping of objective name to value; got {values!r}")
-        return trial_pb2.Measurement(values={str(k): _number(v) for k, v in values.items()})
+            measured = {self._objectives[0].name: _number(value)}
+        else:
+            if not isinstance(values, Mapping):
+                raise TypeError(
+                    f"values must be a mapping of objective name to value; got {values!r}"
+                )
+            measured = {str(k): _number(v) for k, v in values.items()}
+        if constraint_values is not None:
+            if not isinstance(constraint_values, Mapping):
+                raise TypeError(
+                    "constraint_values must be a mapping of constraint name to value; got "
+                    f"{constraint_values!r}"
+                )
+            for k, v in constraint_values.items():
+                if str(k) in measured:
+                    raise ValueError(f"{k!r} is given twice: in the values and constraint_values")
+                measured[str(k)] = _number(v)
+        return trial_pb2.Measurement(values=measured)
 
 
 def wanted_states(
@@ -780,7 +872,8 @@ def _state(state: TrialState | str) -> TrialState:
         found = TrialState.UNKNOWN
     if found is TrialState.UNKNOWN:
         raise ValueError(
-            f"unknown trial state {state!r}; use WAITING, RUNNING, COMPLETED, FAILED or STOPPED"
+            f"unknown trial state {state!r}; use WAITING, RUNNING, COMPLETED, FAILED, STOPPED "
+            "or INFEASIBLE"
         )
     return found
 

@@ -89,19 +89,21 @@ def _target(
     return study, False
 
 
-def _add(study: Study, records: list[ImportedTrial], path: str) -> tuple[int, int]:
-    """Adds the trials in order; returns how many completed and failed ones were added."""
-    completed = failed = 0
+def _add(study: Study, records: list[ImportedTrial], path: str) -> tuple[int, int, int]:
+    """Adds the trials in order; returns how many completed, failed and infeasible ones were
+    added."""
+    completed = failed = infeasible = 0
     for record in records:
         try:
             study.add_trial(
                 record.params,
                 values=record.values,
                 failure=record.failure,
+                infeasibility=record.infeasibility,
                 metadata=record.metadata,
             )
         except HyperdialError as e:
-            done = completed + failed
+            done = completed + failed + infeasible
             raise type(e)(
                 f"{record.source} of {path}: {e.message} ({done} trials imported before)",
                 code=e.code,
@@ -110,9 +112,11 @@ def _add(study: Study, records: list[ImportedTrial], path: str) -> tuple[int, in
             ) from None
         if record.values is not None:
             completed += 1
+        elif record.infeasibility is not None:
+            infeasible += 1
         else:
             failed += 1
-    return completed, failed
+    return completed, failed, infeasible
 
 
 def import_file(client: Client, args: argparse.Namespace, out: TextIO) -> int:
@@ -129,13 +133,14 @@ def import_file(client: Client, args: argparse.Namespace, out: TextIO) -> int:
         records, skipped_states = parse_records(text, fmt, study._params)
     stopped = skipped_states.pop("STOPPED", 0)
     unfinished = sum(skipped_states.values())
-    completed, failed = _add(study, records, args.file)
+    completed, failed, infeasible = _add(study, records, args.file)
     summary = {
         "study": study.name,
         "created": created,
-        "imported": completed + failed,
+        "imported": completed + failed + infeasible,
         "completed": completed,
         "failed": failed,
+        "infeasible": infeasible,
         "skipped": unfinished + stopped,
         "skipped_stopped": stopped,
     }
@@ -148,9 +153,11 @@ def import_file(client: Client, args: argparse.Namespace, out: TextIO) -> int:
     if stopped:
         skips.append(f"{stopped} stopped (stopped trials cannot be imported)")
     note = f"; skipped {' and '.join(skips)}" if skips else ""
+    kinds = f"{completed} completed, {failed} failed"
+    if infeasible:
+        kinds += f", {infeasible} infeasible"
     print(
-        f"imported {completed + failed} trials into {study.name} "
-        f"({completed} completed, {failed} failed){note}",
+        f"imported {completed + failed + infeasible} trials into {study.name} ({kinds}){note}",
         file=out,
     )
     return EXIT_OK

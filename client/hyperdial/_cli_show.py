@@ -10,18 +10,18 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict
 from datetime import datetime
 from typing import TextIO
 
-from hyperdial._base import BaseTrial, study_name
+from hyperdial._base import BaseTrial, TrialState, study_name
 from hyperdial._cli_common import EXIT_NOT_FOUND, EXIT_OK, CommandError, print_json
 from hyperdial._client import Client
 from hyperdial._early_stopping import Decision, EarlyStopping, rule_name
 from hyperdial._errors import NotFoundError
 from hyperdial._records import study_record, trial_record
-from hyperdial._space import Categorical, Discrete, Float, Int, Parameter
+from hyperdial._space import Categorical, Constraint, Discrete, Float, Int, Parameter
 from hyperdial._study import Study
 from hyperdial._table import format_table, format_value
 from hyperdial.v1 import study_pb2
@@ -40,6 +40,7 @@ _SHOWN_SPEC_FIELDS = frozenset(
         "initial_trials",
         "lease_timeout",
         "early_stopping",
+        "constraints",
     }
 )
 
@@ -121,6 +122,7 @@ def studies_get(client: Client, args: argparse.Namespace, out: TextIO) -> int:
         ("algorithm", study.algorithm),
         ("seed", record["seed"]),
         ("objectives", _goals(study)),
+        ("constraints", ", ".join(str(c) for c in study.constraints) or None),
         ("trials", study.trial_count),
         ("max trials", record["max_trials"]),
         ("grid resolution", record["grid_resolution"]),
@@ -191,45 +193,67 @@ def delete(client: Client, args: argparse.Namespace, out: TextIO) -> int:
     return EXIT_OK
 
 
+def _feasible(trial: BaseTrial) -> str | None:
+    """``no`` for an infeasible trial, ``yes`` for a completed feasible one, else nothing
+    (a trial without a result is neither)."""
+    if trial.infeasible:
+        return "no"
+    return "yes" if trial.state is TrialState.COMPLETED else None
+
+
 def _trials_table(study: Study, trials: Sequence[BaseTrial]) -> str:
-    """One row per trial; a STEP column (the last step reported) when a trial reported, a
-    STOPPED BY column (the rule) when one stopped, a FAILURE column when one failed."""
+    """One row per trial: its objectives' and constraints' values, parameters and client; a
+    STEP column (the last step reported) when a trial reported, a STOPPED BY column (the
+    rule) when one stopped, a FEASIBLE column when the study has constraints or a trial is
+    infeasible, a FAILURE column when one failed, an INFEASIBILITY column (why) when one is
+    infeasible."""
     objectives = [o.name for o in study.objectives]
+    constraints = [c.name for c in study.constraints]
     params = list(study._param_names)
     value_headers = ["VALUE"] if len(objectives) == 1 else [o.upper() for o in objectives]
-    stepped = any(t.last_step is not None for t in trials)
-    stopped = any(t.stop_decision is not None for t in trials)
-    failed = any(t.failure_reason for t in trials)
-    headers = ["NUMBER", "STATE", *value_headers, *params, "CLIENT"]
-    if stepped:
-        headers.append("STEP")
-    if stopped:
-        headers.append("STOPPED BY")
-    if failed:
-        headers.append("FAILURE")
-    rows = []
-    for t in trials:
-        values = t.values or {}
-        row: list[object] = [t.number, str(t.state)]
-        row += [values.get(o) for o in objectives]
-        row += [t.params.get(p) for p in params]
-        row.append(t.client_id)
-        if stepped:
-            row.append(t.last_step)
-        if stopped:
-            row.append(t.stop_decision.rule if t.stop_decision is not None else None)
-        if failed:
-            row.append(t.failure_reason)
-        rows.append(row)
-    numeric = [0, *range(2, 2 + len(objectives))]
-    numeric += [
-        2 + len(objectives) + i
-        for i, p in enumerate(params)
-        if not isinstance(study._params.get(p), Categorical)
-    ]
-    if stepped:
-        numeric.append(3 + len(objectives) + len(params))
+    headers: list[str] = []
+    cells: list[Callable[[BaseTrial], object]] = []
+    numeric: list[int] = []
+
+    def column(header: str, cell: Callable[[BaseTrial], object], right: bool = False) -> None:
+        if right:
+            numeric.append(len(headers))
+        headers.append(header)
+        cells.append(cell)
+
+    column("NUMBER", lambda t: t.number, right=True)
+    column("STATE", lambda t: str(t.state))
+    for header, name in zip(value_headers, objectives, strict=True):
+        column(header, _value_cell(name), right=True)
+    for name in constraints:
+        column(name.upper(), _constraint_cell(name), right=True)
+    for name in params:
+        column(name, _param_cell(name), not isinstance(study._params.get(name), Categorical))
+    column("CLIENT", lambda t: t.client_id)
+    if any(t.last_step is not None for t in trials):
+        column("STEP", lambda t: t.last_step, right=True)
+    if any(t.stop_decision is not None for t in trials):
+        column("STOPPED BY", lambda t: t.stop_decision.rule if t.stop_decision else None)
+    if constraints or any(t.infeasible for t in trials):
+        column("FEASIBLE", _feasible)
+    if any(t.failure_reason for t in trials):
+        column("FAILURE", lambda t: t.failure_reason)
+    if any(t.infeasibility_reason for t in trials):
+        column("INFEASIBILITY", lambda t: t.infeasibility_reason)
+    rows = [[cell(t) for cell in cells] for t in trials]
     return format_table(headers, rows, numeric=numeric)
+
+
+def _value_cell(name: str) -> Callable[[BaseTrial], object]:
+    return lambda t: (t.values or {}).get(name)
+
+
+def _constraint_cell(name: str) -> Callable[[BaseTrial], object]:
+    return lambda t: (t.constraint_values or {}).get(name)
+
+
+def _param_cell(name: str) -> Callable[[BaseTrial], object]:
+    return lambda t: t.params.get(name)
 
 
 def trials_list(client: Client, args: argparse.Namespace, out: TextIO) -> int:
@@ -254,6 +278,7 @@ def trials_get(client: Client, args: argparse.Namespace, out: TextIO) -> int:
         return EXIT_OK
     objectives = [o.name for o in study.objectives]
     values = trial.values or {}
+    measured = trial.constraint_values or {}
     kept = len(trial.measurements)
     reports = str(trial.measurement_count)
     if kept != trial.measurement_count:
@@ -262,6 +287,10 @@ def trials_get(client: Client, args: argparse.Namespace, out: TextIO) -> int:
         ("trial", trial.name),
         ("state", str(trial.state)),
         *((f"value {o}" if len(objectives) > 1 else "value", values.get(o)) for o in objectives),
+        *(
+            (f"constraint {c.name}", _constraint_value(measured.get(c.name), c))
+            for c in study.constraints
+        ),
         ("client", trial.client_id),
         ("created", _clock(trial.create_time)),
         ("completed", _clock(trial.complete_time)),
@@ -279,6 +308,11 @@ def trials_get(client: Client, args: argparse.Namespace, out: TextIO) -> int:
             facts.append(("", decision.message))  # the rule's own words, under its name
     if trial.failure_reason:
         facts.append(("failure", trial.failure_reason))
+    feasible = _feasible(trial)
+    if feasible is not None and (study.constraints or trial.infeasible):
+        facts.append(("feasible", feasible))
+    if trial.infeasibility_reason:
+        facts.append(("infeasibility", trial.infeasibility_reason))
     width = max(len(k) for k, _ in facts)
     for key, value in facts:
         print(f"{key.ljust(width)}  {format_value(value)}".rstrip(), file=out)
@@ -289,6 +323,13 @@ def trials_get(client: Client, args: argparse.Namespace, out: TextIO) -> int:
         print(file=out)
         print(_curve_table(objectives, trial), file=out)
     return EXIT_OK
+
+
+def _constraint_value(value: float | None, constraint: Constraint) -> str | None:
+    """``25.3 (latency_ms <= 20)``: the value and the bounds it must hold."""
+    if value is None:
+        return None
+    return f"{format_value(value)} ({constraint})"
 
 
 def _clock(when: datetime | None) -> str | None:
@@ -322,12 +363,19 @@ def best(client: Client, args: argparse.Namespace, out: TextIO) -> int:
     if args.json:
         print_json([trial_record(t, curve=False) for t in best], out)
     elif not best:
-        print(f"no trial of {study.name} has completed yet", file=out)
+        print(_none_yet(study), file=out)
     else:
         if len(study.objectives) > 1:
             print(f"Pareto front of {study.name}: {len(best)} trials", file=out)
         print(_trials_table(study, best), file=out)
     return EXIT_OK
+
+
+def _none_yet(study: Study) -> str:
+    """What ``best`` says when no trial ranks."""
+    if study.constraints:
+        return f"no trial of {study.name} has completed within its constraints yet"
+    return f"no trial of {study.name} has completed yet"
 
 
 def _recommended(study: Study, args: argparse.Namespace, out: TextIO) -> int:
@@ -346,7 +394,7 @@ def _recommended(study: Study, args: argparse.Namespace, out: TextIO) -> int:
         )
         return EXIT_OK
     if not trials:
-        print(f"no trial of {study.name} has completed yet", file=out)
+        print(_none_yet(study), file=out)
         return EXIT_OK
     if any(t.prediction is None for t in trials):
         print(

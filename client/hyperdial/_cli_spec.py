@@ -20,6 +20,7 @@ from google.protobuf import json_format
 from hyperdial._cli_common import EXIT_USAGE, CommandError, message_record
 from hyperdial._space import (
     Categorical,
+    Constraint,
     Discrete,
     Float,
     Int,
@@ -32,8 +33,10 @@ from hyperdial.v1 import study_pb2
 
 __all__ = [
     "ALGORITHMS",
+    "CONSTRAINT_FORMS",
     "PARAM_FORMS",
     "apply_options",
+    "parse_constraint",
     "parse_objective",
     "parse_params",
     "spec_differences",
@@ -51,6 +54,8 @@ PARAM_FORMS = (
     "NAME=float:LOW:HIGH[:log], NAME=int:LOW:HIGH[:log], NAME=cat:A,B,... or "
     "NAME=discrete:X,Y,...; add @PARENT=V1,V2 to make it conditional"
 )
+#: The forms of ``--constraint``, for help and messages.
+CONSTRAINT_FORMS = "NAME<=UPPER, NAME>=LOWER or LOWER<=NAME<=UPPER (bounds inclusive)"
 _GOALS = {"min": "minimize", "minimize": "minimize", "max": "maximize", "maximize": "maximize"}
 
 
@@ -163,6 +168,19 @@ def parse_objective(text: str) -> study_pb2.ObjectiveSpec:
     return helper._to_proto()
 
 
+def parse_constraint(text: str) -> study_pb2.OutcomeConstraint:
+    """An outcome constraint of ``--constraint 'latency_ms<=20'`` (see
+    :meth:`hyperdial.Constraint.parse`).
+
+    Raises:
+        CommandError: The text is malformed (usage error).
+    """
+    try:
+        return Constraint.parse(text)._to_proto()
+    except ValueError as e:
+        raise CommandError(f"--constraint: {e}", EXIT_USAGE) from None
+
+
 def apply_options(
     spec: study_pb2.StudySpec,
     *,
@@ -211,7 +229,7 @@ def spec_differences(
         key = field.name
         if a.get(key) == b.get(key):
             continue
-        if key in ("parameters", "objectives"):
+        if key in ("parameters", "objectives", "constraints"):
             out += _list_differences(key, a.get(key, []), b.get(key, []), here_name, there_name)
         else:
             left = _short(a[key]) if key in a else "unset"

@@ -30,6 +30,7 @@ from hyperdial._cli_common import (
 )
 from hyperdial._cli_spec import (
     apply_options,
+    parse_constraint,
     parse_objective,
     parse_params,
     spec_from_document,
@@ -121,10 +122,11 @@ def _key_values(texts: list[str] | None, flag: str, number: bool) -> dict[str, A
 
 
 def studies_create(client: Client, args: argparse.Namespace, out: TextIO) -> int:
-    """``hyperdial studies create NAME (--param ... | --spec FILE)``."""
-    if args.spec is not None and (args.param or args.objective):
+    """``hyperdial studies create NAME (--param ... [--constraint ...] | --spec FILE)``."""
+    if args.spec is not None and (args.param or args.objective or args.constraint):
         raise CommandError(
-            "give the spec in a file (--spec) or as flags (--param, --objective), not both",
+            "give the spec in a file (--spec) or as flags (--param, --objective, "
+            "--constraint), not both",
             EXIT_USAGE,
         )
     if args.spec is not None:
@@ -133,6 +135,7 @@ def studies_create(client: Client, args: argparse.Namespace, out: TextIO) -> int
         spec = study_pb2.StudySpec(
             parameters=parse_params(args.param),
             objectives=[parse_objective(o) for o in args.objective or ["value"]],
+            constraints=[parse_constraint(c) for c in args.constraint or ()],
         )
     else:
         raise CommandError(
@@ -180,16 +183,28 @@ def ask(client: Client, args: argparse.Namespace, out: TextIO) -> int:
 
 
 def tell(client: Client, args: argparse.Namespace, out: TextIO) -> int:
-    """``hyperdial tell STUDY TRIAL (--value V | --values N=V ... | --failed R | --stopped)``:
-    prints ``{"request_id", "trial"}``, the trial as stored."""
+    """``hyperdial tell STUDY TRIAL (--value V | --values N=V ... | --failed R | --stopped |
+    --infeasible [R]) [--constraint-values N=V ...]``: prints ``{"request_id", "trial"}``, the
+    trial as stored."""
     study = client.get_study(args.study)
     name = trial_name(study.name, args.trial)
     number = int(name.rsplit("/", 1)[1])
     metadata = _key_values(args.metadata, "--metadata", number=False)
+    measured = None
+    if args.constraint_values:
+        if args.value is None and args.values is None:
+            raise CommandError(
+                "--constraint-values go with a result (--value or --values), not with "
+                "--failed, --stopped or --infeasible",
+                EXIT_USAGE,
+            )
+        measured = _key_values(args.constraint_values, "--constraint-values", number=True)
     if args.failed is not None:
         request = study._fail_request(number, args.failed, metadata)
     elif args.stopped is not None:
         request = study._stop_request(number, args.stopped, metadata)
+    elif args.infeasible is not None:
+        request = study._infeasible_request(number, args.infeasible, metadata)
     else:
         objectives = [o.name for o in study.objectives]
         if args.value is not None and len(objectives) != 1:
@@ -199,7 +214,10 @@ def tell(client: Client, args: argparse.Namespace, out: TextIO) -> int:
                 EXIT_USAGE,
             )
         values = _key_values(args.values, "--values", number=True) if args.values else None
-        request = study._tell_request(number, args.value, values, metadata)
+        try:
+            request = study._tell_request(number, args.value, values, metadata, measured)
+        except ValueError as e:  # a name given twice
+            raise CommandError(str(e), EXIT_USAGE) from None
     request.request_id = args.request_id or tell_request_id(name)
     trial = study._end(request)
     print_json({"request_id": request.request_id, "trial": _worker_record(trial)}, out)

@@ -37,7 +37,15 @@ from hyperdial._errors import (
 )
 from hyperdial._leases import LeaseKeeper, lease_seconds
 from hyperdial._retry import Attempts, RetryPolicy, from_transport
-from hyperdial._space import Objective, Parameter, parameter_from_proto, parameters_to_proto
+from hyperdial._space import (
+    Constraint,
+    Objective,
+    Parameter,
+    constraint_from_proto,
+    constraints_to_proto,
+    parameter_from_proto,
+    parameters_to_proto,
+)
 from hyperdial._study import Study
 from hyperdial.v1 import study_pb2, tuning_service_pb2, tuning_service_pb2_grpc
 
@@ -265,6 +273,7 @@ class Client:
         lease_timeout: float | timedelta | None = None,
         early_stopping: EarlyStopping | StoppingRule | None = None,
         deterministic_objective: bool = False,
+        constraints: Sequence[Constraint | str] = (),
         load_if_exists: bool = False,
     ) -> Study:
         """Creates a study, or with ``load_if_exists``, returns the existing one of that id.
@@ -294,11 +303,16 @@ class Client:
                 (``study.recommended_trial``) predicts no noise. By default the model fits
                 the noise from the results: leave it false for training runs with random
                 initialisation, data order or timing in their results.
+            constraints: Outcome constraints, as :class:`~hyperdial.Constraint` or text:
+                ``["latency_ms <= 20", "accuracy >= 0.9", "0.1 <= sparsity <= 0.5"]``. Every
+                final result then reports each constraint's value beside the objectives
+                (``trial.report(loss, constraint_values={...})``); a completed trial that
+                breaks one is ``infeasible``, and never best or Pareto-optimal. At most 8.
             load_if_exists: When a study with that id exists, return it instead of raising
                 ``AlreadyExistsError``, provided its spec is the one asked for: every
                 argument given here must match the stored study (the parameters, their order
-                included, the objectives, ``max_trials``, ``early_stopping`` and
-                ``deterministic_objective`` always; the algorithm, seed,
+                included, the objectives, ``max_trials``, ``early_stopping``,
+                ``deterministic_objective`` and ``constraints`` always; the algorithm, seed,
                 ``grid_resolution``, ``initial_trials`` and ``lease_timeout`` when given,
                 since otherwise the service chose them). Safe for many workers starting at
                 once: each ends up with the one study.
@@ -307,14 +321,18 @@ class Client:
             The study as stored.
 
         Raises:
-            ValueError: ``algorithm`` or ``objectives`` is not one of the accepted words.
-            TypeError: ``early_stopping`` is not a policy or a rule.
+            ValueError: ``algorithm`` or ``objectives`` is not one of the accepted words, or
+                a constraint's text is malformed.
+            TypeError: ``early_stopping`` is not a policy or a rule, or ``constraints`` is
+                not a list of constraints.
             AlreadyExistsError: A study with that id exists (reason ``STUDY_ALREADY_EXISTS``)
                 and ``load_if_exists`` is false.
             StudySpecMismatchError: With ``load_if_exists``, the study exists with another
                 spec; the message lists each differing field, requested against stored.
             InvalidArgumentError: The spec is invalid (e.g. reason ``INVALID_SEARCH_SPACE``,
-                or ``INVALID_EARLY_STOPPING`` for a rule's field out of its range).
+                ``INVALID_EARLY_STOPPING`` for a rule's field out of its range, or
+                ``INVALID_CONSTRAINTS`` for a constraint without a bound or named as an
+                objective).
         """
         request = create_study_request(
             study_id,
@@ -328,6 +346,7 @@ class Client:
             lease_timeout=lease_timeout,
             early_stopping=early_stopping,
             deterministic_objective=deterministic_objective,
+            constraints=constraints,
         )
         for round_ in range(1, GET_OR_CREATE_ROUNDS + 1):
             try:
@@ -502,6 +521,7 @@ def spec_mismatch(requested: study_pb2.StudySpec, stored: study_pb2.Study) -> No
         requested.deterministic_objective,
         have.deterministic_objective,
     )
+    compare("constraints", _constraint_list(requested), _constraint_list(have))
     if not diffs:
         return
     listed = "; ".join(f"{name}: requested {want!r}, stored {got!r}" for name, want, got in diffs)
@@ -530,6 +550,10 @@ def _objective_list(spec: study_pb2.StudySpec) -> list[Objective]:
         Objective(o.name, "maximize" if o.goal == study_pb2.GOAL_MAXIMIZE else "minimize")
         for o in spec.objectives
     ]
+
+
+def _constraint_list(spec: study_pb2.StudySpec) -> list[Constraint]:
+    return [constraint_from_proto(c) for c in spec.constraints]
 
 
 def _algorithm(spec: study_pb2.StudySpec) -> str:
@@ -573,11 +597,13 @@ def create_study_request(
     lease_timeout: float | timedelta | None,
     early_stopping: EarlyStopping | StoppingRule | None = None,
     deterministic_objective: bool = False,
+    constraints: Sequence[Constraint | str] = (),
 ) -> tuning_service_pb2.CreateStudyRequest:
     """The ``CreateStudy`` request (see :meth:`Client.create_study` for the arguments)."""
     spec = study_pb2.StudySpec(
         parameters=parameters_to_proto(params),
         objectives=[o._to_proto() for o in _objectives(objectives)],
+        constraints=constraints_to_proto(constraints),
     )
     if algorithm is not None:
         if algorithm not in _ALGORITHMS:

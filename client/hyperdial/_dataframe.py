@@ -21,13 +21,19 @@ PANDAS_MISSING = (
 
 
 def trials_dataframe(
-    trials: Sequence[BaseTrial], parameters: Sequence[str], objectives: Sequence[str]
+    trials: Sequence[BaseTrial],
+    parameters: Sequence[str],
+    objectives: Sequence[str],
+    constraints: Sequence[str] = (),
 ) -> Any:
     """One row per trial, in order of number.
 
     Columns: ``number``, ``state``, then ``value`` (one objective) or ``values_<name>`` (one
-    per objective), ``params_<name>`` (one per parameter, missing values where a conditional
-    parameter was inactive), ``client_id``, ``failure_reason``, ``create_time``,
+    per objective), ``constraints_<name>`` (the value of each outcome constraint),
+    ``params_<name>`` (one per parameter, missing values where a conditional parameter was
+    inactive), ``client_id``, ``failure_reason``, ``infeasible`` (bool: an INFEASIBLE trial,
+    or a completed one that breaks a constraint) and ``infeasibility_reason`` (why; empty
+    for the others), ``create_time``,
     ``complete_time`` (UTC), ``duration``, ``original_number`` and ``reissued_number``
     (pandas' nullable ``Int64``: the twin of a trial whose lease expired, missing for most
     trials), ``measurement_count`` (intermediate reports), ``stop_rule`` and ``stop_step``
@@ -44,15 +50,19 @@ def trials_dataframe(
         raise ImportError(PANDAS_MISSING, name="pandas") from e
     single = len(objectives) == 1
     value_columns = ["value"] if single else [f"values_{o}" for o in objectives]
+    constraint_columns = [f"constraints_{c}" for c in constraints]
     param_columns = [f"params_{p}" for p in parameters]
     metadata_keys = sorted({k for t in trials for k in t.metadata})
     columns = [
         "number",
         "state",
         *value_columns,
+        *constraint_columns,
         *param_columns,
         "client_id",
         "failure_reason",
+        "infeasible",
+        "infeasibility_reason",
         "create_time",
         "complete_time",
         "duration",
@@ -68,10 +78,15 @@ def trials_dataframe(
         row: dict[str, object] = {"number": t.number, "state": str(t.state)}
         for column, objective in zip(value_columns, objectives, strict=True):
             row[column] = t.values.get(objective) if t.values is not None else None
+        for column, name in zip(constraint_columns, constraints, strict=True):
+            measured = t.constraint_values
+            row[column] = measured.get(name) if measured is not None else None
         for column, name in zip(param_columns, parameters, strict=True):
             row[column] = t.params.get(name)
         row["client_id"] = t.client_id
         row["failure_reason"] = t.failure_reason
+        row["infeasible"] = t.infeasible
+        row["infeasibility_reason"] = t.infeasibility_reason
         row["create_time"] = t.create_time
         row["complete_time"] = t.complete_time
         row["duration"] = (

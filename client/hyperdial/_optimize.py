@@ -24,8 +24,10 @@ if TYPE_CHECKING:
 __all__ = [
     "ObjectiveResult",
     "RunState",
+    "TrialInfeasible",
     "describe",
     "ignored_result",
+    "infeasibility_reason",
     "optimize_in_threads",
     "progress_line",
     "quiet_failure",
@@ -36,8 +38,27 @@ __all__ = [
 logger = logging.getLogger("hyperdial")
 
 #: What an objective function returns: one value (single-objective studies) or one value
-#: per objective name.
+#: per objective name, and per outcome constraint name when the study has constraints.
 ObjectiveResult = float | Mapping[str, float]
+
+
+class TrialInfeasible(Exception):  # noqa: N818 - named as TrialStopped is
+    """Raise it when the trial's parameters cannot give a result: the model ran out of memory,
+    training diverged, the configuration is invalid. In ``with study.trial()`` or an objective
+    of ``optimize``, the trial ends INFEASIBLE with the exception's message as its reason, and
+    the exception goes no further: the run goes on.
+
+    INFEASIBLE is a result: samplers learn to avoid the region and the point is never handed
+    out again. When the infrastructure failed instead (a node lost, a preemption), let any
+    other exception fail the trial: a FAILED point is worth another try.
+
+    Example:
+        >>> def objective(trial):  # doctest: +SKIP
+        ...     try:
+        ...         return train(trial.params)
+        ...     except torch.cuda.OutOfMemoryError as e:
+        ...         raise hd.TrialInfeasible(f"out of memory: {e}") from e
+    """
 
 
 def optimize_in_threads(
@@ -133,6 +154,11 @@ def stop_reason(exc: TrialStopped) -> str:
     return _cut(str(exc))
 
 
+def infeasibility_reason(exc: TrialInfeasible) -> str:
+    """The reason of an INFEASIBLE trial: the message of the ``TrialInfeasible`` raised."""
+    return _cut(str(exc))
+
+
 def quiet_failure(trial: BaseTrial, error: HyperdialError) -> None:
     """Logs why a trial could not be failed while another error is being handled."""
     if isinstance(error, FailedPreconditionError) and error.reason == "TRIAL_NOT_RUNNING":
@@ -216,10 +242,15 @@ class RunState:
         result = trial._attachment.result if trial._attachment is not None else None
         if trial._stopped:
             self.progress.trial_stopped()
+        elif result is not None and result.state is TrialState.INFEASIBLE:
+            self.progress.trial_infeasible()
         elif result is None or result.state is not TrialState.COMPLETED:
             self.progress.trial_failed()
         else:
-            self.progress.trial_finished(result.number, result.value)
+            # A trial that breaks a constraint is never the best: counted, not ranked.
+            self.progress.trial_finished(
+                result.number, result.value, feasible=not result.infeasible
+            )
 
 
 def ignored_result(trial: BaseTrial, result: object) -> bool:
@@ -256,6 +287,11 @@ def _work(
                     trial.stop(stop_reason(stopped))
                 run.finished(trial)
                 continue  # stopped early: not a failure
+            except TrialInfeasible as infeasible:
+                if not trial._finished:
+                    trial.mark_infeasible(infeasibility_reason(infeasible))
+                run.finished(trial)
+                continue  # a result in itself: not a failure
             if ignored_result(trial, result):
                 run.finished(trial)
                 continue

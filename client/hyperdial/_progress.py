@@ -75,18 +75,30 @@ class Progress:
         self._completed = 0
         self._failed = 0
         self._stopped = 0
+        self._infeasible = 0
         self._lock = threading.Lock()
         self._closed = False
         self._draw()
 
-    def trial_finished(self, number: int, value: float | None) -> None:
+    def trial_finished(self, number: int, value: float | None, *, feasible: bool = True) -> None:
         """Counts a completed trial: ``value`` is its objective value, ``None`` with several
-        objectives. (A failed trial is counted by :meth:`trial_failed`, a stopped one by
-        :meth:`trial_stopped`.)"""
+        objectives. One that breaks an outcome constraint (``feasible`` false) counts as
+        infeasible and is never the best. (A failed trial is counted by :meth:`trial_failed`,
+        a stopped one by :meth:`trial_stopped`, an INFEASIBLE one by
+        :meth:`trial_infeasible`.)"""
         with self._lock:
-            self._completed += 1
-            if value is not None and math.isfinite(value) and self._better(value):
-                self._best, self._best_number = value, number
+            if not feasible:
+                self._infeasible += 1
+            else:
+                self._completed += 1
+                if value is not None and math.isfinite(value) and self._better(value):
+                    self._best, self._best_number = value, number
+            self._draw()
+
+    def trial_infeasible(self) -> None:
+        """Counts a trial whose parameters proved infeasible."""
+        with self._lock:
+            self._infeasible += 1
             self._draw()
 
     def trial_failed(self) -> None:
@@ -117,7 +129,7 @@ class Progress:
 
     def line(self) -> str:
         """The text of the line, as drawn now."""
-        done = self._completed + self._failed + self._stopped
+        done = self._completed + self._failed + self._stopped + self._infeasible
         elapsed = self._clock() - self._start
         parts = [self._label]
         if self._total:
@@ -128,6 +140,8 @@ class Progress:
             parts.append(f"{done} trials")
         if self._stopped:
             parts.append(f"{self._stopped} stopped")
+        if self._infeasible:
+            parts.append(f"{self._infeasible} infeasible")
         if self._failed:
             parts.append(f"{self._failed} failed")
         if self._goal is not None:

@@ -2,18 +2,20 @@
 
 Two formats hold the same records:
 
-* **JSON**: ``{"study": ..., "spec": {...}, "objectives": [...], "parameters": [...],
-  "trials": [...]}``. ``spec`` is the study's ``StudySpec`` in the protocol's JSON mapping
-  (field names as in the ``.proto`` file), every field the service returned: enough to create
-  the study again. Each trial is ``{"name", "number", "state", "params", "values",
-  "client_id", "failure_reason", "metadata", "create_time", "complete_time",
+* **JSON**: ``{"study": ..., "spec": {...}, "objectives": [...], "constraints": [...],
+  "parameters": [...], "trials": [...]}``. ``spec`` is the study's ``StudySpec`` in the
+  protocol's JSON mapping (field names as in the ``.proto`` file), every field the service
+  returned: enough to create the study again. Each trial is ``{"name", "number", "state",
+  "params", "values", "constraint_values", "client_id", "failure_reason", "infeasible",
+  "infeasibility_reason", "metadata", "create_time", "complete_time",
   "measurement_count", "last_step", "stop_decision", "bracket", "measurements"}``:
   ``stop_decision`` (why a STOPPED trial stopped: ``rule``, ``step``, ``rung``,
   ``message``, ``compared_trials``) is ``null`` for other trials, and ``measurements`` is the
   learning curve (``[{"step", "values", "elapsed"}, ...]``, the measurements the service
   kept). Parameter values keep their JSON type (``int`` or ``float`` or ``str``).
 * **CSV**: one row per trial, columns ``number``, ``state``, ``values.<objective>``...,
-  ``params.<parameter>``..., ``client_id``, ``failure_reason``, ``create_time``,
+  ``constraints.<constraint>``... (the outcome constraints' values), ``params.<parameter>``...,
+  ``client_id``, ``failure_reason``, ``infeasible``, ``infeasibility_reason``, ``create_time``,
   ``complete_time``, ``measurement_count``, ``stop_rule``, ``stop_step``,
   ``metadata.<key>``.... An empty cell is an absent value (an inactive conditional parameter,
   a failed trial's values). Floats are written exactly (``repr``); on import a parameter's
@@ -21,9 +23,11 @@ Two formats hold the same records:
   per trial: only JSON carries them.
 
 Import reads either format into :class:`ImportedTrial` records, typed by the study's search
-space; only finished trials (COMPLETED, FAILED) are imported. STOPPED trials are skipped and
-counted: the protocol records a trial that finished elsewhere as COMPLETED or FAILED only
-(``CreateTrial``), and a curve only through the reports of a running trial.
+space; only finished trials (COMPLETED, FAILED, INFEASIBLE) are imported, a COMPLETED one with
+its constraints' values (the service judges its feasibility again; ``infeasible`` is not read).
+STOPPED trials are skipped and counted: the protocol records a trial that finished elsewhere as
+COMPLETED, FAILED or INFEASIBLE only (``CreateTrial``), and a curve only through the reports of
+a running trial.
 """
 
 from __future__ import annotations
@@ -42,7 +46,7 @@ from google.protobuf import json_format
 
 from hyperdial._base import BaseStudy, BaseTrial
 from hyperdial._early_stopping import rule_name
-from hyperdial._space import Categorical, Discrete, Float, Int, Parameter, ParamValue
+from hyperdial._space import Categorical, Constraint, Discrete, Float, Int, Parameter, ParamValue
 
 __all__ = [
     "FORMATS",
@@ -59,11 +63,13 @@ __all__ = [
 
 #: The formats of export and import.
 FORMATS = ("csv", "json")
-_FINISHED = ("COMPLETED", "FAILED")
+_FINISHED = ("COMPLETED", "FAILED", "INFEASIBLE")
 _FIXED_HEAD = ("number", "state")
 _FIXED_TAIL = (
     "client_id",
     "failure_reason",
+    "infeasible",
+    "infeasibility_reason",
     "create_time",
     "complete_time",
     "measurement_count",
@@ -98,8 +104,13 @@ def trial_record(trial: BaseTrial, *, curve: bool = True) -> dict[str, Any]:
         "state": str(trial.state),
         "params": dict(trial.params),
         "values": dict(trial.values) if trial.values is not None else None,
+        "constraint_values": (
+            dict(trial.constraint_values) if trial.constraint_values is not None else None
+        ),
         "client_id": trial.client_id,
         "failure_reason": trial.failure_reason,
+        "infeasible": trial.infeasible,
+        "infeasibility_reason": trial.infeasibility_reason,
         "metadata": dict(trial.metadata),
         "create_time": _time(trial.create_time),
         "complete_time": _time(trial.complete_time),
@@ -146,6 +157,10 @@ def _param_record(p: Parameter) -> dict[str, Any]:
     return record
 
 
+def _constraint_record(c: Constraint) -> dict[str, Any]:
+    return {"name": c.name, "lower_bound": c.lower_bound, "upper_bound": c.upper_bound}
+
+
 def study_record(study: BaseStudy[Any]) -> dict[str, Any]:
     """A study as a JSON-ready dict (spec, objectives, trial count)."""
     spec = study.spec
@@ -163,6 +178,7 @@ def study_record(study: BaseStudy[Any]) -> dict[str, Any]:
             else None
         ),
         "objectives": [{"name": o.name, "goal": o.goal} for o in study.objectives],
+        "constraints": [_constraint_record(c) for c in study.constraints],
         "parameters": [_param_record(p) for p in study.parameters],
         "early_stopping": _policy_record(study),
         "trial_count": study.trial_count,
@@ -184,6 +200,7 @@ def write_json(study: BaseStudy[Any], trials: Iterable[BaseTrial], out: io.TextI
         "study": study.name,
         "spec": spec_record(study),
         "objectives": [{"name": o.name, "goal": o.goal} for o in study.objectives],
+        "constraints": [_constraint_record(c) for c in study.constraints],
         "parameters": [p.name for p in study.parameters],
         "trials": records,
     }
@@ -203,6 +220,7 @@ def _cell(value: object) -> str:
 def write_csv(study: BaseStudy[Any], trials: Sequence[BaseTrial], out: io.TextIOBase | Any) -> int:
     """Writes the CSV export; returns the number of trials written."""
     objectives = [o.name for o in study.objectives]
+    constraints = [c.name for c in study.constraints]
     params = list(study._param_names)
     extra_params = sorted({k for t in trials for k in t.params} - set(params))
     params += extra_params
@@ -212,6 +230,7 @@ def write_csv(study: BaseStudy[Any], trials: Sequence[BaseTrial], out: io.TextIO
         [
             *_FIXED_HEAD,
             *(f"values.{o}" for o in objectives),
+            *(f"constraints.{c}" for c in constraints),
             *(f"params.{p}" for p in params),
             *_FIXED_TAIL,
             *(f"metadata.{k}" for k in metadata_keys),
@@ -219,14 +238,18 @@ def write_csv(study: BaseStudy[Any], trials: Sequence[BaseTrial], out: io.TextIO
     )
     for t in trials:
         values = t.values or {}
+        measured = t.constraint_values or {}
         writer.writerow(
             [
                 t.number,
                 str(t.state),
                 *(_cell(values.get(o)) for o in objectives),
+                *(_cell(measured.get(c)) for c in constraints),
                 *(_cell(t.params.get(p)) for p in params),
                 t.client_id,
                 t.failure_reason,
+                "true" if t.infeasible else "false",
+                t.infeasibility_reason,
                 _cell(_time(t.create_time)),
                 _cell(_time(t.complete_time)),
                 t.measurement_count,
@@ -245,9 +268,12 @@ class ImportedTrial:
     Attributes:
         source: Where it came from, for messages (``"row 3"``, ``"trial 7"``).
         params: Typed parameter values.
-        values: Objective values of a COMPLETED trial, else ``None``.
+        values: Objective values of a COMPLETED trial, and its constraints' values; else
+            ``None``.
         failure: Failure reason of a FAILED trial, else ``None``.
         metadata: Annotations.
+        infeasibility: Why an INFEASIBLE trial's parameters cannot give a result (maybe
+            empty), else ``None``.
     """
 
     source: str
@@ -255,6 +281,7 @@ class ImportedTrial:
     values: dict[str, float] | None
     failure: str | None
     metadata: dict[str, str]
+    infeasibility: str | None = None
 
 
 def detect_format(path: str, text: str) -> str:
@@ -277,8 +304,9 @@ def parse_records(
         params: The target study's parameters by name: they type the values of CSV cells.
 
     Returns:
-        The finished trials, and how many trials were skipped, by state (WAITING and RUNNING
-        ones are unfinished; STOPPED ones cannot be imported).
+        The finished trials (COMPLETED, FAILED, INFEASIBLE), and how many trials were
+        skipped, by state (WAITING and RUNNING ones are unfinished; STOPPED ones cannot be
+        imported).
 
     Raises:
         RecordError: The file is malformed.
@@ -297,16 +325,21 @@ def _finished(
     values: dict[str, float],
     failure: str,
     metadata: dict[str, str],
+    infeasibility: str = "",
 ) -> ImportedTrial | None:
     state = str(state).upper()
     if state not in _FINISHED:
         if state in (*_UNFINISHED, _STOPPED):
             return None
-        raise RecordError(f"{source}: unknown state {state!r}; expected COMPLETED or FAILED")
+        raise RecordError(
+            f"{source}: unknown state {state!r}; expected COMPLETED, FAILED or INFEASIBLE"
+        )
     if state == "COMPLETED":
         if not values:
             raise RecordError(f"{source}: a COMPLETED trial needs its objective values")
         return ImportedTrial(source, params, values, None, metadata)
+    if state == "INFEASIBLE":
+        return ImportedTrial(source, params, None, None, metadata, infeasibility)
     return ImportedTrial(source, params, None, failure, metadata)
 
 
@@ -326,25 +359,30 @@ def _parse_json(text: str) -> tuple[list[ImportedTrial], Counter[str]]:
             raise RecordError(f"{source}: expected an object")
         params = record.get("params") or {}
         values = record.get("values") or {}
+        constraint_values = record.get("constraint_values") or {}
         metadata = record.get("metadata") or {}
         if not isinstance(params, dict) or not all(
             isinstance(v, (int, float, str)) and not isinstance(v, bool) for v in params.values()
         ):
             raise RecordError(f"{source}: params must map names to numbers or strings")
-        if not isinstance(values, dict) or not all(
-            isinstance(v, (int, float)) and not isinstance(v, bool) for v in values.values()
-        ):
-            raise RecordError(f"{source}: values must map objective names to numbers")
+        for key, given in (("values", values), ("constraint_values", constraint_values)):
+            if not isinstance(given, dict) or not all(
+                isinstance(v, (int, float)) and not isinstance(v, bool) for v in given.values()
+            ):
+                raise RecordError(f"{source}: {key} must map names to numbers")
         if not isinstance(metadata, dict):
             raise RecordError(f"{source}: metadata must be an object")
         state = str(record.get("state", "")).upper()
+        # One measurement: the constraints' values go with the objectives'.
+        measured = {**values, **constraint_values}
         trial = _finished(
             source,
             state,
             dict(params),
-            {str(k): float(v) for k, v in values.items()},
+            {str(k): float(v) for k, v in measured.items()},
             str(record.get("failure_reason") or ""),
             {str(k): str(v) for k, v in metadata.items()},
+            str(record.get("infeasibility_reason") or ""),
         )
         if trial is None:
             skipped[state] += 1
@@ -407,22 +445,26 @@ def _parse_csv(
         trial_params: dict[str, ParamValue] = {}
         values: dict[str, float] = {}
         metadata: dict[str, str] = {}
-        state = failure = ""
+        state = failure = infeasibility = ""
         for column, cell in zip(header, row, strict=True):
             if column == "state":
                 state = cell
             elif column == "failure_reason":
                 failure = cell
+            elif column == "infeasibility_reason":
+                infeasibility = cell
             elif cell == "":
                 continue
             elif column.startswith("params."):
                 name = column[len("params.") :]
                 trial_params[name] = _typed(cell, params.get(name), source, name)
-            elif column.startswith("values."):
-                values[column[len("values.") :]] = _number_cell(cell, source, column)
+            elif column.startswith(("values.", "constraints.")):
+                # One measurement: the constraints' values go with the objectives'.
+                name = column.split(".", 1)[1]
+                values[name] = _number_cell(cell, source, column)
             elif column.startswith("metadata."):
                 metadata[column[len("metadata.") :]] = cell
-        trial = _finished(source, state, trial_params, values, failure, metadata)
+        trial = _finished(source, state, trial_params, values, failure, metadata, infeasibility)
         if trial is None:
             skipped[state.upper()] += 1
         else:

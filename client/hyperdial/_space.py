@@ -1,4 +1,4 @@
-"""Typed helpers that describe a search space and its objectives.
+"""Typed helpers that describe a search space, its objectives and its outcome constraints.
 
 Each helper converts itself to its protocol message; values keep their Python type on the wire
 (``int`` as ``int_value``, ``float`` as ``double_value``, ``str`` as ``string_value``).
@@ -24,6 +24,7 @@ Goal = Literal["minimize", "maximize"]
 
 __all__ = [
     "Categorical",
+    "Constraint",
     "Discrete",
     "Float",
     "Goal",
@@ -202,6 +203,135 @@ class Objective:
     def _to_proto(self) -> study_pb2.ObjectiveSpec:
         goal = study_pb2.GOAL_MAXIMIZE if self.goal == "maximize" else study_pb2.GOAL_MINIMIZE
         return study_pb2.ObjectiveSpec(name=self.name, goal=goal)
+
+
+@dataclass(frozen=True)
+class Constraint:
+    """An outcome constraint of a study: a metric every final measurement reports beside the
+    objectives, and the bounds it must hold (inclusive). A completed trial is feasible when
+    all the study's constraints hold; only feasible trials are best or Pareto-optimal.
+
+    ``Constraint("latency_ms", upper_bound=20)`` is ``latency_ms <= 20``;
+    :meth:`parse` reads that text. An Optuna ``constraints_func`` returning ``c_i``
+    (satisfied when ``c_i <= 0``) is one constraint per value with ``upper_bound=0``.
+
+    Args:
+        name: Name of the metric, as reported in the final measurement's values: distinct
+            from every objective's and every other constraint's.
+        upper_bound: The metric must be at most this; ``None``: no upper limit.
+        lower_bound: The metric must be at least this; ``None``: no lower limit.
+
+    The service checks the rest (a bound at least, finite, ``lower_bound <= upper_bound``;
+    reason ``INVALID_CONSTRAINTS``).
+    """
+
+    name: str
+    upper_bound: float | None = field(default=None, kw_only=True)
+    lower_bound: float | None = field(default=None, kw_only=True)
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.name, str):
+            raise TypeError(f"a constraint's name must be a str; got {self.name!r}")
+        for attr in ("upper_bound", "lower_bound"):
+            bound = getattr(self, attr)
+            if bound is None:
+                continue
+            if isinstance(bound, bool) or not isinstance(bound, int | float):
+                raise TypeError(f"constraint {self.name!r}: {attr} must be a number; got {bound!r}")
+            object.__setattr__(self, attr, float(bound))
+
+    def __str__(self) -> str:
+        low, high = self.lower_bound, self.upper_bound
+        if low is not None and high is not None:
+            return f"{low:g} <= {self.name} <= {high:g}"
+        if high is not None:
+            return f"{self.name} <= {high:g}"
+        if low is not None:
+            return f"{self.name} >= {low:g}"
+        return f"{self.name} (no bound)"
+
+    @classmethod
+    def parse(cls, text: str) -> Constraint:
+        """A constraint from its text: ``NAME <= UPPER``, ``NAME >= LOWER`` or
+        ``LOWER <= NAME <= UPPER`` (spaces optional; bounds are inclusive).
+
+        Raises:
+            ValueError: The text has none of those forms, or a bound is not a finite number.
+        """
+        if not isinstance(text, str):
+            raise TypeError(f"a constraint's text must be a str; got {text!r}")
+        forms = "NAME<=UPPER, NAME>=LOWER or LOWER<=NAME<=UPPER (bounds are inclusive)"
+        where = f"constraint {text!r}"
+        ops = [op for op in ("<=", ">=") if op in text]
+        if len(ops) != 1:
+            why = "mixes <= and >=" if ops else "has no <= or >="
+            raise ValueError(f"{where} {why}; expected {forms}")
+        op = ops[0]
+        parts = [p.strip() for p in text.split(op)]
+        if any(c in p for p in parts for c in "<>=") or len(parts) > 3:
+            raise ValueError(f"{where}: expected {forms}")
+        numbers = [_bound(p) for p in parts]
+        names = [p for p, n in zip(parts, numbers, strict=True) if n is None]
+        if len(names) != 1 or not names[0]:
+            raise ValueError(f"{where}: expected {forms}, with one metric name")
+        for p, n in zip(parts, numbers, strict=True):
+            if n is not None and not math.isfinite(n):
+                raise ValueError(f"{where}: the bound {p!r} is not a finite number")
+        # Ascending order: "a <= b <= c" as written; "c >= b >= a" reversed.
+        ordered = numbers if op == "<=" else numbers[::-1]
+        at = ordered.index(None)
+        if len(parts) == 3 and at != 1:
+            raise ValueError(f"{where}: expected {forms}")
+        lower = ordered[at - 1] if at > 0 else None
+        upper = ordered[at + 1] if at + 1 < len(ordered) else None
+        return cls(names[0], upper_bound=upper, lower_bound=lower)
+
+    def _to_proto(self) -> study_pb2.OutcomeConstraint:
+        pb = study_pb2.OutcomeConstraint(name=self.name)
+        if self.upper_bound is not None:
+            pb.upper_bound = self.upper_bound
+        if self.lower_bound is not None:
+            pb.lower_bound = self.lower_bound
+        return pb
+
+
+def _bound(text: str) -> float | None:
+    """The number ``text`` spells, or ``None`` when it is a name."""
+    try:
+        return float(text)
+    except ValueError:
+        return None
+
+
+def constraint_from_proto(pb: study_pb2.OutcomeConstraint) -> Constraint:
+    """The helper describing an ``OutcomeConstraint``."""
+    return Constraint(
+        pb.name,
+        upper_bound=pb.upper_bound if pb.HasField("upper_bound") else None,
+        lower_bound=pb.lower_bound if pb.HasField("lower_bound") else None,
+    )
+
+
+def constraints_to_proto(
+    constraints: Sequence[Constraint | str],
+) -> list[study_pb2.OutcomeConstraint]:
+    """The ``OutcomeConstraint`` of each constraint, given as a :class:`Constraint` or as its
+    text (``"latency_ms <= 20"``).
+
+    Raises:
+        TypeError: An item is neither (a bare string for the whole list included).
+        ValueError: A text is malformed.
+    """
+    if isinstance(constraints, str | Constraint):
+        raise TypeError("constraints must be a list: constraints=[...]")
+    out = []
+    for c in constraints:
+        if isinstance(c, str):
+            c = Constraint.parse(c)
+        if not isinstance(c, Constraint):
+            raise TypeError(f"constraints must be Constraint instances or text; got {c!r}")
+        out.append(c._to_proto())
+    return out
 
 
 def _scale(log: bool) -> study_pb2.Scale.ValueType:

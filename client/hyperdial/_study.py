@@ -30,8 +30,10 @@ from hyperdial._importance import (
 )
 from hyperdial._optimize import (
     ObjectiveResult,
+    TrialInfeasible,
     _fail_quietly,
     describe,
+    infeasibility_reason,
     optimize_in_threads,
     stop_reason,
 )
@@ -64,6 +66,7 @@ class Trial(BaseTrial):
         value: float | None = None,
         *,
         values: Mapping[str, float] | None = None,
+        constraint_values: Mapping[str, float] | None = None,
         metadata: Mapping[str, str] | None = None,
     ) -> Trial: ...
 
@@ -73,6 +76,7 @@ class Trial(BaseTrial):
         step: int | None = None,
         *,
         values: Mapping[str, float] | None = None,
+        constraint_values: Mapping[str, float] | None = None,
         metadata: Mapping[str, str] | None = None,
         elapsed: float | timedelta | None = None,
     ) -> Decision | Trial:
@@ -82,13 +86,17 @@ class Trial(BaseTrial):
         learning curve and answers the study's early-stopping decision (see
         :meth:`Study.report`); when it says ``should_stop``, stop training and
         ``raise hd.TrialStopped()``. ``trial.report(loss)`` records the result and completes
-        the trial (see :meth:`Study.tell`).
+        the trial (see :meth:`Study.tell`); ``trial.report(loss,
+        constraint_values={"latency_ms": 12.5})`` with the values of the study's outcome
+        constraints.
 
         Returns:
             With a step, the :class:`Decision`; without, the completed trial as stored.
         """
         study = self._study()
         if step is not None:
+            if constraint_values is not None:
+                raise TypeError("constraint_values belong to the final report, without a step")
             decision: Decision = study.report(
                 self, intermediate_value(value, values, metadata), step, elapsed=elapsed
             )
@@ -97,7 +105,9 @@ class Trial(BaseTrial):
             raise TypeError("elapsed goes with a step: report(value, step, elapsed=...)")
         if isinstance(value, Mapping):
             raise TypeError("pass the final values as values={name: value, ...}")
-        done: Trial = study.tell(self, value, values=values, metadata=metadata)
+        done: Trial = study.tell(
+            self, value, values=values, constraint_values=constraint_values, metadata=metadata
+        )
         self._mark_finished(done)
         return done
 
@@ -125,6 +135,19 @@ class Trial(BaseTrial):
             The failed trial as stored.
         """
         done: Trial = self._study().fail(self, reason)
+        self._mark_finished(done)
+        return done
+
+    def mark_infeasible(self, reason: str = "") -> Trial:
+        """Records that this running trial's parameters cannot give a result: it becomes
+        INFEASIBLE (see :meth:`Study.mark_infeasible`). Raising
+        :class:`~hyperdial.TrialInfeasible` in ``with study.trial()`` or an objective of
+        ``optimize`` does this for you.
+
+        Returns:
+            The infeasible trial as stored.
+        """
+        done: Trial = self._study().mark_infeasible(self, reason)
         self._mark_finished(done)
         return done
 
@@ -173,9 +196,15 @@ class Study(BaseStudy[Trial]):
         value: float | None = None,
         *,
         values: Mapping[str, float] | None = None,
+        constraint_values: Mapping[str, float] | None = None,
         metadata: Mapping[str, str] | None = None,
     ) -> Trial:
         """Records the result of a running trial.
+
+        A study with outcome constraints (:attr:`constraints`) needs each constraint's value
+        too: in ``constraint_values``, or in ``values`` beside the objectives'. The trial
+        comes back COMPLETED either way; ``infeasible`` says whether it broke a constraint
+        (and ``infeasibility_reason`` which).
 
         Safe to retry: the client sends one ``request_id`` with every attempt, so a tell whose
         answer was lost is not applied twice and does not fail.
@@ -183,19 +212,26 @@ class Study(BaseStudy[Trial]):
         Args:
             trial_or_number: The trial or its number.
             value: The objective value; only for a study with one objective.
-            values: One value per objective name (instead of ``value``).
+            values: One value per objective name (instead of ``value``); may hold the
+                constraints' values too.
+            constraint_values: One value per outcome constraint name.
             metadata: Annotations merged into the trial's metadata.
 
         Returns:
             The completed trial as stored.
 
         Raises:
-            ValueError: Neither or both of ``value`` and ``values``, or ``value`` for a study
-                with several objectives.
+            ValueError: Neither or both of ``value`` and ``values``, ``value`` for a study
+                with several objectives, or a name both in ``values`` and
+                ``constraint_values``.
             FailedPreconditionError: The trial is not running (reason ``TRIAL_NOT_RUNNING``).
-            InvalidArgumentError: A value is missing, unknown or not finite.
+            InvalidArgumentError: A value is missing, unknown or not finite (reason
+                ``INVALID_MEASUREMENT``), or a constraint's value is missing (reason
+                ``MISSING_CONSTRAINT_VALUE``, metadata ``constraint``: its name).
         """
-        return self._end(self._tell_request(trial_or_number, value, values, metadata))
+        return self._end(
+            self._tell_request(trial_or_number, value, values, metadata, constraint_values)
+        )
 
     def fail(
         self,
@@ -218,6 +254,34 @@ class Study(BaseStudy[Trial]):
             FailedPreconditionError: The trial is not running (reason ``TRIAL_NOT_RUNNING``).
         """
         return self._end(self._fail_request(trial_or_number, reason, metadata))
+
+    def mark_infeasible(
+        self,
+        trial_or_number: BaseTrial | int,
+        reason: str = "",
+        *,
+        metadata: Mapping[str, str] | None = None,
+    ) -> Trial:
+        """Records that a running trial's parameters cannot give a result (out of memory,
+        training diverged, an invalid configuration): it becomes INFEASIBLE. Samplers learn
+        to avoid its region, and its point is never handed out again.
+
+        Use :meth:`fail` instead when the infrastructure failed (a node lost, a preemption):
+        that point is worth another try. Raising :class:`~hyperdial.TrialInfeasible` in
+        ``with study.trial()`` or an objective of ``optimize`` does this for you.
+
+        Args:
+            trial_or_number: The trial or its number.
+            reason: Why, for people (``infeasibility_reason``); cut to 4096 characters.
+            metadata: Annotations merged into the trial's metadata.
+
+        Returns:
+            The infeasible trial as stored.
+
+        Raises:
+            FailedPreconditionError: The trial is not running (reason ``TRIAL_NOT_RUNNING``).
+        """
+        return self._end(self._infeasible_request(trial_or_number, reason, metadata))
 
     def stop_trial(
         self,
@@ -349,17 +413,23 @@ class Study(BaseStudy[Trial]):
         value: float | None = None,
         *,
         values: Mapping[str, float] | None = None,
+        constraint_values: Mapping[str, float] | None = None,
         failure: str | None = None,
+        infeasibility: str | None = None,
         metadata: Mapping[str, str] | None = None,
     ) -> Trial:
-        """Imports a trial that finished elsewhere: completed (``value`` or ``values``) or
-        failed (``failure``). It does not count towards ``max_trials``.
+        """Imports a trial that finished elsewhere: completed (``value`` or ``values``, and
+        the constraints' values), failed (``failure``) or infeasible (``infeasibility``). It
+        does not count towards ``max_trials``.
 
         Args:
             params: Values of the active parameters by name.
             value: The objective value; only for a study with one objective.
-            values: One value per objective name.
+            values: One value per objective name; may hold the constraints' values too.
+            constraint_values: One value per outcome constraint name.
             failure: Why the trial failed, instead of a result.
+            infeasibility: Why its parameters cannot give a result (INFEASIBLE), instead of a
+                result; may be empty.
             metadata: Annotations of the trial.
 
         Returns:
@@ -367,11 +437,14 @@ class Study(BaseStudy[Trial]):
 
         Raises:
             ValueError: Not exactly one outcome is given.
-            InvalidArgumentError: The point or the values are invalid.
+            InvalidArgumentError: The point or the values are invalid (a constraint's value
+                missing included).
         """
         response = self._client._invoke(
             "CreateTrial",
-            self._add_trial_request(params, value, values, failure, metadata),
+            self._add_trial_request(
+                params, value, values, failure, metadata, constraint_values, infeasibility
+            ),
             tuning_service_pb2.CreateTrialResponse,
         )
         return self._trial(response.trial, finished=True)
@@ -470,7 +543,8 @@ class Study(BaseStudy[Trial]):
     @property
     def best_trials(self) -> list[Trial]:
         """The best completed trial (one objective) or every Pareto-optimal one (several);
-        empty when no trial has completed.
+        empty when no trial has completed. Only feasible trials rank: one that breaks an
+        outcome constraint is never best, however good its values.
 
         Judged by the values the trials reported: right for a deterministic objective. With a
         noisy one the best observed value is often a lucky measurement; use
@@ -484,11 +558,12 @@ class Study(BaseStudy[Trial]):
 
     @property
     def best_trial(self) -> Trial:
-        """The best completed trial of a single-objective study (the lowest number among ties).
+        """The best feasible completed trial of a single-objective study (the lowest number
+        among ties).
 
         Raises:
             ValueError: The study has several objectives (use ``best_trials``), or no trial
-                has completed yet.
+                has completed yet (none feasible, with outcome constraints).
         """
         self._check_single_objective()
         return self._best_of(self.best_trials)
@@ -497,7 +572,7 @@ class Study(BaseStudy[Trial]):
     def recommended_trials(self) -> list[Trial]:
         """The recommended trial (one objective) or the Pareto front of the recommendation
         (several), each with its :attr:`~hyperdial.BaseTrial.prediction`; empty when no trial
-        has completed.
+        has completed. Like :attr:`best_trials`, only feasible trials are recommended.
 
         The service fits a model (the Gaussian process of the ``"bayesian"`` algorithm,
         whatever the study's) to every completed trial and judges the trials by its
@@ -535,7 +610,9 @@ class Study(BaseStudy[Trial]):
         """The trials as a ``pandas.DataFrame``, one row per trial in order of number.
 
         Columns: ``number``, ``state``, ``value`` (one objective) or ``values_<name>``,
-        ``params_<name>``, ``client_id``, ``failure_reason``, ``create_time``,
+        ``constraints_<name>`` (one per outcome constraint), ``params_<name>``,
+        ``client_id``, ``failure_reason``, ``infeasible``, ``infeasibility_reason``,
+        ``create_time``,
         ``complete_time``, ``duration``, ``original_number``, ``reissued_number`` (nullable
         integers: the twin of a trial whose lease expired), ``measurement_count``,
         ``stop_rule``, ``stop_step`` (nullable integer), ``metadata_<key>``.
@@ -585,7 +662,8 @@ class Study(BaseStudy[Trial]):
         Early stopping: ``raise hd.TrialStopped()`` (after a report answered ``should_stop``,
         or on your own criterion) ends the block and the trial as STOPPED; the exception goes
         no further. A trial the policy stopped needs nothing more: leaving the block without
-        a result is fine then too.
+        a result is fine then too. Likewise ``raise hd.TrialInfeasible("out of memory")``
+        ends it INFEASIBLE.
 
         Args:
             client_id: Who asks, recorded on the trial.
@@ -608,9 +686,14 @@ class Study(BaseStudy[Trial]):
         """Runs ask → objective → tell in a loop over ``n_workers`` threads.
 
         The objective returns one value (single-objective study) or a mapping of objective
-        name to value; it may instead report the trial itself and return ``None``. Stops
-        without error when the study is complete. Leases of running trials are renewed in
-        the background, however long the objective takes.
+        name to value (with a value for each outcome constraint, when the study has some);
+        it may instead report the trial itself and return ``None``. Stops without error when
+        the study is complete. Leases of running trials are renewed in the background,
+        however long the objective takes.
+
+        Infeasible points: an objective that raises :class:`~hyperdial.TrialInfeasible`
+        (out of memory, diverged) ends its trial INFEASIBLE; the run goes on, as for a
+        stopped trial. Any other exception fails the trial (see ``catch``).
 
         Early stopping: the objective reports intermediate values with
         ``trial.report(value, step)`` and raises :class:`~hyperdial.TrialStopped` when the
@@ -620,8 +703,8 @@ class Study(BaseStudy[Trial]):
 
         Args:
             objective: Evaluates a trial.
-            n_trials: Most trials to run (failed and stopped ones included); ``None`` runs until
-                the study is complete.
+            n_trials: Most trials to run (failed, stopped and infeasible ones included); ``None``
+                runs until the study is complete.
             n_workers: Threads running trials in parallel, sharing this study's client.
             catch: Exception types that fail the trial but let the optimisation go on.
             client_id: Recorded on every trial this call runs; with several workers, worker
@@ -670,6 +753,10 @@ class _TrialContext(contextlib.AbstractContextManager["Trial"]):
             if trial is not None and not trial._finished:
                 trial.stop(stop_reason(exc))
             return True  # a stopped trial is the block's normal end
+        if isinstance(exc, TrialInfeasible):
+            if trial is not None and not trial._finished:
+                trial.mark_infeasible(infeasibility_reason(exc))
+            return True  # so is an infeasible one: a result, not an error
         if trial is None or trial._finished:
             return False
         if exc is not None:

@@ -49,7 +49,7 @@ from hyperdial._cli_show import (
     trials_get,
     trials_list,
 )
-from hyperdial._cli_spec import ALGORITHMS, PARAM_FORMS
+from hyperdial._cli_spec import ALGORITHMS, CONSTRAINT_FORMS, PARAM_FORMS
 from hyperdial._cli_worker import ask, heartbeat, studies_create, tell
 from hyperdial._client import Client
 from hyperdial._errors import HyperdialError, ServiceUnreachableError
@@ -219,7 +219,7 @@ def build_parser() -> argparse.ArgumentParser:
     create = leaf(
         studies_commands,
         "create",
-        "create a study from flags (--param, --objective) or a spec file (--spec)",
+        "create a study from flags (--param, --objective, --constraint) or a spec file (--spec)",
         studies_create,
     )
     create.add_argument("name", help="id of the new study (or studies/ID)")
@@ -234,6 +234,14 @@ def build_parser() -> argparse.ArgumentParser:
         action="append",
         metavar="NAME[:min|max]",
         help="an objective (repeatable); default: one objective 'value', minimised",
+    )
+    create.add_argument(
+        "--constraint",
+        action="append",
+        metavar="EXPR",
+        help=f"an outcome constraint (repeatable): {CONSTRAINT_FORMS}, e.g. 'latency_ms<=20'; "
+        "every result then reports its value (tell --constraint-values), and only trials "
+        "that hold every constraint are best",
     )
     create.add_argument(
         "--spec",
@@ -291,7 +299,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--state",
         action="append",
         type=str.upper,
-        choices=["WAITING", "RUNNING", "COMPLETED", "FAILED", "STOPPED"],
+        choices=["WAITING", "RUNNING", "COMPLETED", "FAILED", "STOPPED", "INFEASIBLE"],
         help="only trials in this state (repeatable)",
     )
     tget = leaf(
@@ -393,13 +401,32 @@ def _worker_commands(
         metavar="NAME=VALUE",
         help="one value per objective",
     )
-    outcome.add_argument("--failed", metavar="REASON", help="the trial failed, and why")
+    outcome.add_argument(
+        "--failed",
+        metavar="REASON",
+        help="the trial failed, and why: the infrastructure failed (a node lost, a "
+        "preemption), the point is worth another try",
+    )
     outcome.add_argument(
         "--stopped",
         nargs="?",
         const="",
         metavar="REASON",
         help="the trial stopped early (ranked by its last report)",
+    )
+    outcome.add_argument(
+        "--infeasible",
+        nargs="?",
+        const="",
+        metavar="REASON",
+        help="the trial's parameters cannot give a result (out of memory, diverged): its "
+        "point is never tried again",
+    )
+    telling.add_argument(
+        "--constraint-values",
+        nargs="+",
+        metavar="NAME=VALUE",
+        help="with --value or --values: the value of each outcome constraint of the study",
     )
     telling.add_argument(
         "--metadata", action="append", metavar="KEY=VALUE", help="an annotation (repeatable)"

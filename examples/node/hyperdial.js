@@ -15,8 +15,9 @@
 //           const { should_stop } = await run.report(epoch, { loss: train(run.params) });
 //           if (should_stop) return null;                        // STOPPED by the policy
 //         }
-//         return { loss: evaluate(run.params) };                 // CompleteTrial
-//       });
+//         if (outOfMemory) throw new hd.TrialInfeasible('OOM');  // INFEASIBLE
+//         return { loss: evaluate(run.params), latency_ms: 12 }; // CompleteTrial, with the
+//       });                                                      // constraints' values
 //     }
 //   }
 //   client.close();
@@ -255,6 +256,21 @@ function statusDetails(err) {
 /**
  * A failed call: the gRPC status with its decoded details (see StatusDetails).
  */
+/**
+ * Thrown by a `runTrial` function whose trial's parameters cannot give a result (out of
+ * memory, training diverged, an invalid configuration): `runTrial` tells the trial
+ * INFEASIBLE with the message as its reason. Samplers learn to avoid the region and the
+ * point is never handed out again. Any other error tells the trial FAILED (the
+ * infrastructure failed; the point is worth another try).
+ */
+class TrialInfeasible extends Error {
+  /** @param {string} [reason] Why, for people. */
+  constructor(reason = '') {
+    super(reason);
+    this.name = 'TrialInfeasible';
+  }
+}
+
 class HyperdialError extends Error {
   /**
    * @param {string} method The RPC.
@@ -347,9 +363,11 @@ class HyperdialError extends Error {
 /**
  * How `runTrial` ended.
  * @typedef {object} TrialOutcome
- * @property {'completed' | 'stopped' | 'failed' | 'lost'} state completed: told with the
- *   values returned; stopped: by the policy at a report (or the function returned null);
- *   failed: the function threw, the trial was told FAILED; lost: the trial ended elsewhere
+ * @property {'completed' | 'stopped' | 'failed' | 'infeasible' | 'lost'} state completed: told
+ *   with the values returned (`trial.infeasible` says whether they break a constraint of the
+ *   study); stopped: by the policy at a report (or the function returned null); failed: the
+ *   function threw, the trial was told FAILED; infeasible: the function threw
+ *   TrialInfeasible, the trial was told INFEASIBLE; lost: the trial ended elsewhere
  *   (TRIAL_NOT_RUNNING), nothing was told.
  * @property {Trial} trial The trial as last seen.
  * @property {unknown} [error] What the function threw (failed), or the error that lost it.
@@ -554,7 +572,10 @@ class Client {
   }
 
   /**
-   * Tell: completes a RUNNING trial with its final objective values.
+   * Tell: completes a RUNNING trial with its final objective values and, when the study has
+   * outcome constraints, each constraint's value beside them (INVALID_ARGUMENT
+   * MISSING_CONSTRAINT_VALUE without one). The answer's `infeasible` says whether the values
+   * break a constraint (`infeasibility_reason`: which).
    * @param {Trial | string} trial
    * @param {Record<string, number>} values
    * @param {{metadata?: Record<string, string>} & CallOptions} [options]
@@ -573,6 +594,18 @@ class Client {
    */
   async fail(trial, reason, options = {}) {
     return this.tell(trial, { failure: { reason } }, options);
+  }
+
+  /**
+   * Tell an infeasible point: the trial becomes INFEASIBLE with `reason` (its parameters
+   * cannot give a result). Use `fail` when the infrastructure failed instead.
+   * @param {Trial | string} trial
+   * @param {string} reason
+   * @param {{metadata?: Record<string, string>} & CallOptions} [options]
+   * @returns {Promise<Trial>}
+   */
+  async infeasible(trial, reason, options = {}) {
+    return this.tell(trial, { infeasibility: { reason } }, options);
   }
 
   /**
@@ -608,7 +641,8 @@ class Client {
   }
 
   /**
-   * The best completed trial; several objectives: the Pareto front.
+   * The best completed trial; several objectives: the Pareto front. Only feasible trials:
+   * one whose values break an outcome constraint is never optimal.
    * @param {string} study A study id or name.
    * @param {CallOptions} [options]
    * @returns {Promise<Trial[]>}
@@ -646,7 +680,8 @@ class Client {
    *
    * @param {Trial} trial A RUNNING trial from `suggest`.
    * @param {(run: TrialRun) => Promise<Record<string, number> | null>} fn Trains; returns the
-   *   final objective values (CompleteTrial), or null to leave a trial the policy stopped.
+   *   final values, the objectives' and the constraints' (CompleteTrial), or null to leave a
+   *   trial the policy stopped; throws TrialInfeasible for a point that cannot give a result.
    * @returns {Promise<TrialOutcome>} Errors of the tell itself (after the retries) throw.
    */
   async runTrial(trial, fn) {
@@ -705,6 +740,15 @@ class Client {
       clearInterval(timer);
       if (lostBy !== null || isNotRunning(err)) {
         return { state: 'lost', trial, error: lostBy ?? err };
+      }
+      if (err instanceof TrialInfeasible) {
+        try {
+          const told = await this.infeasible(trial, err.message.slice(0, 4096));
+          return { state: 'infeasible', trial: told, error: err };
+        } catch (tellErr) {
+          if (isNotRunning(tellErr)) return { state: 'lost', trial, error: tellErr };
+          throw tellErr;
+        }
       }
       const message = err instanceof Error ? err.message : String(err);
       const failed = await this.fail(trial, message.slice(0, 4096) || 'training failed');
@@ -804,6 +848,7 @@ module.exports = {
   connect,
   Client,
   HyperdialError,
+  TrialInfeasible,
   statusDetails,
   plainParameters,
   duration,

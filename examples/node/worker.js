@@ -6,18 +6,26 @@
 // Each trial "trains" for a few steps: after each step the worker reports the loss so far
 // (AddTrialMeasurement), and leaves the trial when the study's early-stopping policy stops it.
 // While a trial runs, hyperdial.js renews its lease (HeartbeatTrial every third of the lease),
-// so a step longer than the lease does not lose the trial. Usage:
+// so a step longer than the lease does not lose the trial.
+//
+// Outcome constraints: with --max-latency MS a study the worker creates has the constraint
+// latency_ms <= MS, and the worker reports each trial's (simulated) inference latency beside
+// its loss; a trial that breaks it completes, but is infeasible and never the best. With
+// --oom-layers N a model of N layers or more "runs out of memory": the worker tells the trial
+// INFEASIBLE (its point cannot give a result) rather than FAILED. Usage:
 //
 //   npm ci
 //   node worker.js [--target HOST:PORT] [--study ID] [--trials N] [--concurrency N] [--json]
 //                  [--steps N] [--step-seconds S] [--early-stopping RULE]
+//                  [--max-latency MS] [--oom-layers N]
 //                  [--lease-timeout SECONDS] [--seed N] [--tls] [--ca FILE]
 //                  [--deadline SECONDS] [--connect-timeout SECONDS] [--verbose]
 //
 // Environment: HYPERDIAL_TARGET (default localhost:50051), HYPERDIAL_STUDY, HYPERDIAL_TRIALS,
 // HYPERDIAL_CONCURRENCY, HYPERDIAL_STEPS, HYPERDIAL_STEP_SECONDS, HYPERDIAL_EARLY_STOPPING,
-// HYPERDIAL_DEADLINE, HYPERDIAL_CONNECT_TIMEOUT, HYPERDIAL_TOKEN, HYPERDIAL_PROTOS (the protos/
-// directory; default ../../protos from this file).
+// HYPERDIAL_MAX_LATENCY, HYPERDIAL_OOM_LAYERS, HYPERDIAL_DEADLINE, HYPERDIAL_CONNECT_TIMEOUT,
+// HYPERDIAL_TOKEN, HYPERDIAL_PROTOS (the protos/ directory; default ../../protos from this
+// file).
 //
 // The result goes to stdout (with --json: one JSON line and nothing else); progress, retries
 // (--verbose) and errors go to stderr.
@@ -47,6 +55,10 @@ const { values: args } = parseArgs({
       type: 'string',
       default: process.env.HYPERDIAL_EARLY_STOPPING || 'none',
     },
+    // The constraint latency_ms <= this of a study this worker creates; empty: none.
+    'max-latency': { type: 'string', default: process.env.HYPERDIAL_MAX_LATENCY || '' },
+    // Models of this many layers or more run out of memory: INFEASIBLE. Empty: never.
+    'oom-layers': { type: 'string', default: process.env.HYPERDIAL_OOM_LAYERS || '' },
     // The lease of a study this worker creates; empty: the server's default.
     'lease-timeout': { type: 'string', default: '' },
     // The sampler's seed of a study this worker creates; empty: the server draws one.
@@ -67,6 +79,9 @@ const { values: args } = parseArgs({
 const steps = Number.parseInt(args.steps, 10);
 const stepMs = Number.parseFloat(args['step-seconds']) * 1000;
 const concurrency = Number.parseInt(args.concurrency, 10);
+const oomLayers = args['oom-layers'] ? Number.parseInt(args['oom-layers'], 10) : Infinity;
+/** The metrics this worker measures besides the loss: the constraints it can report. */
+const MEASURED = new Set(['latency_ms']);
 
 /** @param {string} message */
 const log = (message) => console.error(message);
@@ -78,6 +93,14 @@ const log = (message) => console.error(message);
 function train(p) {
   const penalty = p.optimizer === 'adam' ? 0 : 0.05;
   return (Math.log10(Number(p.lr)) + 2) ** 2 + 0.01 * (Number(p.layers) - 3) ** 2 + penalty;
+}
+
+/**
+ * The toy model's inference latency in ms: 2.5 ms a layer, plus 1 ms for sgd's extra state.
+ * @param {Record<string, number | string>} p
+ */
+function latencyMs(p) {
+  return 2.5 * Number(p.layers) + (p.optimizer === 'sgd' ? 1 : 0);
 }
 
 /**
@@ -128,11 +151,17 @@ function policy(name) {
 }
 
 /**
- * One trial's fake training: a report after each step; stops when the policy says so.
+ * One trial's fake training: a report after each step; stops when the policy says so. Its
+ * result is the loss and the value of each constraint of the study (`reported`).
  * @param {import('./hyperdial').TrialRun} run
+ * @param {string[]} reported The study's constraints: the metrics to report beside the loss.
  * @returns {Promise<Record<string, number> | null>}
  */
-async function training(run) {
+async function training(run, reported) {
+  if (Number(run.params.layers) >= oomLayers) {
+    // The point itself cannot give a result: INFEASIBLE, never tried again (not FAILED).
+    throw new hd.TrialInfeasible(`out of memory: ${run.params.layers} layers`);
+  }
   for (let step = 1; step <= steps; step += 1) {
     if (stepMs > 0) await sleep(stepMs, run.signal); // one step of "training"
     if (run.signal.aborted) return null; // lost: the lease expired or it ended elsewhere
@@ -142,7 +171,10 @@ async function training(run) {
       return null; // STOPPED already: no CompleteTrial
     }
   }
-  return { loss: train(run.params) };
+  /** @type {Record<string, number>} */
+  const result = { loss: train(run.params) };
+  if (reported.includes('latency_ms')) result.latency_ms = latencyMs(run.params);
+  return result;
 }
 
 async function main() {
@@ -163,6 +195,8 @@ async function main() {
   const leaseSeconds = Number.parseFloat(args['lease-timeout']);
   if (leaseSeconds > 0) spec.lease_timeout = hd.duration(leaseSeconds);
   if (args.seed) spec.seed = Number.parseInt(args.seed, 10);
+  const maxLatency = Number.parseFloat(args['max-latency']);
+  if (maxLatency > 0) spec.constraints = [{ name: 'latency_ms', upper_bound: maxLatency }];
 
   const client = await hd.connect(args.target, {
     tls: args.ca ? { rootCerts: fs.readFileSync(args.ca) } : args.tls,
@@ -181,7 +215,14 @@ async function main() {
   try {
     const { study, created } = await client.createStudy(studyId, spec);
     log(`${created ? 'created' : 'joining'} ${study.name} on ${args.target}`);
-    const counts = { told: 0, stopped: 0, failed: 0, lost: 0 };
+    // A study joined may have constraints of its own: every result must report each one.
+    const reported = (study.spec?.constraints ?? []).map((c) => c.name);
+    const unknown = reported.filter((name) => !MEASURED.has(name));
+    if (unknown.length) {
+      throw new Error(`${study.name} has constraints this worker cannot measure: ${unknown}`);
+    }
+    // told: completed trials; violations: those of them that break a constraint.
+    const counts = { told: 0, stopped: 0, failed: 0, infeasible: 0, lost: 0, violations: 0 };
 
     // One ask -> train -> tell loop; `slot` makes its client_id, so that a restarted worker
     // resumes the trials it held (docs/protocol.md, "Resuming a worker").
@@ -192,10 +233,17 @@ async function main() {
         const trials = await client.suggest(study.name, { clientId });
         if (trials.length === 0) return; // STUDY_COMPLETE: nothing left to hand out now
         for (const trial of trials) {
-          const outcome = await client.runTrial(trial, training);
-          if (outcome.state === 'completed') counts.told += 1;
-          else counts[outcome.state] += 1;
-          if (outcome.state !== 'completed' && args.verbose) log(`${trial.name}: ${outcome.state}`);
+          const outcome = await client.runTrial(trial, (run) => training(run, reported));
+          if (outcome.state === 'completed') {
+            counts.told += 1;
+            if (outcome.trial.infeasible) counts.violations += 1;
+          } else {
+            counts[outcome.state] += 1;
+          }
+          if (args.verbose && (outcome.state !== 'completed' || outcome.trial.infeasible)) {
+            const why = outcome.trial.infeasibility_reason;
+            log(`${trial.name}: ${outcome.state}${why ? ` (infeasible: ${why})` : ''}`);
+          }
         }
       }
     };
@@ -211,6 +259,10 @@ async function main() {
         ? {
             name: best.name,
             loss: best.final_measurement?.values.loss ?? null,
+            // The constraints' values of the best trial (all within their bounds).
+            ...Object.fromEntries(
+              reported.map((name) => [name, best.final_measurement?.values[name] ?? null]),
+            ),
             params: hd.plainParameters(best),
           }
         : null,
@@ -220,9 +272,11 @@ async function main() {
     } else {
       const lost = counts.lost ? `, lost ${counts.lost}` : '';
       const failed = counts.failed ? `, failed ${counts.failed}` : '';
+      const infeasible = counts.infeasible ? `, infeasible ${counts.infeasible}` : '';
+      const broke = counts.violations ? ` (${counts.violations} breaking a constraint)` : '';
       const calls = `${client.stats.reports} reports, ${client.stats.heartbeats} heartbeats`;
-      const told = `told ${counts.told} trials, stopped ${counts.stopped} early`;
-      console.log(`${told}${lost}${failed} (${calls})`);
+      const told = `told ${counts.told} trials${broke}, stopped ${counts.stopped} early`;
+      console.log(`${told}${lost}${failed}${infeasible} (${calls})`);
       if (summary.best) {
         console.log(`best ${summary.best.name}: loss ${summary.best.loss}`);
         console.log(`  params ${JSON.stringify(summary.best.params)}`);

@@ -15,7 +15,7 @@ from hyperdial.aio import TrialChanges as AsyncTrialChanges
 from tests.client._support import new_id
 
 SPACE = [hd.Float("x", 0.0, 1.0)]
-NONE = {"WAITING": 0, "RUNNING": 0, "COMPLETED": 0, "FAILED": 0, "STOPPED": 0}
+NONE = {"WAITING": 0, "RUNNING": 0, "COMPLETED": 0, "FAILED": 0, "STOPPED": 0, "INFEASIBLE": 0}
 
 
 def test_changes_keep_a_copy_of_a_study_up_to_date(store_target: str) -> None:

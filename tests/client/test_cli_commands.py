@@ -210,6 +210,7 @@ def test_export_then_import_keeps_every_value_and_type(
         "imported": 3,
         "completed": 2,
         "failed": 1,
+        "infeasible": 0,
         "skipped": 1,
         "skipped_stopped": 0,
     }
@@ -220,10 +221,10 @@ def test_export_formats(hyperdial: Run, study: hd.Study) -> None:
     lines = csv_text.splitlines()
     assert lines[0] == (
         "number,state,values.value,params.lr,params.layers,params.opt,params.momentum,"
-        "params.batch,client_id,failure_reason,create_time,complete_time,measurement_count,"
-        "stop_rule,stop_step,metadata.note,metadata.run"
+        "params.batch,client_id,failure_reason,infeasible,infeasibility_reason,create_time,"
+        "complete_time,measurement_count,stop_rule,stop_step,metadata.note,metadata.run"
     )
-    assert lines[1].startswith("1,COMPLETED,0.25,0.001,3,adam,,32.0,,,")
+    assert lines[1].startswith("1,COMPLETED,0.25,0.001,3,adam,,32.0,,,false,,")
     _, json_text, _ = hyperdial("export", study.study_id, "--format", "json")
     document = json.loads(json_text)
     assert document["study"] == study.name

@@ -152,6 +152,77 @@ def test_export_then_import_restores_the_study_on_an_empty_server(
         assert len(after.trials()) == 8
 
 
+@pytest.mark.parametrize("fmt", ["json", "csv"])
+def test_constraints_and_infeasible_trials_survive_export_and_import(
+    servers: tuple[str, str],
+    capsys: pytest.CaptureFixture[str],
+    tmp_path: Path,
+    open_client: Any,
+    fmt: str,
+) -> None:
+    source_target, empty_target = servers
+    study = open_client(source_target).create_study(
+        new_id("csrc"),
+        SPACE,
+        OBJECTIVES,
+        algorithm="random",
+        seed=4,
+        constraints=["latency_ms <= 20", "0.1 <= sparsity <= 0.5"],
+    )
+    study.add_trial(
+        SGD, values={"loss": 0.5, "acc": 0.75}, constraint_values={"latency_ms": 5, "sparsity": 0.2}
+    )
+    study.add_trial(ADAM, values={"loss": 0.25, "acc": 0.9, "latency_ms": 25.5, "sparsity": 0.05})
+    study.add_trial(ADAM, infeasibility="out of memory", metadata={"gpu": "a100"})
+    study.add_trial(SGD, failure="node lost")
+    path = tmp_path / f"study.{fmt}"
+    run = Run(source_target, capsys)
+    status, _, err = run("export", study.study_id, "--format", fmt, "-o", str(path))
+    assert status == 0, err
+    if fmt == "csv":
+        header = path.read_text().splitlines()[0].split(",")
+        assert header[2:6] == [
+            "values.loss",
+            "values.acc",
+            "constraints.latency_ms",
+            "constraints.sparsity",
+        ]
+        assert {"infeasible", "infeasibility_reason"} <= set(header)
+        # A CSV file holds trials only: into a study with the same spec.
+        open_client(empty_target).create_study(
+            study.study_id, SPACE, OBJECTIVES, constraints=study.constraints
+        )
+    else:
+        document = json.loads(path.read_text())
+        assert document["spec"]["constraints"][1] == {
+            "name": "sparsity",
+            "upper_bound": 0.5,
+            "lower_bound": 0.1,
+        }
+        assert document["trials"][1]["infeasibility_reason"] == (
+            "latency_ms = 25.5 > 20 (upper bound); sparsity = 0.05 < 0.1 (lower bound)"
+        )
+    restore = Run(empty_target, capsys)
+    status, out, err = restore("import", study.study_id, str(path))
+    assert status == 0, err
+    assert out.splitlines()[-1] == (
+        f"imported 4 trials into {study.name} (2 completed, 1 failed, 1 infeasible)"
+    )
+
+    def seen(trials: list[hd.Trial]) -> list[tuple[Any, ...]]:
+        return [
+            (str(t.state), t.params, t.values, t.constraint_values, t.infeasible)
+            + (t.infeasibility_reason, t.failure_reason, t.metadata)
+            for t in trials
+        ]
+
+    with hd.Client(empty_target) as copy:
+        after = copy.get_study(study.study_id)
+        assert after.constraints == study.constraints
+        assert seen(after.trials()) == seen(study.trials())
+        assert [t.number for t in after.best_trials] == [1]
+
+
 def test_import_into_an_existing_study_needs_the_same_spec(
     servers: tuple[str, str],
     capsys: pytest.CaptureFixture[str],
@@ -355,7 +426,7 @@ def test_ask_tell_and_heartbeat_print_json_and_survive_a_rerun(
     status, out, err = run("tell", study.study_id, "4")
     assert (status, out) == (cli.EXIT_USAGE, "")
     assert err.endswith(
-        "error: one of the arguments --value --values --failed --stopped is required\n"
+        "error: one of the arguments --value --values --failed --stopped --infeasible is required\n"
     )
 
 

@@ -314,7 +314,7 @@ def test_add_trial_imports_finished_trials(client: hd.Client) -> None:
 
     with pytest.raises(ValueError, match="enqueue"):
         study.add_trial(point)
-    with pytest.raises(ValueError, match="not both"):
+    with pytest.raises(ValueError, match="one outcome"):
         study.add_trial(point, 1.0, failure="x")
 
     # Imported trials do not count towards max_trials.

@@ -58,6 +58,8 @@ def test_trials_dataframe(server_target: str) -> None:
         "params_momentum",
         "client_id",
         "failure_reason",
+        "infeasible",
+        "infeasibility_reason",
         "create_time",
         "complete_time",
         "duration",
@@ -73,6 +75,8 @@ def test_trials_dataframe(server_target: str) -> None:
     assert frame.loc[0, "value"] == 0.5 and math.isnan(frame.loc[1, "value"])
     assert frame.loc[1, "params_momentum"] == 0.9 and math.isnan(frame.loc[0, "params_momentum"])
     assert frame.loc[1, "failure_reason"] == "diverged"
+    assert list(frame["infeasible"]) == [False, False, False]
+    assert list(frame["infeasibility_reason"]) == ["", "", ""]
     assert frame.loc[0, "metadata_host"] == "a"
     assert str(frame["create_time"].dt.tz) == "UTC"
     assert frame.loc[0, "duration"] >= timedelta(0) and pd.isna(frame.loc[2, "duration"])
@@ -121,3 +125,45 @@ def test_multi_objective_dataframe_from_the_async_client(server_target: str) -> 
     frame = asyncio.run(main())
     assert list(frame.columns[:4]) == ["number", "state", "values_loss", "values_acc"]  # type: ignore[attr-defined]
     assert frame.loc[0, "values_acc"] == 0.5  # type: ignore[attr-defined]
+
+
+def test_constraints_and_feasibility_in_the_dataframe(server_target: str) -> None:
+    with hd.Client(server_target) as client:
+        study = client.create_study(
+            new_id("df"),
+            SPACE,
+            [hd.Objective("loss"), hd.Objective("acc", "maximize")],
+            constraints=["latency_ms <= 20", "0.1 <= sparsity <= 0.5"],
+        )
+        point = {"layers": 2, "opt": "adam"}
+        within = {"latency_ms": 12.5, "sparsity": 0.25}
+        study.add_trial(point, values={"loss": 1, "acc": 0.5}, constraint_values=within)
+        study.add_trial(
+            point, values={"loss": 0.5, "acc": 0.75, "latency_ms": 25.0, "sparsity": 0.3}
+        )
+        study.add_trial(point, infeasibility="out of memory")
+        study.add_trial(point, failure="node lost")
+        frame = study.trials_dataframe()
+        infeasible = study.trials_dataframe(["INFEASIBLE"])
+
+    assert list(frame.columns[:8]) == [
+        "number",
+        "state",
+        "values_loss",
+        "values_acc",
+        "constraints_latency_ms",
+        "constraints_sparsity",
+        "params_layers",
+        "params_opt",
+    ]
+    assert list(frame["state"]) == ["COMPLETED", "COMPLETED", "INFEASIBLE", "FAILED"]
+    assert list(frame["constraints_latency_ms"][:2]) == [12.5, 25.0]
+    assert list(frame["constraints_sparsity"][:2]) == [0.25, 0.3]
+    assert frame["constraints_latency_ms"][2:].isna().all()
+    # Feasibility: the service's judgement, for completed and INFEASIBLE trials alike.
+    assert list(frame["infeasible"]) == [False, True, True, False]
+    assert frame.loc[1, "infeasibility_reason"] == "latency_ms = 25 > 20 (upper bound)"
+    assert frame.loc[2, "infeasibility_reason"] == "out of memory"
+    assert frame.loc[2, "failure_reason"] == "" and frame.loc[3, "failure_reason"] == "node lost"
+    assert frame.loc[3, "infeasibility_reason"] == ""
+    assert list(infeasible["number"]) == [3]

@@ -1,4 +1,5 @@
-"""The early-stopping example of docs/client.md runs as written against real servers."""
+"""The examples of docs/client.md (early stopping, outcome constraints) run as written against
+real servers."""
 
 from __future__ import annotations
 
@@ -36,3 +37,28 @@ def test_the_early_stopping_example_runs(
     # warm-up's 3).
     steps = [int(line.split()[0]) for line in out[1:]]
     assert steps == list(range(1, len(steps) + 1)) and len(steps) >= 3
+
+
+def test_the_constraints_example_runs(
+    store_target: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code = example("## Outcome constraints and infeasible trials")
+    assert '"localhost:50051"' in code and '"constraints-demo"' in code
+    code = code.replace("localhost:50051", store_target)
+    code = code.replace('"constraints-demo"', repr(new_id("docs")))
+    exec(compile(code, str(CLIENT_MD), "exec"), {"__name__": "docs"})
+    out = capsys.readouterr().out.splitlines()
+    best = re.fullmatch(
+        r"best \{'layers': (\d+), 'width': (\d+)\}: loss [\d.]+, ([\d.]+) ms", out[0]
+    )
+    assert best is not None, out
+    layers, width, latency = int(best.group(1)), int(best.group(2)), float(best.group(3))
+    assert latency == 0.5 * layers + width / 64 <= 8 and layers * width <= 2048
+    counts = re.fullmatch(r"(\d+) trials broke the constraint, (\d+) ran out of memory", out[-1])
+    assert counts is not None, out
+    broken, oom = int(counts.group(1)), int(counts.group(2))
+    # The seed gives trials of each kind.
+    assert broken > 0 and oom > 0 and broken + oom < 30
+    assert re.fullmatch(
+        r"trial \d+ broke the constraint: latency_ms = [\d.]+ > 8 \(upper bound\)", out[1]
+    )

@@ -46,6 +46,17 @@ def test_line_counts_trials_and_keeps_the_best() -> None:
     assert "\x1b[K" in text  # each redraw erases the tail of a longer previous line
 
 
+def test_infeasible_trials_are_counted_and_never_the_best() -> None:
+    bar = Progress(io.StringIO(), "c", 4, goal="minimize", clock=Clock())
+    bar.trial_finished(1, 2.0)
+    bar.trial_finished(2, -5.0, feasible=False)  # breaks a constraint: better, not the best
+    bar.trial_infeasible()
+    bar.trial_stopped()
+    assert bar.line() == (
+        "c | 4/4 [########################] 100% | 1 stopped | 2 infeasible | best 2 (#1) | 0:00"
+    )
+
+
 def test_line_for_maximize_open_ended_and_several_objectives() -> None:
     clock = Clock()
     up = Progress(io.StringIO(), "up", None, goal="maximize", best=2.0, best_number=9, clock=clock)

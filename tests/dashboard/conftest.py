@@ -70,7 +70,18 @@ class Site:
 
 
 #: The seeded studies, by short name.
-STUDIES = ("main", "leases", "empty", "failed", "wide", "multi2", "multi3", "big", "live")
+STUDIES = (
+    "main",
+    "leases",
+    "empty",
+    "failed",
+    "wide",
+    "multi2",
+    "multi3",
+    "big",
+    "live",
+    "constrained",
+)
 #: Trials of the big study: past the WebGL (2,000) and sample (2,000) thresholds.
 BIG_TRIALS = 2300
 
@@ -99,6 +110,7 @@ def site(dashboard_redis_url: str) -> Iterator[Site]:
             helpers.seed_multi(client, prefix + "multi2", 2)
             helpers.seed_multi(client, prefix + "multi3", 3)
             helpers.seed_big(client, prefix + "big", BIG_TRIALS)
+            helpers.seed_constrained(client, prefix + "constrained")
             client.create_study(prefix + "live", [hd.Float("x", 0.0, 1.0)], algorithm="random")
             helpers.read_back(client, seeded, [prefix + s for s in STUDIES])
         yield Site(

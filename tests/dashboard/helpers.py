@@ -215,6 +215,40 @@ def seed_multi(client: hd.Client, study_id: str, objectives: int, *, trials: int
         )
 
 
+#: The constraint of the constrained study, and the layer count from which a model "runs out
+#: of memory" there.
+LATENCY_LIMIT = 20.0
+OOM_LAYERS = 7
+
+
+def seed_constrained(client: hd.Client, study_id: str, *, trials: int = 24) -> None:
+    """Two objectives and an outcome constraint (``latency_ms <= 20``): trials within it,
+    completed trials that break it (some with the best values), INFEASIBLE ones (out of
+    memory) and a failed one."""
+    study = client.create_study(
+        study_id,
+        [hd.Int("layers", 1, 8), hd.Float("width", 0.0, 1.0)],
+        [hd.Objective("error", "minimize"), hd.Objective("speed", "maximize")],
+        algorithm="random",
+        seed=13,
+        constraints=[f"latency_ms <= {LATENCY_LIMIT:g}"],
+    )
+    for i in range(trials):
+        (trial,) = study.ask(client_id=f"worker-{i % 2}")
+        layers, width = int(trial.params["layers"]), float(trial.params["width"])
+        if i == 3:
+            study.fail(trial, "node lost")
+        elif layers >= OOM_LAYERS:
+            study.mark_infeasible(trial, f"out of memory: {layers} layers")
+        else:
+            # Bigger models err less and run slower: the best errors break the constraint.
+            study.tell(
+                trial,
+                values={"error": 1.0 / layers + 0.1 * width, "speed": 1.0 + width},
+                constraint_values={"latency_ms": 4.0 * layers + 2.0 * width},
+            )
+
+
 def seed_big(client: hd.Client, study_id: str, trials: int) -> None:
     """Many completed trials, imported (no ask): enough to switch the charts to WebGL and
     samples."""

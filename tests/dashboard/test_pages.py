@@ -94,17 +94,19 @@ def test_studies_page_lists_sorts_and_filters(browser: Browser, site: Site) -> N
     )
     by_id = {r[0]: r for r in rows}
     main = by_id[site.study("main")]
-    # Study, Namespace, Algorithm, Objectives, Waiting, Running, Completed, Failed, Stopped, ...
+    # Study, Namespace, Algorithm, Objectives, Waiting, Running, Completed, Failed, Stopped,
+    # Infeasible, Best, Last activity
     assert main[1] == "default" and main[2] == "random" and main[3] == "loss (min)"
-    states = ["WAITING", "RUNNING", "COMPLETED", "FAILED", "STOPPED"]
-    for column, state in enumerate(states, start=4):
-        assert int(main[column].replace(",", "")) == site.seeded.state_count(
-            site.study("main"), state
-        )
+    states = ["WAITING", "RUNNING", "COMPLETED", "FAILED", "STOPPED", "INFEASIBLE"]
+    for name in ("main", "constrained"):
+        for column, state in enumerate(states, start=4):
+            shown = int(by_id[site.study(name)][column].replace(",", ""))
+            assert shown == site.seeded.state_count(site.study(name), state), (name, state)
+    assert int(by_id[site.study("constrained")][9]) > 0  # its INFEASIBLE trials
     best = min(t.value for t in site.seeded.completed(site.study("main")) if t.value is not None)
-    assert float(main[9]) == pytest.approx(best, rel=1e-3)
-    assert by_id[site.study("multi2")][9].startswith("front of ")
-    assert by_id[site.study("empty")][9] == "—"
+    assert float(main[10]) == pytest.approx(best, rel=1e-3)
+    assert by_id[site.study("multi2")][10].startswith("front of ")
+    assert by_id[site.study("empty")][10] == "—"
     browser.screenshot("studies")
 
     browser.driver.find_element(By.CSS_SELECTOR, '#studies th[data-key="id"]').click()
@@ -114,7 +116,7 @@ def test_studies_page_lists_sorts_and_filters(browser: Browser, site: Site) -> N
     browser.wait(
         lambda: len(_table_rows(browser, "studies")) == 2, "the filter to keep two studies"
     )
-    assert "2 of 9 studies" in browser.text("summary")
+    assert f"2 of {len(STUDIES)} studies" in browser.text("summary")
     _clean(browser)
 
 
@@ -421,4 +423,119 @@ def test_a_big_study_draws_with_webgl_and_samples(browser: Browser, site: Site) 
     assert 1900 <= len(traces[0]["dimensions"][0]["values"]) <= 2000 + 5
     assert f"of {completed:,} completed trials" in browser.text("parcoords-note")
     browser.screenshot("study-big-parameters")
+    _clean(browser)
+
+
+# -- outcome constraints and infeasible trials -----------------------------------------------
+
+
+def _constrained(site: Site) -> tuple[list[hd.Trial], list[hd.Trial], list[hd.Trial]]:
+    """The constrained study's completed trials within the constraint, those that break it,
+    and its INFEASIBLE ones (each kind present: the seed makes them)."""
+    trials = site.seeded.studies[site.study("constrained")]
+    completed = [t for t in trials if t.state is hd.TrialState.COMPLETED]
+    feasible = [t for t in completed if not t.infeasible]
+    broken = [t for t in completed if t.infeasible]
+    dead = [t for t in trials if t.state is hd.TrialState.INFEASIBLE]
+    assert feasible and broken and dead
+    return feasible, broken, dead
+
+
+def test_constraints_in_the_header_counts_and_history(browser: Browser, site: Site) -> None:
+    feasible, broken, dead = _constrained(site)
+    _open(browser, site, "constrained", "history")
+    traces = _plot_with(
+        browser,
+        "history-chart",
+        lambda ts: len(_xs(ts, "Completed")) == len(feasible),
+        "the history of the feasible trials",
+    )
+    assert sorted(_xs(traces, "Completed")) == sorted(t.number for t in feasible)
+    apart = _trace(traces, "Infeasible (breaks a constraint)")
+    assert apart is not None and sorted(apart["x"]) == sorted(t.number for t in broken)
+    # The best-so-far line follows the feasible trials only, though broken ones err less.
+    best = _trace(traces, "Best so far")
+    assert best is not None and set(best["x"]) <= {t.number for t in feasible}
+    lowest = min((t.values or {})["error"] for t in feasible)
+    assert best["y"][-1] == pytest.approx(lowest)
+    assert min((t.values or {})["error"] for t in broken) < lowest  # they would have won
+    note = browser.text("history-note")
+    assert f"{len(broken)} completed trial(s) break a constraint" in note
+    assert f"{len(dead)} infeasible trial(s) gave no value" in note
+    assert "constraints: latency_ms <= 20" in browser.text("spec")
+    chips = browser.js(
+        "return Object.fromEntries(Array.from(document.querySelectorAll('#counts [data-count]'))"
+        ".map((c) => [c.dataset.count, c.querySelector('b').textContent]));"
+    )
+    assert chips["INFEASIBLE"] == str(len(dead)) and chips["BROKEN"] == str(len(broken))
+    assert chips["COMPLETED"] == str(len(feasible) + len(broken))
+    browser.screenshot("study-constraints-history")
+    _clean(browser)
+
+
+def test_the_pareto_front_holds_feasible_trials_only(browser: Browser, site: Site) -> None:
+    feasible, broken, _ = _constrained(site)
+    with hd.Client(site.seeded.target, renew_leases=False) as client:
+        front = {t.number for t in client.get_study(site.study("constrained")).best_trials}
+    assert front <= {t.number for t in feasible}
+    _open(browser, site, "constrained", "pareto")
+    traces = _plot_with(
+        browser,
+        "pareto-chart",
+        lambda ts: len(_xs(ts, "Pareto optimal")) == len(front),
+        "the feasible Pareto front",
+    )
+    # Points, drawn at their values: the feasible trials off the front.
+    assert len(_xs(traces, "Other trials")) == len(feasible) - len(front)
+    greyed = _trace(traces, "Infeasible (breaks a constraint)")
+    assert greyed is not None and len(greyed["x"]) == len(broken)
+    assert "never on the front" in browser.text("pareto-note")
+    browser.screenshot("study-constraints-pareto")
+    _clean(browser)
+
+
+def test_the_trials_table_shows_and_filters_feasibility(browser: Browser, site: Site) -> None:
+    feasible, broken, dead = _constrained(site)
+    trials = site.seeded.studies[site.study("constrained")]
+    _open(browser, site, "constrained", "trials")
+    browser.wait(lambda: len(_table_rows(browser, "trials-table")) == len(trials), "every trial")
+    headers = browser.js(
+        "return Array.from(document.querySelectorAll('#trials-table th'))"
+        ".map((th) => th.textContent);"
+    )
+    # #, State, Feasible, the objectives, the constraint's value, the parameters, ...
+    assert headers[:6] == ["#", "State", "Feasible", "error", "speed", "latency_ms"]
+    rows = {int(r[0]): r for r in _table_rows(browser, "trials-table")}
+    for t in broken:
+        row = rows[t.number]
+        assert row[2] == "infeasible" and t.infeasibility_reason in row[-1]
+        assert float(row[5]) == pytest.approx((t.constraint_values or {})["latency_ms"], rel=1e-3)
+    for t in dead:
+        assert rows[t.number][1] == "INFEASIBLE" and rows[t.number][2] == "infeasible"
+        assert rows[t.number][-1].startswith("out of memory")
+    assert all(rows[t.number][2] == "feasible" for t in feasible)
+
+    picker = Select(browser.driver.find_element(By.ID, "trial-feasibility"))
+    picker.select_by_visible_text("infeasible")
+    shown = browser.wait(
+        lambda: (
+            len(_table_rows(browser, "trials-table")) == len(broken) + len(dead)
+            and _table_rows(browser, "trials-table")
+        ),
+        "only the infeasible trials",
+    )
+    assert {int(r[0]) for r in shown} == {t.number for t in broken + dead}
+    Select(browser.driver.find_element(By.ID, "trial-state")).select_by_visible_text("INFEASIBLE")
+    browser.wait(
+        lambda: len(_table_rows(browser, "trials-table")) == len(dead), "the INFEASIBLE trials"
+    )
+    Select(browser.driver.find_element(By.ID, "trial-state")).select_by_visible_text("every state")
+    picker.select_by_visible_text("feasible")
+    browser.wait(
+        lambda: len(_table_rows(browser, "trials-table")) == len(feasible), "the feasible trials"
+    )
+    picker.select_by_visible_text("feasible or not")
+    browser.driver.find_element(By.ID, "trial-filter").send_keys("out of memory")
+    browser.wait(lambda: len(_table_rows(browser, "trials-table")) == len(dead), "the text filter")
+    browser.screenshot("study-constraints-trials")
     _clean(browser)

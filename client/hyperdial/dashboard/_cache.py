@@ -104,6 +104,7 @@ class StudyCache:
         self.description = study_description(study, self._namespace)
         self._param_names = [p["name"] for p in self.description["parameters"]]
         self._objective_names = [o["name"] for o in self.description["objectives"]]
+        self._constraint_names = [c["name"] for c in self.description["constraints"]]
         #: Names this copy, so that a browser holding rows of another copy (a restarted
         #: dashboard, a study created again) starts over instead of mixing them.
         self.epoch = secrets.token_hex(6)
@@ -184,7 +185,13 @@ class StudyCache:
         batch = []
         for trial in trials:
             number = trial.number
-            row = trial_row(trial, self._param_names, self._objective_names, trial.revision)
+            row = trial_row(
+                trial,
+                self._param_names,
+                self._objective_names,
+                trial.revision,
+                self._constraint_names,
+            )
             self._rows[number] = encode_row(row)
             self._revisions[number] = trial.revision
             old = self._states.get(number)

@@ -35,6 +35,7 @@ STATES = (
     TrialState.COMPLETED,
     TrialState.FAILED,
     TrialState.STOPPED,
+    TrialState.INFEASIBLE,
 )
 _STATE_CODE = {state: i for i, state in enumerate(STATES)}
 
@@ -42,7 +43,10 @@ _STATE_CODE = {state: i for i, state in enumerate(STATES)}
 #: millisecond precision; ``values`` and ``params`` follow the order of the study's objectives
 #: and parameters (``null`` for an absent value or an inactive parameter; ``values`` is
 #: ``null`` altogether for a trial without any); ``stop`` is ``[rule, step]`` for a STOPPED
-#: trial's decision, else ``null``.
+#: trial's decision, else ``null``; ``infeasible`` is 1 for an INFEASIBLE trial or one whose
+#: values break an outcome constraint (else 0), ``infeasibility_reason`` says why; ``constraints``
+#: holds the values of the study's outcome constraints in their order (``null`` for a trial
+#: without values, or a study without constraints).
 TRIAL_FIELDS = (
     "number",
     "state",
@@ -58,6 +62,9 @@ TRIAL_FIELDS = (
     "measurements",
     "revision",
     "stop",
+    "infeasible",
+    "infeasibility_reason",
+    "constraints",
 )
 
 
@@ -74,7 +81,11 @@ def epoch_seconds(when: datetime | None) -> float | None:
 
 
 def trial_row(
-    trial: BaseTrial, parameters: Sequence[str], objectives: Sequence[str], revision: int
+    trial: BaseTrial,
+    parameters: Sequence[str],
+    objectives: Sequence[str],
+    revision: int,
+    constraints: Sequence[str] = (),
 ) -> list[Any]:
     """The row of ``trial`` (fields :data:`TRIAL_FIELDS`).
 
@@ -83,10 +94,14 @@ def trial_row(
         parameters: Names of the study's parameters, in the order of its spec.
         objectives: Names of its objectives, in order.
         revision: The trial's revision (``Trial.revision``).
+        constraints: Names of its outcome constraints, in order.
     """
     values: list[float | None] | None = None
     if trial.values:
         values = [finite(trial.values.get(name)) for name in objectives]
+    measured: list[float | None] | None = None
+    if trial.constraint_values and constraints:
+        measured = [finite(trial.constraint_values.get(name)) for name in constraints]
     params: list[Any] = []
     for name in parameters:
         value = trial.params.get(name)
@@ -109,6 +124,9 @@ def trial_row(
         trial.measurement_count,
         revision,
         stop,
+        1 if trial.infeasible else 0,
+        trial.infeasibility_reason,
+        measured,
     ]
 
 
@@ -150,6 +168,15 @@ def study_description(study: BaseStudy[Any], namespace: str | None) -> dict[str,
         "namespace": namespace,
         "algorithm": study.algorithm,
         "objectives": [{"name": o.name, "goal": o.goal} for o in study.objectives],
+        "constraints": [
+            {
+                "name": c.name,
+                "lower_bound": c.lower_bound,
+                "upper_bound": c.upper_bound,
+                "text": str(c),
+            }
+            for c in study.constraints
+        ],
         "parameters": [
             _parameter(known[name]) if name in known else {"name": name, "type": "unknown"}
             for name in study._param_names

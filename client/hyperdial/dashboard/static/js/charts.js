@@ -8,7 +8,7 @@
 
 window.HDCharts = (function () {
   const { el, fmtCount, fmtNumber } = HD;
-  const WAITING = 0, RUNNING = 1, COMPLETED = 2, FAILED = 3, STOPPED = 4;
+  const WAITING = 0, RUNNING = 1, COMPLETED = 2, FAILED = 3, STOPPED = 4, INFEASIBLE = 5;
   const COLORS = {
     completed: "#2458b3",
     best: "#c23b3b",
@@ -16,6 +16,7 @@ window.HDCharts = (function () {
     running: "#1a8a5a",
     other: "#b7bfcc",
     optimal: "#c23b3b",
+    infeasible: "#8a919e",
   };
   const HISTORY_GL = 2000;
   const SAMPLE_LIMIT = 2000;
@@ -73,15 +74,24 @@ window.HDCharts = (function () {
     return values ? values[m.objective] : null;
   }
 
-  /** Completed trials with a value for the chosen objective. */
+  /** Completed trials with a value for the chosen objective (feasible or not). */
   function completed(m) {
     return m.rows.filter((r) => r[m.F.state] === COMPLETED && valueOf(m, r) !== null);
+  }
+
+  /** Whether a trial's outcome is infeasible: INFEASIBLE, or its values break a constraint. */
+  function infeasible(m, row) {
+    return !!row[m.F.infeasible];
   }
 
   function whyNone(m) {
     if (!m.rows.length) return "No trials yet.";
     const failed = m.rows.filter((r) => r[m.F.state] === FAILED).length;
-    const tail = failed ? ` (${fmtCount(failed)} failed)` : "";
+    const dead = m.rows.filter((r) => r[m.F.state] === INFEASIBLE).length;
+    const counts = [];
+    if (failed) counts.push(`${fmtCount(failed)} failed`);
+    if (dead) counts.push(`${fmtCount(dead)} infeasible`);
+    const tail = counts.length ? ` (${counts.join(", ")})` : "";
     return `No completed trial with a value for ${objectiveName(m)} yet${tail}.`;
   }
 
@@ -107,11 +117,16 @@ window.HDCharts = (function () {
   function history(div, m) {
     const F = m.F;
     const goal = goalOf(m);
-    const done = completed(m);
+    const all = completed(m);
+    // Infeasible trials are drawn apart and never move the best-so-far line.
+    const done = all.filter((r) => !infeasible(m, r));
+    const broken = all.filter((r) => infeasible(m, r));
     const stopped = m.rows.filter((r) => r[F.state] === STOPPED && valueOf(m, r) !== null);
-    if (!done.length && !stopped.length) return message(div, whyNone(m));
+    if (!all.length && !stopped.length) return message(div, whyNone(m));
     const rankStopped = !!(m.study.early_stopping && m.study.early_stopping.rank_stopped_trials);
-    const ranked = rankStopped ? done.concat(stopped).sort((a, b) => a[0] - b[0]) : done;
+    const ranked = rankStopped
+      ? done.concat(stopped.filter((r) => !infeasible(m, r))).sort((a, b) => a[0] - b[0])
+      : done;
     const bestX = [], bestY = [];
     let best = null;
     for (const r of ranked) {
@@ -120,7 +135,7 @@ window.HDCharts = (function () {
       bestX.push(r[0]);
       bestY.push(best);
     }
-    const gl = done.length > HISTORY_GL && HD.webgl;
+    const gl = all.length > HISTORY_GL && HD.webgl;
     const type = gl ? "scattergl" : "scatter";
     const size = gl ? 4 : 7;
     const data = [{
@@ -129,6 +144,15 @@ window.HDCharts = (function () {
       marker: { color: COLORS.completed, size, opacity: 0.75 },
       hovertemplate: "trial %{x}<br>%{y}<extra></extra>",
     }];
+    if (broken.length) {
+      data.push({
+        type, mode: "markers", name: "Infeasible (breaks a constraint)",
+        x: broken.map((r) => r[0]), y: broken.map((r) => valueOf(m, r)),
+        text: broken.map((r) => r[F.infeasibility_reason]),
+        marker: { color: COLORS.infeasible, size, symbol: "circle-open", opacity: 0.9 },
+        hovertemplate: "trial %{x} (infeasible)<br>%{y}<br>%{text}<extra></extra>",
+      });
+    }
     if (stopped.length) {
       data.push({
         type, mode: "markers", name: "Stopped (last report)",
@@ -148,8 +172,15 @@ window.HDCharts = (function () {
       xaxis: axis("trial"),
       yaxis: axis(`${objectiveName(m)} (${goal})`),
     }));
-    const gap = ranked.length ? "" : " No completed trial ranks yet.";
-    return (gl ? `${fmtCount(done.length)} trials, drawn with WebGL.` : "") + gap;
+    const notes = [];
+    if (gl) notes.push(`${fmtCount(all.length)} trials, drawn with WebGL.`);
+    if (broken.length) {
+      notes.push(`${fmtCount(broken.length)} completed trial(s) break a constraint: drawn in grey, never the best.`);
+    }
+    const dead = m.rows.filter((r) => r[F.state] === INFEASIBLE).length;
+    if (dead) notes.push(`${fmtCount(dead)} infeasible trial(s) gave no value to draw.`);
+    if (!ranked.length) notes.push(broken.length ? "No trial within the constraints yet." : "No completed trial ranks yet.");
+    return notes.join(" ");
   }
 
   // -- parallel coordinates -----------------------------------------------------------------
@@ -396,8 +427,11 @@ window.HDCharts = (function () {
     const F = m.F;
     const full = (r) => r[F.values] && r[F.values].slice(0, k).every((v) => v !== null);
     const optimal = m.rows.filter((r) => m.optimal.has(r[0]) && full(r));
-    const others = m.rows.filter((r) => r[F.state] === COMPLETED && !m.optimal.has(r[0]) && full(r));
-    if (!optimal.length && !others.length) return message(div, whyNone(m));
+    const done = m.rows.filter((r) => r[F.state] === COMPLETED && !m.optimal.has(r[0]) && full(r));
+    // The service ranks feasible trials only; the others are shown greyed, apart.
+    const others = done.filter((r) => !infeasible(m, r));
+    const broken = done.filter((r) => infeasible(m, r));
+    if (!optimal.length && !done.length) return message(div, whyNone(m));
     const trace = (rows, name, color, size) => {
       const t = {
         name, mode: "markers",
@@ -413,11 +447,18 @@ window.HDCharts = (function () {
     const label = (o) => `${o.name} (${o.goal})`;
     if (k === 3 && !HD.webgl) return message(div, "A 3-D Pareto front needs WebGL, which this browser does not offer.");
     const data = [trace(others, "Other trials", COLORS.other, 7), trace(optimal, "Pareto optimal", COLORS.optimal, 10)];
+    if (broken.length) {
+      const t = trace(broken, "Infeasible (breaks a constraint)", COLORS.infeasible, 7);
+      t.marker.symbol = k === 3 ? "circle-open" : "x";
+      t.marker.opacity = 0.6;
+      data.unshift(t);
+    }
     const lay = k === 3
       ? layout({ scene: { xaxis: { title: { text: label(objectives[0]) } }, yaxis: { title: { text: label(objectives[1]) } }, zaxis: { title: { text: label(objectives[2]) } } }, margin: { l: 0, r: 0, t: 10, b: 10 } })
       : layout({ xaxis: axis(label(objectives[0])), yaxis: axis(label(objectives[1])) });
     draw(div, data, lay);
     const notes = [`${fmtCount(optimal.length)} trial(s) on the front, as the service ranks them.`];
+    if (broken.length) notes.push(`${fmtCount(broken.length)} trial(s) break a constraint: greyed, never on the front.`);
     if (objectives.length > 3) notes.push("Drawn over the first three objectives.");
     return notes.join(" ");
   }
@@ -441,6 +482,7 @@ window.HDCharts = (function () {
       [STOPPED]: ["Stopped", COLORS.stopped],
       [RUNNING]: ["Running", COLORS.running],
       [FAILED]: ["Failed", COLORS.other],
+      [INFEASIBLE]: ["Infeasible", COLORS.infeasible],
       [WAITING]: ["Waiting", COLORS.other],
     };
     for (const [number, points] of answer.curves) {

@@ -3,7 +3,7 @@
 
 (function () {
   const { el, fmtNumber, fmtCount, ago, fmtTime } = HD;
-  const STATES = ["WAITING", "RUNNING", "COMPLETED", "FAILED", "STOPPED"];
+  const STATES = ["WAITING", "RUNNING", "COMPLETED", "FAILED", "STOPPED", "INFEASIBLE"];
   const table = document.getElementById("studies");
   const tbody = table.querySelector("tbody");
   const filter = document.getElementById("filter");

@@ -7,8 +7,8 @@
 
 (function () {
   const { el, fmtNumber, fmtCount, fmtDuration, fmtTime } = HD;
-  const STATES = ["WAITING", "RUNNING", "COMPLETED", "FAILED", "STOPPED"];
-  const RUNNING = 1, FAILED = 3;
+  const STATES = ["WAITING", "RUNNING", "COMPLETED", "FAILED", "STOPPED", "INFEASIBLE"];
+  const RUNNING = 1, COMPLETED = 2, FAILED = 3;
   const PAGE_SIZE = 100;
   const studyId = HD.config.study;
   const api = "/api/studies/" + encodeURIComponent(studyId);
@@ -51,6 +51,7 @@
     const parts = [st.algorithm, objectives, `${st.parameters.length} parameter${st.parameters.length === 1 ? "" : "s"}`];
     if (st.lease_timeout) parts.push(`lease ${fmtDuration(st.lease_timeout)}`);
     if (st.early_stopping) parts.push(`early stopping: ${st.early_stopping.rule}`);
+    if (st.constraints.length) parts.push("constraints: " + st.constraints.map((c) => c.text).join(", "));
     parts.push(`created ${fmtTime(st.create_time)}`);
     document.getElementById("spec").textContent = parts.join(" · ");
     const pick = document.getElementById("objective");
@@ -69,9 +70,16 @@
   }
 
   function showCounts() {
-    const chips = [el("span", { class: "chip" }, "trials ", el("b", {}, fmtCount(S.trialCount)))];
+    const chips = [el("span", { class: "chip", "data-count": "trials" }, "trials ", el("b", {}, fmtCount(S.trialCount)))];
     for (const state of STATES) {
-      chips.push(el("span", { class: `chip state-${state}` }, state.toLowerCase() + " ", el("b", {}, fmtCount(S.counts[state]))));
+      chips.push(el("span", { class: `chip state-${state}`, "data-count": state },
+        state.toLowerCase() + " ", el("b", {}, fmtCount(S.counts[state]))));
+    }
+    if (S.study && S.study.constraints.length) {
+      // Completed, but outside the constraints: counted among the completed, never best.
+      const broken = rows().filter((r) => r[S.F.state] === COMPLETED && r[S.F.infeasible]).length;
+      chips.push(el("span", { class: "chip state-INFEASIBLE", "data-count": "BROKEN", title: "completed trials whose values break a constraint" },
+        "breaking constraints ", el("b", {}, fmtCount(broken))));
     }
     if (S.updateTime) {
       chips.push(el("span", { class: "chip muted", title: fmtTime(S.updateTime) }, "last activity " + HD.ago(S.updateTime)));
@@ -197,6 +205,8 @@
     if (key === "number") return row[0];
     if (key === "state") return STATES[row[F.state]] || "UNKNOWN";
     if (key.startsWith("v:")) return row[F.values] ? row[F.values][Number(key.slice(2))] : null;
+    if (key.startsWith("c:")) return row[F.constraints] ? row[F.constraints][Number(key.slice(2))] : null;
+    if (key === "feasible") return feasibility(row);
     if (key.startsWith("p:")) return row[F.params][Number(key.slice(2))];
     if (key === "duration") return duration(row);
     if (key === "client") return row[F.client_id];
@@ -213,14 +223,27 @@
     return end === null ? null : end - start;
   }
 
+  /** "infeasible" (INFEASIBLE, or completed outside the constraints), "feasible" (completed
+   *  within them), or null for a trial without a result. */
+  function feasibility(row) {
+    if (row[S.F.infeasible]) return "infeasible";
+    return row[S.F.state] === COMPLETED ? "feasible" : null;
+  }
+
   function reason(row) {
     const F = S.F;
     const parts = [];
     if (row[F.failure_reason]) parts.push(row[F.failure_reason]);
+    if (row[F.infeasibility_reason]) parts.push(row[F.infeasibility_reason]);
     if (row[F.stop]) parts.push(`stopped by ${row[F.stop][0]} at step ${row[F.stop][1]}`);
     if (row[F.reissued] !== null) parts.push(`point handed out again as #${row[F.reissued]}`);
     if (row[F.original] !== null) parts.push(`re-measures #${row[F.original]}`);
     return parts.join("; ");
+  }
+
+  /** Whether the table shows feasibility: the study has constraints, or a trial is infeasible. */
+  function showsFeasibility() {
+    return S.study.constraints.length > 0 || rows().some((r) => r[S.F.infeasible]);
   }
 
   function columns() {
@@ -228,7 +251,9 @@
     return [
       { key: "number", label: "#", num: true },
       { key: "state", label: "State" },
+      ...(showsFeasibility() ? [{ key: "feasible", label: "Feasible" }] : []),
       ...st.objectives.map((o, i) => ({ key: "v:" + i, label: o.name, num: true })),
+      ...st.constraints.map((c, i) => ({ key: "c:" + i, label: c.name, num: true, title: c.text })),
       ...st.parameters.map((p, i) => ({ key: "p:" + i, label: p.name, num: p.type !== "categorical" })),
       { key: "duration", label: "Duration", num: true },
       { key: "client", label: "Client" },
@@ -239,6 +264,7 @@
 
   function formatCell(col, row, value) {
     if (col.key === "state") return el("td", { class: `state state-${value}` }, value);
+    if (col.key === "feasible") return el("td", { class: value ? `feasibility ${value}` : "absent" }, value || "—");
     if (col.key === "duration") return el("td", { class: "num" }, fmtDuration(value));
     if (col.key === "lease") return el("td", {}, value === null ? "" : fmtTime(value));
     if (col.key === "reason") return el("td", { class: "reason" }, value);
@@ -251,7 +277,7 @@
     const F = S.F;
     const st = S.study;
     const text = [
-      "#" + row[0], String(row[0]), STATES[row[F.state]], row[F.client_id], reason(row),
+      "#" + row[0], String(row[0]), STATES[row[F.state]], row[F.client_id], reason(row), feasibility(row) || "",
       ...st.parameters.map((p, i) => `${p.name}=${row[F.params][i] === null ? "" : row[F.params][i]}`),
     ].join(" ").toLowerCase();
     return words.every((w) => text.includes(w));
@@ -261,17 +287,19 @@
     const table = document.getElementById("trials-table");
     const cols = columns();
     const state = document.getElementById("trial-state").value;
+    const feasible = document.getElementById("trial-feasibility").value;
     const words = document.getElementById("trial-filter").value.trim().toLowerCase().split(/\s+/).filter(Boolean);
     const all = rows();
     const code = STATES.indexOf(state);
-    const shown = all.filter((r) => (code < 0 || r[S.F.state] === code) && matches(r, words));
+    const shown = all.filter((r) => (code < 0 || r[S.F.state] === code) &&
+      (!feasible || feasibility(r) === feasible) && matches(r, words));
     const { key, dir } = S.trialSort;
     shown.sort((a, b) => dir * HD.compare(cellText(a, key), cellText(b, key)) || b[0] - a[0]);
     const pages = Math.max(1, Math.ceil(shown.length / PAGE_SIZE));
     S.trialPage = Math.min(S.trialPage, pages - 1);
     const page = shown.slice(S.trialPage * PAGE_SIZE, (S.trialPage + 1) * PAGE_SIZE);
     const head = el("tr", {}, ...cols.map((c) => el("th", {
-      "data-key": c.key, scope: "col", class: c.num ? "num" : "",
+      "data-key": c.key, scope: "col", class: c.num ? "num" : "", title: c.title || "",
       "aria-sort": c.key === key ? (dir > 0 ? "ascending" : "descending") : "none",
     }, c.label)));
     table.classList.add("sortable");
@@ -301,7 +329,9 @@
     clearTimeout(typing);
     typing = setTimeout(() => { S.trialPage = 0; renderTrials(); }, 150);
   });
-  document.getElementById("trial-state").addEventListener("change", () => { S.trialPage = 0; renderTrials(); });
+  for (const id of ["trial-state", "trial-feasibility"]) {
+    document.getElementById(id).addEventListener("change", () => { S.trialPage = 0; renderTrials(); });
+  }
 
   // -- running work ------------------------------------------------------------------------
 
