@@ -1,22 +1,26 @@
-"""Log expected improvement and its optimisation over a mixed search space.
+"""Log expected improvement and the optimisation of an acquisition over a mixed search space.
 
-The acquisition is the logarithm of expected improvement (for minimisation), computed so that
-it stays finite and keeps a useful gradient far from the incumbent, where expected improvement
-itself underflows to zero (Ament et al., 2023, "Unexpected improvements to expected
-improvement for Bayesian optimization").
+The usual acquisition is the logarithm of expected improvement (for minimisation), computed so
+that it stays finite and keeps a useful gradient far from the incumbent, where expected
+improvement itself underflows to zero (Ament et al., 2023, "Unexpected improvements to expected
+improvement for Bayesian optimization"). Any :class:`Acquisition` (a value and its gradient at
+feature rows) is optimised the same way: :class:`LogEI`, the log probability of feasibility of
+``_constrained``, or their :class:`Sum` (log EI plus log probability of feasibility: constrained
+expected improvement in log space).
 
-It is maximised over a *design* (see :class:`Design`): points are rows of one number per
-parameter (a unit-cube coordinate for numeric parameters, an integer code for categorical
-ones). The search scores many quasi-random candidates plus perturbations of the best observed
-points, then improves the best few by local search that alternates L-BFGS-B steps over the
-active float coordinates (analytic gradient) with exhaustive or neighbourhood search over each
-integer, discrete and categorical coordinate, so discrete values are searched as such, never
-rounded afterwards.
+An acquisition is maximised over a *design* (see :class:`Design`): points are rows of one
+number per parameter (a unit-cube coordinate for numeric parameters, an integer code for
+categorical ones). The search scores many quasi-random candidates plus perturbations of the
+best observed points, then improves the best few by local search that alternates L-BFGS-B
+steps over the active float coordinates (analytic gradient) with exhaustive or neighbourhood
+search over each integer, discrete and categorical coordinate, so discrete values are
+searched as such, never rounded afterwards.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from typing import Protocol
 
 import numpy as np
@@ -88,7 +92,74 @@ class Design(Protocol):
         ...
 
 
-#: Raw candidates added after the local-search results in :func:`ranked`.
+class Acquisition(Protocol):
+    """What the optimiser maximises: a value per point and its gradient, at rows of features."""
+
+    def value(self, x: Array) -> Array:
+        """The acquisition at feature rows ``x``, shape (m,)."""
+        ...
+
+    def value_and_grad(self, x: Array, columns: Sequence[int]) -> tuple[Array, Array]:
+        """The value at ``x`` and its derivatives by the numeric feature ``columns``, shape
+        (m, len(columns))."""
+        ...
+
+
+class LogEI:
+    """Log expected improvement below ``best`` of a posterior (outputs minimised).
+
+    Args:
+        posterior: The model.
+        best: Incumbent value on the model's scale.
+    """
+
+    def __init__(self, posterior: Posterior, best: float) -> None:
+        self.posterior = posterior
+        self.best = best
+
+    def value(self, x: Array) -> Array:
+        """Log EI at feature rows ``x``."""
+        mean, var = self.posterior.predict(x)
+        return log_ei(mean, var, self.best)
+
+    def value_and_grad(self, x: Array, columns: Sequence[int]) -> tuple[Array, Array]:
+        """Log EI at ``x`` and its derivatives by the feature ``columns``."""
+        mean, var, d_mean, d_var = self.posterior.predict_grad(x, columns)
+        val, g_mean, g_var = log_ei_grad(mean, var, self.best)
+        grad: Array = g_mean[:, None] * d_mean + g_var[:, None] * d_var
+        return val, grad
+
+
+class Sum:
+    """The sum of log-scale acquisitions: the log of the product of what they measure (log EI
+    plus log probabilities of feasibility is the log of constrained expected improvement).
+
+    Args:
+        terms: The acquisitions added, at least one.
+    """
+
+    def __init__(self, *terms: Acquisition) -> None:
+        if not terms:
+            raise ValueError("a sum of acquisitions needs at least one term")
+        self.terms = terms
+
+    def value(self, x: Array) -> Array:
+        """The sum of the terms' values at ``x``."""
+        out: Array = self.terms[0].value(x)
+        for term in self.terms[1:]:
+            out = out + term.value(x)
+        return out
+
+    def value_and_grad(self, x: Array, columns: Sequence[int]) -> tuple[Array, Array]:
+        """The sum of the terms' values and gradients at ``x``."""
+        val, grad = self.terms[0].value_and_grad(x, columns)
+        for term in self.terms[1:]:
+            v, g = term.value_and_grad(x, columns)
+            val, grad = val + v, grad + g
+        return val, grad
+
+
+#: Raw candidates added after the local-search results in :func:`ranked_by`.
 N_RANKED = 64
 
 
@@ -155,34 +226,32 @@ def log_ei_grad(mean: Array, var: Array, best: float) -> tuple[Array, Array, Arr
     return np.log(sigma) + lh, d_mean, d_var
 
 
-def score(design: Design, posterior: Posterior, best: float, u: Array) -> Array:
-    """Log EI at the points ``u``."""
-    mean, var = posterior.predict(design.features(u))
-    return log_ei(mean, var, best)
+def score(design: Design, acquisition: Acquisition, u: Array) -> Array:
+    """The acquisition at the points ``u``."""
+    return acquisition.value(design.features(u))
 
 
-def ranked(
+def ranked_by(
     design: Design,
-    posterior: Posterior,
-    best: float,
+    acquisition: Acquisition,
     rng: np.random.Generator,
     anchors: Array,
 ) -> Array:
-    """Points of high log EI, best first: the local-search results, then the best candidates.
+    """Points of high acquisition, best first: the local-search results, then the best
+    candidates.
 
     The caller takes the first that is not a point it already has, so a batch never repeats a
     point of a discrete space while an almost-as-good one exists.
 
     Args:
         design: The search space as the optimiser sees it.
-        posterior: The model (outputs are minimised).
-        best: Incumbent value on the model's scale.
+        acquisition: What to maximise (e.g. :class:`LogEI`).
         rng: Source of candidates.
         anchors: Rows of good observed points: candidates are drawn around them and the best
             of them start a local search too.
 
     Returns:
-        Rows of ``design.n_dims`` numbers, highest log EI first.
+        Rows of ``design.n_dims`` numbers, highest acquisition first.
     """
     engine = qmc.Sobol(design.n_dims, scramble=True, rng=rng)
     cands = [design.from_unit(engine.random(N_CANDIDATES))]
@@ -191,7 +260,7 @@ def ranked(
             reps = np.repeat(anchors, max(1, N_LOCAL_CANDIDATES // (2 * len(anchors))), axis=0)
             cands.append(design.perturb(reps, scale, rng))
     u = np.vstack(cands)
-    values = score(design, posterior, best, u)
+    values = score(design, acquisition, u)
     order = np.argsort(-values, kind="stable")
     starts: list[Array] = []
     for i in order:
@@ -202,7 +271,7 @@ def ranked(
     for a in anchors[:1]:
         if not any(np.array_equal(a, s) for s in starts):
             starts.append(a.copy())
-    cand, vals = _local_search(design, posterior, best, np.array(starts), rng)
+    cand, vals = _local_search(design, acquisition, np.array(starts), rng)
     top = order[:N_RANKED]
     rows = np.vstack([cand, u[top]])
     scores = np.concatenate([vals, values[top]])
@@ -211,15 +280,15 @@ def ranked(
 
 
 def _local_search(
-    design: Design, posterior: Posterior, best: float, starts: Array, rng: np.random.Generator
+    design: Design, acquisition: Acquisition, starts: Array, rng: np.random.Generator
 ) -> tuple[Array, Array]:
-    """Improves every start at once; returns the points and their log EI."""
+    """Improves every start at once; returns the points and their acquisition values."""
     u = starts.copy()
-    value = score(design, posterior, best, u)
+    value = score(design, acquisition, u)
     for _ in range(LOCAL_ROUNDS):
         improved = False
         if design.float_dims:
-            u2, v2 = _continuous_step(design, posterior, best, u)
+            u2, v2 = _continuous_step(design, acquisition, u)
             better = v2 > value + 1e-12
             if np.any(better):
                 u[better], value[better], improved = u2[better], v2[better], True
@@ -243,7 +312,7 @@ def _local_search(
             if not blocks:
                 continue
             trials = np.vstack(rows)
-            vals = score(design, posterior, best, trials)
+            vals = score(design, acquisition, trials)
             for row, begin, stop in blocks:
                 j = begin + int(np.argmax(vals[begin:stop]))
                 if vals[j] > value[row] + 1e-12:
@@ -253,20 +322,18 @@ def _local_search(
     return u, value
 
 
-def _continuous_step(
-    design: Design, posterior: Posterior, best: float, u: Array
-) -> tuple[Array, Array]:
+def _continuous_step(design: Design, acquisition: Acquisition, u: Array) -> tuple[Array, Array]:
     """One L-BFGS-B run over the active float coordinates of every row at once.
 
-    The rows are independent, so the sum of their log EI is maximised jointly: one optimiser
-    loop and one batched model evaluation per iteration instead of one per row.
+    The rows are independent, so the sum of their acquisition values is maximised jointly: one
+    optimiser loop and one batched model evaluation per iteration instead of one per row.
     """
     active = design.active(u)
     mask = np.zeros_like(active)
     fdims = list(design.float_dims)
     mask[:, fdims] = active[:, fdims]
     if not mask.any():
-        return u, score(design, posterior, best, u)
+        return u, score(design, acquisition, u)
     cols = [design.feature_column(d) for d in fdims]
     base = design.features(u)
     sub = mask[:, fdims]
@@ -278,9 +345,7 @@ def _continuous_step(
     def objective(z: Array) -> tuple[float, Array]:
         x = base.copy()
         x[rows, feature_cols] = z
-        mean, var, d_mean, d_var = posterior.predict_grad(x, cols)
-        val, g_mean, g_var = log_ei_grad(mean, var, best)
-        grad = g_mean[:, None] * d_mean + g_var[:, None] * d_var
+        val, grad = acquisition.value_and_grad(x, cols)
         return -float(np.sum(val)), -grad[rows, which]
 
     z, _ = lbfgsb(objective, u[:, fdims][sub], [(0.0, 1.0)] * int(sub.sum()), maxiter=100)
@@ -288,4 +353,4 @@ def _continuous_step(
     block = out[:, fdims]
     block[sub] = np.clip(z, 0.0, 1.0)
     out[:, fdims] = block
-    return out, score(design, posterior, best, out)
+    return out, score(design, acquisition, out)

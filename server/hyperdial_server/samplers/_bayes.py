@@ -4,8 +4,9 @@ How one ask is answered (``docs/algorithms.md`` has the user-facing account):
 
 1. **Initial design.** Index *i* gets the quasi-random (scrambled Sobol) point *i* while
    ``i < initial_trials`` and fewer than ``initial_trials`` trials have values, and whenever
-   fewer than two have (a model needs data), where trials with values are the completed ones
-   and, once one has completed, the stopped ones that reported (see 3a).
+   fewer than two have (a model needs data) unless one has and another ended INFEASIBLE (the
+   feasibility model then says where trials run, 3b), where trials with values are the
+   completed ones and, once one has completed, the stopped ones that reported (see 3a).
 2. **Encoding** (``_encoder.Encoder``). Every parameter becomes one coordinate: floats and
    integers in the unit cube (in log space for log scale), discrete values by rank, categorical
    values by code. The model sees a feature map of it (see ``_gp``): one length scale per
@@ -16,9 +17,8 @@ How one ask is answered (``docs/algorithms.md`` has the user-facing account):
    (negated when maximised), or with several objectives a random augmented Chebyshev
    scalarisation of the objectives normalised to [0, 1] (ParEGO), with weights drawn per
    suggestion. The numbers are robustly standardised, passed through a Yeo-Johnson transform
-   fitted by maximum likelihood (tames heavy tails) and standardised again. Failed trials get
-   the worst value seen, so the model steers away from them rather than suggesting them again.
-   Stopped trials (early stopping) enter as in point 3a.
+   fitted by maximum likelihood (tames heavy tails) and standardised again. Stopped trials
+   (early stopping) enter as in point 3a; failed and infeasible ones as in point 3b.
 3a. **Stopped trials.** A STOPPED trial's values are its last intermediate report, taken
    before training ended: no result, yet its region was measured and judged. It enters the
    model, per objective, at ``max(its estimated final value, the median of the completed
@@ -43,6 +43,18 @@ How one ask is answered (``docs/algorithms.md`` has the user-facing account):
    whose stops end at final values (patience, a worker's own plateau test) says so with
    ``rank_stopped_trials``, as ``ListOptimalTrials`` then ranks them: a stopped trial with
    every objective's value is then modelled as completed.
+3b. **Failed trials, infeasible trials, constraints.** A FAILED trial means the infrastructure
+   failed (a lost worker, an expired lease), not its point: it is left out of every model and
+   of the points already evaluated, so its point comes again only if the model still wants it
+   (as Optuna treats a failed trial). An INFEASIBLE trial's point cannot give a result (out of
+   memory, diverged): it is not in the objective's model (it has no value), is never suggested
+   again, and teaches a model of the outcome. With outcome constraints (``StudySpec.
+   constraints``), each bound of a constraint gets a model of the completed trials' values
+   (``_constrained.Feasibility``); a completed trial that breaks a constraint stays in the
+   objective's model (its value is real) but is never the incumbent. The acquisition adds the
+   log probability that every bound holds and the trial runs to log EI; until a completed
+   trial holds every constraint there is no incumbent, and the log probability of feasibility
+   alone is maximised.
 4. **Model.** At most ``MAX_MODEL_TRIALS`` finished trials enter the model: beyond that, the
    best half plus a seeded random sample of the rest. Hyperparameters are fitted by MAP
    (``_gp.fit``).
@@ -59,8 +71,10 @@ How one ask is answered (``docs/algorithms.md`` has the user-facing account):
    the kriging-believer batch up to position *p*, with the randomness of each position seeded
    by (seed, history size, position), and returns point *p*: concurrent asks then get the
    points of one batch, all different. Positions are capped at ``MAX_LOOKAHEAD``.
-7. **Acquisition.** Log expected improvement, maximised by ``_acquisition.ranked`` (the best
-   point not evaluated or handed out already is taken).
+7. **Acquisition.** Log expected improvement (plus the log probability of feasibility, 3b),
+   maximised by ``_acquisition.ranked_by`` (the best point not evaluated or handed out
+   already is taken). Pending points are believed by the feasibility model too, and a believed
+   value counts towards the incumbent only where the point is believed feasible.
 
 The sampler is pure: the same inputs give the same points. Nothing is kept between calls, not
 even fitted hyperparameters: every ask fits its model from the same starting points.
@@ -79,13 +93,15 @@ from hyperdial_server.core.early_stopping import EarlyStopping
 from hyperdial_server.core.space import Params, ParamValue, SearchSpace
 from hyperdial_server.core.study import StudySpec
 from hyperdial_server.core.trial import Measurement, Trial, TrialState
-from hyperdial_server.samplers import _acquisition, _gp
+from hyperdial_server.samplers import _acquisition, _gp, _multi
 from hyperdial_server.samplers._base import Sampler
+from hyperdial_server.samplers._constrained import Feasibility
 from hyperdial_server.samplers._encoder import Encoder
 from hyperdial_server.samplers._sobol import QuasiRandomSampler
 from hyperdial_server.samplers._transform import check_indices
 
 Array = npt.NDArray[np.float64]
+BoolArray = npt.NDArray[np.bool_]
 
 #: Most finished trials the model is fitted on (cost control: fitting is cubic in this).
 MAX_MODEL_TRIALS = 200
@@ -132,9 +148,9 @@ class BayesianSampler(Sampler):
         Args:
             spec: The study spec.
             indices: Sampler indices (non-negative).
-            completed: Finished trials: COMPLETED ones feed the model; FAILED ones, when
-                given, count as the worst outcome seen; STOPPED ones as in point 3a of the
-                module docstring.
+            completed: Finished trials: COMPLETED ones feed the model; STOPPED ones as in
+                point 3a of the module docstring; INFEASIBLE ones the feasibility model and
+                FAILED ones nothing, as in point 3b.
             pending: RUNNING trials: their points are avoided.
 
         Raises:
@@ -148,7 +164,10 @@ class BayesianSampler(Sampler):
         n_ok = len(data.y)  # completed trials, and stopped ones once one trial completed
         n_init = spec.initial_trials or default_initial_trials(spec.space)
         wanted = list(dict.fromkeys(indices))
-        initial = [i for i in wanted if n_ok < 2 or (i < n_init and n_ok < n_init)]
+        # One trial with values beside an infeasible one: the outcome's model knows where
+        # trials run, which beats more quasi-random points when most of the space crashes.
+        ready = n_ok >= 2 or (n_ok == 1 and len(data.infeasible) > 0)
+        initial = [i for i in wanted if not ready or (i < n_init and n_ok < n_init)]
         model = [i for i in wanted if i not in set(initial)]
         out: dict[int, Params] = {}
         if initial:
@@ -211,8 +230,11 @@ class _Data:
 
     u: Array  # (n, d) coordinates of completed trials, then of stopped ones
     y: Array  # (n, m) objective values, oriented for minimisation (stopped: capped, see 3a)
-    failed: Array  # (f, d) coordinates of failed trials
+    failed: Array  # (f, d) coordinates of failed trials (not modelled, see 3b)
     completed: int  # rows of u and y that are completed trials (the first ones)
+    feasible: BoolArray  # (n,) the row's values hold every constraint (all True without any)
+    constraints: Array  # (completed, k) values of the spec's constraints, NaN where missing
+    infeasible: Array  # (q, d) coordinates of INFEASIBLE trials
 
 
 def _encode_all(enc: Encoder, points: Sequence[Params]) -> list[Array]:
@@ -233,6 +255,10 @@ def _observations(spec: StudySpec, enc: Encoder, completed: Sequence[Trial]) -> 
     rows: list[Array] = []
     ys: list[list[float]] = []
     failed: list[Array] = []
+    infeasible: list[Array] = []
+    holds: list[bool] = []  # completed rows, then stopped ones: every constraint holds
+    bounded: list[list[float]] = []  # completed rows' constraint values
+    stopped_holds: list[bool] = []
     stopped_rows: list[Array] = []
     stopped_ys: list[list[float]] = []
     # What the policy compared trials by (rung values, percentile values), by trial.
@@ -248,6 +274,9 @@ def _observations(spec: StudySpec, enc: Encoder, completed: Sequence[Trial]) -> 
         if t.state is TrialState.FAILED:
             failed.append(row)
             continue
+        if t.state is TrialState.INFEASIBLE:
+            infeasible.append(row)
+            continue
         values = t.values or {}
         if t.state is TrialState.STOPPED:
             # NaN for a value not reported: the median stands in for it (below).
@@ -260,6 +289,7 @@ def _observations(spec: StudySpec, enc: Encoder, completed: Sequence[Trial]) -> 
                 stopped_rows.append(row)
                 stopped_ys.append(last)
                 stopped_at.append(t.measurements[-1] if t.measurements else None)
+                stopped_holds.append(spec.infeasibility(values) is None)
                 continue
         elif t.state is not TrialState.COMPLETED or any(n not in values for n in names):
             continue
@@ -269,6 +299,8 @@ def _observations(spec: StudySpec, enc: Encoder, completed: Sequence[Trial]) -> 
         rows.append(row)
         ys.append(v)
         curves.append(t.measurements)
+        holds.append(spec.infeasibility(values) is None)
+        bounded.append([_finite(values.get(c.name)) for c in spec.constraints])
     d, m = enc.n_dims, len(names)
     y = np.array(ys, dtype=np.float64).reshape(-1, m) * sign
     if stopped_rows and len(y):
@@ -279,12 +311,16 @@ def _observations(spec: StudySpec, enc: Encoder, completed: Sequence[Trial]) -> 
             stopped[:, j] = _final_estimates(stopped[:, j], stopped_at, curves, y[:, j], policy)
         y = np.vstack([y, np.fmax(stopped, np.median(y, axis=0))])
         rows += stopped_rows
+        holds += stopped_holds
     # With no completed trial there is no median, and no model either (point 1): left out.
     return _Data(
         u=np.array(rows, dtype=np.float64).reshape(-1, d),
         y=y,
         failed=np.array(failed, dtype=np.float64).reshape(-1, d),
         completed=len(ys),
+        feasible=np.array(holds, dtype=bool),
+        constraints=np.array(bounded, dtype=np.float64).reshape(len(ys), len(spec.constraints)),
+        infeasible=np.array(infeasible, dtype=np.float64).reshape(-1, d),
     )
 
 
@@ -487,18 +523,19 @@ def _yeo_johnson_inverse(t: Array, lam: float) -> Array:
 
 def _model_data(
     spec: StudySpec, data: _Data, y: Array, base: int, position: int
-) -> tuple[Array, Array, float, Array]:
-    """Features' coordinates, model outputs, incumbent and anchors for one scalarisation."""
+) -> tuple[Array, Array, float | None, Array]:
+    """Features' coordinates, model outputs, incumbent and anchors for one scalarisation.
+
+    The incumbent is ``None`` while no completed trial holds every constraint.
+    """
     z = transform_outputs(y)
     u = data.u
-    # Which rows may be the incumbent: completed trials only. A stopped trial is never better
-    # than the median per objective, yet a scalarisation may still rank it first.
-    ok = np.arange(len(z)) < data.completed
-    if len(data.failed):
-        worst = float(np.max(z))
-        u = np.vstack([u, data.failed])
-        z = np.concatenate([z, np.full(len(data.failed), worst)])
-        ok = np.concatenate([ok, np.zeros(len(data.failed), dtype=bool)])
+    feasible = data.feasible
+    # Which rows may be the incumbent: completed trials that hold every constraint. A stopped
+    # trial is never better than the median per objective, yet a scalarisation may still rank
+    # it first; a trial that breaks a constraint is a real value of the objective (modelled)
+    # but no solution.
+    ok = (np.arange(len(z)) < data.completed) & feasible
     if len(z) > MAX_MODEL_TRIALS:
         order = np.argsort(z, kind="stable")
         keep_best = order[: MAX_MODEL_TRIALS // 2]
@@ -507,11 +544,17 @@ def _model_data(
             rest, MAX_MODEL_TRIALS - len(keep_best), replace=False
         )
         keep = np.sort(np.concatenate([keep_best, pick]))
-        u, z, ok = u[keep], z[keep], ok[keep]
+        u, z, ok, feasible = u[keep], z[keep], ok[keep], feasible[keep]
     sd = float(np.std(z))
     z = (z - float(np.mean(z))) / (sd if sd > 0 else 1.0)
-    best = float(np.min(z[ok])) if np.any(ok) else float(np.min(z))
-    anchors = u[np.argsort(z, kind="stable")[:3]]
+    best: float | None = None
+    if np.any(ok):
+        best = float(np.min(z[ok]))
+    elif data.feasible.all():
+        best = float(np.min(z))  # every completed row left out of the subset: the best row
+    # The best rows, feasible ones first.
+    order = np.argsort(z, kind="stable") if feasible.all() else np.lexsort((z, ~feasible))
+    anchors = u[order[:3]]
     return u, z, best, anchors
 
 
@@ -524,6 +567,12 @@ def _batch(
     size: int,
 ) -> list[Params]:
     """The first ``size`` points of the kriging-believer batch after ``busy`` points."""
+    feasibility = Feasibility.fit(spec, enc, data, _rng(spec, base, 0, 5), MAX_MODEL_TRIALS)
+    if data.y.shape[1] > 1:
+        # Several objectives: expected hypervolume improvement, one model per objective.
+        return _multi.batch(
+            spec, enc, data, busy, base, size, feasibility=feasibility, feasible=data.feasible
+        )
     points: list[Params] = []
     chosen: list[Array] = []
     posterior: _gp.Posterior | None = None
@@ -531,10 +580,14 @@ def _batch(
     # previous position's fit (the same points under another scalarisation, so a good start);
     # the first starts from the defaults.
     hyper: _gp.Hyper | None = None
-    best = 0.0
+    best: float | None = None
     anchors = np.empty((0, enc.n_dims))
     multi = data.y.shape[1] > 1
-    taken = {_key(enc.decode(row)) for row in (*busy, *data.u, *data.failed)}
+    # Failed trials are not in it (point 3b): their points may come again.
+    taken = {_key(enc.decode(row)) for row in (*busy, *data.u, *data.infeasible)}
+    if feasibility is not None:
+        for row in busy:
+            feasibility.believe(row)
     for position in range(size):
         if posterior is None or multi:
             y = _scalarise(data.y, _rng(spec, base, position, 1), data.completed)
@@ -546,8 +599,17 @@ def _batch(
             )
             posterior = _gp.Posterior(x, z, enc.groups, hyper)
             for row in [*busy, *chosen]:
-                best = min(best, _believe(posterior, enc, row))
-        rows = _acquisition.ranked(enc, posterior, best, _rng(spec, base, position, 4), anchors)
+                best = _incumbent(best, _believe(posterior, enc, row), row, feasibility)
+        acquisition: _acquisition.Acquisition
+        if best is None:
+            # No feasible trial yet: find one first (point 3b).
+            assert feasibility is not None  # without constraints every row is feasible
+            acquisition = feasibility
+        elif feasibility is None:
+            acquisition = _acquisition.LogEI(posterior, best)
+        else:
+            acquisition = _acquisition.Sum(_acquisition.LogEI(posterior, best), feasibility)
+        rows = _acquisition.ranked_by(enc, acquisition, _rng(spec, base, position, 4), anchors)
         # The best point not handed out or evaluated already (discrete spaces run out of new
         # points near the optimum; re-running a known point teaches the model nothing).
         # Nor one almost on top of a point in flight: that worker is already measuring it.
@@ -567,8 +629,20 @@ def _batch(
         points.append(point)
         canonical = enc.encode(point)
         chosen.append(canonical)
-        best = min(best, _believe(posterior, enc, canonical))
+        best = _incumbent(best, _believe(posterior, enc, canonical), canonical, feasibility)
+        if feasibility is not None:
+            feasibility.believe(canonical)
     return points
+
+
+def _incumbent(
+    best: float | None, believed: float, row: Array, feasibility: Feasibility | None
+) -> float | None:
+    """The incumbent once a pending point is believed at ``believed``: that value counts when
+    the point is believed feasible too (every constraint model's mean holds)."""
+    if feasibility is not None and not feasibility.holds(row[None, :])[0]:
+        return best
+    return believed if best is None else min(best, believed)
 
 
 def _key(point: Params) -> tuple[tuple[str, ParamValue], ...]:

@@ -288,6 +288,7 @@ def fit(
     warm: Hyper | None = None,
     *,
     fixed_noise: float | None = None,
+    min_noise: float | None = None,
 ) -> Hyper:
     """Fits the hyperparameters by maximum a posteriori estimation.
 
@@ -308,6 +309,7 @@ def fit(
         fixed_noise: A noise variance to keep instead of fitting one (a deterministic
             objective: ``NOISE_VAR_BOUNDS[0]``, the floor that keeps the kernel matrix well
             conditioned).
+        min_noise: The lowest noise variance fitted, instead of ``NOISE_VAR_BOUNDS[0]``.
 
     Returns:
         The fitted hyperparameters.
@@ -319,7 +321,7 @@ def fit(
         # Large data: fit a random subset first (cheap), then refine on all points from there;
         # hyperparameters change little between the two, so the refinement is short.
         sub = rng.choice(len(y), SUBSET_FIT_SIZE, replace=False)
-        warm = fit(x[sub], y[sub], groups, rng, None, fixed_noise=fixed_noise)
+        warm = fit(x[sub], y[sub], groups, rng, None, fixed_noise=fixed_noise, min_noise=min_noise)
         random_starts = 0
         max_iter = REFINE_MAX_ITER
     # Distances once per fit, flattened for the likelihood (they do not depend on theta).
@@ -328,6 +330,8 @@ def fit(
     if fixed_noise is not None:
         # Equal bounds: L-BFGS-B holds the variable there.
         bounds[-1] = (math.log(fixed_noise), math.log(fixed_noise))
+    elif min_noise is not None:
+        bounds[-1] = (math.log(min_noise), bounds[-1][1])
     lo = np.array([b[0] for b in bounds])
     hi = np.array([b[1] for b in bounds])
     base = np.clip(default_hyper(n_groups).vector(), lo, hi)
