@@ -18,7 +18,7 @@ from hyperdial_server.core.space import (
     Params,
     SearchSpace,
 )
-from hyperdial_server.core.study import Algorithm, Objective, StudySpec
+from hyperdial_server.core.study import Algorithm, Constraint, Objective, StudySpec
 from hyperdial_server.core.trial import Trial, TrialState
 from hyperdial_server.samplers import BayesianSampler, QuasiRandomSampler, _bayes, _multi
 from hyperdial_server.samplers._encoder import Encoder
@@ -266,6 +266,27 @@ def test_failed_trials_change_nothing() -> None:
     assert SAMPLER.suggest(spec, [10], history + failed) == [point]
 
 
+def test_outcome_constraints_keep_the_points_where_they_hold() -> None:
+    # Through the sampler: ``_bayes`` fits the feasibility model and hands it over.
+    spec = StudySpec(
+        CUBE,
+        _objectives(2),
+        Algorithm.BAYESIAN,
+        0,
+        initial_trials=6,
+        constraints=(Constraint("c", upper=0.5),),
+    )
+    trials: list[Trial] = []
+    for i in range(20):
+        (p,) = SAMPLER.suggest(spec, [i], trials)
+        values = {**_zdt1(p), "c": float(p["x0"])}
+        trials.append(Trial(i + 1, TrialState.COMPLETED, p, values, sampler_index=i))
+    # Unconstrained, the front runs over all of x0 (see above); here the model's points stay
+    # on the feasible side (a point just past the bound is a near miss, not a choice).
+    broken = [t for t in trials[6:] if float(t.params["x0"]) > 0.5]
+    assert len(broken) <= 2, [t.params["x0"] for t in trials[6:]]
+
+
 # --- the hypervolume arithmetic ---------------------------------------------------------------
 
 
@@ -316,3 +337,16 @@ def test_log_hvi_is_finite_far_away_and_its_gradient_is_right() -> None:
     # An empty set: every draw inside the reference box improves.
     empty = LogHvi(np.full(m, 2.0), directions(m, 8, rng), normal_draws(m, 4, rng), front[:0])
     assert np.all(np.isfinite(empty.value(mean, var)))
+
+
+@pytest.mark.parametrize("m", [2, 3, 4])
+def test_hypervolume_for_two_and_three_objectives_parego_from_four(m: int) -> None:
+    """2 and 3 objectives are answered by ``_multi``; 4 or more by ParEGO, which measured
+    better there (docs/algorithms.md, "Several objectives")."""
+    spec = _spec(m=m)
+    history = _trials(spec, 12, lambda p: _many(p, m))
+    enc = Encoder(spec.space)
+    data = _bayes._observations(spec, enc, history)
+    by_multi = _multi.batch(spec, enc, data, [], 12, 1, feasibility=None, feasible=data.feasible)
+    sampled = SAMPLER.suggest(spec, [12], history)
+    assert (sampled == by_multi) is (m <= _bayes.MAX_HYPERVOLUME_OBJECTIVES)

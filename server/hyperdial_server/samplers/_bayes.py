@@ -14,10 +14,12 @@ How one ask is answered (``docs/algorithms.md`` has the user-facing account):
    inactive, so inactive parameters never look like real values; a categorical parameter is
    compared by equality.
 3. **Outputs.** Objectives are turned into one number to minimise: the objective itself
-   (negated when maximised), or with several objectives a random augmented Chebyshev
-   scalarisation of the objectives normalised to [0, 1] (ParEGO), with weights drawn per
-   suggestion. The numbers are robustly standardised, passed through a Yeo-Johnson transform
-   fitted by maximum likelihood (tames heavy tails) and standardised again. Stopped trials
+   (negated when maximised); 2 or 3 objectives go to ``_multi`` instead (one model per
+   objective, expected hypervolume improvement); with 4 or more, where that measured worse, a
+   random augmented Chebyshev scalarisation of the objectives normalised to [0, 1] (ParEGO),
+   with weights drawn per suggestion. The numbers are robustly standardised, passed through a
+   Yeo-Johnson transform fitted by maximum likelihood (tames heavy tails) and standardised
+   again. Stopped trials
    (early stopping) enter as in point 3a; failed and infeasible ones as in point 3b.
 3a. **Stopped trials.** A STOPPED trial's values are its last intermediate report, taken
    before training ended: no result, yet its region was measured and judged. It enters the
@@ -116,7 +118,10 @@ MIN_GAP_IN_FLIGHT = 1e-3
 #: Fewest and most initial quasi-random trials of the default (2 per parameter in between).
 MIN_DEFAULT_INITIAL = 5
 MAX_DEFAULT_INITIAL = 10
-#: Weight of the sum in the augmented Chebyshev scalarisation of several objectives.
+#: Most objectives ``_multi``'s expected hypervolume improvement handles; studies with more use
+#: ParEGO, which was better with 4 (docs/algorithms.md, "Several objectives").
+MAX_HYPERVOLUME_OBJECTIVES = 3
+#: Weight of the sum in the augmented Chebyshev scalarisation of several objectives (ParEGO).
 CHEBYSHEV_RHO = 0.05
 
 
@@ -568,15 +573,15 @@ def _batch(
 ) -> list[Params]:
     """The first ``size`` points of the kriging-believer batch after ``busy`` points."""
     feasibility = Feasibility.fit(spec, enc, data, _rng(spec, base, 0, 5), MAX_MODEL_TRIALS)
-    if data.y.shape[1] > 1:
-        # Several objectives: expected hypervolume improvement, one model per objective.
+    if 1 < data.y.shape[1] <= MAX_HYPERVOLUME_OBJECTIVES:
+        # Expected hypervolume improvement, one model per objective.
         return _multi.batch(
             spec, enc, data, busy, base, size, feasibility=feasibility, feasible=data.feasible
         )
     points: list[Params] = []
     chosen: list[Array] = []
     posterior: _gp.Posterior | None = None
-    # With several objectives every position fits its own scalarisation, starting from the
+    # With 4 or more objectives (ParEGO) every position fits its own scalarisation, from the
     # previous position's fit (the same points under another scalarisation, so a good start);
     # the first starts from the defaults.
     hyper: _gp.Hyper | None = None

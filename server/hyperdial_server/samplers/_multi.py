@@ -67,7 +67,7 @@ N_DRAWS = 16
 #: best and the others anywhere, outweigh the rest (measured in ``docs/algorithms.md``).
 REFERENCE_SHARE = 0.25
 REFERENCE_MARGIN = 0.1
-#: Candidates scored at once (bounds the (candidates, draws, directions, objectives) arrays).
+#: Candidates scored at once (bounds the (candidates, draws, directions) arrays).
 _CHUNK = 128
 #: Step of the finite differences of a feasibility model's log probability.
 _FD_STEP = 1e-6
