@@ -78,7 +78,14 @@ from constrained_problems import (  # noqa: E402
     check,
     uniform_point,
 )
-from multiobjective import _distribution, _iqr, _provenance, _quiet_optuna  # noqa: E402
+from multiobjective import (  # noqa: E402
+    _ask_table,
+    _distribution,
+    _iqr,
+    _provenance,
+    _quiet_optuna,
+    _verdicts,
+)
 
 from hyperdial.v1 import (  # noqa: E402
     study_pb2,
@@ -457,56 +464,14 @@ def _table(records: list[dict[str, Any]], budgets: list[int]) -> None:
             counts.append(len(ratios))
             row.append(f"{statistics.fmean(ratios):.3g}" if ratios else "-")
         print(f"| {method} | {max(counts)} | " + " | ".join(row) + " |")
-    _verdicts(regret, names, methods, budgets)
-
-
-def _verdicts(
-    regret: dict[tuple[str, str, int], float],
-    names: list[str],
-    methods: list[str],
-    budgets: list[int],
-) -> None:
-    mine = [m for m in methods if _is_hyperdial(m)]
-    optuna = [m for m in methods if m in ("optuna-gp", "tpe", *FAIL_METHODS)]
-    if not mine or not optuna:
-        return
-    print("\nIs hyperdial's median regret below the best Optuna sampler's?\n")
-    print("| problem | budget | method | its regret | best Optuna | below? |")
-    print("| --- | ---: | --- | ---: | ---: | --- |")
-    for name in names:
-        for b in budgets:
-            ran = [m for m in optuna if (name, m, b) in regret]
-            if not ran:
-                continue
-            best = min(ran, key=lambda m: regret[(name, m, b)])
-            for m in mine:
-                if (name, m, b) not in regret:
-                    continue
-                ok = regret[(name, m, b)] < regret[(name, best, b)]
-                print(
-                    f"| {name} | {b} | {m} | {regret[(name, m, b)]:.4g} | "
-                    f"{regret[(name, best, b)]:.4g} ({best}) | {'yes' if ok else 'no'} |"
-                )
-
-
-def _ask_table(records: list[dict[str, Any]]) -> None:
-    asks = [r for r in records if r.get("kind") == "ask"]
-    if not asks:
-        return
-    print("\nAsk overhead (1 objective + 1 constraint, Hartmann-6): median ms of one ask\n")
-    print("| completed trials | method | median ms | max ms | asks | / optuna-gp | <= 0.5? |")
-    print("| ---: | --- | ---: | ---: | ---: | ---: | --- |")
-    for history in sorted({r["history"] for r in asks}):
-        rows = {r["method"]: r["ask_seconds"] for r in asks if r["history"] == history}
-        gp = statistics.median(rows["optuna-gp"]) if "optuna-gp" in rows else math.nan
-        for method in _order(list(rows)):
-            med = statistics.median(rows[method])
-            ratio = med / gp
-            verdict = "" if method == "optuna-gp" else ("yes" if ratio <= 0.5 else "no")
-            print(
-                f"| {history} | {method} | {1000 * med:.1f} | {1000 * max(rows[method]):.1f} "
-                f"| {len(rows[method])} | {ratio:.3g} | {verdict} |"
-            )
+    _verdicts(
+        regret,
+        names,
+        methods,
+        budgets,
+        optuna_methods=("optuna-gp", "tpe", *FAIL_METHODS),
+        what="median regret",
+    )
 
 
 def main() -> None:
@@ -618,7 +583,7 @@ def main() -> None:
             # Rewrite without the replaced runs.
             Path(args.save).write_text("".join(json.dumps(r) + "\n" for r in records))
     _table(records, list(budgets))
-    _ask_table(records)
+    _ask_table(records, study="1 objective + 1 constraint, Hartmann-6", order=_order)
 
 
 if __name__ == "__main__":

@@ -49,6 +49,7 @@ import os
 import statistics
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -427,12 +428,17 @@ def _verdicts(
     names: list[str],
     methods: list[str],
     budgets: list[int],
+    *,
+    optuna_methods: tuple[str, ...] = ("optuna-gp", "nsga2", "tpe"),
+    what: str = "median HV regret",
 ) -> None:
+    """Per problem and budget: is each hyperdial method's ``what`` below the best of
+    ``optuna_methods``? (``constrained.py`` uses it too.)"""
     mine = [m for m in methods if m == "hyperdial" or m.startswith("hyperdial-")]
-    optuna = [m for m in methods if m in ("optuna-gp", "nsga2", "tpe")]
+    optuna = [m for m in methods if m in optuna_methods]
     if not mine or not optuna:
         return
-    print("\nIs hyperdial's median HV regret below the best Optuna sampler's?\n")
+    print(f"\nIs hyperdial's {what} below the best Optuna sampler's?\n")
     print("| problem | budget | method | its regret | best Optuna | below? |")
     print("| --- | ---: | --- | ---: | ---: | --- |")
     for name in names:
@@ -451,17 +457,23 @@ def _verdicts(
                 )
 
 
-def _ask_table(records: list[dict[str, Any]]) -> None:
+def _ask_table(
+    records: list[dict[str, Any]],
+    *,
+    study: str = "2 objectives, ZDT1 5-D",
+    order: Callable[[list[str]], list[str]] | None = None,
+) -> None:
+    """The ask-overhead table of ``records`` (``constrained.py`` uses it too)."""
     asks = [r for r in records if r.get("kind") == "ask"]
     if not asks:
         return
-    print("\nAsk overhead (2 objectives, ZDT1 5-D): median ms of one ask\n")
+    print(f"\nAsk overhead ({study}): median ms of one ask\n")
     print("| completed trials | method | median ms | max ms | asks | / optuna-gp | <= 0.5? |")
     print("| ---: | --- | ---: | ---: | ---: | ---: | --- |")
     for history in sorted({r["history"] for r in asks}):
         rows = {r["method"]: r["ask_seconds"] for r in asks if r["history"] == history}
         gp = statistics.median(rows["optuna-gp"]) if "optuna-gp" in rows else math.nan
-        for method in _order(list(rows)):
+        for method in (order or _order)(list(rows)):
             med = statistics.median(rows[method])
             ratio = med / gp
             verdict = "" if method == "optuna-gp" else ("yes" if ratio <= 0.5 else "no")
