@@ -11,6 +11,9 @@ ask -> tell with a blocking gRPC stub (what a training job does):
    clients with ``GrpcStorageProxy`` doing ``study.ask`` -> ``study.tell`` on the same space.
 5. ``hd-1 count=10``: one ask hands out 10 trials, then 10 tells (latency is per batch).
 6. ``hd-1 100k``: the same as ``hd-1`` on a study that already holds 100,000 trials.
+7. ``hd-cluster``: one replica as in ``hd-1``, on a 3-master Redis Cluster (no replicas)
+   started from the same ``redis-server`` binary; Redis CPU is summed over its nodes.
+8. ``hd-cluster-2``: two replicas on that cluster, round robin as in ``hd-2``.
 
 Every server is a real process (``python -m hyperdial_server --port 0 --redis URL``), on a real
 ``redis-server``. Run it from the repository root, in an environment with hyperdial[server]
@@ -18,6 +21,7 @@ and optuna (see ``bench/README.md``)::
 
     python -m bench.load                      # everything, about 5 minutes
     python -m bench.load --workers 16 --duration 5 --scenarios floor,hd-1
+    python -m bench.load --workers 16 --rounds 3 --scenarios hd-1,hd-2,hd-cluster,hd-cluster-2
 
 The figures are ratios in one run on one machine: clients, servers and Redis share its cores.
 """
@@ -43,7 +47,18 @@ from dataclasses import dataclass, field
 from multiprocessing.connection import Connection
 from typing import Any
 
-SCENARIOS = ("floor", "hd-1", "hd-2", "optuna", "hd-1-count10", "hd-1-100k")
+SCENARIOS = (
+    "floor",
+    "hd-1",
+    "hd-2",
+    "optuna",
+    "hd-1-count10",
+    "hd-1-100k",
+    "hd-cluster",
+    "hd-cluster-2",
+)
+#: The scenarios on the Redis Cluster, and the replicas (``procs`` keys) each one uses.
+CLUSTER_SCENARIOS = {"hd-cluster": ("hd-c-a",), "hd-cluster-2": ("hd-c-a", "hd-c-b")}
 ECHO_METHOD = "/bench.Echo/Call"
 # Sizes like an ask request and a tell request, so the floor moves similar bytes.
 ECHO_PAYLOADS = (b"a" * 60, b"t" * 90)
@@ -508,6 +523,37 @@ def redis_cpu(url: str) -> float:
     return float(info["used_cpu_user"]) + float(info["used_cpu_sys"])
 
 
+def cluster_cpu(url: str) -> float:
+    """CPU seconds every node of the Redis Cluster at ``url`` (``redis+cluster://HOST:PORT``)
+    has used, as :func:`redis_cpu` counts one server's."""
+    import redis
+
+    host, _, port = url.split("://", 1)[1].split("/", 1)[0].rpartition(":")
+    with redis.Redis(host=host, port=int(port), decode_responses=True) as seed:
+        rows = str(seed.execute_command("CLUSTER", "NODES")).splitlines()
+    total = 0.0
+    for row in rows:
+        address = row.split()[1].split("@", 1)[0]
+        node_host, _, node_port = address.rpartition(":")
+        with redis.Redis(host=node_host or host, port=int(node_port)) as r:
+            info = r.info("cpu")
+        total += float(info["used_cpu_user"]) + float(info["used_cpu_sys"])
+    return total
+
+
+@contextlib.contextmanager
+def redis_cluster(url: str | None, wanted: bool) -> Iterator[str]:
+    """A ``redis+cluster://`` URL: ``url``, else a 3-master cluster started for the run (when
+    ``wanted``; else an empty string)."""
+    if url or not wanted:
+        yield url or ""
+        return
+    from tests.cluster.redis_cluster import RedisClusterServer
+
+    with RedisClusterServer(masters=3) as cluster:
+        yield cluster.url
+
+
 @contextlib.contextmanager
 def redis_server(url: str | None) -> Iterator[str]:
     if url:
@@ -582,6 +628,11 @@ def print_ratios(rows: list[Row], out: Callable[[str], None]) -> None:
         hd2 = by.get(("hd-2", w))
         if hd2 and hd1:
             parts.append(f"hd-2 / hd-1 = {hd2.pairs_per_s / hd1.pairs_per_s:.2f}")
+        cl1, cl2 = by.get(("hd-cluster", w)), by.get(("hd-cluster-2", w))
+        if cl1 and hd1:
+            parts.append(f"cluster / single pairs = {cl1.pairs_per_s / hd1.pairs_per_s:.0%}")
+        if cl2 and cl1:
+            parts.append(f"hd-cluster-2 / hd-cluster = {cl2.pairs_per_s / cl1.pairs_per_s:.2f}")
         c10 = by.get(("hd-1-count10", w))
         if c10 and hd1:
             parts.append(f"count=10 / count=1 = {c10.pairs_per_s / hd1.pairs_per_s:.2f}")
@@ -602,6 +653,7 @@ def run_scenario(
     args: argparse.Namespace,
     out: Callable[[str], None],
     round_no: int = 0,
+    cluster_url: str = "",
 ) -> Row:
     """Measures one scenario with ``w`` clients (in round ``round_no`` of ``--rounds``)."""
     study = f"{scenario}-{w}-{run_id}-{round_no}"
@@ -618,8 +670,10 @@ def run_scenario(
         count = 10
     elif scenario == "hd-1-100k":
         study = f"big-{run_id}"
+    elif scenario in CLUSTER_SCENARIOS:
+        servers = [procs[name] for name in CLUSTER_SCENARIOS[scenario]]
     if kind == "hyperdial" and scenario != "hd-1-100k":
-        create_hyperdial_study(procs["hd-a"].target, study)
+        create_hyperdial_study(servers[0].target, study)
     address = servers[0].target
     if len(servers) > 1:
         address = "ipv4:" + ",".join(p.target for p in servers)
@@ -627,6 +681,8 @@ def run_scenario(
     uses_redis = scenario != "floor"
 
     def cpu() -> tuple[float, float]:
+        if scenario in CLUSTER_SCENARIOS:
+            return process_cpu(pids), cluster_cpu(cluster_url)
         return process_cpu(pids), redis_cpu(redis_url) if uses_redis else float("nan")
 
     spy = None
@@ -678,6 +734,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     parser.add_argument("--redis", default="", help="a running Redis (default: start one)")
     parser.add_argument(
+        "--redis-cluster",
+        default="",
+        metavar="URL",
+        help="a running Redis Cluster, redis+cluster://HOST:PORT, for the hd-cluster scenarios "
+        "(default: start one of 3 masters)",
+    )
+    parser.add_argument(
         "--profile",
         default="",
         metavar="FILE",
@@ -703,12 +766,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     stopped: list[Proc] = []
     workers = Workers(max(ws))
     try:
-        with redis_server(args.redis or None) as redis_url:
+        on_cluster = [s for s in scenarios if s in CLUSTER_SCENARIOS]
+        with (
+            redis_server(args.redis or None) as redis_url,
+            redis_cluster(args.redis_cluster or None, bool(on_cluster)) as cluster_url,
+        ):
             procs: dict[str, Proc] = {}
             if "floor" in scenarios:
                 procs["echo"] = start_echo()
-            if any(s.startswith("hd-") for s in scenarios):
+            if any(s.startswith("hd-") and s not in CLUSTER_SCENARIOS for s in scenarios):
                 procs["hd-a"] = start_hyperdial(redis_url)
+            for name in sorted({n for s in on_cluster for n in CLUSTER_SCENARIOS[s]}):
+                procs[name] = start_hyperdial(cluster_url)
             if "hd-2" in scenarios:
                 procs["hd-b"] = start_hyperdial(redis_url)
             if "optuna" in scenarios:
@@ -732,7 +801,16 @@ def main(argv: Sequence[str] | None = None) -> int:
                     round_rows = []
                     for scenario in scenarios:
                         row = run_scenario(
-                            scenario, w, procs, redis_url, run_id, workers, args, out, r
+                            scenario,
+                            w,
+                            procs,
+                            redis_url,
+                            run_id,
+                            workers,
+                            args,
+                            out,
+                            r,
+                            cluster_url,
                         )
                         round_rows.append(row)
                         out(

@@ -14,7 +14,12 @@ Design:
   an ``HMGET`` and a ``ZCARD`` per state); none of them reads the whole study, so their cost does
   not grow with the number of trials (an early-stopping decision reads a count and at most two
   values of one sorted-set range, ``tests/store/test_redis_report_commands.py``; a read of the
-  changes since a revision, a range of ``changes``, ``tests/e2e/test_redis_commands.py``). On
+  changes since a revision, a range of ``changes``, ``tests/e2e/test_redis_commands.py``).
+  ``pareto_front`` is one script call too, reading the front that ``complete_trial``,
+  ``create_trial`` and a stopping ``add_measurement`` keep in the same step (O(front size),
+  ``tests/store/test_redis_pareto.py``); only a front found incomplete (a study stored before
+  fronts were kept, trials finished by an earlier version) is computed from every trial once
+  and put back. On
   a single server, scripts go through a :class:`._link.PipelinedLink`: the calls of all
   requests pipelined over one connection, with the lease index updates of a claim or commit
   in the same round trip.
@@ -29,9 +34,10 @@ Design:
   removes lazily. Whoever removes an entry checks the study again afterwards and puts the entry
   back if the study exists by then, so a removal racing with a creation cannot hide a study.
 * **Redis Cluster.** ``redis+cluster://`` URLs run the same code on a cluster: each script's
-  keys share the study's hash tag, hence one slot; the index is its own key, and the reads that
-  span studies (``list_studies``) are non-transactional pipelines, which the cluster client
-  splits by node (one round trip per node).
+  keys share the study's hash tag, hence one slot, and go over a pipelined link to the primary
+  that owns it (``_cluster_link``: MOVED and ASK followed, the slot map refreshed); the index
+  is its own key, and the reads that span studies (``list_studies``) are non-transactional
+  pipelines, which the cluster client splits by node (one round trip per node).
 * **Leases.** A RUNNING trial's deadline is its score in the study's ``leases`` set, not a field
   of its JSON, so a heartbeat rewrites one score instead of growing the trial; reads join it back.
   The shared functions of ``lua/_lib.lua`` (expiry, client holds, request records) are put in
@@ -148,6 +154,8 @@ class RedisStore(StudyCommands, TrialCommands, ReportCommands):
         """Closes the client and its connection pool."""
         if self._link is not None:
             await self._link.close()
+        if self._cluster_links is not None:
+            await self._cluster_links.close()
         await self._r.aclose()
 
     async def ping(self) -> None:

@@ -5,8 +5,9 @@ redis-py splits its commands: :class:`._redis_studies.StudyCommands` (create, re
 delete studies) and :class:`._redis_trials.TrialCommands` (hand out trials, take results, renew
 and expire leases, read trials). Every command goes through :meth:`RedisBase._do` and every
 script through :meth:`RedisBase._eval`: on a single server over the pipelined link
-(:mod:`._link`), on a cluster through the gate that bounds the calls in flight, and any failure
-of Redis becomes a typed error (:class:`._errors.RedisErrors`).
+(:mod:`._link`), on a cluster over a pipelined link per primary (:mod:`._cluster_link`); other
+commands on a cluster pass the gate that bounds the calls in flight; and any failure of Redis
+becomes a typed error (:class:`._errors.RedisErrors`).
 """
 
 from __future__ import annotations
@@ -24,9 +25,11 @@ from redis.commands.core import AsyncScript
 from hyperdial_server import _tracing as tracing
 from hyperdial_server.core.limits import DEFAULT_NAMESPACE_SPEC_BYTES, MAX_STUDIES_PER_NAMESPACE
 from hyperdial_server.store._base import Store
+from hyperdial_server.store._cluster_link import ClusterLinks
 from hyperdial_server.store._errors import STORE_FAILURES, RedisErrors, store_error
 from hyperdial_server.store._keys import LEASE_INDEX, PREFIX
 from hyperdial_server.store._link import PipelinedLink, replies_or_raise
+from hyperdial_server.store._redis_connect import cluster_links
 from hyperdial_server.store._scripts import SCRIPTS, Arg, Script
 
 _T = TypeVar("_T")
@@ -57,6 +60,10 @@ class RedisBase(Store):
         self.errors = RedisErrors(where, hide)
         # Bounds in-flight calls on a cluster (see ``_redis_connect``); None: the pool waits.
         self._gate: asyncio.Semaphore | None = None
+        # Where scripts go on a cluster; closed by ``close``.
+        self._cluster_links: ClusterLinks | None = (
+            cluster_links(client) if isinstance(client, RedisCluster) else None
+        )
         # Written by every health check (see ``ping``); one per store, so replicas never race.
         self._health_key = f"{PREFIX}:health:{random.getrandbits(64):016x}"
         self._scripts: dict[str, AsyncScript] = {
@@ -97,11 +104,14 @@ class RedisBase(Store):
 
         With ``lease`` (lease index member, deadline), the member's score in the lease index is
         lowered to the deadline before and after the script (see ``_index_lease_member``); on a
-        single server the three go in one round trip."""
+        single server the three go in one round trip, on a cluster as
+        :meth:`._cluster_link.ClusterLinks.eval` says."""
         keys, args = call
         # A span per script call in a traced call; a shared no-op when tracing is off.
         with tracing.redis_script(script.name, len(keys)):
             link = self._link
+            if link is None and self._cluster_links is not None:
+                return await self._eval_on_cluster(self._cluster_links, script, keys, args, lease)
             if link is None:
                 if lease is not None:
                     await self._index_lease_member(*lease)
@@ -126,6 +136,26 @@ class RedisBase(Store):
                 return cast(list[Any], replies_or_raise(replies)[len(batch) // 2])
             except STORE_FAILURES as exc:
                 raise self.errors.failure(exc, _study_of(keys)) from None
+
+    async def _eval_on_cluster(
+        self,
+        links: ClusterLinks,
+        script: Script,
+        keys: Sequence[str],
+        args: Sequence[Arg],
+        lease: tuple[str, float] | None,
+    ) -> list[Any]:
+        registered = self._scripts[script.name]
+        index: list[str | int] | None = None
+        if lease is not None:
+            index = ["ZADD", LEASE_INDEX, "LT", repr(float(lease[1])), lease[0]]
+        try:
+            reply = await links.eval(registered.sha, _text(registered), keys, args, index)
+        except STORE_FAILURES as exc:
+            raise self.errors.failure(exc, _study_of(keys)) from None
+        except rx.RedisClusterException as exc:  # no node of the cluster answers
+            raise self.errors.unavailable(exc) from None
+        return cast(list[Any], reply)
 
     async def _run_script(self, script: Script, keys: Sequence[str], args: Sequence[Arg]) -> Any:
         """EVALSHA, or EVAL where the script is not loaded yet. Not redis-py's ``Script``:

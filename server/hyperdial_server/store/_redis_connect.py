@@ -3,7 +3,8 @@
 A single server gets a blocking connection pool for ordinary commands and a
 :class:`._link.PipelinedLink` for the scripts, both made with the URL's options; a Redis Cluster
 (``redis+cluster://``, ``rediss+cluster://``) gets redis-py's cluster client and a gate that
-bounds the calls in flight. Neither retries a command (see the design notes in :mod:`._redis`).
+bounds its calls in flight; the store makes the cluster's links for the scripts
+(:func:`cluster_links`). Neither retries a command (see the design notes in :mod:`._redis`).
 Error messages name the server by :func:`_public_url`: without credentials or query.
 """
 
@@ -19,6 +20,7 @@ from redis.asyncio.cluster import RedisCluster
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 
+from hyperdial_server.store._cluster_link import ClusterLinks
 from hyperdial_server.store._link import PipelinedLink
 
 # URL schemes of a Redis Cluster, and the plain scheme redis-py takes for each.
@@ -91,8 +93,10 @@ def clients_from_url(url: str, *, max_connections: int) -> Clients:
 def _cluster_from_url(url: str, scheme: str, max_connections: int) -> Clients:
     """The clients of a Redis Cluster: every script runs on the slot of its study's hash tag.
 
-    The cluster client follows MOVED and ASK redirections itself (a redirected command has
-    not run, so that is no retry); like the single-server store it retries nothing else.
+    Scripts go over a pipelined link per primary (:mod:`._cluster_link`), other commands
+    through redis-py's cluster client. Both follow MOVED and ASK redirections (a redirected
+    command has not run, so that is no retry); like the single-server store they retry
+    nothing else.
     """
     try:
         client = RedisCluster.from_url(
@@ -109,6 +113,20 @@ def _cluster_from_url(url: str, scheme: str, max_connections: int) -> Clients:
     where, hide = _public_url(url)
     # A cluster node's pool fails at once when full instead of waiting: queue here instead.
     return Clients(client, where, hide, gate=asyncio.Semaphore(max_connections))
+
+
+def cluster_links(cluster: RedisCluster) -> ClusterLinks:
+    """The links of a cluster's scripts: one per primary, each made as the single server's
+    link is (the handshake within ``CONNECT_TIMEOUT``), with the cluster client's options."""
+    return ClusterLinks(
+        cluster,
+        lambda node: PipelinedLink(
+            lambda: node.connection_class(
+                **{**node.connection_kwargs, "socket_timeout": CONNECT_TIMEOUT}
+            ),
+            reply_timeout=SOCKET_TIMEOUT,
+        ),
+    )
 
 
 def _public_url(url: str) -> tuple[str, list[str]]:
