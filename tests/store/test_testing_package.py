@@ -62,7 +62,7 @@ def test_a_shared_store_is_every_replica_and_closed_even_when_the_body_fails() -
 
 def test_the_contract_class_holds_every_topic() -> None:
     names = [n for n in testing.__all__ if n.endswith("Contract") and n != "StoreContract"]
-    assert len(names) == 11
+    assert len(names) == 13  # with ModelHistoryContract and ParetoContract
     for name in names:
         assert issubclass(StoreContract, getattr(testing, name)), name
 

@@ -26,6 +26,7 @@ from hyperdial.v1 import study_pb2, trial_pb2, tuning_service_pb2, tuning_servic
 from hyperdial_server.core import limits, names
 from hyperdial_server.core.errors import HyperdialError, InvalidArgument
 from hyperdial_server.core.history import TrialPage
+from hyperdial_server.core.pareto import front_vector
 from hyperdial_server.core.study import StudyRecord, StudySpec
 from hyperdial_server.core.trial import Trial, TrialState
 from hyperdial_server.service import _convert, _pagination, _validate
@@ -143,6 +144,12 @@ class TuningServicer(tuning_service_pb2_grpc.TuningServiceServicer):
         # One thread decodes and converts big pages: off the event loop, so that asks and tells
         # interleave with them, and one at a time, so that they do not convoy on the GIL.
         self._converter = ThreadPoolExecutor(1, thread_name_prefix="hyperdial-convert")
+
+    @property
+    def samplers(self) -> SamplerWorkers:
+        """Where model-based samplers compute (its :attr:`~SamplerWorkers.queue` is read by
+        the metrics)."""
+        return self._samplers
 
     def close(self) -> None:
         """Stops the sampler workers (call after the server stopped)."""
@@ -306,8 +313,10 @@ class TuningServicer(tuning_service_pb2_grpc.TuningServiceServicer):
                 infeasible_reason=infeasible,
                 metadata=metadata,
                 now=self._clock(),
-                # Only feasible values rank: an infeasible trial is never the best.
+                # Only feasible values rank: an infeasible trial is never the best, nor on a
+                # Pareto front.
                 score=_convert.score(record.spec, values) if values is not None else None,
+                front_vector=front_vector(record.spec, values),
                 uid=record.uid,
                 request_id=request_id,
             )
@@ -376,6 +385,7 @@ class TuningServicer(tuning_service_pb2_grpc.TuningServiceServicer):
                 study_id,
                 trial,
                 score=score,
+                front_vector=front_vector(record.spec, trial.values),
                 uid=record.uid,
                 request_id=request_id,
                 now=trial.create_time,

@@ -19,10 +19,10 @@ from typing import TypeVar
 from hyperdial_server.core import names
 from hyperdial_server.core.early_stopping import Decision, EarlyStopping, oriented
 from hyperdial_server.core.errors import InvalidArgument, NotFound, Unavailable
-from hyperdial_server.core.feasibility import feasible, trial_infeasibility
-from hyperdial_server.core.pareto import pareto_front
+from hyperdial_server.core.feasibility import feasible
+from hyperdial_server.core.pareto import front_vector, trial_front_vector
 from hyperdial_server.core.study import StudyRecord, StudySpec
-from hyperdial_server.core.trial import Measurement, Trial, TrialState
+from hyperdial_server.core.trial import Measurement, Trial
 from hyperdial_server.service._spec_cache import SpecCache
 from hyperdial_server.store import RequestId, StaleStudy, Store
 
@@ -121,9 +121,10 @@ class Trials:
 
         async def write(record: StudyRecord, measurement: Measurement) -> Report:
             policy = record.spec.early_stopping
-            score = None
+            score = vector = None
             if policy is not None and policy.rank_stopped_trials:
                 score = _report_score(record.spec, policy, measurement)
+                vector = front_vector(record.spec, measurement.values)
             trial, decision = await self._store.add_measurement(
                 namespace,
                 study_id,
@@ -135,6 +136,7 @@ class Trials:
                 uid=record.uid,
                 request_id=request_id,
                 score=score,
+                front_vector=vector,
             )
             return Report(trial, decision, record.spec)
 
@@ -174,35 +176,21 @@ class Trials:
         when the study's policy ranks them (``rank_stopped_trials``); a stopped trial whose
         last report lacks an objective's value is not on a Pareto front. A trial whose values
         break or lack an outcome constraint is never optimal (INFEASIBLE trials have no values
-        and are not read)."""
+        and are not read).
+
+        Neither reads every trial: the store keeps the best score and the front as trials
+        finish (the front of the vectors the writes give, :func:`~hyperdial_server.core.
+        pareto.front_vector`), and reads them at the cost of the front's size."""
         spec = record.spec
         if len(spec.objectives) == 1:
             # Only feasible trials were given a score (see ``_convert.score``).
             best = await self._store.best_trial(namespace, record.study_id)
             return [best] if best is not None else []
-        states = [TrialState.COMPLETED]
-        policy = spec.early_stopping
-        if policy is not None and policy.rank_stopped_trials:
-            states.append(TrialState.STOPPED)
-        finished: list[Trial] = []
-        after = 0
-        while True:
-            page, more = await self._store.list_trials(
-                namespace, record.study_id, states=states, page_size=1000, after=after
-            )
-            finished += page
-            if not more or not page:
-                break
-            after = page[-1].number
-        names_ = [o.name for o in spec.objectives]
-        complete = [
-            t
-            for t in finished
-            if t.values is not None
-            and all(n in t.values for n in names_)
-            and trial_infeasibility(spec, t) is None
-        ]
-        return pareto_front(complete, spec.objectives)
+        # The vector of each trial as the writes gave it, should the store compute its front
+        # afresh (a study stored before it kept fronts).
+        return await self._store.pareto_front(
+            namespace, record.study_id, vector=lambda t: trial_front_vector(spec, t)
+        )
 
     async def write_checked(
         self,

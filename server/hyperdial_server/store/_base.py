@@ -74,6 +74,16 @@ run it on every store of hyperdial):
   its ``revision`` (the last one given), ``update_time`` (the ``now`` of the call that gave
   it) and ``state_counts``. :meth:`Store.list_trial_page` with ``after_revision`` reads the
   trials changed since a revision, in order of revision, at a cost bounded by the page.
+* **Pareto fronts.** A study's *candidates* are its COMPLETED trials and, when its policy ranks
+  stopped trials, its STOPPED ones; each call that makes a trial COMPLETED or STOPPED
+  (``complete_trial``, ``create_trial`` of a finished trial, a report that stops it) may give
+  its front vector (:data:`~hyperdial_server.core.pareto.FrontVector`: the oriented values of
+  every objective; ``None`` for a trial not on any front), and :meth:`Store.pareto_front`
+  answers the trials whose vectors no other's dominates. A store keeps the front as trials
+  become candidates, in the same atomic step, at a cost bounded by the front's size, so that
+  reading it never scans the study: candidates are never taken back (COMPLETED and STOPPED
+  are final, and only deleting the study removes trials), so the front only grows by
+  additions.
 * **One-step asks (optional).** A store whose :attr:`Store.one_step_asks` is true lets a
   caller, for a sampler whose indices have no bound (RANDOM), take a block of indices at once
   (:meth:`Store.reserve_indices`) and then make each ask one step
@@ -86,12 +96,14 @@ run it on every store of hyperdial):
 from __future__ import annotations
 
 import abc
-from collections.abc import Collection, Mapping, Sequence
+import math
+from collections.abc import Awaitable, Callable, Collection, Mapping, Sequence
 from typing import ClassVar
 
 from hyperdial_server.core.early_stopping import Decision, EarlyStopping, RungValue, StepValue
 from hyperdial_server.core.history import TrialPage
 from hyperdial_server.core.limits import DEFAULT_LEASE_TIMEOUT
+from hyperdial_server.core.pareto import front_of
 from hyperdial_server.core.space import Params
 from hyperdial_server.core.study import StudyRecord
 from hyperdial_server.core.trial import Measurement, Trial, TrialState
@@ -440,6 +452,7 @@ class Store(abc.ABC):
         uid: str | None = None,
         request_id: RequestId | None = None,
         now: float = 0.0,
+        front_vector: Sequence[float] | None = None,
     ) -> Trial:
         """Adds a trial with the next number: WAITING (enqueued) or already finished.
 
@@ -450,6 +463,8 @@ class Store(abc.ABC):
                 its parameters are infeasible).
             score: For a COMPLETED trial of a single-objective study: its rank among completed
                 trials, lower is better (see ``best_trial``).
+            front_vector: For a COMPLETED or STOPPED trial: its front vector (see
+                :meth:`pareto_front`); ``None`` puts it on no front.
             uid: When given, the ``uid`` of the study the caller validated ``trial`` against.
             request_id: With the id of an earlier ``create_trial`` of the study: returns the
                 trial it created, as it is now, and creates nothing.
@@ -459,6 +474,8 @@ class Store(abc.ABC):
         Raises:
             NotFound: No such study.
             StaleStudy: ``uid`` is given and the study's uid differs; nothing was created.
+            ValueError: A ``front_vector`` for a trial neither COMPLETED nor STOPPED, or
+                with a value that is not finite (a caller's mistake; nothing was created).
             InvalidArgument: ``request_id`` was used for another kind of call.
         """
         raise NotImplementedError
@@ -479,6 +496,7 @@ class Store(abc.ABC):
         request_id: RequestId | None = None,
         stop_reason: str | None = None,
         infeasible_reason: str | None = None,
+        front_vector: Sequence[float] | None = None,
     ) -> Trial:
         """Ends a RUNNING trial, or records the late result of a lease-expired one, in one
         atomic step.
@@ -512,6 +530,11 @@ class Store(abc.ABC):
                 study ranks stopped trials (without one, a stop is ranked by the score given
                 with the trial's last report, if any); never with ``failure_reason`` or
                 ``infeasible_reason``.
+            front_vector: The trial's front vector (see :meth:`pareto_front`), given as
+                ``score`` is: with ``values``; with ``stop_reason``, only when the study ranks
+                stopped trials (without one, a stop takes the vector given with the trial's
+                last report, if any); never with ``failure_reason`` or ``infeasible_reason``.
+                ``None`` puts the trial on no front.
             uid: When given, the ``uid`` of the study the caller validated ``values`` against.
             request_id: With the id of an earlier ``complete_trial`` of this trial: returns the
                 trial as it is and changes nothing.
@@ -525,8 +548,10 @@ class Store(abc.ABC):
             FailedPrecondition: The trial is not RUNNING and took no late result (reason
                 ``TRIAL_NOT_RUNNING``); nothing changed.
             InvalidArgument: ``request_id`` was used for another call.
-            ValueError: Not exactly one outcome is given, or a ``score`` with a failure or
-                an infeasible verdict (a caller's mistake; nothing changed).
+            ValueError: Not exactly one outcome is given, or a ``score`` or a
+                ``front_vector`` with a failure or an infeasible verdict, or a
+                ``front_vector`` with a value that is not finite (a caller's mistake; nothing
+                changed).
         """
         raise NotImplementedError
 
@@ -560,6 +585,7 @@ class Store(abc.ABC):
         uid: str | None = None,
         request_id: RequestId | None = None,
         score: float | None = None,
+        front_vector: Sequence[float] | None = None,
     ) -> tuple[Trial, Decision]:
         """Records an intermediate measurement of a RUNNING trial and answers the policy's
         decision, in one atomic step (see the module docstring).
@@ -600,6 +626,10 @@ class Store(abc.ABC):
             score: The rank of this report's values (as for ``complete_trial``), given only
                 when the study ranks stopped trials: the trial's score if this report stops it,
                 or if the worker stops it later without a report since.
+            front_vector: The front vector of this report's values (see
+                :meth:`pareto_front`), given, as ``score``, only when the study ranks stopped
+                trials: the trial's vector if this report stops it, or if the worker stops it
+                later without a report since.
 
         Returns:
             The trial after the report (without its curve; ``lease_expire_time`` renewed, or
@@ -612,6 +642,7 @@ class Store(abc.ABC):
                 ``heartbeat_trial``), or the step goes back (``STEP_NOT_INCREASING``); nothing
                 changed (but an expired lease).
             InvalidArgument: ``request_id`` was used for another call, or with another payload.
+            ValueError: A ``front_vector`` with a value that is not finite.
         """
         raise NotImplementedError
 
@@ -771,6 +802,46 @@ class Store(abc.ABC):
         raise NotImplementedError
 
     @abc.abstractmethod
+    async def model_history(
+        self,
+        namespace: str,
+        study_id: str,
+        *,
+        best: int,
+        recent: int,
+        running: int,
+        front: bool = False,
+        now: float | None = None,
+    ) -> TrialPage:
+        """The trials a model-based sampler reads: every trial of a study of at most
+        ``best + recent`` trials; of a longer one, its ``best`` best trials, the ``recent``
+        trials changed last (the order of revisions), and the ``running`` RUNNING trials of
+        highest number, each trial once. The best trials are those of lowest ``score`` (the
+        order of :meth:`best_trial`) or, with ``front``, those of lowest number on the
+        study's kept Pareto front (:meth:`pareto_front`; none if the store keeps no front,
+        and the front as kept even while it waits to be rebuilt: this is a sample for a
+        model, not an answer). In ascending order of number, WAITING trials included, without
+        measurements.
+
+        The cost is bounded by ``best + recent + running`` (and the size of the front) and the
+        log of the study's size: an ask at 100,000 trials reads what one at a few hundred
+        does. One consistent snapshot: the trials as they were at ``page.revision``.
+
+        Args:
+            best: Best trials of a long study (0 or more).
+            recent: Trials changed last of a long study (0 or more).
+            running: RUNNING trials of highest number of a long study (0 or more).
+            front: The best trials are the front's, not those of lowest score (a study of
+                several objectives, whose trials have no score).
+            now: The time, to expire the study's due leases first (none without it).
+
+        Raises:
+            NotFound: No such study.
+            ValueError: A negative count.
+        """
+        raise NotImplementedError
+
+    @abc.abstractmethod
     async def best_trial(self, namespace: str, study_id: str) -> Trial | None:
         """The trial of lowest ``score``, the lowest number among ties; ``None`` if no trial
         has a score. Scores are those given with values (COMPLETED trials) and, when the study
@@ -780,3 +851,111 @@ class Store(abc.ABC):
             NotFound: No such study.
         """
         raise NotImplementedError
+
+    async def pareto_front(
+        self,
+        namespace: str,
+        study_id: str,
+        *,
+        vector: Callable[[Trial], Sequence[float] | None],
+    ) -> list[Trial]:
+        """The study's candidates (see the module docstring) whose front vectors no other
+        candidate's dominates, in order of number, read in one atomic step. A vector
+        dominates another when it is no greater in every place and less in one; equal
+        vectors are all kept (neither dominates), and a candidate without a vector is on no
+        front. The vectors are those given when each trial became a candidate
+        (``complete_trial``, ``create_trial``, ``add_measurement``).
+
+        A store keeps the front as candidates come, so reading it costs the front's size, not
+        the study's. A store that finds its front missing or incomplete (a study stored
+        before the store kept fronts, or a candidate made by an older server that did not
+        keep it) reads every candidate and computes each one's vector with ``vector``, then
+        keeps the front it found for the next read. The default, for a store that keeps no
+        front, always does so: correct, at the cost of the whole study.
+
+        Args:
+            vector: A candidate's front vector as the callers give it, from the trial as
+                stored (``None``: on no front); only called when the front is computed
+                afresh.
+
+        Raises:
+            NotFound: No such study.
+        """
+        return await scan_pareto_front(self, namespace, study_id, vector=vector)
+
+
+#: Candidates per page when a front is computed from every candidate.
+FRONT_SCAN_PAGE = 1000
+
+
+async def scan_pareto_front(
+    store: Store,
+    namespace: str,
+    study_id: str,
+    *,
+    vector: Callable[[Trial], Sequence[float] | None],
+) -> list[Trial]:
+    """:meth:`Store.pareto_front` computed from every candidate of the study, read in pages
+    (not one atomic step: a trial that becomes a candidate during the read may be missed)."""
+    front, _, _ = await read_pareto_front(store.list_trial_page, namespace, study_id, vector=vector)
+    return front
+
+
+async def read_pareto_front(
+    list_page: Callable[..., Awaitable[tuple[TrialPage, bool]]],
+    namespace: str,
+    study_id: str,
+    *,
+    vector: Callable[[Trial], Sequence[float] | None],
+) -> tuple[list[Trial], list[tuple[int, tuple[float, ...]]], int]:
+    """Reads every candidate of the study (COMPLETED and STOPPED trials) in pages with
+    ``list_page`` (a store's :meth:`Store.list_trial_page`) and computes the front of their
+    vectors.
+
+    Returns:
+        The trials on the front in order of number, their ``(number, vector)``, and how many
+        COMPLETED and STOPPED trials were read (vector or not): a store that keeps a count of
+        its candidates compares it with its own, as candidates are never taken back.
+    """
+    candidates: list[tuple[Trial, tuple[float, ...]]] = []
+    read = 0
+    after = 0
+    while True:
+        encoded, more = await list_page(
+            namespace,
+            study_id,
+            states=(TrialState.COMPLETED, TrialState.STOPPED),
+            page_size=FRONT_SCAN_PAGE,
+            after=after,
+        )
+        page = encoded.decode()
+        read += len(page)
+        for trial in page:
+            v = vector(trial)
+            if v is not None:
+                candidates.append((trial, check_front_vector(v)))
+        if not more or not page:
+            break
+        after = page[-1].number
+    kept = [candidates[i] for i in front_of([v for _, v in candidates])]
+    kept.sort(key=lambda pair: pair[0].number)
+    return [t for t, _ in kept], [(t.number, v) for t, v in kept], read
+
+
+def check_front_vector(vector: Sequence[float]) -> tuple[float, ...]:
+    """``vector`` as a tuple of floats; ``ValueError`` if empty or if a value is not finite
+    (every store refuses the same vectors)."""
+    out = tuple(float(x) for x in vector)
+    if not out or not all(math.isfinite(x) for x in out):
+        raise ValueError(f"a front vector holds one finite value per objective, not {vector!r}")
+    return out
+
+
+def check_front_allowed(vector: Sequence[float] | None, state: TrialState) -> None:
+    """Raises ``ValueError`` for a front vector given with a trial that does not become a
+    candidate (neither COMPLETED nor STOPPED), or holding a value that is not finite."""
+    if vector is None:
+        return
+    if state not in (TrialState.COMPLETED, TrialState.STOPPED):
+        raise ValueError("a front_vector is only given for a COMPLETED or STOPPED trial")
+    check_front_vector(vector)

@@ -78,6 +78,13 @@ def check_page_size(page_size: int) -> None:
         raise ValueError(f"page_size must be >= 1, got {page_size}")
 
 
+def check_window(best: int, recent: int, running: int) -> None:
+    """Raises ``ValueError`` for a negative count of ``Store.model_history``."""
+    for name, count in (("best", best), ("recent", recent), ("running", running)):
+        if count < 0:
+            raise ValueError(f"{name} must be >= 0, got {count}")
+
+
 def check_list_position(after: int, after_revision: int) -> None:
     """Raises ``ValueError`` for a negative ``after_revision``, or for one given with
     ``after`` (a page of changes starts after a revision, not after a number)."""

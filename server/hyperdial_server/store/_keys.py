@@ -8,7 +8,9 @@ Redis Cluster slot and every Lua script touches keys of one slot only::
                                 create_request, create_request_until, create_request_fp (the
                                 request id of CreateStudy, its time, its payload fingerprint),
                                 revision (change counter; absent: 0), update_time (the ``now``
-                                of the last change of a trial, as ``repr`` text; absent: none)
+                                of the last change of a trial, as ``repr`` text; absent: none),
+                                front_seen (how many trials became COMPLETED or STOPPED in
+                                steps that kept the Pareto front, see ``front``; absent: 0)
     hd:{ns/id}:trials           hash: trial number -> stored trial JSON
     hd:{ns/id}:numbers          sorted set: every trial number (score = number)
     hd:{ns/id}:state:<STATE>    sorted set per ``TrialState`` (WAITING, RUNNING, COMPLETED,
@@ -35,6 +37,17 @@ Redis Cluster slot and every Lua script touches keys of one slot only::
                                 the trials changed after a revision are one range in order of
                                 revision; a trial stored before revisions existed has no
                                 member until it changes
+    hd:{ns/id}:front            hash, the study's Pareto front (``Store.pareto_front``):
+                                "<number>" -> the front vector of each trial on it (its
+                                oriented objective values as ``repr`` texts joined by ","),
+                                "u" -> the uid of the study it is of. Every step that makes a
+                                trial COMPLETED or STOPPED keeps it and counts the trial in the
+                                study's front_seen. The front is exact while "u" is the study's
+                                uid and front_seen the number of its COMPLETED and STOPPED
+                                trials (neither state is ever left); otherwise (a study stored
+                                before fronts were kept, a trial finished by an older server,
+                                a front left behind by an older server's DeleteStudy) it is
+                                computed again and put back
     hd:{ns/id}:deleted          hash: request ids of ``DeleteStudy`` calls that deleted the
                                 study -> "<until>[|<payload fingerprint>]"; a key with a TTL
                                 that outlives the study on purpose
@@ -47,9 +60,11 @@ value as exact ``repr`` text, which Lua reads back::
 
     hd:{ns/id}:es_state         hash, per trial that reported: "<n>" -> its bookkeeping
                                 "<last step>|<count>|<kept>|<next rung>|<best step>|<best>|
-                                <score>|<stride>", "<n>:v" -> the values of its last report
-                                (canonical JSON), "<n>:d" -> the decision of its last report
-                                (JSON; its stop decision once STOPPED)
+                                <score>|<stride>|<front vector>" (the last field, possibly
+                                empty, is missing from lines of older servers), "<n>:v" ->
+                                the values of its last report (canonical JSON), "<n>:d" ->
+                                the decision of its last report (JSON; its stop decision once
+                                STOPPED)
     hd:{ns/id}:es_curves        sorted set, all scores 0: "<number>|<step>|<p or u>|<ordinal>|
                                 <JSON>" per kept measurement (p: protected from thinning;
                                 ordinal: the how-manieth report of the trial, zero-padded), so a
@@ -132,6 +147,7 @@ class StudyKeys:
     es_rungs: str
     changes: str
     infeasible: str
+    front: str
     deleted: str
 
     def state(self, state: TrialState) -> str:
@@ -173,6 +189,7 @@ class StudyKeys:
             self.es_rungs,
             self.changes,
             self.infeasible,
+            self.front,
         )
 
 
@@ -221,6 +238,7 @@ def study_keys(namespace: str, study_id: str) -> StudyKeys:
         es_rungs=base + "es_rungs",
         changes=base + "changes",
         infeasible=base + "state:" + TrialState.INFEASIBLE.value,
+        front=base + "front",
         deleted=base + "deleted",
     )
 

@@ -38,6 +38,8 @@ from hyperdial_server.store._base import (
     Claim,
     Reissue,
     RequestId,
+    check_front_allowed,
+    check_front_vector,
 )
 from hyperdial_server.store._checks import (
     check_claim_args,
@@ -421,9 +423,11 @@ class MemoryStore(TrialMethods):
         uid: str | None = None,
         request_id: RequestId | None = None,
         now: float = 0.0,
+        front_vector: Sequence[float] | None = None,
     ) -> Trial:
         """See :meth:`Store.create_trial`."""
         check_new_trial(trial, score)
+        check_front_allowed(front_vector, trial.state)
         if score is not None:
             score_text(score)  # refuses NaN, like the Redis store
         study = self._study(namespace, study_id)
@@ -447,6 +451,9 @@ class MemoryStore(TrialMethods):
             study.queue.append(stored.number)
         if score is not None:
             study.add_score(float(score), stored.number)
+        if stored.state in (TrialState.COMPLETED, TrialState.STOPPED):
+            vector = None if front_vector is None else check_front_vector(front_vector)
+            study.add_to_front(stored.number, vector)
         study.touch(stored.number, now)
         if request_id is not None:
             study.record_request(

@@ -16,6 +16,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 from hyperdial_server.core.early_stopping import Decision, RungValue
+from hyperdial_server.core.pareto import dominates
 from hyperdial_server.core.space import Params
 from hyperdial_server.core.study import StudyRecord
 from hyperdial_server.core.trial import LEASE_EXPIRED_REASON, Measurement, Trial, TrialState
@@ -133,6 +134,8 @@ class TrialReports:
         best: Best oriented value of the watched objective so far; ``None`` without a policy.
         best_step: Step at which ``best`` was reached.
         score: Score given with the last report (ranks the trial if the worker stops it).
+        front_vector: Front vector given with the last report (puts the trial on the front
+            if the worker stops it).
         stride: Unprotected measurements but the last are kept on this stride of ordinals.
     """
 
@@ -145,6 +148,7 @@ class TrialReports:
     best_step: int = 0
     score: float | None = None
     stride: int = 1
+    front_vector: tuple[float, ...] | None = None
 
 
 # --- one study ------------------------------------------------------------------------------
@@ -166,6 +170,13 @@ class MemoryStudy:
     # Claimed slot ("<index>" or "r<number>") -> (token, deadline).
     claims: dict[str, tuple[str, float]] = field(default_factory=dict)
     best: tuple[float, int] | None = None  # (score, number) of the best trial
+    # Each scored trial's score, and (score, number) of every one in ascending order (the
+    # Redis store's ``scores`` set), so the best k cost O(k).
+    scores: dict[int, float] = field(default_factory=dict)
+    score_order: list[tuple[float, int]] = field(default_factory=list)
+    # The Pareto front (the Redis store's ``front`` hash): the front vector of each trial on
+    # it, kept as trials become candidates (``add_to_front``), so reading it costs its size.
+    front: dict[int, tuple[float, ...]] = field(default_factory=dict)
     leases: dict[int, float] = field(default_factory=dict)  # RUNNING number -> deadline
     reissue: list[int] = field(default_factory=list)  # ascending numbers
     expired: set[int] = field(default_factory=set)  # lease-expired, take a late result
@@ -227,6 +238,23 @@ class MemoryStudy:
     def add_score(self, score: float, number: int) -> None:
         if self.best is None or (score, number) < self.best:
             self.best = (score, number)
+        previous = self.scores.get(number)
+        if previous is not None:  # a new score replaces the old one, as ZADD does
+            del self.score_order[bisect.bisect_left(self.score_order, (previous, number))]
+        self.scores[number] = score
+        bisect.insort(self.score_order, (score, number))
+
+    def add_to_front(self, number: int, vector: tuple[float, ...] | None) -> None:
+        """Trial ``number`` became a candidate with ``vector`` (``None``: on no front): as
+        Lua's ``keep_front``, it joins the front unless a vector there dominates it, and the
+        vectors it dominates leave. O(front size)."""
+        if vector is None:
+            return
+        if any(dominates(v, vector) for v in self.front.values()):
+            return
+        for n in [n for n, v in self.front.items() if dominates(vector, v)]:
+            del self.front[n]
+        self.front[number] = vector
 
     def hold(self, number: int, client_id: str) -> None:
         if client_id:

@@ -12,7 +12,7 @@ import bisect
 import copy
 import heapq
 import itertools
-from collections.abc import Collection, Mapping
+from collections.abc import Callable, Collection, Mapping, Sequence
 
 from hyperdial_server.core.early_stopping import (
     Decision,
@@ -24,12 +24,20 @@ from hyperdial_server.core.early_stopping import (
 from hyperdial_server.core.errors import NotFound
 from hyperdial_server.core.history import TrialPage
 from hyperdial_server.core.trial import Measurement, Trial, TrialState
-from hyperdial_server.store._base import EXPIRE_BATCH, PERCENTILE_STEPS, RequestId, Store
+from hyperdial_server.store._base import (
+    EXPIRE_BATCH,
+    PERCENTILE_STEPS,
+    RequestId,
+    Store,
+    check_front_allowed,
+    check_front_vector,
+)
 from hyperdial_server.store._checks import (
     check_completion,
     check_list_position,
     check_measurement,
     check_page_size,
+    check_window,
 )
 from hyperdial_server.store._codec import score_text
 from hyperdial_server.store._codec_reports import values_json
@@ -74,9 +82,12 @@ class TrialMethods(Store):
         request_id: RequestId | None = None,
         stop_reason: str | None = None,
         infeasible_reason: str | None = None,
+        front_vector: Sequence[float] | None = None,
     ) -> Trial:
         """See :meth:`Store.complete_trial`."""
         state = check_completion(values, failure_reason, score, stop_reason, infeasible_reason)
+        check_front_allowed(front_vector, state)
+        vector = None if front_vector is None else check_front_vector(front_vector)
         if score is not None:
             score_text(score)
         study = self._study(namespace, study_id)
@@ -132,12 +143,15 @@ class TrialMethods(Store):
             if reports is not None:
                 reports.decision = trial.stop
                 score = reports.score if score is None else score
+                vector = reports.front_vector if vector is None else vector
         trial.complete_time = now
         trial.metadata.update(metadata)
         trial.lease_expire_time = None
         study.touch(number, now)
         if score is not None:
             study.add_score(float(score), number)
+        if state in (TrialState.COMPLETED, TrialState.STOPPED):
+            study.add_to_front(number, vector)
         self._answer(study, request_id, number, now)
         return copy.deepcopy(trial)
 
@@ -207,9 +221,11 @@ class TrialMethods(Store):
         uid: str | None = None,
         request_id: RequestId | None = None,
         score: float | None = None,
+        front_vector: Sequence[float] | None = None,
     ) -> tuple[Trial, Decision]:
         """See :meth:`Store.add_measurement`."""
         check_measurement(measurement, policy)
+        vector = None if front_vector is None else check_front_vector(front_vector)
         if score is not None:
             score_text(score)
         study = self._study(namespace, study_id)
@@ -240,6 +256,7 @@ class TrialMethods(Store):
             decision = last.decision
         else:
             decision = report(study, number, measurement, policy, score)
+            study.reports[number].front_vector = vector
             trial.measurement_count += 1
         if decision.stop:
             # STOPPED at once, with this report's values; its point is not handed out again.
@@ -251,6 +268,9 @@ class TrialMethods(Store):
             trial.stop = decision
             if score is not None:
                 study.add_score(float(score), number)
+            # A repeated report of the stopping one cannot come: the trial is no longer
+            # RUNNING, so this is the step that makes it a candidate.
+            study.add_to_front(number, study.reports[number].front_vector)
         else:
             study.leases[number] = now + lease_timeout
         study.touch(number, now)
@@ -378,9 +398,55 @@ class TrialMethods(Store):
         page = merged[:page_size]
         return page, len(merged) > page_size, page[-1] if page else 0
 
+    async def model_history(
+        self,
+        namespace: str,
+        study_id: str,
+        *,
+        best: int,
+        recent: int,
+        running: int,
+        front: bool = False,
+        now: float | None = None,
+    ) -> TrialPage:
+        """See :meth:`Store.model_history`: O(best + recent + running + log n) work (and the
+        front's size), the trials decoded."""
+        check_window(best, recent, running)
+        study = self._study(namespace, study_id)
+        if now is not None:
+            study.expire_due(now, EXPIRE_BATCH)
+        if len(study.trials) <= best + recent:
+            numbers = list(range(1, len(study.trials) + 1))
+        else:
+            if front:
+                chosen = set(sorted(study.front)[:best])
+            else:
+                chosen = {n for _, n in study.score_order[:best]}
+            chosen.update(study.change_numbers[max(len(study.change_numbers) - recent, 0) :])
+            if running:
+                chosen.update(study.by_state[TrialState.RUNNING][-running:])
+            numbers = sorted(chosen)
+        return TrialPage(
+            [self._copy(study, n, False) for n in numbers],
+            last=numbers[-1] if numbers else 0,
+            revision=study.revision,
+        )
+
     async def best_trial(self, namespace: str, study_id: str) -> Trial | None:
         """See :meth:`Store.best_trial`."""
         study = self._study(namespace, study_id)
         if study.best is None:
             return None
         return self._copy(study, study.best[1])
+
+    async def pareto_front(
+        self,
+        namespace: str,
+        study_id: str,
+        *,
+        vector: Callable[[Trial], Sequence[float] | None],
+    ) -> list[Trial]:
+        """See :meth:`Store.pareto_front`: the front kept as trials became candidates, O(front
+        size); never computed afresh (a memory study is always this store's own)."""
+        study = self._study(namespace, study_id)
+        return [self._copy(study, n) for n in sorted(study.front)]

@@ -16,7 +16,7 @@ from hyperdial_server.core.early_stopping import Decision, Rule
 from hyperdial_server.core.errors import study_data_loss
 from hyperdial_server.core.study import StudyRecord
 from hyperdial_server.core.trial import LEASE_EXPIRED_REASON, StateCounts, Trial, TrialState
-from hyperdial_server.store._base import EXPIRE_BATCH, RequestId
+from hyperdial_server.store._base import EXPIRE_BATCH, RequestId, check_front_vector
 from hyperdial_server.store._codec import (
     decision_to_json,
     decode_stored_trial,
@@ -30,6 +30,18 @@ from hyperdial_server.store._keys import StudyKeys, spec_bytes
 from hyperdial_server.store._scripts import Arg
 
 # --- arguments -------------------------------------------------------------------------------
+
+
+def front_arg(vector: Sequence[float] | None) -> str:
+    """A front vector as the scripts take it: each value's exact ``repr`` text (which Lua's
+    ``tonumber`` reads back to the same double), joined by ","; '' for none.
+
+    Raises:
+        ValueError: An empty vector, or a value that is not finite.
+    """
+    if vector is None:
+        return ""
+    return ",".join(repr(x) for x in check_front_vector(vector))
 
 
 def expiry_patch(now: float) -> str:

@@ -11,6 +11,7 @@ words; the script mirrors :mod:`hyperdial_server.core.early_stopping` for the re
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 
 from hyperdial_server.core.early_stopping import (
     DEFAULT_MAX_MEASUREMENTS,
@@ -44,7 +45,7 @@ from hyperdial_server.store._codec_reports import (
 )
 from hyperdial_server.store._keys import study_keys
 from hyperdial_server.store._redis_base import RedisBase
-from hyperdial_server.store._redis_calls import expiry_patch, request_args, stored
+from hyperdial_server.store._redis_calls import expiry_patch, front_arg, request_args, stored
 from hyperdial_server.store._scripts import (
     ADD_MEASUREMENT,
     CHECK_EARLY_STOPPING,
@@ -134,6 +135,7 @@ class ReportCommands(RedisBase):
         uid: str | None = None,
         request_id: RequestId | None = None,
         score: float | None = None,
+        front_vector: Sequence[float] | None = None,
     ) -> tuple[Trial, Decision]:
         """See :meth:`Store.add_measurement`. One script call, a constant number of Redis
         commands whatever the size of the study."""
@@ -162,6 +164,7 @@ class ReportCommands(RedisBase):
                 stop_head=head,
                 score="" if score is None else score_text(score),
                 score_member=score_member(number),
+                front_vector=front_arg(front_vector),
                 **policy_args(policy, number, step, watched),
                 **request_args(request_id, now),
             ),

@@ -9,7 +9,7 @@ lease index for the steps that create a lease.
 from __future__ import annotations
 
 import random
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from typing import cast
 
 from hyperdial_server.core.history import TrialPage
@@ -24,6 +24,8 @@ from hyperdial_server.store._base import (
     FastAsk,
     Reissue,
     RequestId,
+    check_front_allowed,
+    read_pareto_front,
 )
 from hyperdial_server.store._checks import (
     check_claim_args,
@@ -32,6 +34,7 @@ from hyperdial_server.store._checks import (
     check_new_trial,
     check_page_size,
     check_points,
+    check_window,
 )
 from hyperdial_server.store._codec import (
     decode_stored_trial,
@@ -42,6 +45,7 @@ from hyperdial_server.store._codec import (
     stored_trial_number,
 )
 from hyperdial_server.store._codec_reports import decode_curve
+from hyperdial_server.store._errors import store_error
 from hyperdial_server.store._keys import LEASE_INDEX, lease_member, parse_lease_member, study_keys
 from hyperdial_server.store._redis_base import RedisBase
 from hyperdial_server.store._redis_calls import (
@@ -49,6 +53,7 @@ from hyperdial_server.store._redis_calls import (
     decode_page,
     expiry_patch,
     fingerprint_of,
+    front_arg,
     lazy_expiry_args,
     numbered,
     request_args,
@@ -65,7 +70,10 @@ from hyperdial_server.store._scripts import (
     EXPIRE_LEASES,
     GET_TRIAL,
     HEARTBEAT_TRIAL,
+    INSTALL_FRONT,
     LIST_TRIALS,
+    MODEL_HISTORY,
+    PARETO_FRONT,
     RENEW_CLAIM,
     RESERVE_INDICES,
     Arg,
@@ -302,9 +310,11 @@ class TrialCommands(RedisBase):
         uid: str | None = None,
         request_id: RequestId | None = None,
         now: float = 0.0,
+        front_vector: Sequence[float] | None = None,
     ) -> Trial:
         """See :meth:`Store.create_trial`. One script call."""
         check_new_trial(trial, score)
+        check_front_allowed(front_vector, trial.state)
         keys = study_keys(namespace, study_id)
         reply = await self._script(
             CREATE_TRIAL,
@@ -314,6 +324,7 @@ class TrialCommands(RedisBase):
                 body=encode_trial_body(trial),
                 state=trial.state.value,
                 score="" if score is None else score_text(score),
+                front_vector=front_arg(front_vector),
                 uid=uid or "",
                 **request_args(request_id, now),
             ),
@@ -336,9 +347,11 @@ class TrialCommands(RedisBase):
         request_id: RequestId | None = None,
         stop_reason: str | None = None,
         infeasible_reason: str | None = None,
+        front_vector: Sequence[float] | None = None,
     ) -> Trial:
         """See :meth:`Store.complete_trial`. One script call."""
         state = check_completion(values, failure_reason, score, stop_reason, infeasible_reason)
+        check_front_allowed(front_vector, state)
         keys = study_keys(namespace, study_id)
         if stop_reason is not None:
             # A stop clears the reason of a lease-expired trial, as late values do.
@@ -365,6 +378,7 @@ class TrialCommands(RedisBase):
                 stop="" if stop_reason is None else worker_stop(stop_reason),
                 score="" if score is None else score_text(score),
                 score_member=score_member(number),
+                front_vector=front_arg(front_vector),
                 uid=uid or "",
                 **request_args(request_id, now),
             ),
@@ -530,6 +544,43 @@ class TrialCommands(RedisBase):
         )
         return page, bool(more)
 
+    async def model_history(
+        self,
+        namespace: str,
+        study_id: str,
+        *,
+        best: int,
+        recent: int,
+        running: int,
+        front: bool = False,
+        now: float | None = None,
+    ) -> TrialPage:
+        """See :meth:`Store.model_history`: one script call; the trials as stored, decoded on
+        demand (by the sampler's worker)."""
+        check_window(best, recent, running)
+        keys = study_keys(namespace, study_id)
+        reply = await self._script(
+            MODEL_HISTORY,
+            MODEL_HISTORY.call_args(
+                keys,
+                best=best,
+                by="front" if front else "score",
+                recent=recent,
+                running_limit=running,
+                **lazy_expiry_args(now),
+            ),
+            study_id,
+        )
+        _, texts, leases, revisions, revision, _ = reply
+        texts = stored(study_id, texts)
+        return TrialPage(
+            decode=decode_page,
+            encoded=(texts, leases, [], revisions),
+            last=stored_trial_number(texts[-1]) if texts else 0,
+            size=len(texts),
+            revision=int(revision or 0),
+        )
+
     async def best_trial(self, namespace: str, study_id: str) -> Trial | None:
         """See :meth:`Store.best_trial`. One script call."""
         keys = study_keys(namespace, study_id)
@@ -537,3 +588,42 @@ class TrialCommands(RedisBase):
         if len(reply) < 2:
             return None
         return decode_stored_trial(stored(study_id, reply[1:2])[0], revision=reply[2])
+
+    async def pareto_front(
+        self,
+        namespace: str,
+        study_id: str,
+        *,
+        vector: Callable[[Trial], Sequence[float] | None],
+    ) -> list[Trial]:
+        """See :meth:`Store.pareto_front`. One script call, O(front size), while the front
+        kept as trials became candidates is exact; otherwise every candidate is read in
+        pages, the front computed and put back for the next read (``install_front.lua``,
+        which writes only if no candidate came in between)."""
+        keys = study_keys(namespace, study_id)
+        reply = await self._eval(PARETO_FRONT, PARETO_FRONT.call_args(keys))
+        if reply[0] == "OK":
+            _, texts, revisions = reply
+            texts = stored(study_id, texts)
+            return [
+                decode_stored_trial(text, revision=revision)
+                for text, revision in zip(texts, revisions, strict=True)
+            ]
+        if reply[0] != "STALE_FRONT":
+            raise store_error(reply[0], study_id)
+        # The uid first: a study created again during the read then fails the install.
+        uid = await self._do(self._r.hget(keys.study, "uid"))
+        if uid is None:
+            raise store_error("STUDY_NOT_FOUND", study_id)
+        front, members, seen = await read_pareto_front(
+            self.list_trial_page, namespace, study_id, vector=vector
+        )
+        flat: list[Arg] = []
+        for number, v in members:
+            flat += [str(number), front_arg(v)]
+        # "CHANGED" (a candidate came during the read) writes nothing: the next read tries
+        # again; this one answers the front of what it read, as a scan would.
+        await self._eval(
+            INSTALL_FRONT, INSTALL_FRONT.call_args(keys, uid=uid, seen=str(seen), members=flat)
+        )
+        return front

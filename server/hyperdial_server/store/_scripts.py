@@ -355,6 +355,7 @@ STUDY = (
     "es_rungs",
     "changes",
     "infeasible",
+    "front",
 )
 #: The keys of the reading scripts, which expire due leases first (``expire_due`` of _lib, which
 #: gives each expired trial a revision: ``changes``).
@@ -468,8 +469,9 @@ CREATE_TRIAL = Script(
         "request_times",
         "leases",
         "changes",
+        "front",
     ),
-    ("body", "state", "score", "uid", *REQUEST),
+    ("body", "state", "score", "front_vector", "uid", *REQUEST),
 )
 COMPLETE_TRIAL = Script(
     "complete_trial",
@@ -492,8 +494,19 @@ COMPLETE_TRIAL = Script(
         "request_times",
         "es_state",
         "changes",
+        "front",
     ),
-    ("number", "state", "patch", "stop", "score", "score_member", "uid", *REQUEST),
+    (
+        "number",
+        "state",
+        "patch",
+        "stop",
+        "score",
+        "score_member",
+        "front_vector",
+        "uid",
+        *REQUEST,
+    ),
 )
 HEARTBEAT_TRIAL = Script(
     "heartbeat_trial",
@@ -524,6 +537,18 @@ LIST_TRIALS = Script(
     varkeys="sources",
 )
 BEST_TRIAL = Script("best_trial", ("study", "trials", "scores", "changes"))
+PARETO_FRONT = Script(
+    "pareto_front", ("study", "trials", "completed", "stopped", "front", "changes")
+)
+#: The pairs ``members`` are ``<number>, <front vector text>`` of each trial on the front.
+INSTALL_FRONT = Script(
+    "install_front", ("study", "completed", "stopped", "front"), ("uid", "seen"), varargs="members"
+)
+MODEL_HISTORY = Script(
+    "model_history",
+    (*EXPIRY, "numbers", "scores", "front"),
+    ("best", "by", "recent", "running_limit", *EXPIRE),
+)
 ADD_MEASUREMENT = Script(
     "add_measurement",
     (
@@ -548,6 +573,7 @@ ADD_MEASUREMENT = Script(
         "es_steps",
         "es_rungs",
         "changes",
+        "front",
     ),
     (
         "number",
@@ -578,6 +604,7 @@ ADD_MEASUREMENT = Script(
         "stop_head",
         "score",
         "score_member",
+        "front_vector",
         *REQUEST,
     ),
 )
@@ -601,6 +628,9 @@ SCRIPTS: tuple[Script, ...] = (
     GET_TRIAL,
     LIST_TRIALS,
     BEST_TRIAL,
+    PARETO_FRONT,
+    INSTALL_FRONT,
+    MODEL_HISTORY,
     HEARTBEAT_TRIAL,
     EXPIRE_LEASES,
     ADD_MEASUREMENT,

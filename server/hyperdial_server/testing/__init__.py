@@ -65,7 +65,9 @@ pytest.register_assert_rewrite(
     "hyperdial_server.testing._helpers",
     "hyperdial_server.testing._infeasible",
     "hyperdial_server.testing._leases",
+    "hyperdial_server.testing._model_history",
     "hyperdial_server.testing._one_step_asks",
+    "hyperdial_server.testing._pareto",
     "hyperdial_server.testing._request_ids",
     "hyperdial_server.testing._studies",
     "hyperdial_server.testing._trials",
@@ -105,7 +107,9 @@ from hyperdial_server.testing._helpers import (  # noqa: E402
 )
 from hyperdial_server.testing._infeasible import InfeasibleContract  # noqa: E402
 from hyperdial_server.testing._leases import LeaseContract  # noqa: E402
+from hyperdial_server.testing._model_history import ModelHistoryContract  # noqa: E402
 from hyperdial_server.testing._one_step_asks import OneStepAskContract  # noqa: E402
+from hyperdial_server.testing._pareto import ParetoContract  # noqa: E402
 from hyperdial_server.testing._reports import ReportContract  # noqa: E402
 from hyperdial_server.testing._request_ids import RequestIdContract  # noqa: E402
 from hyperdial_server.testing._studies import StudyContract  # noqa: E402
@@ -120,7 +124,9 @@ __all__ = [
     "EarlyStoppingContract",
     "InfeasibleContract",
     "LeaseContract",
+    "ModelHistoryContract",
     "OneStepAskContract",
+    "ParetoContract",
     "ReportContract",
     "RequestIdContract",
     "StoreContract",

@@ -47,7 +47,8 @@ end
 
 -- Records a change of trial `number` (of its stored record or of its lease) made at `now`:
 -- the study's revision goes up by one, the trial takes it (its score in the changes set),
--- and `now` becomes the study's update_time. Returns the new revision. Every script that
+-- and `now` becomes the study's update_time, written with the study's fields `...` (name,
+-- value, ...; in the same command). Returns the new revision. Every script that
 -- writes a trial (k.trials) or a lease (k.leases) calls it once for each trial it changes,
 -- so the trials changed after a revision are one range of the changes set.
 --
@@ -56,10 +57,10 @@ end
 -- comes from the replicas' clocks, so update_time is on the same clock as the times of the
 -- change it dates, the memory store records the very same value, and tests on a made-up
 -- clock can check it. Replicas' clocks are kept in sync for leases already (NTP).
-local function touch(k, number, now)
+local function touch(k, number, now, ...)
   local revision = redis.call('HINCRBY', k.study, 'revision', 1)
   redis.call('ZADD', k.changes, revision, number)
-  redis.call('HSET', k.study, 'update_time', now)
+  redis.call('HSET', k.study, 'update_time', now, ...)
   return revision
 end
 
@@ -129,6 +130,63 @@ local function expire_due(k, now, patch, limit)
     expire_one(k, number, patch, now)
   end
   return #due
+end
+
+-- A front vector as stored in the front hash ("<v1>,<v2>,...", each exact repr text from
+-- Python) as an array of numbers.
+local function front_values(text)
+  local values = {}
+  for x in string.gmatch(text, '[^,]+') do
+    values[#values + 1] = tonumber(x)
+  end
+  return values
+end
+
+-- Trial `number` of the study of uid `uid` became a candidate (COMPLETED or STOPPED) with the
+-- front vector `vector` ('' for none: on no front). Keeps the study's Pareto front (k.front,
+-- store/_keys.py) as core/pareto.py front_of would find it: puts the vector on the front
+-- unless a vector there dominates it, dropping those it dominates (equal vectors dominate
+-- neither way: all stay). O(front size). A front of another uid (left by a study deleted and
+-- created again by an older server), or of none (a study stored before fronts were kept), is
+-- wrong already and left alone: its read finds it so and computes it afresh. The caller
+-- counts the candidate (the study's front_seen, written with touch, at no extra command).
+local function keep_front(k, uid, number, vector)
+  if vector == '' then
+    return
+  end
+  local flat = redis.call('HGETALL', k.front)
+  local owner, beaten = nil, {}
+  local mine = front_values(vector)
+  local dominated = false
+  for i = 1, #flat, 2 do
+    local field = flat[i]
+    if field == 'u' then
+      owner = flat[i + 1]
+    elseif not dominated then
+      local theirs = front_values(flat[i + 1])
+      local better, worse = false, false
+      for j = 1, #mine do
+        if theirs[j] < mine[j] then
+          better = true
+        elseif theirs[j] > mine[j] then
+          worse = true
+        end
+      end
+      if better and not worse then
+        dominated = true
+      elseif worse and not better then
+        beaten[#beaten + 1] = field
+      end
+    end
+  end
+  if dominated or owner ~= uid then
+    return
+  end
+  -- In slices: unpack takes a few thousand values at most.
+  for first = 1, #beaten, 1000 do
+    redis.call('HDEL', k.front, unpack(beaten, first, math.min(first + 999, #beaten)))
+  end
+  redis.call('HSET', k.front, number, vector)
 end
 
 -- Drops a few request records whose time is over (a bounded amount of work per call).

@@ -35,6 +35,7 @@
 --   es_steps       values recorded by percentile rules, by step
 --   es_rungs       values recorded at rungs, by bracket and rung
 --   changes        changes sorted set (revision of each trial's last change)
+--   front          the study's Pareto front hash (a trial the report stops is a candidate)
 -- Arguments:
 --   number         trial number
 --   uid            uid the caller validated the report against, or '' for no check
@@ -72,6 +73,8 @@
 --                  values, complete_time)
 --   score          the report's score, kept for when the trial stops, or ''
 --   score_member   member of the trial in the scores set (zero-padded number)
+--   front_vector   the report's front vector ("<v1>,<v2>,..."), kept like the score (the
+--                  ninth field of the trial's es_state line), or ''
 --   rid            request id, or ''
 --   now            now (also the time of the change)
 --   until_time     time until which the request record is kept
@@ -154,7 +157,8 @@ local function thin(mine, cap, stride)
   return #alive, stride
 end
 
-local head, refused = open_study(k, a.uid ~= '' and a.uid or nil)
+-- The count of the front's candidates too (front_seen: store/_keys.py), in the same HMGET.
+local head, refused = open_study(k, a.uid ~= '' and a.uid or nil, 'front_seen')
 if not head then
   return refused
 end
@@ -307,11 +311,14 @@ redis.call('ZADD', k.es_curves, 0, mine .. '|' .. a.step_key .. '|' .. flag .. '
 if kept > tonumber(a.cap) then
   kept, stride = thin(mine, tonumber(a.cap), stride)
 end
-local line = table.concat({a.step_key, count, kept, next_rung, best_step, best, a.score, stride},
-  '|')
+-- The front vector is the ninth field even when empty: a line of eight was written by an
+-- older server, which kept none (complete_trial tells the two apart).
+local line = table.concat({a.step_key, count, kept, next_rung, best_step, best, a.score, stride,
+  a.front_vector}, '|')
 redis.call('HSET', k.es_state, number, line, number .. ':v', a.report_values, number .. ':d', decision)
 
 local lease = false
+local seen = {} -- the study's fields touch writes: the front's count, when the trial stops
 if stop then
   -- STOPPED at once: out of the running set and the lease index, its holder released, its
   -- point not handed out again; its final values are this report's.
@@ -323,6 +330,8 @@ if stop then
   if a.score ~= '' then
     redis.call('ZADD', k.scores, a.score, a.score_member)
   end
+  keep_front(k, head[1], number, a.front_vector)
+  seen = {'front_seen', (tonumber(head[2]) or 0) + 1}
 else
   redis.call('ZADD', k.leases, a.lease, number)
   lease = a.lease
@@ -336,7 +345,7 @@ else
   end
   redis.call('HSET', k.trials, number, text)
 end
-local revision = touch(k, number, a.now)
+local revision = touch(k, number, a.now, unpack(seen))
 if rid ~= '' then
   record_request(k, rid, mine_rec .. decision, a.until_time, a.fingerprint)
 end

@@ -6,7 +6,9 @@
 --
 -- A stopped trial's final values are those of its last report (es_state "<n>:v"), its stop
 -- decision ("rule":"worker") is at the step of that report (0 without one), and without a
--- score of its own it is ranked by the score given with that report, if any.
+-- score of its own it is ranked by the score given with that report, if any, and so is its
+-- front vector. A trial that becomes COMPLETED or STOPPED is a candidate of the study's
+-- Pareto front, kept in the same step (keep_front of _lib).
 --
 -- Keys (store/_scripts.py COMPLETE_TRIAL):
 --   study          study hash
@@ -27,6 +29,7 @@
 --   request_times  request_times sorted set
 --   es_state       early-stopping bookkeeping hash (last report, its values and decision)
 --   changes        changes sorted set (revision of each trial's last change)
+--   front          the study's Pareto front hash
 -- Arguments:
 --   number         trial number
 --   state          new state: COMPLETED, FAILED, STOPPED or INFEASIBLE
@@ -36,6 +39,9 @@
 --                  ('"rule":"worker","message":"..."}'); '' otherwise
 --   score          score, or '' for none (a stop without one takes its last report's)
 --   score_member   member of the trial in the scores set (zero-padded number)
+--   front_vector   the trial's front vector ("<v1>,<v2>,...": values of the objectives,
+--                  lower is better), or '' for none (a stop without one takes its last
+--                  report's)
 --   uid            uid the caller validated the values against, or '' for no check
 --   rid            request id, or ''
 --   now            now (also the time of the change)
@@ -47,7 +53,8 @@
 -- {"REQUEST_ID_MISMATCH", what}. A replay, and a stop of a trial STOPPED already, change
 -- nothing (the trial's revision stays).
 -- An empty uid checks nothing (nil for open_study).
-local head, refused = open_study(k, a.uid ~= '' and a.uid or nil)
+-- The count of the front's candidates too (front_seen: store/_keys.py), in the same HMGET.
+local head, refused = open_study(k, a.uid ~= '' and a.uid or nil, 'front_seen')
 if not head then
   return refused
 end
@@ -97,6 +104,11 @@ else
 end
 local patch = a.patch
 local score = a.score
+local vector = a.front_vector
+-- Whether the trial joins the front's candidates: not when a stop would take the vector of a
+-- report an older server recorded (it kept none), so the front stays short of a candidate
+-- and its next read computes it afresh.
+local candidate = state == 'COMPLETED' or state == 'STOPPED'
 if state == 'STOPPED' then
   local got = redis.call('HMGET', k.es_state, number, number .. ':v')
   local step = '0'
@@ -106,6 +118,10 @@ if state == 'STOPPED' then
     if score == '' then
       score = fields[7]
     end
+    if vector == '' then
+      vector = fields[9]
+      candidate = vector ~= nil
+    end
   end
   local decision = '{"stop":true,"step":' .. step .. ',' .. a.stop
   local values = got[2] and (',"values":' .. got[2]) or ''
@@ -113,7 +129,13 @@ if state == 'STOPPED' then
   redis.call('HSET', k.es_state, number .. ':d', decision)
 end
 local text = patch_trial(k, number, patch)
-local revision = touch(k, number, a.now)
+local revision
+if candidate then
+  keep_front(k, head[1], number, vector)
+  revision = touch(k, number, a.now, 'front_seen', (tonumber(head[2]) or 0) + 1)
+else
+  revision = touch(k, number, a.now)
+end
 if score ~= '' then
   redis.call('ZADD', k.scores, score, a.score_member)
 end

@@ -30,9 +30,11 @@ end
 redis.call('UNLINK', k.trials, k.numbers, k.waiting, k.running, k.completed, k.failed, k.queue,
   k.claims, k.scores, k.leases, k.reissue, k.expired, k.owners, k.holders, k.requests,
   k.request_times, k.stopped, k.es_state, k.es_curves, k.es_steps, k.es_rungs, k.changes,
-  k.infeasible)
+  k.infeasible, k.front)
 redis.call('HSET', k.study, 'record', a.record, 'uid', a.uid, 'trials', 0,
-  'next_index', 0, 'handed_out', 0)
+  'next_index', 0, 'handed_out', 0, 'front_seen', 0)
+-- An empty front of this study (store/_keys.py): exact from the start.
+redis.call('HSET', k.front, 'u', a.uid)
 if a.rid ~= '' then
   redis.call('HSET', k.study, 'create_request', a.rid, 'create_request_until', a.until_time)
   if a.fingerprint ~= '' then

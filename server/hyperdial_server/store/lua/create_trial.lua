@@ -13,10 +13,12 @@
 --   request_times  request_times sorted set
 --   leases         leases sorted set
 --   changes        changes sorted set (revision of each trial's last change)
+--   front          the study's Pareto front hash (a finished trial may be a candidate)
 -- Arguments:
 --   body           trial JSON without its number, starting with '{'
 --   state          state: WAITING, or finished (COMPLETED, FAILED, STOPPED, INFEASIBLE)
 --   score          score, or '' for none
+--   front_vector   front vector of a COMPLETED or STOPPED trial ("<v1>,<v2>,..."), or ''
 --   uid            uid the caller validated the trial against, or '' for no check
 --   rid            request id, or ''
 --   now            now (also the time of the change)
@@ -27,7 +29,8 @@
 -- {"REQUEST_ID_REUSED", what} or {"REQUEST_ID_MISMATCH", what}.
 -- The uid is checked after the request id: a retry gets its trial even from a study whose
 -- uid changed since.
-local head, refused = open_study(k, nil)
+-- The count of the front's candidates too (front_seen: store/_keys.py), in the same HMGET.
+local head, refused = open_study(k, nil, 'front_seen')
 if not head then
   return refused
 end
@@ -61,7 +64,13 @@ end
 if a.score ~= '' then
   redis.call('ZADD', k.scores, a.score, string.format('%020d', tonumber(number)))
 end
-local revision = touch(k, number, a.now)
+local revision
+if a.state == 'COMPLETED' or a.state == 'STOPPED' then
+  keep_front(k, head[1], number, a.front_vector)
+  revision = touch(k, number, a.now, 'front_seen', (tonumber(head[2]) or 0) + 1)
+else
+  revision = touch(k, number, a.now)
+end
 if rid ~= '' then
   record_request(k, rid, 'D:C:' .. number, a.until_time, a.fingerprint)
 end

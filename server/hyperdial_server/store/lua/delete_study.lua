@@ -37,7 +37,7 @@ end
 redis.call('UNLINK', k.study, k.trials, k.numbers, k.waiting, k.running, k.completed, k.failed,
   k.queue, k.claims, k.scores, k.leases, k.reissue, k.expired, k.owners, k.holders, k.requests,
   k.request_times, k.stopped, k.es_state, k.es_curves, k.es_steps, k.es_rungs, k.changes,
-  k.infeasible)
+  k.infeasible, k.front)
 if a.rid ~= '' then
   local value = a.until_time
   if a.fingerprint ~= '' then
