@@ -13,9 +13,11 @@ from hyperdial_server import __version__, logs
 from hyperdial_server.core import limits
 from hyperdial_server.server import RunningServer, ServerConfig, serve
 from hyperdial_server.service import (
+    DEFAULT_SAMPLER_PRIORITY,
     DEFAULT_SAMPLER_PROCESSES,
     SPEC_CACHE_BYTES,
     AdmissionLimits,
+    SamplerPriority,
 )
 
 _MIB = 1024 * 1024
@@ -47,6 +49,14 @@ def _processes(value: str) -> int:
     if not 0 <= n <= 64:
         raise argparse.ArgumentTypeError(f"a number of processes from 0 to 64, not {value!r}")
     return n
+
+
+def _priority(value: str) -> SamplerPriority:
+    """``--sampler-priority``: ``N`` (0 to 19), ``batch`` or ``batch:N``."""
+    try:
+        return SamplerPriority.parse(value)
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
 
 
 def _seconds(low: float, high: float, *, zero: bool = False) -> Callable[[str], float]:
@@ -216,6 +226,16 @@ def build_parser() -> argparse.ArgumentParser:
         "process instead (env HYPERDIAL_SAMPLER_PROCESSES)",
     )
     parser.add_argument(
+        "--sampler-priority",
+        type=_priority,
+        default=_env("HYPERDIAL_SAMPLER_PRIORITY", str(DEFAULT_SAMPLER_PRIORITY)),
+        metavar="PRIORITY",
+        help="CPU priority of the sampler worker processes: N, their niceness above the "
+        "server's (0 to 19; 0 competes with training jobs on the node on equal terms, 10 gets "
+        "a tenth of a busy core), or batch / batch:N, the same in Linux's SCHED_BATCH class; "
+        "see docs/operations.md, Bayesian asks on a busy node (env HYPERDIAL_SAMPLER_PRIORITY)",
+    )
+    parser.add_argument(
         "--lease-sweep-interval",
         type=_seconds(0.05, 3600.0, zero=True),
         default=_env("HYPERDIAL_LEASE_SWEEP_INTERVAL", "1"),
@@ -322,6 +342,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         request_id_ttl=args.request_id_ttl,
         lease_sweep_interval=args.lease_sweep_interval,
         sampler_processes=args.sampler_processes,
+        sampler_priority=args.sampler_priority,
         admission=AdmissionLimits(
             replica=args.max_list_calls,
             tenant=args.max_list_calls_per_namespace,

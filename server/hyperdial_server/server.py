@@ -32,6 +32,7 @@ from hyperdial_server.core import limits
 from hyperdial_server.core.errors import HyperdialError, ResourceExhausted, Unavailable
 from hyperdial_server.security import TokenRegistry, check_tls_paths, server_credentials
 from hyperdial_server.service import (
+    DEFAULT_SAMPLER_PRIORITY,
     DEFAULT_SAMPLER_PROCESSES,
     SPEC_CACHE_BYTES,
     STORE_UNAVAILABLE,
@@ -41,6 +42,7 @@ from hyperdial_server.service import (
     HealthServicer,
     Metrics,
     MetricsEndpoint,
+    SamplerPriority,
     SamplerWorkers,
     TracingInterceptor,
     TuningServicer,
@@ -96,6 +98,8 @@ class ServerConfig:
         lease_sweep_interval: Seconds between two sweeps of expired leases; 0: no sweep (leases
             then expire only when their study is asked or listed).
         sampler_processes: Worker processes of model-based samplers; 0: threads instead.
+        sampler_priority: How those worker processes compete for the CPU
+            (``docs/operations.md``, "Bayesian asks on a busy node").
         admission: Bounds of the heavy reads (list calls) in flight and waiting per replica
             and per namespace (``docs/operations.md``, "Load shedding").
         spec_cache_bytes: Most bytes of study specs a replica caches.
@@ -127,6 +131,7 @@ class ServerConfig:
     request_id_ttl: float = limits.DEFAULT_REQUEST_ID_TTL
     lease_sweep_interval: float = 1.0
     sampler_processes: int = DEFAULT_SAMPLER_PROCESSES
+    sampler_priority: SamplerPriority = DEFAULT_SAMPLER_PRIORITY
     admission: AdmissionLimits = AdmissionLimits()
     spec_cache_bytes: int = SPEC_CACHE_BYTES
     namespace_spec_bytes: int = limits.DEFAULT_NAMESPACE_SPEC_BYTES
@@ -143,6 +148,7 @@ def add_tuning_service(
     lease_timeout: float = limits.DEFAULT_LEASE_TIMEOUT,
     request_id_ttl: float = limits.DEFAULT_REQUEST_ID_TTL,
     sampler_processes: int = DEFAULT_SAMPLER_PROCESSES,
+    sampler_priority: SamplerPriority = DEFAULT_SAMPLER_PRIORITY,
     admission: AdmissionLimits | None = None,
     spec_cache_bytes: int = SPEC_CACHE_BYTES,
 ) -> TuningServicer:
@@ -158,6 +164,7 @@ def add_tuning_service(
         request_id_ttl: Seconds the answer of a call with a ``request_id`` is kept.
         sampler_processes: Worker processes of model-based samplers (started on the first
             Bayesian ask); 0: threads of this process instead.
+        sampler_priority: How those worker processes compete for the CPU.
         admission: Bounds of the heavy reads in flight and waiting; ``None``: the defaults.
         spec_cache_bytes: Most bytes of study specs the servicer caches.
 
@@ -168,7 +175,7 @@ def add_tuning_service(
         store,
         lease_timeout=lease_timeout,
         request_id_ttl=request_id_ttl,
-        samplers=SamplerWorkers(sampler_processes),
+        samplers=SamplerWorkers(sampler_processes, sampler_priority),
         admission=admission,
         spec_cache_bytes=spec_cache_bytes,
     )
@@ -346,9 +353,11 @@ async def start(config: ServerConfig, store: Store | None = None) -> RunningServ
         lease_timeout=config.lease_timeout,
         request_id_ttl=config.request_id_ttl,
         sampler_processes=config.sampler_processes,
+        sampler_priority=config.sampler_priority,
         admission=config.admission,
         spec_cache_bytes=config.spec_cache_bytes,
     )
+    metrics.watch(servicer.samplers.queue)
     health_servicer = HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     if config.reflection:

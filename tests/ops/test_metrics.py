@@ -103,6 +103,9 @@ def test_calls_latency_compute_time_and_trials_are_counted(server: InProcessServ
     assert sample(m, "hyperdial_trials_told_total", outcome="failed") == 1
     assert not any(name == "hyperdial_store_errors_total" for name, _ in m)
     assert sample(m, "hyperdial_store_up") == 1
+    # Nothing computes or waits for a sampler worker once every ask is answered.
+    assert sample(m, "hyperdial_sampler_computations", state="running") == 0
+    assert sample(m, "hyperdial_sampler_computations", state="waiting") == 0
     assert ("process_cpu_seconds_total", ()) in m
 
 

@@ -64,6 +64,8 @@ class ScriptedSamplers(SamplerWorkers):
         indices: Sequence[int],
         history: Sequence[TrialPage],
         measurements: Mapping[int, list[Measurement]] | None = None,
+        *,
+        study: str = "",
     ) -> tuple[list[Params], float]:
         self.calls.append(list(indices))
         try:

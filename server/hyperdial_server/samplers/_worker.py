@@ -161,28 +161,93 @@ def die_with_parent(parent: int) -> None:
     ).start()
 
 
-#: How much lower the workers' CPU priority is than the server's (``nice``): when the cores are
-#: busy, the event loop, answering short calls, goes first.
-SAMPLER_NICENESS = 10
+#: The workers' default niceness above the server's: 0, the server's own priority. At 10 (the
+#: default before ``--sampler-priority``) a worker got about a tenth of a core once training
+#: jobs kept the cores busy, and Bayesian asks took seconds, while the event loop, at the
+#: neighbours' priority, waited behind them anyway (docs/operations.md, "Bayesian asks on a
+#: busy node").
+SAMPLER_NICENESS = 0
 
 
-def _lower_priority() -> None:
-    """A niceness, not Linux's idle scheduling class: a worker in that class gets no CPU at
-    all while normal tasks keep the cores busy, so an ask could wait forever on a saturated
-    node; with niceness 10 it still gets about a tenth."""
-    try:
-        os.nice(SAMPLER_NICENESS)
-    except OSError:  # not allowed here: the workers then compete on equal terms
-        pass
+@dataclasses.dataclass(frozen=True)
+class SamplerPriority:
+    """How the sampler workers compete for the CPU (``--sampler-priority``).
+
+    Attributes:
+        niceness: How much higher the workers' niceness is than the server's, 0 to 19
+            (``nice``): 0 competes on equal terms, 10 gets about a tenth of a core that a
+            normal-priority process keeps busy.
+        batch: Whether the workers run in Linux's ``SCHED_BATCH`` class: the same share of
+            the CPU for their niceness, but marked CPU-bound, so a worker that wakes does not
+            preempt a running process (the event loop, a neighbour) and waits for the tick.
+    """
+
+    niceness: int = SAMPLER_NICENESS
+    batch: bool = False
+
+    def __post_init__(self) -> None:
+        if not 0 <= self.niceness <= 19:
+            raise ValueError(f"a niceness from 0 to 19, not {self.niceness}")
+
+    @classmethod
+    def parse(cls, text: str) -> SamplerPriority:
+        """The priority written ``N`` (a niceness, 0 to 19), ``batch`` (``SCHED_BATCH`` at
+        niceness 0) or ``batch:N``, as :meth:`__str__` writes it.
+
+        Raises:
+            ValueError: Anything else; the message says what is accepted.
+        """
+        words = text.strip().lower().split(":")
+        batch = words[0] == "batch"
+        number = words[1:] if batch else words
+        try:
+            if len(number) > 1 or (batch and number == [""]):
+                raise ValueError
+            return cls(int(number[0]) if number else 0, batch)
+        except ValueError:
+            raise ValueError(
+                "N (a niceness above the server's, 0 to 19), batch (Linux's SCHED_BATCH at "
+                f"niceness 0) or batch:N; not {text!r}"
+            ) from None
+
+    def __str__(self) -> str:
+        if self.batch:
+            return f"batch:{self.niceness}" if self.niceness else "batch"
+        return str(self.niceness)
 
 
-def start_worker() -> None:
-    """Runs first in each worker: a lower priority, and death with its parent process.
+#: The workers' priority unless the operator sets one (``--sampler-priority``).
+DEFAULT_SAMPLER_PRIORITY = SamplerPriority()
+
+
+def _set_priority(priority: SamplerPriority) -> None:
+    """A niceness (and maybe ``SCHED_BATCH``), never Linux's idle scheduling class: a worker
+    in that class gets no CPU at all while normal tasks keep the cores busy, so an ask could
+    wait forever on a saturated node. Where a change is not allowed or not available, the
+    worker keeps the server's priority."""
+    if priority.niceness:
+        try:
+            os.nice(priority.niceness)
+        except OSError:  # not allowed here
+            pass
+    if priority.batch and hasattr(os, "SCHED_BATCH"):
+        try:
+            os.sched_setscheduler(0, os.SCHED_BATCH, os.sched_param(0))
+        except OSError:
+            pass
+
+
+def start_worker(priority: SamplerPriority | None = None) -> None:
+    """Runs first in each worker: its CPU priority, and death with its parent process.
 
     Here, not in the service module that starts the pool: an initializer is pickled by
     reference, and importing the service side would load gRPC into every worker (~15 MB each).
+
+    Args:
+        priority: How the worker competes for the CPU; ``None``:
+            :data:`DEFAULT_SAMPLER_PRIORITY`.
     """
-    _lower_priority()
+    _set_priority(priority or DEFAULT_SAMPLER_PRIORITY)
     # The parent is the fork server (whose pid the worker inherited from it), or the replica
     # itself where workers are spawned, or a fork server started without our preload.
     die_with_parent(fork_server_pid or os.getppid())

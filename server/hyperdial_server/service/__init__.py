@@ -5,6 +5,7 @@ The names below are the layer's public face: the rest of the server (``server.py
 those can be split or merged freely (``tests/test_layers.py`` checks it).
 """
 
+from hyperdial_server.samplers._worker import DEFAULT_SAMPLER_PRIORITY, SamplerPriority
 from hyperdial_server.service._admission import AdmissionLimits
 from hyperdial_server.service._auth import AuthInterceptor
 from hyperdial_server.service._call_spans import TracingInterceptor
@@ -25,6 +26,7 @@ from hyperdial_server.service._servicer import (
 
 __all__ = [
     "DEFAULT_NAMESPACE",
+    "DEFAULT_SAMPLER_PRIORITY",
     "DEFAULT_SAMPLER_PROCESSES",
     "SPEC_CACHE_BYTES",
     "STORE_UNAVAILABLE",
@@ -34,6 +36,7 @@ __all__ = [
     "HealthServicer",
     "Metrics",
     "MetricsEndpoint",
+    "SamplerPriority",
     "SamplerWorkers",
     "TracingInterceptor",
     "TuningServicer",

@@ -13,9 +13,10 @@ recommendation (``ListOptimalTrials`` by the model), which fits the Bayesian sam
 Workers start from a fork server that has already imported the samplers, so starting one
 costs milliseconds, not the seconds of importing numpy and scipy; they start on the first
 model-based ask, so a replica that serves only grid, random and Sobol studies runs none. They
-run at a lower CPU priority (niceness 10) than the server process: when the cores are busy,
-short calls (asks of other studies, tells, health checks) get most of them and suggestions
-take longer, but always progress.
+run at the CPU priority the operator sets (``--sampler-priority``; by default the server's own,
+so that on a node whose cores training jobs keep busy a suggestion still gets a fair share of
+one: docs/operations.md, "Bayesian asks on a busy node"); never in the idle class, so they
+always progress.
 
 None of these processes outlives the replica, however it ends (SIGKILL and out-of-memory kills
 included): the fork server gets SIGKILL when the replica dies and each worker when the fork
@@ -46,11 +47,14 @@ from hyperdial_server.core.study import Algorithm, Objective, StudySpec
 from hyperdial_server.core.trial import Measurement
 from hyperdial_server.samplers._recommend import Recommended
 from hyperdial_server.samplers._worker import (
+    DEFAULT_SAMPLER_PRIORITY,
+    SamplerPriority,
     run_importance,
     run_recommend,
     run_suggest,
     start_worker,
 )
+from hyperdial_server.service._fair import FairQueue
 
 T = TypeVar("T")
 
@@ -141,15 +145,25 @@ class SamplerWorkers:
         processes: Worker processes; 0 computes in a thread pool of this process instead (for
             an embedding that cannot start processes; other calls then share the GIL with the
             samplers).
+        priority: How the worker processes compete for the CPU (``--sampler-priority``);
+            threads keep the server's.
     """
 
-    def __init__(self, processes: int = DEFAULT_SAMPLER_PROCESSES) -> None:
+    def __init__(
+        self,
+        processes: int = DEFAULT_SAMPLER_PROCESSES,
+        priority: SamplerPriority = DEFAULT_SAMPLER_PRIORITY,
+    ) -> None:
         if processes < 0:
             raise ValueError(f"sampler processes must be 0 or more; got {processes}")
         self.processes = processes
+        self.priority = priority
         self._executor: Executor | None = None
         self._closed = False
         self._closing: threading.Thread | None = None
+        # Computations wait here, by study, for a worker (``_fair``): as many run at once as
+        # the pool has workers.
+        self.queue = FairQueue(processes or _thread_count())
 
     def _pool(self) -> Executor:
         if self._closed:
@@ -162,11 +176,14 @@ class SamplerWorkers:
                 ctx = _context()
                 _ensure_fork_server(ctx)
                 self._executor = ProcessPoolExecutor(
-                    self.processes, mp_context=ctx, initializer=start_worker
+                    self.processes,
+                    mp_context=ctx,
+                    initializer=start_worker,
+                    initargs=(self.priority,),
                 )
             else:
                 self._executor = ThreadPoolExecutor(
-                    max(2, min(4, _usable_cores())), thread_name_prefix="hyperdial-sampler"
+                    _thread_count(), thread_name_prefix="hyperdial-sampler"
                 )
         return self._executor
 
@@ -177,17 +194,21 @@ class SamplerWorkers:
         indices: Sequence[int],
         history: Sequence[TrialPage],
         measurements: Mapping[int, list[Measurement]] | None = None,
+        *,
+        study: str = "",
     ) -> tuple[list[Params], float]:
         """The sampler's points for ``indices`` and its compute seconds, from a worker, which
         decodes the ``history`` pages (the study's finished and RUNNING trials) itself and
         gives the trials their ``measurements`` (by trial number; see
-        :func:`~hyperdial_server.samplers._worker.run_suggest`).
+        :func:`~hyperdial_server.samplers._worker.run_suggest`). ``study`` names the line the
+        computation waits in for a worker (:class:`~._fair.FairQueue`).
 
         Raises:
             Unavailable: Reason ``SAMPLER_UNAVAILABLE``: the worker died twice in a row
                 (e.g. killed for memory), or the server is stopping.
         """
         return await self._run(
+            study,
             f"the {algorithm.name} sampler's worker process died (killed, e.g. for memory, or "
             "crashed) while computing this suggestion",
             lambda: tracing.sampler(algorithm.name, len(indices), history),
@@ -200,7 +221,12 @@ class SamplerWorkers:
         )
 
     async def importance(
-        self, space: SearchSpace, objective: Objective, history: Sequence[TrialPage | Samples]
+        self,
+        space: SearchSpace,
+        objective: Objective,
+        history: Sequence[TrialPage | Samples],
+        *,
+        study: str = "",
     ) -> Importances:
         """The importance of every parameter of ``space`` to ``objective``, from a worker,
         which decodes the ``history`` pages (the study's completed trials, or what the replica
@@ -212,6 +238,7 @@ class SamplerWorkers:
                 the server is stopping.
         """
         return await self._run(
+            study,
             "the worker process that computes parameter importance died (killed, e.g. for "
             "memory, or crashed)",
             lambda: tracing.importance(_count(history)),
@@ -222,7 +249,7 @@ class SamplerWorkers:
         )
 
     async def recommend(
-        self, spec: StudySpec, history: Sequence[TrialPage]
+        self, spec: StudySpec, history: Sequence[TrialPage], *, study: str = ""
     ) -> list[Recommended] | None:
         """The recommended trials of a study, from a worker, which decodes the ``history``
         pages (the study's completed trials) itself (see
@@ -234,6 +261,7 @@ class SamplerWorkers:
                 the server is stopping.
         """
         return await self._run(
+            study,
             "the worker process that computes the recommendation died (killed, e.g. for "
             "memory, or crashed)",
             lambda: tracing.recommendation(history),
@@ -244,28 +272,34 @@ class SamplerWorkers:
 
     async def _run(
         self,
+        study: str,
         died: str,
         span: Callable[[], AbstractContextManager[Any]],
         fn: Callable[..., T],
         *args: Any,
     ) -> T:
-        """``fn(*args)`` in a worker; run again in a new pool once if the worker dies.
+        """``fn(*args)`` in a worker once it is ``study``'s turn; run again in a new pool once
+        if the worker dies.
 
         Args:
+            study: The line the computation waits in (any string naming its study).
             died: What the error says happened when the second worker died too.
             span: Opens the trace span of an attempt.
         """
         loop = asyncio.get_running_loop()
         for attempt in range(2):
-            pool = self._pool()
+            pool: Executor | None = None
             try:
-                # A span per attempt, around the submit and the wait in this process (the
-                # worker has no tracing); a shared no-op when tracing is off.
+                # A span per attempt, around the wait for a turn, the submit and the wait in
+                # this process (the worker has no tracing); a shared no-op when tracing is off.
                 with span():
-                    return await loop.run_in_executor(pool, fn, *args)
+                    async with self.queue.turn(study):
+                        # The pool of now: one replaced while this waited is gone.
+                        pool = self._pool()
+                        return await loop.run_in_executor(pool, fn, *args)
             except BrokenProcessPool:
                 # A worker died: this pool is unusable. The next attempt starts a new one.
-                if self._executor is pool:
+                if pool is not None and self._executor is pool:
                     self._executor = None
                     pool.shutdown(wait=False, cancel_futures=True)
                 if attempt == 1:
@@ -301,6 +335,11 @@ class SamplerWorkers:
             return True
         self._closing.join(timeout)
         return not self._closing.is_alive()
+
+
+def _thread_count() -> int:
+    """Threads of the pool that computes in this process (``processes=0``)."""
+    return max(2, min(4, _usable_cores()))
 
 
 def _count(history: Sequence[TrialPage | Samples]) -> int | None:

@@ -116,4 +116,4 @@ async def parameter_importance(
         else page
         for page in pages
     ]
-    return await samplers.importance(space, chosen, history)
+    return await samplers.importance(space, chosen, history, study=f"{namespace}/{study_id}")

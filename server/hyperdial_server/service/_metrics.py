@@ -48,6 +48,7 @@ from prometheus_client import (
 
 from hyperdial.v1 import trial_pb2
 from hyperdial_server import logs
+from hyperdial_server.service._fair import FairQueue
 
 logger = logging.getLogger("hyperdial.calls")
 
@@ -156,6 +157,18 @@ class Metrics:
             "1 while the store answers the health service's checks, else 0.",
             registry=registry,
         )
+        self.sampler_computations = Gauge(
+            "hyperdial_sampler_computations",
+            "Model-based computations (Bayesian asks, recommendations, importance) on the "
+            "sampler workers (running) or waiting for one (waiting).",
+            ["state"],
+            registry=registry,
+        )
+
+    def watch(self, queue: FairQueue) -> None:
+        """Reads the sampler workers' queue at each scrape."""
+        self.sampler_computations.labels("running").set_function(lambda: queue.running)
+        self.sampler_computations.labels("waiting").set_function(lambda: queue.waiting)
 
 
 class MetricsEndpoint:

@@ -105,4 +105,4 @@ async def _recommended(
         after = page.last
     if all(p.size is not None for p in pages) and known < MIN_RECOMMEND_TRIALS:
         return None  # no model from so few: answered without a worker
-    return await samplers.recommend(record.spec, pages)
+    return await samplers.recommend(record.spec, pages, study=f"{namespace}/{record.study_id}")
