@@ -3,6 +3,7 @@ the number of trials in the study (counted, not timed: INFO commandstats on a pr
 
 from __future__ import annotations
 
+import random
 from collections.abc import Iterator
 
 import grpc
@@ -14,7 +15,17 @@ from hyperdial.v1 import tuning_service_pb2 as ts
 from hyperdial_server import server as server_module
 from hyperdial_server.server import ServerConfig
 from hyperdial_server.service._reservations import BLOCK
-from tests.e2e.protocol import ask, cat_param, create, float_param, int_param, spec, tell
+from tests.e2e.protocol import (
+    ask,
+    cat_param,
+    create,
+    float_param,
+    int_param,
+    measurement,
+    pvalue,
+    spec,
+    tell,
+)
 from tests.redis_server import RedisServer
 from tests.server_harness import InProcessServer
 
@@ -146,3 +157,42 @@ def test_a_read_of_changes_costs_the_same_in_a_study_of_10_and_of_5000_trials(
     # One script call: the lazy expiry, the range of changes, the trials and their leases.
     assert costs["changes-small"].get("cmdstat_evalsha") == 1, costs["changes-small"]
     assert sum(costs["changes-small"].values()) <= 12, costs["changes-small"]
+
+
+def _import(stub: tuning_service_pb2_grpc.TuningServiceStub, study: str, n: int) -> None:
+    """``n`` completed trials of random points, told in one call each (``CreateTrial``)."""
+    rng = random.Random(n)
+    for _ in range(n):
+        x, y = rng.random(), rng.random()
+        stub.CreateTrial(
+            ts.CreateTrialRequest(
+                parent=f"studies/{study}",
+                parameters={"x": pvalue(x), "y": pvalue(y)},
+                final_measurement=measurement(loss=(x - 0.3) ** 2 + (y - 0.6) ** 2),
+            )
+        )
+
+
+def test_a_bayesian_ask_reads_as_much_at_3000_trials_as_at_500(
+    private: tuple[redis.Redis, tuning_service_pb2_grpc.TuningServiceStub],
+) -> None:
+    client, stub = private
+    s = spec(float_param("x", 0, 1), float_param("y", 0, 1), algorithm=study_pb2.ALGORITHM_BAYESIAN)
+    sizes = {"bayes-small": 500, "bayes-big": 3000}
+    for study, size in sizes.items():
+        create(stub, study, s)
+        _import(stub, study, size)
+    costs: dict[str, dict[str, int]] = {}
+    sent: dict[str, int] = {}
+    for study in [*sizes, *sizes]:  # the first round warms: scripts loaded, workers started
+        costs[study] = _ask_tell_cost(client, stub, study)
+        # Since the reset of the statistics: the ask, the tell and one INFO reply.
+        sent[study] = int(client.info("stats")["total_net_output_bytes"])
+    assert costs["bayes-small"] == costs["bayes-big"]
+    # Claim, the history, commit for the ask; complete for the tell.
+    assert costs["bayes-small"].get("cmdstat_evalsha") == 4, costs["bayes-small"]
+    # What Redis sent (the trials read, mostly) does not grow with the study either: the
+    # best 150 and the 150 changed last of each. Byte counts, not times: the trials of both
+    # studies are of the same shape, so only their number could make a difference.
+    assert sent["bayes-big"] < 1.2 * sent["bayes-small"], sent
+    assert sent["bayes-small"] > 300 * 100, sent  # the history was read: 300 trials

@@ -198,7 +198,7 @@ def test_redis_scripts_and_the_sampler_are_children_of_the_call(traced: Traced) 
             continue
         # An ask of a model-based sampler: claim indices, read the history, commit the trials.
         names = {s.name for s in scripts}
-        assert {"redis claim_trials", "redis list_trials", "redis commit_trials"} <= names
+        assert {"redis claim_trials", "redis model_history", "redis commit_trials"} <= names
         for script in scripts:
             attributes = dict(script.attributes or {})
             assert script.kind is SpanKind.CLIENT

@@ -59,7 +59,8 @@ How one ask is answered (``docs/algorithms.md`` has the user-facing account):
    alone is maximised.
 4. **Model.** At most ``MAX_MODEL_TRIALS`` finished trials enter the model: beyond that, the
    best half plus a seeded random sample of the rest. Hyperparameters are fitted by MAP
-   (``_gp.fit``).
+   (``_gp.fit``). (The replica hands a long study's sampler a window of its history, not all
+   of it: ``service._asker.MODEL_HISTORY_*``.)
 5. **Pending trials.** RUNNING trials, and the points already chosen in this ask, are added to
    the model as observations at their predicted mean (kriging believer) before the next point
    is chosen, so ``count = k`` gives k different points and a worker is not sent where another

@@ -30,10 +30,10 @@ from hyperdial_server.core.errors import (
     StudyComplete,
     Unavailable,
 )
-from hyperdial_server.core.history import TrialPage, rung_measurements, step_measurements
+from hyperdial_server.core.history import rung_measurements, step_measurements
 from hyperdial_server.core.space import Params
 from hyperdial_server.core.study import StudyRecord, StudySpec
-from hyperdial_server.core.trial import Trial, TrialState
+from hyperdial_server.core.trial import Trial
 from hyperdial_server.samplers import Sampler, get_sampler
 from hyperdial_server.service._compute import SamplerWorkers
 from hyperdial_server.service._reservations import IndexReservations
@@ -337,32 +337,25 @@ class Asker:
         self, namespace: str, record: StudyRecord, claim: Claim
     ) -> tuple[list[Params], float]:
         """A model-based sampler's points for the claim's indices, and its compute seconds."""
-        # The history: finished (completed, failed, stopped or infeasible) and RUNNING trials,
-        # still encoded when the store keeps them so (the sampler's worker decodes them).
-        # Stopped and infeasible trials too: they tell the model where results were poor or
-        # impossible, and the sampler indices they record keep concurrent asks apart (an index
-        # no trial records counts as an ask in flight).
-        pages: list[TrialPage] = []
-        after = 0
-        while True:
-            page, more = await self._store.list_trial_page(
-                namespace,
-                record.study_id,
-                states=[
-                    TrialState.COMPLETED,
-                    TrialState.FAILED,
-                    TrialState.STOPPED,
-                    TrialState.INFEASIBLE,
-                    TrialState.RUNNING,
-                ],
-                page_size=1000,
-                after=after,
-                now=self._clock(),
-            )
-            pages.append(page)
-            if not more or not page.last:
-                break
-            after = page.last
+        # The history: every trial of a study of up to MODEL_HISTORY_BEST + _RECENT trials;
+        # of a longer one, the best trials, the ones changed last and the RUNNING ones: an ask
+        # costs the same at 100,000 trials as at 300, and the model takes at most 200 of them
+        # anyway (``samplers._bayes.MAX_MODEL_TRIALS``). Still encoded when the store keeps
+        # them so (the sampler's worker decodes them). Stopped and infeasible trials too:
+        # they tell the model where results were poor or impossible, and the sampler indices
+        # they record keep concurrent asks apart (an index no trial records counts as an ask
+        # in flight).
+        page = await self._store.model_history(
+            namespace,
+            record.study_id,
+            best=MODEL_HISTORY_BEST,
+            recent=MODEL_HISTORY_RECENT,
+            running=MODEL_HISTORY_RUNNING,
+            # Several objectives: no trial has a score; the best are the Pareto front's.
+            front=len(record.spec.objectives) > 1,
+            now=self._clock(),
+        )
+        pages = [page]
         # The values the policy compared trials by (successive halving and Hyperband: at the
         # rungs; percentile rules: at the steps where trials stopped): the model compares a
         # stopped trial with the completed ones there. One read of what the policy keeps
@@ -378,7 +371,12 @@ class Asker:
         # Model-based samplers are CPU-heavy: in worker processes, so this replica keeps
         # answering other calls meanwhile.
         return await self._samplers.suggest(
-            record.spec.algorithm, record.spec, claim.indices, pages, measurements
+            record.spec.algorithm,
+            record.spec,
+            claim.indices,
+            pages,
+            measurements,
+            study=f"{namespace}/{record.study_id}",
         )
 
     async def _while_claimed(
@@ -447,6 +445,15 @@ class Asker:
                 # The store did not answer this once; the claim may well hold still, and the
                 # next renewal or the commit tells.
                 logger.warning("could not renew an ask's claim on %s: %s", record.study_id, e)
+
+
+#: A long study's best trials that a model-based sampler reads (``Store.model_history``): of
+#: lowest score, or with several objectives on the Pareto front.
+MODEL_HISTORY_BEST = 150
+#: A long study's trials changed last that a model-based sampler reads.
+MODEL_HISTORY_RECENT = 150
+#: A long study's RUNNING trials (of highest number) that a model-based sampler reads.
+MODEL_HISTORY_RUNNING = 1000
 
 
 def new_uid() -> str:

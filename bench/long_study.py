@@ -1,0 +1,159 @@
+"""A BAYESIAN ask in a long study: latency, Redis CPU and replica CPU per ask as the study grows.
+
+One invocation measures, on a real ``redis-server`` and one real replica
+(``python -m hyperdial_server --port 0 --redis URL``), a 6-D BAYESIAN study (Hartmann-6's space)
+holding N = 300, 1,000, 10,000 and 100,000 completed trials (imported with ``CreateTrial``
+from several client processes): ``--asks`` asks over gRPC, each told before the next, after
+one that is not counted. Per ask: p50 and p99 latency, Redis CPU (``INFO cpu``) and the
+replica's CPU (the server process and its sampler workers, from ``/proc``), each next to the
+study of 300 trials as a ratio.
+
+Run it from the repository root (``OPENBLAS_NUM_THREADS=1``: one thread per sampler worker)::
+
+    OPENBLAS_NUM_THREADS=1 OMP_NUM_THREADS=1 python -m bench.long_study
+    python -m bench.long_study --sizes 300,10000 --asks 20
+
+To measure another checkout side by side (e.g. the commit before a change), put its packages
+first on the path: the replica is started with this interpreter and that path::
+
+    PYTHONPATH=/tmp/before/server:/tmp/before/client python -m bench.long_study
+
+The figures are one run on one machine: the client, the replica and Redis share its cores.
+"""
+
+from __future__ import annotations
+
+import argparse
+import multiprocessing as mp
+import os
+import statistics
+import sys
+import time
+from collections.abc import Sequence
+
+from bench.bayes_latency import _history, _spec, _stub, ask_tell, pct
+from bench.load import process_cpu, redis_cpu, redis_server, start_hyperdial
+
+SIZES = (300, 1_000, 10_000, 100_000)
+#: Client processes that import a study's trials.
+IMPORTERS = 4
+
+
+def _import_share(
+    target: str, study_id: str, history: list[tuple[dict[str, float], float]]
+) -> None:
+    """Imports ``history`` as completed trials (one ``CreateTrial`` each)."""
+    from hyperdial.v1 import study_pb2, trial_pb2
+    from hyperdial.v1 import tuning_service_pb2 as ts
+
+    stub = _stub(target)
+    for x, y in history:
+        stub.CreateTrial(
+            ts.CreateTrialRequest(
+                parent=f"studies/{study_id}",
+                parameters={k: study_pb2.ParameterValue(double_value=v) for k, v in x.items()},
+                final_measurement=trial_pb2.Measurement(values={"y": y}),
+            )
+        )
+
+
+def create_long_study(target: str, study_id: str, n: int) -> float:
+    """A BAYESIAN study of ``n`` completed trials; the seconds the import took."""
+    from hyperdial.v1 import tuning_service_pb2 as ts
+
+    _stub(target).CreateStudy(ts.CreateStudyRequest(study_id=study_id, spec=_spec("BAYESIAN")))
+    history = _history(n, seed=n)
+    t0 = time.monotonic()
+    ctx = mp.get_context("spawn")
+    procs = [
+        ctx.Process(target=_import_share, args=(target, study_id, history[i::IMPORTERS]))
+        for i in range(IMPORTERS)
+    ]
+    for p in procs:
+        p.start()
+    for p in procs:
+        p.join()
+        if p.exitcode != 0:
+            raise RuntimeError(f"an importer of {study_id} failed ({p.exitcode})")
+    return time.monotonic() - t0
+
+
+def process_tree(pid: int) -> list[int]:
+    """``pid`` and every process descended from it (the replica's fork server and workers)."""
+    children: dict[int, list[int]] = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as f:
+                ppid = int(f.read().rsplit(")", 1)[1].split()[1])
+        except (OSError, IndexError, ValueError):
+            continue  # gone meanwhile
+        children.setdefault(ppid, []).append(int(entry))
+    out, todo = [], [pid]
+    while todo:
+        p = todo.pop()
+        out.append(p)
+        todo += children.get(p, [])
+    return out
+
+
+def measure(
+    target: str, redis_url: str, server_pid: int, study_id: str, asks: int
+) -> tuple[list[float], float, float]:
+    """``asks`` ask -> tell pairs after one warm-up: the ask latencies, and Redis and replica
+    CPU seconds per pair over them."""
+    stub = _stub(target)
+    ask_tell(stub, study_id)  # warm-up: the workers started, the spec cached
+    pids = process_tree(server_pid)
+    redis0, replica0 = redis_cpu(redis_url), process_cpu(pids)
+    seconds = [ask_tell(stub, study_id) for _ in range(asks)]
+    redis1, replica1 = redis_cpu(redis_url), process_cpu(pids)
+    return seconds, (redis1 - redis0) / asks, (replica1 - replica0) / asks
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--sizes", default=",".join(map(str, SIZES)))
+    parser.add_argument("--asks", type=int, default=30, help="asks per size")
+    parser.add_argument("--redis", default=None, help="a running Redis (default: start one)")
+    args = parser.parse_args(argv)
+    sizes = [int(s) for s in args.sizes.split(",") if s]
+    rows = []
+    with redis_server(args.redis) as url:
+        server = start_hyperdial(url)
+        try:
+            for n in sizes:
+                study_id = f"long-{n}-{os.getpid()}"
+                took = create_long_study(server.target, study_id, n)
+                seconds, redis_s, replica_s = measure(
+                    server.target, url, server.pid, study_id, args.asks
+                )
+                row = (n, pct(seconds, 0.5), pct(seconds, 0.99), 1e3 * redis_s, 1e3 * replica_s)
+                rows.append(row)
+                print(
+                    f"# N={n:,} (imported in {took:.0f} s): p50 {row[1]:.1f} ms, p99 "
+                    f"{row[2]:.1f} ms, Redis {row[3]:.2f} ms/ask, replica {row[4]:.1f} ms/ask, "
+                    f"mean {1e3 * statistics.fmean(seconds):.1f} ms",
+                    flush=True,
+                )
+        finally:
+            server.stop()
+    base = next((r for r in rows if r[0] == 300), rows[0] if rows else None)
+    print()
+    print(
+        "| completed trials | p50 ms | p99 ms | Redis CPU ms/ask | replica CPU ms/ask "
+        "| p50 / 300 | Redis / 300 | replica / 300 |"
+    )
+    print("| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+    for n, p50, p99, redis_ms, replica_ms in rows:
+        assert base is not None
+        print(
+            f"| {n:,} | {p50:.1f} | {p99:.1f} | {redis_ms:.2f} | {replica_ms:.1f} "
+            f"| {p50 / base[1]:.2f} | {redis_ms / base[3]:.2f} | {replica_ms / base[4]:.2f} |"
+        )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
