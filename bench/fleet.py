@@ -190,6 +190,12 @@ class Seen:
     cpu: float = 0.0  # CPU seconds of the process over the window (Optuna clients)
 
 
+async def _nap(seconds: float, end: float) -> None:
+    """Sleeps ``seconds``, but not past ``end``: the step ends with its window (a think time
+    drawn near the end is cut short, the trial told at once)."""
+    await asyncio.sleep(max(0.0, min(seconds, end - time.monotonic())))
+
+
 async def _hd_worker(
     stub: Any, plan: Plan, worker: int, start: float, end: float, seen: Seen
 ) -> None:
@@ -200,7 +206,8 @@ async def _hd_worker(
 
     rng = random.Random(f"{plan.study_id}/{worker}")
     if plan.think:
-        await asyncio.sleep(max(0.0, start - 1.0 - time.monotonic()) + rng.random() * plan.think)
+        first = max(0.0, start - 1.0 - time.monotonic()) + rng.random() * plan.think
+        await _nap(first, end)
     ask = ts.SuggestTrialsRequest(
         parent=f"studies/{plan.study_id}", count=1, client_id=f"w{worker}"
     )
@@ -216,7 +223,7 @@ async def _hd_worker(
         if start <= t1 <= end:
             (seen.heavy if plan.heavy else seen.small).append(t1 - t0)
         if plan.think:
-            await asyncio.sleep(rng.expovariate(1.0 / plan.think))
+            await _nap(rng.expovariate(1.0 / plan.think), end)
         x = {k: v.double_value for k, v in trial.parameters.items()}
         await stub.CompleteTrial(
             ts.CompleteTrialRequest(
@@ -295,7 +302,8 @@ def _optuna_main(
                 sampler=optuna.samplers.GPSampler(seed=rng.randrange(2**31)),
             )
             dists = {f"x{j}": FloatDistribution(0.0, 1.0) for j in range(plan.dims)}
-            time.sleep(max(0.0, start - 1.0 - time.monotonic()) + rng.random() * plan.think)
+            first = max(0.0, start - 1.0 - time.monotonic()) + rng.random() * plan.think
+            time.sleep(max(0.0, min(first, end - time.monotonic())))
             while time.monotonic() < end:
                 t0 = time.monotonic()
                 trial = study.ask(dists)
@@ -303,7 +311,8 @@ def _optuna_main(
                 if start <= t1 <= end:
                     with lock:
                         seen.small.append(t1 - t0)
-                time.sleep(rng.expovariate(1.0 / plan.think))
+                think = rng.expovariate(1.0 / plan.think)
+                time.sleep(max(0.0, min(think, end - time.monotonic())))
                 study.tell(trial, objective(trial.params))
         except Exception as e:  # reported, and the step fails
             with lock:
