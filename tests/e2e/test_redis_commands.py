@@ -6,15 +6,13 @@ from __future__ import annotations
 import random
 from collections.abc import Iterator
 
-import grpc
 import pytest
 import redis
 
 from hyperdial.v1 import study_pb2, tuning_service_pb2_grpc
 from hyperdial.v1 import tuning_service_pb2 as ts
-from hyperdial_server import server as server_module
-from hyperdial_server.server import ServerConfig
 from hyperdial_server.service._reservations import BLOCK
+from tests.counting import commands, quiet_server
 from tests.e2e.protocol import (
     ask,
     cat_param,
@@ -27,37 +25,16 @@ from tests.e2e.protocol import (
     tell,
 )
 from tests.redis_server import RedisServer
-from tests.server_harness import InProcessServer
 
 
 @pytest.fixture(scope="module")
 def private() -> Iterator[tuple[redis.Redis, tuning_service_pb2_grpc.TuningServiceStub]]:
     server = RedisServer().start()
-    # No periodic health check after the first: its write would land in the counts whenever
-    # a check falls inside a counted ask and tell (on a busy machine, often).
-    interval, server_module.HEALTH_INTERVAL = server_module.HEALTH_INTERVAL, 24 * 3600.0
     try:  # on every path, the redis-server too (e.g. the gRPC server fails to start)
-        # No lease sweep: its background commands would land in the counts.
-        hyperdial = InProcessServer(ServerConfig(redis_url=server.url, lease_sweep_interval=0))
-        try:
-            hyperdial.start()
-            client = redis.Redis.from_url(server.url)
-            channel = grpc.insecure_channel(hyperdial.target)
-            try:
-                yield client, tuning_service_pb2_grpc.TuningServiceStub(channel)
-            finally:
-                channel.close()
-                client.close()
-        finally:
-            hyperdial.stop()
+        with quiet_server(server.url) as served:
+            yield served
     finally:
-        server_module.HEALTH_INTERVAL = interval
         server.close()
-
-
-def _commands(client: redis.Redis) -> dict[str, int]:
-    stats = client.info("commandstats")
-    return {name: int(value["calls"]) for name, value in stats.items()}
 
 
 def _ask_tell_cost(
@@ -66,11 +43,7 @@ def _ask_tell_cost(
     client.config_resetstat()
     (trial,) = ask(stub, study)
     tell(stub, trial.name, loss=1.0)
-    counts = _commands(client)
-    counts.pop("cmdstat_config|resetstat", None)
-    counts.pop("cmdstat_config", None)
-    counts.pop("cmdstat_info", None)
-    return counts
+    return commands(client)
 
 
 @pytest.mark.parametrize(
@@ -119,11 +92,11 @@ def test_a_random_ask_is_one_script_call_and_the_replica_reserves_a_block_per_64
     for _ in range(BLOCK):
         (t,) = ask(stub, "reserving")
         tell(stub, t.name, loss=0.5)
-    scripts = _commands(client)["cmdstat_evalsha"]
+    scripts = commands(client)["cmdstat_evalsha"]
     assert scripts == 2 * BLOCK + 1  # one ask, one tell, and one reservation of BLOCK indices
     client.config_resetstat()
     (t,) = ask(stub, "reserving")  # the block is used up: reserves the next one
-    assert _commands(client)["cmdstat_evalsha"] == 2
+    assert commands(client)["cmdstat_evalsha"] == 2
     assert client.hget("hd:{default/reserving}:study", "next_index") == str(2 * BLOCK).encode()
 
 
@@ -148,9 +121,7 @@ def test_a_read_of_changes_costs_the_same_in_a_study_of_10_and_of_5000_trials(
         stub.ListTrials(request)  # warm: the script loaded, the spec cached
         client.config_resetstat()
         response = stub.ListTrials(request)
-        costs[name] = _commands(client)
-        for other in ("cmdstat_config|resetstat", "cmdstat_config", "cmdstat_info"):
-            costs[name].pop(other, None)
+        costs[name] = commands(client)
         assert [t.number for t in response.trials] == [7, 2, 9]
         assert response.revision == since + 3 and not response.next_page_token
     assert costs["changes-small"] == costs["changes-big"]

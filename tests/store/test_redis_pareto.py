@@ -11,26 +11,23 @@ import random
 from collections.abc import Iterator, Sequence
 from typing import Any
 
-import grpc
 import pytest
 import redis
 from redis.asyncio import Redis
 
-from hyperdial.v1 import study_pb2, tuning_service_pb2_grpc
+from hyperdial.v1 import study_pb2
 from hyperdial.v1 import tuning_service_pb2 as ts
-from hyperdial_server import server as server_module
 from hyperdial_server.core.pareto import front_of
 from hyperdial_server.core.study import StudyRecord
 from hyperdial_server.core.trial import Measurement, Trial, TrialState
-from hyperdial_server.server import ServerConfig
 from hyperdial_server.service import DEFAULT_NAMESPACE
 from hyperdial_server.store import RedisStore
 from hyperdial_server.store._keys import study_keys
 from hyperdial_server.store._scripts import INSTALL_FRONT
 from hyperdial_server.testing import claim, commit, make_record
+from tests.counting import commands, quiet_server
 from tests.e2e.protocol import float_param, maximize, minimize, spec
 from tests.redis_server import RedisServer
-from tests.server_harness import InProcessServer
 from tests.store.test_redis_store import run_with
 
 Vector = tuple[float, ...]
@@ -268,14 +265,6 @@ async def _import(
         )
 
 
-def _counts(client: redis.Redis) -> dict[str, int]:
-    stats: dict[str, Any] = client.info("commandstats")
-    counts = {name: int(value["calls"]) for name, value in stats.items()}
-    for name in ("cmdstat_config|resetstat", "cmdstat_config", "cmdstat_info"):
-        counts.pop(name, None)
-    return counts
-
-
 def test_reading_the_best_trial_and_the_front_costs_the_same_at_10_and_10000(
     own_redis: str,
 ) -> None:
@@ -300,7 +289,7 @@ def test_reading_the_best_trial_and_the_front_costs_the_same_at_10_and_10000(
             ):
                 client.config_resetstat()
                 got = await read
-                costs[name].append(_counts(client))
+                costs[name].append(commands(client))
                 assert got is not None
                 numbers = [got.number] if isinstance(got, Trial) else [t.number for t in got]
                 assert numbers == ([1] if isinstance(got, Trial) else [1, 2, 3])
@@ -333,7 +322,7 @@ def test_completing_a_trial_costs_the_same_at_10_and_10000(own_redis: str) -> No
             for t, v in zip(trials, [None, (50.0, 50.0), (1.0, -0.9)], strict=True):
                 client.config_resetstat()
                 await _complete(s, rec, t.number, v)
-                costs[name].append(_counts(client))
+                costs[name].append(commands(client))
             got = await s.pareto_front("ns", rec.study_id, vector=_no_vector)
             assert [t.number for t in got] == [1, 3, trials[2].number]
 
@@ -360,20 +349,8 @@ def _no_vector(trial: Trial) -> Sequence[float] | None:
 def served(own_redis: str) -> Iterator[tuple[redis.Redis, Any]]:
     """A hyperdial server on the module's Redis, without background commands (no lease
     sweep, no periodic health check) that would land in the counts."""
-    interval, server_module.HEALTH_INTERVAL = server_module.HEALTH_INTERVAL, 24 * 3600.0
-    hyperdial = InProcessServer(ServerConfig(redis_url=own_redis, lease_sweep_interval=0))
-    try:
-        hyperdial.start()
-        client = redis.Redis.from_url(own_redis)
-        channel = grpc.insecure_channel(hyperdial.target)
-        try:
-            yield client, tuning_service_pb2_grpc.TuningServiceStub(channel)
-        finally:
-            channel.close()
-            client.close()
-    finally:
-        hyperdial.stop()
-        server_module.HEALTH_INTERVAL = interval
+    with quiet_server(own_redis) as both:
+        yield both
 
 
 def test_list_optimal_trials_costs_the_same_at_10_and_10000(
@@ -423,7 +400,7 @@ def test_list_optimal_trials_costs_the_same_at_10_and_10000(
             stub.ListOptimalTrials(request)  # the study's spec cached
             client.config_resetstat()
             got = stub.ListOptimalTrials(request)
-            costs[kind][name] = _counts(client)
+            costs[kind][name] = commands(client)
             want = ["1"] if kind == "one" else ["1", "2", "3"]
             assert [t.name.rsplit("/", 1)[1] for t in got.trials] == want
         assert costs[kind]["small"] == costs[kind]["big"], (kind, costs[kind])

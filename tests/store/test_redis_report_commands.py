@@ -22,6 +22,7 @@ from hyperdial_server.core.study import StudyRecord
 from hyperdial_server.core.trial import Measurement
 from hyperdial_server.store import RedisStore
 from hyperdial_server.testing import claim, commit, make_record
+from tests.counting import commands
 from tests.redis_server import RedisServer
 
 MEDIAN = EarlyStopping(PercentileRule(median=True), objective="loss")
@@ -104,14 +105,6 @@ def _pool(size: int) -> list[int]:
     return [next(zero) if es is HYPERBAND else next(rest) for es, _, _ in CASES]
 
 
-def _commands(client: redis.Redis) -> dict[str, int]:
-    stats = client.info("commandstats")
-    counts = {name: int(value["calls"]) for name, value in stats.items()}
-    for name in ("cmdstat_config|resetstat", "cmdstat_config", "cmdstat_info"):
-        counts.pop(name, None)
-    return counts
-
-
 def test_commands_per_report_do_not_grow_with_the_study(own_redis: str) -> None:
     client = redis.Redis.from_url(own_redis)
 
@@ -128,7 +121,7 @@ def test_commands_per_report_do_not_grow_with_the_study(own_redis: str) -> None:
                 for number, (es, step, loss) in zip(numbers, CASES, strict=True):
                     client.config_resetstat()
                     stopped = await _report(s, rec, number, step, loss, es)
-                    costs[name].append((stopped, _commands(client)))
+                    costs[name].append((stopped, commands(client)))
         finally:
             await s.close()
         return costs
