@@ -1,6 +1,7 @@
-"""The sampler workers' queue takes studies in turn (``service/_fair.py``): the order in which
-computations get a worker, driven step by step (no timing: each computation waits for an event
-the test sets)."""
+"""The sampler workers' queue shares them between studies (``service/_fair.py``): the order in
+which computations get a worker, driven step by step (no timing: each computation waits for an
+event the test sets, and the queue's clock is the test's, moved by what each computation is
+said to cost)."""
 
 from __future__ import annotations
 
@@ -12,11 +13,23 @@ import pytest
 from hyperdial_server.service._fair import FairQueue
 
 
-class Jobs:
-    """Computations on a queue, each holding its worker until the test finishes it."""
+class Clock:
+    """The queue's clock: seconds pass when the test says."""
 
-    def __init__(self, queue: FairQueue) -> None:
-        self.queue = queue
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+class Jobs:
+    """Computations on a queue (of ``slots`` workers, on the test's clock), each holding its
+    worker until the test finishes it."""
+
+    def __init__(self, slots: int) -> None:
+        self.clock = Clock()
+        self.queue = FairQueue(slots, clock=self.clock)
         self.started: list[str] = []
         self._finish: dict[str, asyncio.Event] = {}
         self.tasks: dict[str, asyncio.Task[None]] = {}
@@ -31,7 +44,9 @@ class Jobs:
             self.started.append(name)
             await self._finish[name].wait()
 
-    async def finish(self, name: str) -> None:
+    async def finish(self, name: str, seconds: float = 0.0) -> None:
+        """Finishes job ``name`` after ``seconds`` (during which no other job starts)."""
+        self.clock.now += seconds
         self._finish[name].set()
         await self.tasks[name]
         await settle()
@@ -49,7 +64,7 @@ def run(body: Callable[[], Awaitable[None]]) -> None:
 
 def test_a_study_with_many_asks_queued_does_not_hold_up_the_others() -> None:
     async def body() -> None:
-        jobs = Jobs(FairQueue(1))
+        jobs = Jobs(1)
         for name in ("a1", "a2", "a3", "a4", "b1", "c1", "b2"):
             jobs.submit(name)
         await settle()
@@ -65,9 +80,57 @@ def test_a_study_with_many_asks_queued_does_not_hold_up_the_others() -> None:
     run(body)
 
 
+def test_a_study_of_slow_computations_gets_the_same_share_of_time_not_of_turns() -> None:
+    async def body() -> None:
+        jobs = Jobs(1)
+        for name in ("a1", "a2", "a3"):
+            jobs.submit(name)
+        # Study b's names: one letter, then a number (b1..b16).
+        for i in range(1, 17):
+            jobs.submit(f"b{i}")
+        await settle()
+        await jobs.finish("a1", 2.0)
+        for i in range(1, 9):
+            await jobs.finish(f"b{i}", 0.25)
+        # Eight of b's quarter-seconds for one of a's two seconds; turn by turn, a would
+        # have had a worker for eight seconds by now and b for one.
+        assert jobs.started == ["a1"] + [f"b{i}" for i in range(1, 9)] + ["a2"]
+        await jobs.finish("a2", 2.0)
+        for i in range(9, 17):
+            await jobs.finish(f"b{i}", 0.25)
+        assert jobs.started[-1] == "a3"
+        await jobs.finish("a3", 2.0)
+        assert (jobs.queue.running, jobs.queue.waiting) == (0, 0)
+
+    run(body)
+
+
+def test_a_study_back_from_idle_gets_no_credit_for_the_time_it_did_not_use() -> None:
+    async def body() -> None:
+        jobs = Jobs(1)
+        for i in range(1, 11):  # a alone for ten seconds
+            jobs.submit(f"a{i}")
+            await settle()
+            await jobs.finish(f"a{i}", 1.0)
+        jobs.submit("aa")
+        await settle()
+        for name in ("b1", "b2", "b3", "ab", "ac"):
+            jobs.submit(name)
+        await settle()
+        await jobs.finish("aa", 1.0)
+        for name in ("b1", "ab", "b2", "ac"):
+            await jobs.finish(name, 1.0)
+        # b waited first, then the two take turns: b's ten idle seconds buy it no burst.
+        assert jobs.started[10:] == ["aa", "b1", "ab", "b2", "ac", "b3"]
+        await jobs.finish("b3", 1.0)
+        assert (jobs.queue.running, jobs.queue.waiting) == (0, 0)
+
+    run(body)
+
+
 def test_a_study_holds_at_most_half_the_workers_while_others_wait() -> None:
     async def body() -> None:
-        jobs = Jobs(FairQueue(4))
+        jobs = Jobs(4)
         for name in ("a1", "a2", "a3", "a4", "a5", "b1", "b2", "b3"):
             jobs.submit(name)
         await settle()
@@ -91,7 +154,7 @@ def test_a_study_holds_at_most_half_the_workers_while_others_wait() -> None:
 
 def test_one_study_alone_uses_every_worker() -> None:
     async def body() -> None:
-        jobs = Jobs(FairQueue(3))
+        jobs = Jobs(3)
         for name in ("a1", "a2", "a3", "a4", "a5"):
             jobs.submit(name)
         await settle()
@@ -106,7 +169,7 @@ def test_one_study_alone_uses_every_worker() -> None:
 
 def test_a_cancelled_wait_gives_its_turn_away() -> None:
     async def body() -> None:
-        jobs = Jobs(FairQueue(1))
+        jobs = Jobs(1)
         for name in ("a1", "b1", "c1"):
             jobs.submit(name)
         await settle()
@@ -119,6 +182,39 @@ def test_a_cancelled_wait_gives_its_turn_away() -> None:
         with pytest.raises(asyncio.CancelledError):
             await jobs.tasks["b1"]
         assert (jobs.queue.running, jobs.queue.waiting) == (0, 0)
+
+    run(body)
+
+
+def test_a_wait_cancelled_as_a_worker_frees_takes_no_worker() -> None:
+    async def body() -> None:
+        jobs = Jobs(1)
+        for name in ("a1", "b1", "c1"):
+            jobs.submit(name)
+        await settle()
+        # In one step: a1 finishes and b1's caller is cancelled; a1's release runs first and
+        # finds b1's wait already cancelled.
+        jobs._finish["a1"].set()
+        jobs.tasks["b1"].cancel()
+        await settle()
+        assert jobs.started == ["a1", "c1"]
+        await jobs.finish("c1")
+        with pytest.raises(asyncio.CancelledError):
+            await jobs.tasks["b1"]
+        assert (jobs.queue.running, jobs.queue.waiting) == (0, 0)
+
+    run(body)
+
+
+def test_forgets_studies_whose_time_has_passed() -> None:
+    async def body() -> None:
+        queue = FairQueue(1, clock=Clock())
+        for i in range(3000):
+            async with queue.turn(f"study-{i}"):
+                pass
+        # Each study's finish has passed once the next started: the queue keeps a bounded
+        # number of them, not one per study it ever served.
+        assert len(queue._finish) <= 2048
 
     run(body)
 
