@@ -6,7 +6,8 @@ holding N = 300, 1,000, 10,000 and 100,000 completed trials (imported with ``Cre
 from several client processes): ``--asks`` asks over gRPC, each told before the next, after
 one that is not counted. Per ask: p50 and p99 latency, Redis CPU (``INFO cpu``) and the
 replica's CPU (the server process and its sampler workers, from ``/proc``), each next to the
-study of 300 trials as a ratio.
+study of 300 trials as a ratio. Then the same for ``--recommendations`` recommendations
+(``ListOptimalTrials`` with ``OPTIMALITY_BASIS_MODEL``) of each study.
 
 Run it from the repository root (``OPENBLAS_NUM_THREADS=1``: one thread per sampler worker)::
 
@@ -112,14 +113,58 @@ def measure(
     return seconds, (redis1 - redis0) / asks, (replica1 - replica0) / asks
 
 
+def measure_recommendations(
+    target: str, redis_url: str, server_pid: int, study_id: str, calls: int
+) -> tuple[list[float], float, float]:
+    """``calls`` recommendations after one warm-up: their latencies, and Redis and replica CPU
+    seconds per call over them."""
+    from hyperdial.v1 import tuning_service_pb2 as ts
+
+    stub = _stub(target)
+    request = ts.ListOptimalTrialsRequest(
+        parent=f"studies/{study_id}", basis=ts.OPTIMALITY_BASIS_MODEL
+    )
+    stub.ListOptimalTrials(request, timeout=120)
+    pids = process_tree(server_pid)
+    redis0, replica0 = redis_cpu(redis_url), process_cpu(pids)
+    seconds = []
+    for _ in range(calls):
+        t0 = time.perf_counter()
+        answer = stub.ListOptimalTrials(request, timeout=120)
+        seconds.append(time.perf_counter() - t0)
+        assert len(answer.predictions) == 1, answer
+    redis1, replica1 = redis_cpu(redis_url), process_cpu(pids)
+    return seconds, (redis1 - redis0) / calls, (replica1 - replica0) / calls
+
+
+def _table(what: str, rows: list[tuple[int, float, float, float, float]]) -> None:
+    base = next((r for r in rows if r[0] == 300), rows[0] if rows else None)
+    print()
+    print(
+        f"| completed trials | p50 ms | p99 ms | Redis CPU ms/{what} | replica CPU ms/{what} "
+        "| p50 / 300 | Redis / 300 | replica / 300 |"
+    )
+    print("| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+    for n, p50, p99, redis_ms, replica_ms in rows:
+        assert base is not None
+        print(
+            f"| {n:,} | {p50:.1f} | {p99:.1f} | {redis_ms:.2f} | {replica_ms:.1f} "
+            f"| {p50 / base[1]:.2f} | {redis_ms / base[3]:.2f} | {replica_ms / base[4]:.2f} |"
+        )
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--sizes", default=",".join(map(str, SIZES)))
     parser.add_argument("--asks", type=int, default=30, help="asks per size")
+    parser.add_argument(
+        "--recommendations", type=int, default=10, help="recommendations per size (0: none)"
+    )
     parser.add_argument("--redis", default=None, help="a running Redis (default: start one)")
     args = parser.parse_args(argv)
     sizes = [int(s) for s in args.sizes.split(",") if s]
     rows = []
+    recommendations = []
     with redis_server(args.redis) as url:
         server = start_hyperdial(url)
         try:
@@ -137,21 +182,22 @@ def main(argv: Sequence[str] | None = None) -> int:
                     f"mean {1e3 * statistics.fmean(seconds):.1f} ms",
                     flush=True,
                 )
+                if args.recommendations:
+                    seconds, redis_s, replica_s = measure_recommendations(
+                        server.target, url, server.pid, study_id, args.recommendations
+                    )
+                    rec = (n, pct(seconds, 0.5), pct(seconds, 0.99), 1e3 * redis_s, 1e3 * replica_s)
+                    recommendations.append(rec)
+                    print(
+                        f"# N={n:,} recommendation: p50 {rec[1]:.1f} ms, p99 {rec[2]:.1f} ms, "
+                        f"Redis {rec[3]:.2f} ms, replica {rec[4]:.1f} ms",
+                        flush=True,
+                    )
         finally:
             server.stop()
-    base = next((r for r in rows if r[0] == 300), rows[0] if rows else None)
-    print()
-    print(
-        "| completed trials | p50 ms | p99 ms | Redis CPU ms/ask | replica CPU ms/ask "
-        "| p50 / 300 | Redis / 300 | replica / 300 |"
-    )
-    print("| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
-    for n, p50, p99, redis_ms, replica_ms in rows:
-        assert base is not None
-        print(
-            f"| {n:,} | {p50:.1f} | {p99:.1f} | {redis_ms:.2f} | {replica_ms:.1f} "
-            f"| {p50 / base[1]:.2f} | {redis_ms / base[3]:.2f} | {replica_ms / base[4]:.2f} |"
-        )
+    _table("ask", rows)
+    if recommendations:
+        _table("call", recommendations)
     return 0
 
 

@@ -1,12 +1,15 @@
 """The orchestration of ``ListOptimalTrials``: the best trials judged by the values they
 reported, or by a model's prediction of their noise-free values (the recommendation).
 
-Judged by the model, the study's completed trials are read in pages of 1000, still encoded where
-the store keeps them so, and handed to the
-:class:`~hyperdial_server.service._compute.SamplerWorkers`, whose worker decodes them and fits
-the Bayesian sampler's model (:func:`hyperdial_server.samplers._recommend.recommend`): tens of
-milliseconds to seconds of CPU, none of it on the replica's event loop. With too few completed
-trials for a model, the answer is the observed one, without predictions.
+Judged by the model, the study's trials are read as a Bayesian ask reads them
+(``Store.model_history``: the whole of a study of up to 300 trials; of a longer one its 150
+best, or its Pareto front's, and the 150 changed last), still encoded where the store keeps
+them so, and handed to the :class:`~hyperdial_server.service._compute.SamplerWorkers`, whose
+worker decodes them and fits the Bayesian sampler's model
+(:func:`hyperdial_server.samplers._recommend.recommend`) on the completed ones: tens to hundreds
+of milliseconds of CPU, none of it on the replica's event loop, and the same at 100,000 trials
+as at 300. With too few completed trials for a model, the answer is the observed one, without
+predictions.
 
 Only feasible trials are optimal, on either basis. Observed, only feasible trials have a score
 for the store's best trial, and a Pareto front is of feasible trials
@@ -22,17 +25,14 @@ from __future__ import annotations
 
 import dataclasses
 
-from hyperdial_server.core.history import TrialPage
 from hyperdial_server.core.pareto import OptimalityBasis
 from hyperdial_server.core.study import StudyRecord
-from hyperdial_server.core.trial import Trial, TrialState
+from hyperdial_server.core.trial import Trial
 from hyperdial_server.samplers._recommend import MIN_RECOMMEND_TRIALS, Recommended
+from hyperdial_server.service._asker import MODEL_HISTORY_BEST, MODEL_HISTORY_RECENT
 from hyperdial_server.service._compute import SamplerWorkers
 from hyperdial_server.service._trials import Trials
 from hyperdial_server.store import Store
-
-#: Trials per store read.
-PAGE_SIZE = 1000
 
 
 @dataclasses.dataclass(frozen=True)
@@ -87,22 +87,18 @@ async def _recommended(
     store: Store, samplers: SamplerWorkers, namespace: str, record: StudyRecord, now: float
 ) -> list[Recommended] | None:
     """The recommendation from the study's completed trials; ``None`` with too few of them."""
-    pages: list[TrialPage] = []
-    after, known = 0, 0
-    while True:
-        page, more = await store.list_trial_page(
-            namespace,
-            record.study_id,
-            states=[TrialState.COMPLETED],
-            page_size=PAGE_SIZE,
-            after=after,
-            now=now,
-        )
-        pages.append(page)
-        known += page.size or 0
-        if not more or not page.last:
-            break
-        after = page.last
-    if all(p.size is not None for p in pages) and known < MIN_RECOMMEND_TRIALS:
+    # The window a Bayesian ask reads: the model fits at most 200 trials anyway, and the trial
+    # it recommends (lowest predicted mean) is among the best observed of a long study, or was
+    # measured lately. A point measured again is aggregated over its measurements in it.
+    page = await store.model_history(
+        namespace,
+        record.study_id,
+        best=MODEL_HISTORY_BEST,
+        recent=MODEL_HISTORY_RECENT,
+        running=0,
+        front=len(record.spec.objectives) > 1,
+        now=now,
+    )
+    if page.size is not None and page.size < MIN_RECOMMEND_TRIALS:
         return None  # no model from so few: answered without a worker
-    return await samplers.recommend(record.spec, pages, study=f"{namespace}/{record.study_id}")
+    return await samplers.recommend(record.spec, [page], study=f"{namespace}/{record.study_id}")
