@@ -21,6 +21,7 @@ Run it from the repository root in an environment with the ``bench`` extra (Optu
     OPENBLAS_NUM_THREADS=1 OMP_NUM_THREADS=1 python -m bench.bayes_latency
     python -m bench.bayes_latency --sizes 50,300 --asks 10 --optuna-asks-large 3
     python -m bench.bayes_latency --dims 20,30,50 --sizes 300 --skip-probe   # wide spaces
+    python -m bench.bayes_latency --noise 0.11 --sizes 50,300 --skip-probe   # noisy results
 
 The figures are one run on one machine: clients, the replica and Redis share its cores.
 """
@@ -30,6 +31,7 @@ from __future__ import annotations
 import argparse
 import math
 import multiprocessing as mp
+import random
 import statistics
 import subprocess
 import sys
@@ -80,15 +82,24 @@ def _spec(algorithm: str, dims: int = 6) -> Any:
     )
 
 
+#: Standard deviation of the Gaussian noise added to every result (``--noise``; 0: none).
+NOISE = {"sd": 0.0}
+_NOISE_RNG = random.Random(0)
+
+
+def _result(x: dict[str, float]) -> float:
+    """The objective's value at ``x``, with the noise of ``--noise``."""
+    value = _fn(x)
+    return value + _NOISE_RNG.gauss(0.0, NOISE["sd"]) if NOISE["sd"] else value
+
+
 def _history(n: int, seed: int, dims: int = 6) -> list[tuple[dict[str, float], float]]:
     """``n`` uniformly random points of the space and their objective values."""
-    import random
-
     rng = random.Random(seed)
     out = []
     for _ in range(n):
         x = {name: rng.uniform(low, high) for name, low, high in _space(dims)}
-        out.append((x, _fn(x)))
+        out.append((x, _result(x)))
     return out
 
 
@@ -122,7 +133,7 @@ def ask_tell(stub: Any, study_id: str, client_id: str = "") -> float:
     stub.CompleteTrial(
         ts.CompleteTrialRequest(
             name=trial.name,
-            final_measurement=trial_pb2.Measurement(values={"y": _fn(x)}),
+            final_measurement=trial_pb2.Measurement(values={"y": _result(x)}),
         )
     )
     return seconds
@@ -158,7 +169,7 @@ def optuna_asks(n: int, asks: int, dims: int = 6) -> list[float]:
         trial = study.ask(dists)
         if i:
             out.append(time.perf_counter() - t0)
-        study.tell(trial, _fn(trial.params))
+        study.tell(trial, _result(trial.params))
     return out
 
 
@@ -264,7 +275,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     parser.add_argument("--redis", default=None, help="a running Redis (default: start one)")
     parser.add_argument("--skip-optuna", action="store_true")
+    parser.add_argument(
+        "--noise",
+        type=float,
+        default=0.0,
+        help="sd of Gaussian noise on every result (Hartmann-6's range is about 3.3)",
+    )
     args = parser.parse_args(argv)
+    NOISE["sd"] = args.noise
     sizes = [int(s) for s in args.sizes.split(",") if s]  # --sizes "": the probes alone
     dims = [int(d) for d in args.dims.split(",") if d]
     if any(d < len(PROBLEM.params) for d in dims):

@@ -3,6 +3,7 @@ trials, several objectives, conditional spaces and cost control."""
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from typing import Any
 
@@ -25,6 +26,7 @@ from hyperdial_server.samplers import (
     BayesianSampler,
     QuasiRandomSampler,
     RandomSampler,
+    _acquisition,
     _bayes,
     _encoder,
     _gp,
@@ -339,3 +341,73 @@ def test_local_search_options_of_a_discrete_coordinate_are_every_other_value() -
     here = enc.encode({"n": 3, "bs": 16.0, "big": 100})[2]
     near = [enc.decode(np.array([0.0, 0.0, u]))["big"] for u in enc.options(here, 2, rng)]
     assert 99 in near and 101 in near and 100 not in near
+
+
+class _CountingNoisyLogEI(_acquisition.NoisyLogEI):
+    made = 0
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        type(self).made += 1
+        super().__init__(*args, **kwargs)
+
+
+#: Two parameters, where 40 results tell the model what is noise.
+PLANE = SearchSpace([P("x", FloatDomain(0.0, 1.0)), P("y", FloatDomain(0.0, 1.0))])
+
+
+def _bowl(p: Params) -> float:
+    return (float(p["x"]) - 0.3) ** 2 + (float(p["y"]) - 0.6) ** 2
+
+
+def _noisy_history(spec: StudySpec, n: int, sd: float) -> list[Trial]:
+    """``n`` completed trials of ``_bowl`` plus Gaussian noise of ``sd``."""
+    rng = np.random.default_rng(11)
+    return _history(spec, n, lambda p: _bowl(p) + sd * rng.standard_normal())
+
+
+def _points_and_uses(
+    monkeypatch: pytest.MonkeyPatch, spec: StudySpec, trials: list[Trial]
+) -> tuple[list[Params], int]:
+    """The next three points, and how many noisy-EI acquisitions they were chosen by (each on
+    a model of outputs without the power transform)."""
+    _CountingNoisyLogEI.made = 0
+    monkeypatch.setattr(_acquisition, "NoisyLogEI", _CountingNoisyLogEI)
+    unwarped = 0
+    standardised = _bayes._standardised
+
+    def counting(y: np.ndarray) -> np.ndarray:
+        nonlocal unwarped
+        unwarped += 1
+        return standardised(y)
+
+    monkeypatch.setattr(_bayes, "_standardised", counting)
+    points = SAMPLER.suggest(spec, [40, 41, 42], trials)
+    # One batch, one fit (and one refit without the transform when the results are noisy).
+    assert unwarped == (1 if _CountingNoisyLogEI.made else 0)
+    return points, _CountingNoisyLogEI.made
+
+
+def test_noisy_results_are_searched_by_noisy_expected_improvement(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    spec = _spec(PLANE)
+    trials = _noisy_history(spec, 40, sd=0.1)
+    points, uses = _points_and_uses(monkeypatch, spec, trials)
+    assert uses == 3  # one per point of the batch
+    monkeypatch.setattr(_bayes, "NOISY_ABOVE", math.inf)
+    plain, plain_uses = _points_and_uses(monkeypatch, spec, trials)
+    assert plain_uses == 0
+    assert points != plain
+
+
+def test_noise_free_and_deterministic_studies_keep_expected_improvement(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    spec = _spec(PLANE)
+    # Noise-free results: the fitted noise is at the floor, the points those of before.
+    _, uses = _points_and_uses(monkeypatch, spec, _history(spec, 40, _bowl))
+    assert uses == 0
+    # Noisy results, but the study declares its objective deterministic: no noise is fitted.
+    det = dataclasses.replace(spec, deterministic_objective=True)
+    _, uses = _points_and_uses(monkeypatch, det, _noisy_history(det, 40, sd=0.1))
+    assert uses == 0

@@ -88,10 +88,12 @@ def test_the_feasible_region_is_found_and_the_incumbent_is_feasible() -> None:
     # incumbent is the best feasible trial's value.
     data = _bayes._observations(spec, Encoder(spec.space), trials)
     assert not data.feasible[np.argmin(data.y[:, 0])]
-    _, z, incumbent, _ = _bayes._model_data(spec, data, data.y[:, 0], len(trials), 0)
+    _, z, incumbent, _, eligible = _bayes._model_data(spec, data, data.y[:, 0], len(trials), 0)
     assert incumbent is not None
     assert incumbent == pytest.approx(float(np.min(z[data.feasible])))
     assert incumbent > float(np.min(z))
+    # Noisy EI draws its incumbents from the same rows.
+    assert list(eligible) == list(data.feasible)
 
 
 def test_breaking_a_constraint_keeps_the_value_in_the_model() -> None:

@@ -269,3 +269,74 @@ def test_log_h_gives_the_same_numbers_with_and_without_far_points() -> None:
     assert np.array_equal(
         _acquisition._log1mexp(t), _acquisition._log1mexp(np.append(t, -5.0))[:-1]
     )
+
+
+def test_latent_samples_have_the_posterior_mean_and_covariance() -> None:
+    x, y = _data(8)
+    noisy = _gp.Hyper(HYPER.log_rho, HYPER.log_signal, math.log(0.3))
+    post = _gp.Posterior(x, y, GROUPS, noisy)
+    draws = post.latent_samples(40_000, np.random.default_rng(0))
+    mean, var = post.predict(x)
+    # 40,000 draws: the sample mean within 4 standard errors, the variance within 5 %.
+    np.testing.assert_array_less(np.abs(draws.mean(axis=1) - mean), 4 * np.sqrt(var / 40_000))
+    np.testing.assert_allclose(draws.var(axis=1), var, rtol=0.05)
+    # Joint, not independent: the correlation of two close points is the posterior's.
+    k = post.kernel(x, x)
+    c = post.solve(k)
+    cov = k - k @ c
+    np.testing.assert_allclose(np.cov(draws), cov, atol=0.02)
+
+
+def test_the_noiseless_model_interpolates_the_values_it_is_given() -> None:
+    x, y = _data(10)
+    post = _gp.Posterior(x, y, GROUPS, HYPER).noiseless()
+    values = np.column_stack([y, -y, 2 * y + 1])
+    mean, var = post.predict(x, post.solve(values))
+    assert mean.shape == (10, 3)
+    np.testing.assert_allclose(mean, values, atol=1e-3)
+    assert np.all(var < 1e-4)
+
+
+def test_noisy_log_ei_gradient_matches_finite_differences() -> None:
+    x, y = _data(14)
+    noisy = _gp.Hyper(HYPER.log_rho, HYPER.log_signal, math.log(0.2))
+    post = _gp.Posterior(x, y, GROUPS, noisy)
+    acq = _acquisition.NoisyLogEI(post, np.ones(14, dtype=bool), np.random.default_rng(1))
+    xs, _ = _data(3, seed=4)
+    xs[:, 2] = 1.0
+    cols = [0, 1]
+    val, grad = acq.value_and_grad(xs, cols)
+    np.testing.assert_allclose(val, acq.value(xs), rtol=1e-10)
+    h = 1e-6
+    for c_i, c in enumerate(cols):
+        up, down = xs.copy(), xs.copy()
+        up[:, c] += h
+        down[:, c] -= h
+        fd = (acq.value(up) - acq.value(down)) / (2 * h)
+        np.testing.assert_allclose(grad[:, c_i], fd, rtol=1e-4, atol=1e-6)
+
+
+def test_noisy_log_ei_without_noise_is_log_ei_below_the_best_value() -> None:
+    x, y = _data(12)
+    quiet = _gp.Hyper(HYPER.log_rho, HYPER.log_signal, math.log(1e-6))
+    post = _gp.Posterior(x, y, GROUPS, quiet)
+    acq = _acquisition.NoisyLogEI(post, np.ones(12, dtype=bool), np.random.default_rng(2))
+    np.testing.assert_allclose(acq.best, y.min(), atol=1e-2)
+    xs, _ = _data(50, seed=5)
+    expected = _acquisition.LogEI(post, y.min()).value(xs)
+    # Close in log space, also far out where log EI is in the hundreds below zero.
+    np.testing.assert_allclose(acq.value(xs), expected, rtol=1e-3, atol=0.02)
+
+
+def test_noisy_log_ei_takes_its_incumbents_from_the_eligible_points_only() -> None:
+    x, y = _data(12)
+    noisy = _gp.Hyper(HYPER.log_rho, HYPER.log_signal, math.log(0.05))
+    post = _gp.Posterior(x, y, GROUPS, noisy)
+    best_row = int(np.argmin(y))
+    eligible = np.ones(12, dtype=bool)
+    eligible[best_row] = False
+    everyone = _acquisition.NoisyLogEI(post, np.ones(12, dtype=bool), np.random.default_rng(3))
+    others = _acquisition.NoisyLogEI(post, eligible, np.random.default_rng(3))
+    # The same draws: leaving out the best point raises every draw's incumbent or keeps it.
+    assert np.all(others.best >= everyone.best)
+    assert np.any(others.best > everyone.best)

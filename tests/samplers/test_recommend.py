@@ -23,6 +23,8 @@ from hyperdial_server.core.space import (
 )
 from hyperdial_server.core.study import Algorithm, Constraint, Objective, StudySpec
 from hyperdial_server.core.trial import Trial, TrialState
+from hyperdial_server.samplers import _recommend
+from hyperdial_server.samplers._bayes import OutputTransform
 from hyperdial_server.samplers._recommend import MIN_RECOMMEND_TRIALS, recommend
 
 XY = SearchSpace(
@@ -278,3 +280,44 @@ def test_infeasible_trials_still_shape_the_model() -> None:
     assert with_all is not None and feasible_only is not None
     assert with_all[0].trial.number == feasible_only[0].trial.number
     assert with_all[0].stddev["loss"] != feasible_only[0].stddev["loss"]
+
+
+# --- the model under noise ---------------------------------------------------------------------
+
+
+def _count_standardised(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """Counts the fits on outputs only standardised (the model under noise)."""
+    calls = [0]
+    real = _recommend._standardised
+
+    def counting(y: np.ndarray) -> tuple[np.ndarray, OutputTransform]:
+        calls[0] += 1
+        return real(y)
+
+    monkeypatch.setattr(_recommend, "_standardised", counting)
+    return calls
+
+
+def test_noisy_results_are_modelled_without_the_power_transform(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    calls = _count_standardised(monkeypatch)
+    trials = _lucky_outlier_study()
+    (best,) = recommend(_spec(XY), trials) or []
+    assert calls[0] == 1
+    # Predictions are back on the objective's scale all the same: near the bowl's values.
+    truth = _bowl(float(best.trial.params["x"]), float(best.trial.params["y"]))
+    assert best.mean["loss"] == pytest.approx(truth, abs=0.05)
+    assert 0.01 < best.noise_stddev["loss"] < 0.2
+
+
+def test_noise_free_and_deterministic_results_keep_the_power_transform(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    calls = _count_standardised(monkeypatch)
+    rng = np.random.default_rng(4)
+    points = [(float(rng.random()), float(rng.random())) for _ in range(30)]
+    clean = _completed([({"x": x, "y": y}, {"loss": _bowl(x, y)}) for x, y in points])
+    recommend(_spec(XY), clean)
+    recommend(_spec(XY, deterministic_objective=True), _lucky_outlier_study())
+    assert calls[0] == 0

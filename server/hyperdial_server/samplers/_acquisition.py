@@ -130,6 +130,59 @@ class LogEI:
         return val, grad
 
 
+#: Joint draws of the noise-free values at the observed points in :class:`NoisyLogEI`.
+NEI_SAMPLES = 32
+
+
+class NoisyLogEI:
+    """Log noisy expected improvement (Letham et al., 2019, "Constrained Bayesian optimization
+    with noisy experiments"): the expected improvement averaged over joint posterior draws of
+    the noise-free values at the observed points, each draw with its own incumbent (its best
+    value among the ``eligible`` points) and the model conditioned on it without noise.
+
+    With noisy results the best *observed* value is a lucky measurement: an incumbent set
+    there makes every point look hopeless but the unexplored ones. Here the incumbent is what
+    the best point's value may really be, and the uncertainty about which point that is counts.
+
+    Args:
+        posterior: The model (with its fitted noise).
+        eligible: Which training points (rows of ``posterior.x``) may be the incumbent.
+        rng: Draws the samples.
+        samples: How many.
+    """
+
+    def __init__(
+        self,
+        posterior: Posterior,
+        eligible: npt.NDArray[np.bool_],
+        rng: np.random.Generator,
+        samples: int = NEI_SAMPLES,
+    ) -> None:
+        draws = posterior.latent_samples(samples, rng)
+        self.best = draws[eligible].min(axis=0)
+        self.model = posterior.noiseless()
+        self._alpha = self.model.solve(draws)
+        self._log_count = math.log(samples)
+
+    def value(self, x: Array) -> Array:
+        """Log noisy EI at feature rows ``x``."""
+        mean, var = self.model.predict(x, self._alpha)
+        each = log_ei(mean, var[:, None], self.best)
+        out: Array = scipy.special.logsumexp(each, axis=1) - self._log_count
+        return out
+
+    def value_and_grad(self, x: Array, columns: Sequence[int]) -> tuple[Array, Array]:
+        """Log noisy EI at ``x`` and its derivatives by the feature ``columns``."""
+        mean, var, d_mean, d_var = self.model.predict_grad(x, columns, self._alpha)
+        each, g_mean, g_var = log_ei_grad(mean, var[:, None], self.best)
+        total = scipy.special.logsumexp(each, axis=1)
+        weight = np.exp(each - total[:, None])  # each draw's share of the average
+        grad: Array = np.einsum("ms,msc->mc", weight * g_mean, d_mean) + (
+            (weight * g_var).sum(axis=1)[:, None] * d_var
+        )
+        return total - self._log_count, grad
+
+
 class Sum:
     """The sum of log-scale acquisitions: the log of the product of what they measure (log EI
     plus log probabilities of feasibility is the log of constrained expected improvement).
@@ -205,7 +258,7 @@ def _log1mexp(t: Array) -> Array:
     return out
 
 
-def log_ei(mean: Array, var: Array, best: float) -> Array:
+def log_ei(mean: Array, var: Array, best: float | Array) -> Array:
     """Log expected improvement below ``best`` of a Gaussian ``N(mean, var)``."""
     sigma = np.sqrt(var)
     z = (best - mean) / sigma
@@ -213,7 +266,7 @@ def log_ei(mean: Array, var: Array, best: float) -> Array:
     return out
 
 
-def log_ei_grad(mean: Array, var: Array, best: float) -> tuple[Array, Array, Array]:
+def log_ei_grad(mean: Array, var: Array, best: float | Array) -> tuple[Array, Array, Array]:
     """Log EI and its derivatives with respect to the mean and the variance."""
     sigma = np.sqrt(var)
     z = (best - mean) / sigma

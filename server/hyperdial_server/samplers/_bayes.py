@@ -76,8 +76,16 @@ How one ask is answered (``docs/algorithms.md`` has the user-facing account):
    points of one batch, all different. Positions are capped at ``MAX_LOOKAHEAD``.
 7. **Acquisition.** Log expected improvement (plus the log probability of feasibility, 3b),
    maximised by ``_acquisition.ranked_by`` (the best point not evaluated or handed out
-   already is taken). Pending points are believed by the feasibility model too, and a believed
-   value counts towards the incumbent only where the point is believed feasible.
+   already is taken). When the fitted noise variance is above ``NOISY_ABOVE`` (and the
+   objective is not declared deterministic), log *noisy* expected improvement
+   (``_acquisition.NoisyLogEI``) instead: with noisy results the best observed value is a
+   lucky measurement, and an incumbent set there sends the search away from the good region;
+   the incumbents are drawn from the model at the points that may be the incumbent; and the
+   model is fitted again on outputs standardised without the power transform of point 3
+   (additive noise, stretched in the good region and compressed elsewhere by the transform,
+   is no longer of one variance there). Pending points are believed by the feasibility model
+   too, and a believed value counts towards the incumbent only where the point is believed
+   feasible.
 
 The sampler is pure: the same inputs give the same points. Nothing is kept between calls, not
 even fitted hyperparameters: every ask fits its model from the same starting points.
@@ -116,6 +124,9 @@ MAX_LOOKAHEAD = 16
 #: Smallest distance (in the unit coordinates) between a new point and a point in flight;
 #: closer candidates are passed over for the next best.
 MIN_GAP_IN_FLIGHT = 1e-3
+#: Fitted noise variance (on the standardised output scale) above which the acquisition is
+#: noisy expected improvement rather than expected improvement below the best observed value.
+NOISY_ABOVE = 0.01
 #: Fewest and most initial quasi-random trials of the default (2 per parameter in between).
 MIN_DEFAULT_INITIAL = 5
 MAX_DEFAULT_INITIAL = 10
@@ -528,13 +539,15 @@ def _yeo_johnson_inverse(t: Array, lam: float) -> Array:
 
 
 def _model_data(
-    spec: StudySpec, data: _Data, y: Array, base: int, position: int
-) -> tuple[Array, Array, float | None, Array]:
-    """Features' coordinates, model outputs, incumbent and anchors for one scalarisation.
+    spec: StudySpec, data: _Data, y: Array, base: int, position: int, *, warp: bool = True
+) -> tuple[Array, Array, float | None, Array, npt.NDArray[np.bool_]]:
+    """Features' coordinates, model outputs, incumbent, anchors and the rows that may be the
+    incumbent, for one scalarisation; the outputs standardised only, without the power
+    transform, if not ``warp`` (the same rows: both keep the order of ``y``).
 
     The incumbent is ``None`` while no completed trial holds every constraint.
     """
-    z = transform_outputs(y)
+    z = transform_outputs(y) if warp else _standardised(y)
     u = data.u
     feasible = data.feasible
     # Which rows may be the incumbent: completed trials that hold every constraint. A stopped
@@ -558,10 +571,18 @@ def _model_data(
         best = float(np.min(z[ok]))
     elif data.feasible.all():
         best = float(np.min(z))  # every completed row left out of the subset: the best row
+        ok = np.ones(len(z), dtype=bool)
     # The best rows, feasible ones first.
     order = np.argsort(z, kind="stable") if feasible.all() else np.lexsort((z, ~feasible))
     anchors = u[order[:3]]
-    return u, z, best, anchors
+    return u, z, best, anchors, ok
+
+
+def _standardised(y: Array) -> Array:
+    """``y`` less its mean, over its standard deviation (the model outputs under noise)."""
+    sd = float(np.std(y))
+    out: Array = (y - float(np.mean(y))) / (sd if sd > 0 else 1.0)
+    return out
 
 
 def _batch(
@@ -588,6 +609,7 @@ def _batch(
     hyper: _gp.Hyper | None = None
     best: float | None = None
     anchors = np.empty((0, enc.n_dims))
+    eligible = np.zeros(0, dtype=bool)
     multi = data.y.shape[1] > 1
     # Failed trials are not in it (point 3b): their points may come again.
     taken = {_key(enc.decode(row)) for row in (*busy, *data.u, *data.infeasible)}
@@ -597,24 +619,43 @@ def _batch(
     for position in range(size):
         if posterior is None or multi:
             y = _scalarise(data.y, _rng(spec, base, position, 1), data.completed)
-            u, z, best, anchors = _model_data(spec, data, y, base, position)
+            u, z, best, anchors, eligible = _model_data(spec, data, y, base, position)
             x = enc.features(u)
             fixed = _gp.NOISE_VAR_BOUNDS[0] if spec.deterministic_objective else None
             hyper = _gp.fit(
                 x, z, enc.groups, _rng(spec, base, position, 2), hyper, fixed_noise=fixed
             )
             posterior = _gp.Posterior(x, z, enc.groups, hyper)
+            if not multi and noisy_results(spec, posterior):
+                # Noisy results: the power transform, fitted on noisy values, makes the noise
+                # of the good region (stretched) differ from the rest's (compressed), which one
+                # noise variance cannot model; the values are only standardised (point 7).
+                u, z, best, anchors, eligible = _model_data(
+                    spec, data, y, base, position, warp=False
+                )
+                hyper = _gp.fit(
+                    x, z, enc.groups, _rng(spec, base, position, 2), None, fixed_noise=fixed
+                )
+                posterior = _gp.Posterior(x, z, enc.groups, hyper)
             for row in [*busy, *chosen]:
                 best = _incumbent(best, _believe(posterior, enc, row), row, feasibility)
+                eligible = np.append(eligible, _counts(row, feasibility))
         acquisition: _acquisition.Acquisition
         if best is None:
             # No feasible trial yet: find one first (point 3b).
             assert feasibility is not None  # without constraints every row is feasible
             acquisition = feasibility
-        elif feasibility is None:
-            acquisition = _acquisition.LogEI(posterior, best)
         else:
-            acquisition = _acquisition.Sum(_acquisition.LogEI(posterior, best), feasibility)
+            improvement: _acquisition.Acquisition
+            if not multi and noisy_results(spec, posterior):
+                improvement = _acquisition.NoisyLogEI(
+                    posterior, eligible, _rng(spec, base, position, 6)
+                )
+            else:
+                improvement = _acquisition.LogEI(posterior, best)
+            acquisition = (
+                improvement if feasibility is None else _acquisition.Sum(improvement, feasibility)
+            )
         rows = _acquisition.ranked_by(enc, acquisition, _rng(spec, base, position, 4), anchors)
         # The best point not handed out or evaluated already (discrete spaces run out of new
         # points near the optimum; re-running a known point teaches the model nothing).
@@ -636,9 +677,22 @@ def _batch(
         canonical = enc.encode(point)
         chosen.append(canonical)
         best = _incumbent(best, _believe(posterior, enc, canonical), canonical, feasibility)
+        eligible = np.append(eligible, _counts(canonical, feasibility))
         if feasibility is not None:
             feasibility.believe(canonical)
     return points
+
+
+def noisy_results(spec: StudySpec, posterior: _gp.Posterior) -> bool:
+    """Whether the results are noisy enough for noisy expected improvement (point 7): the
+    fitted noise variance, on the standardised scale, above ``NOISY_ABOVE``."""
+    return not spec.deterministic_objective and posterior.noise > NOISY_ABOVE
+
+
+def _counts(row: Array, feasibility: Feasibility | None) -> bool:
+    """Whether a pending point believed at its predicted mean may be the incumbent (as
+    :func:`_incumbent` counts it)."""
+    return feasibility is None or bool(feasibility.holds(row[None, :])[0])
 
 
 def _incumbent(

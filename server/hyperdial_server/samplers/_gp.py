@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import numpy.typing as npt
@@ -444,20 +444,30 @@ class Posterior:
         out: Array = self.signal * matern52(scaled_sq_dists(a, b, self.groups, self.rho))
         return out
 
-    def predict(self, xc: Array) -> tuple[Array, Array]:
-        """Posterior mean and variance (of the latent function) at the rows of ``xc``."""
+    def predict(self, xc: Array, alpha: Array | None = None) -> tuple[Array, Array]:
+        """Posterior mean and variance (of the latent function) at the rows of ``xc``.
+
+        Args:
+            xc: Points, shape (m, F).
+            alpha: ``C^-1 y`` of other outputs at the same training points, shape (n, S)
+                (:meth:`solve`): the means of those, shape (m, S), instead of this model's.
+        """
         kx = self.signal * matern52(self._sq_dists(xc))
-        mean: Array = kx @ self.alpha
+        mean: Array = kx @ (self.alpha if alpha is None else alpha)
         v = _solve_lower(self._chol, kx.T, False)
         var = self.signal - np.einsum("ij,ij->j", v, v)
         return mean, np.maximum(var, 1e-12 * self.signal)
 
-    def predict_grad(self, xc: Array, columns: Sequence[int]) -> tuple[Array, Array, Array, Array]:
+    def predict_grad(
+        self, xc: Array, columns: Sequence[int], alpha: Array | None = None
+    ) -> tuple[Array, Array, Array, Array]:
         """Mean, variance and their gradients with respect to numeric ``columns`` of ``xc``.
 
         Args:
             xc: Points, shape (m, F).
             columns: Numeric feature columns to differentiate by.
+            alpha: As for :meth:`predict`: the means (m, S) and their gradients (m, S,
+                len(columns)) of those outputs instead.
 
         Returns:
             ``(mean, var, d_mean, d_var)``; the gradients have shape (m, len(columns)).
@@ -466,7 +476,7 @@ class Posterior:
         corr, corr_grad = _matern52_and_grad(r2)
         kx = self.signal * corr
         dk_dr2 = self.signal * corr_grad
-        mean: Array = kx @ self.alpha
+        mean: Array = kx @ (self.alpha if alpha is None else alpha)
         v = _solve_lower(self._chol, kx.T, False)
         var = self.signal - np.einsum("ij,ij->j", v, v)
         # C^-1 k(x) for the variance gradient.
@@ -482,12 +492,39 @@ class Posterior:
         diff = xc[:, index][:, None, :] - x_cols[None, :, :]
         dr2 = two_rho * diff
         dk = dk_dr2[:, :, None] * dr2
-        d_mean = np.einsum("mnc,n->mc", dk, self.alpha)
+        if alpha is None:
+            d_mean = np.einsum("mnc,n->mc", dk, self.alpha)
+        else:
+            d_mean = np.einsum("mnc,ns->msc", dk, alpha)
         d_var = -2.0 * np.einsum("mnc,mn->mc", dk, ck)
         floor = 1e-12 * self.signal
         clipped = var < floor
         d_var[clipped] = 0.0
         return mean, np.maximum(var, floor), d_mean, d_var
+
+    def solve(self, outputs: Array) -> Array:
+        """``C^-1 outputs`` for other outputs at the training points (shape (n, S)): what
+        :meth:`predict` takes to predict them with this model's kernel and noise."""
+        out: Array = scipy.linalg.cho_solve((self._chol, True), outputs, check_finite=False)
+        return out
+
+    def latent_samples(self, count: int, rng: np.random.Generator) -> Array:
+        """Joint draws of the latent (noise-free) function at the training points from the
+        posterior, shape (n, count)."""
+        k = self.kernel(self.x, self.x)
+        v = _solve_lower(self._chol, k, False)
+        mean = k @ self.alpha
+        cov = k - v.T @ v
+        cov = 0.5 * (cov + cov.T)
+        chol = _robust_cholesky(cov + (1e-9 * self.signal) * np.eye(len(cov)))
+        out: Array = mean[:, None] + chol @ rng.standard_normal((len(cov), count))
+        return out
+
+    def noiseless(self) -> Posterior:
+        """The same kernel on the same points with the noise at its floor: conditioned on
+        (sampled) noise-free values it interpolates them."""
+        hyper = replace(self.hyper, log_noise=math.log(NOISE_VAR_BOUNDS[0]))
+        return Posterior(self.x, self.y, self.groups, hyper)
 
     def condition_on(self, xn: Array, yn: float) -> None:
         """Adds one observation ``(xn, yn)`` in place (hyperparameters unchanged)."""

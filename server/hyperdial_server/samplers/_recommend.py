@@ -3,7 +3,8 @@
 With a noisy objective the best observed value is biased: among many measurements, the lowest
 is often a good point measured lucky. The recommendation fits, per objective, the Bayesian
 sampler's Gaussian process (same encoding, output transform, kernel and priors; noise fitted
-unless the study declares ``deterministic_objective``) on every completed trial, and judges each
+unless the study declares ``deterministic_objective``, and under noise outputs only
+standardised, as the sampler's) on every completed trial, and judges each
 distinct point by its posterior mean: a point whose neighbours, or repeated measurements, agree
 is preferred to one lucky result. Repeated measurements of the same parameters are one point:
 the model averages them (each is an observation), and the point is represented by its
@@ -28,7 +29,12 @@ import numpy.typing as npt
 from hyperdial_server.core.study import StudySpec
 from hyperdial_server.core.trial import Trial, TrialState
 from hyperdial_server.samplers import _gp
-from hyperdial_server.samplers._bayes import MAX_MODEL_TRIALS, fit_output_transform
+from hyperdial_server.samplers._bayes import (
+    MAX_MODEL_TRIALS,
+    OutputTransform,
+    noisy_results,
+    fit_output_transform,
+)
 from hyperdial_server.samplers._encoder import Encoder
 
 Array = npt.NDArray[np.float64]
@@ -120,6 +126,12 @@ def recommend(spec: StudySpec, trials: Sequence[Trial]) -> list[Recommended] | N
         rng = np.random.default_rng([spec.seed % 2**64, 7, j])
         hyper = _gp.fit(x_all[model], z, enc.groups, rng, None, fixed_noise=fixed)
         posterior = _gp.Posterior(x_all[model], z, enc.groups, hyper)
+        if noisy_results(spec, posterior):
+            # As the sampler does under noise: outputs only standardised (the power transform
+            # stretches the noise of the good region), and the model fitted again on them.
+            z, transform = _standardised(y[model, j])
+            hyper = _gp.fit(x_all[model], z, enc.groups, rng, None, fixed_noise=fixed)
+            posterior = _gp.Posterior(x_all[model], z, enc.groups, hyper)
         m, var = posterior.predict(x_all[points])
         s = np.sqrt(var)
         n_sd = math.sqrt(posterior.noise)
@@ -147,6 +159,13 @@ def recommend(spec: StudySpec, trials: Sequence[Trial]) -> list[Recommended] | N
             )
         )
     return sorted(out, key=lambda r: r.trial.number)
+
+
+def _standardised(y: Array) -> tuple[Array, OutputTransform]:
+    """``y`` less its mean, over its standard deviation, and that transform (``y`` varies)."""
+    mean, sd = float(np.mean(y)), float(np.std(y))
+    out: Array = (y - mean) / sd
+    return out, OutputTransform(0.0, 1.0, None, mean, sd)
 
 
 def _model_rows(y: Array, seed: int) -> npt.NDArray[np.intp]:
