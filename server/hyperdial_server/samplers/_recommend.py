@@ -32,8 +32,8 @@ from hyperdial_server.samplers import _gp
 from hyperdial_server.samplers._bayes import (
     MAX_MODEL_TRIALS,
     OutputTransform,
-    noisy_results,
     fit_output_transform,
+    noisy_results,
 )
 from hyperdial_server.samplers._encoder import Encoder
 
