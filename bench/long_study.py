@@ -25,12 +25,14 @@ The figures are one run on one machine: the client, the replica and Redis share 
 from __future__ import annotations
 
 import argparse
+import functools
 import multiprocessing as mp
 import os
 import statistics
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
 from bench.bayes_latency import _history, _spec, _stub, ask_tell, pct
 from bench.load import process_cpu, redis_cpu, redis_server, start_hyperdial
@@ -100,44 +102,42 @@ def process_tree(pid: int) -> list[int]:
 
 
 def measure(
-    target: str, redis_url: str, server_pid: int, study_id: str, asks: int
+    redis_url: str, server_pid: int, call: Callable[[], float], times: int
 ) -> tuple[list[float], float, float]:
-    """``asks`` ask -> tell pairs after one warm-up: the ask latencies, and Redis and replica
-    CPU seconds per pair over them."""
-    stub = _stub(target)
-    ask_tell(stub, study_id)  # warm-up: the workers started, the spec cached
+    """``call`` (which returns the seconds it measured) ``times`` times after one warm-up:
+    the seconds, and Redis and replica CPU seconds per call over them."""
+    call()  # warm-up: the workers started, the spec cached
     pids = process_tree(server_pid)
     redis0, replica0 = redis_cpu(redis_url), process_cpu(pids)
-    seconds = [ask_tell(stub, study_id) for _ in range(asks)]
+    seconds = [call() for _ in range(times)]
     redis1, replica1 = redis_cpu(redis_url), process_cpu(pids)
-    return seconds, (redis1 - redis0) / asks, (replica1 - replica0) / asks
+    return seconds, (redis1 - redis0) / times, (replica1 - replica0) / times
 
 
-def measure_recommendations(
-    target: str, redis_url: str, server_pid: int, study_id: str, calls: int
-) -> tuple[list[float], float, float]:
-    """``calls`` recommendations after one warm-up: their latencies, and Redis and replica CPU
-    seconds per call over them."""
+def recommendation(stub: Any, study_id: str) -> float:
+    """One recommendation (``ListOptimalTrials`` by the model); returns the seconds it took."""
     from hyperdial.v1 import tuning_service_pb2 as ts
 
-    stub = _stub(target)
     request = ts.ListOptimalTrialsRequest(
         parent=f"studies/{study_id}", basis=ts.OPTIMALITY_BASIS_MODEL
     )
-    stub.ListOptimalTrials(request, timeout=120)
-    pids = process_tree(server_pid)
-    redis0, replica0 = redis_cpu(redis_url), process_cpu(pids)
-    seconds = []
-    for _ in range(calls):
-        t0 = time.perf_counter()
-        answer = stub.ListOptimalTrials(request, timeout=120)
-        seconds.append(time.perf_counter() - t0)
-        assert len(answer.predictions) == 1, answer
-    redis1, replica1 = redis_cpu(redis_url), process_cpu(pids)
-    return seconds, (redis1 - redis0) / calls, (replica1 - replica0) / calls
+    t0 = time.perf_counter()
+    answer = stub.ListOptimalTrials(request, timeout=120)
+    seconds = time.perf_counter() - t0
+    assert len(answer.predictions) == 1, answer
+    return seconds
 
 
-def _table(what: str, rows: list[tuple[int, float, float, float, float]]) -> None:
+Row = tuple[int, float, float, float, float]
+
+
+def _row(n: int, measured: tuple[list[float], float, float]) -> Row:
+    """Trials, p50 and p99 ms, Redis and replica CPU ms per call."""
+    seconds, redis_s, replica_s = measured
+    return n, pct(seconds, 0.5), pct(seconds, 0.99), 1e3 * redis_s, 1e3 * replica_s
+
+
+def _table(what: str, rows: list[Row]) -> None:
     base = next((r for r in rows if r[0] == 300), rows[0] if rows else None)
     print()
     print(
@@ -163,30 +163,36 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--redis", default=None, help="a running Redis (default: start one)")
     args = parser.parse_args(argv)
     sizes = [int(s) for s in args.sizes.split(",") if s]
-    rows = []
-    recommendations = []
+    rows: list[Row] = []
+    recommendations: list[Row] = []
     with redis_server(args.redis) as url:
         server = start_hyperdial(url)
         try:
+            stub = _stub(server.target)
             for n in sizes:
                 study_id = f"long-{n}-{os.getpid()}"
                 took = create_long_study(server.target, study_id, n)
-                seconds, redis_s, replica_s = measure(
-                    server.target, url, server.pid, study_id, args.asks
+                ask = measure(
+                    url, server.pid, functools.partial(ask_tell, stub, study_id), args.asks
                 )
-                row = (n, pct(seconds, 0.5), pct(seconds, 0.99), 1e3 * redis_s, 1e3 * replica_s)
+                row = _row(n, ask)
                 rows.append(row)
                 print(
                     f"# N={n:,} (imported in {took:.0f} s): p50 {row[1]:.1f} ms, p99 "
                     f"{row[2]:.1f} ms, Redis {row[3]:.2f} ms/ask, replica {row[4]:.1f} ms/ask, "
-                    f"mean {1e3 * statistics.fmean(seconds):.1f} ms",
+                    f"mean {1e3 * statistics.fmean(ask[0]):.1f} ms",
                     flush=True,
                 )
                 if args.recommendations:
-                    seconds, redis_s, replica_s = measure_recommendations(
-                        server.target, url, server.pid, study_id, args.recommendations
+                    rec = _row(
+                        n,
+                        measure(
+                            url,
+                            server.pid,
+                            functools.partial(recommendation, stub, study_id),
+                            args.recommendations,
+                        ),
                     )
-                    rec = (n, pct(seconds, 0.5), pct(seconds, 0.99), 1e3 * redis_s, 1e3 * replica_s)
                     recommendations.append(rec)
                     print(
                         f"# N={n:,} recommendation: p50 {rec[1]:.1f} ms, p99 {rec[2]:.1f} ms, "

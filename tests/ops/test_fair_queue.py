@@ -167,36 +167,24 @@ def test_one_study_alone_uses_every_worker() -> None:
     run(body)
 
 
-def test_a_cancelled_wait_gives_its_turn_away() -> None:
+@pytest.mark.parametrize("as_a_worker_frees", [False, True])
+def test_a_cancelled_wait_gives_its_turn_away(as_a_worker_frees: bool) -> None:
     async def body() -> None:
         jobs = Jobs(1)
         for name in ("a1", "b1", "c1"):
             jobs.submit(name)
         await settle()
-        jobs.tasks["b1"].cancel()
-        await settle()
-        assert (jobs.queue.running, jobs.queue.waiting) == (1, 1)
-        await jobs.finish("a1")
-        assert jobs.started == ["a1", "c1"]
-        await jobs.finish("c1")
-        with pytest.raises(asyncio.CancelledError):
-            await jobs.tasks["b1"]
-        assert (jobs.queue.running, jobs.queue.waiting) == (0, 0)
-
-    run(body)
-
-
-def test_a_wait_cancelled_as_a_worker_frees_takes_no_worker() -> None:
-    async def body() -> None:
-        jobs = Jobs(1)
-        for name in ("a1", "b1", "c1"):
-            jobs.submit(name)
-        await settle()
-        # In one step: a1 finishes and b1's caller is cancelled; a1's release runs first and
-        # finds b1's wait already cancelled.
-        jobs._finish["a1"].set()
-        jobs.tasks["b1"].cancel()
-        await settle()
+        if as_a_worker_frees:
+            # In one step: a1 finishes and b1's caller is cancelled; a1's release runs first
+            # and finds b1's wait already cancelled.
+            jobs._finish["a1"].set()
+            jobs.tasks["b1"].cancel()
+            await settle()
+        else:
+            jobs.tasks["b1"].cancel()
+            await settle()
+            assert (jobs.queue.running, jobs.queue.waiting) == (1, 1)
+            await jobs.finish("a1")
         assert jobs.started == ["a1", "c1"]
         await jobs.finish("c1")
         with pytest.raises(asyncio.CancelledError):
