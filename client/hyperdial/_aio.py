@@ -688,8 +688,9 @@ class AsyncStudy(BaseStudy[AsyncTrial]):
 
     @property
     def recommended_trial(self) -> Awaitable[AsyncTrial]:
-        """``await study.recommended_trial``: the completed trial of the best predicted value
-        of a single-objective study, with its ``prediction`` (see
+        """``await study.recommended_trial``: the completed trial of a single-objective study
+        whose prediction is best at its worse end (mean plus or minus one sd), with its
+        ``prediction`` (see
         :attr:`hyperdial.Study.recommended_trial`).
 
         Raises:

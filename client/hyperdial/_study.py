@@ -594,8 +594,9 @@ class Study(BaseStudy[Trial]):
 
     @property
     def recommended_trial(self) -> Trial:
-        """The recommended trial of a single-objective study: the completed trial of the best
-        predicted value (lowest, or highest when maximized), with its
+        """The recommended trial of a single-objective study: the completed trial whose
+        prediction is best at its worse end (the predicted mean plus one standard deviation,
+        or minus one when maximized: of two trials predicted alike, the surer), with its
         :attr:`~hyperdial.BaseTrial.prediction`; see :attr:`recommended_trials` for when to
         use it rather than :attr:`best_trial`.
 

@@ -365,11 +365,16 @@ def _noisy_history(spec: StudySpec, n: int, sd: float) -> list[Trial]:
     return _history(spec, n, lambda p: _bowl(p) + sd * rng.standard_normal())
 
 
+def _well(p: Params) -> float:
+    """A narrow deep optimum: most of the plane near 0, a long tail of good values."""
+    return -math.exp(-12.0 * _bowl(p))
+
+
 def _points_and_uses(
     monkeypatch: pytest.MonkeyPatch, spec: StudySpec, trials: list[Trial]
-) -> tuple[list[Params], int]:
-    """The next three points, and how many noisy-EI acquisitions they were chosen by (each on
-    a model of outputs without the power transform)."""
+) -> tuple[list[Params], int, int]:
+    """The next three points, how many noisy-EI acquisitions they were chosen by, and how many
+    models of outputs without the power transform were fitted."""
     _CountingNoisyLogEI.made = 0
     monkeypatch.setattr(_acquisition, "NoisyLogEI", _CountingNoisyLogEI)
     unwarped = 0
@@ -382,9 +387,9 @@ def _points_and_uses(
 
     monkeypatch.setattr(_bayes, "_standardised", counting)
     points = SAMPLER.suggest(spec, [40, 41, 42], trials)
-    # One batch, one fit (and one refit without the transform when the results are noisy).
-    assert unwarped == (1 if _CountingNoisyLogEI.made else 0)
-    return points, _CountingNoisyLogEI.made
+    # One batch: one fit, and at most one refit without the transform.
+    assert unwarped <= 1
+    return points, _CountingNoisyLogEI.made, unwarped
 
 
 def test_noisy_results_are_searched_by_noisy_expected_improvement(
@@ -392,12 +397,48 @@ def test_noisy_results_are_searched_by_noisy_expected_improvement(
 ) -> None:
     spec = _spec(PLANE)
     trials = _noisy_history(spec, 40, sd=0.1)
-    points, uses = _points_and_uses(monkeypatch, spec, trials)
+    points, uses, _ = _points_and_uses(monkeypatch, spec, trials)
     assert uses == 3  # one per point of the batch
     monkeypatch.setattr(_bayes, "NOISY_ABOVE", math.inf)
-    plain, plain_uses = _points_and_uses(monkeypatch, spec, trials)
+    plain, plain_uses, _ = _points_and_uses(monkeypatch, spec, trials)
     assert plain_uses == 0
     assert points != plain
+
+
+def _exponent(trials: list[Trial]) -> float | None:
+    y = np.array([t.values["loss"] for t in trials])  # type: ignore[index]
+    transform = _bayes.fit_output_transform(y)[1]
+    assert transform is not None
+    return transform.lam
+
+
+def test_under_noise_a_transform_that_compresses_the_good_values_is_dropped(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A bowl's values have a long tail of bad ones: the transform compresses those (exponent
+    below 1) and is kept under noise. A narrow well's have a long tail of good ones: the
+    transform would squeeze the good region and its noise together (exponent above 1), so the
+    model is fitted again on values only standardised."""
+    spec = _spec(PLANE)
+    bowl = _noisy_history(spec, 40, sd=0.1)
+    assert not _bayes.compresses_good_values(_exponent(bowl))
+    _, uses, unwarped = _points_and_uses(monkeypatch, spec, bowl)
+    assert uses == 3 and unwarped == 0
+    rng = np.random.default_rng(11)
+    well = _history(spec, 40, lambda p: _well(p) + 0.1 * rng.standard_normal())
+    assert _bayes.compresses_good_values(_exponent(well))
+    _, uses, unwarped = _points_and_uses(monkeypatch, spec, well)
+    assert uses == 3 and unwarped == 1
+    # Noise-free, the same well keeps its transform: the refit is for noisy results only.
+    _, uses, unwarped = _points_and_uses(monkeypatch, spec, _history(spec, 40, _well))
+    assert uses == 0 and unwarped == 0
+
+
+def test_compresses_good_values_reads_the_exponent() -> None:
+    assert _bayes.compresses_good_values(1.5)
+    assert not _bayes.compresses_good_values(1.0)  # the identity
+    assert not _bayes.compresses_good_values(0.3)
+    assert not _bayes.compresses_good_values(None)  # no transform
 
 
 def test_noise_free_and_deterministic_studies_keep_expected_improvement(
@@ -405,9 +446,9 @@ def test_noise_free_and_deterministic_studies_keep_expected_improvement(
 ) -> None:
     spec = _spec(PLANE)
     # Noise-free results: the fitted noise is at the floor, the points those of before.
-    _, uses = _points_and_uses(monkeypatch, spec, _history(spec, 40, _bowl))
+    _, uses, _ = _points_and_uses(monkeypatch, spec, _history(spec, 40, _bowl))
     assert uses == 0
     # Noisy results, but the study declares its objective deterministic: no noise is fitted.
     det = dataclasses.replace(spec, deterministic_objective=True)
-    _, uses = _points_and_uses(monkeypatch, det, _noisy_history(det, 40, sd=0.1))
+    _, uses, _ = _points_and_uses(monkeypatch, det, _noisy_history(det, 40, sd=0.1))
     assert uses == 0

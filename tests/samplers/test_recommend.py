@@ -141,6 +141,27 @@ def test_measured_once_each_the_slightly_better_result_wins() -> None:
     assert best.measurements == 1
 
 
+def test_of_two_points_predicted_alike_the_surer_one_is_recommended(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """x = 0.7 measured once at 0.07 is predicted a little lower than x = 0.3, measured five
+    times around 0.10, but with twice its uncertainty: the upper ends of the predictions
+    (mean + RECOMMEND_SD sd) rank the five measurements first."""
+    trials = _two_wells([0.05, 0.15, 0.10, 0.08, 0.12], at_07=0.07)
+    (best,) = recommend(_spec(X), trials) or []
+    assert best.trial.params == {"x": 0.3}
+    monkeypatch.setattr(_recommend, "RECOMMEND_SD", 0.0)
+    (by_mean,) = recommend(_spec(X), trials) or []
+    assert by_mean.trial.params == {"x": 0.7}
+    assert by_mean.mean["loss"] < best.mean["loss"]
+    assert by_mean.stddev["loss"] > 1.5 * best.stddev["loss"]
+
+
+def test_a_clearly_better_prediction_wins_despite_its_uncertainty() -> None:
+    (best,) = recommend(_spec(X), _two_wells([0.05, 0.15, 0.10, 0.08, 0.12], at_07=0.05)) or []
+    assert best.trial.params == {"x": 0.7}
+
+
 # --- deterministic objectives ------------------------------------------------------------------
 
 

@@ -134,7 +134,7 @@ def test_a_stopped_trial_never_sets_the_incumbent() -> None:
     data = _bayes._observations(spec, enc, [*history, stopped])
     np.testing.assert_array_equal(data.y[-1], [0.5, 0.5])  # per objective: the median
     scalar = np.array([1.0, 1.0, 0.9, 0.9, 0.5])  # a scalarisation where it comes first
-    _, z, best, _, eligible = _bayes._model_data(spec, data, scalar, 0, 0)
+    _, z, best, _, eligible, _ = _bayes._model_data(spec, data, scalar, 0, 0)
     assert z[-1] < best == float(np.min(z[:4]))
     assert list(eligible) == [True, True, True, True, False]  # nor noisy EI's incumbents
 

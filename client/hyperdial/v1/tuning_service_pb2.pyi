@@ -38,8 +38,10 @@ class _OptimalityBasisEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_Optim
     same model as `ALGORITHM_BAYESIAN`, whatever the study's algorithm) predicts each one's
     noise-free values, and trials are judged by those predictions. Right for noisy objectives:
     a point measured several times, or whose neighbours agree, is preferred to one lucky
-    measurement. With fewer than 2 completed trials, the same trials as observed, without
-    predictions.
+    measurement. With one objective the best is the lowest predicted mean plus one standard
+    deviation of the prediction (oriented: the highest mean minus one when maximised): of two
+    points predicted alike, the one the model is surer of. With fewer than 2 completed trials,
+    the same trials as observed, without predictions.
     """
 
 class OptimalityBasis(_OptimalityBasis, metaclass=_OptimalityBasisEnumTypeWrapper):
@@ -56,8 +58,10 @@ OPTIMALITY_BASIS_MODEL: OptimalityBasis.ValueType  # 2
 same model as `ALGORITHM_BAYESIAN`, whatever the study's algorithm) predicts each one's
 noise-free values, and trials are judged by those predictions. Right for noisy objectives:
 a point measured several times, or whose neighbours agree, is preferred to one lucky
-measurement. With fewer than 2 completed trials, the same trials as observed, without
-predictions.
+measurement. With one objective the best is the lowest predicted mean plus one standard
+deviation of the prediction (oriented: the highest mean minus one when maximised): of two
+points predicted alike, the one the model is surer of. With fewer than 2 completed trials,
+the same trials as observed, without predictions.
 """
 Global___OptimalityBasis: _TypeAlias = OptimalityBasis  # noqa: Y015
 

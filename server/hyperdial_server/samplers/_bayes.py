@@ -80,10 +80,12 @@ How one ask is answered (``docs/algorithms.md`` has the user-facing account):
    objective is not declared deterministic), log *noisy* expected improvement
    (``_acquisition.NoisyLogEI``) instead: with noisy results the best observed value is a
    lucky measurement, and an incumbent set there sends the search away from the good region;
-   the incumbents are drawn from the model at the points that may be the incumbent; and the
-   model is fitted again on outputs standardised without the power transform of point 3
-   (additive noise, stretched in the good region and compressed elsewhere by the transform,
-   is no longer of one variance there). Pending points are believed by the feasibility model
+   the incumbents are drawn from the model at the points that may be the incumbent; and when
+   the power transform of point 3 compresses the good values (``compresses_good_values``),
+   the model is fitted again on outputs only standardised (additive noise, squeezed in the
+   good region and stretched elsewhere by such a transform, is no longer of one variance
+   there, and the model blurs the good region; a transform that compresses bad values keeps
+   it sharp, and stays). Pending points are believed by the feasibility model
    too, and a believed value counts towards the incumbent only where the point is believed
    feasible.
 
@@ -540,14 +542,20 @@ def _yeo_johnson_inverse(t: Array, lam: float) -> Array:
 
 def _model_data(
     spec: StudySpec, data: _Data, y: Array, base: int, position: int, *, warp: bool = True
-) -> tuple[Array, Array, float | None, Array, npt.NDArray[np.bool_]]:
-    """Features' coordinates, model outputs, incumbent, anchors and the rows that may be the
-    incumbent, for one scalarisation; the outputs standardised only, without the power
-    transform, if not ``warp`` (the same rows: both keep the order of ``y``).
+) -> tuple[Array, Array, float | None, Array, npt.NDArray[np.bool_], float | None]:
+    """Features' coordinates, model outputs, incumbent, anchors, the rows that may be the
+    incumbent and the power transform's exponent, for one scalarisation; the outputs
+    standardised only, without the power transform, if not ``warp`` (the same rows: both
+    keep the order of ``y``).
 
-    The incumbent is ``None`` while no completed trial holds every constraint.
+    The incumbent is ``None`` while no completed trial holds every constraint; the exponent
+    is ``None`` when no power transform was applied.
     """
-    z = transform_outputs(y) if warp else _standardised(y)
+    if warp:
+        z, transform = fit_output_transform(y)
+        lam = transform.lam if transform is not None else None
+    else:
+        z, lam = _standardised(y), None
     u = data.u
     feasible = data.feasible
     # Which rows may be the incumbent: completed trials that hold every constraint. A stopped
@@ -575,7 +583,7 @@ def _model_data(
     # The best rows, feasible ones first.
     order = np.argsort(z, kind="stable") if feasible.all() else np.lexsort((z, ~feasible))
     anchors = u[order[:3]]
-    return u, z, best, anchors, ok
+    return u, z, best, anchors, ok, lam
 
 
 def _standardised(y: Array) -> Array:
@@ -619,18 +627,19 @@ def _batch(
     for position in range(size):
         if posterior is None or multi:
             y = _scalarise(data.y, _rng(spec, base, position, 1), data.completed)
-            u, z, best, anchors, eligible = _model_data(spec, data, y, base, position)
+            u, z, best, anchors, eligible, lam = _model_data(spec, data, y, base, position)
             x = enc.features(u)
             fixed = _gp.NOISE_VAR_BOUNDS[0] if spec.deterministic_objective else None
             hyper = _gp.fit(
                 x, z, enc.groups, _rng(spec, base, position, 2), hyper, fixed_noise=fixed
             )
             posterior = _gp.Posterior(x, z, enc.groups, hyper)
-            if not multi and noisy_results(spec, posterior):
-                # Noisy results: the power transform, fitted on noisy values, makes the noise
-                # of the good region (stretched) differ from the rest's (compressed), which one
-                # noise variance cannot model; the values are only standardised (point 7).
-                u, z, best, anchors, eligible = _model_data(
+            if not multi and noisy_results(spec, posterior) and compresses_good_values(lam):
+                # Noisy results, and a power transform that squeezes the good values together
+                # (and their noise with them) while it stretches the bad ones: one noise
+                # variance cannot model both, and the model blurs the region that matters; the
+                # values are only standardised (point 7).
+                u, z, best, anchors, eligible, _ = _model_data(
                     spec, data, y, base, position, warp=False
                 )
                 hyper = _gp.fit(
@@ -681,6 +690,15 @@ def _batch(
         if feasibility is not None:
             feasibility.believe(canonical)
     return points
+
+
+def compresses_good_values(lam: float | None) -> bool:
+    """Whether a Yeo-Johnson transform of exponent ``lam`` (``None``: none) compresses the
+    low (good, once oriented) values and stretches the high ones: ``lam > 1``, the transform
+    that makes a long tail of good values, such as a narrow deep optimum, look Gaussian. Below
+    1 it compresses a long tail of bad values (diverged runs, a steep corner of the space),
+    which keeps the model's attention on the good region, noise or not (point 7)."""
+    return lam is not None and lam > 1.0
 
 
 def noisy_results(spec: StudySpec, posterior: _gp.Posterior) -> bool:
