@@ -18,8 +18,10 @@ export const OptimalityBasis = {
    * same model as `ALGORITHM_BAYESIAN`, whatever the study's algorithm) predicts each one's
    * noise-free values, and trials are judged by those predictions. Right for noisy objectives:
    * a point measured several times, or whose neighbours agree, is preferred to one lucky
-   * measurement. With fewer than 2 completed trials, the same trials as observed, without
-   * predictions.
+   * measurement. With one objective the best is the lowest predicted mean plus one standard
+   * deviation of the prediction (oriented: the highest mean minus one when maximised): of two
+   * points predicted alike, the one the model is surer of. With fewer than 2 completed trials,
+   * the same trials as observed, without predictions.
    */
   OPTIMALITY_BASIS_MODEL: 'OPTIMALITY_BASIS_MODEL',
 } as const;
@@ -44,8 +46,10 @@ export type OptimalityBasis =
    * same model as `ALGORITHM_BAYESIAN`, whatever the study's algorithm) predicts each one's
    * noise-free values, and trials are judged by those predictions. Right for noisy objectives:
    * a point measured several times, or whose neighbours agree, is preferred to one lucky
-   * measurement. With fewer than 2 completed trials, the same trials as observed, without
-   * predictions.
+   * measurement. With one objective the best is the lowest predicted mean plus one standard
+   * deviation of the prediction (oriented: the highest mean minus one when maximised): of two
+   * points predicted alike, the one the model is surer of. With fewer than 2 completed trials,
+   * the same trials as observed, without predictions.
    */
   | 'OPTIMALITY_BASIS_MODEL'
   | 2
