@@ -412,33 +412,46 @@ def _exponent(trials: list[Trial]) -> float | None:
     return transform.lam
 
 
-def test_under_noise_a_transform_that_compresses_the_good_values_is_dropped(
+def _slope(p: Params) -> float:
+    """A plane: values spread evenly, no tail to compress (an exponent near 1)."""
+    return float(p["x"]) + float(p["y"])
+
+
+def test_under_noise_only_a_transform_that_compresses_bad_values_is_kept(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """A bowl's values have a long tail of bad ones: the transform compresses those (exponent
-    below 1) and is kept under noise. A narrow well's have a long tail of good ones: the
+    at most 0.8) and is kept under noise. A narrow well's have a long tail of good ones: the
     transform would squeeze the good region and its noise together (exponent above 1), so the
-    model is fitted again on values only standardised."""
+    model is fitted again on values only standardised. So is a plane's, whose transform is
+    near the identity (exponent 0.85 to 1): it bends the values by what the noise suggests."""
     spec = _spec(PLANE)
     bowl = _noisy_history(spec, 40, sd=0.1)
-    assert not _bayes.compresses_good_values(_exponent(bowl))
+    assert not _bayes.drops_transform_under_noise(_exponent(bowl))
     _, uses, unwarped = _points_and_uses(monkeypatch, spec, bowl)
     assert uses == 3 and unwarped == 0
     rng = np.random.default_rng(11)
     well = _history(spec, 40, lambda p: _well(p) + 0.1 * rng.standard_normal())
-    assert _bayes.compresses_good_values(_exponent(well))
+    assert _exponent(well) > 1.0  # type: ignore[operator]
     _, uses, unwarped = _points_and_uses(monkeypatch, spec, well)
+    assert uses == 3 and unwarped == 1
+    rng = np.random.default_rng(11)
+    slope = _history(spec, 40, lambda p: _slope(p) + 0.1 * rng.standard_normal())
+    assert 0.8 < _exponent(slope) <= 1.0  # type: ignore[operator]
+    _, uses, unwarped = _points_and_uses(monkeypatch, spec, slope)
     assert uses == 3 and unwarped == 1
     # Noise-free, the same well keeps its transform: the refit is for noisy results only.
     _, uses, unwarped = _points_and_uses(monkeypatch, spec, _history(spec, 40, _well))
     assert uses == 0 and unwarped == 0
 
 
-def test_compresses_good_values_reads_the_exponent() -> None:
-    assert _bayes.compresses_good_values(1.5)
-    assert not _bayes.compresses_good_values(1.0)  # the identity
-    assert not _bayes.compresses_good_values(0.3)
-    assert not _bayes.compresses_good_values(None)  # no transform
+def test_drops_transform_under_noise_reads_the_exponent() -> None:
+    assert _bayes.drops_transform_under_noise(1.5)  # compresses the good values
+    assert _bayes.drops_transform_under_noise(1.0)  # the identity
+    assert _bayes.drops_transform_under_noise(0.85)  # near it
+    assert not _bayes.drops_transform_under_noise(0.8)  # compresses the bad values
+    assert not _bayes.drops_transform_under_noise(0.3)
+    assert not _bayes.drops_transform_under_noise(None)  # no transform
 
 
 def test_noise_free_and_deterministic_studies_keep_expected_improvement(
