@@ -97,6 +97,31 @@ def test_bayesian_is_the_default_and_initial_trials_round_trip(stub: Any) -> Non
         assert "initial_trials" in message
 
 
+def test_a_wide_study_starts_at_the_centre_of_its_space(stub: Any) -> None:
+    # Ten parameters or more: the first suggestion is the centre, the next ones quasi-random.
+    params = [float_param(f"x{i}", -5.0, 10.0) for i in range(8)]
+    wide = _mixed_spec(initial_trials=4)
+    wide.parameters.extend(params)
+    sid = _sid("bo-wide")
+    create(stub, sid, wide)
+    first, second = ask(stub, sid, count=2)
+    p = py_params(first)
+    assert all(p[f"x{i}"] == 2.5 for i in range(8))
+    assert p["lr"] == pytest.approx(10**-2.5)
+    assert p["layers"] in (4, 5)
+    assert p["opt"] == "adam"  # a categorical parameter's first value
+    assert p["beta"] == 0.99  # the middle of a discrete one (active under "adam")
+    assert "momentum" not in p and "warmup" not in p
+    assert any(py_params(second)[f"x{i}"] != 2.5 for i in range(8))
+    # Six parameters: the design is the quasi-random sequence from its first point.
+    narrow = _sid("bo-narrow")
+    create(stub, narrow, _mixed_spec(initial_trials=4, seed=11))
+    quasi = _sid("bo-quasi")
+    quasi_spec = _mixed_spec(initial_trials=4, seed=11, algorithm=study_pb2.ALGORITHM_QUASI_RANDOM)
+    create(stub, quasi, quasi_spec)
+    assert py_params(ask(stub, narrow)[0]) == py_params(ask(stub, quasi)[0])
+
+
 def test_mixed_conditional_space_with_failures_end_to_end(stub: Any) -> None:
     sid = _sid("bo-mixed")
     create(stub, sid, _mixed_spec(algorithm=study_pb2.ALGORITHM_BAYESIAN, initial_trials=5))

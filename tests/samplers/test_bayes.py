@@ -124,6 +124,48 @@ def test_initial_design_is_the_sobol_sequence() -> None:
     assert _bayes.default_initial_trials(one) == _bayes.MIN_DEFAULT_INITIAL
 
 
+def _wide(n_floats: int) -> SearchSpace:
+    """``n_floats`` plain floats plus four mixed parameters, two of them conditional."""
+    return SearchSpace(
+        [
+            *(P(f"x{i}", FloatDomain(-5.0, 10.0)) for i in range(n_floats)),
+            P("lr", FloatDomain(1e-5, 1e-1, log=True)),
+            P("layers", IntDomain(1, 9)),
+            P("opt", CategoricalDomain(("adam", "sgd"))),
+            P("beta2", FloatDomain(0.9, 0.999), Condition("opt", ("adam",))),
+            P("momentum", FloatDomain(0.0, 0.9), Condition("opt", ("sgd",))),
+        ]
+    )
+
+
+def test_a_wide_space_starts_at_its_centre() -> None:
+    space = _wide(_bayes.CENTRE_FROM_PARAMETERS - 5)  # exactly the threshold
+    assert len(space.parameters) == _bayes.CENTRE_FROM_PARAMETERS
+    spec = _spec(space, initial_trials=5)
+    first = SAMPLER.suggest(spec, [0])[0]
+    # The middle of each numeric range (of its logarithm for a log scale), the first value of
+    # a categorical parameter, and only the parameters active there.
+    assert set(first) == {*(f"x{i}" for i in range(5)), "lr", "layers", "opt", "beta2"}
+    assert all(first[f"x{i}"] == 2.5 for i in range(5))
+    assert first["lr"] == pytest.approx(1e-3)
+    assert first["layers"] == 5
+    assert first["opt"] == "adam"
+    assert first["beta2"] == pytest.approx(0.9495)
+    assert _bayes.centre(space) == first
+    # The rest of the design is the Sobol sequence, whatever the order of the asks.
+    sobol = QuasiRandomSampler().suggest(spec, range(5))
+    assert SAMPLER.suggest(spec, [3, 1, 0, 4]) == [sobol[3], sobol[1], first, sobol[4]]
+    history = _history(spec, 2)
+    assert SAMPLER.suggest(spec, [2], history) == [sobol[2]]
+    # Trials already completed (imported, say): the model starts at once, centre or not.
+    assert SAMPLER.suggest(spec, [0], _history(spec, 5)) != [first]
+
+
+def test_a_narrower_space_starts_with_sobol_point_0() -> None:
+    spec = _spec(_wide(_bayes.CENTRE_FROM_PARAMETERS - 6), initial_trials=5)
+    assert SAMPLER.suggest(spec, [0, 1]) == QuasiRandomSampler().suggest(spec, [0, 1])
+
+
 def test_fewer_than_two_completed_trials_fall_back_to_sobol() -> None:
     spec = _spec(MIXED, initial_trials=1)
     history = _history(spec, 1, _mixed_loss)

@@ -85,7 +85,8 @@ class _AlgorithmEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_Algorithm.V
     """Scrambled Sobol sequence."""
     ALGORITHM_BAYESIAN: _Algorithm.ValueType  # 4
     """Bayesian optimisation: a Gaussian-process model of the objective and an expected-improvement
-    acquisition, after `initial_trials` quasi-random trials.
+    acquisition, after `initial_trials` quasi-random trials (the first the centre of a space
+    of 10 parameters or more).
     Values from 5 on are kept for more algorithms.
     """
 
@@ -102,7 +103,8 @@ ALGORITHM_QUASI_RANDOM: Algorithm.ValueType  # 3
 """Scrambled Sobol sequence."""
 ALGORITHM_BAYESIAN: Algorithm.ValueType  # 4
 """Bayesian optimisation: a Gaussian-process model of the objective and an expected-improvement
-acquisition, after `initial_trials` quasi-random trials.
+acquisition, after `initial_trials` quasi-random trials (the first the centre of a space
+of 10 parameters or more).
 Values from 5 on are kept for more algorithms.
 """
 Global___Algorithm: _TypeAlias = Algorithm  # noqa: Y015
@@ -242,7 +244,8 @@ class StudySpec(_message.Message):
     """
     initial_trials: _builtins.int
     """For `ALGORITHM_BAYESIAN`: how many trials are sampled quasi-randomly (Sobol) before the
-    model is used, 1 to 10000. 0 means the server default (twice the number of parameters,
+    model is used, 1 to 10000; in a space of 10 parameters or more the first of them is the
+    centre of the space (docs/algorithms.md). 0 means the server default (twice the number of parameters,
     at least 5 and at most 10; see docs/algorithms.md); a Bayesian study returns the value
     its sampler uses, the default included. Other algorithms ignore it and return it as given.
     """

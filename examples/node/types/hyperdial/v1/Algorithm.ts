@@ -22,7 +22,8 @@ export const Algorithm = {
   ALGORITHM_QUASI_RANDOM: 'ALGORITHM_QUASI_RANDOM',
   /**
    * Bayesian optimisation: a Gaussian-process model of the objective and an expected-improvement
-   * acquisition, after `initial_trials` quasi-random trials.
+   * acquisition, after `initial_trials` quasi-random trials (the first the centre of a space
+   * of 10 parameters or more).
    */
   ALGORITHM_BAYESIAN: 'ALGORITHM_BAYESIAN',
 } as const;
@@ -53,7 +54,8 @@ export type Algorithm =
   | 3
   /**
    * Bayesian optimisation: a Gaussian-process model of the objective and an expected-improvement
-   * acquisition, after `initial_trials` quasi-random trials.
+   * acquisition, after `initial_trials` quasi-random trials (the first the centre of a space
+   * of 10 parameters or more).
    */
   | 'ALGORITHM_BAYESIAN'
   | 4

@@ -43,7 +43,8 @@ export interface StudySpec {
   'grid_resolution'?: (number);
   /**
    * For `ALGORITHM_BAYESIAN`: how many trials are sampled quasi-randomly (Sobol) before the
-   * model is used, 1 to 10000. 0 means the server default (twice the number of parameters,
+   * model is used, 1 to 10000; in a space of 10 parameters or more the first of them is the
+   * centre of the space (docs/algorithms.md). 0 means the server default (twice the number of parameters,
    * at least 5 and at most 10; see docs/algorithms.md); a Bayesian study returns the value
    * its sampler uses, the default included. Other algorithms ignore it and return it as given.
    */
@@ -114,7 +115,8 @@ export interface StudySpec__Output {
   'grid_resolution': (number);
   /**
    * For `ALGORITHM_BAYESIAN`: how many trials are sampled quasi-randomly (Sobol) before the
-   * model is used, 1 to 10000. 0 means the server default (twice the number of parameters,
+   * model is used, 1 to 10000; in a space of 10 parameters or more the first of them is the
+   * centre of the space (docs/algorithms.md). 0 means the server default (twice the number of parameters,
    * at least 5 and at most 10; see docs/algorithms.md); a Bayesian study returns the value
    * its sampler uses, the default included. Other algorithms ignore it and return it as given.
    */
