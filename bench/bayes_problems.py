@@ -6,7 +6,8 @@ parameters into a hyperdial search space and into Optuna suggestions.
 
 Two sets (``SETS``): "low", the original four problems in 2 to 6 dimensions, and "high", five
 problems in 15 to 30 dimensions: Hartmann-6 hidden among 30 coordinates, Levy 15-D, Ackley 20-D,
-Rosenbrock 10-D and a 21-parameter training-like space with conditional parameters.
+Rosenbrock 10-D and a 21-parameter training-like space with conditional parameters. Outside
+the sets, ``hartmann6_50d``: Hartmann-6 hidden among 50 coordinates.
 """
 
 from __future__ import annotations
@@ -112,6 +113,14 @@ _H6_30D_DIMS = (19, 3, 28, 8, 25, 14)
 
 def _hartmann6_30d(p: Params) -> float:
     return _hartmann6({f"x{j}": p[f"x{k}"] for j, k in enumerate(_H6_30D_DIMS)})
+
+
+# The same in 50 coordinates (not in a set: ``--problems hartmann6_50d``).
+_H6_50D_DIMS = (41, 7, 33, 19, 48, 2)
+
+
+def _hartmann6_50d(p: Params) -> float:
+    return _hartmann6({f"x{j}": p[f"x{k}"] for j, k in enumerate(_H6_50D_DIMS)})
 
 
 # The functions below take their dimension from the point: x0 .. x{len(p) - 1}.
@@ -241,6 +250,12 @@ PROBLEMS: dict[str, Problem] = {
         "hartmann6_30d",
         tuple(Param(f"x{i}", "float", 0.0, 1.0) for i in range(30)),
         _hartmann6_30d,
+        -3.32237,
+    ),
+    "hartmann6_50d": Problem(
+        "hartmann6_50d",
+        tuple(Param(f"x{i}", "float", 0.0, 1.0) for i in range(50)),
+        _hartmann6_50d,
         -3.32237,
     ),
     # Not Levy's usual [-10, 10]: its centre (0) would sit next to the optimum (1), which
