@@ -88,7 +88,8 @@ def test_the_feasible_region_is_found_and_the_incumbent_is_feasible() -> None:
     # incumbent is the best feasible trial's value.
     data = _bayes._observations(spec, Encoder(spec.space), trials)
     assert not data.feasible[np.argmin(data.y[:, 0])]
-    _, z, incumbent, _, eligible, _ = _bayes._model_data(spec, data, data.y[:, 0], len(trials), 0)
+    md = _bayes._model_data(spec, data, data.y[:, 0], len(trials), 0)
+    z, incumbent, eligible = md.z, md.best, md.eligible
     assert incumbent is not None
     assert incumbent == pytest.approx(float(np.min(z[data.feasible])))
     assert incumbent > float(np.min(z))

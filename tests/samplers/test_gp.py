@@ -340,3 +340,73 @@ def test_noisy_log_ei_takes_its_incumbents_from_the_eligible_points_only() -> No
     # The same draws: leaving out the best point raises every draw's incumbent or keeps it.
     assert np.all(others.best >= everyone.best)
     assert np.any(others.best > everyone.best)
+
+
+def test_extra_noise_per_point_matches_the_textbook_formulas() -> None:
+    x, y = _data(12)
+    xs, _ = _data(7, seed=1)
+    extra = np.where(np.arange(len(y)) % 3 == 0, 0.4, 0.0)
+    post = _gp.Posterior(x, y, GROUPS, HYPER, extra)
+    k = _direct_kernel(x, x, HYPER) + np.diag(math.exp(HYPER.log_noise) + extra)
+    ks = _direct_kernel(xs, x, HYPER)
+    mean = ks @ np.linalg.solve(k, y)
+    var = math.exp(HYPER.log_signal) - np.einsum("ij,ji->i", ks, np.linalg.solve(k, ks.T))
+    got_mean, got_var = post.predict(xs)
+    np.testing.assert_allclose(got_mean, mean, rtol=1e-8, atol=1e-10)
+    np.testing.assert_allclose(got_var, var, rtol=1e-7, atol=1e-10)
+    # The reported noise is the fitted one, shared by every point; zeros change nothing.
+    assert post.noise == math.exp(HYPER.log_noise)
+    plain = _gp.Posterior(x, y, GROUPS, HYPER)
+    zeros = _gp.Posterior(x, y, GROUPS, HYPER, np.zeros(len(y)))
+    np.testing.assert_array_equal(zeros.predict(xs)[0], plain.predict(xs)[0])
+
+
+def test_likelihood_with_extra_noise_matches_the_density_and_its_gradient() -> None:
+    x, y = _data(15)
+    dists = _gp.group_sq_dists(x, x, GROUPS)
+    extra = np.linspace(0.0, 0.5, len(y))
+    theta = np.array([0.7, -0.4, 1.1, 0.2, math.log(0.05)])
+    value, grad = _gp.neg_log_posterior(theta, dists, y, extra)
+    # Against the density written out, less the same priors (the value at no extra noise minus
+    # the density there).
+    hyper = _gp.Hyper.from_vector(theta)
+
+    def density(e: np.ndarray) -> float:
+        k = _direct_kernel(x, x, hyper) + np.diag(math.exp(hyper.log_noise) + e)
+        logdet = np.linalg.slogdet(k)[1]
+        return float(0.5 * y @ np.linalg.solve(k, y) + 0.5 * logdet)
+
+    plain, _ = _gp.neg_log_posterior(theta, dists, y)
+    zero = np.zeros_like(extra)
+    assert value - plain == pytest.approx(density(extra) - density(zero), rel=1e-8)
+    h = 1e-6
+    for j in range(len(theta)):
+        up, down = theta.copy(), theta.copy()
+        up[j] += h
+        down[j] -= h
+        fd = (
+            _gp.neg_log_posterior(up, dists, y, extra)[0]
+            - _gp.neg_log_posterior(down, dists, y, extra)[0]
+        ) / (2 * h)
+        assert grad[j] == pytest.approx(fd, rel=1e-4, abs=1e-6), j
+
+
+def test_values_given_extra_noise_do_not_raise_the_fitted_noise() -> None:
+    # A smooth noise-free function, a third of whose values are estimates off by up to 0.8 sd:
+    # fitted as they are, the misfit reads as noise; given their own variance, it does not.
+    rng = np.random.default_rng(4)
+    x = rng.random((45, 2))
+    y = np.sin(4 * x[:, 0]) + x[:, 1] ** 2
+    y = (y - y.mean()) / y.std()
+    estimated = np.arange(len(y)) % 3 == 0
+    y[estimated] += rng.uniform(-0.8, 0.8, estimated.sum())
+    groups = (_gp.Group((0,)), _gp.Group((1,)))
+    as_measured = _gp.fit(x, y, groups, np.random.default_rng(0))
+    extra = np.where(estimated, 0.8**2 / 3, 0.0)
+    as_estimates = _gp.fit(x, y, groups, np.random.default_rng(0), extra_noise=extra)
+    assert math.exp(as_measured.log_noise) > 0.02
+    assert math.exp(as_estimates.log_noise) < 1e-3
+    # The model then follows the measured values closely.
+    post = _gp.Posterior(x, y, groups, as_estimates, extra)
+    measured = ~estimated
+    assert np.max(np.abs(post.predict(x[measured])[0] - y[measured])) < 0.05

@@ -1,6 +1,7 @@
 """STOPPED trials (early stopping) in a sampler's history: the Bayesian sampler's rule (never
-better than the median completed result, worse when their own last value says so), its
-variants (no value, several objectives, ``rank_stopped_trials``), concurrent asks over a
+better than the median completed result, worse when their own last value says so; with one
+objective, the completed trials' line from a rung to results as it is, with its scatter as
+the estimate's variance), its variants (no value, several objectives, ``rank_stopped_trials``), concurrent asks over a
 history of stopped trials, the worker's routing, and the other samplers' indifference."""
 
 from __future__ import annotations
@@ -23,7 +24,14 @@ from hyperdial_server.core.history import TrialPage, rung_measurements, step_mea
 from hyperdial_server.core.space import FloatDomain, IntDomain, ParameterConfig, Params, SearchSpace
 from hyperdial_server.core.study import Algorithm, Objective, StudySpec
 from hyperdial_server.core.trial import Measurement, Trial, TrialState
-from hyperdial_server.samplers import BayesianSampler, RandomSampler, _bayes, _encoder, get_sampler
+from hyperdial_server.samplers import (
+    BayesianSampler,
+    RandomSampler,
+    _bayes,
+    _encoder,
+    _gp,
+    get_sampler,
+)
 from hyperdial_server.samplers._worker import run_suggest
 from tests.samplers.test_sampler_contract import SPACES
 
@@ -134,7 +142,8 @@ def test_a_stopped_trial_never_sets_the_incumbent() -> None:
     data = _bayes._observations(spec, enc, [*history, stopped])
     np.testing.assert_array_equal(data.y[-1], [0.5, 0.5])  # per objective: the median
     scalar = np.array([1.0, 1.0, 0.9, 0.9, 0.5])  # a scalarisation where it comes first
-    _, z, best, _, eligible, _ = _bayes._model_data(spec, data, scalar, 0, 0)
+    md = _bayes._model_data(spec, data, scalar, 0, 0)
+    z, best, eligible = md.z, md.best, md.eligible
     assert z[-1] < best == float(np.min(z[:4]))
     assert list(eligible) == [True, True, True, True, False]  # nor noisy EI's incumbents
 
@@ -320,19 +329,83 @@ def test_a_stopped_trial_is_valued_by_the_completed_trials_line_at_its_rung() ->
     assert plain.y[-1, 0] == 2.0 * worst + 1.5
 
 
-def test_a_rung_that_says_nothing_of_the_end_values_a_stopped_trial_at_the_median() -> None:
+def test_a_rung_that_says_nothing_of_the_end_values_a_stopped_trial_at_the_mean() -> None:
     spec = _spec(early_stopping=HALVING)
     history = _history()
     # Values at step 3 that go against the final ones: the slope is held at 0, so the line
-    # predicts the mean result, and the rule's floor (the median) applies.
+    # predicts the mean result, as uncertain as the results themselves are spread.
     rungs = {t.number: -(t.values or {})["loss"] for t in history}
     stopped = _trial(TrialState.STOPPED, 11, {"x": 0.9, "y": 0.9}, {"loss": 5.0})
     rungs[11] = 5.0
     data = _bayes._observations(
         spec, _encoder.Encoder(SPACE), _with_rungs([*history, stopped], rungs)
     )
-    finals = [(t.values or {})["loss"] for t in history]
-    assert data.y[-1, 0] == pytest.approx(max(float(np.mean(finals)), _median(history)))
+    finals = np.array([(t.values or {})["loss"] for t in history])
+    assert data.y[-1, 0] == pytest.approx(float(np.mean(finals)))
+    spread = float(np.sum((finals - finals.mean()) ** 2)) / (len(finals) - 2)
+    assert data.estimate_var[-1] == pytest.approx(spread)
+    # Completed trials are measurements.
+    assert not np.any(data.estimate_var[:-1])
+
+
+def test_a_line_estimate_better_than_the_median_enters_as_it_is() -> None:
+    spec = _spec(early_stopping=HALVING)
+    history = _history()
+    # Step 3 values 2 * final + 1 plus a wobble: a steep line that misses each final a little.
+    wobble = {t.number: 0.01 * (-1) ** t.number for t in history}
+    rungs = {t.number: 2.0 * (t.values or {})["loss"] + 1.0 + wobble[t.number] for t in history}
+    best = min((t.values or {})["loss"] for t in history)
+    # Cut at step 3 with a value the line maps to about the best result (far below the median).
+    stopped = _trial(TrialState.STOPPED, 11, {"x": 0.9, "y": 0.9}, {"loss": 2.0 * best + 1.0})
+    rungs[11] = 2.0 * best + 1.0
+    trials = _with_rungs([*history, stopped], rungs)
+    data = _bayes._observations(spec, _encoder.Encoder(SPACE), trials)
+    x = np.array([rungs[t.number] for t in history])
+    f = np.array([(t.values or {})["loss"] for t in history])
+    slope, intercept = np.polyfit(x, f, 1)
+    assert data.y[-1, 0] == pytest.approx(intercept + slope * rungs[11])
+    assert data.y[-1, 0] < _median(history)
+    residual = f - (intercept + slope * x)
+    assert data.estimate_var[-1] == pytest.approx(float(residual @ residual) / (len(f) - 2))
+    assert data.estimate_var[-1] > 0
+    # With two objectives (models without estimates' variances) the median floor stays.
+    two = _spec(objectives=(Objective("loss"), Objective("acc", maximize=True)))
+    two = dataclasses.replace(two, early_stopping=HALVING)
+    both = [
+        dataclasses.replace(t, values={**(t.values or {}), "acc": 0.5})
+        for t in _with_rungs([*history, stopped], rungs)
+    ]
+    data2 = _bayes._observations(two, _encoder.Encoder(SPACE), both)
+    assert data2.y[-1, 0] == pytest.approx(_median(history))
+    assert not np.any(data2.estimate_var)
+
+
+def test_an_estimate_s_variance_follows_it_onto_the_model_s_scale() -> None:
+    spec = _spec(early_stopping=HALVING)
+    history = _history()
+    wobble = {t.number: 0.05 * (-1) ** t.number for t in history}
+    rungs = {t.number: 2.0 * (t.values or {})["loss"] + 1.0 + wobble[t.number] for t in history}
+    stopped = [
+        _trial(TrialState.STOPPED, 11 + i, {"x": 0.1 + 0.2 * i, "y": 0.9}, {"loss": v})
+        for i, v in enumerate((1.2, 1.5, 2.5))
+    ]
+    rungs.update({11 + i: float((t.values or {})["loss"]) for i, t in enumerate(stopped)})
+    data = _bayes._observations(
+        spec, _encoder.Encoder(SPACE), _with_rungs([*history, *stopped], rungs)
+    )
+    y = data.y[:, 0]
+    # Standardised only: divided by the outputs' variance.
+    plain = _bayes._model_data(spec, data, y, 0, 0, warp=False)
+    np.testing.assert_allclose(plain.estimate_var, data.estimate_var / np.var(y), rtol=1e-9)
+    # Through the power transform: times the squared derivative of the map from values to
+    # outputs, here checked against the inverse map's.
+    md = _bayes._model_data(spec, data, y, 0, 0)
+    _, transform = _bayes.fit_output_transform(y)
+    assert transform is not None and transform.lam is not None
+    h = 1e-6
+    dy_dz = (transform.inverse(md.z + h) - transform.inverse(md.z - h)) / (2 * h)
+    np.testing.assert_allclose(md.estimate_var, data.estimate_var / dy_dz**2, rtol=1e-5)
+    assert np.all(md.estimate_var[-3:] > 0) and not np.any(md.estimate_var[:-3])
 
 
 def test_a_rung_with_too_few_completed_trials_keeps_the_stopped_trial_s_own_value() -> None:
@@ -400,3 +473,31 @@ def test_a_median_stopped_trial_is_valued_by_the_line_at_its_stop_step() -> None
     trials = _with_rungs([*history, stopped], rungs, step=7)
     data = _bayes._observations(spec, _encoder.Encoder(SPACE), trials)
     assert data.y[-1, 0] == pytest.approx(worst + 0.25)
+
+
+def test_stopped_trials_estimates_do_not_read_as_noise_in_a_deterministic_objective() -> None:
+    spec = _spec(early_stopping=HALVING)
+    history = _history(12)
+    rng = np.random.default_rng(0)
+    # Step 3 predicts the result only roughly: the line through the completed trials misses
+    # each by about 0.05, and so do the estimates of the 30 stopped ones.
+    rungs = {t.number: (t.values or {})["loss"] + rng.normal(0.0, 0.05) for t in history}
+    points = RandomSampler().suggest(StudySpec(SPACE, LOSS, Algorithm.RANDOM, 9), range(30))
+    stopped = []
+    for i, p in enumerate(points):
+        number = 13 + i
+        rungs[number] = _bowl(p) + float(rng.normal(0.0, 0.05))
+        stopped.append(_trial(TrialState.STOPPED, number, p, {"loss": rungs[number]}))
+    enc = _encoder.Encoder(SPACE)
+    data = _bayes._observations(spec, enc, _with_rungs([*history, *stopped], rungs))
+    assert np.all(data.estimate_var[len(history) :] > 0)
+    md = _bayes._model_data(spec, data, data.y[:, 0], 0, 0)
+    x = enc.features(md.u)
+    # Fitted as measurements, the estimates' errors are noise; as estimates, they are not.
+    as_measured = _gp.fit(x, md.z, enc.groups, np.random.default_rng(1))
+    as_estimates = _gp.fit(
+        x, md.z, enc.groups, np.random.default_rng(1), extra_noise=md.estimate_var
+    )
+    assert _bayes.noisy_results(spec, _gp.Posterior(x, md.z, enc.groups, as_measured))
+    posterior = _gp.Posterior(x, md.z, enc.groups, as_estimates, md.estimate_var)
+    assert not _bayes.noisy_results(spec, posterior)

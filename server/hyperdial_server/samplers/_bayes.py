@@ -34,7 +34,15 @@ How one ask is answered (``docs/algorithms.md`` has the user-facing account):
    least-squares line ``final = a + b * value`` (``b >= 0``) through the completed trials'
    values at the stopped trial's last such step and their results maps its value to the
    scale of results (``_final_estimates``; at least ``MIN_RUNG_PAIRS`` completed trials).
-   Why the floor: the rules stop a trial for falling behind its peers (below the median or a
+   With one objective, such a line estimate replaces the floor: it enters as it is, and as
+   an estimate, with the variance of the completed trials' results about the line as its
+   own noise variance (``_Data.estimate_var``, carried to the outputs' scale through the
+   output transform's derivative; ``_gp.fit``'s ``extra_noise``). The fitted noise is then
+   the objective's own: an estimate that misses by the line's scatter neither reads as noise
+   (which would switch a deterministic objective to noisy expected improvement, point 7)
+   nor pins the model, and a steep line (early values that predict results) keeps a cut
+   trial's own standing even where it is better than the median. Several objectives keep
+   the floor (their models take no per-point variance). Why the floor: the rules stop a trial for falling behind its peers (below the median or a
    percentile, outside the best 1/eta of a rung) or a bar the user set, so a stop says "about
    average at best"; and a GP needs a value, not a rank like Optuna's TPE (every pruned trial
    below every completed one), which as a value (the worst seen)
@@ -101,6 +109,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import numpy as np
 import numpy.typing as npt
@@ -300,6 +309,9 @@ class _Data:
     feasible: BoolArray  # (n,) the row's values hold every constraint (all True without any)
     constraints: Array  # (completed, k) values of the spec's constraints, NaN where missing
     infeasible: Array  # (q, d) coordinates of INFEASIBLE trials
+    # (n,) with one objective: the variance of a row's value as an estimate of a final result
+    # (a stopped trial's, see 3a), 0 for a measured one; zeros with several objectives
+    estimate_var: Array
 
 
 def _encode_all(enc: Encoder, points: Sequence[Params]) -> list[Array]:
@@ -368,13 +380,27 @@ def _observations(spec: StudySpec, enc: Encoder, completed: Sequence[Trial]) -> 
         bounded.append([_finite(values.get(c.name)) for c in spec.constraints])
     d, m = enc.n_dims, len(names)
     y = np.array(ys, dtype=np.float64).reshape(-1, m) * sign
+    estimate_var = np.zeros(len(y))
     if stopped_rows and len(y):
-        # Never better than the median completed result (fmax: NaN takes the median).
         stopped = np.array(stopped_ys, dtype=np.float64).reshape(-1, m) * sign
+        median = np.median(y, axis=0)
+        # Never better than the median completed result (fmax: NaN takes the median)...
+        values = np.fmax(stopped, median)
+        stopped_var = np.zeros(len(stopped))
         if policy is not None and policy.objective in names:
             j = names.index(policy.objective)
-            stopped[:, j] = _final_estimates(stopped[:, j], stopped_at, curves, y[:, j], policy)
-        y = np.vstack([y, np.fmax(stopped, np.median(y, axis=0))])
+            estimates, variances, mapped = _final_estimates(
+                stopped[:, j], stopped_at, curves, y[:, j], policy
+            )
+            values[:, j] = np.fmax(estimates, median[j])
+            if m == 1:
+                # ...unless, with one objective, the completed trials' line gave the estimate:
+                # then it enters as it is, with the line's residual variance as its own noise
+                # (point 3a).
+                values[:, 0] = np.where(mapped, estimates, values[:, 0])
+                stopped_var = np.where(mapped, variances, 0.0)
+        y = np.vstack([y, values])
+        estimate_var = np.concatenate([estimate_var, stopped_var])
         rows += stopped_rows
         holds += stopped_holds
     # With no completed trial there is no median, and no model either (point 1): left out.
@@ -386,6 +412,7 @@ def _observations(spec: StudySpec, enc: Encoder, completed: Sequence[Trial]) -> 
         feasible=np.array(holds, dtype=bool),
         constraints=np.array(bounded, dtype=np.float64).reshape(len(ys), len(spec.constraints)),
         infeasible=np.array(infeasible, dtype=np.float64).reshape(-1, d),
+        estimate_var=estimate_var,
     )
 
 
@@ -395,10 +422,11 @@ def _final_estimates(
     curves: Sequence[Sequence[Measurement]],
     finals: Array,
     policy: EarlyStopping,
-) -> Array:
+) -> tuple[Array, Array, BoolArray]:
     """Stopped trials' values of the watched objective on the scale of final values (oriented:
     lower is better), where the completed trials say how a value at a stopped trial's last
-    rung (or a percentile rule's step) maps to a final one (point 3a of the module docstring).
+    rung (or a percentile rule's step) maps to a final one (point 3a of the module docstring),
+    the variance of each such estimate, and which trials have one.
 
     For each such step, a least-squares line ``final = a + b * value at the step`` through the
     completed trials measured there, with ``b >= 0`` (a worse value at a step never predicts
@@ -413,9 +441,11 @@ def _final_estimates(
         policy: The study's policy (the watched objective and its direction).
     """
     out: Array = last.copy()
+    var = np.zeros(len(out))
+    mapped = np.zeros(len(out), dtype=bool)
     sign = -1.0 if policy.maximize else 1.0
     name = policy.objective
-    lines: dict[int, tuple[float, float] | None] = {}
+    lines: dict[int, tuple[float, float, float] | None] = {}
     for i, m in enumerate(at):
         if m is None or name not in m.values or not math.isfinite(out[i]):
             continue
@@ -424,7 +454,9 @@ def _final_estimates(
         line = lines[m.step]
         if line is not None:
             out[i] = line[0] + line[1] * m.values[name] * sign
-    return out
+            var[i] = line[2]
+            mapped[i] = True
+    return out, var, mapped
 
 
 def _rung_line(
@@ -433,9 +465,11 @@ def _rung_line(
     sign: float,
     curves: Sequence[Sequence[Measurement]],
     finals: Array,
-) -> tuple[float, float] | None:
-    """``(a, b)`` of the line ``final = a + b * value at step`` fitted on the completed trials
-    with a measurement at ``step`` (slope at least 0); ``None`` without enough of them."""
+) -> tuple[float, float, float] | None:
+    """``(a, b, v)`` of the line ``final = a + b * value at step`` fitted on the completed
+    trials with a measurement at ``step`` (slope at least 0), ``v`` the variance of their
+    final values about it (the residual sum of squares over ``n - 2``, at least 1); ``None``
+    without enough of them."""
     xs: list[float] = []
     fs: list[float] = []
     for curve, final in zip(curves, finals, strict=True):
@@ -451,7 +485,9 @@ def _rung_line(
     if not spread > 0.0:
         return None
     slope = max(0.0, float(np.mean((x - x.mean()) * (f - f.mean()))) / spread)
-    return float(f.mean() - slope * x.mean()), slope
+    a = float(f.mean() - slope * x.mean())
+    resid = f - (a + slope * x)
+    return a, slope, float(resid @ resid) / max(1, len(x) - 2)
 
 
 def _finite(value: float | None) -> float:
@@ -586,22 +622,45 @@ def _yeo_johnson_inverse(t: Array, lam: float) -> Array:
     return out
 
 
+class _ModelData(NamedTuple):
+    """What one scalarisation's model is fitted on (:func:`_model_data`).
+
+    Attributes:
+        u: Coordinates of the rows modelled.
+        z: Their model outputs.
+        best: The incumbent output; ``None`` while no completed trial holds every constraint.
+        anchors: The best rows' coordinates, where the acquisition's local searches start.
+        eligible: The rows that may be the incumbent.
+        lam: The power transform's exponent; ``None`` when none was applied.
+        estimate_var: Each output's variance as an estimate (a stopped trial's), on the
+            outputs' scale; 0 for a measured one.
+    """
+
+    u: Array
+    z: Array
+    best: float | None
+    anchors: Array
+    eligible: BoolArray
+    lam: float | None
+    estimate_var: Array
+
+
 def _model_data(
     spec: StudySpec, data: _Data, y: Array, base: int, position: int, *, warp: bool = True
-) -> tuple[Array, Array, float | None, Array, npt.NDArray[np.bool_], float | None]:
-    """Features' coordinates, model outputs, incumbent, anchors, the rows that may be the
-    incumbent and the power transform's exponent, for one scalarisation; the outputs
-    standardised only, without the power transform, if not ``warp`` (the same rows: both
-    keep the order of ``y``).
-
-    The incumbent is ``None`` while no completed trial holds every constraint; the exponent
-    is ``None`` when no power transform was applied.
-    """
+) -> _ModelData:
+    """The model data of one scalarisation ``y`` of ``data``; the outputs standardised only,
+    without the power transform, if not ``warp`` (the same rows: both keep the order of
+    ``y``)."""
     if warp:
         z, transform = fit_output_transform(y)
         lam = transform.lam if transform is not None else None
+        slope = _transform_derivative(y, transform)
     else:
         z, lam = _standardised(y), None
+        sd_y = float(np.std(y))
+        slope = np.full(len(y), 1.0 / sd_y if sd_y > 0 else 1.0)
+    # An estimate's variance follows its value onto the outputs' scale (to first order).
+    estimate_var = data.estimate_var * slope**2
     u = data.u
     feasible = data.feasible
     # Which rows may be the incumbent: completed trials that hold every constraint. A stopped
@@ -618,8 +677,10 @@ def _model_data(
         )
         keep = np.sort(np.concatenate([keep_best, pick]))
         u, z, ok, feasible = u[keep], z[keep], ok[keep], feasible[keep]
+        estimate_var = estimate_var[keep]
     sd = float(np.std(z))
     z = (z - float(np.mean(z))) / (sd if sd > 0 else 1.0)
+    estimate_var = estimate_var / (sd * sd if sd > 0 else 1.0)
     best: float | None = None
     if np.any(ok):
         best = float(np.min(z[ok]))
@@ -629,7 +690,22 @@ def _model_data(
     # The best rows, feasible ones first.
     order = np.argsort(z, kind="stable") if feasible.all() else np.lexsort((z, ~feasible))
     anchors = u[order[:3]]
-    return u, z, best, anchors, ok, lam
+    return _ModelData(u, z, best, anchors, ok, lam, estimate_var)
+
+
+def _transform_derivative(y: Array, transform: OutputTransform | None) -> Array:
+    """The derivative of ``transform`` (fitted by :func:`fit_output_transform`) at each value
+    of ``y``; zeros without one (every output is 0)."""
+    if transform is None:
+        return np.zeros(len(y))
+    t = (y - transform.median) / transform.scale
+    if transform.lam is None:
+        d = np.ones(len(y))
+    else:
+        lam = transform.lam
+        d = np.where(t >= 0, (1.0 + np.abs(t)) ** (lam - 1.0), (1.0 + np.abs(t)) ** (1.0 - lam))
+    out: Array = d / (transform.scale * transform.sd)
+    return out
 
 
 def _standardised(y: Array) -> Array:
@@ -673,13 +749,20 @@ def _batch(
     for position in range(size):
         if posterior is None or multi:
             y = _scalarise(data.y, _rng(spec, base, position, 1), data.completed)
-            u, z, best, anchors, eligible, lam = _model_data(spec, data, y, base, position)
-            x = enc.features(u)
+            md = _model_data(spec, data, y, base, position)
+            z, best, anchors, eligible, lam = md.z, md.best, md.anchors, md.eligible, md.lam
+            x = enc.features(md.u)
             fixed = _gp.NOISE_VAR_BOUNDS[0] if spec.deterministic_objective else None
             hyper = _gp.fit(
-                x, z, enc.groups, _rng(spec, base, position, 2), hyper, fixed_noise=fixed
+                x,
+                z,
+                enc.groups,
+                _rng(spec, base, position, 2),
+                hyper,
+                fixed_noise=fixed,
+                extra_noise=md.estimate_var,
             )
-            posterior = _gp.Posterior(x, z, enc.groups, hyper)
+            posterior = _gp.Posterior(x, z, enc.groups, hyper, md.estimate_var)
             if not multi and noisy_results(spec, posterior) and drops_transform_under_noise(lam):
                 # Noisy results, and a power transform that does not clearly compress a tail
                 # of bad values: one squeezing the good values together (and their noise with
@@ -687,13 +770,18 @@ def _batch(
                 # the noise more than to the objective's shape. One noise variance cannot
                 # model the first, and the model blurs the region that matters; the values
                 # are only standardised (point 7).
-                u, z, best, anchors, eligible, _ = _model_data(
-                    spec, data, y, base, position, warp=False
-                )
+                md = _model_data(spec, data, y, base, position, warp=False)
+                z, best, anchors, eligible = md.z, md.best, md.anchors, md.eligible
                 hyper = _gp.fit(
-                    x, z, enc.groups, _rng(spec, base, position, 2), None, fixed_noise=fixed
+                    x,
+                    z,
+                    enc.groups,
+                    _rng(spec, base, position, 2),
+                    None,
+                    fixed_noise=fixed,
+                    extra_noise=md.estimate_var,
                 )
-                posterior = _gp.Posterior(x, z, enc.groups, hyper)
+                posterior = _gp.Posterior(x, z, enc.groups, hyper, md.estimate_var)
             for row in [*busy, *chosen]:
                 best = _incumbent(best, _believe(posterior, enc, row), row, feasibility)
                 eligible = np.append(eligible, _counts(row, feasibility))

@@ -10,7 +10,9 @@ The model works on a feature matrix built by the sampler (``_bayes``): every par
   of a one-hot encoding scaled by ``1/sqrt(2)``.
 
 The kernel is Matérn-5/2 on ``r**2 = sum_g rho_g * d_g**2`` (``rho_g`` the inverse squared
-length scale of group ``g``) times a signal variance, plus homoscedastic noise. Since every
+length scale of group ``g``) times a signal variance, plus homoscedastic noise (and, for
+outputs that are estimates rather than measurements, a known variance of their own per point:
+``extra_noise``). Since every
 ``d_g**2`` is a squared Euclidean distance of an explicit feature map, the kernel is positive
 definite for any data.
 
@@ -189,7 +191,9 @@ def _bounds(n_groups: int) -> list[tuple[float, float]]:
     ]
 
 
-def neg_log_posterior(theta: Array, dists: Array, y: Array) -> tuple[float, Array]:
+def neg_log_posterior(
+    theta: Array, dists: Array, y: Array, extra: Array | None = None
+) -> tuple[float, Array]:
     """Negative (log marginal likelihood + log prior) of the hyperparameters and its gradient.
 
     Args:
@@ -197,31 +201,35 @@ def neg_log_posterior(theta: Array, dists: Array, y: Array) -> tuple[float, Arra
             log noise variance.
         dists: Per-group squared distances of the training points, shape (G, n, n).
         y: Training outputs (standardised), shape (n,).
+        extra: Noise variance of each training output on top of the fitted one, shape (n,),
+            or ``None`` (none).
 
     Returns:
         The value and its gradient with respect to ``theta``. A kernel matrix that is not
         positive definite in floating point gives ``inf`` and a zero gradient.
     """
     flat = np.ascontiguousarray(dists).reshape(dists.shape[0], -1)
-    value, grad = _neg_log_posterior(theta, flat, y, True)
+    value, grad = _neg_log_posterior(theta, flat, y, extra, True)
     assert grad is not None
     return value, grad
 
 
-def _neg_log_value(theta: Array, flat: Array, y: Array) -> float:
+def _neg_log_value(theta: Array, flat: Array, y: Array, extra: Array | None = None) -> float:
     """The value of ``neg_log_posterior`` alone (no gradient work)."""
-    return _neg_log_posterior(theta, flat, y, False)[0]
+    return _neg_log_posterior(theta, flat, y, extra, False)[0]
 
 
-def _neg_log_value_and_grad(theta: Array, flat: Array, y: Array) -> tuple[float, Array]:
+def _neg_log_value_and_grad(
+    theta: Array, flat: Array, y: Array, extra: Array | None = None
+) -> tuple[float, Array]:
     """``neg_log_posterior`` on distances flattened to (G, n * n) (the L-BFGS-B objective)."""
-    value, grad = _neg_log_posterior(theta, flat, y, True)
+    value, grad = _neg_log_posterior(theta, flat, y, extra, True)
     assert grad is not None
     return value, grad
 
 
 def _neg_log_posterior(
-    theta: Array, flat: Array, y: Array, with_grad: bool
+    theta: Array, flat: Array, y: Array, extra: Array | None, with_grad: bool
 ) -> tuple[float, Array | None]:
     # This runs dozens of times per fit on small matrices, where the number of numpy and
     # LAPACK calls, not their arithmetic, sets the cost: LAPACK is called directly (the
@@ -238,6 +246,8 @@ def _neg_log_posterior(
     k = signal * corr
     c = k.copy()
     c.ravel()[:: n + 1] += noise
+    if extra is not None:
+        c.ravel()[:: n + 1] += extra
     chol, info = _dpotrf(c, lower=1, clean=1, overwrite_a=1)
     if info != 0:
         return math.inf, np.zeros_like(theta) if with_grad else None
@@ -289,6 +299,7 @@ def fit(
     *,
     fixed_noise: float | None = None,
     min_noise: float | None = None,
+    extra_noise: Array | None = None,
 ) -> Hyper:
     """Fits the hyperparameters by maximum a posteriori estimation.
 
@@ -310,6 +321,8 @@ def fit(
             objective: ``NOISE_VAR_BOUNDS[0]``, the floor that keeps the kernel matrix well
             conditioned).
         min_noise: The lowest noise variance fitted, instead of ``NOISE_VAR_BOUNDS[0]``.
+        extra_noise: Noise variance of each output on top of the fitted one, shape (n,)
+            (values that are estimates rather than measurements), or ``None`` (none).
 
     Returns:
         The fitted hyperparameters.
@@ -321,7 +334,16 @@ def fit(
         # Large data: fit a random subset first (cheap), then refine on all points from there;
         # hyperparameters change little between the two, so the refinement is short.
         sub = rng.choice(len(y), SUBSET_FIT_SIZE, replace=False)
-        warm = fit(x[sub], y[sub], groups, rng, None, fixed_noise=fixed_noise, min_noise=min_noise)
+        warm = fit(
+            x[sub],
+            y[sub],
+            groups,
+            rng,
+            None,
+            fixed_noise=fixed_noise,
+            min_noise=min_noise,
+            extra_noise=None if extra_noise is None else extra_noise[sub],
+        )
         random_starts = 0
         max_iter = REFINE_MAX_ITER
     # Distances once per fit, flattened for the likelihood (they do not depend on theta).
@@ -343,14 +365,14 @@ def fit(
         jitter[:n_groups] *= 1.5
         starts.append(np.clip(base + jitter, lo, hi))
     scored = sorted(
-        ((_neg_log_value(s, flat, y), i) for i, s in enumerate(starts)),
+        ((_neg_log_value(s, flat, y, extra_noise), i) for i, s in enumerate(starts)),
         key=lambda t: t[0],
     )
     best_theta = starts[scored[0][1]]
     best_value = scored[0][0]
     for _, i in scored[:OPTIMISED_STARTS]:
         theta, value = lbfgsb(
-            lambda t: _neg_log_value_and_grad(t, flat, y),
+            lambda t: _neg_log_value_and_grad(t, flat, y, extra_noise),
             starts[i],
             bounds,
             maxiter=max_iter,
@@ -374,9 +396,18 @@ class Posterior:
         y: Training outputs, shape (n,).
         groups: The feature groups.
         hyper: The hyperparameters.
+        extra_noise: Noise variance of each training output on top of ``hyper``'s, shape
+            (n,), or ``None`` (none). Observations added later have none.
     """
 
-    def __init__(self, x: Array, y: Array, groups: Sequence[Group], hyper: Hyper) -> None:
+    def __init__(
+        self,
+        x: Array,
+        y: Array,
+        groups: Sequence[Group],
+        hyper: Hyper,
+        extra_noise: Array | None = None,
+    ) -> None:
         self.groups = tuple(groups)
         self.hyper = hyper
         self.rho = np.exp(np.asarray(hyper.log_rho, dtype=np.float64))
@@ -404,6 +435,8 @@ class Posterior:
         self._scale_training()
         k = self.kernel(self.x, self.x)
         k[np.diag_indices(len(self.y))] += self.noise
+        if extra_noise is not None:
+            k[np.diag_indices(len(self.y))] += extra_noise
         self._chol = _robust_cholesky(k)
         self._refresh()
 
