@@ -1,8 +1,9 @@
 """STOPPED trials (early stopping) in a sampler's history: the Bayesian sampler's rule (never
 better than the median completed result, worse when their own last value says so; with one
 objective, the completed trials' line from a rung to results as it is, with its scatter as
-the estimate's variance), its variants (no value, several objectives, ``rank_stopped_trials``), concurrent asks over a
-history of stopped trials, the worker's routing, and the other samplers' indifference."""
+the estimate's variance), its variants (no value, several objectives,
+``rank_stopped_trials``), concurrent asks over a history of stopped trials, the worker's
+routing, and the other samplers' indifference."""
 
 from __future__ import annotations
 

@@ -42,11 +42,12 @@ How one ask is answered (``docs/algorithms.md`` has the user-facing account):
    (which would switch a deterministic objective to noisy expected improvement, point 7)
    nor pins the model, and a steep line (early values that predict results) keeps a cut
    trial's own standing even where it is better than the median. Several objectives keep
-   the floor (their models take no per-point variance). Why the floor: the rules stop a trial for falling behind its peers (below the median or a
-   percentile, outside the best 1/eta of a rung) or a bar the user set, so a stop says "about
-   average at best"; and a GP needs a value, not a rank like Optuna's TPE (every pruned trial
-   below every completed one), which as a value (the worst seen)
-   would make a close call cut at a late rung as bad as a diverged trial. Only completed
+   the floor (their models take no per-point variance). Why the floor: the rules stop a
+   trial for falling behind its peers (below the median or a percentile, outside the best
+   1/eta of a rung) or a bar the user set, so a stop says "about average at best"; and a GP
+   needs a value, not a rank like Optuna's TPE (every pruned trial below every completed
+   one), which as a value (the worst seen) would make a close call cut at a late rung as
+   bad as a diverged trial. Only completed
    trials set the incumbent and the ParEGO normalisation. Before any trial completed there
    is no median: stopped trials wait, and the design stays quasi-random. After one, they
    count towards the two a model needs (under ASHA most trials stop, and a second completion
