@@ -47,15 +47,14 @@ How one ask is answered (``docs/algorithms.md`` has the user-facing account):
    1/eta of a rung) or a bar the user set, so a stop says "about average at best"; and a GP
    needs a value, not a rank like Optuna's TPE (every pruned trial below every completed
    one), which as a value (the worst seen) would make a close call cut at a late rung as
-   bad as a diverged trial. Only completed
-   trials set the incumbent and the ParEGO normalisation. Before any trial completed there
-   is no median: stopped trials wait, and the design stays quasi-random. After one, they
-   count towards the two a model needs (under ASHA most trials stop, and a second completion
-   may take many trials). A missing objective value counts as the median; a stopped
-   trial with no value (its worker stopped it before any report) counts as failed. A study
-   whose stops end at final values (patience, a worker's own plateau test) says so with
-   ``rank_stopped_trials``, as ``ListOptimalTrials`` then ranks them: a stopped trial with
-   every objective's value is then modelled as completed.
+   bad as a diverged trial. Only completed trials set the incumbent and the ParEGO
+   normalisation. Before any trial completed there is no median: stopped trials wait, and the
+   design stays quasi-random. After one, they count towards the two a model needs (under ASHA
+   most trials stop, and a second completion may take many trials). A missing objective value
+   counts as the median; a stopped trial with no value (its worker stopped it before any
+   report) counts as failed. A study whose stops end at final values (patience, a worker's own
+   plateau test) says so with ``rank_stopped_trials``, as ``ListOptimalTrials`` then ranks
+   them: a stopped trial with every objective's value is then modelled as completed.
 3b. **Failed trials, infeasible trials, constraints.** A FAILED trial means the infrastructure
    failed (a lost worker, an expired lease), not its point: it is left out of every model and
    of the points already evaluated, so its point comes again only if the model still wants it
@@ -469,7 +468,7 @@ def _rung_line(
 ) -> tuple[float, float, float] | None:
     """``(a, b, v)`` of the line ``final = a + b * value at step`` fitted on the completed
     trials with a measurement at ``step`` (slope at least 0), ``v`` the variance of their
-    final values about it (the residual sum of squares over ``n - 2``, at least 1); ``None``
+    final values about it (the residual sum of squares over ``max(1, n - 2)``); ``None``
     without enough of them."""
     xs: list[float] = []
     fs: list[float] = []
@@ -655,13 +654,13 @@ def _model_data(
     if warp:
         z, transform = fit_output_transform(y)
         lam = transform.lam if transform is not None else None
-        slope = _transform_derivative(y, transform)
+        derivative = _transform_derivative(y, transform)
     else:
         z, lam = _standardised(y), None
         sd_y = float(np.std(y))
-        slope = np.full(len(y), 1.0 / sd_y if sd_y > 0 else 1.0)
+        derivative = np.full(len(y), 1.0 / sd_y if sd_y > 0 else 1.0)
     # An estimate's variance follows its value onto the outputs' scale (to first order).
-    estimate_var = data.estimate_var * slope**2
+    estimate_var = data.estimate_var * derivative**2
     u = data.u
     feasible = data.feasible
     # Which rows may be the incumbent: completed trials that hold every constraint. A stopped
