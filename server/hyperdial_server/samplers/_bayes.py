@@ -750,19 +750,9 @@ def _batch(
         if posterior is None or multi:
             y = _scalarise(data.y, _rng(spec, base, position, 1), data.completed)
             md = _model_data(spec, data, y, base, position)
-            z, best, anchors, eligible, lam = md.z, md.best, md.anchors, md.eligible, md.lam
+            best, anchors, eligible, lam = md.best, md.anchors, md.eligible, md.lam
             x = enc.features(md.u)
-            fixed = _gp.NOISE_VAR_BOUNDS[0] if spec.deterministic_objective else None
-            hyper = _gp.fit(
-                x,
-                z,
-                enc.groups,
-                _rng(spec, base, position, 2),
-                hyper,
-                fixed_noise=fixed,
-                extra_noise=md.estimate_var,
-            )
-            posterior = _gp.Posterior(x, z, enc.groups, hyper, md.estimate_var)
+            hyper, posterior = _fit(spec, enc, x, md, _rng(spec, base, position, 2), hyper)
             if not multi and noisy_results(spec, posterior) and drops_transform_under_noise(lam):
                 # Noisy results, and a power transform that does not clearly compress a tail
                 # of bad values: one squeezing the good values together (and their noise with
@@ -771,17 +761,8 @@ def _batch(
                 # model the first, and the model blurs the region that matters; the values
                 # are only standardised (point 7).
                 md = _model_data(spec, data, y, base, position, warp=False)
-                z, best, anchors, eligible = md.z, md.best, md.anchors, md.eligible
-                hyper = _gp.fit(
-                    x,
-                    z,
-                    enc.groups,
-                    _rng(spec, base, position, 2),
-                    None,
-                    fixed_noise=fixed,
-                    extra_noise=md.estimate_var,
-                )
-                posterior = _gp.Posterior(x, z, enc.groups, hyper, md.estimate_var)
+                best, anchors, eligible = md.best, md.anchors, md.eligible
+                hyper, posterior = _fit(spec, enc, x, md, _rng(spec, base, position, 2), None)
             for row in [*busy, *chosen]:
                 best = _incumbent(best, _believe(posterior, enc, row), row, feasibility)
                 eligible = np.append(eligible, _counts(row, feasibility))
@@ -826,6 +807,21 @@ def _batch(
         if feasibility is not None:
             feasibility.believe(canonical)
     return points
+
+
+def _fit(
+    spec: StudySpec,
+    enc: Encoder,
+    x: Array,
+    md: _ModelData,
+    rng: np.random.Generator,
+    warm: _gp.Hyper | None,
+) -> tuple[_gp.Hyper, _gp.Posterior]:
+    """The model of ``md``'s outputs at features ``x``: fitted hyperparameters (from ``warm``
+    when given) and the posterior, stopped trials' estimates weighed by their variances."""
+    fixed = _gp.NOISE_VAR_BOUNDS[0] if spec.deterministic_objective else None
+    hyper = _gp.fit(x, md.z, enc.groups, rng, warm, fixed_noise=fixed, extra_noise=md.estimate_var)
+    return hyper, _gp.Posterior(x, md.z, enc.groups, hyper, md.estimate_var)
 
 
 def drops_transform_under_noise(lam: float | None) -> bool:
