@@ -47,17 +47,26 @@ def _direct_kernel(a: np.ndarray, b: np.ndarray, hyper: _gp.Hyper) -> np.ndarray
     return out
 
 
-def test_posterior_matches_the_textbook_formulas() -> None:
-    x, y = _data(12)
-    xs, _ = _data(7, seed=1)
-    post = _gp.Posterior(x, y, GROUPS, HYPER)
-    k = _direct_kernel(x, x, HYPER) + math.exp(HYPER.log_noise) * np.eye(len(y))
+def _assert_textbook_prediction(
+    post: _gp.Posterior, x: np.ndarray, y: np.ndarray, xs: np.ndarray, noise: np.ndarray
+) -> None:
+    """``post``'s mean and variance at ``xs`` against the formulas written out, with noise
+    variance ``noise[i]`` at training point ``i``."""
+    k = _direct_kernel(x, x, HYPER) + np.diag(noise)
     ks = _direct_kernel(xs, x, HYPER)
     mean = ks @ np.linalg.solve(k, y)
     var = math.exp(HYPER.log_signal) - np.einsum("ij,ji->i", ks, np.linalg.solve(k, ks.T))
     got_mean, got_var = post.predict(xs)
     np.testing.assert_allclose(got_mean, mean, rtol=1e-8, atol=1e-10)
     np.testing.assert_allclose(got_var, var, rtol=1e-7, atol=1e-10)
+
+
+def test_posterior_matches_the_textbook_formulas() -> None:
+    x, y = _data(12)
+    xs, _ = _data(7, seed=1)
+    post = _gp.Posterior(x, y, GROUPS, HYPER)
+    _assert_textbook_prediction(post, x, y, xs, np.full(len(y), math.exp(HYPER.log_noise)))
+    ks = _direct_kernel(xs, x, HYPER)
     # The kernel itself, and the mean at a training point is close to its value (low noise).
     np.testing.assert_allclose(post.kernel(xs, x), ks, rtol=1e-12)
     assert abs(post.predict(x[:1])[0][0] - y[0]) < 0.05
@@ -347,13 +356,7 @@ def test_extra_noise_per_point_matches_the_textbook_formulas() -> None:
     xs, _ = _data(7, seed=1)
     extra = np.where(np.arange(len(y)) % 3 == 0, 0.4, 0.0)
     post = _gp.Posterior(x, y, GROUPS, HYPER, extra)
-    k = _direct_kernel(x, x, HYPER) + np.diag(math.exp(HYPER.log_noise) + extra)
-    ks = _direct_kernel(xs, x, HYPER)
-    mean = ks @ np.linalg.solve(k, y)
-    var = math.exp(HYPER.log_signal) - np.einsum("ij,ji->i", ks, np.linalg.solve(k, ks.T))
-    got_mean, got_var = post.predict(xs)
-    np.testing.assert_allclose(got_mean, mean, rtol=1e-8, atol=1e-10)
-    np.testing.assert_allclose(got_var, var, rtol=1e-7, atol=1e-10)
+    _assert_textbook_prediction(post, x, y, xs, math.exp(HYPER.log_noise) + extra)
     # The reported noise is the fitted one, shared by every point; zeros change nothing.
     assert post.noise == math.exp(HYPER.log_noise)
     plain = _gp.Posterior(x, y, GROUPS, HYPER)
