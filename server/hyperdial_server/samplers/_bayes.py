@@ -518,11 +518,6 @@ def _scalarise(y: Array, rng: np.random.Generator, completed: int) -> Array:
     return scal
 
 
-def transform_outputs(y: Array) -> Array:
-    """Robust standardisation, Yeo-Johnson transform, standardisation (values to minimise)."""
-    return fit_output_transform(y)[0]
-
-
 @dataclass(frozen=True)
 class OutputTransform:
     """The fitted transform of :func:`fit_output_transform`, invertible.
@@ -551,8 +546,9 @@ class OutputTransform:
 
 
 def fit_output_transform(y: Array) -> tuple[Array, OutputTransform | None]:
-    """:func:`transform_outputs`'s values and the transform that gave them (``None`` when the
-    values do not vary: every output is 0 and nothing maps back)."""
+    """Robust standardisation, Yeo-Johnson transform, standardisation of values to minimise:
+    the transformed values and the transform that gave them (``None`` when the values do not
+    vary: every output is 0 and nothing maps back)."""
     if len(y) == 0:
         empty: Array = y.copy()
         return empty, None
