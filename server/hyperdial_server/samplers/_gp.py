@@ -12,9 +12,8 @@ The model works on a feature matrix built by the sampler (``_bayes``): every par
 The kernel is Matérn-5/2 on ``r**2 = sum_g rho_g * d_g**2`` (``rho_g`` the inverse squared
 length scale of group ``g``) times a signal variance, plus homoscedastic noise (and, for
 outputs that are estimates rather than measurements, a known variance of their own per point:
-``extra_noise``). Since every
-``d_g**2`` is a squared Euclidean distance of an explicit feature map, the kernel is positive
-definite for any data.
+``extra_noise``). Since every ``d_g**2`` is a squared Euclidean distance of an explicit
+feature map, the kernel is positive definite for any data.
 
 Hyperparameters (log inverse squared length scales, log signal variance, log noise variance)
 are fitted by maximising the log marginal likelihood plus log priors with L-BFGS-B and
