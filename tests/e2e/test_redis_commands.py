@@ -9,7 +9,7 @@ from collections.abc import Iterator
 import pytest
 import redis
 
-from hyperdial.v1 import study_pb2, tuning_service_pb2_grpc
+from hyperdial.v1 import study_pb2, trial_pb2, tuning_service_pb2_grpc
 from hyperdial.v1 import tuning_service_pb2 as ts
 from hyperdial_server.service._reservations import BLOCK
 from tests.counting import commands, quiet_server
@@ -201,3 +201,68 @@ def test_a_recommendation_reads_as_much_at_3000_trials_as_at_500(
     # The best 150 and the 150 changed last, not every completed trial.
     assert sent["bayes-big"] < 1.2 * sent["bayes-small"], sent
     assert sent["bayes-small"] > 300 * 100, sent
+
+
+#: Two BAYESIAN studies under successive halving, of 400 and 2,400 trials that reported at
+#: rung 0 (the first continued and completed, the others stopped there): past the whole
+#: history a model reads both.
+HALVING = {"halving-small": 400, "halving-big": 2400}
+
+
+def _import_reported(stub: tuning_service_pb2_grpc.TuningServiceStub, study: str, n: int) -> None:
+    """``n`` trials of random points, each enqueued (``CreateTrial``), handed out by a
+    ``SuggestTrials`` of the queue (no sampling), reported at step 1 (rung 0 records the value)
+    and completed if the rule lets it continue. Each trial's loss is worse than every earlier
+    one's, so that the best trials and the ones changed last are apart, and the history the
+    model reads is as long in both studies."""
+    rng = random.Random(n)
+    parent = f"studies/{study}"
+    for first in range(0, n, 100):
+        count = min(100, n - first)
+        for _ in range(count):
+            x, y = rng.random(), rng.random()
+            stub.CreateTrial(
+                ts.CreateTrialRequest(parent=parent, parameters={"x": pvalue(x), "y": pvalue(y)})
+            )
+        for trial in ask(stub, study, count=count):
+            loss = float(trial.number)
+            point = trial_pb2.Measurement(step=1, values={"loss": loss})
+            answer = stub.AddTrialMeasurement(
+                ts.AddTrialMeasurementRequest(name=trial.name, measurement=point)
+            )
+            if not answer.decision.should_stop:
+                tell(stub, trial.name, loss=loss)
+
+
+def test_a_bayesian_ask_under_successive_halving_reads_as_much_at_2400_trials_as_at_400(
+    private: tuple[redis.Redis, tuning_service_pb2_grpc.TuningServiceStub],
+) -> None:
+    client, stub = private
+    rule = study_pb2.SuccessiveHalvingRule(min_resource=1, reduction_factor=3, max_resource=9)
+    s = spec(
+        float_param("x", 0, 1),
+        float_param("y", 0, 1),
+        algorithm=study_pb2.ALGORITHM_BAYESIAN,
+        early_stopping=study_pb2.EarlyStoppingPolicy(successive_halving=rule),
+    )
+    for study, size in HALVING.items():
+        create(stub, study, s)
+        _import_reported(stub, study, size)
+    # Every trial recorded a value at rung 0.
+    assert client.zcard("hd:{default/halving-big}:es_rungs") == HALVING["halving-big"]
+    costs: dict[str, dict[str, int]] = {}
+    sent: dict[str, int] = {}
+    for study in [*HALVING, *HALVING]:  # the first round warms
+        client.config_resetstat()
+        (trial,) = ask(stub, study)
+        sent[study] = int(client.info("stats")["total_net_output_bytes"])
+        costs[study] = commands(client)
+        tell(stub, trial.name, loss=1.0)
+    assert costs["halving-small"] == costs["halving-big"]
+    # Claim, the history, the rung values of its trials, commit.
+    assert costs["halving-small"].get("cmdstat_evalsha") == 4, costs["halving-small"]
+    # The rung values of the 151 trials the model reads (the completed one and the 150
+    # changed last), not of all 2,400: each about 40 bytes, every value of the big study
+    # would add some 80 KiB to about 40.
+    assert sent["halving-big"] < 1.1 * sent["halving-small"], sent
+    assert sent["halving-small"] > 150 * 100, sent

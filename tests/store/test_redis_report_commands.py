@@ -134,3 +134,50 @@ def test_commands_per_report_do_not_grow_with_the_study(own_redis: str) -> None:
         assert small == big, case
         assert small[1]["cmdstat_evalsha"] == 1, case  # one script call per report
         assert sum(small[1].values()) <= 40, (case, small[1])
+    # Each value at a rung is under its trial too ("<n>:r"), and counted: the count matches.
+    assert (
+        client.hget("hd:{ns/big}:es_state", "rungs")
+        == str(client.zcard("hd:{ns/big}:es_rungs")).encode()
+    )
+
+
+def test_rung_values_read_the_given_trials_and_every_value_where_an_older_server_wrote(
+    own_redis: str,
+) -> None:
+    """The rung values of a page of trials cost the page, not the study; a study where an
+    older server recorded values without the trial's field (it kept none) is read whole, so
+    that no value goes missing."""
+    client = redis.Redis.from_url(own_redis)
+
+    async def main() -> None:
+        s = RedisStore.from_url(own_redis)
+        try:
+            rec = make_record("older")
+            await s.create_study("ns", rec)
+            c = await claim(s, "ns", rec, 4, now=0.0, lease=1e6)
+            await commit(s, "ns", rec, c, now=0.0, lease=1e6)
+            # Trial 1 continues at rung 0 (step 1), 2 and 3 stop there; 4 never reports.
+            for number, loss in [(1, 0.0), (2, 1.0), (3, 2.0)]:
+                await _report(s, rec, number, 2, loss, HALVING)
+            whole = await s.rung_values("ns", rec.study_id, [1, 2, 3, 4])
+            assert sorted((v.number, v.rung, v.value) for v in whole) == [
+                (1, 0, 0.0),
+                (2, 0, 1.0),
+                (3, 0, 2.0),
+            ]
+            (second,) = [v for v in whole if v.number == 2]
+            client.config_resetstat()
+            assert await s.rung_values("ns", rec.study_id, [2]) == [second]
+            assert "cmdstat_zrange" not in commands(client)  # the trial's field alone
+            # Trial 2's value as an older server recorded it: in es_rungs only.
+            client.hdel("hd:{ns/older}:es_state", "2:r")
+            client.hincrby("hd:{ns/older}:es_state", "rungs", -1)
+            client.config_resetstat()
+            assert await s.rung_values("ns", rec.study_id, [2]) == [second]
+            assert commands(client).get("cmdstat_zrange") == 1  # every value, then filtered
+            again = await s.rung_values("ns", rec.study_id, [4, 3, 2, 1])
+            assert sorted(again, key=lambda v: v.number) == whole
+        finally:
+            await s.close()
+
+    asyncio.run(main())

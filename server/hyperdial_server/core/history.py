@@ -41,6 +41,8 @@ class TrialPage:
         size: Number of trials of an encoded page, if the store knows it without decoding
             (kept in :attr:`size`; a decoded page counts its trials).
         revision: The study's revision when the page was read (0 when not told).
+        numbers: Reads the trial numbers of ``encoded`` without decoding the trials (else
+            :meth:`numbers` decodes them).
     """
 
     def __init__(
@@ -52,10 +54,12 @@ class TrialPage:
         last: int | None = None,
         size: int | None = None,
         revision: int = 0,
+        numbers: Callable[[Any], list[int]] | None = None,
     ) -> None:
         self._trials = list(trials)
         self._decode = decode
         self._encoded = encoded
+        self._numbers = numbers
         #: Number of trials in the page; ``None``: an encoded page that was not told.
         self.size = size if decode is not None else len(self._trials)
         self.last = last if last is not None else (self._trials[-1].number if trials else 0)
@@ -67,6 +71,12 @@ class TrialPage:
         if self._decode is not None:
             return self._decode(self._encoded)
         return self._trials
+
+    def numbers(self) -> list[int]:
+        """The numbers of the page's trials, in the page's order."""
+        if self._decode is not None and self._numbers is not None:
+            return self._numbers(self._encoded)
+        return [t.number for t in self.decode()]
 
     @property
     def decoded(self) -> bool:

@@ -656,13 +656,22 @@ class Store(abc.ABC):
         """
         raise NotImplementedError
 
-    async def rung_values(self, namespace: str, study_id: str) -> list[RungValue]:
-        """The values recorded at the rungs of the study's successive halving or Hyperband
-        policy, one per trial and rung it reached, in no particular order: what a model-based
-        sampler compares a stopped trial with. Read only.
+    async def rung_values(
+        self, namespace: str, study_id: str, numbers: Collection[int]
+    ) -> list[RungValue]:
+        """The values the given trials recorded at the rungs of the study's successive halving
+        or Hyperband policy, one per trial and rung it reached, in no particular order: what a
+        model-based sampler compares a stopped trial with, for the trials it models. Read only;
+        the work grows with ``numbers``, not with the study.
 
         The default keeps none (a store without them still works: the Bayesian sampler then
         values stopped trials by their own last value alone, ``docs/algorithms.md``).
+
+        Args:
+            namespace: The study's namespace.
+            study_id: The study.
+            numbers: The trials (numbers of no trial, or of trials without reports, add
+                nothing).
 
         Returns:
             The values; empty for a study without rungs, without reports, or unknown.

@@ -64,7 +64,11 @@ value as exact ``repr`` text, which Lua reads back::
                                 empty, is missing from lines of older servers), "<n>:v" ->
                                 the values of its last report (canonical JSON), "<n>:d" ->
                                 the decision of its last report (JSON; its stop decision once
-                                STOPPED)
+                                STOPPED), "<n>:r" -> its values at rungs, in order of
+                                recording ("<bracket>|<rung>|<value>;" each, the same as in
+                                es_rungs), and "rungs" -> how many values the "<n>:r" fields
+                                hold (equal to the size of es_rungs unless an older server,
+                                which kept no "<n>:r", recorded some)
     hd:{ns/id}:es_curves        sorted set, all scores 0: "<number>|<step>|<p or u>|<ordinal>|
                                 <JSON>" per kept measurement (p: protected from thinning;
                                 ordinal: the how-manieth report of the trial, zero-padded), so a

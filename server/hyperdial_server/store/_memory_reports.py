@@ -127,7 +127,7 @@ def _rungs(
         values = study.rung_values.setdefault((bracket, rung), [])
         rank = bisect.bisect_left(values, value)
         values.insert(rank, value)
-        study.rung_records.append(RungValue(number, bracket, rung, value))
+        study.rung_records.setdefault(number, []).append(RungValue(number, bracket, rung, value))
         state.next_rung += 1
         decided = True
         decision = rung_decision(

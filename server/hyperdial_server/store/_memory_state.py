@@ -189,9 +189,9 @@ class MemoryStudy:
     step_values: dict[int, list[float]] = field(default_factory=dict)
     rung_values: dict[tuple[int, int], list[float]] = field(default_factory=dict)
     # The same values with their trials (Store.rung_values, Store.percentile_values): per
-    # step, trial number -> value; rung values in order of recording.
+    # step, trial number -> value; per trial, its rung values in order of recording.
     step_records: dict[int, dict[int, float]] = field(default_factory=dict)
-    rung_records: list[RungValue] = field(default_factory=list)
+    rung_records: dict[int, list[RungValue]] = field(default_factory=dict)
     create_request: tuple[str, float] | None = None
     create_fingerprint: str = ""
     # Revisions (the Redis store's ``revision`` and ``update_time`` fields and ``changes``

@@ -294,13 +294,15 @@ class TrialMethods(Store):
         reports = study.reports.get(number)
         return Decision(False, 0) if reports is None else reports.decision
 
-    async def rung_values(self, namespace: str, study_id: str) -> list[RungValue]:
-        """See :meth:`Store.rung_values`."""
+    async def rung_values(
+        self, namespace: str, study_id: str, numbers: Collection[int]
+    ) -> list[RungValue]:
+        """See :meth:`Store.rung_values`. O(numbers)."""
         try:
             study = self._study(namespace, study_id)
         except NotFound:
             return []
-        return list(study.rung_records)
+        return [v for n in set(numbers) for v in study.rung_records.get(n, ())]
 
     async def percentile_values(self, namespace: str, study_id: str) -> list[StepValue]:
         """See :meth:`Store.percentile_values`."""

@@ -176,6 +176,11 @@ def decode_page(
     return trials
 
 
+def page_numbers(encoded: tuple[list[str], list[Any], list[list[str]], list[Any]]) -> list[int]:
+    """The trial numbers of a page as :func:`decode_page` takes it, without decoding it."""
+    return [stored_trial_number(t) for t in encoded[0]]
+
+
 def numbered(
     sent: list[Trial], texts: Sequence[str], lease: float, revisions: Sequence[int]
 ) -> list[Trial]:

@@ -11,7 +11,7 @@ words; the script mirrors :mod:`hyperdial_server.core.early_stopping` for the re
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 
 from hyperdial_server.core.early_stopping import (
     DEFAULT_MAX_MEASUREMENTS,
@@ -50,6 +50,7 @@ from hyperdial_server.store._scripts import (
     ADD_MEASUREMENT,
     CHECK_EARLY_STOPPING,
     PERCENTILE_VALUES,
+    RUNG_VALUES,
 )
 
 # The arguments of add_measurement.lua that only some rules use, at their unused value.
@@ -188,16 +189,34 @@ class ReportCommands(RedisBase):
             return Decision(False, 0)
         return decision_from_json(json.loads(reply[1]))
 
-    async def rung_values(self, namespace: str, study_id: str) -> list[RungValue]:
-        """See :meth:`Store.rung_values`. One read (``ZRANGE`` of the study's ``es_rungs``)."""
+    async def rung_values(
+        self, namespace: str, study_id: str, numbers: Collection[int]
+    ) -> list[RungValue]:
+        """See :meth:`Store.rung_values`. One script call (``rung_values.lua``), O(numbers):
+        each trial's values are one field of ``es_state``; every value of the study only for
+        a study where an older server recorded some without that field."""
         keys = study_keys(namespace, study_id)
-        members = await self._do(self._r.zrange(keys.es_rungs, 0, -1), study_id)
+        wanted = sorted(set(numbers))
+        reply = await self._eval(RUNG_VALUES, RUNG_VALUES.call_args(keys, numbers=wanted))
+        kind, items = _text(reply[0]), reply[1]
         out = []
-        for member in members:
-            text = member.decode() if isinstance(member, bytes) else str(member)
-            # "<bracket>|<rung>|<sortable>|<number>|<value>" (see _keys).
-            bracket, rung, _, number, value = text.split("|", 4)
-            out.append(RungValue(int(number), int(bracket), int(rung), float(value)))
+        if kind == "ALL":
+            chosen = set(wanted)
+            for member in items:
+                # "<bracket>|<rung>|<sortable>|<number>|<value>" (see _keys).
+                bracket, rung, _, padded_number, value = _text(member).split("|", 4)
+                if int(padded_number) in chosen:
+                    out.append(RungValue(int(padded_number), int(bracket), int(rung), float(value)))
+            return out
+        if not items:  # no value recorded yet, or no trial asked for
+            return out
+        for number, field in zip(wanted, items, strict=True):
+            if field is None:
+                continue
+            # "<bracket>|<rung>|<value>;" per rung (see _keys).
+            for entry in _text(field).split(";")[:-1]:
+                bracket, rung, value = entry.split("|")
+                out.append(RungValue(number, int(bracket), int(rung), float(value)))
         return out
 
     async def percentile_values(self, namespace: str, study_id: str) -> list[StepValue]:
@@ -210,8 +229,12 @@ class ReportCommands(RedisBase):
         )
         out = []
         for member in reply[1:]:
-            text = member.decode() if isinstance(member, bytes) else str(member)
+            text = _text(member)
             # "<step>|<sortable>|<number>|<value>" (see _keys).
             step, _, number, value = text.split("|", 3)
             out.append(StepValue(int(number), int(step), float(value)))
         return out
+
+
+def _text(item: bytes | str) -> str:
+    return item.decode() if isinstance(item, bytes) else item

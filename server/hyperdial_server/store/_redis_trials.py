@@ -56,6 +56,7 @@ from hyperdial_server.store._redis_calls import (
     front_arg,
     lazy_expiry_args,
     numbered,
+    page_numbers,
     request_args,
     stored,
     worker_stop,
@@ -579,6 +580,7 @@ class TrialCommands(RedisBase):
             last=stored_trial_number(texts[-1]) if texts else 0,
             size=len(texts),
             revision=int(revision or 0),
+            numbers=page_numbers,
         )
 
     async def best_trial(self, namespace: str, study_id: str) -> Trial | None:

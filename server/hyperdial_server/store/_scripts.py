@@ -612,6 +612,8 @@ CHECK_EARLY_STOPPING = Script("check_early_stopping", ("study", "trials", "es_st
 
 PERCENTILE_VALUES = Script("percentile_values", ("stopped", "es_state", "es_steps"), ("max_steps",))
 
+RUNG_VALUES = Script("rung_values", ("es_state", "es_rungs"), (), varargs="numbers")
+
 #: Every script, registered with Redis once per store.
 SCRIPTS: tuple[Script, ...] = (
     CREATE_STUDY,
@@ -636,4 +638,5 @@ SCRIPTS: tuple[Script, ...] = (
     ADD_MEASUREMENT,
     CHECK_EARLY_STOPPING,
     PERCENTILE_VALUES,
+    RUNG_VALUES,
 )

@@ -291,7 +291,7 @@ class EarlyStoppingContract(ContractBase):
 
         store.run(body)
 
-    def test_rung_values_list_each_trial_s_value_at_each_rung_it_reached(
+    def test_rung_values_list_each_given_trial_s_value_at_each_rung_it_reached(
         self, store: StoreHarness, namespace: str
     ) -> None:
         async def body(s: Store) -> None:
@@ -313,13 +313,15 @@ class EarlyStoppingContract(ContractBase):
                     assert not got.stop
                 _, got = await report(s, namespace, rec, 3, 1, sign * 9.0, es=es)
                 assert (got.stop, got.rung) == (True, 0)
-                got_values = await s.rung_values(namespace, rec.study_id)
                 expect = [(1, 0, 2.0), (1, 1, 1.0), (1, 2, 0.5), (2, 0, 0.1), (2, 1, 0.1)]
                 expect += [(2, 2, 0.1), (3, 0, 9.0)]
-                assert sorted(got_values, key=lambda v: (v.number, v.rung)) == [
-                    RungValue(n, 0, r, v) for n, r, v in expect
-                ]
-            assert await s.rung_values(namespace, "no-such-study") == []
+                # Trial 4 has none, 99 is no trial: both add nothing.
+                for numbers in ([1, 2, 3, 4], [4, 3, 2, 1, 99], [2], [3, 1], [4], []):
+                    got_values = await s.rung_values(namespace, rec.study_id, numbers)
+                    assert sorted(got_values, key=lambda v: (v.number, v.rung)) == [
+                        RungValue(n, 0, r, v) for n, r, v in expect if n in numbers
+                    ], numbers
+            assert await s.rung_values(namespace, "no-such-study", [1]) == []
 
         store.run(body)
 

@@ -30,7 +30,8 @@
 --   holders        holders sorted set
 --   requests       requests hash
 --   request_times  request_times sorted set
---   es_state       early-stopping bookkeeping hash
+--   es_state       early-stopping bookkeeping hash (and each trial's rung values, "<n>:r",
+--                  with their count, "rungs")
 --   es_curves      kept measurements sorted set
 --   es_steps       values recorded by percentile rules, by step
 --   es_rungs       values recorded at rungs, by bracket and rung
@@ -194,7 +195,8 @@ if deadline and tonumber(deadline) < tonumber(a.now) then
 end
 
 -- The trial's bookkeeping: last step, reports, kept measurements, next rung, best value.
-local got = redis.call('HMGET', k.es_state, number, number .. ':v', number .. ':d')
+local got = redis.call('HMGET', k.es_state, number, number .. ':v', number .. ':d',
+  number .. ':r')
 local last_step, count, kept, next_rung, best_step, best, stride = nil, 0, 0, 0, '', '', 1
 if got[1] then
   local f = report_fields(got[1])
@@ -263,11 +265,15 @@ if a.mode == 'percentile' and a.decides == '1' then
 elseif a.mode == 'rungs' then
   -- Each rung crossed for the first time, in order: record, rank, stop at the first missed.
   local reached, eta = tonumber(a.reached), tonumber(a.eta)
+  -- The trial's own rung values too ("<bracket>|<rung>|<value>;" each, store/_keys.py), so
+  -- that an ask reads those of the trials its model takes, not the study's every one.
+  local own, added = got[4] or '', 0
   while next_rung < reached do
     local at = string.format('%03d|%03d', tonumber(a.bracket), next_rung)
     local better = redis.call('ZLEXCOUNT', k.es_rungs, '[' .. at .. '|',
       '(' .. at .. '|' .. a.sortable)
     redis.call('ZADD', k.es_rungs, 0, at .. '|' .. a.sortable .. '|' .. mine .. '|' .. a.value)
+    own, added = own .. at .. '|' .. a.value .. ';', added + 1
     local size = redis.call('ZLEXCOUNT', k.es_rungs, '[' .. at .. '|', '(' .. at .. '}')
     rung, compared, protect = next_rung, size, true
     next_rung = next_rung + 1
@@ -278,6 +284,10 @@ elseif a.mode == 'rungs' then
         .. 'continue', shown(value), rung, better, size, keep)
       break
     end
+  end
+  if added > 0 then
+    redis.call('HSET', k.es_state, number .. ':r', own)
+    redis.call('HINCRBY', k.es_state, 'rungs', added)
   end
 elseif a.mode == 'threshold' and a.decides == '1' then
   local since = step - tonumber(best_step)
