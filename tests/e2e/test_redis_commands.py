@@ -203,18 +203,27 @@ def test_a_recommendation_reads_as_much_at_3000_trials_as_at_500(
     assert sent["bayes-small"] > 300 * 100, sent
 
 
-#: Two BAYESIAN studies under successive halving, of 400 and 2,400 trials that reported at
-#: rung 0 (the first continued and completed, the others stopped there): past the whole
-#: history a model reads both.
-HALVING = {"halving-small": 400, "halving-big": 2400}
+#: Trials in the two studies of each policy below: past the whole history a model reads
+#: (the best and the changed last) both, one six times the other.
+STOPPING = {"small": 400, "big": 2400}
+#: A policy of each kind that records values for the model: at rungs, at steps.
+POLICIES = {
+    "halving": study_pb2.EarlyStoppingPolicy(
+        successive_halving=study_pb2.SuccessiveHalvingRule(
+            min_resource=1, reduction_factor=3, max_resource=9
+        )
+    ),
+    "median": study_pb2.EarlyStoppingPolicy(median=study_pb2.MedianStoppingRule(warmup_steps=1)),
+}
 
 
 def _import_reported(stub: tuning_service_pb2_grpc.TuningServiceStub, study: str, n: int) -> None:
     """``n`` trials of random points, each enqueued (``CreateTrial``), handed out by a
-    ``SuggestTrials`` of the queue (no sampling), reported at step 1 (rung 0 records the value)
-    and completed if the rule lets it continue. Each trial's loss is worse than every earlier
-    one's, so that the best trials and the ones changed last are apart, and the history the
-    model reads is as long in both studies."""
+    ``SuggestTrials`` of the queue (no sampling), reported at step 2 (past the first rung and
+    the median's warm-up: the policy records the value) and completed if the rule lets it
+    continue. Each trial's loss is worse than every earlier one's, so that the first continues
+    and the others stop, the best trials and the ones changed last are apart, and the history
+    the model reads is as long in both studies."""
     rng = random.Random(n)
     parent = f"studies/{study}"
     for first in range(0, n, 100):
@@ -226,7 +235,7 @@ def _import_reported(stub: tuning_service_pb2_grpc.TuningServiceStub, study: str
             )
         for trial in ask(stub, study, count=count):
             loss = float(trial.number)
-            point = trial_pb2.Measurement(step=1, values={"loss": loss})
+            point = trial_pb2.Measurement(step=2, values={"loss": loss})
             answer = stub.AddTrialMeasurement(
                 ts.AddTrialMeasurementRequest(name=trial.name, measurement=point)
             )
@@ -234,35 +243,39 @@ def _import_reported(stub: tuning_service_pb2_grpc.TuningServiceStub, study: str
                 tell(stub, trial.name, loss=loss)
 
 
-def test_a_bayesian_ask_under_successive_halving_reads_as_much_at_2400_trials_as_at_400(
-    private: tuple[redis.Redis, tuning_service_pb2_grpc.TuningServiceStub],
+@pytest.mark.parametrize("policy", list(POLICIES))
+def test_a_bayesian_ask_under_early_stopping_reads_as_much_at_2400_trials_as_at_400(
+    private: tuple[redis.Redis, tuning_service_pb2_grpc.TuningServiceStub], policy: str
 ) -> None:
     client, stub = private
-    rule = study_pb2.SuccessiveHalvingRule(min_resource=1, reduction_factor=3, max_resource=9)
     s = spec(
         float_param("x", 0, 1),
         float_param("y", 0, 1),
         algorithm=study_pb2.ALGORITHM_BAYESIAN,
-        early_stopping=study_pb2.EarlyStoppingPolicy(successive_halving=rule),
+        early_stopping=POLICIES[policy],
     )
-    for study, size in HALVING.items():
+    studies = {f"{policy}-{size}": n for size, n in STOPPING.items()}
+    for study, n in studies.items():
         create(stub, study, s)
-        _import_reported(stub, study, size)
-    # Every trial recorded a value at rung 0.
-    assert client.zcard("hd:{default/halving-big}:es_rungs") == HALVING["halving-big"]
+        _import_reported(stub, study, n)
+    small, big = studies
+    # Every trial recorded its value (at rung 0; at step 2), and all but the first stopped.
+    values = "es_rungs" if policy == "halving" else "es_steps"
+    assert client.zcard(f"hd:{{default/{big}}}:{values}") == STOPPING["big"]
+    assert client.zcard(f"hd:{{default/{big}}}:state:STOPPED") == STOPPING["big"] - 1
     costs: dict[str, dict[str, int]] = {}
     sent: dict[str, int] = {}
-    for study in [*HALVING, *HALVING]:  # the first round warms
+    for study in [*studies, *studies]:  # the first round warms
         client.config_resetstat()
         (trial,) = ask(stub, study)
         sent[study] = int(client.info("stats")["total_net_output_bytes"])
         costs[study] = commands(client)
         tell(stub, trial.name, loss=1.0)
-    assert costs["halving-small"] == costs["halving-big"]
-    # Claim, the history, the rung values of its trials, commit.
-    assert costs["halving-small"].get("cmdstat_evalsha") == 4, costs["halving-small"]
-    # The rung values of the 151 trials the model reads (the completed one and the 150
-    # changed last), not of all 2,400: each about 40 bytes, every value of the big study
-    # would add some 80 KiB to about 40.
-    assert sent["halving-big"] < 1.1 * sent["halving-small"], sent
-    assert sent["halving-small"] > 150 * 100, sent
+    assert costs[small] == costs[big]
+    # Claim, the history, the recorded values of its trials, commit.
+    assert costs[small].get("cmdstat_evalsha") == 4, costs[small]
+    # The values of the 151 trials the model reads (the completed one and the 150 changed
+    # last), not of all 2,400: each about 40 bytes, every value of the big study would add
+    # some 80 KiB to about 40.
+    assert sent[big] < 1.1 * sent[small], sent
+    assert sent[small] > 150 * 100, sent

@@ -134,11 +134,13 @@ def test_commands_per_report_do_not_grow_with_the_study(own_redis: str) -> None:
         assert small == big, case
         assert small[1]["cmdstat_evalsha"] == 1, case  # one script call per report
         assert sum(small[1].values()) <= 40, (case, small[1])
-    # Each value at a rung is under its trial too ("<n>:r"), and counted: the count matches.
-    assert (
-        client.hget("hd:{ns/big}:es_state", "rungs")
-        == str(client.zcard("hd:{ns/big}:es_rungs")).encode()
-    )
+    # Each value at a rung or a step is under its trial too ("<n>:r", "<n>@<step>"), and
+    # counted: the counts match.
+    state = client.hmget("hd:{ns/big}:es_state", ["rungs", "steps"])
+    assert state == [
+        str(client.zcard("hd:{ns/big}:es_rungs")).encode(),
+        str(client.zcard("hd:{ns/big}:es_steps")).encode(),
+    ]
 
 
 def test_rung_values_read_the_given_trials_and_every_value_where_an_older_server_wrote(
@@ -177,6 +179,48 @@ def test_rung_values_read_the_given_trials_and_every_value_where_an_older_server
             assert commands(client).get("cmdstat_zrange") == 1  # every value, then filtered
             again = await s.rung_values("ns", rec.study_id, [4, 3, 2, 1])
             assert sorted(again, key=lambda v: v.number) == whole
+        finally:
+            await s.close()
+
+    asyncio.run(main())
+
+
+def test_percentile_values_read_the_given_trials_and_every_value_where_an_older_server_wrote(
+    own_redis: str,
+) -> None:
+    """The same for the values a percentile rule recorded by step."""
+    client = redis.Redis.from_url(own_redis)
+    median = EarlyStopping(PercentileRule(median=True, warmup_steps=2), objective="loss")
+
+    async def main() -> None:
+        s = RedisStore.from_url(own_redis)
+        try:
+            rec = make_record("older-median")
+            await s.create_study("ns", rec)
+            c = await claim(s, "ns", rec, 4, now=0.0, lease=1e6)
+            await commit(s, "ns", rec, c, now=0.0, lease=1e6)
+            # Trials 1 and 2 report at steps 1 and 2; 3 stops at step 2 (the rule records and
+            # decides from step 2); 4 never reports.
+            script = [(1, 1, 1.0), (2, 1, 0.9), (1, 2, 0.5), (2, 2, 0.4), (3, 1, 1.5)]
+            for number, step, loss in [*script, (3, 2, 9.0)]:
+                assert await _report(s, rec, number, step, loss, median) is (loss > 5)
+            whole = await s.percentile_values("ns", rec.study_id, [1, 2, 3, 4])
+            assert sorted((v.number, v.step, v.value) for v in whole) == [
+                (1, 2, 0.5),
+                (2, 2, 0.4),
+                (3, 2, 9.0),
+            ]
+            (third,) = [v for v in whole if v.number == 3]
+            client.config_resetstat()
+            assert await s.percentile_values("ns", rec.study_id, [3]) == [third]
+            assert "cmdstat_zrangebylex" not in commands(client)  # the trial's fields alone
+            # Trial 2's value at step 2 as an older server recorded it: in es_steps only.
+            client.hdel("hd:{ns/older-median}:es_state", "2@2")
+            client.hincrby("hd:{ns/older-median}:es_state", "steps", -1)
+            client.config_resetstat()
+            again = await s.percentile_values("ns", rec.study_id, [4, 3, 2, 1])
+            assert sorted(again, key=lambda v: v.number) == sorted(whole, key=lambda v: v.number)
+            assert commands(client).get("cmdstat_zrangebylex") == 1  # the step, then filtered
         finally:
             await s.close()
 

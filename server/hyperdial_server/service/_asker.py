@@ -359,14 +359,14 @@ class Asker:
         # The values the policy compared trials by (successive halving and Hyperband: at the
         # rungs; percentile rules: at the steps where trials stopped): the model compares a
         # stopped trial with the completed ones there. One read of what the policy keeps
-        # anyway, the rung values of the page's trials only; no curve is read.
+        # anyway, the values of the page's trials only; no curve is read.
         measurements = None
         policy = record.spec.early_stopping
         if policy is not None and isinstance(policy.rule, (SuccessiveHalving, Hyperband)):
             rungs = await self._store.rung_values(namespace, record.study_id, page.numbers())
             measurements = rung_measurements(policy, rungs)
         elif policy is not None and isinstance(policy.rule, PercentileRule):
-            steps = await self._store.percentile_values(namespace, record.study_id)
+            steps = await self._store.percentile_values(namespace, record.study_id, page.numbers())
             measurements = step_measurements(policy, steps)
         # Model-based samplers are CPU-heavy: in worker processes, so this replica keeps
         # answering other calls meanwhile.

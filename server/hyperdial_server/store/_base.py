@@ -678,14 +678,25 @@ class Store(abc.ABC):
         """
         return []
 
-    async def percentile_values(self, namespace: str, study_id: str) -> list[StepValue]:
-        """The values the study's percentile (or median) rule recorded at the steps where its
-        STOPPED trials made their last report, at the ``PERCENTILE_STEPS`` steps with the most
-        of them (ties: the lower step), every trial's, in no particular order: what a
-        model-based sampler compares a stopped trial with. Read only.
+    async def percentile_values(
+        self, namespace: str, study_id: str, numbers: Collection[int]
+    ) -> list[StepValue]:
+        """The values the study's percentile (or median) rule recorded for the given trials at
+        the steps where the given STOPPED trials made their last report, at the
+        ``PERCENTILE_STEPS`` steps with the most of them (ties: the lower step), in no
+        particular order: what a model-based sampler compares a stopped trial with, for the
+        trials it models. Read only; the work grows with ``numbers``, not with the study (a
+        store may choose the steps from every STOPPED trial of a study whose older records
+        say nothing of their trials).
 
         The default keeps none (the Bayesian sampler then values stopped trials by their own
         last value alone, ``docs/algorithms.md``).
+
+        Args:
+            namespace: The study's namespace.
+            study_id: The study.
+            numbers: The trials (numbers of no trial, or of trials without reports, add
+                nothing).
 
         Returns:
             The values; empty for a study without a percentile rule, without stopped trials,

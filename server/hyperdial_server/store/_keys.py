@@ -66,9 +66,12 @@ value as exact ``repr`` text, which Lua reads back::
                                 the decision of its last report (JSON; its stop decision once
                                 STOPPED), "<n>:r" -> its values at rungs, in order of
                                 recording ("<bracket>|<rung>|<value>;" each, the same as in
-                                es_rungs), and "rungs" -> how many values the "<n>:r" fields
-                                hold (equal to the size of es_rungs unless an older server,
-                                which kept no "<n>:r", recorded some)
+                                es_rungs), "<n>@<step>" (step in decimal) -> the value a
+                                percentile rule recorded for it at the step (the same as in
+                                es_steps), and "rungs" and "steps" -> how many values those
+                                fields hold (equal to the sizes of es_rungs and es_steps unless
+                                an older server, which kept neither kind, recorded some): what
+                                a model reads of the trials it takes
     hd:{ns/id}:es_curves        sorted set, all scores 0: "<number>|<step>|<p or u>|<ordinal>|
                                 <JSON>" per kept measurement (p: protected from thinning;
                                 ordinal: the how-manieth report of the trial, zero-padded), so a

@@ -304,23 +304,27 @@ class TrialMethods(Store):
             return []
         return [v for n in set(numbers) for v in study.rung_records.get(n, ())]
 
-    async def percentile_values(self, namespace: str, study_id: str) -> list[StepValue]:
-        """See :meth:`Store.percentile_values`."""
+    async def percentile_values(
+        self, namespace: str, study_id: str, numbers: Collection[int]
+    ) -> list[StepValue]:
+        """See :meth:`Store.percentile_values`. O(numbers x PERCENTILE_STEPS)."""
         try:
             study = self._study(namespace, study_id)
         except NotFound:
             return []
+        wanted = set(numbers)
         counts: dict[int, int] = {}
-        for number in study.by_state[TrialState.STOPPED]:
+        for number in wanted:
             reports = study.reports.get(number)
-            if reports is not None:
+            # A trial with reports exists (its number is in range).
+            if reports is not None and study.trials[number - 1].state is TrialState.STOPPED:
                 counts[reports.last_step] = counts.get(reports.last_step, 0) + 1
         steps = sorted(counts, key=lambda step: (-counts[step], step))[:PERCENTILE_STEPS]
-        return [
-            StepValue(number, step, value)
-            for step in steps
-            for number, value in study.step_records.get(step, {}).items()
-        ]
+        out: list[StepValue] = []
+        for step in steps:
+            recorded = study.step_records.get(step, {})
+            out.extend(StepValue(n, step, recorded[n]) for n in wanted if n in recorded)
+        return out
 
     # --- reading trials ----------------------------------------------------------------------
 

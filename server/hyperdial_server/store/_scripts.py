@@ -610,7 +610,9 @@ ADD_MEASUREMENT = Script(
 )
 CHECK_EARLY_STOPPING = Script("check_early_stopping", ("study", "trials", "es_state"), ("number",))
 
-PERCENTILE_VALUES = Script("percentile_values", ("stopped", "es_state", "es_steps"), ("max_steps",))
+PERCENTILE_VALUES = Script(
+    "percentile_values", ("stopped", "es_state", "es_steps"), ("max_steps",), varargs="numbers"
+)
 
 RUNG_VALUES = Script("rung_values", ("es_state", "es_rungs"), (), varargs="numbers")
 

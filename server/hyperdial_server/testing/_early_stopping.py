@@ -325,7 +325,7 @@ class EarlyStoppingContract(ContractBase):
 
         store.run(body)
 
-    def test_percentile_values_list_every_trial_s_value_at_the_steps_where_trials_stopped(
+    def test_percentile_values_list_given_trials_values_at_the_steps_where_they_stopped(
         self, store: StoreHarness, namespace: str
     ) -> None:
         async def body(s: Store) -> None:
@@ -344,13 +344,19 @@ class EarlyStoppingContract(ContractBase):
                 for number, step, value in script:
                     _, got = await report(s, namespace, rec, number, step, sign * value, es=es)
                     assert got.stop is (value > 5), (number, step, got)
-                got_values = await s.percentile_values(namespace, rec.study_id)
                 expect = [(1, 2, 0.5), (2, 2, 0.4), (3, 2, 9.0), (1, 3, 0.25), (2, 3, 0.2)]
                 expect += [(4, 3, 8.0), (5, 3, 7.0)]
-                assert sorted(got_values, key=lambda v: (v.step, v.number)) == [
-                    StepValue(n, step, v) for n, step, v in expect
-                ]
-            assert await s.percentile_values(namespace, "no-such-study") == []
+                # The steps are those where the given STOPPED trials stopped: of 3 (step 2)
+                # alone for trials 1 to 3, of 4 (step 3) for 4 and 1, none for 1 and 2; 99 is
+                # no trial, 6 never reported.
+                cases = {(1, 2, 3, 4, 5, 6, 99): expect, (3, 2, 1): expect[:3]}
+                cases |= {(4, 1): [(1, 3, 0.25), (4, 3, 8.0)], (1, 2): [], (): []}
+                for numbers, want in cases.items():
+                    got_values = await s.percentile_values(namespace, rec.study_id, numbers)
+                    assert sorted(got_values, key=lambda v: (v.step, v.number)) == [
+                        StepValue(n, step, v) for n, step, v in want
+                    ], numbers
+            assert await s.percentile_values(namespace, "no-such-study", [1]) == []
 
         store.run(body)
 

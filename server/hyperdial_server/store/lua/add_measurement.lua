@@ -31,7 +31,7 @@
 --   requests       requests hash
 --   request_times  request_times sorted set
 --   es_state       early-stopping bookkeeping hash (and each trial's rung values, "<n>:r",
---                  with their count, "rungs")
+--                  and values by step, "<n>@<step>", with their counts, "rungs", "steps")
 --   es_curves      kept measurements sorted set
 --   es_steps       values recorded by percentile rules, by step
 --   es_rungs       values recorded at rungs, by bracket and rung
@@ -262,6 +262,10 @@ if a.mode == 'percentile' and a.decides == '1' then
   end
   redis.call('ZADD', k.es_steps, 0, a.step_key .. '|' .. a.sortable .. '|' .. mine .. '|'
     .. a.value)
+  -- The same value under the trial and step ("<n>@<step>", store/_keys.py), counted, so that
+  -- an ask reads the values of the trials its model takes, not the study's every one.
+  redis.call('HSET', k.es_state, number .. '@' .. a.step, a.value)
+  redis.call('HINCRBY', k.es_state, 'steps', 1)
 elseif a.mode == 'rungs' then
   -- Each rung crossed for the first time, in order: record, rank, stop at the first missed.
   local reached, eta = tonumber(a.reached), tonumber(a.eta)
