@@ -204,8 +204,8 @@ def test_a_recommendation_reads_as_much_at_3000_trials_as_at_500(
 
 
 #: Trials in the two studies of each policy below: past the whole history a model reads
-#: (the best and the changed last) both, one six times the other.
-STOPPING = {"small": 400, "big": 2400}
+#: (the best and the changed last) both, one four times the other.
+STOPPING = {"small": 350, "big": 1400}
 #: A policy of each kind that records values for the model: at rungs, at steps.
 POLICIES = {
     "halving": study_pb2.EarlyStoppingPolicy(
@@ -244,7 +244,7 @@ def _import_reported(stub: tuning_service_pb2_grpc.TuningServiceStub, study: str
 
 
 @pytest.mark.parametrize("policy", list(POLICIES))
-def test_a_bayesian_ask_under_early_stopping_reads_as_much_at_2400_trials_as_at_400(
+def test_a_bayesian_ask_under_early_stopping_reads_as_much_at_1400_trials_as_at_350(
     private: tuple[redis.Redis, tuning_service_pb2_grpc.TuningServiceStub], policy: str
 ) -> None:
     client, stub = private
@@ -275,7 +275,7 @@ def test_a_bayesian_ask_under_early_stopping_reads_as_much_at_2400_trials_as_at_
     # Claim, the history, the recorded values of its trials, commit.
     assert costs[small].get("cmdstat_evalsha") == 4, costs[small]
     # The values of the 151 trials the model reads (the completed one and the 150 changed
-    # last), not of all 2,400: each about 40 bytes, every value of the big study would add
-    # some 80 KiB to about 40.
+    # last), not of all 1,400: each about 40 bytes, every value of the big study would add
+    # some 50 KiB to about 35.
     assert sent[big] < 1.1 * sent[small], sent
     assert sent[small] > 150 * 100, sent
