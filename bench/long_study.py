@@ -19,6 +19,15 @@ first on the path: the replica is started with this interpreter and that path::
 
     PYTHONPATH=/tmp/before/server:/tmp/before/client python -m bench.long_study
 
+With ``--policy successive-halving`` or ``--policy median`` the study has that early-stopping
+policy, and each trial is imported as a worker would run it: enqueued (``CreateTrial``), handed
+out (``SuggestTrials`` of the queue, no sampling), one report at step 1 (``AddTrialMeasurement``:
+the policy records its value, and stops it or not) and, if it continues, completed. Most stop,
+so the study holds N trials of which most are STOPPED, and an ask's model compares them with
+the completed ones through the values the policy recorded::
+
+    python -m bench.long_study --policy successive-halving --sizes 300,1000,10000
+
 The figures are one run on one machine: the client, the replica and Redis share its cores.
 """
 
@@ -34,7 +43,7 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from bench.bayes_latency import _history, _spec, _stub, ask_tell, pct
+from bench.bayes_latency import _fn, _history, _spec, _stub, ask_tell, pct
 from bench.load import process_cpu, redis_cpu, redis_server, start_hyperdial
 
 SIZES = (300, 1_000, 10_000, 100_000)
@@ -42,34 +51,88 @@ SIZES = (300, 1_000, 10_000, 100_000)
 IMPORTERS = 4
 
 
+#: Trials an importer enqueues, then takes back and reports, at a time (``--policy``).
+BATCH = 100
+
+
 def _import_share(
-    target: str, study_id: str, history: list[tuple[dict[str, float], float]]
+    target: str, study_id: str, history: list[tuple[dict[str, float], float]], reported: bool
 ) -> None:
-    """Imports ``history`` as completed trials (one ``CreateTrial`` each)."""
+    """Imports ``history``: as completed trials (one ``CreateTrial`` each), or, ``reported``,
+    as trials that ran under the study's policy (enqueued, handed out, reported at step 1,
+    completed if the policy lets them continue). Each importer asks for no more trials than it
+    enqueued, after enqueueing them, so the queue never runs dry: no ask samples a point."""
     from hyperdial.v1 import study_pb2, trial_pb2
     from hyperdial.v1 import tuning_service_pb2 as ts
 
     stub = _stub(target)
-    for x, y in history:
-        stub.CreateTrial(
-            ts.CreateTrialRequest(
-                parent=f"studies/{study_id}",
-                parameters={k: study_pb2.ParameterValue(double_value=v) for k, v in x.items()},
-                final_measurement=trial_pb2.Measurement(values={"y": y}),
+    parent = f"studies/{study_id}"
+    if not reported:
+        for x, y in history:
+            stub.CreateTrial(
+                ts.CreateTrialRequest(
+                    parent=parent,
+                    parameters={k: study_pb2.ParameterValue(double_value=v) for k, v in x.items()},
+                    final_measurement=trial_pb2.Measurement(values={"y": y}),
+                )
             )
-        )
+        return
+    for first in range(0, len(history), BATCH):
+        batch = history[first : first + BATCH]
+        for x, _ in batch:
+            stub.CreateTrial(
+                ts.CreateTrialRequest(
+                    parent=parent,
+                    parameters={k: study_pb2.ParameterValue(double_value=v) for k, v in x.items()},
+                )
+            )
+        asked = ts.SuggestTrialsRequest(parent=parent, count=len(batch))
+        for trial in stub.SuggestTrials(asked).trials:
+            # The handed-out trial may be another importer's: its own point's value.
+            y = _fn({k: v.double_value for k, v in trial.parameters.items()})
+            answer = stub.AddTrialMeasurement(
+                ts.AddTrialMeasurementRequest(
+                    name=trial.name, measurement=trial_pb2.Measurement(step=1, values={"y": y})
+                )
+            )
+            if not answer.decision.should_stop:
+                stub.CompleteTrial(
+                    ts.CompleteTrialRequest(
+                        name=trial.name, final_measurement=trial_pb2.Measurement(values={"y": y})
+                    )
+                )
 
 
-def create_long_study(target: str, study_id: str, n: int) -> float:
-    """A BAYESIAN study of ``n`` completed trials; the seconds the import took."""
+#: Early-stopping policies of ``--policy``: a rule of ``EarlyStoppingPolicy`` and its fields.
+POLICIES: dict[str, tuple[str, str, dict[str, int]]] = {
+    "successive-halving": (
+        "successive_halving",
+        "SuccessiveHalvingRule",
+        {"min_resource": 1, "reduction_factor": 3, "max_resource": 27},
+    ),
+    "median": ("median", "MedianStoppingRule", {}),
+}
+
+
+def create_long_study(target: str, study_id: str, n: int, policy: str = "") -> float:
+    """A BAYESIAN study of ``n`` trials, completed or (with a ``policy`` of
+    :data:`POLICIES`) reported under it; the seconds the import took."""
+    from hyperdial.v1 import study_pb2
     from hyperdial.v1 import tuning_service_pb2 as ts
 
-    _stub(target).CreateStudy(ts.CreateStudyRequest(study_id=study_id, spec=_spec("BAYESIAN")))
+    spec = _spec("BAYESIAN")
+    if policy:
+        field, message, options = POLICIES[policy]
+        rule = getattr(study_pb2, message)(**options)
+        spec.early_stopping.CopyFrom(study_pb2.EarlyStoppingPolicy(**{field: rule}))
+    _stub(target).CreateStudy(ts.CreateStudyRequest(study_id=study_id, spec=spec))
     history = _history(n, seed=n)
     t0 = time.monotonic()
     ctx = mp.get_context("spawn")
     procs = [
-        ctx.Process(target=_import_share, args=(target, study_id, history[i::IMPORTERS]))
+        ctx.Process(
+            target=_import_share, args=(target, study_id, history[i::IMPORTERS], bool(policy))
+        )
         for i in range(IMPORTERS)
     ]
     for p in procs:
@@ -137,11 +200,11 @@ def _row(n: int, measured: tuple[list[float], float, float]) -> Row:
     return n, pct(seconds, 0.5), pct(seconds, 0.99), 1e3 * redis_s, 1e3 * replica_s
 
 
-def _table(what: str, rows: list[Row]) -> None:
+def _table(what: str, rows: list[Row], trials: str = "completed trials") -> None:
     base = next((r for r in rows if r[0] == 300), rows[0] if rows else None)
     print()
     print(
-        f"| completed trials | p50 ms | p99 ms | Redis CPU ms/{what} | replica CPU ms/{what} "
+        f"| {trials} | p50 ms | p99 ms | Redis CPU ms/{what} | replica CPU ms/{what} "
         "| p50 / 300 | Redis / 300 | replica / 300 |"
     )
     print("| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
@@ -161,6 +224,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--recommendations", type=int, default=10, help="recommendations per size (0: none)"
     )
     parser.add_argument("--redis", default=None, help="a running Redis (default: start one)")
+    parser.add_argument(
+        "--policy",
+        default="",
+        choices=["", *POLICIES],
+        help="an early-stopping policy; its trials reported at step 1 (default: none)",
+    )
     args = parser.parse_args(argv)
     sizes = [int(s) for s in args.sizes.split(",") if s]
     rows: list[Row] = []
@@ -171,7 +240,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             stub = _stub(server.target)
             for n in sizes:
                 study_id = f"long-{n}-{os.getpid()}"
-                took = create_long_study(server.target, study_id, n)
+                took = create_long_study(server.target, study_id, n, args.policy)
                 ask = measure(
                     url, server.pid, functools.partial(ask_tell, stub, study_id), args.asks
                 )
@@ -201,9 +270,10 @@ def main(argv: Sequence[str] | None = None) -> int:
                     )
         finally:
             server.stop()
-    _table("ask", rows)
+    trials = f"trials ({args.policy})" if args.policy else "completed trials"
+    _table("ask", rows, trials)
     if recommendations:
-        _table("call", recommendations)
+        _table("call", recommendations, trials)
     return 0
 
 

@@ -256,8 +256,11 @@ def main(argv: Sequence[str] | None = None) -> int:
                 f"{args.report_steps:,} steps, one objective)"
             )
             print()
-            print("| policy | bytes per report | of which curves | of which step/rung values |")
-            print("| --- | ---: | ---: | ---: |")
+            print(
+                "| policy | bytes per report | curves (es_curves) | bookkeeping and values by "
+                "trial (es_state) | values by step or rung (es_steps, es_rungs) |"
+            )
+            print("| --- | ---: | ---: | ---: | ---: |")
             for i, (label, (field, options, cap)) in enumerate(REPORT_POLICIES.items()):
                 spec = ten_parameter_spec()
                 policy = study_pb2.EarlyStoppingPolicy(max_measurements_per_trial=cap)
@@ -275,12 +278,13 @@ def main(argv: Sequence[str] | None = None) -> int:
                 grown = {k: after[k] - before.get(k, 0) for k in after}
                 # The asks' own bytes (trials, leases...) are not the reports': only the keys
                 # that reports write are counted.
-                curves = sum(v for k, v in grown.items() if k.endswith(("es_curves", "es_state")))
+                curves = sum(v for k, v in grown.items() if k.endswith("es_curves"))
+                state = sum(v for k, v in grown.items() if k.endswith("es_state"))
                 ranks = sum(v for k, v in grown.items() if k.endswith(("es_steps", "es_rungs")))
-                total = curves + ranks
+                total = curves + state + ranks
                 print(
                     f"| {label} | {total / reports:,.0f} | {curves / reports:,.0f} | "
-                    f"{ranks / reports:,.0f} |"
+                    f"{state / reports:,.0f} | {ranks / reports:,.0f} |"
                 )
             print()
 
