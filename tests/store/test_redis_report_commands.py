@@ -143,84 +143,63 @@ def test_commands_per_report_do_not_grow_with_the_study(own_redis: str) -> None:
     ]
 
 
-def test_rung_values_read_the_given_trials_and_every_value_where_an_older_server_wrote(
-    own_redis: str,
+async def _running(s: RedisStore, name: str, n: int) -> StudyRecord:
+    """A study of ``n`` RUNNING trials."""
+    rec = make_record(name)
+    await s.create_study("ns", rec)
+    c = await claim(s, "ns", rec, n, now=0.0, lease=1e6)
+    await commit(s, "ns", rec, c, now=0.0, lease=1e6)
+    return rec
+
+
+#: What the model reads per policy kind: the policy, the reports (trial, step, loss) after
+#: which trials 1 to 3 hold one value each and 3 is STOPPED (4 never reports), the field of
+#: trial 3 and the count in es_state, and the command that reads every value instead.
+OLDER = {
+    "rungs": (HALVING, [(1, 2, 0.0), (2, 2, 1.0), (3, 2, 9.0)], "3:r", "rungs", "zrange"),
+    "steps": (
+        EarlyStopping(PercentileRule(median=True, warmup_steps=2), objective="loss"),
+        # The median rule records (and decides) from step 2: 3 stops there.
+        [(1, 1, 1.0), (2, 1, 0.9), (1, 2, 0.0), (2, 2, 1.0), (3, 1, 1.5), (3, 2, 9.0)],
+        "3@2",
+        "steps",
+        "zrangebylex",
+    ),
+}
+
+
+@pytest.mark.parametrize("kind", list(OLDER))
+def test_values_for_the_model_read_the_given_trials_and_all_where_an_older_server_wrote(
+    own_redis: str, kind: str
 ) -> None:
-    """The rung values of a page of trials cost the page, not the study; a study where an
-    older server recorded values without the trial's field (it kept none) is read whole, so
-    that no value goes missing."""
+    """The values a policy recorded for the model (at rungs; by step), read for a page of
+    trials, cost the page, not the study; a study where an older server recorded values
+    without the trial's field (it kept none) is read whole, so that no value goes missing."""
     client = redis.Redis.from_url(own_redis)
+    es, reports, field, count, whole_read = OLDER[kind]
+    state = f"hd:{{ns/older-{kind}}}:es_state"
 
     async def main() -> None:
         s = RedisStore.from_url(own_redis)
+        read = s.rung_values if kind == "rungs" else s.percentile_values
         try:
-            rec = make_record("older")
-            await s.create_study("ns", rec)
-            c = await claim(s, "ns", rec, 4, now=0.0, lease=1e6)
-            await commit(s, "ns", rec, c, now=0.0, lease=1e6)
-            # Trial 1 continues at rung 0 (step 1), 2 and 3 stop there; 4 never reports.
-            for number, loss in [(1, 0.0), (2, 1.0), (3, 2.0)]:
-                await _report(s, rec, number, 2, loss, HALVING)
-            whole = await s.rung_values("ns", rec.study_id, [1, 2, 3, 4])
-            assert sorted((v.number, v.rung, v.value) for v in whole) == [
-                (1, 0, 0.0),
-                (2, 0, 1.0),
-                (3, 0, 2.0),
-            ]
-            (second,) = [v for v in whole if v.number == 2]
-            client.config_resetstat()
-            assert await s.rung_values("ns", rec.study_id, [2]) == [second]
-            assert "cmdstat_zrange" not in commands(client)  # the trial's field alone
-            # Trial 2's value as an older server recorded it: in es_rungs only.
-            client.hdel("hd:{ns/older}:es_state", "2:r")
-            client.hincrby("hd:{ns/older}:es_state", "rungs", -1)
-            client.config_resetstat()
-            assert await s.rung_values("ns", rec.study_id, [2]) == [second]
-            assert commands(client).get("cmdstat_zrange") == 1  # every value, then filtered
-            again = await s.rung_values("ns", rec.study_id, [4, 3, 2, 1])
-            assert sorted(again, key=lambda v: v.number) == whole
-        finally:
-            await s.close()
-
-    asyncio.run(main())
-
-
-def test_percentile_values_read_the_given_trials_and_every_value_where_an_older_server_wrote(
-    own_redis: str,
-) -> None:
-    """The same for the values a percentile rule recorded by step."""
-    client = redis.Redis.from_url(own_redis)
-    median = EarlyStopping(PercentileRule(median=True, warmup_steps=2), objective="loss")
-
-    async def main() -> None:
-        s = RedisStore.from_url(own_redis)
-        try:
-            rec = make_record("older-median")
-            await s.create_study("ns", rec)
-            c = await claim(s, "ns", rec, 4, now=0.0, lease=1e6)
-            await commit(s, "ns", rec, c, now=0.0, lease=1e6)
-            # Trials 1 and 2 report at steps 1 and 2; 3 stops at step 2 (the rule records and
-            # decides from step 2); 4 never reports.
-            script = [(1, 1, 1.0), (2, 1, 0.9), (1, 2, 0.5), (2, 2, 0.4), (3, 1, 1.5)]
-            for number, step, loss in [*script, (3, 2, 9.0)]:
-                assert await _report(s, rec, number, step, loss, median) is (loss > 5)
-            whole = await s.percentile_values("ns", rec.study_id, [1, 2, 3, 4])
-            assert sorted((v.number, v.step, v.value) for v in whole) == [
-                (1, 2, 0.5),
-                (2, 2, 0.4),
-                (3, 2, 9.0),
-            ]
+            rec = await _running(s, f"older-{kind}", 4)
+            for number, step, loss in reports:
+                await _report(s, rec, number, step, loss, es)
+            whole = await read("ns", rec.study_id, [1, 2, 3, 4])
+            assert sorted((v.number, v.value) for v in whole) == [(1, 0.0), (2, 1.0), (3, 9.0)]
             (third,) = [v for v in whole if v.number == 3]
             client.config_resetstat()
-            assert await s.percentile_values("ns", rec.study_id, [3]) == [third]
-            assert "cmdstat_zrangebylex" not in commands(client)  # the trial's fields alone
-            # Trial 2's value at step 2 as an older server recorded it: in es_steps only.
-            client.hdel("hd:{ns/older-median}:es_state", "2@2")
-            client.hincrby("hd:{ns/older-median}:es_state", "steps", -1)
+            assert await read("ns", rec.study_id, [3]) == [third]
+            assert f"cmdstat_{whole_read}" not in commands(client)  # the trial's field alone
+            # Trial 3's value as an older server recorded it: in the policy's set only.
+            client.hdel(state, field)
+            client.hincrby(state, count, -1)
             client.config_resetstat()
-            again = await s.percentile_values("ns", rec.study_id, [4, 3, 2, 1])
+            assert await read("ns", rec.study_id, [3]) == [third]
+            assert commands(client).get(f"cmdstat_{whole_read}") == 1  # all, then filtered
+            again = await read("ns", rec.study_id, [4, 3, 2, 1])
             assert sorted(again, key=lambda v: v.number) == sorted(whole, key=lambda v: v.number)
-            assert commands(client).get("cmdstat_zrangebylex") == 1  # the step, then filtered
         finally:
             await s.close()
 
